@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { loadConfig, startServer } from './server.js';
+
+const USAGE = `usage: glambdar <command>
+
+  serve                         run the runtime (GLAMBDAR_DIR, GLAMBDAR_PORT, GLAMBDAR_IMAGE ...)
+  deploy <file.zip> [k=v ...]   deploy a function (spec fields as k=v, e.g. rateLimit=5)
+  invoke <name> [json]          invoke a function with a JSON body
+  info [name]                   list functions as a table, or one function as JSON
+  logs <name> [limit]           invocation logs, newest first
+  config <name> k=v ...         change spec fields live
+  del <name>                    delete a function
+
+The client commands talk to GLAMBDAR_URL (default http://127.0.0.1:8000).`;
+
+async function serve(): Promise<void> {
+  const running = await startServer({ config: loadConfig() });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    running.runtime.log.info(`${signal}: draining in-flight requests and stopping (containers stay for the next start)`);
+    void running.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function fieldsOf(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`expected key=value, got "${pair}"`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+async function print(res: Response): Promise<void> {
+  const text = await res.text();
+  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  if (!res.ok) process.exitCode = 1;
+}
+
+async function client(command: string, args: string[]): Promise<void> {
+  const base = process.env['GLAMBDAR_URL'] ?? 'http://127.0.0.1:8000';
+  switch (command) {
+    case 'deploy': {
+      const [file, ...rest] = args;
+      if (!file) throw new Error('deploy needs a .zip file');
+      const form = new FormData();
+      form.set('file', new Blob([await readFile(file)]), basename(file));
+      for (const [k, v] of Object.entries(fieldsOf(rest))) form.set(k, v);
+      return print(await fetch(`${base}/deploy`, { method: 'POST', body: form }));
+    }
+    case 'invoke': {
+      const [name, body] = args;
+      if (!name) throw new Error('invoke needs a function name');
+      return print(
+        await fetch(`${base}/invoke/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body ?? '{}' }),
+      );
+    }
+    case 'info':
+      return print(await fetch(args[0] ? `${base}/info/${args[0]}` : `${base}/info?format=table`));
+    case 'logs':
+      if (!args[0]) throw new Error('logs needs a function name');
+      return print(await fetch(`${base}/logs/${args[0]}?limit=${args[1] ?? 20}`));
+    case 'config': {
+      const [name, ...rest] = args;
+      if (!name) throw new Error('config needs a function name');
+      const patch: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(fieldsOf(rest))) patch[k] = k === 'env' ? JSON.parse(v) : Number(v);
+      return print(
+        await fetch(`${base}/config/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) }),
+      );
+    }
+    case 'del':
+      if (!args[0]) throw new Error('del needs a function name');
+      return print(await fetch(`${base}/del/${args[0]}`, { method: 'DELETE' }));
+    default:
+      throw new Error(USAGE);
+  }
+}
+
+const [command = 'serve', ...args] = process.argv.slice(2);
+try {
+  if (command === 'serve') await serve();
+  else if (command === 'help' || command === '--help') process.stdout.write(USAGE + '\n');
+  else await client(command, args);
+} catch (err) {
+  process.stderr.write(`glambdar: ${(err as Error).message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,102 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FUNCTION_NAME_PATTERN } from '../schemas/index.js';
+import { InvalidName, PayloadTooLarge } from '../controller/errors.js';
+import type { Logger } from '../controller/logger.js';
+import type { Runtime } from '../controller/runtime.js';
+import { sendError } from './http-errors.js';
+
+/** Largest invocation body (DESIGN.md limits). */
+export const MAX_INVOKE_BODY_BYTES = 6 * 1024 * 1024;
+/** The URL prefix this handler serves. */
+export const INVOKE_PREFIX = '/invoke/';
+
+/** Headers that describe one hop, never copied from a handler's response. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'trailer', 'te']);
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_INVOKE_BODY_BYTES) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_INVOKE_BODY_BYTES) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
+
+function tooLarge(): PayloadTooLarge {
+  return new PayloadTooLarge(`invocation body is larger than ${MAX_INVOKE_BODY_BYTES / 1024 / 1024} MiB`);
+}
+
+function parseQuery(search: string): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  if (!search) return query;
+  for (const [key, value] of new URLSearchParams(search)) {
+    const existing = query[key];
+    if (existing === undefined) query[key] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else query[key] = [existing, value];
+  }
+  return query;
+}
+
+function requestHeaders(req: IncomingMessage): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [key, value] of Object.entries(req.headers)) if (value !== undefined) headers[key] = value;
+  return headers;
+}
+
+/**
+ * `ANY /invoke/:name[/path]`, served on bare node:http ahead of express: the router costs
+ * most of the throughput on a small machine. Errors go through the same mapping as express.
+ */
+export function createInvokeHandler(runtime: Runtime, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    void handle(runtime, req, res).catch((err: unknown) => sendError(res, err, log));
+  };
+}
+
+async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const pathname = q < 0 ? url : url.slice(0, q);
+  const rest = pathname.slice(INVOKE_PREFIX.length);
+  const slash = rest.indexOf('/');
+  const name = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
+  if (!FUNCTION_NAME_PATTERN.test(name)) {
+    req.resume();
+    throw new InvalidName(`"${name}" is not a valid function name (a DNS label: lower-case letters, digits and "-")`);
+  }
+  const body = await readBody(req);
+  const outcome = await runtime.invoker.invoke(
+    name,
+    {
+      method: req.method ?? 'GET',
+      path: slash < 0 ? '/' : rest.slice(slash),
+      query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
+      headers: requestHeaders(req),
+    },
+    body,
+  );
+  const headers: Record<string, string | string[] | number> = {};
+  for (const [key, value] of Object.entries(outcome.headers)) if (!HOP_BY_HOP.has(key)) headers[key] = value;
+  headers['content-length'] = outcome.body.length;
+  headers['x-glambdar-request-id'] = outcome.requestId;
+  if (outcome.rate.limit > 0) {
+    headers['ratelimit-limit'] = outcome.rate.limit;
+    headers['ratelimit-remaining'] = outcome.rate.remaining;
+    headers['ratelimit-reset'] = Math.ceil(outcome.rate.resetMs / 1000);
+  }
+  res.writeHead(outcome.statusCode, headers);
+  res.end(outcome.body);
+}

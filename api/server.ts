@@ -1,0 +1,76 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { RuntimeConfigSchema, parseWith, runtimeConfigInput, type RuntimeConfig } from '../schemas/index.js';
+import type { Clock } from '../controller/clock.js';
+import { createLogger, type Logger } from '../controller/logger.js';
+import { Runtime } from '../controller/runtime.js';
+import type { Sandbox } from '../controller/sandbox.js';
+import { createApp } from './app.js';
+import { httpStatusOf } from './http-errors.js';
+import { createInvokeHandler, INVOKE_PREFIX } from './invoke-handler.js';
+
+/** Reads the runtime configuration from the environment, with readable errors. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): RuntimeConfig {
+  const parsed = parseWith(RuntimeConfigSchema, runtimeConfigInput(env, join(homedir(), '.glambdar')));
+  if (!parsed.ok) throw new Error(`invalid configuration: ${parsed.issues.join('; ')}`);
+  return parsed.value;
+}
+
+/** A running Glambdar: its HTTP server, its runtime and how to stop both. */
+export interface GlambdarServer {
+  runtime: Runtime;
+  server: Server;
+  url: string;
+  port: number;
+  /** Stops accepting, lets in-flight requests finish (bounded), flushes and closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Options for tests and embedding: everything not given comes from `config`. */
+export interface StartOptions {
+  config: RuntimeConfig;
+  sandbox?: Sandbox;
+  clock?: Clock;
+  log?: Logger;
+}
+
+/** Opens the data folder, starts the control loop and listens. */
+export async function startServer(options: StartOptions): Promise<GlambdarServer> {
+  const log = options.log ?? createLogger(options.config.logLevel);
+  const runtime = await Runtime.open({ ...options, log, statusOf: httpStatusOf });
+  const app = createApp(runtime, log);
+  const invoke = createInvokeHandler(runtime, log);
+  const server = createServer((req, res) => {
+    if (req.url?.startsWith(INVOKE_PREFIX)) invoke(req, res);
+    else app(req, res);
+  });
+  server.keepAliveTimeout = 65_000;
+  runtime.start();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.config.port, options.config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${options.config.host}:${port}`;
+  log.info(`glambdar listening on ${url} (data in ${options.config.dir})`);
+  let closing: Promise<void> | null = null;
+  return {
+    runtime,
+    server,
+    url,
+    port,
+    close(graceMs = 10_000) {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        await closed;
+        clearTimeout(timer);
+        await runtime.stop();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * The one error hierarchy of Glambdar. Every failure a user can see carries a stable `code`;
+ * `api/http-errors.ts` is the only place that turns a code into an HTTP status.
+ * Messages are written for users and never contain a host path.
+ */
+export class GlambdarError extends Error {
+  readonly code: string = 'INTERNAL';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Input that does not parse: a body, a form field, a query parameter. */
+export class InvalidInput extends GlambdarError {
+  override readonly code = 'INVALID_INPUT';
+}
+
+/** A function name that is not a DNS label. */
+export class InvalidName extends GlambdarError {
+  override readonly code = 'INVALID_NAME';
+}
+
+/** An uploaded archive that is unsafe, too big once unpacked, or has no index.js. */
+export class InvalidArchive extends GlambdarError {
+  override readonly code = 'INVALID_ARCHIVE';
+}
+
+/** No such function, or it is being deleted. */
+export class FunctionNotFound extends GlambdarError {
+  override readonly code = 'FUNCTION_NOT_FOUND';
+  constructor(readonly functionName: string) {
+    super(`function "${functionName}" not found`);
+  }
+}
+
+/** The function belongs to a manifest file; change it there. */
+export class OwnedByManifest extends GlambdarError {
+  override readonly code = 'OWNED_BY_MANIFEST';
+  constructor(functionName: string, readonly manifestPath: string) {
+    super(`function "${functionName}" is managed by manifest ${manifestPath}; edit or remove that file instead`);
+  }
+}
+
+/** An invocation body or upload over its limit. */
+export class PayloadTooLarge extends GlambdarError {
+  override readonly code = 'PAYLOAD_TOO_LARGE';
+}
+
+/** Over the function's rate limit; `retryAfterMs` says when a token is back. */
+export class RateLimited extends GlambdarError {
+  override readonly code = 'RATE_LIMITED';
+  constructor(functionName: string, readonly limit: number, readonly retryAfterMs: number) {
+    super(`function "${functionName}" is rate limited to ${limit} requests per second`);
+  }
+}
+
+/** The handler threw or rejected; the message is the handler's. */
+export class HandlerError extends GlambdarError {
+  override readonly code = 'HANDLER_ERROR';
+}
+
+/** index.js could not be loaded or exports no handler. */
+export class FunctionLoadFailed extends GlambdarError {
+  override readonly code = 'FUNCTION_LOAD_FAILED';
+}
+
+/** The container or its socket went away while a request was in flight. */
+export class ContainerDied extends GlambdarError {
+  override readonly code = 'CONTAINER_DIED';
+}
+
+/** No container could take the request within the queue time. */
+export class NoCapacity extends GlambdarError {
+  override readonly code = 'NO_CAPACITY';
+  constructor(message: string, readonly retryAfterMs = 1000) {
+    super(message);
+  }
+}
+
+/** The Docker engine cannot be reached or refused to start a container. */
+export class SandboxUnavailable extends GlambdarError {
+  override readonly code = 'SANDBOX_UNAVAILABLE';
+}
+
+/** The handler ran past `timeoutMs`. */
+export class InvocationTimeout extends GlambdarError {
+  override readonly code = 'INVOCATION_TIMEOUT';
+  constructor(functionName: string, timeoutMs: number) {
+    super(`function "${functionName}" did not answer within ${timeoutMs} ms`);
+  }
+}
+
+/** A reconcile failure that retrying cannot fix; logged, not retried. */
+export class TerminalError extends GlambdarError {
+  override readonly code = 'TERMINAL';
+}
+
+/** No route matches the request. */
+export class RouteNotFound extends GlambdarError {
+  override readonly code = 'ROUTE_NOT_FOUND';
+}

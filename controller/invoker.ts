@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from './clock.js';
+import {
+  ContainerDied,
+  FunctionLoadFailed,
+  FunctionNotFound,
+  GlambdarError,
+  HandlerError,
+  InvocationTimeout,
+  RateLimited,
+} from './errors.js';
+import type { InvocationLog } from './invocation-log.js';
+import type { Pool } from './pool.js';
+import { TokenBucket, type TakeResult } from './rate-limiter.js';
+import type { Store } from './store.js';
+import type { InvokeRequest, InvokeResult } from './worker-client.js';
+
+/** A successful invocation as the HTTP layer sends it. */
+export interface InvokeOutcome {
+  requestId: string;
+  statusCode: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+  coldStart: boolean;
+  rate: TakeResult;
+}
+
+/** Called after each invocation, e.g. by the autoscaler's traffic stats. */
+export type InvocationObserver = (functionName: string, startedAt: number, durationMs: number) => void;
+
+/**
+ * The invoke path: rate limit, borrow a replica, send the request over its socket, enforce
+ * the timeout, record the outcome. Errors are thrown as GlambdarErrors for the HTTP layer.
+ */
+export class Invoker {
+  #store: Store;
+  #pool: Pool;
+  #clock: Clock;
+  #log: InvocationLog;
+  #limiters = new Map<string, TokenBucket>();
+  #observers: InvocationObserver[] = [];
+
+  #statusOf: (err: GlambdarError) => number;
+
+  /** `statusOf` gives the status recorded for a failed invocation (the HTTP layer's mapping). */
+  constructor(options: { store: Store; pool: Pool; clock: Clock; log: InvocationLog; statusOf: (err: GlambdarError) => number }) {
+    this.#statusOf = options.statusOf;
+    this.#store = options.store;
+    this.#pool = options.pool;
+    this.#clock = options.clock;
+    this.#log = options.log;
+  }
+
+  /** Subscribes to finished invocations. */
+  observe(observer: InvocationObserver): void {
+    this.#observers.push(observer);
+  }
+
+  /** Forgets a function's limiter (after deletion). */
+  forget(name: string): void {
+    this.#limiters.delete(name);
+  }
+
+  async invoke(name: string, request: InvokeRequest, body: Buffer): Promise<InvokeOutcome> {
+    const fn = this.#store.get(name);
+    if (!fn || fn.deleting) throw new FunctionNotFound(name);
+    const rate = this.#limiter(name, fn.spec.rateLimit).take();
+    if (!rate.ok) throw new RateLimited(name, rate.limit, rate.retryAfterMs);
+
+    const requestId = randomUUID();
+    const invokedAt = this.#clock.now();
+    const lease = await this.#pool.acquire(fn);
+    const { replica, coldStart } = lease;
+    let result: InvokeResult | undefined;
+    let failure: GlambdarError | undefined;
+    try {
+      result = await this.#withTimeout(replica.client!.invoke(request, body), fn.spec.timeoutMs, () => {
+        // A handler past its timeout may be blocking the event loop: replace the container.
+        void this.#pool.kill(replica);
+        return new InvocationTimeout(name, fn.spec.timeoutMs);
+      });
+    } catch (err) {
+      failure = err instanceof GlambdarError ? err : new ContainerDied('the function container failed', { cause: err });
+    } finally {
+      this.#pool.release(replica);
+    }
+    const durationMs = this.#clock.now() - invokedAt;
+    if (result?.error) {
+      failure = replica.loadError ? new FunctionLoadFailed(result.error) : new HandlerError(result.error);
+    }
+    this.#log.record({
+      requestId,
+      funcName: name,
+      invokedAt,
+      durationMs: result?.durationMs ?? durationMs,
+      statusCode: failure ? this.#statusOf(failure) : result!.statusCode,
+      coldStart,
+      stdout: result?.stdout ?? '',
+      stderr: result?.stderr ?? '',
+      error: failure?.message ?? null,
+    });
+    for (const observe of this.#observers) observe(name, invokedAt, durationMs);
+    if (failure) throw failure;
+    return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate };
+  }
+
+  #limiter(name: string, rate: number): TokenBucket {
+    let limiter = this.#limiters.get(name);
+    if (!limiter) {
+      limiter = new TokenBucket(rate, this.#clock);
+      this.#limiters.set(name, limiter);
+    } else if (limiter.rate !== rate) limiter.configure(rate);
+    return limiter;
+  }
+
+  #withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => reject(onTimeout()), ms);
+      promise.then(
+        (v) => {
+          this.#clock.clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.#clock.clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+  }
+}

@@ -1,0 +1,335 @@
+import { randomBytes, createHash } from 'node:crypto';
+import { chmod, chown, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Clock, TimerHandle } from './clock.js';
+import { NoCapacity } from './errors.js';
+import type { Logger } from './logger.js';
+import type { Sandbox } from './sandbox.js';
+import type { FunctionRecord } from './types.js';
+import { WorkerClient } from './worker-client.js';
+
+/** What a replica runs: code and the container-level spec fields. Equal templates are interchangeable. */
+export function templateOf(fn: FunctionRecord): string {
+  const { memoryMb, cpus, env } = fn.spec;
+  const envText = JSON.stringify(Object.entries(env).sort(([a], [b]) => a.localeCompare(b)));
+  return createHash('sha256').update(`${fn.codeDigest}|${memoryMb}|${cpus}|${envText}`).digest('hex').slice(0, 16);
+}
+
+/** One container of a function as the pool tracks it. */
+export interface Replica {
+  readonly key: string;
+  readonly functionName: string;
+  readonly template: string;
+  readonly generation: number;
+  containerId: string | null;
+  client: WorkerClient | null;
+  state: 'starting' | 'ready' | 'draining' | 'dead';
+  inFlight: number;
+  /** The worker's error when the function failed to load in this container. */
+  loadError: string | null;
+  startedAt: number;
+  lastUsedAt: number;
+}
+
+/** A replica lent to one invocation; give it back with `release`. */
+export interface Lease {
+  replica: Replica;
+  /** True when the invocation had to wait for a container to start. */
+  coldStart: boolean;
+}
+
+/** Folders and limits the pool needs. */
+export interface PoolOptions {
+  sandbox: Sandbox;
+  clock: Clock;
+  log: Logger;
+  functionsDir: string;
+  socketsDir: string;
+  workerDir: string;
+  startTimeoutMs: number;
+  queueTimeoutMs: number;
+  maxQueuedPerFunction: number;
+  /** Called when a function's actual state changed (a replica started, died or left). */
+  onChange: (functionName: string) => void;
+}
+
+interface Waiter {
+  fn: FunctionRecord;
+  resolve(lease: Lease): void;
+  reject(err: Error): void;
+  timer: TimerHandle;
+}
+
+interface FunctionPool {
+  replicas: Replica[];
+  waiters: Waiter[];
+}
+
+/**
+ * The warm containers of every function and the routing between them. The invoke path
+ * borrows from here (least-loaded ready replica below `maxConcurrency`, else it queues and
+ * one start is shared by the waiters); the reconciler adds and retires replicas.
+ */
+export class Pool {
+  #opts: PoolOptions;
+  #pools = new Map<string, FunctionPool>();
+
+  constructor(options: PoolOptions) {
+    this.#opts = options;
+  }
+
+  /** The replicas of a function, dead ones excluded. */
+  replicas(functionName: string): readonly Replica[] {
+    return this.#pools.get(functionName)?.replicas ?? [];
+  }
+
+  /** Invocations waiting for capacity. */
+  queued(functionName: string): number {
+    return this.#pools.get(functionName)?.waiters.length ?? 0;
+  }
+
+  /** Names of functions the pool holds replicas for. */
+  functionNames(): string[] {
+    return [...this.#pools.keys()];
+  }
+
+  /** Borrows a replica for one invocation, starting one if none has room. */
+  acquire(fn: FunctionRecord): Promise<Lease> {
+    const pool = this.#pool(fn.name);
+    const replica = this.#pick(pool, fn);
+    if (replica) {
+      replica.inFlight += 1;
+      return Promise.resolve({ replica, coldStart: false });
+    }
+    if (pool.waiters.length >= this.#opts.maxQueuedPerFunction) {
+      return Promise.reject(new NoCapacity(`function "${fn.name}" has ${pool.waiters.length} requests waiting; try again later`));
+    }
+    return new Promise<Lease>((resolve, reject) => {
+      const waiter: Waiter = {
+        fn,
+        resolve,
+        reject,
+        timer: this.#opts.clock.setTimeout(() => {
+          const i = pool.waiters.indexOf(waiter);
+          if (i >= 0) pool.waiters.splice(i, 1);
+          reject(new NoCapacity(`no container of function "${fn.name}" could take the request within ${this.#opts.queueTimeoutMs} ms`));
+        }, this.#opts.queueTimeoutMs),
+      };
+      pool.waiters.push(waiter);
+      this.#scaleForWaiters(pool, fn);
+    });
+  }
+
+  /** Gives a replica back after an invocation. */
+  release(replica: Replica): void {
+    replica.inFlight -= 1;
+    replica.lastUsedAt = this.#opts.clock.now();
+    if (replica.state === 'draining' && replica.inFlight === 0) {
+      void this.#destroy(replica);
+      return;
+    }
+    const pool = this.#pools.get(replica.functionName);
+    if (pool) this.#dispatch(pool);
+  }
+
+  /** Starts one replica of `fn` and resolves when its worker has said hello. */
+  async start(fn: FunctionRecord): Promise<Replica> {
+    const pool = this.#pool(fn.name);
+    const now = this.#opts.clock.now();
+    const replica: Replica = {
+      key: randomBytes(5).toString('hex'),
+      functionName: fn.name,
+      template: templateOf(fn),
+      generation: fn.generation,
+      containerId: null,
+      client: null,
+      state: 'starting',
+      inFlight: 0,
+      loadError: null,
+      startedAt: now,
+      lastUsedAt: now,
+    };
+    pool.replicas.push(replica);
+    const socketDir = join(this.#opts.socketsDir, replica.key);
+    try {
+      await mkdir(socketDir, { recursive: true });
+      // The worker runs as uid 65534 and must create its socket here.
+      await chown(socketDir, 65534, 65534).catch(() => chmod(socketDir, 0o777));
+      replica.containerId = await this.#opts.sandbox.start({
+        replicaKey: replica.key,
+        functionName: fn.name,
+        generation: fn.generation,
+        digest: fn.codeDigest,
+        template: replica.template,
+        codeDir: join(this.#opts.functionsDir, fn.name, fn.codeDigest),
+        workerDir: this.#opts.workerDir,
+        socketDir,
+        memoryMb: fn.spec.memoryMb,
+        cpus: fn.spec.cpus,
+        env: fn.spec.env,
+      });
+      if (replica.state === 'dead') throw new Error('replica retired during start');
+      const client = await WorkerClient.connect(join(socketDir, 'worker.sock'), this.#opts.startTimeoutMs, this.#opts.clock);
+      this.#attach(replica, client);
+      this.#opts.log.info(
+        `started ${fn.name} replica ${replica.key} (generation ${fn.generation}) in ${this.#opts.clock.now() - now} ms` +
+          (client.loadError ? `; function failed to load: ${client.loadError}` : ''),
+      );
+      return replica;
+    } catch (err) {
+      await this.#destroy(replica);
+      // Retired while the engine was still creating it: the id arrived after #destroy ran.
+      if (replica.containerId) await this.#opts.sandbox.remove(replica.containerId).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Takes over a running container found after a restart, if its worker answers. */
+  async adopt(fn: FunctionRecord, containerId: string, replicaKey: string): Promise<Replica> {
+    const pool = this.#pool(fn.name);
+    const now = this.#opts.clock.now();
+    const replica: Replica = {
+      key: replicaKey,
+      functionName: fn.name,
+      template: templateOf(fn),
+      generation: fn.generation,
+      containerId,
+      client: null,
+      state: 'starting',
+      inFlight: 0,
+      loadError: null,
+      startedAt: now,
+      lastUsedAt: now,
+    };
+    pool.replicas.push(replica);
+    try {
+      const client = await WorkerClient.connect(join(this.#opts.socketsDir, replicaKey, 'worker.sock'), 2000, this.#opts.clock);
+      this.#attach(replica, client);
+      this.#opts.log.info(`adopted ${fn.name} replica ${replicaKey}`);
+      return replica;
+    } catch (err) {
+      await this.#destroy(replica);
+      throw err;
+    }
+  }
+
+  /** Stops routing to a replica; it is removed once its in-flight requests finish. */
+  retire(replica: Replica): void {
+    if (replica.state === 'dead' || replica.state === 'draining') return;
+    if (replica.state === 'starting' || replica.inFlight === 0) {
+      void this.#destroy(replica);
+      return;
+    }
+    replica.state = 'draining';
+  }
+
+  /** Removes a replica at once; its in-flight requests fail (used after a timeout). */
+  async kill(replica: Replica): Promise<void> {
+    await this.#destroy(replica);
+  }
+
+  /** Rejects the waiters of a function, e.g. because it cannot start containers. */
+  failWaiters(functionName: string, err: Error): void {
+    const pool = this.#pools.get(functionName);
+    if (!pool) return;
+    for (const w of pool.waiters.splice(0)) {
+      this.#opts.clock.clearTimeout(w.timer);
+      w.reject(err);
+    }
+  }
+
+  /** Drops the bookkeeping of a function that has no replicas left. */
+  forgetIfEmpty(functionName: string): void {
+    const pool = this.#pools.get(functionName);
+    if (pool && pool.replicas.length === 0 && pool.waiters.length === 0) this.#pools.delete(functionName);
+  }
+
+  #pool(name: string): FunctionPool {
+    let pool = this.#pools.get(name);
+    if (!pool) {
+      pool = { replicas: [], waiters: [] };
+      this.#pools.set(name, pool);
+    }
+    return pool;
+  }
+
+  /**
+   * The least-loaded ready replica with room. Replicas of the current template are preferred;
+   * during a rolling update, older ones keep serving until new ones are ready.
+   */
+  #pick(pool: FunctionPool, fn: FunctionRecord): Replica | undefined {
+    const template = templateOf(fn);
+    let best: Replica | undefined;
+    let bestIsCurrent = false;
+    for (const r of pool.replicas) {
+      if (r.state !== 'ready' || r.inFlight >= fn.spec.maxConcurrency) continue;
+      const isCurrent = r.template === template;
+      if (!best || (isCurrent && !bestIsCurrent) || (isCurrent === bestIsCurrent && r.inFlight < best.inFlight)) {
+        best = r;
+        bestIsCurrent = isCurrent;
+      }
+    }
+    return best;
+  }
+
+  /** Starts a replica when the waiters outnumber the room of the ones already starting. */
+  #scaleForWaiters(pool: FunctionPool, fn: FunctionRecord): void {
+    const template = templateOf(fn);
+    const starting = pool.replicas.filter((r) => r.state === 'starting' && r.template === template).length;
+    const live = pool.replicas.filter((r) => r.state === 'starting' || r.state === 'ready').length;
+    if (pool.waiters.length <= starting * fn.spec.maxConcurrency || live >= fn.spec.maxReplicas) return;
+    this.start(fn).then(
+      () => this.#opts.onChange(fn.name),
+      (err: Error) => {
+        this.#opts.log.warn(`could not start a container for ${fn.name}: ${err.message}`);
+        const stillStarting = pool.replicas.some((r) => r.state === 'starting');
+        if (!stillStarting && !pool.replicas.some((r) => r.state === 'ready')) this.failWaiters(fn.name, err);
+        this.#opts.onChange(fn.name);
+      },
+    );
+  }
+
+  #attach(replica: Replica, client: WorkerClient): void {
+    replica.client = client;
+    replica.loadError = client.loadError;
+    client.onClose(() => {
+      if (replica.state === 'dead') return;
+      this.#opts.log.warn(`${replica.functionName} replica ${replica.key} lost its connection; replacing it`);
+      void this.#destroy(replica).then(() => this.#opts.onChange(replica.functionName));
+    });
+    if (replica.state === 'starting') replica.state = 'ready';
+    else if (replica.state === 'dead') {
+      client.close();
+      return;
+    }
+    const pool = this.#pools.get(replica.functionName);
+    if (pool) this.#dispatch(pool);
+  }
+
+  /** Hands waiting invocations to replicas with room. */
+  #dispatch(pool: FunctionPool): void {
+    while (pool.waiters.length > 0) {
+      const waiter = pool.waiters[0]!;
+      const replica = this.#pick(pool, waiter.fn);
+      if (!replica) break;
+      pool.waiters.shift();
+      this.#opts.clock.clearTimeout(waiter.timer);
+      replica.inFlight += 1;
+      waiter.resolve({ replica, coldStart: true });
+    }
+  }
+
+  async #destroy(replica: Replica): Promise<void> {
+    if (replica.state === 'dead') return;
+    replica.state = 'dead';
+    const pool = this.#pools.get(replica.functionName);
+    if (pool) pool.replicas = pool.replicas.filter((r) => r !== replica);
+    replica.client?.close();
+    try {
+      if (replica.containerId) await this.#opts.sandbox.remove(replica.containerId);
+    } catch (err) {
+      this.#opts.log.warn(`could not remove container of ${replica.functionName}: ${(err as Error).message}`);
+    }
+    await rm(join(this.#opts.socketsDir, replica.key), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,207 @@
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Clock } from './clock.js';
+import { setCondition } from './conditions.js';
+import { FunctionNotFound, GlambdarError, SandboxUnavailable, TerminalError } from './errors.js';
+import type { Logger } from './logger.js';
+import { templateOf, type Pool, type Replica } from './pool.js';
+import type { ContainerInfo, Sandbox } from './sandbox.js';
+import type { Store } from './store.js';
+import type { ReconcileResult } from './workqueue.js';
+import type { Condition, ConditionReason, FunctionRecord, FunctionStatus, Phase } from './types.js';
+
+/** What the reconciler works with. */
+export interface ReconcilerOptions {
+  store: Store;
+  pool: Pool;
+  sandbox: Sandbox;
+  clock: Clock;
+  log: Logger;
+  functionsDir: string;
+  /** Called when a deleted function is fully gone. */
+  onPurged?: (name: string) => void;
+  /** Replicas the autoscaler asks for, beyond minWarm. */
+  desiredReplicas?: (fn: FunctionRecord) => number;
+}
+
+/** How long a deleted function's requests may drain before its containers are killed. */
+const DRAIN_POLL_MS = 50;
+
+/**
+ * Level-triggered reconcile of one function: read the spec, the pool and the containers the
+ * engine reports, then start, adopt, replace or remove containers and write status. It holds
+ * no memory between calls, so running it again after any event is always safe.
+ */
+export class Reconciler {
+  #o: ReconcilerOptions;
+
+  constructor(options: ReconcilerOptions) {
+    this.#o = options;
+  }
+
+  /** The queue's reconcile function. */
+  readonly reconcile = async (name: string): Promise<ReconcileResult> => {
+    const fn = this.#o.store.get(name);
+    if (!fn || fn.deleting) return this.#finalize(name, fn);
+
+    const codeDir = join(this.#o.functionsDir, name, fn.codeDigest);
+    if (!existsSync(codeDir)) {
+      this.#writeStatus(fn, { code: ['False', 'CodeMissing', 'code of this generation is missing; deploy it again'] });
+      throw new TerminalError(`code of ${name} generation ${fn.generation} is missing`);
+    }
+
+    const listedAt = this.#o.clock.now();
+    let actual: ContainerInfo[];
+    try {
+      actual = await this.#o.sandbox.list(name);
+    } catch (err) {
+      this.#writeStatus(fn, { pool: ['False', 'SandboxUnavailable', (err as Error).message] });
+      throw err;
+    }
+    const template = templateOf(fn);
+    await this.#syncWithEngine(fn, template, actual, listedAt);
+
+    const live = this.#o.pool.replicas(name).filter((r) => r.state === 'starting' || r.state === 'ready');
+    const current = live.filter((r) => r.template === template);
+    const old = live.filter((r) => r.template !== template);
+    const wanted = Math.max(fn.spec.minWarm, this.#o.desiredReplicas?.(fn) ?? 0, old.length > 0 ? old.length : 0);
+    const target = Math.min(fn.spec.maxReplicas, Math.max(wanted, current.length));
+
+    let startError: GlambdarError | Error | null = null;
+    const toStart = target - current.length;
+    if (toStart > 0) {
+      const results = await Promise.allSettled(Array.from({ length: toStart }, () => this.#o.pool.start(fn)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) startError = failed.reason as Error;
+    }
+
+    // Rolling update: once new containers are ready, old ones stop taking work and drain.
+    const readyCurrent = this.#o.pool.replicas(name).filter((r) => r.state === 'ready' && r.template === template);
+    if (old.length > 0 && (readyCurrent.length >= Math.min(target, 1) || target === 0)) {
+      for (const r of old) this.#o.pool.retire(r);
+    }
+
+    const fresh = this.#o.store.get(name);
+    if (!fresh || fresh.deleting) return { requeueAfterMs: 0 };
+    if (startError) {
+      const reason = startError instanceof SandboxUnavailable ? 'SandboxUnavailable' : 'StartFailed';
+      this.#writeStatus(fresh, { pool: ['False', reason, startError.message] });
+      throw startError;
+    }
+    this.#writeStatus(fresh, {});
+    return {};
+  };
+
+  /** Adopts or removes containers the pool does not know; drops replicas whose container is gone. */
+  async #syncWithEngine(fn: FunctionRecord, template: string, actual: ContainerInfo[], listedAt: number): Promise<void> {
+    const known = new Map(this.#o.pool.replicas(fn.name).map((r) => [r.key, r]));
+    for (const c of actual) {
+      if (known.has(c.replicaKey)) continue;
+      if (c.running && c.template === template) {
+        try {
+          await this.#o.pool.adopt(fn, c.id, c.replicaKey);
+          continue;
+        } catch {
+          this.#o.log.info(`container ${c.id.slice(0, 12)} of ${fn.name} did not answer; removing it`);
+        }
+      }
+      await this.#o.sandbox.remove(c.id);
+    }
+    const running = new Set(actual.filter((c) => c.running).map((c) => c.id));
+    for (const r of this.#o.pool.replicas(fn.name)) {
+      if (r.state === 'starting' || r.startedAt >= listedAt || !r.containerId) continue;
+      if (!running.has(r.containerId)) await this.#o.pool.kill(r);
+    }
+  }
+
+  /** Deletion, step two: drain and remove containers, then code, logs and the record. */
+  async #finalize(name: string, fn: FunctionRecord | undefined): Promise<ReconcileResult> {
+    if (fn) this.#writeStatus(fn, { terminating: true });
+    this.#o.pool.failWaiters(name, new FunctionNotFound(name));
+    const replicas: readonly Replica[] = [...this.#o.pool.replicas(name)];
+    for (const r of replicas) {
+      if (r.inFlight === 0) await this.#o.pool.kill(r);
+      else this.#o.pool.retire(r);
+    }
+    const draining = this.#o.pool.replicas(name);
+    if (draining.length > 0) {
+      const deadline = (fn?.updatedAt ?? 0) + (fn?.spec.timeoutMs ?? 0);
+      if (this.#o.clock.now() < deadline) return { requeueAfterMs: DRAIN_POLL_MS };
+      for (const r of draining) await this.#o.pool.kill(r);
+    }
+    for (const c of await this.#o.sandbox.list(name)) await this.#o.sandbox.remove(c.id);
+    this.#o.pool.forgetIfEmpty(name);
+    if (fn) {
+      await rm(join(this.#o.functionsDir, name), { recursive: true, force: true });
+      this.#o.store.purge(name);
+      this.#o.log.info(`deleted function ${name}`);
+    }
+    this.#o.onPurged?.(name);
+    return {};
+  }
+
+  #writeStatus(
+    fn: FunctionRecord,
+    override: {
+      code?: ['False', ConditionReason, string];
+      pool?: ['False', ConditionReason, string];
+      terminating?: boolean;
+    },
+  ): void {
+    const now = this.#o.clock.now();
+    const previous = this.#o.store.getStatus(fn.name);
+    const gen = fn.generation;
+    const template = templateOf(fn);
+    const replicas = this.#o.pool.replicas(fn.name);
+    const current = replicas.filter((r) => r.template === template && r.state !== 'dead');
+    const ready = current.filter((r) => r.state === 'ready' && !r.loadError).length;
+    const loadError = current.find((r) => r.loadError)?.loadError ?? null;
+    const desired = Math.min(fn.spec.maxReplicas, Math.max(fn.spec.minWarm, this.#o.desiredReplicas?.(fn) ?? 0));
+
+    let conditions: Condition[] = previous?.conditions ?? [];
+    const code = override.code ?? ['True', 'CodeInstalled', `code ${fn.codeDigest} installed`];
+    conditions = setCondition(conditions, 'CodeReady', code[0], code[1], code[2], gen, now);
+
+    let pool: ['True' | 'False', ConditionReason, string];
+    if (override.terminating) pool = ['False', 'Deleting', 'function is being deleted'];
+    else if (override.pool) pool = override.pool;
+    else if (loadError) pool = ['False', 'LoadFailed', loadError];
+    else if (ready >= desired) {
+      pool =
+        ready === 0
+          ? ['True', 'ScaledToZero', 'no warm containers; one starts on the next request']
+          : ['True', 'ContainersReady', `${ready} of ${Math.max(desired, ready)} containers ready`];
+    } else pool = ['False', 'Starting', `${ready} of ${desired} containers ready`];
+    conditions = setCondition(conditions, 'PoolReady', pool[0], pool[1], pool[2], gen, now);
+    const allTrue = code[0] === 'True' && pool[0] === 'True';
+    conditions = setCondition(
+      conditions,
+      'Ready',
+      allTrue ? 'True' : 'False',
+      allTrue ? 'Reconciled' : code[0] === 'True' ? pool[1] : code[1],
+      allTrue ? 'desired state reached' : code[0] === 'True' ? pool[2] : code[2],
+      gen,
+      now,
+    );
+
+    let phase: Phase;
+    if (override.terminating) phase = 'Terminating';
+    else if (allTrue) phase = 'Ready';
+    else if (code[0] === 'False' || pool[1] === 'LoadFailed' || pool[1] === 'StartFailed') phase = 'Failed';
+    else if (pool[1] === 'SandboxUnavailable') phase = ready > 0 ? 'Degraded' : 'Failed';
+    else phase = 'Pending';
+
+    const status: FunctionStatus = {
+      observedGeneration: gen,
+      phase,
+      replicas: replicas.filter((r) => r.state !== 'dead').length,
+      readyReplicas: replicas.filter((r) => r.state === 'ready').length,
+      busyReplicas: replicas.filter((r) => r.inFlight > 0).length,
+      desiredReplicas: desired,
+      predictedRps: previous?.predictedRps ?? 0,
+      conditions,
+    };
+    this.#o.store.writeStatus(fn.name, status);
+  }
+}

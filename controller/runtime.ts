@@ -1,0 +1,291 @@
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FunctionSpec, SpecPatch, parseWith, type RuntimeConfig } from '../schemas/index.js';
+import { systemClock, type Clock } from './clock.js';
+import { installArchive } from './code-archive.js';
+import { DockerSandbox } from './docker-sandbox.js';
+import { FunctionNotFound, InvalidInput, OwnedByManifest, type GlambdarError } from './errors.js';
+import { InvocationLog } from './invocation-log.js';
+import { Invoker } from './invoker.js';
+import { createLogger, type Logger } from './logger.js';
+import { Pool } from './pool.js';
+import { Reconciler } from './reconciler.js';
+import type { Sandbox } from './sandbox.js';
+import { SqliteStore, type Store } from './store.js';
+import type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOutcome } from './types.js';
+import { WorkQueue } from './workqueue.js';
+
+/** `GET /info` for one function: the original Glambdar fields plus desired and observed state. */
+export interface FunctionInfo {
+  name: string;
+  createdAt: string;
+  lastInvokedAt: string | null;
+  invokeCount: number;
+  rateLimit: number;
+  maxConcurrency: number;
+  generation: number;
+  source: FunctionSource;
+  manifestPath: string | null;
+  spec: FunctionSpec;
+  status: FunctionStatus;
+}
+
+/** What `deploy` needs: an archive on disk and optional spec fields. */
+export interface DeployRequest {
+  name: string;
+  archivePath: string;
+  patch: unknown;
+  source?: FunctionSource;
+  manifestPath?: string | null;
+}
+
+/** Options of the composition root; everything but `config` has a production default. */
+export interface RuntimeOptions {
+  config: RuntimeConfig;
+  /** The HTTP layer's status for an error, recorded with failed invocations. */
+  statusOf: (err: GlambdarError) => number;
+  sandbox?: Sandbox;
+  clock?: Clock;
+  log?: Logger;
+}
+
+/** The compiled worker: beside this file when built, else the project's dist/ (tests run sources). */
+function compiledWorkerDir(): string {
+  const here = fileURLToPath(new URL('../worker/', import.meta.url));
+  if (existsSync(join(here, 'main.js'))) return here;
+  const fromDist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'worker');
+  if (existsSync(join(fromDist, 'main.js'))) return fromDist;
+  throw new Error('compiled worker not found: run `npm run build` first');
+}
+
+const EMPTY_STATUS: FunctionStatus = {
+  observedGeneration: 0,
+  phase: 'Pending',
+  replicas: 0,
+  readyReplicas: 0,
+  busyReplicas: 0,
+  desiredReplicas: 0,
+  predictedRps: 0,
+  conditions: [],
+};
+
+/**
+ * The controller as one object: it wires store, pool, queue, reconciler and invoker, and
+ * offers the operations the API needs. Writes change desired state and enqueue the
+ * function's name; the reconcile loop does the rest.
+ */
+export class Runtime {
+  readonly store: Store;
+  readonly pool: Pool;
+  readonly queue: WorkQueue;
+  readonly invoker: Invoker;
+  readonly invocations: InvocationLog;
+  readonly sandbox: Sandbox;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly config: RuntimeConfig;
+  readonly paths: { functions: string; sockets: string; worker: string; tmp: string };
+  #purgeWaiters = new Map<string, Array<() => void>>();
+  #stopWatching: (() => void) | null = null;
+  #resyncTimer: ReturnType<Clock['setTimeout']> | null = null;
+  #stopped = false;
+
+  private constructor(options: RuntimeOptions, store: Store) {
+    const { config } = options;
+    this.config = config;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? createLogger(config.logLevel);
+    this.store = store;
+    this.paths = {
+      functions: join(config.dir, 'functions'),
+      sockets: join(config.dir, 'sockets'),
+      worker: join(config.dir, 'runtime', 'worker'),
+      tmp: join(config.dir, 'tmp'),
+    };
+    this.sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log: this.log });
+    this.pool = new Pool({
+      sandbox: this.sandbox,
+      clock: this.clock,
+      log: this.log,
+      functionsDir: this.paths.functions,
+      socketsDir: this.paths.sockets,
+      workerDir: this.paths.worker,
+      startTimeoutMs: config.startTimeoutMs,
+      queueTimeoutMs: config.queueTimeoutMs,
+      maxQueuedPerFunction: config.maxQueuedPerFunction,
+      onChange: (name) => this.queue.add(name),
+    });
+    const reconciler = new Reconciler({
+      store,
+      pool: this.pool,
+      sandbox: this.sandbox,
+      clock: this.clock,
+      log: this.log,
+      functionsDir: this.paths.functions,
+      onPurged: (name) => this.#purged(name),
+    });
+    this.queue = new WorkQueue({ reconcile: reconciler.reconcile, clock: this.clock, log: this.log });
+    this.invocations = new InvocationLog({ store, clock: this.clock, log: this.log });
+    this.invoker = new Invoker({ store, pool: this.pool, clock: this.clock, log: this.invocations, statusOf: options.statusOf });
+  }
+
+  /** Opens the data folder (creating it), the database and the worker copy. */
+  static async open(options: RuntimeOptions): Promise<Runtime> {
+    const { dir } = options.config;
+    for (const sub of ['functions', 'sockets', 'runtime/worker', 'tmp', 'manifests']) await mkdir(join(dir, sub), { recursive: true });
+    const runtime = new Runtime(options, new SqliteStore(join(dir, 'glambdar.db')));
+    await runtime.#installWorker();
+    return runtime;
+  }
+
+  /** Starts the control loop: image check, a reconcile of every function, engine events, resync. */
+  start(): void {
+    void this.sandbox.prepare().catch((err: Error) => this.log.error(`runtime image not ready: ${err.message}`));
+    this.#resyncAll();
+    this.#stopWatching = this.sandbox.watch((event) => this.queue.add(event.functionName));
+  }
+
+  /** Deploys (or redeploys) a function from an archive; the spec patch merges over the current spec. */
+  async deploy(request: DeployRequest): Promise<{ outcome: WriteOutcome; record: FunctionRecord }> {
+    const source = request.source ?? 'api';
+    const existing = this.store.get(request.name);
+    this.#checkOwner(existing, source, request.manifestPath ?? null);
+    const patch = parseWith(SpecPatch, request.patch);
+    if (!patch.ok) throw new InvalidInput(`invalid spec: ${patch.issues.join('; ')}`);
+    const spec = this.#mergeSpec(existing && !existing.deleting ? existing.spec : undefined, patch.value);
+    const { digest } = await installArchive(request.archivePath, this.paths.functions, request.name);
+    const result = this.store.apply(
+      { name: request.name, spec, codeDigest: digest, source, manifestPath: request.manifestPath ?? null },
+      this.clock.now(),
+    );
+    this.queue.add(request.name);
+    return result;
+  }
+
+  /** Applies a partial spec live. */
+  configure(name: string, patch: unknown, source: FunctionSource = 'api'): { outcome: WriteOutcome; record: FunctionRecord } {
+    const existing = this.store.get(name);
+    if (!existing || existing.deleting) throw new FunctionNotFound(name);
+    this.#checkOwner(existing, source, existing.manifestPath);
+    const parsed = parseWith(SpecPatch, patch);
+    if (!parsed.ok) throw new InvalidInput(`invalid config: ${parsed.issues.join('; ')}`);
+    const spec = this.#mergeSpec(existing.spec, parsed.value);
+    const result = this.store.apply({ ...existing, spec }, this.clock.now());
+    this.queue.add(name);
+    return result;
+  }
+
+  /** Deletes a function: marks it, lets reconcile drain and remove everything, waits up to `waitMs`. */
+  async remove(name: string, source: FunctionSource = 'api', waitMs = 30_000): Promise<void> {
+    const existing = this.store.get(name);
+    if (!existing) throw new FunctionNotFound(name);
+    this.#checkOwner(existing, source, existing.manifestPath);
+    const gone = new Promise<void>((resolve) => {
+      const list = this.#purgeWaiters.get(name) ?? [];
+      list.push(resolve);
+      this.#purgeWaiters.set(name, list);
+    });
+    this.store.markDeleting(name, this.clock.now());
+    this.invoker.forget(name);
+    this.queue.add(name);
+    await Promise.race([gone, new Promise<void>((r) => this.clock.setTimeout(r, waitMs))]);
+  }
+
+  /** FunctionInfo of one function, with live replica counts. */
+  info(name: string): FunctionInfo {
+    const fn = this.store.get(name);
+    if (!fn || fn.deleting) throw new FunctionNotFound(name);
+    return this.#info(fn);
+  }
+
+  /** FunctionInfo of every function. */
+  list(): FunctionInfo[] {
+    return this.store
+      .list()
+      .filter((fn) => !fn.deleting)
+      .map((fn) => this.#info(fn));
+  }
+
+  /** Invocation records, newest first. */
+  logs(name: string, options: { limit: number; since?: number; afterId?: number }): LogRecord[] {
+    const fn = this.store.get(name);
+    if (!fn || fn.deleting) throw new FunctionNotFound(name);
+    this.invocations.flush();
+    return this.store.logs(name, options);
+  }
+
+  /** Stops the loop, flushes records and closes the store; containers stay for the next start to adopt. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#stopWatching?.();
+    if (this.#resyncTimer) this.clock.clearTimeout(this.#resyncTimer);
+    await this.queue.shutdown();
+    this.invocations.flush();
+    this.store.close();
+  }
+
+  #info(fn: FunctionRecord): FunctionInfo {
+    const stored = this.store.getStatus(fn.name) ?? EMPTY_STATUS;
+    const replicas = this.pool.replicas(fn.name);
+    return {
+      name: fn.name,
+      createdAt: new Date(fn.createdAt).toISOString(),
+      lastInvokedAt: fn.lastInvokedAt === null ? null : new Date(fn.lastInvokedAt).toISOString(),
+      invokeCount: fn.invokeCount,
+      rateLimit: fn.spec.rateLimit,
+      maxConcurrency: fn.spec.maxConcurrency,
+      generation: fn.generation,
+      source: fn.source,
+      manifestPath: fn.manifestPath,
+      spec: fn.spec,
+      status: {
+        ...stored,
+        replicas: replicas.length,
+        readyReplicas: replicas.filter((r) => r.state === 'ready').length,
+        busyReplicas: replicas.filter((r) => r.inFlight > 0).length,
+      },
+    };
+  }
+
+  #mergeSpec(base: FunctionSpec | undefined, patch: SpecPatch): FunctionSpec {
+    const merged = { ...(base ?? {}), ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) };
+    const parsed = parseWith(FunctionSpec, merged);
+    if (!parsed.ok) throw new InvalidInput(`invalid spec: ${parsed.issues.join('; ')}`);
+    return parsed.value;
+  }
+
+  #checkOwner(existing: FunctionRecord | undefined, source: FunctionSource, manifestPath: string | null): void {
+    if (!existing || existing.deleting || existing.source !== 'manifest') return;
+    if (source === 'api' || existing.manifestPath !== manifestPath) {
+      throw new OwnedByManifest(existing.name, existing.manifestPath ?? 'a manifest');
+    }
+  }
+
+  #purged(name: string): void {
+    this.invoker.forget(name);
+    for (const resolve of this.#purgeWaiters.get(name) ?? []) resolve();
+    this.#purgeWaiters.delete(name);
+  }
+
+  #resyncAll(): void {
+    if (this.#stopped) return;
+    for (const fn of this.store.list()) this.queue.add(fn.name);
+    this.#resyncTimer = this.clock.setTimeout(() => this.#resyncAll(), this.config.resyncIntervalMs);
+  }
+
+  /** Copies the compiled worker into the data folder: that copy alone is mounted into containers. */
+  async #installWorker(): Promise<void> {
+    const from = compiledWorkerDir();
+    const to = this.paths.worker;
+    for (const file of await readdir(to)) {
+      if (!file.endsWith('.js') && file !== 'package.json') await rm(join(to, file), { recursive: true, force: true });
+    }
+    for (const file of await readdir(from)) {
+      if (file.endsWith('.js')) await copyFile(join(from, file), join(to, file));
+    }
+    await writeFile(join(to, 'package.json'), '{"type":"module"}\n');
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The controller's port to the container engine. dockerode lives behind it
+ * (docker-sandbox.ts); reconcile tests use an in-memory fake.
+ */
+
+/** Labels every Glambdar container carries; the instance label scopes everything we touch. */
+export const LABELS = {
+  instance: 'glambdar.instance',
+  function: 'glambdar.function',
+  generation: 'glambdar.generation',
+  digest: 'glambdar.digest',
+  replica: 'glambdar.replica',
+  template: 'glambdar.template',
+} as const;
+
+/** What a container is made from. */
+export interface ContainerSpec {
+  /** Short unique key; also names its socket folder. */
+  replicaKey: string;
+  functionName: string;
+  generation: number;
+  digest: string;
+  /** Hash of code + container-level spec; containers with the current template are kept. */
+  template: string;
+  /** Host folders mounted read-only at /fn and /worker, and read-write at /run/glambdar. */
+  codeDir: string;
+  workerDir: string;
+  socketDir: string;
+  memoryMb: number;
+  cpus: number;
+  env: Record<string, string>;
+}
+
+/** A container as the engine reports it. */
+export interface ContainerInfo {
+  id: string;
+  replicaKey: string;
+  functionName: string;
+  generation: number;
+  digest: string;
+  template: string;
+  running: boolean;
+}
+
+/** An engine event about one of our containers. */
+export interface SandboxEvent {
+  action: 'die' | 'oom' | 'destroy' | 'start';
+  containerId: string;
+  functionName: string;
+}
+
+/** Starts, lists and removes the containers of one Glambdar instance. */
+export interface Sandbox {
+  /** Makes sure the runtime image exists (pull, or build from the host's node). */
+  prepare(): Promise<void>;
+  /** Creates and starts a hardened container; returns its id. */
+  start(spec: ContainerSpec): Promise<string>;
+  /** Removes a container (force); a missing one is not an error. */
+  remove(containerId: string): Promise<void>;
+  /** This instance's containers, optionally of one function. */
+  list(functionName?: string): Promise<ContainerInfo[]>;
+  /** Subscribes to engine events about this instance's containers. */
+  watch(onEvent: (event: SandboxEvent) => void): () => void;
+  /** True when the engine answers. */
+  ping(): Promise<boolean>;
+}

@@ -1,0 +1,178 @@
+import { connect, type Socket } from 'node:net';
+import { FromWorkerFrame } from '../schemas/index.js';
+import { encodeFrame, FrameDecoder, type InvokeHeader } from '../worker/framing.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { ContainerDied, SandboxUnavailable } from './errors.js';
+
+/** What one invocation sends: everything but the frame id. */
+export type InvokeRequest = Omit<InvokeHeader, 't' | 'id'>;
+
+/** What a worker answered for one invocation. */
+export interface InvokeResult {
+  statusCode: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+  stdout: string;
+  stderr: string;
+  error: string | null;
+  durationMs: number;
+}
+
+interface Pending {
+  resolve(result: InvokeResult): void;
+  reject(err: Error): void;
+}
+
+/**
+ * One persistent, multiplexed connection to a worker. Requests are id-tagged frames, so any
+ * number run at once over the one socket; if the socket closes, every request in flight
+ * fails with ContainerDied and `onClose` tells the pool to drop the container.
+ */
+export class WorkerClient {
+  /** The worker's load error, or null when its handler is ready. */
+  readonly loadError: string | null;
+  #socket: Socket;
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #closed = false;
+  #onClose: () => void = () => undefined;
+
+  private constructor(socket: Socket, loadError: string | null, decoder: FrameDecoder) {
+    this.#socket = socket;
+    this.loadError = loadError;
+    socket.on('data', (chunk: Buffer) => {
+      let frames;
+      try {
+        frames = decoder.push(chunk);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) this.#onFrame(frame.header, frame.body);
+    });
+    socket.on('close', () => this.#fail('the function container closed its connection'));
+    socket.on('error', () => socket.destroy());
+  }
+
+  /**
+   * Connects to the worker socket, retrying until it exists and answers with its hello frame,
+   * or until `timeoutMs` has passed.
+   */
+  static async connect(path: string, timeoutMs: number, clock: Clock, isAlive?: () => Promise<boolean>): Promise<WorkerClient> {
+    const deadline = clock.now() + timeoutMs;
+    let delay = 2;
+    let attempts = 0;
+    for (;;) {
+      try {
+        return await WorkerClient.#attempt(path, Math.max(1, deadline - clock.now()), clock);
+      } catch (err) {
+        attempts += 1;
+        if (clock.now() >= deadline) {
+          throw new SandboxUnavailable(`function container did not answer on its socket within ${timeoutMs} ms`, { cause: err });
+        }
+        if (isAlive && attempts % 25 === 0 && !(await isAlive())) {
+          throw new ContainerDied('function container exited during start');
+        }
+        await new Promise<void>((r) => clock.setTimeout(r, delay));
+        delay = Math.min(delay * 2, 50);
+      }
+    }
+  }
+
+  static #attempt(path: string, timeoutMs: number, clock: Clock): Promise<WorkerClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(path);
+      const decoder = new FrameDecoder();
+      let timer: TimerHandle | undefined = clock.setTimeout(() => {
+        socket.destroy();
+        reject(new Error('no hello from worker'));
+      }, timeoutMs);
+      const finish = (err: Error | null, client?: WorkerClient) => {
+        if (timer === undefined) return;
+        clock.clearTimeout(timer);
+        timer = undefined;
+        socket.removeListener('data', onData);
+        if (err) {
+          socket.destroy();
+          reject(err);
+        } else resolve(client!);
+      };
+      const onData = (chunk: Buffer) => {
+        let frames;
+        try {
+          frames = decoder.push(chunk);
+        } catch (err) {
+          return finish(err as Error);
+        }
+        const first = frames[0];
+        if (!first) return;
+        const hello = FromWorkerFrame.safeParse(first.header);
+        if (!hello.success || hello.data.t !== 'hello') return finish(new Error('worker did not greet with hello'));
+        const client = new WorkerClient(socket, hello.data.loadError, decoder);
+        finish(null, client);
+        for (const extra of frames.slice(1)) client.#onFrame(extra.header, extra.body);
+      };
+      socket.on('data', onData);
+      socket.once('error', (err) => finish(err));
+      socket.once('close', () => finish(new Error('closed before hello')));
+    });
+  }
+
+  /** Number of requests in flight on this connection. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Registers the one callback run when the connection is lost. */
+  onClose(callback: () => void): void {
+    this.#onClose = callback;
+    if (this.#closed) callback();
+  }
+
+  /** Sends one invocation; resolves with the worker's result. */
+  invoke(request: InvokeRequest, body: Buffer): Promise<InvokeResult> {
+    if (this.#closed) return Promise.reject(new ContainerDied('the function container is gone'));
+    const id = this.#nextId++;
+    return new Promise<InvokeResult>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      const header: InvokeHeader = { t: 'invoke', id, ...request };
+      this.#socket.write(encodeFrame(header, body));
+    });
+  }
+
+  /** Closes the connection; in-flight requests fail. */
+  close(): void {
+    this.#socket.destroy();
+  }
+
+  #onFrame(rawHeader: unknown, body: Buffer): void {
+    const parsed = FromWorkerFrame.safeParse(rawHeader);
+    if (!parsed.success || parsed.data.t !== 'result') return;
+    const frame = parsed.data;
+    const pending = this.#pending.get(frame.id);
+    if (!pending) return;
+    this.#pending.delete(frame.id);
+    pending.resolve({
+      statusCode: frame.statusCode,
+      headers: frame.headers,
+      body,
+      stdout: frame.stdout,
+      stderr: frame.stderr,
+      error: frame.error,
+      durationMs: frame.durationMs,
+    });
+  }
+
+  #fail(message: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) p.reject(new ContainerDied(message));
+    this.#onClose();
+  }
+}

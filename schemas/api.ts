@@ -1,0 +1,15 @@
+import { z } from 'zod';
+
+/** `GET /logs/:name` query. */
+export const LogsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  /** Only records invoked at or after this time (ms since epoch or an ISO date). */
+  since: z
+    .union([z.coerce.number().int().min(0), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))])
+    .optional(),
+  follow: z
+    .enum(['1', 'true', '0', 'false'])
+    .transform((v) => v === '1' || v === 'true')
+    .optional(),
+});
+export type LogsQuery = z.infer<typeof LogsQuery>;

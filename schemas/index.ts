@@ -1,0 +1,7 @@
+export { FunctionName, FUNCTION_NAME_PATTERN, FunctionSpec, SpecPatch, CONTAINER_FIELDS, specPatchFromForm } from './spec.js';
+export { RuntimeConfigSchema, runtimeConfigInput } from './config.js';
+export type { RuntimeConfig } from './config.js';
+export { LogsQuery } from './api.js';
+export { FromWorkerFrame, HelloFrame, ResultFrame } from './protocol.js';
+export { describeIssues, parseWith } from './issues.js';
+export type { Parsed } from './issues.js';

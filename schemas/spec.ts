@@ -1,0 +1,82 @@
+import { z } from 'zod';
+
+/** A function name is a DNS label, as in Kubernetes, so it is safe in paths, labels and URLs. */
+export const FUNCTION_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** A function's name. */
+export const FunctionName = z
+  .string()
+  .regex(FUNCTION_NAME_PATTERN, 'must be a DNS label: lower-case letters, digits and "-", 1-63 characters, starting and ending with a letter or digit');
+
+const int = (min: number) => z.number().int().min(min);
+
+/** Every spec field with its rule; defaults live in {@link FunctionSpec}. */
+const specShape = {
+  rateLimit: int(0),
+  maxConcurrency: int(1).max(1000),
+  minWarm: int(0).max(100),
+  maxReplicas: int(1).max(100),
+  timeoutMs: int(1).max(15 * 60 * 1000),
+  memoryMb: int(32).max(16 * 1024),
+  cpus: z.number().min(0.01).max(64),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), z.string()),
+};
+
+/** The desired state of one function, defaults filled in (DESIGN.md "Function spec"). */
+export const FunctionSpec = z
+  .strictObject({
+    rateLimit: specShape.rateLimit.default(0),
+    maxConcurrency: specShape.maxConcurrency.default(10),
+    minWarm: specShape.minWarm.default(0),
+    maxReplicas: specShape.maxReplicas.default(10),
+    timeoutMs: specShape.timeoutMs.default(30_000),
+    memoryMb: specShape.memoryMb.default(128),
+    cpus: specShape.cpus.default(0.5),
+    env: specShape.env.default({}),
+  })
+  .refine((s) => s.minWarm <= s.maxReplicas, { message: 'minWarm must not exceed maxReplicas', path: ['minWarm'] });
+export type FunctionSpec = z.infer<typeof FunctionSpec>;
+
+/** A partial spec, as `POST /config/:name` and deploy form fields give it. Unknown fields are errors. */
+export const SpecPatch = z.strictObject({
+  rateLimit: specShape.rateLimit.optional(),
+  maxConcurrency: specShape.maxConcurrency.optional(),
+  minWarm: specShape.minWarm.optional(),
+  maxReplicas: specShape.maxReplicas.optional(),
+  timeoutMs: specShape.timeoutMs.optional(),
+  memoryMb: specShape.memoryMb.optional(),
+  cpus: specShape.cpus.optional(),
+  env: specShape.env.optional(),
+});
+export type SpecPatch = z.infer<typeof SpecPatch>;
+
+/** Spec fields whose change needs new containers; the others apply live. */
+export const CONTAINER_FIELDS = ['memoryMb', 'cpus', 'env'] as const;
+
+/** Numeric spec fields, which multipart form fields carry as strings. */
+const NUMERIC_FIELDS = new Set(['rateLimit', 'maxConcurrency', 'minWarm', 'maxReplicas', 'timeoutMs', 'memoryMb', 'cpus']);
+
+/**
+ * Turns multipart form fields (all strings) into a SpecPatch input: numbers are converted,
+ * `env` is a JSON object string. `name` is not a spec field and is skipped.
+ */
+export function specPatchFromForm(fields: Record<string, unknown>): unknown {
+  const out: Record<string, unknown> = {};
+  for (const [key, raw] of Object.entries(fields)) {
+    if (key === 'name') continue;
+    if (typeof raw !== 'string') {
+      out[key] = raw;
+    } else if (NUMERIC_FIELDS.has(key)) {
+      out[key] = raw.trim() === '' ? Number.NaN : Number(raw);
+    } else if (key === 'env') {
+      try {
+        out[key] = JSON.parse(raw);
+      } catch {
+        out[key] = raw;
+      }
+    } else {
+      out[key] = raw;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,125 @@
+import Docker from 'dockerode';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import yazl from 'yazl';
+import { RuntimeConfigSchema } from '../../schemas/index.js';
+import { createLogger } from '../../controller/logger.js';
+import { LABELS } from '../../controller/sandbox.js';
+import { startServer, type GlambdarServer } from '../../api/server.js';
+
+/** Integration tests run only when asked; when asked, a missing engine is a failure, not a skip. */
+export const integrationEnabled = process.env['RUN_INTEGRATION_TESTS'] === '1';
+
+export const docker = new Docker();
+
+/** A Glambdar on its own data folder and a free port, with a way to remove all it started. */
+export interface TestRuntime extends GlambdarServer {
+  dir: string;
+  instanceId: string;
+  /** Stops the server (containers stay, as on a real restart). */
+  stop(): Promise<void>;
+  /** Stops the server and removes its containers and folder, even after a failure. */
+  destroy(): Promise<void>;
+}
+
+/** Starts a runtime on a fresh (or given) data folder under /tmp (short paths: sockets). */
+export async function startRuntime(options: { dir?: string; env?: Record<string, string> } = {}): Promise<TestRuntime> {
+  const dir = options.dir ?? (await mkdtemp('/tmp/glt-'));
+  const config = RuntimeConfigSchema.parse({
+    dir,
+    host: '127.0.0.1',
+    port: 0,
+    queueTimeoutMs: 20_000,
+    resyncIntervalMs: 2_000,
+    ...options.env,
+  });
+  const server = await startServer({ config, log: createLogger(process.env['GLAMBDAR_TEST_LOG'] === '1' ? 'debug' : 'warn') });
+  const instanceId = server.runtime.store.instanceId;
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await server.close(2000);
+  };
+  return {
+    ...server,
+    dir,
+    instanceId,
+    stop,
+    async destroy() {
+      await stop().catch(() => undefined);
+      await removeInstanceContainers(instanceId);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Every container (any state) of one Glambdar instance, optionally of one function. */
+export async function instanceContainers(instanceId: string, functionName?: string): Promise<Docker.ContainerInfo[]> {
+  const label = [`${LABELS.instance}=${instanceId}`];
+  if (functionName) label.push(`${LABELS.function}=${functionName}`);
+  return docker.listContainers({ all: true, filters: { label } });
+}
+
+export async function removeInstanceContainers(instanceId: string): Promise<void> {
+  for (const c of await instanceContainers(instanceId)) {
+    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  }
+}
+
+/** Builds a zip in memory from file name -> content. */
+export function makeZip(files: Record<string, string>): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  for (const [name, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), name);
+  zip.end();
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
+    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
+    zip.outputStream.on('error', reject);
+  });
+}
+
+/** `POST /deploy` as curl -F would send it. */
+export async function deploy(url: string, fileName: string, zip: Buffer, fields: Record<string, string> = {}): Promise<Response> {
+  const form = new FormData();
+  form.set('file', new Blob([new Uint8Array(zip)]), fileName);
+  for (const [k, v] of Object.entries(fields)) form.set(k, v);
+  return fetch(`${url}/deploy`, { method: 'POST', body: form });
+}
+
+/** `POST /invoke/:name` with a JSON body. */
+export function invoke(url: string, name: string, body: unknown = {}): Promise<Response> {
+  return fetch(`${url}/invoke/${name}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** The handler of the README quick start. */
+export const HELLO_HANDLER = `exports.handler = async (req) => {
+  const data = await req.json();
+  console.log('greeting', data.name);
+  console.error('a line on stderr');
+  return { statusCode: 200, body: { message: \`Hello \${data.name}!\` } };
+};
+`;
+
+export { join };

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['{schemas,manifests,api,controller,worker,bench}/**/*.test.ts', 'test/**/*.test.ts'],
+    exclude: ['node_modules', 'dist'],
+    testTimeout: 20_000,
+    hookTimeout: 120_000,
+    // Integration files share one Docker engine; unit files are fast either way.
+    fileParallelism: true,
+  },
+});

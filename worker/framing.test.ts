@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from './framing.js';
+
+describe('framing', () => {
+  it('decodes what it encodes, header and body', () => {
+    const body = Buffer.from([0, 1, 2, 255, 254]);
+    const frames = new FrameDecoder().push(encodeFrame({ t: 'invoke', id: 7, path: '/é' }, body));
+    expect(frames).toHaveLength(1);
+    expect(frames[0]?.header).toEqual({ t: 'invoke', id: 7, path: '/é' });
+    expect(frames[0]?.body.equals(body)).toBe(true);
+  });
+
+  it('reassembles frames fed one byte at a time', () => {
+    const wire = Buffer.concat([
+      encodeFrame({ id: 1 }, Buffer.from('first body')),
+      encodeFrame({ id: 2 }),
+      encodeFrame({ id: 3 }, new Uint8Array([9, 8, 7])),
+    ]);
+    const decoder = new FrameDecoder();
+    const frames = [];
+    for (let i = 0; i < wire.length; i++) frames.push(...decoder.push(wire.subarray(i, i + 1)));
+    expect(frames.map((f) => f.header)).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+    expect(frames.map((f) => [...f.body])).toEqual([[...Buffer.from('first body')], [], [9, 8, 7]]);
+  });
+
+  it('reassembles frames split at arbitrary chunk boundaries', () => {
+    const sent = Array.from({ length: 50 }, (_, id) => ({ id, body: Buffer.alloc(id * 37, id) }));
+    const wire = Buffer.concat(sent.map((f) => encodeFrame({ id: f.id }, f.body)));
+    for (let seed = 1; seed <= 20; seed++) {
+      const decoder = new FrameDecoder();
+      const got = [];
+      let at = 0;
+      let rand = seed;
+      while (at < wire.length) {
+        rand = (rand * 1103515245 + 12345) % 2 ** 31;
+        const size = 1 + (rand % 97);
+        got.push(...decoder.push(wire.subarray(at, at + size)));
+        at += size;
+      }
+      expect(got.map((f) => f.header)).toEqual(sent.map((f) => ({ id: f.id })));
+      got.forEach((f, i) => expect(f.body.equals(sent[i]?.body as Buffer)).toBe(true));
+    }
+  });
+
+  it('returns every frame of a chunk that holds several', () => {
+    const wire = Buffer.concat([encodeFrame({ id: 1 }), encodeFrame({ id: 2 }, Buffer.from('x')), encodeFrame({ id: 3 })]);
+    const frames = new FrameDecoder().push(wire);
+    expect(frames.map((f) => f.header)).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+  });
+
+  it('keeps a trailing partial frame for the next chunk', () => {
+    const a = encodeFrame({ id: 1 });
+    const b = encodeFrame({ id: 2 }, Buffer.from('hello'));
+    const decoder = new FrameDecoder();
+    expect(decoder.push(Buffer.concat([a, b.subarray(0, 6)])).map((f) => f.header)).toEqual([{ id: 1 }]);
+    const rest = decoder.push(b.subarray(6));
+    expect(rest.map((f) => f.header)).toEqual([{ id: 2 }]);
+    expect(rest[0]?.body.toString()).toBe('hello');
+  });
+
+  it('gives an empty body when none was sent', () => {
+    const [frame] = new FrameDecoder().push(encodeFrame({ id: 1 }));
+    expect(frame?.body.length).toBe(0);
+  });
+
+  it('throws on a frame longer than the limit before buffering it', () => {
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(MAX_FRAME_BYTES + 1, 0);
+    expect(() => new FrameDecoder().push(head)).toThrow(/outside/);
+  });
+
+  it('throws on a header that is not JSON', () => {
+    const header = Buffer.from('{nope');
+    const frame = Buffer.alloc(8 + header.length);
+    frame.writeUInt32BE(4 + header.length, 0);
+    frame.writeUInt32BE(header.length, 4);
+    header.copy(frame, 8);
+    expect(() => new FrameDecoder().push(frame)).toThrow();
+  });
+
+  it('throws on a header length past the end of its frame', () => {
+    const frame = Buffer.alloc(10);
+    frame.writeUInt32BE(6, 0);
+    frame.writeUInt32BE(50, 4);
+    expect(() => new FrameDecoder().push(frame)).toThrow(/header longer/);
+  });
+});

@@ -1,0 +1,37 @@
+/**
+ * Entry point inside the container (`node /worker/main.js`): parse the environment, load the
+ * function, listen; on SIGTERM/SIGINT stop taking work, drain, exit 0. Errors that escape
+ * user code (a stray rejection, a throw in a timer) are logged and do not stop the worker,
+ * so one bad request cannot fail the others in flight.
+ */
+import { writeRealStderr } from './capture.js';
+import { loadConfig } from './config.js';
+import { startWorker } from './server.js';
+
+process.on('unhandledRejection', (reason) => {
+  writeRealStderr(`glambdar worker: unhandled rejection: ${describe(reason)}\n`);
+});
+process.on('uncaughtException', (err) => {
+  writeRealStderr(`glambdar worker: uncaught exception: ${describe(err)}\n`);
+});
+
+try {
+  const worker = await startWorker(loadConfig());
+  const stop = (): void => {
+    void worker.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+} catch (err) {
+  writeRealStderr(`glambdar worker: cannot start: ${describe(err)}\n`);
+  process.exit(1);
+}
+
+function describe(value: unknown): string {
+  if (value instanceof Error) return value.stack ?? `${value.name}: ${value.message}`;
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

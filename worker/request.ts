@@ -1,0 +1,143 @@
+/**
+ * The two shapes a handler sees: the request object it receives, and the rules that turn
+ * whatever it returns into status, headers and body bytes.
+ */
+
+/** What the handler receives. `body` is the raw body decoded as UTF-8. */
+export interface FunctionRequest {
+  method: string;
+  path: string;
+  query: Record<string, string | string[]>;
+  headers: Record<string, string | string[]>;
+  body: string;
+  /** The raw body bytes, for binary payloads. */
+  rawBody: Buffer;
+  /** Parses `body` as JSON; an empty body gives `undefined`, an invalid one rejects with a SyntaxError. */
+  json(): Promise<unknown>;
+}
+
+/** A normalized response, ready for a result frame. Header names are lower-case. */
+export interface FunctionResponse {
+  statusCode: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+}
+
+/** Fields of the request that travel in the invoke frame's header. */
+export interface RequestHead {
+  method: string;
+  path: string;
+  query: Record<string, string | string[]>;
+  headers: Record<string, string | string[]>;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Builds the handler's request; the body is decoded only when read. */
+export function createRequest(head: RequestHead, rawBody: Buffer): FunctionRequest {
+  let text: string | undefined;
+  const decode = (): string => (text ??= rawBody.toString('utf8'));
+  return {
+    method: head.method,
+    path: head.path,
+    query: head.query,
+    headers: head.headers,
+    get body(): string {
+      return decode();
+    },
+    rawBody,
+    json(): Promise<unknown> {
+      const body = decode();
+      if (body.trim() === '') return Promise.resolve(undefined);
+      try {
+        return Promise.resolve(JSON.parse(body) as unknown);
+      } catch (cause) {
+        return Promise.reject(new SyntaxError('request body is not valid JSON', { cause }));
+      }
+    },
+  };
+}
+
+/**
+ * Turns a handler's return value into a response.
+ *
+ * A non-null object with an own `statusCode`, `headers` or `body` key is the response shape;
+ * anything else is the body itself, with status 200. Bodies: `undefined`/`null` are empty;
+ * bytes default to `application/octet-stream`; strings to `text/plain; charset=utf-8`;
+ * anything else is JSON (`application/json`). A content-type the handler set is kept.
+ * Throws a TypeError naming the problem when the value cannot be sent (bad status code,
+ * malformed headers, a body JSON cannot encode): the invocation then fails with 500.
+ */
+export function normalizeResponse(value: unknown): FunctionResponse {
+  let statusCode = 200;
+  let headers: Record<string, string | string[]> = {};
+  let body: unknown = value;
+  if (isResponseShape(value)) {
+    if (value.statusCode !== undefined && value.statusCode !== null) statusCode = checkStatus(value.statusCode);
+    if (value.headers !== undefined && value.headers !== null) headers = lowerHeaders(value.headers);
+    body = value.body;
+  }
+  const [bytes, contentType] = encodeBody(body);
+  if (contentType !== undefined && headers['content-type'] === undefined) headers['content-type'] = contentType;
+  return { statusCode, headers, body: bytes };
+}
+
+interface ResponseShape {
+  statusCode?: unknown;
+  headers?: unknown;
+  body?: unknown;
+}
+
+function isResponseShape(value: unknown): value is ResponseShape {
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return false;
+  return Object.hasOwn(value, 'statusCode') || Object.hasOwn(value, 'body') || Object.hasOwn(value, 'headers');
+}
+
+function checkStatus(code: unknown): number {
+  if (typeof code === 'number' && Number.isInteger(code) && code >= 100 && code <= 599) return code;
+  throw new TypeError(`handler returned an invalid statusCode ${describe(code)}: expected an integer 100..599`);
+}
+
+function lowerHeaders(raw: unknown): Record<string, string | string[]> {
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new TypeError(`handler returned invalid headers ${describe(raw)}: expected an object`);
+  }
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(raw as object)) {
+    if (value === undefined || value === null) continue;
+    out[name.toLowerCase()] = Array.isArray(value) ? value.map((item: unknown) => headerValue(item, name)) : headerValue(value, name);
+  }
+  return out;
+}
+
+function headerValue(value: unknown, name: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  throw new TypeError(`handler returned an invalid value for header ${String(name)}: ${describe(value)}`);
+}
+
+function encodeBody(body: unknown): [Buffer, string | undefined] {
+  if (body === undefined || body === null) return [EMPTY, undefined];
+  if (typeof body === 'string') return [Buffer.from(body, 'utf8'), 'text/plain; charset=utf-8'];
+  if (body instanceof Uint8Array) {
+    const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    return [bytes, 'application/octet-stream'];
+  }
+  if (body instanceof ArrayBuffer) return [Buffer.from(body), 'application/octet-stream'];
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(body);
+  } catch (err) {
+    throw new TypeError(`handler returned a body that cannot be encoded as JSON: ${(err as Error).message}`);
+  }
+  if (json === undefined) throw new TypeError(`handler returned a body that cannot be encoded as JSON: ${describe(body)}`);
+  return [Buffer.from(json, 'utf8'), 'application/json'];
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol' || typeof value === 'bigint') return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return value !== null && typeof value === 'object' ? 'an object' : String(value);
+}

@@ -1,0 +1,236 @@
+import { Console } from 'node:console';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { WorkerConfig } from './config.js';
+import { encodeFrame, FrameDecoder, type Frame, type HelloHeader, type InvokeHeader, type ResultHeader } from './framing.js';
+import { startWorker, type Worker } from './server.js';
+
+const HANDLER = `
+exports.handler = async (req) => {
+  const { n } = await req.json();
+  console.log('start ' + n);
+  await new Promise((resolve) => setTimeout(resolve, Math.random() * 4));
+  console.error('middle ' + n);
+  if (req.path === '/throw') throw new Error('boom ' + n);
+  if (req.path === '/throw-string') throw 'plain ' + n;
+  if (req.path === '/bad-status') return { statusCode: 42 };
+  await new Promise((resolve) => setImmediate(resolve));
+  console.log('end ' + n);
+  return { statusCode: 201, headers: { 'X-N': String(n) }, body: { n, method: req.method, q: req.query } };
+};
+`;
+
+const dirs: string[] = [];
+const open: Array<Worker | Socket> = [];
+// Vitest replaces the global console; the worker in a container has Node's own.
+const vitestConsole = globalThis.console;
+
+beforeAll(() => {
+  globalThis.console = new Console(process.stdout, process.stderr);
+});
+
+afterEach(async () => {
+  for (const item of open.splice(0)) {
+    if ('close' in item) await item.close();
+    else item.destroy();
+  }
+});
+
+afterAll(async () => {
+  globalThis.console = vitestConsole;
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function setup(files: Record<string, string>, drainTimeoutMs = 2000): Promise<{ config: WorkerConfig; worker: Worker }> {
+  const dir = await mkdtemp(join(tmpdir(), 'glambdar-worker-'));
+  dirs.push(dir);
+  const fnDir = join(dir, 'fn');
+  await rm(fnDir, { recursive: true, force: true });
+  await import('node:fs/promises').then((fs) => fs.mkdir(fnDir));
+  for (const [name, text] of Object.entries(files)) await writeFile(join(fnDir, name), text);
+  const config: WorkerConfig = { socketPath: join(dir, 'worker.sock'), fnDir, maxLogBytes: 4096, drainTimeoutMs };
+  const worker = await startWorker(config);
+  open.push(worker);
+  return { config, worker };
+}
+
+/** A client connection that collects frames and lets a test await the n-th one. */
+class Client {
+  readonly frames: Frame[] = [];
+  readonly socket: Socket;
+  #waiters: Array<() => void> = [];
+  closed: Promise<void>;
+
+  constructor(path: string) {
+    this.socket = connect(path);
+    open.push(this.socket);
+    const decoder = new FrameDecoder();
+    this.socket.on('data', (chunk: Buffer) => {
+      this.frames.push(...decoder.push(chunk));
+      for (const wake of this.#waiters.splice(0)) wake();
+    });
+    this.socket.on('error', () => {}); // a reset after the worker drops us is expected here
+    this.closed = new Promise((resolve) => this.socket.on('close', () => resolve()));
+  }
+
+  async next(count: number): Promise<Frame[]> {
+    while (this.frames.length < count) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    return this.frames.slice(0, count);
+  }
+
+  invoke(id: number, path: string, body: unknown): void {
+    const header: InvokeHeader = { t: 'invoke', id, method: 'POST', path, query: { id: String(id) }, headers: {} };
+    this.socket.write(encodeFrame(header, Buffer.from(JSON.stringify(body))));
+  }
+}
+
+const resultsById = (frames: Frame[]): Map<number, Frame<ResultHeader>> =>
+  new Map(frames.slice(1).map((f) => [(f.header as ResultHeader).id, f as Frame<ResultHeader>]));
+
+describe('worker server', () => {
+  it('says hello with its pid and readiness on every connection', async () => {
+    const { config, worker } = await setup({ 'index.js': HANDLER });
+    expect(worker.ready).toBe(true);
+    for (let i = 0; i < 2; i++) {
+      const [hello] = await new Client(config.socketPath).next(1);
+      expect(hello?.header).toEqual({ t: 'hello', pid: process.pid, loadError: null } satisfies HelloHeader);
+    }
+  });
+
+  it('runs many invocations at once over one connection, each with its own result and output', async () => {
+    const { config } = await setup({ 'index.js': HANDLER });
+    const client = new Client(config.socketPath);
+    const wire = Buffer.concat(
+      Array.from({ length: 30 }, (_, n) =>
+        encodeFrame(
+          { t: 'invoke', id: 100 + n, method: 'POST', path: '/ok', query: { id: String(n) }, headers: {} } satisfies InvokeHeader,
+          Buffer.from(JSON.stringify({ n })),
+        ),
+      ),
+    );
+    client.socket.write(wire); // every frame in one write
+    const results = resultsById(await client.next(31));
+    expect(results.size).toBe(30);
+    for (let n = 0; n < 30; n++) {
+      const frame = results.get(100 + n);
+      expect(frame?.header).toMatchObject({
+        t: 'result',
+        statusCode: 201,
+        headers: { 'x-n': String(n), 'content-type': 'application/json' },
+        stdout: `start ${n}\nend ${n}\n`,
+        stderr: `middle ${n}\n`,
+        error: null,
+      });
+      expect(frame?.header.durationMs).toBeGreaterThanOrEqual(0);
+      expect(JSON.parse(frame?.body.toString() ?? '')).toEqual({ n, method: 'POST', q: { id: String(n) } });
+    }
+  });
+
+  it('answers 500 with the message when a handler throws, and logs the stack to its stderr', async () => {
+    const { config } = await setup({ 'index.js': HANDLER });
+    const client = new Client(config.socketPath);
+    client.invoke(1, '/throw', { n: 1 });
+    client.invoke(2, '/throw-string', { n: 2 });
+    client.invoke(3, '/ok', { n: 3 });
+    client.invoke(4, '/bad-status', { n: 4 });
+    const results = resultsById(await client.next(5));
+    expect(results.get(1)?.header).toMatchObject({ statusCode: 500, error: 'boom 1', stdout: 'start 1\n' });
+    expect(results.get(1)?.header.stderr).toMatch(/^middle 1\nError: boom 1\n\s+at /);
+    expect(results.get(1)?.body.length).toBe(0);
+    expect(results.get(2)?.header).toMatchObject({ statusCode: 500, error: 'plain 2' });
+    expect(results.get(3)?.header).toMatchObject({ statusCode: 201, error: null });
+    expect(results.get(4)?.header).toMatchObject({ statusCode: 500, error: expect.stringMatching(/invalid statusCode 42/) });
+  });
+
+  it('stays alive when the function fails to load and answers every invocation with why', async () => {
+    const { config, worker } = await setup({ 'index.js': 'exports.nothing = 1;' });
+    expect(worker.ready).toBe(false);
+    const client = new Client(config.socketPath);
+    const [hello] = await client.next(1);
+    expect(hello?.header).toMatchObject({ loadError: 'index.js does not export a handler function (exports.handler)' });
+    client.invoke(9, '/', {});
+    const [, result] = await client.next(2);
+    expect(result?.header).toMatchObject({
+      id: 9,
+      statusCode: 500,
+      error: 'function failed to load: index.js does not export a handler function (exports.handler)',
+    });
+  });
+
+  it('drops a connection that sends a malformed frame and keeps serving others', async () => {
+    const { config } = await setup({ 'index.js': HANDLER });
+    const bad = new Client(config.socketPath);
+    await bad.next(1);
+    bad.socket.write(encodeFrame({ t: 'nonsense', id: 1 }));
+    await bad.closed;
+    const good = new Client(config.socketPath);
+    good.invoke(1, '/ok', { n: 1 });
+    const [, result] = await good.next(2);
+    expect(result?.header).toMatchObject({ id: 1, statusCode: 201 });
+  });
+
+  it('on close waits for invocations in flight, refuses new ones, then closes connections', async () => {
+    const gate = `
+      let release;
+      const gate = new Promise((resolve) => { release = resolve; });
+      exports.handler = async (req) => {
+        if (req.path === '/release') { release(); return 'released'; }
+        await gate;
+        return 'waited';
+      };`;
+    const { config, worker } = await setup({ 'index.js': gate });
+    const client = new Client(config.socketPath);
+    await client.next(1);
+    client.invoke(1, '/wait', {});
+    await new Promise((resolve) => setImmediate(resolve));
+    process.stderr.write('closing\n');
+    const closed = worker.close();
+    process.stderr.write('closing2\n');
+    client.invoke(2, '/release', {}); // arrives while draining: refused, so the gate stays shut
+    const [, refused] = await client.next(2);
+    expect(refused?.header).toMatchObject({ id: 2, statusCode: 503, error: 'worker is shutting down' });
+    expect(client.socket.destroyed).toBe(false);
+    process.stderr.write('A\n');
+    await expect(connectFails(config.socketPath)).resolves.toBe(true);
+    process.stderr.write('B\n');
+  });
+
+  it('gives up waiting for a stuck invocation after the drain timeout', async () => {
+    const { config, worker } = await setup({ 'index.js': 'exports.handler = () => new Promise(() => {});' }, 20);
+    const client = new Client(config.socketPath);
+    await client.next(1);
+    client.invoke(1, '/', {});
+    await new Promise((resolve) => setImmediate(resolve));
+    await worker.close();
+    await client.closed;
+    expect(client.frames).toHaveLength(1);
+  });
+
+  it('replaces a stale socket file and removes its socket on close', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'glambdar-worker-'));
+    dirs.push(dir);
+    await writeFile(join(dir, 'index.js'), HANDLER);
+    const socketPath = join(dir, 'worker.sock');
+    await writeFile(socketPath, 'stale');
+    const worker = await startWorker({ socketPath, fnDir: dir, maxLogBytes: 100, drainTimeoutMs: 100 });
+    const [hello] = await new Client(socketPath).next(1);
+    expect(hello?.header).toMatchObject({ t: 'hello' });
+    await worker.close();
+    expect(existsSync(socketPath)).toBe(false);
+  });
+});
+
+function connectFails(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.on('error', () => resolve(true));
+  });
+}
