@@ -1,0 +1,132 @@
+/**
+ * An in-memory Sandbox for controller tests. `start` runs the real worker in this process on
+ * `<socketDir>/worker.sock`, with the container's code folder as its function folder, so the
+ * pool talks to it exactly as it talks to a container.
+ */
+import { join } from 'node:path';
+import { startWorker, type Worker } from '../../worker/server.js';
+import type { ContainerInfo, ContainerSpec, Sandbox, SandboxEvent } from '../sandbox.js';
+
+interface FakeContainer {
+  info: ContainerInfo;
+  spec: ContainerSpec | null;
+  worker: Worker | null;
+}
+
+/** Options of {@link FakeSandbox}. */
+export interface FakeSandboxOptions {
+  /** How long a closing worker waits for its in-flight invocations. */
+  drainTimeoutMs?: number;
+}
+
+/** A Sandbox whose containers are in-process workers. */
+export class FakeSandbox implements Sandbox {
+  /** Containers by id, removed ones excluded. */
+  readonly containers = new Map<string, FakeContainer>();
+  /** Every spec `start` was called with, in order. */
+  readonly startedSpecs: ContainerSpec[] = [];
+  /** Ids passed to `remove` that named an existing container, in order. */
+  readonly removed: string[] = [];
+  /** `start <id>` / `remove <id>` / `crash <id>`, in the order they completed. */
+  readonly events: string[] = [];
+  /** When set, `start` throws what it returns (if anything). */
+  failStart: ((spec: ContainerSpec) => Error | undefined) | null = null;
+  #listeners = new Set<(event: SandboxEvent) => void>();
+  #nextId = 1;
+  #drainTimeoutMs: number;
+
+  constructor(options: FakeSandboxOptions = {}) {
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? 200;
+  }
+
+  /** Number of `start` calls. */
+  get starts(): number {
+    return this.startedSpecs.length;
+  }
+
+  async prepare(): Promise<void> {}
+
+  async start(spec: ContainerSpec): Promise<string> {
+    this.startedSpecs.push(spec);
+    const failure = this.failStart?.(spec);
+    if (failure) throw failure;
+    const id = `fake-${String(this.#nextId++).padStart(4, '0')}-${spec.replicaKey}`;
+    const worker = await startWorker({
+      socketPath: join(spec.socketDir, 'worker.sock'),
+      fnDir: spec.codeDir,
+      maxLogBytes: 262_144,
+      drainTimeoutMs: this.#drainTimeoutMs,
+    });
+    this.containers.set(id, {
+      info: {
+        id,
+        replicaKey: spec.replicaKey,
+        functionName: spec.functionName,
+        generation: spec.generation,
+        digest: spec.digest,
+        template: spec.template,
+        running: true,
+      },
+      spec,
+      worker,
+    });
+    this.events.push(`start ${id}`);
+    this.#emit({ action: 'start', containerId: id, functionName: spec.functionName });
+    return id;
+  }
+
+  async remove(containerId: string): Promise<void> {
+    const container = this.containers.get(containerId);
+    if (!container) return;
+    this.containers.delete(containerId);
+    this.removed.push(containerId);
+    await container.worker?.close();
+    this.events.push(`remove ${containerId}`);
+    this.#emit({ action: 'destroy', containerId, functionName: container.info.functionName });
+  }
+
+  async list(functionName?: string): Promise<ContainerInfo[]> {
+    return [...this.containers.values()]
+      .map((c) => ({ ...c.info }))
+      .filter((c) => functionName === undefined || c.functionName === functionName);
+  }
+
+  watch(onEvent: (event: SandboxEvent) => void): () => void {
+    this.#listeners.add(onEvent);
+    return () => this.#listeners.delete(onEvent);
+  }
+
+  async ping(): Promise<boolean> {
+    return true;
+  }
+
+  /** Simulates a container dying: its worker closes and it is listed as not running. */
+  async crash(containerId: string): Promise<void> {
+    const container = this.containers.get(containerId);
+    if (!container) throw new Error(`no container ${containerId}`);
+    container.info.running = false;
+    const worker = container.worker;
+    container.worker = null;
+    await worker?.close();
+    this.events.push(`crash ${containerId}`);
+    this.#emit({ action: 'die', containerId, functionName: container.info.functionName });
+  }
+
+  /** Adds a container this Glambdar did not start in this process (no worker behind it). */
+  addForeign(info: Omit<ContainerInfo, 'id'> & { id?: string }): string {
+    const id = info.id ?? `foreign-${String(this.#nextId++).padStart(4, '0')}`;
+    this.containers.set(id, { info: { ...info, id }, spec: null, worker: null });
+    return id;
+  }
+
+  /** Closes every worker still running; for afterEach. */
+  async closeAll(): Promise<void> {
+    const workers = [...this.containers.values()].map((c) => c.worker);
+    this.containers.clear();
+    await Promise.all(workers.map((w) => w?.close()));
+  }
+
+  #emit(event: SandboxEvent): void {
+    for (const listener of this.#listeners) listener(event);
+  }
+}
