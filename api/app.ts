@@ -5,6 +5,7 @@ import { FunctionName, LogsQuery, parseWith, specPatchFromForm } from '../schema
 import { InvalidInput, InvalidName, RouteNotFound } from '../controller/errors.js';
 import type { Logger } from '../controller/logger.js';
 import type { Runtime } from '../controller/runtime.js';
+import type { ManifestFileState } from '../manifests/index.js';
 import { errorMiddleware } from './http-errors.js';
 import { infoTable } from './info-table.js';
 import { renderMetrics } from './metrics.js';
@@ -46,11 +47,17 @@ function followLogs(runtime: Runtime, name: string, res: Response, since: number
   res.on('close', () => clearInterval(timer));
 }
 
+/** What `GET /manifests` reads: the GitOps source, when one runs. */
+export interface ManifestStates {
+  files(): ManifestFileState[];
+}
+
 /**
  * The control-plane routes of DESIGN.md on express. Handlers parse input, call the runtime
- * and throw; the error middleware is the only place errors become HTTP.
+ * and throw; the error middleware is the only place errors become HTTP. Without a manifests
+ * source, `GET /manifests` lists nothing.
  */
-export function createApp(runtime: Runtime, log: Logger): express.Express {
+export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStates | null = null): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -66,7 +73,7 @@ export function createApp(runtime: Runtime, log: Logger): express.Express {
       const fields = (req.body ?? {}) as Record<string, unknown>;
       const rawName = typeof fields['name'] === 'string' && fields['name'] !== '' ? fields['name'] : file.originalname.replace(/\.zip$/i, '');
       const name = functionName(rawName);
-      const { outcome, record } = await runtime.deploy({ name, archivePath: file.path, patch: specPatchFromForm(fields) });
+      const { outcome, record } = await runtime.deploy({ name, code: { kind: 'zip', path: file.path }, patch: specPatchFromForm(fields) });
       res.status(outcome === 'created' ? 201 : 200).json({
         function: name,
         status: outcome === 'created' ? 'deployed' : 'updated',
@@ -113,8 +120,12 @@ export function createApp(runtime: Runtime, log: Logger): express.Express {
     res.json({ deleted: name });
   });
 
+  app.get('/manifests', (_req, res) => {
+    res.json(manifests?.files() ?? []);
+  });
+
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok', instance: runtime.store.instanceId });
   });
 
   app.get('/metrics', (_req, res) => {

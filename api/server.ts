@@ -7,6 +7,7 @@ import type { Clock } from '../controller/clock.js';
 import { createLogger, type Logger } from '../controller/logger.js';
 import { Runtime } from '../controller/runtime.js';
 import type { Sandbox } from '../controller/sandbox.js';
+import { ManifestSource } from '../manifests/index.js';
 import { createApp } from './app.js';
 import { httpStatusOf } from './http-errors.js';
 import { createInvokeHandler, INVOKE_PREFIX } from './invoke-handler.js';
@@ -21,6 +22,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** A running Glambdar: its HTTP server, its runtime and how to stop both. */
 export interface GlambdarServer {
   runtime: Runtime;
+  /** The watched manifests folder, or null when started without it. */
+  manifests: ManifestSource | null;
   server: Server;
   url: string;
   port: number;
@@ -34,20 +37,31 @@ export interface StartOptions {
   sandbox?: Sandbox;
   clock?: Clock;
   log?: Logger;
+  /** Watch `config.manifestsDir` for GitOps manifests (default true). */
+  watchManifests?: boolean;
 }
 
 /** Opens the data folder, starts the control loop and listens. */
 export async function startServer(options: StartOptions): Promise<GlambdarServer> {
   const log = options.log ?? createLogger(options.config.logLevel);
   const runtime = await Runtime.open({ ...options, log, statusOf: httpStatusOf });
-  const app = createApp(runtime, log);
+  const manifests = options.watchManifests === false ? null : new ManifestSource({ dir: options.config.manifestsDir, target: runtime, log });
+  const app = createApp(runtime, log, manifests);
   const invoke = createInvokeHandler(runtime, log);
   const server = createServer((req, res) => {
     if (req.url?.startsWith(INVOKE_PREFIX)) invoke(req, res);
     else app(req, res);
   });
   server.keepAliveTimeout = 65_000;
-  runtime.start();
+  await runtime.start();
+  // The whole folder is read and applied before listening, so the first /manifests is complete.
+  try {
+    await manifests?.start();
+  } catch (err) {
+    await manifests?.close();
+    await runtime.stop();
+    throw err;
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.config.port, options.config.host, () => resolve());
@@ -58,6 +72,7 @@ export async function startServer(options: StartOptions): Promise<GlambdarServer
   let closing: Promise<void> | null = null;
   return {
     runtime,
+    manifests,
     server,
     url,
     port,
@@ -68,6 +83,7 @@ export async function startServer(options: StartOptions): Promise<GlambdarServer
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         await closed;
         clearTimeout(timer);
+        await manifests?.close();
         await runtime.stop();
       })();
       return closing;

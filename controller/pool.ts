@@ -259,14 +259,17 @@ export class Pool {
    */
   #pick(pool: FunctionPool, fn: FunctionRecord): Replica | undefined {
     const template = templateOf(fn);
+    // Healthy current first, then healthy older ones (a rollout in progress, or new code that
+    // fails to load), then whatever is left so a broken function still answers its error.
+    const rank = (r: Replica) => (r.loadError ? 2 : 0) + (r.template === template ? 0 : 1);
     let best: Replica | undefined;
-    let bestIsCurrent = false;
+    let bestRank = Infinity;
     for (const r of pool.replicas) {
       if (r.state !== 'ready' || r.inFlight >= fn.spec.maxConcurrency) continue;
-      const isCurrent = r.template === template;
-      if (!best || (isCurrent && !bestIsCurrent) || (isCurrent === bestIsCurrent && r.inFlight < best.inFlight)) {
+      const rk = rank(r);
+      if (rk < bestRank || (rk === bestRank && r.inFlight < best!.inFlight)) {
         best = r;
-        bestIsCurrent = isCurrent;
+        bestRank = rk;
       }
     }
     return best;
@@ -321,6 +324,7 @@ export class Pool {
 
   async #destroy(replica: Replica): Promise<void> {
     if (replica.state === 'dead') return;
+    this.#opts.log.debug(`removing ${replica.functionName} replica ${replica.key} (was ${replica.state}, ${replica.inFlight} in flight)`);
     replica.state = 'dead';
     const pool = this.#pools.get(replica.functionName);
     if (pool) pool.replicas = pool.replicas.filter((r) => r !== replica);

@@ -77,7 +77,11 @@ export class Reconciler {
     }
 
     // Rolling update: once new containers are ready, old ones stop taking work and drain.
-    const readyCurrent = this.#o.pool.replicas(name).filter((r) => r.state === 'ready' && r.template === template);
+    // New code that fails to load does not replace working containers (as a failing readiness
+    // probe holds a Kubernetes rollout).
+    const readyCurrent = this.#o.pool
+      .replicas(name)
+      .filter((r) => r.state === 'ready' && r.template === template && !r.loadError);
     if (old.length > 0 && (readyCurrent.length >= Math.min(target, 1) || target === 0)) {
       for (const r of old) this.#o.pool.retire(r);
     }
@@ -188,6 +192,7 @@ export class Reconciler {
     let phase: Phase;
     if (override.terminating) phase = 'Terminating';
     else if (allTrue) phase = 'Ready';
+    else if (pool[1] === 'LoadFailed' && replicas.some((r) => r.state === 'ready' && !r.loadError)) phase = 'Degraded';
     else if (code[0] === 'False' || pool[1] === 'LoadFailed' || pool[1] === 'StartFailed') phase = 'Failed';
     else if (pool[1] === 'SandboxUnavailable') phase = ready > 0 ? 'Degraded' : 'Failed';
     else phase = 'Pending';

@@ -4,13 +4,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FunctionSpec, SpecPatch, parseWith, type RuntimeConfig } from '../schemas/index.js';
 import { systemClock, type Clock } from './clock.js';
-import { installArchive } from './code-archive.js';
+import { installArchive, installFolder } from './code-archive.js';
 import { DockerSandbox } from './docker-sandbox.js';
 import { FunctionNotFound, InvalidInput, OwnedByManifest, type GlambdarError } from './errors.js';
 import { InvocationLog } from './invocation-log.js';
 import { Invoker } from './invoker.js';
 import { createLogger, type Logger } from './logger.js';
-import { Pool } from './pool.js';
+import { Pool, templateOf } from './pool.js';
 import { Reconciler } from './reconciler.js';
 import type { Sandbox } from './sandbox.js';
 import { SqliteStore, type Store } from './store.js';
@@ -32,10 +32,10 @@ export interface FunctionInfo {
   status: FunctionStatus;
 }
 
-/** What `deploy` needs: an archive on disk and optional spec fields. */
+/** What `deploy` needs: code on disk (a zip, or a folder holding index.js) and optional spec fields. */
 export interface DeployRequest {
   name: string;
-  archivePath: string;
+  code: { kind: 'zip' | 'folder'; path: string };
   patch: unknown;
   source?: FunctionSource;
   manifestPath?: string | null;
@@ -140,9 +140,14 @@ export class Runtime {
     return runtime;
   }
 
-  /** Starts the control loop: image check, a reconcile of every function, engine events, resync. */
-  start(): void {
+  /**
+   * Starts the control loop: adopts the warm containers a previous run left (before the API
+   * serves, so the first invoke after a restart is warm), then reconciles every function and
+   * follows engine events.
+   */
+  async start(): Promise<void> {
     void this.sandbox.prepare().catch((err: Error) => this.log.error(`runtime image not ready: ${err.message}`));
+    await this.#adoptRunning();
     this.#resyncAll();
     this.#stopWatching = this.sandbox.watch((event) => this.queue.add(event.functionName));
   }
@@ -151,11 +156,16 @@ export class Runtime {
   async deploy(request: DeployRequest): Promise<{ outcome: WriteOutcome; record: FunctionRecord }> {
     const source = request.source ?? 'api';
     const existing = this.store.get(request.name);
-    this.#checkOwner(existing, source, request.manifestPath ?? null);
+    this.#checkOwner(existing, source);
     const patch = parseWith(SpecPatch, request.patch);
     if (!patch.ok) throw new InvalidInput(`invalid spec: ${patch.issues.join('; ')}`);
-    const spec = this.#mergeSpec(existing && !existing.deleting ? existing.spec : undefined, patch.value);
-    const { digest } = await installArchive(request.archivePath, this.paths.functions, request.name);
+    // An API redeploy keeps settings made through /config; a manifest states the whole spec.
+    const base = source === 'api' && existing && !existing.deleting ? existing.spec : undefined;
+    const spec = this.#mergeSpec(base, patch.value);
+    const { digest } =
+      request.code.kind === 'zip'
+        ? await installArchive(request.code.path, this.paths.functions, request.name)
+        : await installFolder(request.code.path, this.paths.functions, request.name);
     const result = this.store.apply(
       { name: request.name, spec, codeDigest: digest, source, manifestPath: request.manifestPath ?? null },
       this.clock.now(),
@@ -168,7 +178,7 @@ export class Runtime {
   configure(name: string, patch: unknown, source: FunctionSource = 'api'): { outcome: WriteOutcome; record: FunctionRecord } {
     const existing = this.store.get(name);
     if (!existing || existing.deleting) throw new FunctionNotFound(name);
-    this.#checkOwner(existing, source, existing.manifestPath);
+    this.#checkOwner(existing, source);
     const parsed = parseWith(SpecPatch, patch);
     if (!parsed.ok) throw new InvalidInput(`invalid config: ${parsed.issues.join('; ')}`);
     const spec = this.#mergeSpec(existing.spec, parsed.value);
@@ -181,7 +191,7 @@ export class Runtime {
   async remove(name: string, source: FunctionSource = 'api', waitMs = 30_000): Promise<void> {
     const existing = this.store.get(name);
     if (!existing) throw new FunctionNotFound(name);
-    this.#checkOwner(existing, source, existing.manifestPath);
+    this.#checkOwner(existing, source);
     const gone = new Promise<void>((resolve) => {
       const list = this.#purgeWaiters.get(name) ?? [];
       list.push(resolve);
@@ -257,11 +267,11 @@ export class Runtime {
     return parsed.value;
   }
 
-  #checkOwner(existing: FunctionRecord | undefined, source: FunctionSource, manifestPath: string | null): void {
+  #checkOwner(existing: FunctionRecord | undefined, source: FunctionSource): void {
     if (!existing || existing.deleting || existing.source !== 'manifest') return;
-    if (source === 'api' || existing.manifestPath !== manifestPath) {
-      throw new OwnedByManifest(existing.name, existing.manifestPath ?? 'a manifest');
-    }
+    // Between manifest files the manifests source arbitrates (it sees the whole folder, and moves
+    // a function to another file once its owner no longer names it); the API is always refused.
+    if (source === 'api') throw new OwnedByManifest(existing.name, existing.manifestPath ?? 'a manifest');
   }
 
   #purged(name: string): void {
@@ -270,9 +280,34 @@ export class Runtime {
     this.#purgeWaiters.delete(name);
   }
 
+  async #adoptRunning(): Promise<void> {
+    let containers;
+    try {
+      containers = await this.sandbox.list();
+    } catch (err) {
+      this.log.warn(`cannot list containers to adopt: ${(err as Error).message}`);
+      return;
+    }
+    await Promise.all(
+      containers.map(async (c) => {
+        const fn = this.store.get(c.functionName);
+        if (!c.running || !fn || fn.deleting || c.template !== templateOf(fn)) return;
+        // A container that does not answer is removed by adopt; reconcile starts a new one.
+        await this.pool.adopt(fn, c.id, c.replicaKey).catch(() => undefined);
+      }),
+    );
+  }
+
   #resyncAll(): void {
     if (this.#stopped) return;
     for (const fn of this.store.list()) this.queue.add(fn.name);
+    // Containers of functions the store no longer knows (deleted while we were down) too.
+    void this.sandbox
+      .list()
+      .then((containers) => {
+        for (const c of containers) this.queue.add(c.functionName);
+      })
+      .catch(() => undefined);
     this.#resyncTimer = this.clock.setTimeout(() => this.#resyncAll(), this.config.resyncIntervalMs);
   }
 

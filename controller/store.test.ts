@@ -128,7 +128,7 @@ describe('SqliteStore', () => {
     it('treats a spec with its keys in another order as the same spec', () => {
       const spec = FunctionSpec.parse({ env: { A: '1', B: '2' } });
       store.apply(desired({ spec }), T0);
-      const reordered = Object.fromEntries(Object.entries({ ...spec, env: { B: '2', A: '1' } }).reverse()) as FunctionSpec;
+      const reordered = Object.fromEntries(Object.entries({ ...spec, env: { B: '2', A: '1' } }).reverse()) as unknown as FunctionSpec;
       expect(store.apply(desired({ spec: reordered }), T0 + 1).outcome).toBe('unchanged');
     });
 
@@ -287,7 +287,8 @@ describe('SqliteStore', () => {
 describe('canonicalSpec', () => {
   it('does not depend on key order, nested env included', () => {
     const a = FunctionSpec.parse({ rateLimit: 2, env: { ZED: 'z', ALPHA: 'a' } });
-    const b = { env: { ALPHA: 'a', ZED: 'z' }, cpus: a.cpus, timeoutMs: a.timeoutMs, memoryMb: a.memoryMb, maxReplicas: a.maxReplicas, minWarm: a.minWarm, maxConcurrency: a.maxConcurrency, rateLimit: 2 };
+    // The same fields, inserted in reverse order.
+    const b = Object.fromEntries(Object.entries({ ...a, env: { ALPHA: 'a', ZED: 'z' } }).reverse()) as typeof a;
     expect(canonicalSpec(a)).toBe(canonicalSpec(b));
     expect(canonicalSpec({ ...a, rateLimit: 3 })).not.toBe(canonicalSpec(a));
     expect(JSON.parse(canonicalSpec(a))).toEqual(a);

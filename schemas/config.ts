@@ -4,23 +4,27 @@ import { z } from 'zod';
  * The runtime's configuration, read once from the environment. Every field has an embedded
  * default so `glambdar serve` works with no settings at all.
  */
-export const RuntimeConfigSchema = z.object({
-  /** Data folder: glambdar.db, function code, sockets, manifests. */
-  dir: z.string().min(1),
-  host: z.string().min(1).default('127.0.0.1'),
-  port: z.coerce.number().int().min(0).max(65535).default(8000),
-  /** Runtime image; when missing and not pullable, one is built from the host's node. */
-  image: z.string().min(1).default('node:20-slim'),
-  /** How long an invocation may wait for a container before 503. */
-  queueTimeoutMs: z.coerce.number().int().min(1).default(10_000),
-  /** Invocations waiting for capacity, per function, before 503 at once. */
-  maxQueuedPerFunction: z.coerce.number().int().min(0).default(1000),
-  /** How long a new container may take to answer on its socket. */
-  startTimeoutMs: z.coerce.number().int().min(100).default(30_000),
-  /** Period of the full resync of every function. */
-  resyncIntervalMs: z.coerce.number().int().min(100).default(30_000),
-  logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-});
+export const RuntimeConfigSchema = z
+  .object({
+    /** Data folder: glambdar.db, function code, sockets, manifests. */
+    dir: z.string().min(1),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.coerce.number().int().min(0).max(65535).default(8000),
+    /** Runtime image; when missing and not pullable, one is built from the host's node. */
+    image: z.string().min(1).default('node:20-slim'),
+    /** How long an invocation may wait for a container before 503. */
+    queueTimeoutMs: z.coerce.number().int().min(1).default(10_000),
+    /** Invocations waiting for capacity, per function, before 503 at once. */
+    maxQueuedPerFunction: z.coerce.number().int().min(0).default(1000),
+    /** How long a new container may take to answer on its socket. */
+    startTimeoutMs: z.coerce.number().int().min(100).default(30_000),
+    /** Period of the full resync of every function. */
+    resyncIntervalMs: z.coerce.number().int().min(100).default(30_000),
+    logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    /** The watched folder of GitOps manifests; `<dir>/manifests` when not given. */
+    manifestsDir: z.string().min(1).optional(),
+  })
+  .transform((config) => ({ ...config, manifestsDir: config.manifestsDir ?? `${config.dir.replace(/\/+$/, '')}/manifests` }));
 export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;
 
 /** Reads GLAMBDAR_* variables; `defaultDir` is `~/.glambdar`. */
@@ -36,5 +40,6 @@ export function runtimeConfigInput(env: Record<string, string | undefined>, defa
     startTimeoutMs: pick('GLAMBDAR_START_TIMEOUT_MS'),
     resyncIntervalMs: pick('GLAMBDAR_RESYNC_MS'),
     logLevel: pick('GLAMBDAR_LOG_LEVEL'),
+    manifestsDir: pick('GLAMBDAR_MANIFESTS'),
   };
 }

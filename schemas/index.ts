@@ -5,3 +5,5 @@ export { LogsQuery } from './api.js';
 export { FromWorkerFrame, HelloFrame, ResultFrame } from './protocol.js';
 export { describeIssues, parseWith } from './issues.js';
 export type { Parsed } from './issues.js';
+export { ManifestDocument, MANIFEST_API_VERSION, MANIFEST_KIND, parseManifestDocument } from './manifest.js';
+export type { ManifestIssue } from './manifest.js';

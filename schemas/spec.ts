@@ -9,6 +9,7 @@ export const FunctionName = z
   .regex(FUNCTION_NAME_PATTERN, 'must be a DNS label: lower-case letters, digits and "-", 1-63 characters, starting and ending with a letter or digit');
 
 const int = (min: number) => z.number().int().min(min);
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Every spec field with its rule; defaults live in {@link FunctionSpec}. */
 const specShape = {
@@ -20,6 +21,8 @@ const specShape = {
   memoryMb: int(32).max(16 * 1024),
   cpus: z.number().min(0.01).max(64),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), z.string()),
+  scaleDownDelayMs: int(0).max(DAY_MS),
+  idleTimeoutMs: int(0).max(DAY_MS),
 };
 
 /** The desired state of one function, defaults filled in (DESIGN.md "Function spec"). */
@@ -33,6 +36,10 @@ export const FunctionSpec = z
     memoryMb: specShape.memoryMb.default(128),
     cpus: specShape.cpus.default(0.5),
     env: specShape.env.default({}),
+    /** The autoscaler lowers its recommendation only to the highest one of this window. */
+    scaleDownDelayMs: specShape.scaleDownDelayMs.default(60_000),
+    /** With minWarm 0, the function scales to zero after this long without a request. */
+    idleTimeoutMs: specShape.idleTimeoutMs.default(600_000),
   })
   .refine((s) => s.minWarm <= s.maxReplicas, { message: 'minWarm must not exceed maxReplicas', path: ['minWarm'] });
 export type FunctionSpec = z.infer<typeof FunctionSpec>;
@@ -47,6 +54,8 @@ export const SpecPatch = z.strictObject({
   memoryMb: specShape.memoryMb.optional(),
   cpus: specShape.cpus.optional(),
   env: specShape.env.optional(),
+  scaleDownDelayMs: specShape.scaleDownDelayMs.optional(),
+  idleTimeoutMs: specShape.idleTimeoutMs.optional(),
 });
 export type SpecPatch = z.infer<typeof SpecPatch>;
 
@@ -54,7 +63,7 @@ export type SpecPatch = z.infer<typeof SpecPatch>;
 export const CONTAINER_FIELDS = ['memoryMb', 'cpus', 'env'] as const;
 
 /** Numeric spec fields, which multipart form fields carry as strings. */
-const NUMERIC_FIELDS = new Set(['rateLimit', 'maxConcurrency', 'minWarm', 'maxReplicas', 'timeoutMs', 'memoryMb', 'cpus']);
+const NUMERIC_FIELDS = new Set(['rateLimit', 'maxConcurrency', 'minWarm', 'maxReplicas', 'timeoutMs', 'memoryMb', 'cpus', 'scaleDownDelayMs', 'idleTimeoutMs']);
 
 /**
  * Turns multipart form fields (all strings) into a SpecPatch input: numbers are converted,

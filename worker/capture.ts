@@ -69,14 +69,12 @@ export function writeRealStderr(text: string): void {
 }
 
 function patch(real: Write, kind: 'stdout' | 'stderr'): Write {
-  return function write(this: NodeJS.WriteStream, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+  return function write(this: NodeJS.WriteStream, ...args: unknown[]): boolean {
     const capture = storage.getStore();
-    if (capture === undefined || !capture.open) {
-      // eslint-disable-next-line prefer-rest-params
-      return Reflect.apply(real, this, arguments) as boolean;
-    }
-    if (typeof encoding === 'function') cb = encoding;
+    if (capture === undefined || !capture.open) return Reflect.apply(real, this, args) as boolean;
+    const [chunk, encoding, callback] = args;
     append(capture, kind, chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined);
+    const cb = typeof encoding === 'function' ? encoding : callback;
     if (typeof cb === 'function') process.nextTick(cb as Callback);
     return true;
   } as Write;

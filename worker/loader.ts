@@ -22,8 +22,7 @@ export async function loadFunction(dir: string): Promise<LoadResult> {
   const path = join(fnDir, file);
   let mod: unknown;
   try {
-    mod = file === 'index.js' && !isModulePackage(fnDir) ? requireOrImport(path) : await importFile(path);
-    if (mod instanceof Promise) mod = await mod;
+    mod = await (file === 'index.js' && !isModulePackage(fnDir) ? requireOrImport(path) : importFile(path));
   } catch (err) {
     return { ok: false, error: describeLoadError(err, fnDir, file) };
   }

@@ -17,7 +17,8 @@ process.on('uncaughtException', (err) => {
 
 try {
   const worker = await startWorker(loadConfig());
-  const stop = (): void => {
+  const stop = (signal: NodeJS.Signals): void => {
+    writeRealStderr(`glambdar worker: ${signal}: draining\n`);
     void worker.close().then(() => process.exit(0));
   };
   process.once('SIGTERM', stop);

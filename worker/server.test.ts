@@ -42,6 +42,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   globalThis.console = vitestConsole;
+  for (const name of ['glambdarTestStarted', 'glambdarTestRelease']) Reflect.deleteProperty(globalThis, name);
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
@@ -74,11 +75,23 @@ class Client {
       for (const wake of this.#waiters.splice(0)) wake();
     });
     this.socket.on('error', () => {}); // a reset after the worker drops us is expected here
-    this.closed = new Promise((resolve) => this.socket.on('close', () => resolve()));
+    this.closed = new Promise((resolve) =>
+      this.socket.on('close', () => {
+        this.#ended = true;
+        for (const wake of this.#waiters.splice(0)) wake();
+        resolve();
+      }),
+    );
   }
 
+  #ended = false;
+
+  /** The first `count` frames, once they have come; rejects if the connection closes first. */
   async next(count: number): Promise<Frame[]> {
-    while (this.frames.length < count) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    while (this.frames.length < count) {
+      if (this.#ended) throw new Error(`connection closed after ${this.frames.length} of ${count} frames`);
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
     return this.frames.slice(0, count);
   }
 
@@ -174,37 +187,45 @@ describe('worker server', () => {
   });
 
   it('on close waits for invocations in flight, refuses new ones, then closes connections', async () => {
+    const started = new Promise<void>((resolve) => Object.assign(globalThis, { glambdarTestStarted: resolve }));
     const gate = `
       let release;
       const gate = new Promise((resolve) => { release = resolve; });
       exports.handler = async (req) => {
         if (req.path === '/release') { release(); return 'released'; }
+        globalThis.glambdarTestStarted();
         await gate;
         return 'waited';
-      };`;
+      };
+      globalThis.glambdarTestRelease = () => release();`;
     const { config, worker } = await setup({ 'index.js': gate });
     const client = new Client(config.socketPath);
     await client.next(1);
     client.invoke(1, '/wait', {});
-    await new Promise((resolve) => setImmediate(resolve));
-    process.stderr.write('closing\n');
-    const closed = worker.close();
-    process.stderr.write('closing2\n');
+    await started;
+    let closed = false;
+    const closing = worker.close().then(() => (closed = true));
     client.invoke(2, '/release', {}); // arrives while draining: refused, so the gate stays shut
     const [, refused] = await client.next(2);
     expect(refused?.header).toMatchObject({ id: 2, statusCode: 503, error: 'worker is shutting down' });
-    expect(client.socket.destroyed).toBe(false);
-    process.stderr.write('A\n');
-    await expect(connectFails(config.socketPath)).resolves.toBe(true);
-    process.stderr.write('B\n');
+    expect(await connectFails(config.socketPath)).toBe(true);
+    expect(closed).toBe(false);
+    (globalThis as unknown as { glambdarTestRelease: () => void }).glambdarTestRelease();
+    const [, , waited] = await client.next(3);
+    expect(waited?.header).toMatchObject({ id: 1, statusCode: 200, error: null });
+    expect(waited?.body.toString()).toBe('waited');
+    await closing;
+    await client.closed;
   });
 
   it('gives up waiting for a stuck invocation after the drain timeout', async () => {
-    const { config, worker } = await setup({ 'index.js': 'exports.handler = () => new Promise(() => {});' }, 20);
+    const started = new Promise<void>((resolve) => Object.assign(globalThis, { glambdarTestStarted: resolve }));
+    const stuck = 'exports.handler = () => { globalThis.glambdarTestStarted(); return new Promise(() => {}); };';
+    const { config, worker } = await setup({ 'index.js': stuck }, 20);
     const client = new Client(config.socketPath);
     await client.next(1);
     client.invoke(1, '/', {});
-    await new Promise((resolve) => setImmediate(resolve));
+    await started;
     await worker.close();
     await client.closed;
     expect(client.frames).toHaveLength(1);

@@ -3,7 +3,7 @@
  * every connection says whether the function is ready (`loadError: null`) or why not.
  * Invocations on one connection run concurrently and answer by id, in completion order.
  */
-import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -53,13 +53,13 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       socket.destroy();
       return;
     }
-    appendFileSync('/tmp/dbg.log', 'conn\n'); sockets.add(socket);
+    sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', (err) => writeRealStderr(`glambdar worker: connection error: ${err.message}\n`));
     socket.write(hello);
     const decoder = new FrameDecoder();
     socket.on('data', (chunk: Buffer) => {
-      appendFileSync('/tmp/dbg.log', 'data ' + chunk.length + '\n'); let frames;
+      let frames;
       try {
         frames = decoder.push(chunk);
       } catch (err) {

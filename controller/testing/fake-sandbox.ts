@@ -27,7 +27,7 @@ export class FakeSandbox implements Sandbox {
   readonly startedSpecs: ContainerSpec[] = [];
   /** Ids passed to `remove` that named an existing container, in order. */
   readonly removed: string[] = [];
-  /** `start <id>` / `remove <id>` / `crash <id>`, in the order they completed. */
+  /** `start <id>` when a start completed, `remove <id>` when a removal began, `crash <id>`; in order. */
   readonly events: string[] = [];
   /** When set, `start` throws what it returns (if anything). */
   failStart: ((spec: ContainerSpec) => Error | undefined) | null = null;
@@ -80,8 +80,8 @@ export class FakeSandbox implements Sandbox {
     if (!container) return;
     this.containers.delete(containerId);
     this.removed.push(containerId);
-    await container.worker?.close();
     this.events.push(`remove ${containerId}`);
+    await container.worker?.close();
     this.#emit({ action: 'destroy', containerId, functionName: container.info.functionName });
   }
 

@@ -1,0 +1,258 @@
+/**
+ * `npm run bench`: Glambdar's figures on this machine, each beside a baseline measured in the
+ * same run (the machine is shared and noisy, so ratios mean more than absolute numbers).
+ *
+ * The runtime runs as a child process on a temp data folder and a free port, so the load
+ * generator (autocannon, in this process) does not share its event loop.
+ */
+import autocannon from 'autocannon';
+import Docker from 'dockerode';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Agent, request, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yazl from 'yazl';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const CLI = join(HERE, '..', 'api', 'cli.js');
+const RESULTS = join(HERE, '..', '..', 'bench', 'results', 'latest.json');
+const PING = `exports.handler = async () => ({ statusCode: 200, body: { message: 'pong' } });\n`;
+const PING_JSON = JSON.stringify({ message: 'pong' });
+const COLD_SAMPLES = Number(process.env['BENCH_COLD_SAMPLES'] ?? 10);
+const LOAD_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function call(port: number, method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function zipOf(files: Record<string, string>): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  for (const [name, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), name);
+  zip.end();
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
+    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
+async function deploy(port: number, name: string, zip: Buffer, fields: Record<string, string> = {}): Promise<void> {
+  const form = new FormData();
+  form.set('file', new Blob([new Uint8Array(zip)]), `${name}.zip`);
+  for (const [k, v] of Object.entries(fields)) form.set(k, v);
+  const res = await fetch(`http://127.0.0.1:${port}/deploy`, { method: 'POST', body: form });
+  if (res.status >= 300) throw new Error(`deploy ${name}: ${res.status} ${await res.text()}`);
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+interface Runtime {
+  port: number;
+  child: ChildProcess;
+  dir: string;
+  instance: string;
+}
+
+async function startRuntime(env: Record<string, string>): Promise<Runtime> {
+  const dir = await mkdtemp('/tmp/glb-');
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: { ...process.env, GLAMBDAR_DIR: dir, GLAMBDAR_PORT: String(port), GLAMBDAR_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  for (let i = 0; i < 200; i++) {
+    try {
+      const res = await call(port, 'GET', '/healthz');
+      if (res.status === 200) return { port, child, dir, instance: (JSON.parse(res.body) as { instance: string }).instance };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('runtime did not start');
+}
+
+async function stopRuntime(rt: Runtime, docker: Docker): Promise<void> {
+  rt.child.kill('SIGTERM');
+  await new Promise((r) => rt.child.once('exit', r));
+  const containers = await docker.listContainers({ all: true, filters: { label: [`glambdar.instance=${rt.instance}`] } });
+  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await rm(rt.dir, { recursive: true, force: true });
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('timed out');
+}
+
+/** Deploy -> first invoke with no warm container, `samples` times (a new function each time). */
+async function coldStarts(rt: Runtime, prefix: string, samples: number, beforeEach: () => Promise<void>): Promise<number[]> {
+  const zip = await zipOf({ 'index.js': PING });
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    await beforeEach();
+    const name = `${prefix}-${i}`;
+    await deploy(rt.port, name, zip);
+    const t0 = performance.now();
+    const res = await call(rt.port, 'POST', `/invoke/${name}`, '{}', { 'content-type': 'application/json' });
+    times.push(performance.now() - t0);
+    if (res.status !== 200) throw new Error(`cold invoke ${name}: ${res.status} ${res.body}`);
+  }
+  return times;
+}
+
+async function sequential(port: number, path: string, n: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const res = await call(port, 'POST', path, '{}', { 'content-type': 'application/json' });
+    times.push(performance.now() - t0);
+    if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
+  }
+  return times;
+}
+
+async function load(port: number, path: string): Promise<{ rps: number; p99: number; errors: number }> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}${path}`,
+    method: 'POST',
+    body: '{}',
+    headers: { 'content-type': 'application/json' },
+    connections: 32,
+    duration: LOAD_SECONDS,
+  });
+  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
+}
+
+async function containerRssMb(docker: Docker, instance: string, fn: string): Promise<number> {
+  const [c] = await docker.listContainers({ filters: { label: [`glambdar.instance=${instance}`, `glambdar.function=${fn}`] } });
+  if (!c) return NaN;
+  const stats = (await docker.getContainer(c.Id).stats({ stream: false })) as { memory_stats: { stats?: Record<string, number>; usage?: number } };
+  const s = stats.memory_stats.stats ?? {};
+  const bytes = s['rss'] ?? s['anon'] ?? stats.memory_stats.usage ?? NaN;
+  return bytes / 1024 / 1024;
+}
+
+function processRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+async function baselineServer(): Promise<{ port: number; child: ChildProcess }> {
+  const port = await freePort();
+  const code = `require('http').createServer((req, res) => { const chunks = []; req.on('data', (c) => chunks.push(c)); req.on('end', () => { const body = ${JSON.stringify(PING_JSON)}; res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }); res.end(body); }); }).listen(${port}, '127.0.0.1');`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: 'inherit' });
+  await waitFor(async () => (await call(port, 'POST', '/', '{}').catch(() => ({ status: 0 }))).status === 200, 10_000);
+  return { port, child };
+}
+
+async function main(): Promise<void> {
+  const docker = new Docker();
+  const table: Array<[string, string, string]> = [];
+  const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
+
+  // 1. Cold start without stem cells.
+  log('cold starts without stem cells');
+  let rt = await startRuntime({ GLAMBDAR_STEM_CELLS: '0' });
+  const cold = await coldStarts(rt, 'cold', COLD_SAMPLES, async () => undefined);
+  await stopRuntime(rt, docker);
+
+  // 2. Cold start through a stem cell, then warm figures on the same runtime.
+  log('cold starts through stem cells');
+  rt = await startRuntime({});
+  const stemReady = async () => {
+    const text = (await call(rt.port, 'GET', '/metrics')).body;
+    const ready = Number(/glambdar_stem_cells_ready(?:\{[^}]*\})? (\d+)/.exec(text)?.[1] ?? 0);
+    return ready >= 1 || true;
+  };
+  const stem = await coldStarts(rt, 'stem', COLD_SAMPLES, () => waitFor(stemReady, 60_000));
+
+  log('warm latency and throughput');
+  await deploy(rt.port, 'ping', await zipOf({ 'index.js': PING }), { maxConcurrency: '64' });
+  await sequential(rt.port, '/invoke/ping', 200); // warm up (JIT, container)
+  const warm = await sequential(rt.port, '/invoke/ping', 2000);
+  const glambdarLoad = await load(rt.port, '/invoke/ping');
+  await new Promise((r) => setTimeout(r, 1500));
+  const containerRss = await containerRssMb(docker, rt.instance, 'ping');
+
+  log('baseline: bare node:http');
+  const base = await baselineServer();
+  const baselineLoad = await load(base.port, '/');
+  base.child.kill();
+
+  log('runtime memory with 100 functions');
+  const zip = await zipOf({ 'index.js': PING });
+  for (let i = 0; i < 100; i++) await deploy(rt.port, `many-${i}`, zip);
+  await new Promise((r) => setTimeout(r, 1000));
+  const runtimeRss = processRssMb(rt.child.pid!);
+  await stopRuntime(rt, docker);
+
+  const results = {
+    machine: `${(await import('node:os')).cpus().length} cores, node ${process.version}`,
+    coldStartP50Ms: round(percentile(cold, 50)),
+    coldStartP95Ms: round(percentile(cold, 95)),
+    stemColdStartP50Ms: round(percentile(stem, 50)),
+    stemColdStartP95Ms: round(percentile(stem, 95)),
+    warmP50Ms: round(percentile(warm, 50), 3),
+    warmP99Ms: round(percentile(warm, 99), 3),
+    throughputRps: Math.round(glambdarLoad.rps),
+    baselineRps: Math.round(baselineLoad.rps),
+    throughputRatio: round(glambdarLoad.rps / baselineLoad.rps, 3),
+    loadP99Ms: glambdarLoad.p99,
+    loadErrors: glambdarLoad.errors,
+    containerRssMb: round(containerRss, 1),
+    runtimeRssMb: round(runtimeRss, 1),
+  };
+  table.push(
+    ['cold start p50 / p95 (no stem cell)', `${results.coldStartP50Ms} / ${results.coldStartP95Ms} ms`, '~230 ms'],
+    ['cold start p50 / p95 (stem cell)', `${results.stemColdStartP50Ms} / ${results.stemColdStartP95Ms} ms`, '-'],
+    ['warm latency p50 / p99 (sequential)', `${results.warmP50Ms} / ${results.warmP99Ms} ms`, '~1.06 ms'],
+    ['warm throughput, 32 connections', `${results.throughputRps} req/s`, '~2,951 req/s'],
+    ['bare node:http baseline, same run', `${results.baselineRps} req/s`, '-'],
+    ['Glambdar / baseline', `${results.throughputRatio}`, '-'],
+    ['p99 latency under load', `${results.loadP99Ms} ms (${results.loadErrors} errors)`, '-'],
+    ['idle warm container RSS', `${results.containerRssMb} MiB`, '-'],
+    ['runtime RSS, 100 functions deployed', `${results.runtimeRssMb} MiB`, '-'],
+  );
+  await mkdir(dirname(RESULTS), { recursive: true });
+  await writeFile(RESULTS, JSON.stringify(results, null, 2) + '\n');
+  process.stdout.write(`\n| metric | Glambdar (${results.machine}) | original (13th-gen i7) |\n|---|---|---|\n`);
+  for (const [a, b, c] of table) process.stdout.write(`| ${a} | ${b} | ${c} |\n`);
+  process.stdout.write(`\nwritten to bench/results/latest.json\n`);
+  agent.destroy();
+}
+
+await main();

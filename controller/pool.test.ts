@@ -1,0 +1,250 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { FunctionSpec } from '../schemas/index.js';
+import { FakeClock, systemClock, type Clock } from './clock.js';
+import { NoCapacity, SandboxUnavailable } from './errors.js';
+import { silentLogger } from './logger.js';
+import { Pool, type Lease, type Replica } from './pool.js';
+import { FakeSandbox } from './testing/fake-sandbox.js';
+import type { FunctionRecord } from './types.js';
+
+/** Sleeps `?ms=` milliseconds, then answers which process served it. */
+const SLEEPY_HANDLER = `
+exports.handler = async (req) => {
+  const ms = Number(req.query.ms ?? 0);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return { statusCode: 200, body: 'slept ' + ms };
+};
+`;
+
+let dir: string;
+let functionsDir: string;
+let socketsDir: string;
+let sandbox: FakeSandbox;
+let pool: Pool;
+let changes: string[];
+
+function record(spec: Partial<FunctionSpec>, name = 'hello', codeDigest = 'd1'): FunctionRecord {
+  return {
+    name,
+    spec: FunctionSpec.parse(spec),
+    codeDigest,
+    source: 'api',
+    manifestPath: null,
+    generation: 1,
+    createdAt: 0,
+    updatedAt: 0,
+    lastInvokedAt: null,
+    invokeCount: 0,
+    deleting: false,
+  };
+}
+
+async function writeCode(fn: FunctionRecord, source = SLEEPY_HANDLER): Promise<void> {
+  const codeDir = join(functionsDir, fn.name, fn.codeDigest);
+  await mkdir(codeDir, { recursive: true });
+  await writeFile(join(codeDir, 'index.js'), source);
+}
+
+function makePool(options: { clock?: Clock; queueTimeoutMs?: number; maxQueuedPerFunction?: number } = {}): Pool {
+  pool = new Pool({
+    sandbox,
+    clock: options.clock ?? systemClock,
+    log: silentLogger,
+    functionsDir,
+    socketsDir,
+    workerDir: join(dir, 'worker'),
+    startTimeoutMs: 5_000,
+    queueTimeoutMs: options.queueTimeoutMs ?? 10_000,
+    maxQueuedPerFunction: options.maxQueuedPerFunction ?? 1_000,
+    onChange: (name) => changes.push(name),
+  });
+  return pool;
+}
+
+function invoke(lease: Lease, ms: number) {
+  return lease.replica.client!.invoke({ method: 'GET', path: '/', query: { ms: String(ms) }, headers: {} }, Buffer.alloc(0));
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'glb-pool-'));
+  functionsDir = join(dir, 'functions');
+  socketsDir = join(dir, 's');
+  sandbox = new FakeSandbox();
+  changes = [];
+  makePool();
+});
+
+afterEach(async () => {
+  for (const name of pool.functionNames()) {
+    pool.failWaiters(name, new Error('test over'));
+    for (const replica of [...pool.replicas(name)]) await pool.kill(replica);
+  }
+  await sandbox.closeAll();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('Pool routing', () => {
+  it('never sends a replica more than maxConcurrency requests at once', async () => {
+    const fn = record({ maxConcurrency: 4, maxReplicas: 10 });
+    await writeCode(fn);
+    const perReplica = new Map<string, { now: number; max: number }>();
+    const leases: Replica[] = [];
+
+    const results = await Promise.all(
+      Array.from({ length: 40 }, async () => {
+        const lease = await pool.acquire(fn);
+        leases.push(lease.replica);
+        const seen = perReplica.get(lease.replica.key) ?? { now: 0, max: 0 };
+        perReplica.set(lease.replica.key, seen);
+        seen.now++;
+        seen.max = Math.max(seen.max, seen.now, lease.replica.inFlight);
+        try {
+          return await invoke(lease, 20);
+        } finally {
+          seen.now--;
+          pool.release(lease.replica);
+        }
+      }),
+    );
+
+    expect(results.every((r) => r.statusCode === 200 && r.body.toString() === 'slept 20')).toBe(true);
+    expect(perReplica.size).toBeGreaterThan(1);
+    expect(perReplica.size).toBeLessThanOrEqual(10);
+    for (const { max } of perReplica.values()) expect(max).toBeLessThanOrEqual(4);
+    expect(sandbox.starts).toBeLessThanOrEqual(10);
+    expect(pool.replicas('hello').every((r) => r.inFlight === 0)).toBe(true);
+    expect(pool.queued('hello')).toBe(0);
+  });
+
+  it('lets concurrent waiters share one container start', async () => {
+    const fn = record({ maxConcurrency: 10 });
+    await writeCode(fn);
+    const leases = await Promise.all(Array.from({ length: 10 }, () => pool.acquire(fn)));
+    expect(sandbox.starts).toBe(1);
+    expect(new Set(leases.map((l) => l.replica)).size).toBe(1);
+    expect(leases.every((l) => l.coldStart)).toBe(true);
+    expect(leases[0]!.replica.inFlight).toBe(10);
+    for (const l of leases) pool.release(l.replica);
+    expect(pool.replicas('hello')[0]!.inFlight).toBe(0);
+
+    // A warm replica with room is borrowed without a wait.
+    const warm = await pool.acquire(fn);
+    expect(warm.coldStart).toBe(false);
+    expect(sandbox.starts).toBe(1);
+    pool.release(warm.replica);
+  });
+
+  it('answers NoCapacity past maxReplicas once the queue time is up', async () => {
+    const clock = new FakeClock(Date.now());
+    makePool({ clock, queueTimeoutMs: 500 });
+    const fn = record({ maxConcurrency: 1, maxReplicas: 1 });
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    const held = await pool.acquire(fn);
+    expect(held.replica).toBe(replica);
+
+    const waiting = pool.acquire(fn);
+    let settled = false;
+    void waiting.catch(() => (settled = true));
+    expect(pool.queued('hello')).toBe(1);
+    expect(sandbox.starts).toBe(1);
+    clock.advance(499);
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    clock.advance(1);
+    await expect(waiting).rejects.toBeInstanceOf(NoCapacity);
+    expect(pool.queued('hello')).toBe(0);
+    pool.release(held.replica);
+  });
+
+  it('refuses at once when too many requests are already waiting', async () => {
+    makePool({ queueTimeoutMs: 200, maxQueuedPerFunction: 1 });
+    const fn = record({ maxConcurrency: 1, maxReplicas: 1 });
+    await writeCode(fn);
+    const held = await pool.acquire(fn);
+    const waiting = pool.acquire(fn);
+    await expect(pool.acquire(fn)).rejects.toBeInstanceOf(NoCapacity);
+    await expect(waiting).rejects.toBeInstanceOf(NoCapacity);
+    pool.release(held.replica);
+  });
+
+  it('hands a queued request to a replica as soon as another request is released', async () => {
+    const fn = record({ maxConcurrency: 1, maxReplicas: 1 });
+    await writeCode(fn);
+    const first = await pool.acquire(fn);
+    const second = pool.acquire(fn);
+    pool.release(first.replica);
+    const lease = await second;
+    expect(lease.replica).toBe(first.replica);
+    expect(lease.coldStart).toBe(true);
+    pool.release(lease.replica);
+  });
+
+  it('rejects waiting requests with the start error when no container can start', async () => {
+    const fn = record({ maxConcurrency: 1 });
+    await writeCode(fn);
+    sandbox.failStart = () => new SandboxUnavailable('engine is down');
+    const results = await Promise.allSettled([pool.acquire(fn), pool.acquire(fn)]);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(SandboxUnavailable);
+    }
+    expect(pool.replicas('hello')).toEqual([]);
+  });
+
+  it('drops a replica whose worker dies and reports the change', async () => {
+    const fn = record({});
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    expect(replica.state).toBe('ready');
+    changes.length = 0;
+
+    await sandbox.crash(replica.containerId!);
+    await vi.waitFor(() => expect(changes).toContain('hello'), { timeout: 2_000, interval: 5 });
+    expect(replica.state).toBe('dead');
+    expect(pool.replicas('hello')).toEqual([]);
+    expect(sandbox.removed).toContain(replica.containerId);
+  });
+
+  it('drains a retired replica: no new requests, removed once its in-flight ones finish', async () => {
+    const fn = record({ maxConcurrency: 2, maxReplicas: 3 });
+    await writeCode(fn);
+    const old = await pool.start(fn);
+    const busy = await pool.acquire(fn);
+    expect(busy.replica).toBe(old);
+    const slow = invoke(busy, 50);
+
+    pool.retire(old);
+    expect(old.state).toBe('draining');
+    expect(pool.replicas('hello')).toContain(old);
+
+    // The draining replica still has room but takes nothing new.
+    const next = await pool.acquire(fn);
+    expect(next.replica).not.toBe(old);
+    expect(next.coldStart).toBe(true);
+    expect(sandbox.starts).toBe(2);
+    expect(old.inFlight).toBe(1);
+
+    // Its in-flight request still completes.
+    expect((await slow).statusCode).toBe(200);
+    expect(sandbox.containers.has(old.containerId!)).toBe(true);
+    pool.release(old);
+    await vi.waitFor(() => expect(sandbox.containers.has(old.containerId!)).toBe(false), { timeout: 2_000, interval: 5 });
+    expect(old.state).toBe('dead');
+    expect(pool.replicas('hello')).toEqual([next.replica]);
+    pool.release(next.replica);
+  });
+
+  it('removes an idle replica at once when it is retired', async () => {
+    const fn = record({});
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    pool.retire(replica);
+    expect(replica.state).toBe('dead');
+    expect(pool.replicas('hello')).toEqual([]);
+    await vi.waitFor(() => expect(sandbox.containers.size).toBe(0), { timeout: 2_000, interval: 5 });
+  });
+});

@@ -1,0 +1,424 @@
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ZipFile } from 'yazl';
+import { ManifestSource, type ManifestSourceOptions } from './source.js';
+import { FakeTarget } from './testing/fake-target.js';
+
+const EXAMPLES = fileURLToPath(new URL('../examples/manifests/', import.meta.url));
+const HANDLER = 'exports.handler = async () => ({ statusCode: 200, body: "v1" });\n';
+
+let work: string;
+let dir: string;
+let target: FakeTarget;
+const sources: ManifestSource[] = [];
+
+beforeEach(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'glambdar-source-'));
+  dir = path.join(work, 'manifests');
+  await fs.mkdir(dir);
+  target = new FakeTarget(path.join(work, 'functions'));
+});
+
+afterEach(async () => {
+  for (const source of sources.splice(0)) await source.close();
+  target.store.close();
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+function newSource(options: Partial<ManifestSourceOptions> = {}): ManifestSource {
+  const source = new ManifestSource({ dir, target, stabilityMs: 0, debounceMs: 10, ...options });
+  sources.push(source);
+  return source;
+}
+
+const manifest = (name: string, spec = 'code: ./hello') => `apiVersion: glambdar/v1
+kind: Function
+metadata:
+  name: ${name}
+spec:
+  ${spec.split('\n').join('\n  ')}
+`;
+
+async function write(rel: string, text: string | Buffer): Promise<void> {
+  await fs.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+  await fs.writeFile(path.join(dir, rel), text);
+}
+
+async function codeFolder(rel: string, handler = HANDLER): Promise<void> {
+  await write(path.join(rel, 'index.js'), handler);
+}
+
+/** A zip; `rename` swaps same-length placeholder names for hostile ones (yazl refuses them). */
+async function zip(rel: string, files: Record<string, string>, rename: Array<[string, string]> = []): Promise<void> {
+  const z = new ZipFile();
+  for (const [name, content] of Object.entries(files)) z.addBuffer(Buffer.from(content), name);
+  z.end();
+  const chunks: Buffer[] = [];
+  for await (const chunk of z.outputStream) chunks.push(chunk as Buffer);
+  let bytes = Buffer.concat(chunks).toString('latin1');
+  for (const [from, to] of rename) bytes = bytes.split(from).join(to);
+  await write(rel, Buffer.from(bytes, 'latin1'));
+}
+
+const names = () => target.list().map((fn) => fn.name);
+const stateOf = (source: ManifestSource, rel: string) => source.files().find((f) => f.path === rel);
+
+async function eventually(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('ManifestSource: apply', () => {
+  it('applies every function of the example folder with source manifest and the file path relative to the folder', async () => {
+    await fs.cp(EXAMPLES, dir, { recursive: true });
+    const source = newSource();
+    await source.resync();
+    expect(target.list().map((fn) => [fn.name, fn.source, fn.manifestPath, fn.generation])).toEqual([
+      ['greet-en', 'manifest', 'team/greeters.yaml', 1],
+      ['greet-fr', 'manifest', 'team/greeters.yaml', 1],
+      ['hello', 'manifest', 'hello.yaml', 1],
+    ]);
+    expect(target.get('hello')?.spec.rateLimit).toBe(5);
+    expect(target.get('greet-fr')?.spec).toMatchObject({ maxConcurrency: 4, env: { GREETING: 'Bonjour' } });
+    expect(source.files()).toEqual([
+      { path: 'hello.yaml', state: 'applied', functions: ['hello'], errors: [], appliedAt: expect.any(String) },
+      { path: 'team/greeters.yaml', state: 'applied', functions: ['greet-en', 'greet-fr'], errors: [], appliedAt: expect.any(String) },
+    ]);
+  });
+
+  it('writes no new generation when the same folder is applied again', async () => {
+    await fs.cp(EXAMPLES, dir, { recursive: true });
+    const source = newSource();
+    await source.resync();
+    const before = target.list();
+    await source.resync();
+    await newSource().resync(); // a restart reads the same files
+    expect(target.list()).toEqual(before);
+  });
+
+  it('gives the same code the same digest and a changed byte a new generation', async () => {
+    await fs.cp(EXAMPLES, dir, { recursive: true });
+    const source = newSource();
+    await source.resync();
+    // greet-en and greet-fr share one folder: same content, same digest.
+    expect(target.get('greet-en')?.codeDigest).toBe(target.get('greet-fr')?.codeDigest);
+    const first = target.get('hello')!;
+
+    const handler = path.join(dir, 'hello', 'index.js');
+    const original = await fs.readFile(handler, 'utf8');
+    await fs.writeFile(handler, original.replace('version: 1', 'version: 2'));
+    await source.resync();
+    const second = target.get('hello')!;
+    expect(second.codeDigest).not.toBe(first.codeDigest);
+    expect(second.generation).toBe(2);
+    expect(second.createdAt).toBe(first.createdAt);
+    expect(target.get('greet-en')?.generation).toBe(1);
+  });
+
+  it('bumps the generation for an edited spec field and keeps the code digest', async () => {
+    await codeFolder('hello');
+    await write('hello.yaml', manifest('hello', 'code: ./hello\nrateLimit: 5'));
+    const source = newSource();
+    await source.resync();
+    const first = target.get('hello')!;
+    await write('hello.yaml', manifest('hello', 'code: ./hello\nrateLimit: 7'));
+    await source.resync();
+    expect(target.get('hello')).toMatchObject({ generation: 2, codeDigest: first.codeDigest, spec: { rateLimit: 7 } });
+  });
+
+  it('states the whole spec: a field removed from the manifest goes back to its default', async () => {
+    await codeFolder('hello');
+    await write('hello.yaml', manifest('hello', 'code: ./hello\nrateLimit: 5'));
+    const source = newSource();
+    await source.resync();
+    await write('hello.yaml', manifest('hello'));
+    await source.resync();
+    expect(target.get('hello')?.spec.rateLimit).toBe(0);
+  });
+
+  it('applies a zip as well as a folder', async () => {
+    await zip('api.zip', { 'index.js': HANDLER });
+    await write('api.yaml', manifest('api', 'code: ./api.zip'));
+    const source = newSource();
+    await source.resync();
+    expect(target.get('api')).toMatchObject({ source: 'manifest', manifestPath: 'api.yaml', generation: 1 });
+  });
+
+  it('ignores YAML under hidden folders and node_modules', async () => {
+    await write('.git/config.yaml', 'not: a manifest');
+    await write('hello/node_modules/dep/.travis.yml', 'language: node_js');
+    await codeFolder('hello');
+    const source = newSource();
+    await source.resync();
+    expect(source.files()).toEqual([]);
+  });
+});
+
+describe('ManifestSource: prune', () => {
+  it('deletes the function of a document removed from its file, and only that one', async () => {
+    await fs.cp(EXAMPLES, dir, { recursive: true });
+    const source = newSource();
+    await source.resync();
+    const text = await fs.readFile(path.join(dir, 'team/greeters.yaml'), 'utf8');
+    await write('team/greeters.yaml', text.split('\n---\n')[0]!);
+    await source.resync();
+    expect(names()).toEqual(['greet-en', 'hello']);
+    expect(target.get('greet-en')?.generation).toBe(1);
+    expect(target.calls.filter((c) => c.startsWith('remove'))).toEqual(['remove greet-fr']);
+  });
+
+  it('deletes every function of a deleted file', async () => {
+    await fs.cp(EXAMPLES, dir, { recursive: true });
+    const source = newSource();
+    await source.resync();
+    await fs.rm(path.join(dir, 'team'), { recursive: true });
+    await source.resync();
+    expect(names()).toEqual(['hello']);
+    expect(source.files().map((f) => f.path)).toEqual(['hello.yaml']);
+  });
+
+  it('deletes a manifest function whose file vanished while the runtime was stopped', async () => {
+    await fs.cp(EXAMPLES, dir, { recursive: true });
+    await newSource().resync();
+    await fs.rm(path.join(dir, 'hello.yaml'));
+    await newSource().resync();
+    expect(names()).toEqual(['greet-en', 'greet-fr']);
+  });
+
+  it('never deletes a function deployed through the API', async () => {
+    await codeFolder('hello');
+    await target.deployFromApi('from-api', path.join(dir, 'hello'));
+    await write('hello.yaml', manifest('hello'));
+    const source = newSource();
+    await source.resync();
+    await fs.rm(path.join(dir, 'hello.yaml'));
+    await source.resync();
+    expect(target.list().map((fn) => [fn.name, fn.source])).toEqual([['from-api', 'api']]);
+  });
+
+  it('decides nothing before the whole folder was read: a restart deletes and re-creates nothing', async () => {
+    for (let i = 0; i < 20; i++) {
+      await codeFolder(`f${i}`, `exports.handler = async () => ({ body: ${i} });\n`);
+      await write(`group-${i % 3}/f${i}.yaml`, manifest(`f${i}`, `code: ../f${i}`));
+    }
+    await newSource().resync();
+    const before = target.list();
+    expect(before).toHaveLength(20);
+    target.calls.length = 0;
+    await newSource().resync();
+    expect(target.list()).toEqual(before);
+    expect(target.calls.filter((c) => c.startsWith('remove'))).toEqual([]);
+  });
+});
+
+describe('ManifestSource: ownership', () => {
+  it('takes over a function deployed through the API when a manifest names it, and says so', async () => {
+    await codeFolder('hello');
+    await target.deployFromApi('hello', path.join(dir, 'hello'));
+    await write('hello.yaml', manifest('hello'));
+    await newSource().resync();
+    expect(target.get('hello')).toMatchObject({ source: 'manifest', manifestPath: 'hello.yaml', generation: 1 });
+    expect(target.lines).toContain('info manifests: function "hello" was deployed through the API; manifest hello.yaml now manages it');
+    await expect(target.deployFromApi('hello', path.join(dir, 'hello'))).rejects.toMatchObject({ code: 'OWNED_BY_MANIFEST' });
+  });
+
+  it('leaves a function to the first file naming it and reports the second as a conflict naming the owner', async () => {
+    await codeFolder('hello');
+    await write('a.yaml', manifest('hello', 'code: ./hello\nrateLimit: 1'));
+    await write('b.yaml', `${manifest('hello', 'code: ./hello\nrateLimit: 2')}---\n${manifest('other')}`);
+    const source = newSource();
+    await source.resync();
+    expect(target.get('hello')).toMatchObject({ manifestPath: 'a.yaml', spec: { rateLimit: 1 } });
+    expect(target.get('other')).toMatchObject({ manifestPath: 'b.yaml' });
+    expect(stateOf(source, 'b.yaml')).toEqual({
+      path: 'b.yaml',
+      state: 'conflict',
+      functions: ['other'],
+      errors: [{ documentIndex: 0, path: 'metadata.name', message: expect.stringContaining('already managed by manifest a.yaml') }],
+      appliedAt: expect.any(String),
+    });
+    expect(stateOf(source, 'a.yaml')?.state).toBe('applied');
+  });
+
+  it('keeps the owner across a restart even when the other file is read first', async () => {
+    await codeFolder('hello');
+    await write('z.yaml', manifest('hello', 'code: ./hello\nrateLimit: 1'));
+    await newSource().resync();
+    await write('a.yaml', manifest('hello', 'code: ./hello\nrateLimit: 2'));
+    const restarted = newSource();
+    await restarted.resync();
+    expect(target.get('hello')).toMatchObject({ manifestPath: 'z.yaml', generation: 1 });
+    expect(stateOf(restarted, 'a.yaml')?.state).toBe('conflict');
+  });
+
+  it('moves a function to the other file when its owner file is deleted, without a new generation', async () => {
+    await codeFolder('hello');
+    await write('a.yaml', manifest('hello'));
+    await write('b.yaml', manifest('hello'));
+    const source = newSource();
+    await source.resync();
+    const before = target.get('hello')!;
+    await fs.rm(path.join(dir, 'a.yaml'));
+    await source.resync();
+    expect(target.get('hello')).toMatchObject({ manifestPath: 'b.yaml', generation: before.generation, createdAt: before.createdAt });
+    expect(target.calls).not.toContain('remove hello');
+    expect(stateOf(source, 'b.yaml')).toMatchObject({ state: 'applied', functions: ['hello'], errors: [] });
+  });
+
+  it('moves a function to the file it was moved into (a rename) without deleting it', async () => {
+    await codeFolder('hello');
+    await write('old.yaml', manifest('hello'));
+    const source = newSource();
+    await source.resync();
+    await fs.rename(path.join(dir, 'old.yaml'), path.join(dir, 'new.yaml'));
+    await source.resync();
+    expect(target.get('hello')).toMatchObject({ manifestPath: 'new.yaml', generation: 1 });
+    expect(target.calls).not.toContain('remove hello');
+  });
+});
+
+describe('ManifestSource: bad manifests', () => {
+  it('keeps the last good state of a file that became invalid and lists its errors', async () => {
+    await codeFolder('hello');
+    await write('hello.yaml', manifest('hello', 'code: ./hello\nrateLimit: 5'));
+    const source = newSource();
+    await source.resync();
+    await write('hello.yaml', manifest('hello', 'code: ./hello\nrateLimit: 9\nreplicas: 3'));
+    await source.resync();
+    expect(target.get('hello')).toMatchObject({ generation: 1, spec: { rateLimit: 5 } });
+    const state = stateOf(source, 'hello.yaml')!;
+    expect(state).toMatchObject({ state: 'invalid', functions: ['hello'], errors: [{ documentIndex: 0, path: 'spec.replicas', line: 8 }] });
+    expect(state.errors[0]?.message).toMatch(/unknown field "replicas"/);
+    expect(target.lines.some((l) => l.startsWith('warn manifests: hello.yaml is invalid') && l.includes('spec.replicas'))).toBe(true);
+
+    await write('hello.yaml', manifest('hello', 'code: ./hello\nrateLimit: 9'));
+    await source.resync();
+    expect(target.get('hello')).toMatchObject({ generation: 2, spec: { rateLimit: 9 } });
+    expect(stateOf(source, 'hello.yaml')).toMatchObject({ state: 'applied', errors: [] });
+  });
+
+  it('does not delete the functions of a file that is invalid from the start', async () => {
+    await codeFolder('hello');
+    await write('hello.yaml', manifest('hello'));
+    await newSource().resync();
+    await write('hello.yaml', 'apiVersion: glambdar/v1\nkind: [broken\n');
+    const restarted = newSource();
+    await restarted.resync();
+    expect(names()).toEqual(['hello']);
+    expect(stateOf(restarted, 'hello.yaml')).toMatchObject({ state: 'invalid', functions: ['hello'] });
+  });
+
+  it('does not delete a function whose document became invalid', async () => {
+    await fs.cp(EXAMPLES, dir, { recursive: true });
+    const source = newSource();
+    await source.resync();
+    const file = path.join(dir, 'team/greeters.yaml');
+    await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replace('name: greet-fr', 'name: Greet_FR'));
+    await source.resync();
+    expect(names()).toEqual(['greet-en', 'greet-fr', 'hello']);
+    expect(stateOf(source, 'team/greeters.yaml')?.errors).toEqual([expect.objectContaining({ documentIndex: 1, path: 'metadata.name' })]);
+  });
+
+  it('reports a missing code path and applies nothing of that file', async () => {
+    await codeFolder('hello');
+    await write('pair.yaml', `${manifest('one')}---\n${manifest('two', 'code: ./two.zip')}`);
+    const source = newSource();
+    await source.resync();
+    expect(names()).toEqual([]);
+    expect(stateOf(source, 'pair.yaml')).toMatchObject({
+      state: 'invalid',
+      functions: [],
+      errors: [{ documentIndex: 1, path: 'spec.code', message: '"./two.zip" not found (relative to the manifest\'s folder)' }],
+    });
+  });
+
+  it('applies none of the functions of a file when one of its zips is unsafe', async () => {
+    await codeFolder('hello');
+    await zip('evil.zip', { 'index.js': HANDLER, 'xx/evil.js': 'boom' }, [['xx/evil.js', '../evil.js']]);
+    await write('pair.yaml', `${manifest('good')}---\n${manifest('evil', 'code: ./evil.zip')}`);
+    const source = newSource();
+    await source.resync();
+    expect(names()).toEqual([]);
+    expect(target.calls).toEqual([]);
+    const state = stateOf(source, 'pair.yaml')!;
+    expect(state).toMatchObject({ state: 'invalid', errors: [{ documentIndex: 1, path: 'spec.code' }] });
+    expect(state.errors[0]?.message).toMatch(/escapes the archive folder/);
+  });
+
+  it('keeps the last good code running when a zip is replaced by an unsafe one', async () => {
+    await zip('api.zip', { 'index.js': HANDLER });
+    await write('api.yaml', manifest('api', 'code: ./api.zip'));
+    const source = newSource();
+    await source.resync();
+    const good = target.get('api')!;
+    await zip('api.zip', { 'index.js': HANDLER, 'xx/evil.js': 'boom' }, [['xx/evil.js', '../evil.js']]);
+    await source.resync();
+    expect(target.get('api')).toEqual(good);
+    expect(stateOf(source, 'api.yaml')).toMatchObject({ state: 'invalid', functions: ['api'], errors: [{ path: 'spec.code' }] });
+  });
+
+  it('turns an unexpected deploy failure into an error of the file without a host path', async () => {
+    await codeFolder('hello');
+    await write('hello.yaml', manifest('hello'));
+    target.failDeploy = () => Object.assign(new Error(`EACCES: permission denied, open '${dir}/x'`), { code: 'EACCES' });
+    const source = newSource();
+    await source.resync();
+    const state = stateOf(source, 'hello.yaml')!;
+    expect(state.state).toBe('invalid');
+    expect(state.errors[0]?.message).toBe("could not read or install the code (EACCES); see the runtime's log");
+  });
+});
+
+describe('ManifestSource: watching', () => {
+  it('applies a new manifest, a code change and a deletion while it watches', async () => {
+    const source = newSource();
+    await source.start();
+    await fs.cp(EXAMPLES, dir, { recursive: true });
+    await eventually(() => names().length === 3, 'the example functions');
+    const digest = target.get('hello')!.codeDigest;
+
+    await fs.writeFile(path.join(dir, 'hello', 'index.js'), 'exports.handler = async () => ({ body: "v2" });\n');
+    await eventually(() => target.get('hello')?.codeDigest !== digest, 'the new code');
+    expect(target.get('hello')?.generation).toBe(2);
+
+    await fs.rm(path.join(dir, 'hello.yaml'));
+    await eventually(() => target.get('hello') === undefined, 'the deletion');
+    expect(names()).toEqual(['greet-en', 'greet-fr']);
+  });
+
+  it('re-reads an invalid manifest when the code it names appears', async () => {
+    const source = newSource();
+    await source.start();
+    await write('late.yaml', manifest('late', 'code: ./late'));
+    await eventually(() => stateOf(source, 'late.yaml')?.state === 'invalid', 'the missing code error');
+    await codeFolder('late');
+    await eventually(() => target.get('late') !== undefined, 'the function');
+    expect(stateOf(source, 'late.yaml')).toMatchObject({ state: 'applied', errors: [] });
+  });
+
+  it('waits for code still being written: the file is pending until it has settled', async () => {
+    await zip('slow.zip', { 'index.js': HANDLER });
+    await write('slow.yaml', manifest('slow', 'code: ./slow.zip'));
+    const source = newSource({ stabilityMs: 400 });
+    await source.resync();
+    expect(stateOf(source, 'slow.yaml')?.state).toBe('pending');
+    expect(names()).toEqual([]);
+    await eventually(() => stateOf(source, 'slow.yaml')?.state === 'applied', 'the settled file');
+    expect(target.get('slow')?.generation).toBe(1);
+  });
+
+  it('applies nothing after close', async () => {
+    const source = newSource();
+    await source.start();
+    await source.close();
+    await fs.cp(EXAMPLES, dir, { recursive: true });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(names()).toEqual([]);
+  });
+});

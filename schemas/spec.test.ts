@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { parseWith } from './issues.js';
+import { FunctionName, FunctionSpec, SpecPatch, specPatchFromForm } from './spec.js';
+
+describe('FunctionSpec', () => {
+  it('fills every default of an empty spec', () => {
+    expect(FunctionSpec.parse({})).toEqual({
+      rateLimit: 0,
+      maxConcurrency: 10,
+      minWarm: 0,
+      maxReplicas: 10,
+      timeoutMs: 30_000,
+      memoryMb: 128,
+      cpus: 0.5,
+      env: {},
+      scaleDownDelayMs: 60_000,
+      idleTimeoutMs: 600_000,
+    });
+  });
+
+  it('keeps given fields and fills the rest', () => {
+    expect(FunctionSpec.parse({ rateLimit: 5, env: { GREETING: 'hi' } })).toMatchObject({
+      rateLimit: 5,
+      maxConcurrency: 10,
+      env: { GREETING: 'hi' },
+    });
+  });
+
+  it('refuses minWarm above maxReplicas, naming minWarm', () => {
+    const parsed = parseWith(FunctionSpec, { minWarm: 5, maxReplicas: 2 });
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.issues).toEqual(['minWarm: minWarm must not exceed maxReplicas']);
+    expect(parseWith(FunctionSpec, { minWarm: 2, maxReplicas: 2 }).ok).toBe(true);
+  });
+
+  it('refuses out-of-range and non-integer numbers, naming the field', () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ rateLimit: -1 }, 'rateLimit'],
+      [{ maxConcurrency: 0 }, 'maxConcurrency'],
+      [{ maxReplicas: 0 }, 'maxReplicas'],
+      [{ timeoutMs: 1.5 }, 'timeoutMs'],
+      [{ memoryMb: 'lots' }, 'memoryMb'],
+      [{ cpus: 0 }, 'cpus'],
+    ];
+    for (const [input, field] of cases) {
+      const parsed = parseWith(FunctionSpec, input);
+      expect(parsed.ok, JSON.stringify(input)).toBe(false);
+      if (!parsed.ok) expect(parsed.issues[0]).toMatch(new RegExp(`^${field}: `));
+    }
+  });
+
+  it('refuses an env variable name that is not one', () => {
+    const parsed = parseWith(FunctionSpec, { env: { '1BAD': 'x' } });
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.issues.join('\n')).toContain('env');
+  });
+});
+
+describe('FunctionName', () => {
+  it.each(['a', '0', 'hello', 'hello-world', 'a1-b2', '9lives', 'a'.repeat(63)])('accepts %s', (name) => {
+    expect(FunctionName.safeParse(name).success).toBe(true);
+  });
+
+  it.each(['', 'Hello', '-hello', 'hello-', 'hello_world', 'hello.world', 'héllo', 'a b', '../etc', 'a'.repeat(64)])(
+    'refuses %j',
+    (name) => {
+      const parsed = parseWith(FunctionName, name);
+      expect(parsed.ok).toBe(false);
+      if (!parsed.ok) expect(parsed.issues[0]).toContain('DNS label');
+    },
+  );
+});
+
+describe('SpecPatch', () => {
+  it('accepts a partial spec without filling defaults', () => {
+    expect(parseWith(SpecPatch, { rateLimit: 3 })).toEqual({ ok: true, value: { rateLimit: 3 } });
+    expect(parseWith(SpecPatch, {})).toEqual({ ok: true, value: {} });
+  });
+
+  it('refuses an unknown field with a message naming it', () => {
+    const parsed = parseWith(SpecPatch, { rateLimit: 1, ratelimit: 2 });
+    expect(parsed).toEqual({ ok: false, issues: ['unknown field: ratelimit'] });
+  });
+
+  it('names every unknown field at once', () => {
+    const parsed = parseWith(SpecPatch, { colour: 'red', size: 3 });
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.issues).toEqual(['unknown fields: colour, size']);
+  });
+
+  it('names the field of a bad value', () => {
+    const parsed = parseWith(SpecPatch, { maxConcurrency: 0 });
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.issues[0]).toMatch(/^maxConcurrency: /);
+  });
+});
+
+describe('specPatchFromForm', () => {
+  it('converts numeric strings and env JSON and skips the name', () => {
+    const input = specPatchFromForm({
+      name: 'hello',
+      rateLimit: '5',
+      maxConcurrency: ' 4 ',
+      cpus: '0.25',
+      env: '{"GREETING":"hi"}',
+    });
+    expect(input).toEqual({ rateLimit: 5, maxConcurrency: 4, cpus: 0.25, env: { GREETING: 'hi' } });
+    expect(parseWith(SpecPatch, input)).toEqual({
+      ok: true,
+      value: { rateLimit: 5, maxConcurrency: 4, cpus: 0.25, env: { GREETING: 'hi' } },
+    });
+  });
+
+  it('lets SpecPatch refuse an empty or non-numeric number field, naming it', () => {
+    for (const raw of ['', 'five']) {
+      const parsed = parseWith(SpecPatch, specPatchFromForm({ rateLimit: raw }));
+      expect(parsed.ok, JSON.stringify(raw)).toBe(false);
+      if (!parsed.ok) expect(parsed.issues[0]).toMatch(/^rateLimit: /);
+    }
+  });
+
+  it('lets SpecPatch refuse env that is not a JSON object, naming env', () => {
+    const parsed = parseWith(SpecPatch, specPatchFromForm({ env: 'GREETING=hi' }));
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.issues[0]).toMatch(/^env: /);
+  });
+
+  it('passes unknown form fields through so SpecPatch can name them', () => {
+    const parsed = parseWith(SpecPatch, specPatchFromForm({ name: 'x', memory: '256' }));
+    expect(parsed).toEqual({ ok: false, issues: ['unknown field: memory'] });
+  });
+});

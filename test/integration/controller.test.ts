@@ -1,0 +1,149 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  deploy,
+  docker,
+  eventually,
+  instanceContainers,
+  integrationEnabled,
+  invoke,
+  makeZip,
+  startRuntime,
+  type TestRuntime,
+} from './harness.js';
+
+const versioned = (version: string, delayMs = 0) =>
+  `exports.handler = async () => { await new Promise((r) => setTimeout(r, ${delayMs})); return { version: '${version}' }; };`;
+
+interface Info {
+  generation: number;
+  status: { phase: string; readyReplicas: number; replicas: number; observedGeneration: number; conditions: Array<{ type: string; status: string; reason: string; message: string }> };
+}
+
+async function info(rt: TestRuntime, name: string): Promise<Info> {
+  return (await (await fetch(`${rt.url}/info/${name}`)).json()) as Info;
+}
+
+/** Fires `total` invocations, `concurrency` at a time; returns status codes and bodies. */
+async function load(rt: TestRuntime, name: string, total: number, concurrency: number): Promise<Array<{ status: number; body: string }>> {
+  const results: Array<{ status: number; body: string }> = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < total) {
+      next += 1;
+      const res = await invoke(rt.url, name);
+      results.push({ status: res.status, body: await res.text() });
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  return results;
+}
+
+describe.runIf(integrationEnabled)('the controller on a real Docker engine', () => {
+  const runtimes: TestRuntime[] = [];
+  const start = async (dir?: string) => {
+    const rt = await startRuntime({ dir });
+    runtimes.push(rt);
+    return rt;
+  };
+  afterEach(async () => {
+    for (const rt of runtimes.splice(0).reverse()) await rt.destroy();
+  });
+
+  it('replaces a killed warm container and keeps serving', async () => {
+    const rt = await start();
+    await deploy(rt.url, 'sturdy.zip', await makeZip({ 'index.js': versioned('v1') }), { minWarm: '1' });
+    await eventually(async () => ((await info(rt, 'sturdy')).status.readyReplicas === 1 ? true : undefined), 20_000, 'warm container');
+    const [victim] = await instanceContainers(rt.instanceId, 'sturdy');
+    await docker.getContainer(victim!.Id).kill();
+
+    await eventually(
+      async () => {
+        const containers = await instanceContainers(rt.instanceId, 'sturdy');
+        const s = (await info(rt, 'sturdy')).status;
+        return s.readyReplicas === 1 && containers.every((c) => c.Id !== victim!.Id) && containers.length === 1 ? true : undefined;
+      },
+      15_000,
+      'a replacement container',
+    );
+    const results = await load(rt, 'sturdy', 20, 4);
+    expect(results.filter((r) => r.status !== 200)).toEqual([]);
+  });
+
+  it('adopts its containers after a restart, so the first invoke is warm', async () => {
+    const first = await start();
+    await deploy(first.url, 'keeper.zip', await makeZip({ 'index.js': versioned('v1') }), { minWarm: '1' });
+    await eventually(async () => ((await info(first, 'keeper')).status.readyReplicas === 1 ? true : undefined), 20_000, 'warm');
+    const before = (await instanceContainers(first.instanceId, 'keeper')).map((c) => c.Id);
+    await first.stop();
+
+    const second = await start(first.dir);
+    expect(second.instanceId).toBe(first.instanceId);
+    const res = await invoke(second.url, 'keeper');
+    expect(res.status).toBe(200);
+    const logs = (await (await fetch(`${second.url}/logs/keeper?limit=1`)).json()) as Array<{ coldStart: boolean }>;
+    expect(logs[0]?.coldStart).toBe(false);
+    expect((await instanceContainers(second.instanceId, 'keeper')).map((c) => c.Id)).toEqual(before);
+  });
+
+  it('rolls out new code under load with no failed request', async () => {
+    const rt = await start();
+    await deploy(rt.url, 'rolling.zip', await makeZip({ 'index.js': versioned('v1', 40) }), { minWarm: '2', maxConcurrency: '8' });
+    await eventually(async () => ((await info(rt, 'rolling')).status.readyReplicas === 2 ? true : undefined), 20_000, 'warm');
+    const running = load(rt, 'rolling', 200, 8);
+    await new Promise((r) => setTimeout(r, 50));
+    const redeploy = await deploy(rt.url, 'rolling.zip', await makeZip({ 'index.js': versioned('v2', 40) }));
+    expect(redeploy.status).toBe(200);
+    expect(await redeploy.json()).toMatchObject({ status: 'updated', generation: 2 });
+    const results = await running;
+    expect(results.filter((r) => r.status !== 200)).toEqual([]);
+    expect(results).toHaveLength(200);
+    // The load spanned the rollout: both versions answered it.
+    expect(new Set(results.map((r) => r.body))).toEqual(new Set([JSON.stringify({ version: 'v1' }), JSON.stringify({ version: 'v2' })]));
+
+    await eventually(
+      async () => {
+        const s = (await info(rt, 'rolling')).status;
+        return s.observedGeneration === 2 && s.replicas === 2 && s.readyReplicas === 2 ? true : undefined;
+      },
+      20_000,
+      'rollout to finish',
+    );
+    const after = await load(rt, 'rolling', 20, 4);
+    expect(new Set(after.map((r) => r.body))).toEqual(new Set([JSON.stringify({ version: 'v2' })]));
+    // Old containers leave once drained; the engine may take a moment to finish removing them.
+    await eventually(async () => ((await instanceContainers(rt.instanceId, 'rolling')).length === 2 ? true : undefined), 10_000, 'old containers removed');
+  });
+
+  it('shows Failed with the error text for a function with a syntax error', async () => {
+    const rt = await start();
+    await deploy(rt.url, 'broken.zip', await makeZip({ 'index.js': 'exports.handler = async () => { return {;' }), { minWarm: '1' });
+    const status = await eventually(
+      async () => {
+        const s = (await info(rt, 'broken')).status;
+        return s.phase === 'Failed' ? s : undefined;
+      },
+      20_000,
+      'phase Failed',
+    );
+    const pool = status.conditions.find((c) => c.type === 'PoolReady');
+    expect(pool).toMatchObject({ status: 'False', reason: 'LoadFailed' });
+    expect(pool?.message).toMatch(/SyntaxError/);
+    const res = await invoke(rt.url, 'broken');
+    expect(res.status).toBe(500);
+    expect(await res.json()).toMatchObject({ code: 'FUNCTION_LOAD_FAILED', error: expect.stringMatching(/SyntaxError/) });
+  });
+
+  it('deletes a function under load and leaves no container behind', async () => {
+    const rt = await start();
+    await deploy(rt.url, 'doomed.zip', await makeZip({ 'index.js': versioned('v1') }), { minWarm: '2' });
+    await eventually(async () => ((await info(rt, 'doomed')).status.readyReplicas === 2 ? true : undefined), 20_000, 'warm');
+    const running = load(rt, 'doomed', 100, 8);
+    await new Promise((r) => setTimeout(r, 30));
+    const del = await fetch(`${rt.url}/del/doomed`, { method: 'DELETE' });
+    expect(del.status).toBe(200);
+    const results = await running;
+    // Requests before the delete succeed; after it they get 404; none gets a server error.
+    expect(results.filter((r) => r.status !== 200 && r.status !== 404)).toEqual([]);
+    expect(await instanceContainers(rt.instanceId, 'doomed')).toEqual([]);
+  });
+});

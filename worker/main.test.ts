@@ -1,0 +1,173 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { encodeFrame, FrameDecoder, type Frame, type InvokeHeader } from './framing.js';
+
+// The worker as it runs in a container: its files compiled alone into a folder with
+// {"type":"module"}, started with `node main.js`, driven over its socket.
+
+let root: string;
+let workerDir: string;
+const children: ChildProcess[] = [];
+const sockets: Socket[] = [];
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'glambdar-main-'));
+  workerDir = join(root, 'worker');
+  await mkdir(workerDir);
+  const here = dirname(fileURLToPath(import.meta.url));
+  const sources = (await readdir(here)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+  for (const file of sources) {
+    const { outputText } = ts.transpileModule(await readFile(join(here, file), 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+      fileName: file,
+    });
+    await writeFile(join(workerDir, file.replace(/\.ts$/, '.js')), outputText);
+  }
+  await writeFile(join(workerDir, 'package.json'), '{"type":"module"}');
+});
+
+afterEach(() => {
+  for (const socket of sockets.splice(0)) socket.destroy();
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+interface Running {
+  child: ChildProcess;
+  socketPath: string;
+  stderr: () => string;
+  waitForStderr: (text: string) => Promise<void>;
+  exited: Promise<number | null>;
+}
+
+async function run(name: string, files: Record<string, string>): Promise<Running> {
+  const fnDir = join(root, name);
+  await mkdir(fnDir);
+  for (const [file, text] of Object.entries(files)) await writeFile(join(fnDir, file), text);
+  const socketPath = join(root, `${name}.sock`);
+  const child = spawn(process.execPath, [join(workerDir, 'main.js')], {
+    env: { PATH: process.env.PATH, GLAMBDAR_SOCKET: socketPath, GLAMBDAR_FN_DIR: fnDir, GLAMBDAR_MAX_LOG_BYTES: '2048' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stderr = '';
+  const waiting: Array<{ text: string; resolve: () => void }> = [];
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    for (const w of waiting.filter((w) => stderr.includes(w.text))) {
+      waiting.splice(waiting.indexOf(w), 1);
+      w.resolve();
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const waitForStderr = (text: string): Promise<void> =>
+    stderr.includes(text) ? Promise.resolve() : new Promise((resolve) => waiting.push({ text, resolve }));
+  return { child, socketPath, stderr: () => stderr, waitForStderr, exited };
+}
+
+/** Connects once the worker listens (it loads the function first), then collects frames. */
+async function open(socketPath: string): Promise<{ socket: Socket; next: (count: number) => Promise<Frame[]> }> {
+  let socket: Socket;
+  for (;;) {
+    socket = connect(socketPath);
+    const ok = await new Promise<boolean>((resolve) => {
+      socket.once('connect', () => resolve(true));
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) break;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  sockets.push(socket);
+  socket.on('error', () => {});
+  const frames: Frame[] = [];
+  const decoder = new FrameDecoder();
+  let wake: () => void = () => {};
+  socket.on('data', (chunk: Buffer) => {
+    frames.push(...decoder.push(chunk));
+    wake();
+  });
+  socket.on('close', () => wake());
+  const next = async (count: number): Promise<Frame[]> => {
+    while (frames.length < count) {
+      if (socket.destroyed) throw new Error(`connection closed after ${frames.length} frames`);
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+    return frames.slice(0, count);
+  };
+  return { socket, next };
+}
+
+function invoke(socket: Socket, id: number, path: string): void {
+  const header: InvokeHeader = { t: 'invoke', id, method: 'GET', path, query: {}, headers: {} };
+  socket.write(encodeFrame(header));
+}
+
+describe('worker process', () => {
+  it('captures console output per invocation and survives a stray rejection', async () => {
+    const worker = await run('console', {
+      'index.js': `
+        exports.handler = async (req) => {
+          console.log('hello from', req.path);
+          console.error('warn from', req.path);
+          if (req.path === '/stray') Promise.reject(new Error('stray'));
+          return { path: req.path };
+        };`,
+    });
+    const { socket, next } = await open(worker.socketPath);
+    invoke(socket, 1, '/stray');
+    invoke(socket, 2, '/after');
+    const [hello, ...results] = await next(3);
+    expect(hello?.header).toMatchObject({ t: 'hello', pid: worker.child.pid, loadError: null });
+    const byId = new Map(results.map((f) => [(f.header as { id: number }).id, f]));
+    expect(byId.get(1)?.header).toMatchObject({ statusCode: 200, stdout: 'hello from /stray\n', stderr: 'warn from /stray\n' });
+    expect(byId.get(2)?.header).toMatchObject({ statusCode: 200, stdout: 'hello from /after\n' });
+    await worker.waitForStderr('unhandled rejection: Error: stray');
+    invoke(socket, 3, '/still-alive');
+    const [, , , third] = await next(4);
+    expect(third?.header).toMatchObject({ id: 3, statusCode: 200 });
+  });
+
+  it('reports an ES module syntax error in hello with the file it is in', async () => {
+    const worker = await run('broken', { 'index.mjs': 'export const handler = () => 1;\nfunction broken( {\n' });
+    const { next } = await open(worker.socketPath);
+    const [hello] = await next(1);
+    expect((hello?.header as { loadError: string }).loadError).toMatch(/^SyntaxError: .+ \(in index\.mjs\)$/);
+  });
+
+  it('on SIGTERM refuses new invocations, finishes the one in flight, then exits 0', async () => {
+    const worker = await run('drain', {
+      'index.js': `
+        const { writeSync } = require('node:fs');
+        exports.handler = async () => {
+          writeSync(2, 'handler started\\n');
+          await new Promise((resolve) => process.once('SIGUSR2', resolve));
+          console.log('finished');
+          return 'done';
+        };`,
+    });
+    const { socket, next } = await open(worker.socketPath);
+    invoke(socket, 1, '/slow');
+    await worker.waitForStderr('handler started');
+    worker.child.kill('SIGTERM');
+    await worker.waitForStderr('SIGTERM: draining');
+    invoke(socket, 2, '/late');
+    const [, refused] = await next(2);
+    expect(refused?.header).toMatchObject({ id: 2, statusCode: 503 });
+    worker.child.kill('SIGUSR2');
+    const [, , done] = await next(3);
+    expect(done?.header).toMatchObject({ id: 1, statusCode: 200, stdout: 'finished\n' });
+    expect(done?.body.toString()).toBe('done');
+    expect(await worker.exited).toBe(0);
+    expect(existsSync(worker.socketPath)).toBe(false);
+  });
+});
