@@ -48,9 +48,9 @@ class Predictor {
 
   /**
    * `s = |x - ewma| / (ewma + 1)`, `alpha = clamp(a0 + (1 - a0) s, aMin, aMax)`,
-   * `ewma = alpha x + (1 - alpha) ewma`: a surprise (large s) moves the estimate almost all
-   * the way at once, noise around a steady level moves it by about a0. The `+ 1` keeps s
-   * finite at 0 and makes a jump of one request matter less at high rates than at low ones.
+   * `ewma = alpha x + (1 - alpha) ewma`. `s` is the surprise relative to the level (the `+ 1`
+   * keeps it finite at 0): a jump moves the estimate most of the way at once (alpha near
+   * aMax), noise around a steady level moves it by about a0.
    */
   observe(x: number): void {
     const s = Math.abs(x - this.value) / (this.value + 1);

@@ -10,10 +10,18 @@ import { WorkerClient } from './worker-client.js';
 
 /** What a replica runs: code and the container-level spec fields. Equal templates are interchangeable. */
 export function templateOf(fn: FunctionRecord): string {
-  const { memoryMb, cpus, env } = fn.spec;
-  const envText = JSON.stringify(Object.entries(env).sort(([a], [b]) => a.localeCompare(b)));
-  return createHash('sha256').update(`${fn.codeDigest}|${memoryMb}|${cpus}|${envText}`).digest('hex').slice(0, 16);
+  let template = templates.get(fn);
+  if (template === undefined) {
+    const { memoryMb, cpus, env } = fn.spec;
+    const envText = JSON.stringify(Object.entries(env).sort(([a], [b]) => a.localeCompare(b)));
+    template = createHash('sha256').update(`${fn.codeDigest}|${memoryMb}|${cpus}|${envText}`).digest('hex').slice(0, 16);
+    templates.set(fn, template);
+  }
+  return template;
 }
+
+/** The store hands out one record object per version, so this spares a hash per request. */
+const templates = new WeakMap<FunctionRecord, string>();
 
 /** One container of a function as the pool tracks it. */
 export interface Replica {

@@ -135,6 +135,8 @@ export class SqliteStore implements Store {
   readonly instanceId: string;
   #db: Database.Database;
   #stmts;
+  /** Records by name; the invoke path reads one per request. Every write below invalidates. */
+  #cache = new Map<string, FunctionRecord>();
 
   /** `path` is a file (WAL mode) or `:memory:` for tests. */
   constructor(path: string) {
@@ -186,6 +188,7 @@ export class SqliteStore implements Store {
   }
 
   apply(desired: DesiredFunction, now: number): { outcome: WriteOutcome; record: FunctionRecord } {
+    this.#cache.delete(desired.name);
     return this.#db.transaction(() => {
       const spec = canonicalSpec(desired.spec);
       const existing = this.#stmts.get.get(desired.name);
@@ -206,8 +209,13 @@ export class SqliteStore implements Store {
   }
 
   get(name: string): FunctionRecord | undefined {
+    const cached = this.#cache.get(name);
+    if (cached) return cached;
     const row = this.#stmts.get.get(name);
-    return row ? toRecord(row) : undefined;
+    if (!row) return undefined;
+    const record = toRecord(row);
+    this.#cache.set(name, record);
+    return record;
   }
 
   list(): FunctionRecord[] {
@@ -215,10 +223,12 @@ export class SqliteStore implements Store {
   }
 
   markDeleting(name: string, now: number): boolean {
+    this.#cache.delete(name);
     return this.#stmts.markDeleting.run(now, name).changes > 0;
   }
 
   purge(name: string): WriteOutcome {
+    this.#cache.delete(name);
     return this.#db.transaction(() => {
       this.#stmts.deleteLogs.run(name);
       return this.#stmts.deleteFunction.run(name).changes > 0 ? ('deleted' as const) : ('unchanged' as const);
@@ -258,7 +268,10 @@ export class SqliteStore implements Store {
         c.last = Math.max(c.last, r.invokedAt);
         perFunction.set(r.funcName, c);
       }
-      for (const [name, c] of perFunction) this.#stmts.bumpCounters.run(c.count, c.last, name);
+      for (const [name, c] of perFunction) {
+        this.#stmts.bumpCounters.run(c.count, c.last, name);
+        this.#cache.delete(name);
+      }
     })();
   }
 

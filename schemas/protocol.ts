@@ -6,7 +6,14 @@ import { z } from 'zod';
  */
 const Headers = z.record(z.string(), z.union([z.string(), z.array(z.string())]));
 
-export const HelloFrame = z.object({ t: z.literal('hello'), pid: z.number().int(), loadError: z.string().nullable() });
+export const HelloFrame = z.object({
+  t: z.literal('hello'),
+  pid: z.number().int(),
+  loadError: z.string().nullable(),
+  stem: z.boolean(),
+});
+
+export const LoadedFrame = z.object({ t: z.literal('loaded'), id: z.number().int(), loadError: z.string().nullable() });
 
 export const ResultFrame = z.object({
   t: z.literal('result'),
@@ -20,5 +27,5 @@ export const ResultFrame = z.object({
 });
 
 /** Every frame a worker may send. */
-export const FromWorkerFrame = z.discriminatedUnion('t', [HelloFrame, ResultFrame]);
+export const FromWorkerFrame = z.discriminatedUnion('t', [HelloFrame, ResultFrame, LoadedFrame]);
 export type FromWorkerFrame = z.infer<typeof FromWorkerFrame>;

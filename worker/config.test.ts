@@ -15,8 +15,9 @@ describe('loadConfig', () => {
       GLAMBDAR_FN_DIR: '/code',
       GLAMBDAR_MAX_LOG_BYTES: '1024',
       GLAMBDAR_DRAIN_TIMEOUT_MS: '500',
+      GLAMBDAR_STEM: '1',
     });
-    expect(config).toEqual({ socketPath: '/tmp/w.sock', fnDir: '/code', maxLogBytes: 1024, drainTimeoutMs: 500 });
+    expect(config).toEqual({ socketPath: '/tmp/w.sock', fnDir: '/code', maxLogBytes: 1024, drainTimeoutMs: 500, stem: true });
   });
 
   it('rejects a malformed number and names the variable', () => {

@@ -13,6 +13,8 @@ export interface WorkerConfig {
   maxLogBytes: number;
   /** How long a SIGTERM waits for in-flight invocations (`GLAMBDAR_DRAIN_TIMEOUT_MS`). */
   drainTimeoutMs: number;
+  /** A stem cell (`GLAMBDAR_STEM=1`): load nothing until a load frame says so. */
+  stem: boolean;
 }
 
 /** Defaults used when a variable is unset or empty. */
@@ -21,6 +23,7 @@ export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
   fnDir: '/fn',
   maxLogBytes: 262_144,
   drainTimeoutMs: 10_000,
+  stem: false,
 });
 
 /**
@@ -34,6 +37,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     fnDir: text(env, 'GLAMBDAR_FN_DIR', DEFAULT_CONFIG.fnDir),
     maxLogBytes: count(env, 'GLAMBDAR_MAX_LOG_BYTES', DEFAULT_CONFIG.maxLogBytes),
     drainTimeoutMs: count(env, 'GLAMBDAR_DRAIN_TIMEOUT_MS', DEFAULT_CONFIG.drainTimeoutMs),
+    stem: env['GLAMBDAR_STEM'] === '1',
   };
 }
 

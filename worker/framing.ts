@@ -87,11 +87,32 @@ export interface InvokeHeader {
   headers: Record<string, string | string[]>;
 }
 
-/** Worker -> runtime, first frame on every connection: the function loaded, or why not. */
+/**
+ * Runtime -> stem-cell worker: load the function now in `GLAMBDAR_FN_DIR` (just placed there)
+ * with these environment variables. A worker loads at most once.
+ */
+export interface LoadHeader {
+  t: 'load';
+  id: number;
+  env: Record<string, string>;
+}
+
+/** Worker -> runtime: the answer to a load frame. */
+export interface LoadedHeader {
+  t: 'loaded';
+  id: number;
+  loadError: string | null;
+}
+
+/**
+ * Worker -> runtime, first frame on every connection: the function loaded, or why not.
+ * `stem` is true for a generic worker still waiting for its load frame.
+ */
 export interface HelloHeader {
   t: 'hello';
   pid: number;
   loadError: string | null;
+  stem: boolean;
 }
 
 /** Worker -> runtime: the outcome of one invocation. Body: the response body bytes. */
@@ -108,6 +129,6 @@ export interface ResultHeader {
 }
 
 /** Every frame the runtime sends. */
-export type ToWorkerHeader = InvokeHeader;
+export type ToWorkerHeader = InvokeHeader | LoadHeader;
 /** Every frame the worker sends. */
-export type FromWorkerHeader = HelloHeader | ResultHeader;
+export type FromWorkerHeader = HelloHeader | ResultHeader | LoadedHeader;

@@ -53,7 +53,7 @@ async function setup(files: Record<string, string>, drainTimeoutMs = 2000): Prom
   await rm(fnDir, { recursive: true, force: true });
   await import('node:fs/promises').then((fs) => fs.mkdir(fnDir));
   for (const [name, text] of Object.entries(files)) await writeFile(join(fnDir, name), text);
-  const config: WorkerConfig = { socketPath: join(dir, 'worker.sock'), fnDir, maxLogBytes: 4096, drainTimeoutMs };
+  const config: WorkerConfig = { socketPath: join(dir, 'worker.sock'), fnDir, maxLogBytes: 4096, drainTimeoutMs, stem: false };
   const worker = await startWorker(config);
   open.push(worker);
   return { config, worker };
@@ -110,7 +110,7 @@ describe('worker server', () => {
     expect(worker.ready).toBe(true);
     for (let i = 0; i < 2; i++) {
       const [hello] = await new Client(config.socketPath).next(1);
-      expect(hello?.header).toEqual({ t: 'hello', pid: process.pid, loadError: null } satisfies HelloHeader);
+      expect(hello?.header).toEqual({ t: 'hello', pid: process.pid, loadError: null, stem: false } satisfies HelloHeader);
     }
   });
 
@@ -237,7 +237,7 @@ describe('worker server', () => {
     await writeFile(join(dir, 'index.js'), HANDLER);
     const socketPath = join(dir, 'worker.sock');
     await writeFile(socketPath, 'stale');
-    const worker = await startWorker({ socketPath, fnDir: dir, maxLogBytes: 100, drainTimeoutMs: 100 });
+    const worker = await startWorker({ socketPath, fnDir: dir, maxLogBytes: 100, drainTimeoutMs: 100, stem: false });
     const [hello] = await new Client(socketPath).next(1);
     expect(hello?.header).toMatchObject({ t: 'hello' });
     await worker.close();
@@ -255,3 +255,39 @@ function connectFails(path: string): Promise<boolean> {
     socket.on('error', () => resolve(true));
   });
 }
+
+describe('worker server as a stem cell', () => {
+  it('starts empty, loads the function on a load frame with its env, then serves it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'glambdar-stem-'));
+    dirs.push(dir);
+    const fnDir = join(dir, 'fn');
+    await import('node:fs/promises').then((fs) => fs.mkdir(fnDir));
+    const worker = await startWorker({ socketPath: join(dir, 'w.sock'), fnDir, maxLogBytes: 4096, drainTimeoutMs: 100, stem: true });
+    open.push(worker);
+    const client = new Client(join(dir, 'w.sock'));
+    const [hello] = await client.next(1);
+    expect(hello?.header).toEqual({ t: 'hello', pid: process.pid, loadError: null, stem: true });
+    expect(worker.ready).toBe(false);
+
+    client.invoke(1, '/', {});
+    const [, early] = await client.next(2);
+    expect(early?.header).toMatchObject({ t: 'result', id: 1, statusCode: 503, error: 'this worker has no function loaded yet' });
+
+    // The runtime places the code, then asks for the load.
+    await writeFile(join(fnDir, 'index.js'), 'exports.handler = async () => ({ greeting: process.env.STEM_GREETING });');
+    client.socket.write(encodeFrame({ t: 'load', id: 2, env: { STEM_GREETING: 'specialized' } }));
+    const [, , loaded] = await client.next(3);
+    expect(loaded?.header).toEqual({ t: 'loaded', id: 2, loadError: null });
+    expect(worker.ready).toBe(true);
+
+    client.invoke(3, '/', {});
+    const [, , , answer] = await client.next(4);
+    expect(answer?.header).toMatchObject({ t: 'result', id: 3, statusCode: 200, error: null });
+    expect(JSON.parse(answer!.body.toString())).toEqual({ greeting: 'specialized' });
+
+    client.socket.write(encodeFrame({ t: 'load', id: 4, env: {} }));
+    const frames = await client.next(5);
+    expect(frames[4]?.header).toEqual({ t: 'loaded', id: 4, loadError: 'this worker has already loaded a function' });
+    Reflect.deleteProperty(process.env, 'STEM_GREETING');
+  });
+});

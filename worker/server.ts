@@ -15,6 +15,8 @@ import {
   MAX_FRAME_BYTES,
   type HelloHeader,
   type InvokeHeader,
+  type LoadHeader,
+  type LoadedHeader,
   type ResultHeader,
 } from './framing.js';
 import { loadFunction, type LoadResult } from './loader.js';
@@ -39,9 +41,27 @@ const EMPTY = Buffer.alloc(0);
  * socket cannot be bound. Installs no process-wide handlers: that is `main.ts`'s job.
  */
 export async function startWorker(config: WorkerConfig): Promise<Worker> {
-  const loaded = await loadFunction(config.fnDir);
-  if (!loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
-  const hello = encodeFrame({ t: 'hello', pid: process.pid, loadError: loaded.ok ? null : loaded.error } satisfies HelloHeader);
+  // A stem cell starts empty and loads when the runtime has placed a function's code.
+  let loaded: LoadResult | null = config.stem ? null : await loadFunction(config.fnDir);
+  if (loaded && !loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
+  const hello = () =>
+    encodeFrame({
+      t: 'hello',
+      pid: process.pid,
+      loadError: loaded && !loaded.ok ? loaded.error : null,
+      stem: loaded === null,
+    } satisfies HelloHeader);
+  let loading: Promise<LoadResult> | null = null;
+  const load = async (head: LoadHeader): Promise<Buffer> => {
+    if (loaded || loading) {
+      return encodeFrame({ t: 'loaded', id: head.id, loadError: 'this worker has already loaded a function' } satisfies LoadedHeader);
+    }
+    for (const [key, value] of Object.entries(head.env)) process.env[key] = value;
+    loading = loadFunction(config.fnDir);
+    loaded = await loading;
+    if (!loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
+    return encodeFrame({ t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error } satisfies LoadedHeader);
+  };
 
   const sockets = new Set<Socket>();
   let inFlight = 0;
@@ -56,7 +76,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', (err) => writeRealStderr(`glambdar worker: connection error: ${err.message}\n`));
-    socket.write(hello);
+    socket.write(hello());
     const decoder = new FrameDecoder();
     socket.on('data', (chunk: Buffer) => {
       let frames;
@@ -67,6 +87,10 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
         return;
       }
       for (const { header, body } of frames) {
+        if (isLoad(header)) {
+          void load(header).then((frame) => socket.writable && socket.write(frame));
+          continue;
+        }
         if (!isInvoke(header)) {
           dropConnection(socket, 'frame is not a valid invoke');
           return;
@@ -75,7 +99,13 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
         invoke(loaded, header, body, config.maxLogBytes, closing !== undefined)
           .then(
             (frame) => {
-              if (socket.writable) socket.write(frame);
+              if (!socket.writable) return;
+              // Results finished in one tick leave in one write (writev).
+              if (socket.writableCorked === 0) {
+                socket.cork();
+                process.nextTick(() => socket.uncork());
+              }
+              socket.write(frame);
             },
             (err: unknown) => writeRealStderr(`glambdar worker: invocation ${header.id} failed: ${stackOf(err)}\n`),
           )
@@ -112,14 +142,16 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
   }
 
   return {
-    ready: loaded.ok,
+    get ready() {
+      return loaded?.ok === true;
+    },
     close: () => (closing ??= shutdown()),
   };
 }
 
 /** Runs one invocation to its encoded result frame; never rejects. */
 async function invoke(
-  loaded: LoadResult,
+  loaded: LoadResult | null,
   head: InvokeHeader,
   body: Buffer,
   maxLogBytes: number,
@@ -127,6 +159,7 @@ async function invoke(
 ): Promise<Buffer> {
   const started = performance.now();
   if (draining) return result(head.id, 503, 'worker is shutting down', '', '', started);
+  if (!loaded) return result(head.id, 503, 'this worker has no function loaded yet', '', '', started);
   if (!loaded.ok) return result(head.id, 500, `function failed to load: ${loaded.error}`, '', '', started);
   const { handler } = loaded;
   const request = createRequest(head, body);
@@ -184,6 +217,12 @@ function isInvoke(header: unknown): header is InvokeHeader {
     isPlainRecord(h.query) &&
     isPlainRecord(h.headers)
   );
+}
+
+function isLoad(header: unknown): header is LoadHeader {
+  if (header === null || typeof header !== 'object') return false;
+  const h = header as Partial<Record<keyof LoadHeader, unknown>>;
+  return h.t === 'load' && Number.isSafeInteger(h.id) && isPlainRecord(h.env);
 }
 
 function isPlainRecord(value: unknown): boolean {

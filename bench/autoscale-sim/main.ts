@@ -1,47 +1,69 @@
 /**
- * `node dist/bench/autoscale-sim/main.js [--seed N] [--start-ms N] [--idle-timeout-ms N]
- * [--scale-down-delay-ms N] [--max-concurrency N]`: runs every standard trace under both
- * policies and prints a markdown table.
+ * The autoscale simulator's CLI (after `npm run build`):
+ *
+ *   node dist/bench/autoscale-sim/main.js [--seed N] [--start-ms N] [--scenario NAME]
+ *     [--max-concurrency N] [--max-replicas N] [--scale-down-delay-ms N] [--idle-timeout-ms N]
+ *
+ * Runs every trace under both policies in each scenario (all by default) and prints a
+ * markdown table; spec flags override the scenarios' specs.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_SIM_SPEC, markdownTable, runAll, standardTraces, type SimSpec } from './sim.js';
+import { DEFAULT_SIM_SPEC, SCENARIOS, markdownTable, runAll, standardTraces, type SimSpec } from './sim.js';
 
-const { values } = parseArgs({
-  options: {
-    seed: { type: 'string', default: '1' },
-    'start-ms': { type: 'string', default: '250' },
-    'idle-timeout-ms': { type: 'string' },
-    'scale-down-delay-ms': { type: 'string' },
-    'max-concurrency': { type: 'string' },
-  },
-});
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(2);
+}
 
-function int(flag: string, raw: string | undefined): number | undefined {
+function int(flag: string, raw: string | undefined, min: number): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) {
-    process.stderr.write(`--${flag} must be a whole number >= 0, got "${raw}"\n`);
-    process.exit(2);
-  }
+  if (raw.trim() === '' || !Number.isInteger(n) || n < min) fail(`--${flag} must be a whole number >= ${min}, got "${raw}"`);
   return n;
 }
 
+let values: Record<string, string | undefined>;
+try {
+  ({ values } = parseArgs({
+    options: {
+      seed: { type: 'string' },
+      'start-ms': { type: 'string' },
+      scenario: { type: 'string' },
+      'max-concurrency': { type: 'string' },
+      'max-replicas': { type: 'string' },
+      'scale-down-delay-ms': { type: 'string' },
+      'idle-timeout-ms': { type: 'string' },
+    },
+  }));
+} catch (err) {
+  fail((err as Error).message);
+}
+
 const spec: Partial<SimSpec> = {};
-const idle = int('idle-timeout-ms', values['idle-timeout-ms']);
-const delay = int('scale-down-delay-ms', values['scale-down-delay-ms']);
-const maxConcurrency = int('max-concurrency', values['max-concurrency']);
-if (idle !== undefined) spec.idleTimeoutMs = idle;
-if (delay !== undefined) spec.scaleDownDelayMs = delay;
-if (maxConcurrency !== undefined) spec.maxConcurrency = Math.max(1, maxConcurrency);
-const seed = int('seed', values.seed) ?? 1;
-const startMs = int('start-ms', values['start-ms']) ?? 250;
+const overrides: Array<[keyof SimSpec, string, number]> = [
+  ['maxConcurrency', 'max-concurrency', 1],
+  ['maxReplicas', 'max-replicas', 1],
+  ['scaleDownDelayMs', 'scale-down-delay-ms', 0],
+  ['idleTimeoutMs', 'idle-timeout-ms', 0],
+];
+for (const [field, flag, min] of overrides) {
+  const n = int(flag, values[flag], min);
+  if (n !== undefined) spec[field] = n;
+}
+const seed = int('seed', values.seed, 0) ?? 1;
+const startMs = int('start-ms', values['start-ms'], 0) ?? 250;
+const scenarios = values.scenario === undefined ? SCENARIOS : SCENARIOS.filter((s) => s.name === values.scenario);
+if (scenarios.length === 0) fail(`unknown --scenario "${values.scenario}"; one of: ${SCENARIOS.map((s) => s.name).join(', ')}`);
 
 const traces = standardTraces();
-const results = runAll({ seed, startMs, spec, traces });
-const effective = { ...DEFAULT_SIM_SPEC, ...spec };
-process.stdout.write(
-  `Autoscale simulation: seed ${seed}, container start ${startMs} ms, maxConcurrency ${effective.maxConcurrency}, ` +
-    `maxReplicas ${effective.maxReplicas}, scaleDownDelayMs ${effective.scaleDownDelayMs}, idleTimeoutMs ${effective.idleTimeoutMs}\n\n`,
-);
-process.stdout.write(markdownTable(results));
-process.stdout.write('\n' + traces.map((t) => `- **${t.name}**: ${t.description}, ${t.durationMs / 1000} s, mean handler ${t.meanDurationMs} ms`).join('\n') + '\n');
+const results = runAll({ seed, startMs, spec, traces, scenarios });
+const out: string[] = [`Autoscale simulation: seed ${seed}, container start ${startMs} ms, minWarm ${DEFAULT_SIM_SPEC.minWarm}.`, ''];
+out.push(markdownTable(results));
+out.push('Scenarios:');
+for (const s of scenarios) {
+  const overridden = Object.keys(spec).length > 0 ? ` (overridden: ${JSON.stringify(spec)})` : '';
+  out.push(`- **${s.name}**: ${s.description}${overridden}`);
+}
+out.push('', 'Traces:');
+for (const t of traces) out.push(`- **${t.name}**: ${t.description}; ${t.durationMs / 1000} s; log-normal handler time, mean ${t.meanDurationMs} ms`);
+process.stdout.write(out.join('\n') + '\n');

@@ -84,13 +84,15 @@ export interface SimResult {
   containerSeconds: number;
   peakContainers: number;
   containerStarts: number;
+  /** The most requests one container ever ran at once (routing must keep it <= maxConcurrency). */
+  maxInFlightPerContainer: number;
 }
 
 /** The spec of the simulated function unless a run overrides it. */
 export const DEFAULT_SIM_SPEC: SimSpec = {
   maxConcurrency: 10,
   minWarm: 0,
-  maxReplicas: 20,
+  maxReplicas: 10,
   scaleDownDelayMs: 60_000,
   idleTimeoutMs: 600_000,
 };
@@ -215,6 +217,7 @@ export function simulate(options: SimOptions): SimResult {
   let nextId = 1;
   let containerMs = 0;
   let peakContainers = 0;
+  let maxInFlightPerContainer = 0;
   let containerStarts = 0;
   let requests = 0;
   let rejected = 0;
@@ -238,6 +241,7 @@ export function simulate(options: SimOptions): SimResult {
 
   const run = (r: SimReplica, arrivedAt: number, durationMs: number): void => {
     r.inFlight += 1;
+    maxInFlightPerContainer = Math.max(maxInFlightPerContainer, r.inFlight);
     const wait = Math.round(clock.now() - arrivedAt);
     waits.push(wait);
     options.onServed?.(arrivedAt, wait);
@@ -409,24 +413,58 @@ export function simulate(options: SimOptions): SimResult {
     containerSeconds: Math.round(containerMs / 1000),
     peakContainers,
     containerStarts,
+    maxInFlightPerContainer,
   };
 }
 
-/** Every standard trace under both policies. */
-export function runAll(options: { seed?: number; startMs?: number; spec?: Partial<SimSpec>; traces?: Trace[] } = {}): SimResult[] {
-  const results: SimResult[] = [];
-  for (const trace of options.traces ?? standardTraces()) {
-    for (const policy of ['reactive', 'ewma'] as const) {
-      results.push(simulate({ trace, policy, seed: options.seed, startMs: options.startMs, spec: options.spec }));
+/** A named function spec the table is run with. */
+export interface Scenario {
+  name: string;
+  description: string;
+  spec: Partial<SimSpec>;
+}
+
+/**
+ * The scenarios of the README table.
+ * - `default`: the spec defaults (maxConcurrency 10, idle timeout 10 min).
+ * - `lambda-like`: one request per container and a 30-s idle timeout (Knative's
+ *   scale-to-zero grace), so a reactive pool gives burst containers back between bursts.
+ */
+export const SCENARIOS: readonly Scenario[] = [
+  { name: 'default', description: 'spec defaults: maxConcurrency 10, maxReplicas 10, scaleDownDelayMs 60000, idleTimeoutMs 600000', spec: { maxReplicas: 10 } },
+  {
+    name: 'lambda-like',
+    description: 'maxConcurrency 1, maxReplicas 50, scaleDownDelayMs 60000, idleTimeoutMs 30000',
+    spec: { maxConcurrency: 1, maxReplicas: 50, idleTimeoutMs: 30_000 },
+  },
+];
+
+/** One row of the table. */
+export interface ScenarioResult extends SimResult {
+  scenario: string;
+}
+
+/** Every trace under both policies in every scenario; `spec` overrides the scenarios' specs. */
+export function runAll(
+  options: { seed?: number; startMs?: number; spec?: Partial<SimSpec>; traces?: Trace[]; scenarios?: readonly Scenario[] } = {},
+): ScenarioResult[] {
+  const results: ScenarioResult[] = [];
+  for (const scenario of options.scenarios ?? SCENARIOS) {
+    for (const trace of options.traces ?? standardTraces()) {
+      for (const policy of ['reactive', 'ewma'] as const) {
+        const spec = { ...scenario.spec, ...options.spec };
+        results.push({ scenario: scenario.name, ...simulate({ trace, policy, seed: options.seed, startMs: options.startMs, spec }) });
+      }
     }
   }
   return results;
 }
 
-/** The results as a markdown table, one row per trace and policy. */
-export function markdownTable(results: readonly SimResult[]): string {
-  const head = ['trace', 'policy', 'requests', 'cold-start waits', 'p99 wait ms', 'max wait ms', '503s', 'container-s', 'peak containers', 'starts'];
+/** The results as a markdown table, one row per scenario, trace and policy. */
+export function markdownTable(results: readonly ScenarioResult[]): string {
+  const head = ['scenario', 'trace', 'policy', 'requests', 'cold-start waits', 'p99 wait ms', 'max wait ms', '503s', 'container-s', 'peak containers', 'starts'];
   const rows = results.map((r) => [
+    r.scenario,
     r.trace,
     r.policy === 'ewma' ? 'EWMA pre-warm' : 'reactive only',
     String(r.requests),
@@ -439,5 +477,5 @@ export function markdownTable(results: readonly SimResult[]): string {
     String(r.containerStarts),
   ]);
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(head), line(head.map((_, i) => (i < 2 ? '---' : '---:'))), ...rows.map(line)].join('\n') + '\n';
+  return [line(head), line(head.map((_, i) => (i < 3 ? '---' : '---:'))), ...rows.map(line)].join('\n') + '\n';
 }
