@@ -29,6 +29,7 @@ function toInfo(c: Docker.ContainerInfo): ContainerInfo {
     generation: Number(labels[LABELS.generation] ?? 0),
     digest: labels[LABELS.digest] ?? '',
     template: labels[LABELS.template] ?? '',
+    stem: labels[LABELS.stem] === '1',
     running: c.State === 'running',
   };
 }
@@ -72,7 +73,7 @@ export class DockerSandbox implements Sandbox {
     let container: Docker.Container;
     try {
       container = await this.#docker.createContainer({
-        name: `glambdar-${this.#instanceId}-${spec.functionName}-${spec.replicaKey}`,
+        name: `glambdar-${this.#instanceId}-${spec.stem ? 'stem' : spec.functionName}-${spec.replicaKey}`,
         Image: this.#image!,
         Cmd: [NODE_PATH_IN_IMAGE, `--max-old-space-size=${heapMb}`, '/worker/main.js'],
         User: '65534:65534',
@@ -82,6 +83,7 @@ export class DockerSandbox implements Sandbox {
           'NODE_ENV=production',
           'GLAMBDAR_SOCKET=/run/glambdar/worker.sock',
           'GLAMBDAR_FN_DIR=/fn',
+          ...(spec.stem ? ['GLAMBDAR_STEM=1'] : []),
         ],
         Labels: {
           [LABELS.instance]: this.#instanceId,
@@ -90,6 +92,7 @@ export class DockerSandbox implements Sandbox {
           [LABELS.digest]: spec.digest,
           [LABELS.replica]: spec.replicaKey,
           [LABELS.template]: spec.template,
+          ...(spec.stem ? { [LABELS.stem]: '1' } : {}),
         },
         NetworkDisabled: true,
         HostConfig: {

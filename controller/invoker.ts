@@ -13,6 +13,8 @@ import type { InvocationLog } from './invocation-log.js';
 import type { Pool } from './pool.js';
 import { TokenBucket, type TakeResult } from './rate-limiter.js';
 import type { Store } from './store.js';
+import type { TrafficStats } from './traffic-stats.js';
+import type { FunctionRecord } from './types.js';
 import type { InvokeRequest, InvokeResult } from './worker-client.js';
 
 /** A successful invocation as the HTTP layer sends it. */
@@ -25,9 +27,6 @@ export interface InvokeOutcome {
   rate: TakeResult;
 }
 
-/** Called after each invocation, e.g. by the autoscaler's traffic stats. */
-export type InvocationObserver = (functionName: string, startedAt: number, durationMs: number) => void;
-
 /**
  * The invoke path: rate limit, borrow a replica, send the request over its socket, enforce
  * the timeout, record the outcome. Errors are thrown as GlambdarErrors for the HTTP layer.
@@ -38,22 +37,25 @@ export class Invoker {
   #clock: Clock;
   #log: InvocationLog;
   #limiters = new Map<string, TokenBucket>();
-  #observers: InvocationObserver[] = [];
+  #stats: TrafficStats | undefined;
 
   #statusOf: (err: GlambdarError) => number;
 
   /** `statusOf` gives the status recorded for a failed invocation (the HTTP layer's mapping). */
-  constructor(options: { store: Store; pool: Pool; clock: Clock; log: InvocationLog; statusOf: (err: GlambdarError) => number }) {
+  constructor(options: {
+    store: Store;
+    pool: Pool;
+    clock: Clock;
+    log: InvocationLog;
+    statusOf: (err: GlambdarError) => number;
+    stats?: TrafficStats;
+  }) {
     this.#statusOf = options.statusOf;
+    this.#stats = options.stats;
     this.#store = options.store;
     this.#pool = options.pool;
     this.#clock = options.clock;
     this.#log = options.log;
-  }
-
-  /** Subscribes to finished invocations. */
-  observe(observer: InvocationObserver): void {
-    this.#observers.push(observer);
   }
 
   /** Forgets a function's limiter (after deletion). */
@@ -67,6 +69,24 @@ export class Invoker {
     const rate = this.#limiter(name, fn.spec.rateLimit).take();
     if (!rate.ok) throw new RateLimited(name, rate.limit, rate.retryAfterMs);
 
+    // Counted from here, waiting included: queued requests are what panic mode reacts to.
+    this.#stats?.onStart(name);
+    let result: InvokeResult | undefined;
+    try {
+      return await this.#run(fn, request, body, rate, (r) => (result = r));
+    } finally {
+      this.#stats?.onFinish(name, result?.durationMs);
+    }
+  }
+
+  async #run(
+    fn: FunctionRecord,
+    request: InvokeRequest,
+    body: Buffer,
+    rate: TakeResult,
+    seen: (result: InvokeResult) => void,
+  ): Promise<InvokeOutcome> {
+    const name = fn.name;
     const requestId = randomUUID();
     const invokedAt = this.#clock.now();
     const lease = await this.#pool.acquire(fn);
@@ -84,6 +104,7 @@ export class Invoker {
     } finally {
       this.#pool.release(replica);
     }
+    if (result) seen(result);
     const durationMs = this.#clock.now() - invokedAt;
     if (result?.error) {
       failure = replica.loadError ? new FunctionLoadFailed(result.error) : new HandlerError(result.error);
@@ -99,7 +120,6 @@ export class Invoker {
       stderr: result?.stderr ?? '',
       error: failure?.message ?? null,
     });
-    for (const observe of this.#observers) observe(name, invokedAt, durationMs);
     if (failure) throw failure;
     return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate };
   }

@@ -1,11 +1,12 @@
 import { randomBytes, createHash } from 'node:crypto';
-import { chmod, chown, mkdir, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock, TimerHandle } from './clock.js';
 import { NoCapacity } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Sandbox } from './sandbox.js';
 import type { FunctionRecord } from './types.js';
+import type { StemCells } from './stem-cells.js';
 import { WorkerClient } from './worker-client.js';
 
 /** What a replica runs: code and the container-level spec fields. Equal templates are interchangeable. */
@@ -23,10 +24,22 @@ export function templateOf(fn: FunctionRecord): string {
 /** The store hands out one record object per version, so this spares a hash per request. */
 const templates = new WeakMap<FunctionRecord, string>();
 
+/** Kept beside a specialised stem cell's socket: which function it now serves. */
+export interface StemBinding {
+  functionName: string;
+  template: string;
+  generation: number;
+}
+
+const STEM_BINDING_FILE = 'binding.json';
+
 /** One container of a function as the pool tracks it. */
 export interface Replica {
-  readonly key: string;
+  /** Names its socket folder (and, for a stem-born replica, its code folder). */
+  key: string;
   readonly functionName: string;
+  /** Born from a stem cell: its labels do not name the function (Docker labels are fixed). */
+  fromStem: boolean;
   readonly template: string;
   readonly generation: number;
   containerId: string | null;
@@ -57,6 +70,8 @@ export interface PoolOptions {
   startTimeoutMs: number;
   queueTimeoutMs: number;
   maxQueuedPerFunction: number;
+  /** Generic warm containers a first start may specialise instead of starting one. */
+  stemCells?: StemCells;
   /** Called when a function's actual state changed (a replica started, died or left). */
   onChange: (functionName: string) => void;
 }
@@ -147,6 +162,7 @@ export class Pool {
     const replica: Replica = {
       key: randomBytes(5).toString('hex'),
       functionName: fn.name,
+      fromStem: false,
       template: templateOf(fn),
       generation: fn.generation,
       containerId: null,
@@ -158,6 +174,9 @@ export class Pool {
       lastUsedAt: now,
     };
     pool.replicas.push(replica);
+    const codeDir = join(this.#opts.functionsDir, fn.name, fn.codeDigest);
+    const fromStem = await this.#fromStemCell(replica, fn, codeDir);
+    if (fromStem) return fromStem;
     const socketDir = join(this.#opts.socketsDir, replica.key);
     try {
       await mkdir(socketDir, { recursive: true });
@@ -169,7 +188,7 @@ export class Pool {
         generation: fn.generation,
         digest: fn.codeDigest,
         template: replica.template,
-        codeDir: join(this.#opts.functionsDir, fn.name, fn.codeDigest),
+        codeDir,
         workerDir: this.#opts.workerDir,
         socketDir,
         memoryMb: fn.spec.memoryMb,
@@ -192,6 +211,43 @@ export class Pool {
     }
   }
 
+  /** Specialises a stem cell into `replica` when one of the right size is ready. */
+  async #fromStemCell(replica: Replica, fn: FunctionRecord, codeDir: string): Promise<Replica | undefined> {
+    const cells = this.#opts.stemCells;
+    if (!cells) return undefined;
+    const started = this.#opts.clock.now();
+    const taken = await cells.take({ memoryMb: fn.spec.memoryMb, cpus: fn.spec.cpus }, codeDir, fn.spec.env);
+    if (!taken) return undefined;
+    replica.key = taken.cell.key;
+    replica.containerId = taken.cell.containerId;
+    replica.fromStem = true;
+    if (replica.state === 'dead') {
+      // Retired while specialising: the cell is ours to remove.
+      taken.cell.client.close();
+      await this.#opts.sandbox.remove(taken.cell.containerId).catch(() => undefined);
+      await this.#removeFolders(replica.key);
+      throw new Error('replica retired during start');
+    }
+    this.#attach(replica, taken.cell.client);
+    // Docker labels cannot change: this file tells a restarted runtime whose container it is.
+    const binding: StemBinding = { functionName: fn.name, template: replica.template, generation: fn.generation };
+    await writeFile(join(this.#opts.socketsDir, replica.key, STEM_BINDING_FILE), JSON.stringify(binding)).catch(() => undefined);
+    this.#opts.log.info(
+      `specialised a stem cell as ${fn.name} replica ${replica.key} (generation ${fn.generation}) in ${this.#opts.clock.now() - started} ms` +
+        (taken.loadError ? `; function failed to load: ${taken.loadError}` : ''),
+    );
+    return replica;
+  }
+
+  /** The function a specialised stem cell was given, as recorded beside its socket. */
+  async stemBinding(replicaKey: string): Promise<StemBinding | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.#opts.socketsDir, replicaKey, STEM_BINDING_FILE), 'utf8')) as StemBinding;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Takes over a running container found after a restart, if its worker answers. */
   async adopt(fn: FunctionRecord, containerId: string, replicaKey: string): Promise<Replica> {
     const pool = this.#pool(fn.name);
@@ -199,6 +255,7 @@ export class Pool {
     const replica: Replica = {
       key: replicaKey,
       functionName: fn.name,
+      fromStem: false,
       template: templateOf(fn),
       generation: fn.generation,
       containerId,
@@ -342,6 +399,11 @@ export class Pool {
     } catch (err) {
       this.#opts.log.warn(`could not remove container of ${replica.functionName}: ${(err as Error).message}`);
     }
-    await rm(join(this.#opts.socketsDir, replica.key), { recursive: true, force: true });
+    await this.#removeFolders(replica.key);
+  }
+
+  async #removeFolders(key: string): Promise<void> {
+    await rm(join(this.#opts.socketsDir, key), { recursive: true, force: true });
+    if (this.#opts.stemCells) await rm(join(this.#opts.stemCells.cellsDir, key), { recursive: true, force: true });
   }
 }

@@ -163,6 +163,7 @@ describe('Reconciler', () => {
       generation: 0,
       digest: 'old',
       template: 'not-the-template',
+      stem: false,
       running: true,
     });
     const stopped = sandbox.addForeign({
@@ -171,6 +172,7 @@ describe('Reconciler', () => {
       generation: fn.generation,
       digest: fn.codeDigest,
       template: templateOf(fn),
+      stem: false,
       running: false,
     });
     const otherFunction = sandbox.addForeign({
@@ -179,6 +181,7 @@ describe('Reconciler', () => {
       generation: 1,
       digest: 'x',
       template: 'x',
+      stem: false,
       running: true,
     });
 

@@ -21,8 +21,10 @@ export interface ReconcilerOptions {
   functionsDir: string;
   /** Called when a deleted function is fully gone. */
   onPurged?: (name: string) => void;
-  /** Replicas the autoscaler asks for, beyond minWarm. */
+  /** Replicas the autoscaler recommends (already within minWarm..maxReplicas). */
   desiredReplicas?: (fn: FunctionRecord) => number;
+  /** The autoscaler's predicted arrival rate, recorded in status. */
+  predictedRps?: (name: string) => number;
 }
 
 /** How long a deleted function's requests may drain before its containers are killed. */
@@ -52,21 +54,22 @@ export class Reconciler {
     }
 
     const listedAt = this.#o.clock.now();
-    let actual: ContainerInfo[];
+    let everything: ContainerInfo[];
     try {
-      actual = await this.#o.sandbox.list(name);
+      everything = await this.#o.sandbox.list();
     } catch (err) {
       this.#writeStatus(fn, { pool: ['False', 'SandboxUnavailable', (err as Error).message] });
       throw err;
     }
     const template = templateOf(fn);
-    await this.#syncWithEngine(fn, template, actual, listedAt);
+    await this.#syncWithEngine(fn, template, everything, listedAt);
 
     const live = this.#o.pool.replicas(name).filter((r) => r.state === 'starting' || r.state === 'ready');
     const current = live.filter((r) => r.template === template);
     const old = live.filter((r) => r.template !== template);
-    const wanted = Math.max(fn.spec.minWarm, this.#o.desiredReplicas?.(fn) ?? 0, old.length > 0 ? old.length : 0);
-    const target = Math.min(fn.spec.maxReplicas, Math.max(wanted, current.length));
+    // A rollout replaces what is running one for one; otherwise the autoscaler decides.
+    const wanted = Math.max(fn.spec.minWarm, this.#o.desiredReplicas?.(fn) ?? current.length, old.length);
+    const target = Math.min(fn.spec.maxReplicas, wanted);
 
     let startError: GlambdarError | Error | null = null;
     const toStart = target - current.length;
@@ -74,6 +77,15 @@ export class Reconciler {
       const results = await Promise.allSettled(Array.from({ length: toStart }, () => this.#o.pool.start(fn)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) startError = failed.reason as Error;
+    }
+
+    // Scale down: retire the least busy, longest idle surplus (busy ones drain first).
+    const surplus = current.filter((r) => r.state === 'ready').length - target;
+    if (toStart <= 0 && surplus > 0) {
+      const idleFirst = current
+        .filter((r) => r.state === 'ready')
+        .sort((a, b) => a.inFlight - b.inFlight || a.lastUsedAt - b.lastUsedAt);
+      for (const r of idleFirst.slice(0, surplus)) this.#o.pool.retire(r);
     }
 
     // Rolling update: once new containers are ready, old ones stop taking work and drain.
@@ -98,9 +110,10 @@ export class Reconciler {
   };
 
   /** Adopts or removes containers the pool does not know; drops replicas whose container is gone. */
-  async #syncWithEngine(fn: FunctionRecord, template: string, actual: ContainerInfo[], listedAt: number): Promise<void> {
+  async #syncWithEngine(fn: FunctionRecord, template: string, everything: ContainerInfo[], listedAt: number): Promise<void> {
     const known = new Map(this.#o.pool.replicas(fn.name).map((r) => [r.key, r]));
-    for (const c of actual) {
+    const labelled = everything.filter((c) => !c.stem && c.functionName === fn.name);
+    for (const c of labelled) {
       if (known.has(c.replicaKey)) continue;
       if (c.running && c.template === template) {
         try {
@@ -112,7 +125,8 @@ export class Reconciler {
       }
       await this.#o.sandbox.remove(c.id);
     }
-    const running = new Set(actual.filter((c) => c.running).map((c) => c.id));
+    // Stem-born replicas carry no function label, so liveness is checked against every container.
+    const running = new Set(everything.filter((c) => c.running).map((c) => c.id));
     for (const r of this.#o.pool.replicas(fn.name)) {
       if (r.state === 'starting' || r.startedAt >= listedAt || !r.containerId) continue;
       if (!running.has(r.containerId)) await this.#o.pool.kill(r);
@@ -204,7 +218,7 @@ export class Reconciler {
       readyReplicas: replicas.filter((r) => r.state === 'ready').length,
       busyReplicas: replicas.filter((r) => r.inFlight > 0).length,
       desiredReplicas: desired,
-      predictedRps: previous?.predictedRps ?? 0,
+      predictedRps: Math.round((this.#o.predictedRps?.(fn.name) ?? 0) * 100) / 100,
       conditions,
     };
     this.#o.store.writeStatus(fn.name, status);

@@ -16,6 +16,9 @@ import type { Sandbox } from './sandbox.js';
 import { SqliteStore, type Store } from './store.js';
 import type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOutcome } from './types.js';
 import { WorkQueue } from './workqueue.js';
+import { StemCells } from './stem-cells.js';
+import { TrafficStats } from './traffic-stats.js';
+import { Autoscaler } from './autoscaler.js';
 
 /** `GET /info` for one function: the original Glambdar fields plus desired and observed state. */
 export interface FunctionInfo {
@@ -29,7 +32,16 @@ export interface FunctionInfo {
   source: FunctionSource;
   manifestPath: string | null;
   spec: FunctionSpec;
-  status: FunctionStatus;
+  status: FunctionStatus & { containers: ContainerStatus[] };
+}
+
+/** One container of a function as `GET /info` shows it (its id is the Docker container id). */
+export interface ContainerStatus {
+  id: string;
+  state: 'starting' | 'ready' | 'draining' | 'dead';
+  inFlight: number;
+  generation: number;
+  fromStemCell: boolean;
 }
 
 /** What `deploy` needs: code on disk (a zip, or a folder holding index.js) and optional spec fields. */
@@ -86,7 +98,10 @@ export class Runtime {
   readonly log: Logger;
   readonly clock: Clock;
   readonly config: RuntimeConfig;
-  readonly paths: { functions: string; sockets: string; worker: string; tmp: string };
+  readonly paths: { functions: string; sockets: string; worker: string; tmp: string; cells: string };
+  readonly stemCells: StemCells;
+  readonly stats: TrafficStats;
+  readonly autoscaler: Autoscaler;
   #purgeWaiters = new Map<string, Array<() => void>>();
   #stopWatching: (() => void) | null = null;
   #resyncTimer: ReturnType<Clock['setTimeout']> | null = null;
@@ -103,9 +118,25 @@ export class Runtime {
       sockets: join(config.dir, 'sockets'),
       worker: join(config.dir, 'runtime', 'worker'),
       tmp: join(config.dir, 'tmp'),
+      cells: join(config.dir, 'cells'),
     };
     this.sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log: this.log });
+    const defaults = FunctionSpec.parse({});
+    this.stemCells = new StemCells({
+      sandbox: this.sandbox,
+      clock: this.clock,
+      log: this.log,
+      cellsDir: this.paths.cells,
+      socketsDir: this.paths.sockets,
+      workerDir: this.paths.worker,
+      startTimeoutMs: config.startTimeoutMs,
+      perSize: config.stemCells,
+      initialSizes: [{ memoryMb: defaults.memoryMb, cpus: defaults.cpus }],
+    });
+    this.stats = new TrafficStats({ clock: this.clock });
+    this.autoscaler = new Autoscaler({ clock: this.clock, stats: this.stats, onRecommendationChange: (name) => this.queue.add(name) });
     this.pool = new Pool({
+      stemCells: this.stemCells,
       sandbox: this.sandbox,
       clock: this.clock,
       log: this.log,
@@ -125,16 +156,29 @@ export class Runtime {
       log: this.log,
       functionsDir: this.paths.functions,
       onPurged: (name) => this.#purged(name),
+      desiredReplicas: (fn) => {
+        const template = templateOf(fn);
+        const ready = this.pool.replicas(fn.name).filter((r) => r.state === 'ready' && r.template === template).length;
+        return this.autoscaler.desiredReplicas(fn.name, fn.spec, ready);
+      },
+      predictedRps: (name) => this.autoscaler.predictedRps(name),
     });
     this.queue = new WorkQueue({ reconcile: reconciler.reconcile, clock: this.clock, log: this.log });
     this.invocations = new InvocationLog({ store, clock: this.clock, log: this.log });
-    this.invoker = new Invoker({ store, pool: this.pool, clock: this.clock, log: this.invocations, statusOf: options.statusOf });
+    this.invoker = new Invoker({
+      store,
+      pool: this.pool,
+      clock: this.clock,
+      log: this.invocations,
+      statusOf: options.statusOf,
+      stats: this.stats,
+    });
   }
 
   /** Opens the data folder (creating it), the database and the worker copy. */
   static async open(options: RuntimeOptions): Promise<Runtime> {
     const { dir } = options.config;
-    for (const sub of ['functions', 'sockets', 'runtime/worker', 'tmp', 'manifests']) await mkdir(join(dir, sub), { recursive: true });
+    for (const sub of ['functions', 'sockets', 'runtime/worker', 'tmp', 'manifests', 'cells']) await mkdir(join(dir, sub), { recursive: true });
     const runtime = new Runtime(options, new SqliteStore(join(dir, 'glambdar.db')));
     await runtime.#installWorker();
     return runtime;
@@ -148,6 +192,8 @@ export class Runtime {
   async start(): Promise<void> {
     void this.sandbox.prepare().catch((err: Error) => this.log.error(`runtime image not ready: ${err.message}`));
     await this.#adoptRunning();
+    this.stemCells.start();
+    this.autoscaler.start();
     this.#resyncAll();
     this.#stopWatching = this.sandbox.watch((event) => this.queue.add(event.functionName));
   }
@@ -232,7 +278,10 @@ export class Runtime {
     this.#stopped = true;
     this.#stopWatching?.();
     if (this.#resyncTimer) this.clock.clearTimeout(this.#resyncTimer);
+    this.autoscaler.stop();
     await this.queue.shutdown();
+    // Stem cells cannot be adopted by the next start (their labels name no function).
+    await this.stemCells.stop();
     this.invocations.flush();
     this.store.close();
   }
@@ -256,6 +305,14 @@ export class Runtime {
         replicas: replicas.length,
         readyReplicas: replicas.filter((r) => r.state === 'ready').length,
         busyReplicas: replicas.filter((r) => r.inFlight > 0).length,
+        containers: replicas.map((r) => ({
+          id: r.containerId ?? '',
+          state: r.state,
+          inFlight: r.inFlight,
+          generation: r.generation,
+          fromStemCell: r.fromStem,
+        })),
+        predictedRps: Math.round(this.autoscaler.predictedRps(fn.name) * 100) / 100,
       },
     };
   }
@@ -276,6 +333,8 @@ export class Runtime {
 
   #purged(name: string): void {
     this.invoker.forget(name);
+    this.autoscaler.forget(name);
+    this.stats.forget(name);
     for (const resolve of this.#purgeWaiters.get(name) ?? []) resolve();
     this.#purgeWaiters.delete(name);
   }
@@ -290,10 +349,19 @@ export class Runtime {
     }
     await Promise.all(
       containers.map(async (c) => {
-        const fn = this.store.get(c.functionName);
-        if (!c.running || !fn || fn.deleting || c.template !== templateOf(fn)) return;
+        // A stem cell's labels name no function; a specialised one left a binding file.
+        const binding = c.stem ? await this.pool.stemBinding(c.replicaKey) : undefined;
+        const functionName = c.stem ? binding?.functionName : c.functionName;
+        const template = c.stem ? binding?.template : c.template;
+        const fn = functionName ? this.store.get(functionName) : undefined;
+        if (!c.running || !fn || fn.deleting || template !== templateOf(fn)) {
+          // Generic stem cells and stale specialised ones are not worth keeping.
+          if (c.stem) await this.sandbox.remove(c.id).catch(() => undefined);
+          return;
+        }
         // A container that does not answer is removed by adopt; reconcile starts a new one.
-        await this.pool.adopt(fn, c.id, c.replicaKey).catch(() => undefined);
+        const replica = await this.pool.adopt(fn, c.id, c.replicaKey).catch(() => undefined);
+        if (replica) replica.fromStem = c.stem;
       }),
     );
   }
@@ -305,7 +373,7 @@ export class Runtime {
     void this.sandbox
       .list()
       .then((containers) => {
-        for (const c of containers) this.queue.add(c.functionName);
+        for (const c of containers) if (!c.stem && c.functionName) this.queue.add(c.functionName);
       })
       .catch(() => undefined);
     this.#resyncTimer = this.clock.setTimeout(() => this.#resyncAll(), this.config.resyncIntervalMs);

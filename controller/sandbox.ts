@@ -11,6 +11,8 @@ export const LABELS = {
   digest: 'glambdar.digest',
   replica: 'glambdar.replica',
   template: 'glambdar.template',
+  /** Set on stem cells: generic containers that get their function later. */
+  stem: 'glambdar.stem',
 } as const;
 
 /** What a container is made from. */
@@ -22,6 +24,12 @@ export interface ContainerSpec {
   digest: string;
   /** Hash of code + container-level spec; containers with the current template are kept. */
   template: string;
+  /**
+   * A stem cell: no function yet (functionName, digest and template are empty); its worker
+   * waits for a load frame. Docker labels cannot change, so a specialised stem cell keeps
+   * this label and the runtime tracks its function in memory.
+   */
+  stem?: boolean;
   /** Host folders mounted read-only at /fn and /worker, and read-write at /run/glambdar. */
   codeDir: string;
   workerDir: string;
@@ -39,6 +47,7 @@ export interface ContainerInfo {
   generation: number;
   digest: string;
   template: string;
+  stem: boolean;
   running: boolean;
 }
 

@@ -288,7 +288,7 @@ describe('canonicalSpec', () => {
   it('does not depend on key order, nested env included', () => {
     const a = FunctionSpec.parse({ rateLimit: 2, env: { ZED: 'z', ALPHA: 'a' } });
     // The same fields, inserted in reverse order.
-    const b = Object.fromEntries(Object.entries({ ...a, env: { ALPHA: 'a', ZED: 'z' } }).reverse()) as typeof a;
+    const b = Object.fromEntries(Object.entries({ ...a, env: { ALPHA: 'a', ZED: 'z' } }).reverse()) as unknown as typeof a;
     expect(canonicalSpec(a)).toBe(canonicalSpec(b));
     expect(canonicalSpec({ ...a, rateLimit: 3 })).not.toBe(canonicalSpec(a));
     expect(JSON.parse(canonicalSpec(a))).toEqual(a);

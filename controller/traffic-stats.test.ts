@@ -98,6 +98,8 @@ describe('TrafficStats', () => {
     stats.onStart('f');
     stats.forget('f');
     expect([...stats.names()]).toEqual([]);
+    stats.onFinish('f', 10); // a request that outlived the deletion
+    expect([...stats.names()]).toEqual([]);
     expect(stats.inFlight('f')).toBe(0);
   });
 });

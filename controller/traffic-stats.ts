@@ -92,7 +92,10 @@ export class TrafficStats {
 
   /** An invocation ended, however it ended; `durationMs` is the handler's time when it ran. */
   onFinish(name: string, durationMs?: number): void {
-    const s = this.#advance(name, this.#clock.now());
+    const s = this.#series.get(name);
+    // A request that outlived its function's deletion leaves no trace.
+    if (!s) return;
+    this.#roll(s, this.#clock.now());
     if (s.inFlight > 0) s.inFlight -= 1;
     if (durationMs === undefined || !(durationMs >= 0)) return;
     s.meanDurationMs = s.finished === 0 ? durationMs : s.meanDurationMs + this.#durationAlpha * (durationMs - s.meanDurationMs);

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { FromWorkerFrame } from '../schemas/index.js';
-import { encodeFrame, FrameDecoder, type InvokeHeader } from '../worker/framing.js';
+import { encodeFrame, FrameDecoder, type InvokeHeader, type LoadHeader } from '../worker/framing.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { ContainerDied, SandboxUnavailable } from './errors.js';
 
@@ -29,10 +29,11 @@ interface Pending {
  * fails with ContainerDied and `onClose` tells the pool to drop the container.
  */
 export class WorkerClient {
-  /** The worker's load error, or null when its handler is ready. */
-  readonly loadError: string | null;
+  #loadError: string | null;
+  #stem: boolean;
   #socket: Socket;
   #pending = new Map<number, Pending>();
+  #loads = new Map<number, (loadError: string | null) => void>();
   #nextId = 1;
   #closed = false;
   #corked = false;
@@ -42,9 +43,10 @@ export class WorkerClient {
   };
   #onClose: () => void = () => undefined;
 
-  private constructor(socket: Socket, loadError: string | null, decoder: FrameDecoder) {
+  private constructor(socket: Socket, hello: { loadError: string | null; stem: boolean }, decoder: FrameDecoder) {
     this.#socket = socket;
-    this.loadError = loadError;
+    this.#loadError = hello.loadError;
+    this.#stem = hello.stem;
     socket.on('data', (chunk: Buffer) => {
       let frames;
       try {
@@ -113,13 +115,41 @@ export class WorkerClient {
         if (!first) return;
         const hello = FromWorkerFrame.safeParse(first.header);
         if (!hello.success || hello.data.t !== 'hello') return finish(new Error('worker did not greet with hello'));
-        const client = new WorkerClient(socket, hello.data.loadError, decoder);
+        const client = new WorkerClient(socket, hello.data, decoder);
         finish(null, client);
         for (const extra of frames.slice(1)) client.#onFrame(extra.header, extra.body);
       };
       socket.on('data', onData);
       socket.once('error', (err) => finish(err));
       socket.once('close', () => finish(new Error('closed before hello')));
+    });
+  }
+
+  /** The worker's load error, or null when its handler is ready (or not loaded yet). */
+  get loadError(): string | null {
+    return this.#loadError;
+  }
+
+  /** True while the worker is a stem cell with no function loaded. */
+  get stem(): boolean {
+    return this.#stem;
+  }
+
+  /**
+   * Turns a stem cell into a function's worker: its code must already be in the container's
+   * code folder. Resolves with the load error, or null when the handler is ready.
+   */
+  specialize(env: Record<string, string>): Promise<string | null> {
+    if (this.#closed) return Promise.reject(new ContainerDied('the stem cell is gone'));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#loads.set(id, (loadError) => {
+        this.#loadError = loadError;
+        this.#stem = false;
+        resolve(loadError);
+      });
+      this.#pending.set(id, { resolve: () => undefined, reject });
+      this.#socket.write(encodeFrame({ t: 'load', id, env } satisfies LoadHeader));
     });
   }
 
@@ -162,8 +192,15 @@ export class WorkerClient {
 
   #onFrame(rawHeader: unknown, body: Buffer): void {
     const parsed = FromWorkerFrame.safeParse(rawHeader);
-    if (!parsed.success || parsed.data.t !== 'result') return;
+    if (!parsed.success) return;
     const frame = parsed.data;
+    if (frame.t === 'loaded') {
+      this.#pending.delete(frame.id);
+      this.#loads.get(frame.id)?.(frame.loadError);
+      this.#loads.delete(frame.id);
+      return;
+    }
+    if (frame.t !== 'result') return;
     const pending = this.#pending.get(frame.id);
     if (!pending) return;
     this.#pending.delete(frame.id);

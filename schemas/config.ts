@@ -21,6 +21,8 @@ export const RuntimeConfigSchema = z
     /** Period of the full resync of every function. */
     resyncIntervalMs: z.coerce.number().int().min(100).default(30_000),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    /** Generic warm containers kept per size for first starts; 0 turns stem cells off. */
+    stemCells: z.coerce.number().int().min(0).max(20).default(2),
     /** The watched folder of GitOps manifests; `<dir>/manifests` when not given. */
     manifestsDir: z.string().min(1).optional(),
   })
@@ -38,6 +40,7 @@ export function runtimeConfigInput(env: Record<string, string | undefined>, defa
     queueTimeoutMs: pick('GLAMBDAR_QUEUE_TIMEOUT_MS'),
     maxQueuedPerFunction: pick('GLAMBDAR_MAX_QUEUED'),
     startTimeoutMs: pick('GLAMBDAR_START_TIMEOUT_MS'),
+    stemCells: pick('GLAMBDAR_STEM_CELLS'),
     resyncIntervalMs: pick('GLAMBDAR_RESYNC_MS'),
     logLevel: pick('GLAMBDAR_LOG_LEVEL'),
     manifestsDir: pick('GLAMBDAR_MANIFESTS'),

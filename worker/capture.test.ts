@@ -40,7 +40,8 @@ describe('runCaptured', () => {
         await sleep(Math.random() * 5);
         process.stdout.write(`end ${i}\n`);
         setImmediate(() => nodeConsole.log(`late ${i}`));
-        await sleep(Math.random() * 3);
+        // Long enough that the setImmediate above surely runs first (a 0-1 ms timer may not).
+        await sleep(5 + Math.random() * 3);
         return i;
       }, 10_000),
     );

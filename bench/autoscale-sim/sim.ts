@@ -24,6 +24,17 @@
  *
  * Arrivals are a non-homogeneous Poisson process (thinning) and handler durations are
  * log-normal, both from a seeded PRNG, so a run is a pure function of its inputs.
+ *
+ * When pre-warming pays: no predictor sees the first burst coming, so both policies pay for
+ * it alike. What the EWMA policy keeps is memory: its stable window holds the capacity of a
+ * burst for `scaleDownDelayMs`, so a burst that recurs within the window finds it warm. A
+ * reactive pool keeps a container for `idleTimeoutMs` after its last request, and because
+ * least-loaded routing spreads even light traffic over every replica, it keeps about as many
+ * containers as requests were ever in flight at once. With maxConcurrency 10 that covers a
+ * 10x burst, so with the spec defaults the two policies wait about equally and pre-warming
+ * mostly saves container-seconds. With one request per container and a short idle timeout
+ * (the `lambda-like` scenario: idle 30 s < burst period 45 s < stable window 60 s), the
+ * reactive pool gives burst containers back between bursts and pays at every burst.
  */
 import { Autoscaler } from '../../controller/autoscaler.js';
 import { FakeClock } from '../../controller/clock.js';

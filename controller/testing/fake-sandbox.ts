@@ -56,6 +56,7 @@ export class FakeSandbox implements Sandbox {
       fnDir: spec.codeDir,
       maxLogBytes: 262_144,
       drainTimeoutMs: this.#drainTimeoutMs,
+      stem: spec.stem === true,
     });
     this.containers.set(id, {
       info: {
@@ -65,6 +66,7 @@ export class FakeSandbox implements Sandbox {
         generation: spec.generation,
         digest: spec.digest,
         template: spec.template,
+        stem: spec.stem === true,
         running: true,
       },
       spec,

@@ -3,7 +3,7 @@ import {
   deploy,
   docker,
   eventually,
-  instanceContainers,
+  functionContainers,
   integrationEnabled,
   invoke,
   makeZip,
@@ -53,12 +53,12 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     const rt = await start();
     await deploy(rt.url, 'sturdy.zip', await makeZip({ 'index.js': versioned('v1') }), { minWarm: '1' });
     await eventually(async () => ((await info(rt, 'sturdy')).status.readyReplicas === 1 ? true : undefined), 20_000, 'warm container');
-    const [victim] = await instanceContainers(rt.instanceId, 'sturdy');
+    const [victim] = await functionContainers(rt, 'sturdy');
     await docker.getContainer(victim!.Id).kill();
 
     await eventually(
       async () => {
-        const containers = await instanceContainers(rt.instanceId, 'sturdy');
+        const containers = await functionContainers(rt, 'sturdy', [victim!.Id]);
         const s = (await info(rt, 'sturdy')).status;
         return s.readyReplicas === 1 && containers.every((c) => c.Id !== victim!.Id) && containers.length === 1 ? true : undefined;
       },
@@ -73,7 +73,7 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     const first = await start();
     await deploy(first.url, 'keeper.zip', await makeZip({ 'index.js': versioned('v1') }), { minWarm: '1' });
     await eventually(async () => ((await info(first, 'keeper')).status.readyReplicas === 1 ? true : undefined), 20_000, 'warm');
-    const before = (await instanceContainers(first.instanceId, 'keeper')).map((c) => c.Id);
+    const before = (await functionContainers(first, 'keeper')).map((c) => c.Id);
     await first.stop();
 
     const second = await start(first.dir);
@@ -82,13 +82,14 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     expect(res.status).toBe(200);
     const logs = (await (await fetch(`${second.url}/logs/keeper?limit=1`)).json()) as Array<{ coldStart: boolean }>;
     expect(logs[0]?.coldStart).toBe(false);
-    expect((await instanceContainers(second.instanceId, 'keeper')).map((c) => c.Id)).toEqual(before);
+    expect((await functionContainers(second, 'keeper')).map((c) => c.Id)).toEqual(before);
   });
 
   it('rolls out new code under load with no failed request', async () => {
     const rt = await start();
     await deploy(rt.url, 'rolling.zip', await makeZip({ 'index.js': versioned('v1', 40) }), { minWarm: '2', maxConcurrency: '8' });
     await eventually(async () => ((await info(rt, 'rolling')).status.readyReplicas === 2 ? true : undefined), 20_000, 'warm');
+    const oldIds = (await functionContainers(rt, 'rolling')).map((c) => c.Id);
     const running = load(rt, 'rolling', 200, 8);
     await new Promise((r) => setTimeout(r, 50));
     const redeploy = await deploy(rt.url, 'rolling.zip', await makeZip({ 'index.js': versioned('v2', 40) }));
@@ -111,7 +112,14 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     const after = await load(rt, 'rolling', 20, 4);
     expect(new Set(after.map((r) => r.body))).toEqual(new Set([JSON.stringify({ version: 'v2' })]));
     // Old containers leave once drained; the engine may take a moment to finish removing them.
-    await eventually(async () => ((await instanceContainers(rt.instanceId, 'rolling')).length === 2 ? true : undefined), 10_000, 'old containers removed');
+    await eventually(
+      async () => {
+        const now = await functionContainers(rt, 'rolling', oldIds);
+        return now.length === 2 && now.every((c) => !oldIds.includes(c.Id)) ? true : undefined;
+      },
+      10_000,
+      'old containers removed',
+    );
   });
 
   it('shows Failed with the error text for a function with a syntax error', async () => {
@@ -137,6 +145,7 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     const rt = await start();
     await deploy(rt.url, 'doomed.zip', await makeZip({ 'index.js': versioned('v1') }), { minWarm: '2' });
     await eventually(async () => ((await info(rt, 'doomed')).status.readyReplicas === 2 ? true : undefined), 20_000, 'warm');
+    const ids = (await functionContainers(rt, 'doomed')).map((c) => c.Id);
     const running = load(rt, 'doomed', 100, 8);
     await new Promise((r) => setTimeout(r, 30));
     const del = await fetch(`${rt.url}/del/doomed`, { method: 'DELETE' });
@@ -144,6 +153,6 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     const results = await running;
     // Requests before the delete succeed; after it they get 404; none gets a server error.
     expect(results.filter((r) => r.status !== 200 && r.status !== 404)).toEqual([]);
-    expect(await instanceContainers(rt.instanceId, 'doomed')).toEqual([]);
+    expect(await functionContainers(rt, 'doomed', ids)).toEqual([]);
   });
 });

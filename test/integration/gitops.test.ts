@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { cp, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, instanceContainers, integrationEnabled, invoke, join, makeZip, startRuntime, type TestRuntime } from './harness.js';
+import { eventually, functionContainers, integrationEnabled, invoke, join, makeZip, startRuntime, type TestRuntime } from './harness.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/manifests/', import.meta.url));
 
@@ -51,7 +51,7 @@ async function answer(rt: TestRuntime, name: string, body: unknown): Promise<unk
 }
 
 const runningIds = async (rt: TestRuntime, name: string) =>
-  (await instanceContainers(rt.instanceId, name))
+  (await functionContainers(rt, name))
     .filter((c) => c.State === 'running')
     .map((c) => c.Id)
     .sort();
@@ -162,10 +162,11 @@ describe.runIf(integrationEnabled)('GitOps manifests folder on a real Docker eng
   });
 
   it('deletes the function and its containers when its manifest is deleted', async () => {
-    expect((await instanceContainers(rt.instanceId, 'hello')).length).toBeGreaterThan(0);
+    const ids = (await functionContainers(rt, 'hello')).map((c) => c.Id);
+    expect(ids.length).toBeGreaterThan(0);
     await rm(join(dir, 'hello.yaml'));
     await eventually(async () => ((await info(rt, 'hello')) === undefined ? true : undefined), 8_000, 'hello gone from /info');
-    await eventually(async () => ((await instanceContainers(rt.instanceId, 'hello')).length === 0 ? true : undefined), 15_000, 'containers gone');
+    await eventually(async () => ((await functionContainers(rt, 'hello', ids)).length === 0 ? true : undefined), 15_000, 'containers gone');
     expect((await invoke(rt.url, 'hello', {})).status).toBe(404);
     expect(await manifests(rt)).toEqual([]);
   });

@@ -61,6 +61,22 @@ export async function instanceContainers(instanceId: string, functionName?: stri
   return docker.listContainers({ all: true, filters: { label } });
 }
 
+/**
+ * The containers serving a function: those labelled with it, and those `GET /info` names
+ * (a container specialised from a stem cell keeps its generic labels). `alsoIds` adds ids seen
+ * earlier, so a test can check that they are gone after a delete or a rollout.
+ */
+export async function functionContainers(rt: { url: string; instanceId: string }, name: string, alsoIds: string[] = []): Promise<Docker.ContainerInfo[]> {
+  const res = await fetch(`${rt.url}/info/${name}`);
+  const ids = new Set(alsoIds);
+  if (res.status === 200) {
+    const info = (await res.json()) as { status: { containers: Array<{ id: string }> } };
+    for (const c of info.status.containers) if (c.id) ids.add(c.id);
+  }
+  const all = await instanceContainers(rt.instanceId);
+  return all.filter((c) => c.Labels[LABELS.function] === name || ids.has(c.Id));
+}
+
 export async function removeInstanceContainers(instanceId: string): Promise<void> {
   for (const c of await instanceContainers(instanceId)) {
     await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);

@@ -3,7 +3,7 @@ import {
   HELLO_HANDLER,
   deploy,
   docker,
-  instanceContainers,
+  functionContainers,
   integrationEnabled,
   invoke,
   makeZip,
@@ -83,7 +83,7 @@ exports.handler = async () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ interfaces: ['lo'], uid: 65534, rootWrite: 'EROFS', codeWrite: 'EROFS', tmpWrite: 'written' });
 
-    const [container] = await instanceContainers(rt.instanceId, 'probe');
+    const [container] = await functionContainers(rt, 'probe');
     const inspect = await docker.getContainer(container!.Id).inspect();
     expect(inspect.HostConfig.NetworkMode).toBe('none');
     expect(inspect.HostConfig.ReadonlyRootfs).toBe(true);
@@ -122,11 +122,12 @@ exports.handler = async () => {
   });
 
   it('deletes a function with its containers, code and logs', async () => {
-    expect((await instanceContainers(rt.instanceId, 'myfunc')).length).toBeGreaterThan(0);
+    const before = (await functionContainers(rt, 'myfunc')).map((c) => c.Id);
+    expect(before.length).toBeGreaterThan(0);
     const res = await fetch(`${rt.url}/del/myfunc`, { method: 'DELETE' });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ deleted: 'myfunc' });
-    expect(await instanceContainers(rt.instanceId, 'myfunc')).toEqual([]);
+    expect(await functionContainers(rt, 'myfunc', before)).toEqual([]);
     expect((await fetch(`${rt.url}/info/myfunc`)).status).toBe(404);
     expect((await fetch(`${rt.url}/logs/myfunc`)).status).toBe(404);
     expect((await invoke(rt.url, 'myfunc')).status).toBe(404);
