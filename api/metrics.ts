@@ -13,6 +13,11 @@ export function renderMetrics(runtime: Runtime): string {
     for (const f of functions) out.push(`${name}{function="${escapeLabel(f.name)}"} ${pick(f)}`);
   };
   out.push('# HELP glambdar_functions Functions deployed.', '# TYPE glambdar_functions gauge', `glambdar_functions ${functions.length}`);
+  out.push(
+    '# HELP glambdar_stem_cells_ready Generic warm containers waiting to be specialised.',
+    '# TYPE glambdar_stem_cells_ready gauge',
+    `glambdar_stem_cells_ready ${runtime.stemCells.readyCount}`,
+  );
   gauge('glambdar_invocations_total', 'Invocations recorded.', 'counter', (f) => f.invokeCount);
   gauge('glambdar_replicas', 'Containers of the function.', 'gauge', (f) => f.status.replicas);
   gauge('glambdar_ready_replicas', 'Containers ready to serve.', 'gauge', (f) => f.status.readyReplicas);

@@ -196,7 +196,7 @@ async function main(): Promise<void> {
   const stemReady = async () => {
     const text = (await call(rt.port, 'GET', '/metrics')).body;
     const ready = Number(/glambdar_stem_cells_ready(?:\{[^}]*\})? (\d+)/.exec(text)?.[1] ?? 0);
-    return ready >= 1 || true;
+    return ready >= 1;
   };
   const stem = await coldStarts(rt, 'stem', COLD_SAMPLES, () => waitFor(stemReady, 60_000));
 
