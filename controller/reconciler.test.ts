@@ -331,4 +331,24 @@ describe('Reconciler', () => {
     expect(status?.phase).toBe('Failed');
     expect(condition(status, 'PoolReady')).toMatchObject({ status: 'False', reason: 'StartFailed', message: 'no such image' });
   });
+
+  it('reports SandboxUnavailable while the engine is down, fails waiting invocations with 503 quickly, and recovers once it is back', async () => {
+    await writeCode('hello', 'd1');
+    const fn = apply({ minWarm: 1 });
+    sandbox.down = true;
+    await expect(reconciler.reconcile('hello')).rejects.toThrow(/not reachable/);
+    const down = store.getStatus('hello');
+    expect(down?.phase).toBe('Failed');
+    expect(condition(down, 'PoolReady')).toMatchObject({ status: 'False', reason: 'SandboxUnavailable' });
+    // An invocation that needs a container gets the engine's error at once, not after the queue time.
+    const started = Date.now();
+    await expect(pool.acquire(fn)).rejects.toMatchObject({ code: 'SANDBOX_UNAVAILABLE' });
+    expect(Date.now() - started).toBeLessThan(1000);
+
+    sandbox.down = false;
+    await reconciler.reconcile('hello');
+    const up = store.getStatus('hello');
+    expect(up?.phase).toBe('Ready');
+    expect(pool.replicas('hello').filter((r) => r.state === 'ready')).toHaveLength(1);
+  });
 });

@@ -1,3 +1,4 @@
+import { SandboxUnavailable } from '../errors.js';
 /**
  * An in-memory Sandbox for controller tests. `start` runs the real worker in this process on
  * `<socketDir>/worker.sock`, with the container's code folder as its function folder, so the
@@ -31,6 +32,8 @@ export class FakeSandbox implements Sandbox {
   readonly events: string[] = [];
   /** When set, `start` throws what it returns (if anything). */
   failStart: ((spec: ContainerSpec) => Error | undefined) | null = null;
+  /** While true, every call fails as an unreachable engine does. */
+  down = false;
   #listeners = new Set<(event: SandboxEvent) => void>();
   #nextId = 1;
   #drainTimeoutMs: number;
@@ -47,6 +50,7 @@ export class FakeSandbox implements Sandbox {
   async prepare(): Promise<void> {}
 
   async start(spec: ContainerSpec): Promise<string> {
+    if (this.down) throw new SandboxUnavailable('Docker engine is not reachable or refused to create a container');
     this.startedSpecs.push(spec);
     const failure = this.failStart?.(spec);
     if (failure) throw failure;
@@ -88,6 +92,7 @@ export class FakeSandbox implements Sandbox {
   }
 
   async list(functionName?: string): Promise<ContainerInfo[]> {
+    if (this.down) throw new SandboxUnavailable('Docker engine is not reachable or refused to list containers');
     return [...this.containers.values()]
       .map((c) => ({ ...c.info }))
       .filter((c) => functionName === undefined || c.functionName === functionName);

@@ -155,4 +155,24 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     expect(results.filter((r) => r.status !== 200 && r.status !== 404)).toEqual([]);
     expect(await functionContainers(rt, 'doomed', ids)).toEqual([]);
   });
+
+  it('on stop finishes in-flight invocations, keeps their log records and leaves containers to adopt', async () => {
+    const rt = await start();
+    await deploy(rt.url, 'patient.zip', await makeZip({ 'index.js': versioned('v1', 600) }), { minWarm: '1' });
+    await eventually(async () => ((await info(rt, 'patient')).status.readyReplicas === 1 ? true : undefined), 20_000, 'warm');
+    const ids = (await functionContainers(rt, 'patient')).map((c) => c.Id);
+    const inFlight = Promise.all([invoke(rt.url, 'patient'), invoke(rt.url, 'patient')]);
+    await new Promise((r) => setTimeout(r, 100));
+    const stopped = rt.stop();
+    const answers = await inFlight;
+    await stopped;
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    // New connections are refused once stopping has begun.
+    await expect(fetch(`${rt.url}/healthz`)).rejects.toThrow();
+    expect((await docker.listContainers({ filters: { id: ids } })).map((c) => c.Id)).toEqual(ids);
+
+    const again = await start(rt.dir);
+    const logs = (await (await fetch(`${again.url}/logs/patient`)).json()) as Array<{ statusCode: number }>;
+    expect(logs.map((l) => l.statusCode)).toEqual([200, 200]);
+  });
 });
