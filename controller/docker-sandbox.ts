@@ -5,6 +5,8 @@ import { ensureRuntimeImage, NODE_PATH_IN_IMAGE } from './runtime-image.js';
 import { LABELS, type ContainerInfo, type ContainerSpec, type Sandbox, type SandboxEvent } from './sandbox.js';
 
 const MIB = 1024 * 1024;
+/** CFS scheduling period of function containers, in microseconds. */
+const CPU_PERIOD_US = 10_000;
 /** Processes one function container may run: node and its threads, with room to spare. */
 const PIDS_LIMIT = 64;
 
@@ -104,7 +106,10 @@ export class DockerSandbox implements Sandbox {
           PidsLimit: PIDS_LIMIT,
           Memory: spec.memoryMb * MIB,
           MemorySwap: spec.memoryMb * MIB,
-          NanoCpus: Math.round(spec.cpus * 1e9),
+          // A 10 ms CFS period instead of the default 100 ms: a function that spends its quota
+          // is paused for at most a few ms, not tens of ms, which keeps tail latency low.
+          CpuPeriod: CPU_PERIOD_US,
+          CpuQuota: Math.max(1000, Math.round(spec.cpus * CPU_PERIOD_US)),
           IpcMode: 'private',
           RestartPolicy: { Name: 'no' },
           LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },

@@ -96,6 +96,7 @@ interface FunctionPool {
 export class Pool {
   #opts: PoolOptions;
   #pools = new Map<string, FunctionPool>();
+  #closed = false;
 
   constructor(options: PoolOptions) {
     this.#opts = options;
@@ -303,6 +304,16 @@ export class Pool {
     }
   }
 
+  /**
+   * Lets go of every container without removing it (the next start adopts them): closes the
+   * connections and stops reacting to their loss.
+   */
+  close(): void {
+    this.#closed = true;
+    for (const name of this.#pools.keys()) this.failWaiters(name, new NoCapacity('the runtime is stopping'));
+    for (const pool of this.#pools.values()) for (const r of pool.replicas) r.client?.close();
+  }
+
   /** Drops the bookkeeping of a function that has no replicas left. */
   forgetIfEmpty(functionName: string): void {
     const pool = this.#pools.get(functionName);
@@ -361,7 +372,7 @@ export class Pool {
     replica.client = client;
     replica.loadError = client.loadError;
     client.onClose(() => {
-      if (replica.state === 'dead') return;
+      if (replica.state === 'dead' || this.#closed) return;
       this.#opts.log.warn(`${replica.functionName} replica ${replica.key} lost its connection; replacing it`);
       void this.#destroy(replica).then(() => this.#opts.onChange(replica.functionName));
     });

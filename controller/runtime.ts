@@ -280,6 +280,7 @@ export class Runtime {
     if (this.#resyncTimer) this.clock.clearTimeout(this.#resyncTimer);
     this.autoscaler.stop();
     await this.queue.shutdown();
+    this.pool.close();
     // Stem cells cannot be adopted by the next start (their labels name no function).
     await this.stemCells.stop();
     this.invocations.flush();

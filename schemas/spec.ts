@@ -19,7 +19,7 @@ const specShape = {
   maxReplicas: int(1).max(100),
   timeoutMs: int(1).max(15 * 60 * 1000),
   memoryMb: int(32).max(16 * 1024),
-  cpus: z.number().min(0.01).max(64),
+  cpus: z.number().min(0.1).max(64),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), z.string()),
   scaleDownDelayMs: int(0).max(DAY_MS),
   idleTimeoutMs: int(0).max(DAY_MS),

@@ -1,0 +1,253 @@
+import type Docker from 'dockerode';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LABELS } from '../../controller/sandbox.js';
+import {
+  deploy,
+  docker,
+  eventually,
+  functionContainers,
+  integrationEnabled,
+  invoke,
+  makeZip,
+  startRuntime,
+  type TestRuntime,
+} from './harness.js';
+
+interface ContainerStatus {
+  id: string;
+  state: string;
+  inFlight: number;
+  fromStemCell: boolean;
+}
+
+interface Info {
+  status: { replicas: number; readyReplicas: number; containers: ContainerStatus[] };
+}
+
+async function info(rt: TestRuntime, name: string): Promise<Info> {
+  return (await (await fetch(`${rt.url}/info/${name}`)).json()) as Info;
+}
+
+async function lastLog(rt: TestRuntime, name: string): Promise<{ statusCode: number; coldStart: boolean } | undefined> {
+  const logs = (await (await fetch(`${rt.url}/logs/${name}?limit=1`)).json()) as Array<{ statusCode: number; coldStart: boolean }>;
+  return logs[0];
+}
+
+const STEM_METRIC = 'glambdar_stem_cells_ready';
+
+/** The `glambdar_stem_cells_ready` gauge of `/metrics`; fails when the metric is missing. */
+async function stemCellsReady(rt: TestRuntime): Promise<number> {
+  const text = await (await fetch(`${rt.url}/metrics`)).text();
+  const match = new RegExp(`^${STEM_METRIC} (\\d+)$`, 'm').exec(text);
+  if (!match) throw new Error(`/metrics has no ${STEM_METRIC} gauge`);
+  return Number(match[1]);
+}
+
+/** Waits until at least `count` stem cells are ready (the metric throwing fails at the deadline). */
+function stemCellsAtLeast(rt: TestRuntime, count: number, timeoutMs = 20_000): Promise<number> {
+  return eventually(async () => {
+    const n = await stemCellsReady(rt);
+    return n >= count ? n : undefined;
+  }, timeoutMs, `${STEM_METRIC} >= ${count}`);
+}
+
+/** Every generic stem container (any state) of one Glambdar instance. */
+function stemContainers(instanceId: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${instanceId}`, `${LABELS.stem}=1`] } });
+}
+
+const MIB = 1024 * 1024;
+
+/** Answers a sum, shows its env, and probes its sandbox from inside. */
+const PROBE_HANDLER = `const fs = require('fs');
+const os = require('os');
+const tryWrite = (p) => { try { fs.writeFileSync(p, 'x'); return 'written'; } catch (e) { return e.code; } };
+exports.handler = async (req) => {
+  const data = (await req.json()) || {};
+  return {
+    statusCode: 200,
+    body: {
+      sum: (data.a || 0) + (data.b || 0),
+      greeting: process.env.GREETING === undefined ? null : process.env.GREETING,
+      interfaces: Object.keys(os.networkInterfaces()),
+      uid: process.getuid(),
+      gid: process.getgid(),
+      etcWrite: tryWrite('/etc/probe'),
+      codeWrite: tryWrite('/fn/probe'),
+      tmpWrite: tryWrite('/tmp/probe'),
+    },
+  };
+};
+`;
+
+/** The hardening settings of a container, as Docker reports them (paths left out). */
+function hardening(c: Docker.ContainerInspectInfo) {
+  const h = c.HostConfig;
+  return {
+    user: c.Config.User,
+    networkDisabled: (c.Config as { NetworkDisabled?: boolean }).NetworkDisabled ?? false,
+    networkMode: h.NetworkMode,
+    readonlyRootfs: h.ReadonlyRootfs,
+    capDrop: h.CapDrop,
+    capAdd: h.CapAdd ?? null,
+    securityOpt: h.SecurityOpt,
+    privileged: h.Privileged,
+    pidsLimit: h.PidsLimit,
+    memory: h.Memory,
+    memorySwap: h.MemorySwap,
+    ipcMode: h.IpcMode,
+    tmpfs: h.Tmpfs,
+    mounts: c.Mounts.map((m) => ({ destination: m.Destination, rw: m.RW })).sort((a, b) => a.destination.localeCompare(b.destination)),
+  };
+}
+
+describe.runIf(integrationEnabled)('stem cells on a real Docker engine', () => {
+  const runtimes: TestRuntime[] = [];
+  const start = async (options: Parameters<typeof startRuntime>[0] = {}) => {
+    const rt = await startRuntime(options);
+    runtimes.push(rt);
+    return rt;
+  };
+  afterEach(async () => {
+    for (const rt of runtimes.splice(0).reverse()) await rt.destroy();
+  });
+
+  it('specialises a stem cell for a first invoke, with the function env and full isolation, and refills the pool', async () => {
+    const rt = await start();
+    // The default keeps 2 cells of the default size; wait for both so the refill is observable.
+    await stemCellsAtLeast(rt, 2);
+
+    const deployed = await deploy(rt.url, 'stemmy.zip', await makeZip({ 'index.js': PROBE_HANDLER }), { env: JSON.stringify({ GREETING: 'hi' }) });
+    expect(deployed.status).toBe(201);
+    const res = await invoke(rt.url, 'stemmy', { a: 2, b: 3 });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toEqual({
+      sum: 5,
+      greeting: 'hi',
+      interfaces: ['lo'],
+      uid: 65534,
+      gid: 65534,
+      etcWrite: 'EROFS',
+      codeWrite: 'EROFS',
+      tmpWrite: 'written',
+    });
+
+    const containers = (await info(rt, 'stemmy')).status.containers;
+    expect(containers).toHaveLength(1);
+    expect(containers[0]).toMatchObject({ fromStemCell: true, state: 'ready' });
+    const inspected = await docker.getContainer(containers[0]!.id).inspect();
+    // Still labelled as a stem cell (labels are fixed): it is the /info id that ties it to the function.
+    expect(inspected.Config.Labels[LABELS.stem]).toBe('1');
+    expect(inspected.Config.Labels[LABELS.instance]).toBe(rt.instanceId);
+    const stemHardening = hardening(inspected);
+    expect(stemHardening).toMatchObject({
+      user: '65534:65534',
+      networkDisabled: true,
+      networkMode: 'none',
+      readonlyRootfs: true,
+      capDrop: ['ALL'],
+      privileged: false,
+      memory: 128 * MIB,
+      memorySwap: 128 * MIB,
+    });
+    expect(stemHardening.securityOpt).toContain('no-new-privileges');
+    expect(stemHardening.pidsLimit).toBeGreaterThan(0);
+    expect(stemHardening.pidsLimit).toBeLessThanOrEqual(128);
+    expect(stemHardening.mounts.filter((m) => m.destination !== '/run/glambdar').every((m) => !m.rw)).toBe(true);
+    expect(inspected.State.Running).toBe(true);
+
+    // The stem pool refills in the background.
+    await stemCellsAtLeast(rt, 2, 15_000);
+
+    // An ordinary container (another CPU size has no stem cell) is hardened exactly the same.
+    const plain = await deploy(rt.url, 'plain.zip', await makeZip({ 'index.js': PROBE_HANDLER }), { cpus: '0.25' });
+    expect(plain.status).toBe(201);
+    const plainRes = await invoke(rt.url, 'plain');
+    expect(plainRes.status).toBe(200);
+    const plainContainers = (await info(rt, 'plain')).status.containers;
+    expect(plainContainers).toHaveLength(1);
+    expect(plainContainers[0]!.fromStemCell).toBe(false);
+    const plainInspected = await docker.getContainer(plainContainers[0]!.id).inspect();
+    expect(stemHardening).toEqual(hardening(plainInspected));
+  });
+
+  it('adopts a stem-born container after a restart, so the first invoke is warm', async () => {
+    const first = await start();
+    await stemCellsAtLeast(first, 1);
+    await deploy(first.url, 'adopted.zip', await makeZip({ 'index.js': PROBE_HANDLER }), { minWarm: '1', env: JSON.stringify({ GREETING: 'again' }) });
+    const before = await eventually(
+      async () => {
+        const s = (await info(first, 'adopted')).status;
+        return s.readyReplicas === 1 ? s.containers : undefined;
+      },
+      20_000,
+      'a warm container',
+    );
+    expect(before[0]!.fromStemCell).toBe(true);
+    const ids = before.map((c) => c.id);
+    await first.stop();
+
+    const second = await start({ dir: first.dir });
+    expect(second.instanceId).toBe(first.instanceId);
+    const after = (await info(second, 'adopted')).status.containers;
+    expect(after.map((c) => c.id)).toEqual(ids);
+    expect(after[0]!.fromStemCell).toBe(true);
+
+    const res = await invoke(second.url, 'adopted', { a: 1, b: 1 });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ sum: 2, greeting: 'again' });
+    expect(await lastLog(second, 'adopted')).toMatchObject({ statusCode: 200, coldStart: false });
+    expect((await info(second, 'adopted')).status.containers.map((c) => c.id)).toEqual(ids);
+  });
+
+  it('removes the stem-born container when its function is deleted', async () => {
+    const rt = await start();
+    await stemCellsAtLeast(rt, 1);
+    await deploy(rt.url, 'short-lived.zip', await makeZip({ 'index.js': PROBE_HANDLER }));
+    const res = await invoke(rt.url, 'short-lived', { a: 1, b: 2 });
+    expect(res.status).toBe(200);
+    const containers = (await info(rt, 'short-lived')).status.containers;
+    expect(containers).toHaveLength(1);
+    expect(containers[0]!.fromStemCell).toBe(true);
+    const ids = containers.map((c) => c.id);
+    const [container] = await functionContainers(rt, 'short-lived', ids);
+    expect(container?.Id).toBe(ids[0]);
+    // The cell's own folders (its code copy and its socket) are named by its replica key.
+    const key = container!.Labels[LABELS.replica]!;
+    expect(existsSync(join(rt.dir, 'cells', key, 'index.js'))).toBe(true);
+    expect(existsSync(join(rt.dir, 'sockets', key))).toBe(true);
+
+    const del = await fetch(`${rt.url}/del/short-lived`, { method: 'DELETE' });
+    expect(del.status).toBe(200);
+    expect(await del.json()).toEqual({ deleted: 'short-lived' });
+    expect(await functionContainers(rt, 'short-lived', ids)).toEqual([]);
+    expect((await fetch(`${rt.url}/info/short-lived`)).status).toBe(404);
+    expect(existsSync(join(rt.dir, 'cells', key))).toBe(false);
+    expect(existsSync(join(rt.dir, 'sockets', key))).toBe(false);
+  });
+
+  it('starts no stem cell with GLAMBDAR_STEM_CELLS=0, and a first invoke still works', async () => {
+    const rt = await start({ env: { stemCells: '0' } });
+    await deploy(rt.url, 'no-stem.zip', await makeZip({ 'index.js': PROBE_HANDLER }), { env: JSON.stringify({ GREETING: 'plain' }) });
+    // Give a (wrongly) enabled pool time to start a cell before looking.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await stemContainers(rt.instanceId)).toEqual([]);
+    expect(await stemCellsReady(rt)).toBe(0);
+
+    const res = await invoke(rt.url, 'no-stem', { a: 20, b: 22 });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ sum: 42, greeting: 'plain', interfaces: ['lo'], uid: 65534 });
+    expect(await lastLog(rt, 'no-stem')).toMatchObject({ statusCode: 200, coldStart: true });
+    const containers = (await info(rt, 'no-stem')).status.containers;
+    expect(containers).toHaveLength(1);
+    expect(containers[0]!.fromStemCell).toBe(false);
+    // The function's container is an ordinary, labelled one; still no stem cell anywhere.
+    const labelled = await functionContainers(rt, 'no-stem');
+    expect(labelled.map((c) => c.Id)).toEqual(containers.map((c) => c.id));
+    expect(labelled[0]!.Labels[LABELS.function]).toBe('no-stem');
+    expect(await stemContainers(rt.instanceId)).toEqual([]);
+  });
+});
