@@ -165,6 +165,29 @@ async function containerRssMb(docker: Docker, instance: string, fn: string): Pro
   return bytes / 1024 / 1024;
 }
 
+/**
+ * The engine's own floor for a cold start: create + start of a container of the runtime image
+ * with the same limits, until its node process answers, without Glambdar. Same run, same machine.
+ */
+async function bareDockerStarts(docker: Docker, image: string, samples: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const t0 = performance.now();
+    const c = await docker.createContainer({
+      Image: image,
+      Cmd: ['/usr/local/bin/node', '-e', '0'],
+      User: '65534:65534',
+      NetworkDisabled: true,
+      HostConfig: { NetworkMode: 'none', ReadonlyRootfs: true, CapDrop: ['ALL'], Memory: 128 * 1024 * 1024, CpuPeriod: 10_000, CpuQuota: 5_000 },
+    });
+    await c.start();
+    await c.wait();
+    times.push(performance.now() - t0);
+    await c.remove({ force: true });
+  }
+  return times;
+}
+
 function processRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
@@ -189,6 +212,9 @@ async function main(): Promise<void> {
   let rt = await startRuntime({ GLAMBDAR_STEM_CELLS: '0' });
   const cold = await coldStarts(rt, 'cold', COLD_SAMPLES, async () => undefined);
   await stopRuntime(rt, docker);
+  const images = await docker.listImages({ filters: { reference: ['glambdar-node', 'node:20-slim'] } });
+  const image = images[0]?.RepoTags?.[0];
+  const bareDocker = image ? await bareDockerStarts(docker, image, COLD_SAMPLES) : [NaN];
 
   // 2. Cold start through a stem cell, then warm figures on the same runtime.
   log('cold starts through stem cells');
@@ -210,6 +236,8 @@ async function main(): Promise<void> {
 
   log('baseline: bare node:http');
   const base = await baselineServer();
+  await sequential(base.port, '/', 200);
+  const baselineWarm = await sequential(base.port, '/', 2000);
   const baselineLoad = await load(base.port, '/');
   base.child.kill();
 
@@ -224,10 +252,12 @@ async function main(): Promise<void> {
     machine: `${(await import('node:os')).cpus().length} cores, node ${process.version}`,
     coldStartP50Ms: round(percentile(cold, 50)),
     coldStartP95Ms: round(percentile(cold, 95)),
+    bareDockerRunP50Ms: round(percentile(bareDocker, 50)),
     stemColdStartP50Ms: round(percentile(stem, 50)),
     stemColdStartP95Ms: round(percentile(stem, 95)),
     warmP50Ms: round(percentile(warm, 50), 3),
     warmP99Ms: round(percentile(warm, 99), 3),
+    baselineWarmP50Ms: round(percentile(baselineWarm, 50), 3),
     throughputRps: Math.round(glambdarLoad.rps),
     baselineRps: Math.round(baselineLoad.rps),
     throughputRatio: round(glambdarLoad.rps / baselineLoad.rps, 3),
@@ -238,8 +268,10 @@ async function main(): Promise<void> {
   };
   table.push(
     ['cold start p50 / p95 (no stem cell)', `${results.coldStartP50Ms} / ${results.coldStartP95Ms} ms`, '~230 ms'],
+    ['bare `docker create + start + exit` of the same image, p50', `${results.bareDockerRunP50Ms} ms`, '-'],
     ['cold start p50 / p95 (stem cell)', `${results.stemColdStartP50Ms} / ${results.stemColdStartP95Ms} ms`, '-'],
     ['warm latency p50 / p99 (sequential)', `${results.warmP50Ms} / ${results.warmP99Ms} ms`, '~1.06 ms'],
+    ['bare node:http sequential p50, same run', `${results.baselineWarmP50Ms} ms`, '-'],
     ['warm throughput, 32 connections', `${results.throughputRps} req/s`, '~2,951 req/s'],
     ['bare node:http baseline, same run', `${results.baselineRps} req/s`, '-'],
     ['Glambdar / baseline', `${results.throughputRatio}`, '-'],

@@ -175,11 +175,11 @@ export class WorkerClient {
     return new Promise<InvokeResult>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       const header: InvokeHeader = { t: 'invoke', id, ...request };
-      // Frames sent in one tick leave in one write (writev) instead of one syscall each.
+      // Frames sent in one turn of the event loop leave in one write (writev), not one syscall each.
       if (!this.#corked) {
         this.#corked = true;
         this.#socket.cork();
-        process.nextTick(this.#uncork);
+        setImmediate(this.#uncork);
       }
       this.#socket.write(encodeFrame(header, body));
     });

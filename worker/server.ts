@@ -100,10 +100,10 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
           .then(
             (frame) => {
               if (!socket.writable) return;
-              // Results finished in one tick leave in one write (writev).
+              // Results finished in one turn of the event loop leave in one write (writev).
               if (socket.writableCorked === 0) {
                 socket.cork();
-                process.nextTick(() => socket.uncork());
+                setImmediate(() => socket.uncork());
               }
               socket.write(frame);
             },
