@@ -251,6 +251,7 @@ export class Runtime {
 
   /** FunctionInfo of one function, with live replica counts. */
   info(name: string): FunctionInfo {
+    this.invocations.flush();
     const fn = this.store.get(name);
     if (!fn || fn.deleting) throw new FunctionNotFound(name);
     return this.#info(fn);
@@ -258,6 +259,8 @@ export class Runtime {
 
   /** FunctionInfo of every function. */
   list(): FunctionInfo[] {
+    // Counters come from invocation records; write the pending ones so they are current.
+    this.invocations.flush();
     return this.store
       .list()
       .filter((fn) => !fn.deleting)

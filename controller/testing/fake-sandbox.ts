@@ -1,10 +1,10 @@
-import { SandboxUnavailable } from '../errors.js';
 /**
  * An in-memory Sandbox for controller tests. `start` runs the real worker in this process on
  * `<socketDir>/worker.sock`, with the container's code folder as its function folder, so the
  * pool talks to it exactly as it talks to a container.
  */
 import { join } from 'node:path';
+import { SandboxUnavailable } from '../errors.js';
 import { startWorker, type Worker } from '../../worker/server.js';
 import type { ContainerInfo, ContainerSpec, Sandbox, SandboxEvent } from '../sandbox.js';
 

@@ -1,0 +1,209 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import yazl from 'yazl';
+import { Console } from 'node:console';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RuntimeConfigSchema } from '../schemas/index.js';
+import { silentLogger } from '../controller/logger.js';
+import { FakeSandbox } from '../controller/testing/fake-sandbox.js';
+import { startServer, type GlambdarServer } from './server.js';
+
+/**
+ * The HTTP contract end to end, with containers replaced by in-process workers (FakeSandbox):
+ * everything but Docker is real, so these run in the plain `npm test`.
+ */
+
+function zipOf(files: Record<string, string>): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  for (const [name, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), name);
+  zip.end();
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
+    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
+const ECHO = `exports.handler = async (req) => {
+  if (req.path === '/slow') await new Promise((r) => setTimeout(r, 2000));
+  if (req.path === '/text') return { statusCode: 202, headers: { 'x-kind': 'text' }, body: 'plain words' };
+  console.log('echo', req.method, req.path);
+  return { method: req.method, path: req.path, query: req.query, received: req.body, ua: req.headers['user-agent'] };
+};`;
+
+let dir: string;
+let server: GlambdarServer;
+let sandbox: FakeSandbox;
+
+async function deploy(name: string, files: Record<string, string> | Buffer, fields: Record<string, string> = {}): Promise<Response> {
+  const form = new FormData();
+  const bytes = Buffer.isBuffer(files) ? files : await zipOf(files);
+  form.set('file', new Blob([new Uint8Array(bytes)]), `${name}.zip`);
+  for (const [k, v] of Object.entries(fields)) form.set(k, v);
+  return fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+}
+
+// Handlers run in this process here; vitest's console would not reach process.stdout,
+// which is what the worker captures (a container has Node's own console).
+const vitestConsole = globalThis.console;
+beforeAll(() => {
+  globalThis.console = new Console(process.stdout, process.stderr);
+});
+afterAll(() => {
+  globalThis.console = vitestConsole;
+});
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'glb-api-'));
+  sandbox = new FakeSandbox({ drainTimeoutMs: 50 });
+  server = await startServer({
+    config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0, queueTimeoutMs: 5000 }),
+    sandbox,
+    log: silentLogger,
+    watchManifests: false,
+  });
+});
+
+afterEach(async () => {
+  await server.close(500);
+  await sandbox.closeAll();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('the HTTP API', () => {
+  it('passes method, path, query, headers and raw body to the handler and returns its JSON', async () => {
+    expect((await deploy('echo', { 'index.js': ECHO })).status).toBe(201);
+    const res = await fetch(`${server.url}/invoke/echo/some/path?a=1&a=2&b=x`, {
+      method: 'PUT',
+      headers: { 'user-agent': 'glambdar-test' },
+      body: 'raw body',
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-glambdar-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await res.json()).toEqual({ method: 'PUT', path: '/some/path', query: { a: ['1', '2'], b: 'x' }, received: 'raw body', ua: 'glambdar-test' });
+  });
+
+  it("returns the handler's status, headers and a text body as text", async () => {
+    await deploy('echo', { 'index.js': ECHO });
+    const res = await fetch(`${server.url}/invoke/echo/text`);
+    expect(res.status).toBe(202);
+    expect(res.headers.get('x-kind')).toBe('text');
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(await res.text()).toBe('plain words');
+  });
+
+  it('answers 413 JSON for an invocation body over 6 MiB', async () => {
+    await deploy('echo', { 'index.js': ECHO });
+    const res = await fetch(`${server.url}/invoke/echo`, { method: 'POST', body: Buffer.alloc(6 * 1024 * 1024 + 1, 97) });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+  });
+
+  it('answers 413 JSON for an upload over 50 MiB and stores nothing', async () => {
+    const res = await deploy('huge', Buffer.alloc(50 * 1024 * 1024 + 10, 1));
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    expect((await fetch(`${server.url}/info/huge`)).status).toBe(404);
+  });
+
+  it('refuses bad deploys with 400 naming what was wrong, and never a host path', async () => {
+    const noFile = await fetch(`${server.url}/deploy`, { method: 'POST', body: new FormData() });
+    expect(noFile.status).toBe(400);
+    expect(await noFile.json()).toMatchObject({ code: 'INVALID_INPUT', error: expect.stringContaining('"file"') });
+
+    const badField = await deploy('echo', { 'index.js': ECHO }, { rateLimit: 'lots' });
+    expect(badField.status).toBe(400);
+    const badFieldBody = (await badField.json()) as { error: string };
+    expect(badFieldBody.error).toMatch(/rateLimit/);
+
+    const unknown = await deploy('echo', { 'index.js': ECHO }, { replicas: '3' });
+    expect(unknown.status).toBe(400);
+    expect(((await unknown.json()) as { error: string }).error).toMatch(/unknown field: replicas/);
+
+    const noIndex = await deploy('echo', { 'lib/util.js': '' });
+    expect(noIndex.status).toBe(400);
+    const noIndexBody = (await noIndex.json()) as { error: string };
+    expect(noIndexBody.error).toMatch(/index\.js/);
+    for (const body of [badFieldBody.error, noIndexBody.error]) expect(body).not.toContain(dir);
+    expect((await fetch(`${server.url}/info`)).status).toBe(200);
+    expect(((await (await fetch(`${server.url}/info`)).json()) as { count: number }).count).toBe(0);
+  });
+
+  it('treats a redeploy as an update with a new generation only when the code changed', async () => {
+    await deploy('echo', { 'index.js': ECHO });
+    const same = await deploy('echo', { 'index.js': ECHO });
+    expect(same.status).toBe(200);
+    expect(await same.json()).toEqual({ function: 'echo', status: 'updated', generation: 1 });
+    const changed = await deploy('echo', { 'index.js': ECHO + '\n// v2' });
+    expect(await changed.json()).toEqual({ function: 'echo', status: 'updated', generation: 2 });
+  });
+
+  it('keeps settings made through /config across an API redeploy', async () => {
+    await deploy('echo', { 'index.js': ECHO });
+    const config = await fetch(`${server.url}/config/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ rateLimit: 7 }),
+    });
+    expect(await config.json()).toMatchObject({ function: 'echo', status: 'updated', generation: 2, rateLimit: 7 });
+    await deploy('echo', { 'index.js': ECHO + '\n// v2' });
+    const info = (await (await fetch(`${server.url}/info/echo`)).json()) as { rateLimit: number; generation: number };
+    expect(info).toMatchObject({ rateLimit: 7, generation: 3 });
+  });
+
+  it('refuses a /config body that is not a JSON object of known fields', async () => {
+    await deploy('echo', { 'index.js': ECHO });
+    const post = (body: string) => fetch(`${server.url}/config/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(await (await post('[1]')).json()).toMatchObject({ code: 'INVALID_INPUT' });
+    expect(await (await post('{not json')).json()).toMatchObject({ code: 'INVALID_INPUT', error: 'request body is not valid JSON' });
+    expect(await (await post('{"maxConcurrency":0}')).json()).toMatchObject({ code: 'INVALID_INPUT', error: expect.stringMatching(/maxConcurrency/) });
+    expect((await fetch(`${server.url}/config/ghost`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(404);
+  });
+
+  it('answers 504 past timeoutMs and replaces the blocked container', async () => {
+    await deploy('echo', { 'index.js': ECHO }, { timeoutMs: '200' });
+    await fetch(`${server.url}/invoke/echo`);
+    const before = [...sandbox.containers.keys()];
+    const res = await fetch(`${server.url}/invoke/echo/slow`);
+    expect(res.status).toBe(504);
+    expect(await res.json()).toEqual({ error: 'function "echo" did not answer within 200 ms', code: 'INVOCATION_TIMEOUT' });
+    expect(sandbox.removed).toEqual(before);
+    expect((await fetch(`${server.url}/invoke/echo`)).status).toBe(200);
+  });
+
+  it('answers 400 for an invalid name and 404 for unknown functions and routes', async () => {
+    expect(await (await fetch(`${server.url}/invoke/Not_A_Label`)).json()).toMatchObject({ code: 'INVALID_NAME' });
+    expect(await (await fetch(`${server.url}/invoke/ghost`)).json()).toEqual({ error: 'function "ghost" not found', code: 'FUNCTION_NOT_FOUND' });
+    expect((await fetch(`${server.url}/logs/ghost`)).status).toBe(404);
+    expect((await fetch(`${server.url}/del/ghost`, { method: 'DELETE' })).status).toBe(404);
+    expect(await (await fetch(`${server.url}/nothing`)).json()).toEqual({ error: 'no route GET /nothing', code: 'ROUTE_NOT_FOUND' });
+  });
+
+  it('shows functions as a kubectl-like table and as Prometheus metrics', async () => {
+    await deploy('echo', { 'index.js': ECHO }, { rateLimit: '3' });
+    await fetch(`${server.url}/invoke/echo`);
+    const table = await (await fetch(`${server.url}/info?format=table`)).text();
+    const [header, row] = table.trimEnd().split('\n');
+    expect(header?.split(/\s+/)).toEqual(['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'GENERATION', 'STATUS', 'AGE']);
+    expect(row?.split(/\s+/).slice(0, 4)).toEqual(['echo', '1/1', '0', '3/s']);
+    const plain = await fetch(`${server.url}/info`, { headers: { accept: 'text/plain' } });
+    expect(await plain.text()).toBe(table);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/^glambdar_functions 1$/m);
+    expect(metrics).toMatch(/^glambdar_invocations_total\{function="echo"\} 1$/m);
+  });
+
+  it('serves logs newest first with limit and since, and deletes them with the function', async () => {
+    await deploy('echo', { 'index.js': ECHO });
+    for (const path of ['/one', '/two', '/three']) await fetch(`${server.url}/invoke/echo${path}`);
+    const logs = (await (await fetch(`${server.url}/logs/echo?limit=2`)).json()) as Array<{ stdout: string; statusCode: number }>;
+    expect(logs.map((l) => l.stdout)).toEqual(['echo GET /three\n', 'echo GET /two\n']);
+    expect((await fetch(`${server.url}/logs/echo?limit=zero`)).status).toBe(400);
+    const future = (await (await fetch(`${server.url}/logs/echo?since=${Date.now() + 60_000}`)).json()) as unknown[];
+    expect(future).toEqual([]);
+    expect(await (await fetch(`${server.url}/del/echo`, { method: 'DELETE' })).json()).toEqual({ deleted: 'echo' });
+    expect((await fetch(`${server.url}/logs/echo`)).status).toBe(404);
+    expect(sandbox.containers.size).toBe(0);
+  });
+});
