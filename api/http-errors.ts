@@ -1,7 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { ServerResponse } from 'node:http';
-import { GlambdarError, InvalidInput, NoCapacity, PayloadTooLarge, RateLimited } from '../controller/errors.js';
-import type { Logger } from '../controller/logger.js';
+import { GlambdarError, InvalidInput, NoCapacity, PayloadTooLarge, RateLimited, type Logger } from '../controller/index.js';
 
 /** The one mapping from error code to HTTP status. */
 const STATUS_BY_CODE: Record<string, number> = {

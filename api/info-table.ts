@@ -1,4 +1,4 @@
-import type { FunctionInfo } from '../controller/runtime.js';
+import type { FunctionInfo } from '../controller/index.js';
 
 /** Formats an age like kubectl: 45s, 12m, 3h, 5d. */
 export function formatAge(ms: number): string {

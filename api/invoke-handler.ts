@@ -1,8 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FUNCTION_NAME_PATTERN } from '../schemas/index.js';
-import { InvalidName, PayloadTooLarge } from '../controller/errors.js';
-import type { Logger } from '../controller/logger.js';
-import type { Runtime } from '../controller/runtime.js';
+import { InvalidName, PayloadTooLarge, type Logger, type Runtime } from '../controller/index.js';
 import { sendError } from './http-errors.js';
 
 /** Largest invocation body (DESIGN.md limits). */

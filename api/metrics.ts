@@ -1,4 +1,4 @@
-import type { Runtime } from '../controller/runtime.js';
+import type { Runtime } from '../controller/index.js';
 
 function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');

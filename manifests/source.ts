@@ -12,10 +12,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { SpecPatch } from '../schemas/index.js';
-import { systemClock, type Clock, type TimerHandle } from '../controller/clock.js';
-import { installArchive, installFolder } from '../controller/code-archive.js';
-import { GlambdarError } from '../controller/errors.js';
-import type { Logger } from '../controller/logger.js';
+import { GlambdarError, installArchive, installFolder, systemClock, type Clock, type Logger, type TimerHandle } from '../controller/index.js';
 import { formatManifestError, parseManifestFile, type ManifestError, type ManifestFunction } from './parse.js';
 
 /**
