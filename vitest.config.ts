@@ -8,5 +8,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Integration files share one Docker engine; unit files are fast either way.
     fileParallelism: true,
+    // CI also writes a JSON report, from which .ci/run prints its closing count line.
+    reporters: process.env['CI'] ? ['default', 'json'] : ['default'],
+    outputFile: { json: '.ci/last-run.json' },
   },
 });
