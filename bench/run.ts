@@ -225,6 +225,12 @@ async function main(): Promise<void> {
     return ready >= 1;
   };
   const stem = await coldStarts(rt, 'stem', COLD_SAMPLES, () => waitFor(stemReady, 60_000));
+  // Quiet the machine before warm figures: no cold-start containers, no stem refill running.
+  for (let i = 0; i < COLD_SAMPLES; i++) await call(rt.port, 'DELETE', `/del/stem-${i}`);
+  await waitFor(async () => {
+    const text = (await call(rt.port, 'GET', '/metrics')).body;
+    return Number(/glambdar_stem_cells_ready (\d+)/.exec(text)?.[1] ?? 0) >= 2;
+  }, 60_000);
 
   log('warm latency and throughput');
   await deploy(rt.port, 'ping', await zipOf({ 'index.js': PING }), { maxConcurrency: '64' });
