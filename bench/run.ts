@@ -133,15 +133,16 @@ async function coldStarts(rt: Runtime, prefix: string, samples: number, beforeEa
   return times;
 }
 
-async function sequential(port: number, path: string, n: number): Promise<number[]> {
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    const res = await call(port, 'POST', path, '{}', { 'content-type': 'application/json' });
-    times.push(performance.now() - t0);
-    if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
-  }
-  return times;
+/** `n` sequential requests after `warmup` more, timed by a client process of their own. */
+function sequential(port: number, path: string, n: number, warmup = 500): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(HERE, 'sequential-client.js'), String(port), path, String(warmup), String(n)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as number[]) : reject(new Error(`sequential client exited ${code}`))));
+  });
 }
 
 async function load(port: number, path: string): Promise<{ rps: number; p99: number; errors: number }> {
@@ -156,10 +157,12 @@ async function load(port: number, path: string): Promise<{ rps: number; p99: num
   return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
 }
 
-async function containerRssMb(docker: Docker, instance: string, fn: string): Promise<number> {
-  const [c] = await docker.listContainers({ filters: { label: [`glambdar.instance=${instance}`, `glambdar.function=${fn}`] } });
-  if (!c) return NaN;
-  const stats = (await docker.getContainer(c.Id).stats({ stream: false })) as { memory_stats: { stats?: Record<string, number>; usage?: number } };
+async function containerRssMb(docker: Docker, port: number, fn: string): Promise<number> {
+  // A container specialised from a stem cell has no function label: ask /info for its id.
+  const info = JSON.parse((await call(port, 'GET', `/info/${fn}`)).body) as { status: { containers: Array<{ id: string }> } };
+  const id = info.status.containers[0]?.id;
+  if (!id) return NaN;
+  const stats = (await docker.getContainer(id).stats({ stream: false })) as { memory_stats: { stats?: Record<string, number>; usage?: number } };
   const s = stats.memory_stats.stats ?? {};
   const bytes = s['rss'] ?? s['anon'] ?? stats.memory_stats.usage ?? NaN;
   return bytes / 1024 / 1024;
@@ -225,27 +228,40 @@ async function main(): Promise<void> {
     return ready >= 1;
   };
   const stem = await coldStarts(rt, 'stem', COLD_SAMPLES, () => waitFor(stemReady, 60_000));
+
+  log('warm latency and throughput');
+  await deploy(rt.port, 'ping', await zipOf({ 'index.js': PING }), { maxConcurrency: '64' });
+  await call(rt.port, 'POST', '/invoke/ping', '{}');
   // Quiet the machine before warm figures: no cold-start containers, no stem refill running.
   for (let i = 0; i < COLD_SAMPLES; i++) await call(rt.port, 'DELETE', `/del/stem-${i}`);
   await waitFor(async () => {
     const text = (await call(rt.port, 'GET', '/metrics')).body;
     return Number(/glambdar_stem_cells_ready (\d+)/.exec(text)?.[1] ?? 0) >= 2;
   }, 60_000);
-
-  log('warm latency and throughput');
-  await deploy(rt.port, 'ping', await zipOf({ 'index.js': PING }), { maxConcurrency: '64' });
-  await sequential(rt.port, '/invoke/ping', 200); // warm up (JIT, container)
+  await new Promise((r) => setTimeout(r, 1000));
   const warm = await sequential(rt.port, '/invoke/ping', 2000);
-  const glambdarLoad = await load(rt.port, '/invoke/ping');
-  await new Promise((r) => setTimeout(r, 1500));
-  const containerRss = await containerRssMb(docker, rt.instance, 'ping');
 
-  log('baseline: bare node:http');
+  log('throughput, alternating with a bare node:http baseline');
+  // The machine is shared: alternate the two, twice, so drift hits both alike.
   const base = await baselineServer();
-  await sequential(base.port, '/', 200);
   const baselineWarm = await sequential(base.port, '/', 2000);
-  const baselineLoad = await load(base.port, '/');
+  const runs: Array<{ glambdar: Awaited<ReturnType<typeof load>>; baseline: Awaited<ReturnType<typeof load>> }> = [];
+  for (let round = 0; round < 2; round++) {
+    const baseline = await load(base.port, '/');
+    const glambdar = await load(rt.port, '/invoke/ping');
+    runs.push({ glambdar, baseline });
+  }
   base.child.kill();
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const glambdarLoad = {
+    rps: mean(runs.map((r) => r.glambdar.rps)),
+    p99: Math.max(...runs.map((r) => r.glambdar.p99)),
+    errors: runs.reduce((a, r) => a + r.glambdar.errors, 0),
+  };
+  const baselineLoad = { rps: mean(runs.map((r) => r.baseline.rps)) };
+  await new Promise((r) => setTimeout(r, 1500));
+  const containerRss = await containerRssMb(docker, rt.port, 'ping');
+
 
   log('runtime memory with 100 functions');
   const zip = await zipOf({ 'index.js': PING });
@@ -269,6 +285,7 @@ async function main(): Promise<void> {
     throughputRatio: round(glambdarLoad.rps / baselineLoad.rps, 3),
     loadP99Ms: glambdarLoad.p99,
     loadErrors: glambdarLoad.errors,
+    throughputRounds: runs.map((r) => ({ glambdarRps: Math.round(r.glambdar.rps), baselineRps: Math.round(r.baseline.rps) })),
     containerRssMb: round(containerRss, 1),
     runtimeRssMb: round(runtimeRss, 1),
   };
@@ -278,8 +295,8 @@ async function main(): Promise<void> {
     ['cold start p50 / p95 (stem cell)', `${results.stemColdStartP50Ms} / ${results.stemColdStartP95Ms} ms`, '-'],
     ['warm latency p50 / p99 (sequential)', `${results.warmP50Ms} / ${results.warmP99Ms} ms`, '~1.06 ms'],
     ['bare node:http sequential p50, same run', `${results.baselineWarmP50Ms} ms`, '-'],
-    ['warm throughput, 32 connections', `${results.throughputRps} req/s`, '~2,951 req/s'],
-    ['bare node:http baseline, same run', `${results.baselineRps} req/s`, '-'],
+    ['warm throughput, 32 connections (mean of 2 x 10 s)', `${results.throughputRps} req/s`, '~2,951 req/s'],
+    ['bare node:http baseline, alternating with it', `${results.baselineRps} req/s`, '-'],
     ['Glambdar / baseline', `${results.throughputRatio}`, '-'],
     ['p99 latency under load', `${results.loadP99Ms} ms (${results.loadErrors} errors)`, '-'],
     ['idle warm container RSS', `${results.containerRssMb} MiB`, '-'],
