@@ -322,6 +322,31 @@ describe('Reconciler', () => {
     expect(condition(status, 'Ready')).toMatchObject({ status: 'False', reason: 'LoadFailed' });
   });
 
+  it('replaces a container whose function failed to load only after a doubling back-off', async () => {
+    await writeCode('hello', 'd1', "throw new Error('broken at load');\n");
+    apply({ minWarm: 1 });
+    const backoff = new Reconciler({ store, pool, sandbox, clock: systemClock, log: silentLogger, functionsDir, loadRetryBaseMs: 100 });
+    const first = await backoff.reconcile('hello');
+    const [broken] = pool.replicas('hello');
+    expect(broken?.loadError).toContain('broken at load');
+    expect(first.requeueAfterMs).toBeGreaterThan(0);
+    expect(first.requeueAfterMs).toBeLessThanOrEqual(100);
+
+    // Before the back-off has passed, a reconcile leaves the container alone: no hot loop.
+    await backoff.reconcile('hello');
+    expect(pool.replicas('hello')).toEqual([broken]);
+    expect(sandbox.starts).toBe(1);
+
+    await new Promise((r) => setTimeout(r, 120));
+    const second = await backoff.reconcile('hello');
+    expect(sandbox.starts).toBe(2);
+    expect(pool.replicas('hello')[0]).not.toBe(broken);
+    // The next wait is twice the first.
+    expect(second.requeueAfterMs).toBeGreaterThan(100);
+    expect(second.requeueAfterMs).toBeLessThanOrEqual(200);
+    expect(store.getStatus('hello')?.phase).toBe('Failed');
+  });
+
   it('reports StartFailed and rethrows when containers cannot start', async () => {
     await writeCode('hello', 'd1');
     apply({ minWarm: 1 });

@@ -25,10 +25,17 @@ export interface ReconcilerOptions {
   desiredReplicas?: (fn: FunctionRecord) => number;
   /** The autoscaler's predicted arrival rate, recorded in status. */
   predictedRps?: (name: string) => number;
+  /**
+   * First wait before a container whose function failed to load is replaced; it doubles per
+   * failure up to 5 minutes (Kubernetes' CrashLoopBackOff). Default 10 s.
+   */
+  loadRetryBaseMs?: number;
 }
 
-/** How long a deleted function's requests may drain before its containers are killed. */
+/** How often a deleted function's draining containers are looked at again. */
 const DRAIN_POLL_MS = 50;
+/** The longest wait between replacements of a container whose function fails to load. */
+const MAX_LOAD_RETRY_MS = 5 * 60_000;
 
 /**
  * Level-triggered reconcile of one function: read the spec, the pool and the containers the
@@ -37,6 +44,8 @@ const DRAIN_POLL_MS = 50;
  */
 export class Reconciler {
   #o: ReconcilerOptions;
+  /** Load failures in a row per function: the only memory kept, like kubelet's restart backoff. */
+  #loadFailures = new Map<string, number>();
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
@@ -63,6 +72,8 @@ export class Reconciler {
     }
     const template = templateOf(fn);
     await this.#syncWithEngine(fn, template, everything, listedAt);
+
+    await this.#replaceFailedLoads(fn, template);
 
     const live = this.#o.pool.replicas(name).filter((r) => r.state === 'starting' || r.state === 'ready');
     const current = live.filter((r) => r.template === template);
@@ -106,8 +117,48 @@ export class Reconciler {
       throw startError;
     }
     this.#writeStatus(fresh, {});
-    return {};
+    const retryAfterMs = this.#loadRetryAfter(fresh, template);
+    return retryAfterMs === undefined ? {} : { requeueAfterMs: retryAfterMs };
   };
+
+  /**
+   * A container whose function failed to load stays (answering 500 with the error) until its
+   * back-off has passed, then it is replaced: 10 s, 20 s, 40 s ... up to 5 minutes, reset once a
+   * container of the function loads (Kubernetes' CrashLoopBackOff).
+   */
+  async #replaceFailedLoads(fn: FunctionRecord, template: string): Promise<void> {
+    const { failed, healthy } = this.#loadStates(fn.name, template);
+    if (failed.length === 0) {
+      if (healthy) this.#loadFailures.delete(fn.name);
+      return;
+    }
+    const backoff = this.#loadBackoff(fn.name);
+    const now = this.#o.clock.now();
+    const due = failed.filter((r) => now - r.startedAt >= backoff);
+    if (due.length === 0) return;
+    const attempt = (this.#loadFailures.get(fn.name) ?? 0) + 1;
+    this.#loadFailures.set(fn.name, attempt);
+    this.#o.log.info(`${fn.name}: replacing ${due.length} container(s) whose function failed to load (attempt ${attempt})`);
+    for (const r of due) await this.#o.pool.kill(r);
+  }
+
+  /** When to look again at a function with containers that failed to load, if it has any. */
+  #loadRetryAfter(fn: FunctionRecord, template: string): number | undefined {
+    const { failed } = this.#loadStates(fn.name, template);
+    if (failed.length === 0) return undefined;
+    const now = this.#o.clock.now();
+    const oldest = Math.max(...failed.map((r) => now - r.startedAt));
+    return Math.max(1, this.#loadBackoff(fn.name) - oldest);
+  }
+
+  #loadBackoff(name: string): number {
+    return Math.min((this.#o.loadRetryBaseMs ?? 10_000) * 2 ** (this.#loadFailures.get(name) ?? 0), MAX_LOAD_RETRY_MS);
+  }
+
+  #loadStates(name: string, template: string): { failed: Replica[]; healthy: boolean } {
+    const ready = this.#o.pool.replicas(name).filter((r) => r.state === 'ready' && r.template === template);
+    return { failed: ready.filter((r) => r.loadError), healthy: ready.some((r) => !r.loadError) };
+  }
 
   /** Adopts or removes containers the pool does not know; drops replicas whose container is gone. */
   async #syncWithEngine(fn: FunctionRecord, template: string, everything: ContainerInfo[], listedAt: number): Promise<void> {
@@ -135,6 +186,7 @@ export class Reconciler {
 
   /** Deletion, step two: drain and remove containers, then code, logs and the record. */
   async #finalize(name: string, fn: FunctionRecord | undefined): Promise<ReconcileResult> {
+    this.#loadFailures.delete(name);
     if (fn) this.#writeStatus(fn, { terminating: true });
     this.#o.pool.failWaiters(name, new FunctionNotFound(name));
     const replicas: readonly Replica[] = [...this.#o.pool.replicas(name)];
