@@ -6,7 +6,9 @@ import type { InvocationRecord } from './types.js';
 /**
  * Writes invocation records behind the hot path: records are buffered and written in one
  * transaction per batch (every `flushIntervalMs`, or at once past `maxBatch`). `flush` runs
- * before reads of logs and on shutdown, so no record is lost on a clean stop.
+ * before reads of logs and on shutdown, so no record is lost on a clean stop. Each function
+ * keeps its newest `retention` records; older ones are trimmed at most once per
+ * `trimIntervalMs` per function, so the database does not grow without bound.
  */
 export class InvocationLog {
   #buffer: InvocationRecord[] = [];
@@ -16,8 +18,21 @@ export class InvocationLog {
   #log: Logger;
   #flushIntervalMs: number;
   #maxBatch: number;
+  #retention: number;
+  #trimIntervalMs: number;
+  #lastTrim = new Map<string, number>();
 
-  constructor(options: { store: Store; clock: Clock; log: Logger; flushIntervalMs?: number; maxBatch?: number }) {
+  constructor(options: {
+    store: Store;
+    clock: Clock;
+    log: Logger;
+    flushIntervalMs?: number;
+    maxBatch?: number;
+    retention?: number;
+    trimIntervalMs?: number;
+  }) {
+    this.#retention = options.retention ?? 10_000;
+    this.#trimIntervalMs = options.trimIntervalMs ?? 10_000;
     this.#store = options.store;
     this.#clock = options.clock;
     this.#log = options.log;
@@ -42,8 +57,19 @@ export class InvocationLog {
     this.#buffer = [];
     try {
       this.#store.appendInvocations(batch);
+      this.#trim(batch);
     } catch (err) {
       this.#log.error(`could not write ${batch.length} invocation records: ${(err as Error).message}`);
+    }
+  }
+
+  #trim(batch: readonly InvocationRecord[]): void {
+    const now = this.#clock.now();
+    for (const name of new Set(batch.map((r) => r.funcName))) {
+      const last = this.#lastTrim.get(name);
+      if (last !== undefined && now - last < this.#trimIntervalMs) continue;
+      this.#lastTrim.set(name, now);
+      this.#store.trimLogs(name, this.#retention);
     }
   }
 

@@ -164,7 +164,7 @@ export class Runtime {
       predictedRps: (name) => this.autoscaler.predictedRps(name),
     });
     this.queue = new WorkQueue({ reconcile: reconciler.reconcile, clock: this.clock, log: this.log });
-    this.invocations = new InvocationLog({ store, clock: this.clock, log: this.log });
+    this.invocations = new InvocationLog({ store, clock: this.clock, log: this.log, retention: config.logRetention });
     this.invoker = new Invoker({
       store,
       pool: this.pool,

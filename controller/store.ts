@@ -21,6 +21,8 @@ export interface Store {
   writeStatus(name: string, status: FunctionStatus): WriteOutcome;
   /** Appends invocation records and bumps counters in one transaction. */
   appendInvocations(records: readonly InvocationRecord[]): void;
+  /** Keeps only the newest `keep` invocation records of a function; returns how many went. */
+  trimLogs(name: string, keep: number): number;
   logs(name: string, options: { limit: number; since?: number; afterId?: number }): LogRecord[];
   close(): void;
 }
@@ -163,6 +165,10 @@ export class SqliteStore implements Store {
       markDeleting: db.prepare('UPDATE functions SET deleting = 1, updated_at = ? WHERE name = ?'),
       deleteFunction: db.prepare('DELETE FROM functions WHERE name = ?'),
       deleteLogs: db.prepare('DELETE FROM invocations WHERE func_name = ?'),
+      trimLogs: db.prepare(
+        `DELETE FROM invocations WHERE func_name = @name AND id <=
+           (SELECT id FROM invocations WHERE func_name = @name ORDER BY id DESC LIMIT 1 OFFSET @keep)`,
+      ),
       getStatus: db.prepare<[string], { status: string }>('SELECT status FROM function_status WHERE name = ?'),
       putStatus: db.prepare(
         'INSERT INTO function_status (name, status) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET status = excluded.status',
@@ -273,6 +279,10 @@ export class SqliteStore implements Store {
         this.#cache.delete(name);
       }
     })();
+  }
+
+  trimLogs(name: string, keep: number): number {
+    return this.#stmts.trimLogs.run({ name, keep }).changes;
   }
 
   logs(name: string, options: { limit: number; since?: number; afterId?: number }): LogRecord[] {

@@ -21,6 +21,8 @@ export const RuntimeConfigSchema = z
     /** Period of the full resync of every function. */
     resyncIntervalMs: z.coerce.number().int().min(100).default(30_000),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    /** Invocation records kept per function (older ones are trimmed). */
+    logRetention: z.coerce.number().int().min(1).default(10_000),
     /** Generic warm containers kept per size for first starts; 0 turns stem cells off. */
     stemCells: z.coerce.number().int().min(0).max(20).default(2),
     /** The watched folder of GitOps manifests; `<dir>/manifests` when not given. */
@@ -41,6 +43,7 @@ export function runtimeConfigInput(env: Record<string, string | undefined>, defa
     maxQueuedPerFunction: pick('GLAMBDAR_MAX_QUEUED'),
     startTimeoutMs: pick('GLAMBDAR_START_TIMEOUT_MS'),
     stemCells: pick('GLAMBDAR_STEM_CELLS'),
+    logRetention: pick('GLAMBDAR_LOG_RETENTION'),
     resyncIntervalMs: pick('GLAMBDAR_RESYNC_MS'),
     logLevel: pick('GLAMBDAR_LOG_LEVEL'),
     manifestsDir: pick('GLAMBDAR_MANIFESTS'),
