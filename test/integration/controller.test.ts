@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   deploy,
   docker,
@@ -7,21 +7,13 @@ import {
   integrationEnabled,
   invoke,
   makeZip,
-  startRuntime,
+  info,
+  useRuntimes,
   type TestRuntime,
 } from './harness.js';
 
 const versioned = (version: string, delayMs = 0) =>
   `exports.handler = async () => { await new Promise((r) => setTimeout(r, ${delayMs})); return { version: '${version}' }; };`;
-
-interface Info {
-  generation: number;
-  status: { phase: string; readyReplicas: number; replicas: number; observedGeneration: number; conditions: Array<{ type: string; status: string; reason: string; message: string }> };
-}
-
-async function info(rt: TestRuntime, name: string): Promise<Info> {
-  return (await (await fetch(`${rt.url}/info/${name}`)).json()) as Info;
-}
 
 /** Fires `total` invocations, `concurrency` at a time; returns status codes and bodies. */
 async function load(rt: TestRuntime, name: string, total: number, concurrency: number): Promise<Array<{ status: number; body: string }>> {
@@ -39,15 +31,8 @@ async function load(rt: TestRuntime, name: string, total: number, concurrency: n
 }
 
 describe.runIf(integrationEnabled)('the controller on a real Docker engine', () => {
-  const runtimes: TestRuntime[] = [];
-  const start = async (dir?: string) => {
-    const rt = await startRuntime({ dir });
-    runtimes.push(rt);
-    return rt;
-  };
-  afterEach(async () => {
-    for (const rt of runtimes.splice(0).reverse()) await rt.destroy();
-  });
+  const runtime = useRuntimes();
+  const start = (dir?: string) => runtime({ dir });
 
   it('replaces a killed warm container and keeps serving', async () => {
     const rt = await start();

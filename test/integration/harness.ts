@@ -5,6 +5,7 @@ import yazl from 'yazl';
 import { RuntimeConfigSchema } from '../../schemas/index.js';
 import { createLogger } from '../../controller/logger.js';
 import { LABELS } from '../../controller/sandbox.js';
+import { afterEach } from 'vitest';
 import { startServer, type GlambdarServer } from '../../api/server.js';
 
 /** Integration tests run only when asked; when asked, a missing engine is a failure, not a skip. */
@@ -139,3 +140,42 @@ export const HELLO_HANDLER = `exports.handler = async (req) => {
 `;
 
 export { join };
+
+/** `GET /info/:name` as the tests read it. */
+export interface InfoBody {
+  generation: number;
+  status: {
+    phase: string;
+    replicas: number;
+    readyReplicas: number;
+    observedGeneration: number;
+    conditions: Array<{ type: string; status: string; reason: string; message: string }>;
+    containers: Array<{ id: string; state: string; inFlight: number; fromStemCell: boolean }>;
+  };
+}
+
+export async function info(rt: { url: string }, name: string): Promise<InfoBody> {
+  return (await (await fetch(`${rt.url}/info/${name}`)).json()) as InfoBody;
+}
+
+/** The newest invocation record of a function. */
+export async function lastLog(rt: { url: string }, name: string): Promise<{ statusCode: number; coldStart: boolean } | undefined> {
+  const logs = (await (await fetch(`${rt.url}/logs/${name}?limit=1`)).json()) as Array<{ statusCode: number; coldStart: boolean }>;
+  return logs[0];
+}
+
+/**
+ * For a describe block: a `start` that starts runtimes, each destroyed after its test (newest
+ * first), even when the test failed.
+ */
+export function useRuntimes(): (options?: Parameters<typeof startRuntime>[0]) => Promise<TestRuntime> {
+  const runtimes: TestRuntime[] = [];
+  afterEach(async () => {
+    for (const rt of runtimes.splice(0).reverse()) await rt.destroy();
+  });
+  return async (options = {}) => {
+    const rt = await startRuntime(options);
+    runtimes.push(rt);
+    return rt;
+  };
+}

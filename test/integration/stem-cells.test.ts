@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LABELS } from '../../controller/sandbox.js';
 import {
   deploy,
@@ -11,29 +11,11 @@ import {
   integrationEnabled,
   invoke,
   makeZip,
-  startRuntime,
+  info,
+  lastLog,
+  useRuntimes,
   type TestRuntime,
 } from './harness.js';
-
-interface ContainerStatus {
-  id: string;
-  state: string;
-  inFlight: number;
-  fromStemCell: boolean;
-}
-
-interface Info {
-  status: { replicas: number; readyReplicas: number; containers: ContainerStatus[] };
-}
-
-async function info(rt: TestRuntime, name: string): Promise<Info> {
-  return (await (await fetch(`${rt.url}/info/${name}`)).json()) as Info;
-}
-
-async function lastLog(rt: TestRuntime, name: string): Promise<{ statusCode: number; coldStart: boolean } | undefined> {
-  const logs = (await (await fetch(`${rt.url}/logs/${name}?limit=1`)).json()) as Array<{ statusCode: number; coldStart: boolean }>;
-  return logs[0];
-}
 
 const STEM_METRIC = 'glambdar_stem_cells_ready';
 
@@ -104,15 +86,7 @@ function hardening(c: Docker.ContainerInspectInfo) {
 }
 
 describe.runIf(integrationEnabled)('stem cells on a real Docker engine', () => {
-  const runtimes: TestRuntime[] = [];
-  const start = async (options: Parameters<typeof startRuntime>[0] = {}) => {
-    const rt = await startRuntime(options);
-    runtimes.push(rt);
-    return rt;
-  };
-  afterEach(async () => {
-    for (const rt of runtimes.splice(0).reverse()) await rt.destroy();
-  });
+  const start = useRuntimes();
 
   it('specialises a stem cell for a first invoke, with the function env and full isolation, and refills the pool', async () => {
     const rt = await start();

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   deploy,
   eventually,
@@ -6,29 +6,11 @@ import {
   integrationEnabled,
   invoke,
   makeZip,
-  startRuntime,
+  info,
+  lastLog,
+  useRuntimes,
   type TestRuntime,
 } from './harness.js';
-
-interface ContainerStatus {
-  id: string;
-  state: string;
-  inFlight: number;
-  fromStemCell: boolean;
-}
-
-interface Info {
-  status: { replicas: number; readyReplicas: number; containers: ContainerStatus[] };
-}
-
-async function info(rt: TestRuntime, name: string): Promise<Info> {
-  return (await (await fetch(`${rt.url}/info/${name}`)).json()) as Info;
-}
-
-async function lastLog(rt: TestRuntime, name: string): Promise<{ statusCode: number; coldStart: boolean } | undefined> {
-  const logs = (await (await fetch(`${rt.url}/logs/${name}?limit=1`)).json()) as Array<{ statusCode: number; coldStart: boolean }>;
-  return logs[0];
-}
 
 /** Fires `count` invocations at once; returns every response with its body read. */
 async function burst(rt: TestRuntime, name: string, count: number): Promise<Array<{ status: number; headers: Headers; body: string }>> {
@@ -65,15 +47,7 @@ exports.handler = async () => {
 `;
 
 describe.runIf(integrationEnabled)('traffic control on a real Docker engine', () => {
-  const runtimes: TestRuntime[] = [];
-  const start = async (options: Parameters<typeof startRuntime>[0] = {}) => {
-    const rt = await startRuntime(options);
-    runtimes.push(rt);
-    return rt;
-  };
-  afterEach(async () => {
-    for (const rt of runtimes.splice(0).reverse()) await rt.destroy();
-  });
+  const start = useRuntimes();
 
   it('rate limits a burst with 429s that carry Retry-After and RateLimit headers, and admits again a second later', async () => {
     const rt = await start();
