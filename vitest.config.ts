@@ -5,6 +5,7 @@ export default defineConfig({
     include: ['{schemas,manifests,api,controller,worker,bench}/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: ['node_modules', 'dist'],
     testTimeout: 20_000,
+    globalSetup: ['test/integration/global-setup.ts'],
     hookTimeout: 120_000,
     // Integration files share one Docker engine; unit files are fast either way.
     fileParallelism: true,
