@@ -206,4 +206,27 @@ describe('the HTTP API', () => {
     expect((await fetch(`${server.url}/logs/echo`)).status).toBe(404);
     expect(sandbox.containers.size).toBe(0);
   });
+
+  it('streams new log records as NDJSON in follow mode', async () => {
+    await deploy('echo', { 'index.js': ECHO });
+    await fetch(`${server.url}/invoke/echo/before`);
+    const abort = new AbortController();
+    const res = await fetch(`${server.url}/logs/echo?follow=1`, { signal: abort.signal });
+    expect(res.headers.get('content-type')).toBe('application/x-ndjson');
+    const reader = res.body!.getReader();
+    let text = '';
+    const readUntil = async (needle: string) => {
+      while (!text.includes(needle)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended');
+        text += Buffer.from(value).toString();
+      }
+    };
+    await readUntil('/before');
+    await fetch(`${server.url}/invoke/echo/after`);
+    await readUntil('/after');
+    abort.abort();
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { stdout: string });
+    expect(lines.map((l) => l.stdout)).toEqual(['echo GET /before\n', 'echo GET /after\n']);
+  });
 });
