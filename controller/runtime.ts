@@ -178,6 +178,11 @@ export class Runtime {
   /** Opens the data folder (creating it), the database and the worker copy. */
   static async open(options: RuntimeOptions): Promise<Runtime> {
     const { dir } = options.config;
+    // Unix socket paths are limited to 107 bytes; a deep data folder would fail at every start.
+    const longestSocket = join(dir, 'sockets', 'x'.repeat(10), 'worker.sock');
+    if (Buffer.byteLength(longestSocket) > 107) {
+      throw new Error(`GLAMBDAR_DIR is too long for Unix socket paths (${Buffer.byteLength(longestSocket)} > 107 bytes with sockets/<id>/worker.sock); use a shorter folder`);
+    }
     for (const sub of ['functions', 'sockets', 'runtime/worker', 'tmp', 'manifests', 'cells']) await mkdir(join(dir, sub), { recursive: true });
     const runtime = new Runtime(options, new SqliteStore(join(dir, 'glambdar.db')));
     await runtime.#installWorker();
