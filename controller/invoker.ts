@@ -14,7 +14,6 @@ import type { Pool } from './pool.js';
 import { TokenBucket, type TakeResult } from './rate-limiter.js';
 import type { Store } from './store.js';
 import type { TrafficStats } from './traffic-stats.js';
-import type { FunctionRecord } from './types.js';
 import type { InvokeRequest, InvokeResult } from './worker-client.js';
 
 /** A successful invocation as the HTTP layer sends it. */
@@ -73,55 +72,40 @@ export class Invoker {
     this.#stats?.onStart(name);
     let result: InvokeResult | undefined;
     try {
-      return await this.#run(fn, request, body, rate, (r) => (result = r));
+      const requestId = randomUUID();
+      const invokedAt = this.#clock.now();
+      const { replica, coldStart } = await this.#pool.acquire(fn);
+      let failure: GlambdarError | undefined;
+      try {
+        result = await this.#withTimeout(replica.client!.invoke(request, body), fn.spec.timeoutMs, () => {
+          // A handler past its timeout may be blocking the event loop: replace the container.
+          void this.#pool.kill(replica);
+          return new InvocationTimeout(name, fn.spec.timeoutMs);
+        });
+      } catch (err) {
+        failure = err instanceof GlambdarError ? err : new ContainerDied('the function container failed', { cause: err });
+      } finally {
+        this.#pool.release(replica);
+      }
+      if (result?.error) {
+        failure = replica.loadError ? new FunctionLoadFailed(result.error) : new HandlerError(result.error);
+      }
+      this.#log.record({
+        requestId,
+        funcName: name,
+        invokedAt,
+        durationMs: result?.durationMs ?? this.#clock.now() - invokedAt,
+        statusCode: failure ? this.#statusOf(failure) : result!.statusCode,
+        coldStart,
+        stdout: result?.stdout ?? '',
+        stderr: result?.stderr ?? '',
+        error: failure?.message ?? null,
+      });
+      if (failure) throw failure;
+      return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate };
     } finally {
       this.#stats?.onFinish(name, result?.durationMs);
     }
-  }
-
-  async #run(
-    fn: FunctionRecord,
-    request: InvokeRequest,
-    body: Buffer,
-    rate: TakeResult,
-    seen: (result: InvokeResult) => void,
-  ): Promise<InvokeOutcome> {
-    const name = fn.name;
-    const requestId = randomUUID();
-    const invokedAt = this.#clock.now();
-    const lease = await this.#pool.acquire(fn);
-    const { replica, coldStart } = lease;
-    let result: InvokeResult | undefined;
-    let failure: GlambdarError | undefined;
-    try {
-      result = await this.#withTimeout(replica.client!.invoke(request, body), fn.spec.timeoutMs, () => {
-        // A handler past its timeout may be blocking the event loop: replace the container.
-        void this.#pool.kill(replica);
-        return new InvocationTimeout(name, fn.spec.timeoutMs);
-      });
-    } catch (err) {
-      failure = err instanceof GlambdarError ? err : new ContainerDied('the function container failed', { cause: err });
-    } finally {
-      this.#pool.release(replica);
-    }
-    if (result) seen(result);
-    const durationMs = this.#clock.now() - invokedAt;
-    if (result?.error) {
-      failure = replica.loadError ? new FunctionLoadFailed(result.error) : new HandlerError(result.error);
-    }
-    this.#log.record({
-      requestId,
-      funcName: name,
-      invokedAt,
-      durationMs: result?.durationMs ?? durationMs,
-      statusCode: failure ? this.#statusOf(failure) : result!.statusCode,
-      coldStart,
-      stdout: result?.stdout ?? '',
-      stderr: result?.stderr ?? '',
-      error: failure?.message ?? null,
-    });
-    if (failure) throw failure;
-    return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate };
   }
 
   #limiter(name: string, rate: number): TokenBucket {
