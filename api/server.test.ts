@@ -1,29 +1,18 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import yazl from 'yazl';
 import { Console } from 'node:console';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RuntimeConfigSchema } from '../schemas/index.js';
 import { silentLogger } from '../controller/logger.js';
 import { FakeSandbox } from '../controller/testing/fake-sandbox.js';
+import { makeZip } from '../test/zip.js';
 import { startServer, type GlambdarServer } from './server.js';
 
 /**
  * The HTTP contract end to end, with containers replaced by in-process workers (FakeSandbox):
  * everything but Docker is real, so these run in the plain `npm test`.
  */
-
-function zipOf(files: Record<string, string>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), name);
-  zip.end();
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-  });
-}
 
 const ECHO = `exports.handler = async (req) => {
   if (req.path === '/slow') await new Promise((r) => setTimeout(r, 2000));
@@ -38,7 +27,7 @@ let sandbox: FakeSandbox;
 
 async function deploy(name: string, files: Record<string, string> | Buffer, fields: Record<string, string> = {}): Promise<Response> {
   const form = new FormData();
-  const bytes = Buffer.isBuffer(files) ? files : await zipOf(files);
+  const bytes = Buffer.isBuffer(files) ? files : await makeZip(files);
   form.set('file', new Blob([new Uint8Array(bytes)]), `${name}.zip`);
   for (const [k, v] of Object.entries(fields)) form.set(k, v);
   return fetch(`${server.url}/deploy`, { method: 'POST', body: form });
@@ -228,5 +217,16 @@ describe('the HTTP API', () => {
     abort.abort();
     const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { stdout: string });
     expect(lines.map((l) => l.stdout)).toEqual(['echo GET /before\n', 'echo GET /after\n']);
+  });
+
+  it('answers 503 JSON with Retry-After while the container engine is unreachable', async () => {
+    await deploy('echo', { 'index.js': ECHO });
+    sandbox.down = true;
+    const res = await fetch(`${server.url}/invoke/echo`);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(await res.json()).toMatchObject({ code: 'SANDBOX_UNAVAILABLE', error: expect.stringMatching(/Docker engine is not reachable/) });
+    sandbox.down = false;
+    expect((await fetch(`${server.url}/invoke/echo`)).status).toBe(200);
   });
 });

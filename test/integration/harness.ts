@@ -1,12 +1,14 @@
 import Docker from 'dockerode';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import yazl from 'yazl';
 import { RuntimeConfigSchema } from '../../schemas/index.js';
 import { createLogger } from '../../controller/logger.js';
 import { LABELS } from '../../controller/sandbox.js';
 import { afterEach } from 'vitest';
 import { startServer, type GlambdarServer } from '../../api/server.js';
+import { makeZip } from '../zip.js';
+
+export { makeZip };
 
 /** Integration tests run only when asked; when asked, a missing engine is a failure, not a skip. */
 export const integrationEnabled = process.env['RUN_INTEGRATION_TESTS'] === '1';
@@ -82,19 +84,6 @@ export async function removeInstanceContainers(instanceId: string): Promise<void
   for (const c of await instanceContainers(instanceId)) {
     await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   }
-}
-
-/** Builds a zip in memory from file name -> content. */
-export function makeZip(files: Record<string, string>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), name);
-  zip.end();
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-    zip.outputStream.on('error', reject);
-  });
 }
 
 /** `POST /deploy` as curl -F would send it. */
