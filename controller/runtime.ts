@@ -289,7 +289,7 @@ export class Runtime {
     this.autoscaler.stop();
     await this.queue.shutdown();
     this.pool.close();
-    // Stem cells cannot be adopted by the next start (their labels name no function).
+    // Generic stem cells are worth nothing to the next start; specialised ones stay to be adopted.
     await this.stemCells.stop();
     this.invocations.flush();
     this.store.close();
