@@ -1,19 +1,22 @@
 import type { Clock, TimerHandle } from './clock.js';
 import type { Logger } from './logger.js';
+import { StoreRecordWriter, type RecordWriter } from './record-writer.js';
 import type { Store } from './store.js';
 import type { InvocationRecord } from './types.js';
 
 /**
- * Writes invocation records behind the hot path: records are buffered and written in one
- * transaction per batch (every `flushIntervalMs`, or at once past `maxBatch`). `flush` runs
- * before reads of logs and on shutdown, so no record is lost on a clean stop. Each function
- * keeps its newest `retention` records; older ones are trimmed at most once per
- * `trimIntervalMs` per function, so the database does not grow without bound.
+ * Takes invocation records off the hot path: records are buffered and handed to a
+ * {@link RecordWriter} in batches (every `flushIntervalMs`, or at once past `maxBatch`).
+ * `flush` runs before reads of logs or counters and waits until the database has everything,
+ * and `close` on shutdown, so no record is lost on a clean stop. Each function keeps its
+ * newest `retention` records; older ones are trimmed at most once per `trimIntervalMs` per
+ * function, so the database does not grow without bound.
  */
 export class InvocationLog {
   #buffer: InvocationRecord[] = [];
   #timer: TimerHandle | null = null;
   #store: Store;
+  #writer: RecordWriter;
   #clock: Clock;
   #log: Logger;
   #flushIntervalMs: number;
@@ -21,9 +24,13 @@ export class InvocationLog {
   #retention: number;
   #trimIntervalMs: number;
   #lastTrim = new Map<string, number>();
+  /** Functions whose counters changed in batches not yet synced: the store's cache of them is stale. */
+  #unsynced = new Set<string>();
 
+  /** `writer` defaults to writing through `store` on this thread. */
   constructor(options: {
     store: Store;
+    writer?: RecordWriter;
     clock: Clock;
     log: Logger;
     flushIntervalMs?: number;
@@ -34,6 +41,7 @@ export class InvocationLog {
     this.#retention = options.retention ?? 10_000;
     this.#trimIntervalMs = options.trimIntervalMs ?? 10_000;
     this.#store = options.store;
+    this.#writer = options.writer ?? new StoreRecordWriter(options.store);
     this.#clock = options.clock;
     this.#log = options.log;
     this.#flushIntervalMs = options.flushIntervalMs ?? 50;
@@ -42,39 +50,56 @@ export class InvocationLog {
 
   record(entry: InvocationRecord): void {
     this.#buffer.push(entry);
-    if (this.#buffer.length >= this.#maxBatch) this.flush();
-    else if (!this.#timer) this.#timer = this.#clock.setTimeout(() => this.flush(), this.#flushIntervalMs);
+    if (this.#buffer.length >= this.#maxBatch) this.#handOver();
+    else if (!this.#timer) this.#timer = this.#clock.setTimeout(() => this.#handOver(), this.#flushIntervalMs);
   }
 
-  /** Writes everything buffered now. */
+  /** Writes everything recorded so far and waits until the database has it. */
   flush(): void {
+    this.#handOver();
+    this.#writer.sync();
+    if (this.#unsynced.size === 0) return;
+    this.#store.forget(this.#unsynced);
+    this.#unsynced.clear();
+  }
+
+  /** Flushes, then stops the writer; call once, on shutdown. */
+  async close(): Promise<void> {
+    this.flush();
+    await this.#writer.close();
+  }
+
+  /** Records waiting to be handed to the writer. */
+  get pending(): number {
+    return this.#buffer.length;
+  }
+
+  #handOver(): void {
     if (this.#timer) {
       this.#clock.clearTimeout(this.#timer);
       this.#timer = null;
     }
     if (this.#buffer.length === 0) return;
-    const batch = this.#buffer;
+    const records = this.#buffer;
     this.#buffer = [];
+    const names = new Set(records.map((r) => r.funcName));
+    for (const name of names) this.#unsynced.add(name);
     try {
-      this.#store.appendInvocations(batch);
-      this.#trim(batch);
+      this.#writer.write({ records, trim: this.#dueForTrim(names), keep: this.#retention });
     } catch (err) {
-      this.#log.error(`could not write ${batch.length} invocation records: ${(err as Error).message}`);
+      this.#log.error(`could not write ${records.length} invocation records: ${(err as Error).message}`);
     }
   }
 
-  #trim(batch: readonly InvocationRecord[]): void {
+  #dueForTrim(names: Set<string>): string[] {
     const now = this.#clock.now();
-    for (const name of new Set(batch.map((r) => r.funcName))) {
+    const due: string[] = [];
+    for (const name of names) {
       const last = this.#lastTrim.get(name);
       if (last !== undefined && now - last < this.#trimIntervalMs) continue;
       this.#lastTrim.set(name, now);
-      this.#store.trimLogs(name, this.#retention);
+      due.push(name);
     }
-  }
-
-  /** Records waiting to be written. */
-  get pending(): number {
-    return this.#buffer.length;
+    return due;
   }
 }

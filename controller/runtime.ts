@@ -12,6 +12,7 @@ import { Invoker } from './invoker.js';
 import { createLogger, type Logger } from './logger.js';
 import { Pool, templateOf } from './pool.js';
 import { Reconciler } from './reconciler.js';
+import { ThreadRecordWriter, type RecordWriter } from './record-writer.js';
 import type { Sandbox } from './sandbox.js';
 import { SqliteStore, type Store } from './store.js';
 import type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOutcome } from './types.js';
@@ -107,7 +108,7 @@ export class Runtime {
   #resyncTimer: ReturnType<Clock['setTimeout']> | null = null;
   #stopped = false;
 
-  private constructor(options: RuntimeOptions, store: Store) {
+  private constructor(options: RuntimeOptions, store: Store, writer?: RecordWriter) {
     const { config } = options;
     this.config = config;
     this.clock = options.clock ?? systemClock;
@@ -164,7 +165,7 @@ export class Runtime {
       predictedRps: (name) => this.autoscaler.predictedRps(name),
     });
     this.queue = new WorkQueue({ reconcile: reconciler.reconcile, clock: this.clock, log: this.log });
-    this.invocations = new InvocationLog({ store, clock: this.clock, log: this.log, retention: config.logRetention });
+    this.invocations = new InvocationLog({ store, writer, clock: this.clock, log: this.log, retention: config.logRetention });
     this.invoker = new Invoker({
       store,
       pool: this.pool,
@@ -184,7 +185,10 @@ export class Runtime {
       throw new Error(`GLAMBDAR_DIR is too long for Unix socket paths (${Buffer.byteLength(longestSocket)} > 107 bytes with sockets/<id>/worker.sock); use a shorter folder`);
     }
     for (const sub of ['functions', 'sockets', 'runtime/worker', 'tmp', 'manifests', 'cells']) await mkdir(join(dir, sub), { recursive: true });
-    const runtime = new Runtime(options, new SqliteStore(join(dir, 'glambdar.db')));
+    const dbPath = join(dir, 'glambdar.db');
+    const store = new SqliteStore(dbPath);
+    const log = options.log ?? createLogger(options.config.logLevel);
+    const runtime = new Runtime({ ...options, log }, store, new ThreadRecordWriter({ dbPath, store, log }));
     await runtime.#installWorker();
     return runtime;
   }
@@ -291,7 +295,7 @@ export class Runtime {
     this.pool.close();
     // Generic stem cells are worth nothing to the next start; specialised ones stay to be adopted.
     await this.stemCells.stop();
-    this.invocations.flush();
+    await this.invocations.close();
     this.store.close();
   }
 

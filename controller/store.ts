@@ -24,6 +24,8 @@ export interface Store {
   /** Keeps only the newest `keep` invocation records of a function; returns how many went. */
   trimLogs(name: string, keep: number): number;
   logs(name: string, options: { limit: number; since?: number; afterId?: number }): LogRecord[];
+  /** Drops cached records of these functions, after another connection (the record writer) changed them. */
+  forget(names: Iterable<string>): void;
   close(): void;
 }
 
@@ -175,7 +177,7 @@ export class SqliteStore implements Store {
       ),
       insertLog: db.prepare(
         `INSERT INTO invocations (func_name, request_id, invoked_at, duration_ms, status_code, cold_start, stdout, stderr, error)
-         VALUES (@funcName, @requestId, @invokedAt, @durationMs, @statusCode, @coldStart, @stdout, @stderr, @error)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       bumpCounters: db.prepare(
         `UPDATE functions SET invoke_count = invoke_count + ?, last_invoked_at = MAX(COALESCE(last_invoked_at, 0), ?)
@@ -268,7 +270,8 @@ export class SqliteStore implements Store {
           exists.set(r.funcName, known);
         }
         if (!known) continue;
-        this.#stmts.insertLog.run({ ...r, coldStart: r.coldStart ? 1 : 0 });
+        // Positional parameters: about a fifth cheaper per row than named ones.
+        this.#stmts.insertLog.run(r.funcName, r.requestId, r.invokedAt, r.durationMs, r.statusCode, r.coldStart ? 1 : 0, r.stdout, r.stderr, r.error);
         const c = perFunction.get(r.funcName) ?? { count: 0, last: 0 };
         c.count += 1;
         c.last = Math.max(c.last, r.invokedAt);
@@ -287,6 +290,10 @@ export class SqliteStore implements Store {
 
   logs(name: string, options: { limit: number; since?: number; afterId?: number }): LogRecord[] {
     return this.#stmts.logsNewest.all(name, options.since ?? 0, options.afterId ?? 0, options.limit).map(toLog);
+  }
+
+  forget(names: Iterable<string>): void {
+    for (const name of names) this.#cache.delete(name);
   }
 
   close(): void {
