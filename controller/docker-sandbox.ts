@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { SandboxUnavailable } from './errors.js';
 import type { Logger } from './logger.js';
 import { ensureRuntimeImage, NODE_PATH_IN_IMAGE } from './runtime-image.js';
-import { LABELS, type ContainerInfo, type ContainerSpec, type Sandbox, type SandboxEvent } from './sandbox.js';
+import { BOOT_CPUS, LABELS, type ContainerInfo, type ContainerSpec, type Sandbox, type SandboxEvent } from './sandbox.js';
 
 const MIB = 1024 * 1024;
 /** CFS scheduling period of function containers, in microseconds. */
@@ -16,6 +16,11 @@ export interface DockerSandboxOptions {
   image: string;
   log: Logger;
   docker?: Docker;
+}
+
+/** The CFS quota for `cpus` CPUs; at least 1 ms per period, the kernel's floor. */
+function cpuQuota(cpus: number): number {
+  return Math.max(1000, Math.round(cpus * CPU_PERIOD_US));
 }
 
 function unavailable(action: string, cause: unknown): SandboxUnavailable {
@@ -109,7 +114,8 @@ export class DockerSandbox implements Sandbox {
           // A 10 ms CFS period instead of the default 100 ms: a function that spends its quota
           // is paused for at most a few ms, not tens of ms, which keeps tail latency low.
           CpuPeriod: CPU_PERIOD_US,
-          CpuQuota: Math.max(1000, Math.round(spec.cpus * CPU_PERIOD_US)),
+          // Boosted for the boot; settle() sets the spec's quota once the worker answers.
+          CpuQuota: cpuQuota(Math.max(spec.cpus, BOOT_CPUS)),
           IpcMode: 'private',
           RestartPolicy: { Name: 'no' },
           LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
@@ -126,6 +132,15 @@ export class DockerSandbox implements Sandbox {
       throw unavailable('start a container', err);
     }
     return container.id;
+  }
+
+  async settle(containerId: string, cpus: number): Promise<void> {
+    if (cpus >= BOOT_CPUS) return;
+    try {
+      await this.#docker.getContainer(containerId).update({ CpuQuota: cpuQuota(cpus) });
+    } catch (err) {
+      throw unavailable('set the CPU limit of a container', err);
+    }
   }
 
   async remove(containerId: string): Promise<void> {

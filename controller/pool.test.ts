@@ -248,3 +248,40 @@ describe('Pool routing', () => {
     await vi.waitFor(() => expect(sandbox.containers.size).toBe(0), { timeout: 2_000, interval: 5 });
   });
 });
+
+describe('Pool start-up CPU boost', () => {
+  it('lowers a new replica to its spec CPUs once its worker has answered', async () => {
+    const fn = record({ cpus: 0.25 });
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    expect(replica.state).toBe('ready');
+    await vi.waitFor(() => expect(sandbox.settled).toEqual([{ id: replica.containerId, cpus: 0.25 }]), { timeout: 2_000, interval: 5 });
+  });
+
+  it('removes a replica whose CPU limit cannot be set, so no container keeps the boost', async () => {
+    sandbox.failSettle = () => new SandboxUnavailable('update refused');
+    const fn = record({ cpus: 0.5 });
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    // Removed, then reported so the reconciler starts a replacement.
+    await vi.waitFor(() => expect(changes).toContain('hello'), { timeout: 2_000, interval: 5 });
+    expect(replica.state).toBe('dead');
+    expect(sandbox.containers.has(replica.containerId!)).toBe(false);
+    expect(pool.replicas('hello')).toEqual([]);
+  });
+
+  it('settles an adopted replica too, in case the previous run stopped before it could', async () => {
+    const fn = record({ cpus: 0.5 });
+    await writeCode(fn);
+    const first = await pool.start(fn);
+    await vi.waitFor(() => expect(sandbox.settled).toHaveLength(1), { timeout: 2_000, interval: 5 });
+    // A second pool, as after a restart, takes the running container over.
+    makePool();
+    const adopted = await pool.adopt(fn, first.containerId!, first.key);
+    expect(adopted.state).toBe('ready');
+    await vi.waitFor(
+      () => expect(sandbox.settled).toEqual([{ id: first.containerId, cpus: 0.5 }, { id: first.containerId, cpus: 0.5 }]),
+      { timeout: 2_000, interval: 5 },
+    );
+  });
+});

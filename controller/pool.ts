@@ -199,6 +199,7 @@ export class Pool {
       if (replica.state === 'dead') throw new Error('replica retired during start');
       const client = await WorkerClient.connect(join(socketDir, 'worker.sock'), this.#opts.startTimeoutMs, this.#opts.clock);
       this.#attach(replica, client);
+      this.#settle(replica, fn.spec.cpus);
       this.#opts.log.info(
         `started ${fn.name} replica ${replica.key} (generation ${fn.generation}) in ${this.#opts.clock.now() - now} ms` +
           (client.loadError ? `; function failed to load: ${client.loadError}` : ''),
@@ -271,12 +272,29 @@ export class Pool {
     try {
       const client = await WorkerClient.connect(join(this.#opts.socketsDir, replicaKey, 'worker.sock'), 2000, this.#opts.clock);
       this.#attach(replica, client);
+      // Settled already, unless the previous run stopped between start and settle.
+      this.#settle(replica, fn.spec.cpus);
       this.#opts.log.info(`adopted ${fn.name} replica ${replicaKey}`);
       return replica;
     } catch (err) {
       await this.#destroy(replica);
       throw err;
     }
+  }
+
+  /**
+   * Ends a replica's start-up CPU boost in the background: the engine takes ~40 ms for it,
+   * too long to wait for on a cold start, and the replica serves meanwhile. A replica whose
+   * limit cannot be set is removed, so no container keeps more CPU than its spec.
+   */
+  #settle(replica: Replica, cpus: number): void {
+    const id = replica.containerId;
+    if (!id) return;
+    this.#opts.sandbox.settle(id, cpus).catch((err: Error) => {
+      if (replica.state === 'dead') return;
+      this.#opts.log.error(`removing ${replica.functionName} replica ${replica.key}: could not set its CPU limit: ${err.message}`);
+      void this.#destroy(replica).then(() => this.#opts.onChange(replica.functionName));
+    });
   }
 
   /** Stops routing to a replica; it is removed once its in-flight requests finish. */

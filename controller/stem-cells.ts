@@ -161,6 +161,13 @@ export class StemCells {
         env: {},
       });
       const client = await WorkerClient.connect(join(socketDir, 'worker.sock'), this.#o.startTimeoutMs, this.#o.clock);
+      try {
+        // Off the critical path, so the boost ends before any function code can run here.
+        await this.#o.sandbox.settle(containerId, size.cpus);
+      } catch (err) {
+        client.close();
+        throw err;
+      }
       return { key, containerId, client, codeDir };
     } catch (err) {
       if (containerId) await this.#o.sandbox.remove(containerId).catch(() => undefined);

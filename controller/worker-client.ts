@@ -81,7 +81,7 @@ export class WorkerClient {
           throw new ContainerDied('function container exited during start');
         }
         await new Promise<void>((r) => clock.setTimeout(r, delay));
-        delay = Math.min(delay * 2, 50);
+        delay = Math.min(delay * 2, 10);
       }
     }
   }

@@ -30,6 +30,10 @@ export class FakeSandbox implements Sandbox {
   readonly removed: string[] = [];
   /** `start <id>` when a start completed, `remove <id>` when a removal began, `crash <id>`; in order. */
   readonly events: string[] = [];
+  /** Every `settle` call that named an existing container, in order. */
+  readonly settled: Array<{ id: string; cpus: number }> = [];
+  /** When set, `settle` throws what it returns (if anything). */
+  failSettle: ((id: string) => Error | undefined) | null = null;
   /** When set, `start` throws what it returns (if anything). */
   failStart: ((spec: ContainerSpec) => Error | undefined) | null = null;
   /** While true, every call fails as an unreachable engine does. */
@@ -79,6 +83,13 @@ export class FakeSandbox implements Sandbox {
     this.events.push(`start ${id}`);
     this.#emit({ action: 'start', containerId: id, functionName: spec.functionName });
     return id;
+  }
+
+  async settle(containerId: string, cpus: number): Promise<void> {
+    if (this.down) throw new SandboxUnavailable('Docker engine is not reachable or refused to set the CPU limit of a container');
+    const failure = this.failSettle?.(containerId);
+    if (failure) throw failure;
+    if (this.containers.has(containerId)) this.settled.push({ id: containerId, cpus });
   }
 
   async remove(containerId: string): Promise<void> {

@@ -64,6 +64,12 @@ exports.handler = async (req) => {
 };
 `;
 
+/** The container's CPU quota once it is `expected` (for `eventually`), else undefined. */
+async function cpuQuotaOnce(id: string, expected: number): Promise<number | undefined> {
+  const quota = (await docker.getContainer(id).inspect()).HostConfig.CpuQuota;
+  return quota === expected ? quota : undefined;
+}
+
 /** The hardening settings of a container, as Docker reports them (paths left out). */
 function hardening(c: Docker.ContainerInspectInfo) {
   const h = c.HostConfig;
@@ -116,6 +122,9 @@ describe.runIf(integrationEnabled)('stem cells on a real Docker engine', () => {
     // Still labelled as a stem cell (labels are fixed): it is the /info id that ties it to the function.
     expect(inspected.Config.Labels[LABELS.stem]).toBe('1');
     expect(inspected.Config.Labels[LABELS.instance]).toBe(rt.instanceId);
+    // Its start-up CPU boost ended before it was offered: the spec's 0.5 CPU of a 10 ms period.
+    expect(inspected.HostConfig.CpuPeriod).toBe(10_000);
+    expect(inspected.HostConfig.CpuQuota).toBe(5_000);
     const stemHardening = hardening(inspected);
     expect(stemHardening).toMatchObject({
       user: '65534:65534',
@@ -146,6 +155,8 @@ describe.runIf(integrationEnabled)('stem cells on a real Docker engine', () => {
     expect(plainContainers[0]!.fromStemCell).toBe(false);
     const plainInspected = await docker.getContainer(plainContainers[0]!.id).inspect();
     expect(stemHardening).toEqual(hardening(plainInspected));
+    // It booted with 1 CPU; the boost ends in the background once it answered.
+    expect(await eventually(async () => cpuQuotaOnce(plainContainers[0]!.id, 2_500), 10_000, 'the 0.25 CPU quota')).toBe(2_500);
   });
 
   it('adopts a stem-born container after a restart, so the first invoke is warm', async () => {
@@ -223,5 +234,6 @@ describe.runIf(integrationEnabled)('stem cells on a real Docker engine', () => {
     expect(labelled.map((c) => c.Id)).toEqual(containers.map((c) => c.id));
     expect(labelled[0]!.Labels[LABELS.function]).toBe('no-stem');
     expect(await stemContainers(rt.instanceId)).toEqual([]);
+    expect(await eventually(async () => cpuQuotaOnce(containers[0]!.id, 5_000), 10_000, 'the 0.5 CPU quota')).toBe(5_000);
   });
 });
