@@ -5,7 +5,7 @@
  * records, no limits) and writes back what it answers. Glambdar's figures next to this show
  * what the controller costs; this one next to bare node:http shows what the hop costs.
  *
- * Usage: node hop-floor.js <port> <worker main.js>; prints "ready" once it serves.
+ * Usage: node hop-floor.js <port> <worker bundle main.cjs>; prints "ready" once it serves.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -226,7 +226,7 @@ async function baselineServer(): Promise<{ port: number; child: ChildProcess }> 
 /** The hop floor (bench/hop-floor.ts): a bare proxy to the same worker over one socket. */
 async function hopFloorServer(): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(HERE, 'hop-floor.js'), String(port), join(HERE, '..', 'worker', 'main.js')], {
+  const child = spawn(process.execPath, [join(HERE, 'hop-floor.js'), String(port), join(HERE, '..', 'worker-bundle', 'main.cjs')], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {

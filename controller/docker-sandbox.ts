@@ -82,7 +82,7 @@ export class DockerSandbox implements Sandbox {
       container = await this.#docker.createContainer({
         name: `glambdar-${this.#instanceId}-${spec.stem ? 'stem' : spec.functionName}-${spec.replicaKey}`,
         Image: this.#image!,
-        Cmd: [NODE_PATH_IN_IMAGE, `--max-old-space-size=${heapMb}`, '/worker/main.js'],
+        Cmd: [NODE_PATH_IN_IMAGE, `--max-old-space-size=${heapMb}`, '/worker/main.cjs'],
         User: '65534:65534',
         WorkingDir: '/fn',
         Env: [

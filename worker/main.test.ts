@@ -1,36 +1,34 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, FrameDecoder, type Frame, type InvokeHeader } from './framing.js';
 
-// The worker as it runs in a container: its files compiled alone into a folder with
-// {"type":"module"}, started with `node main.js`, driven over its socket.
+// The worker as it runs in a container: bundled into one CommonJS file with the options
+// `npm run build` uses, started with `node main.cjs`, driven over its socket.
 
 let root: string;
-let workerDir: string;
+let workerMain: string;
 const children: ChildProcess[] = [];
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'glambdar-main-'));
-  workerDir = join(root, 'worker');
-  await mkdir(workerDir);
-  const here = dirname(fileURLToPath(import.meta.url));
-  const sources = (await readdir(here)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
-  for (const file of sources) {
-    const { outputText } = ts.transpileModule(await readFile(join(here, file), 'utf8'), {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
-      fileName: file,
-    });
-    await writeFile(join(workerDir, file.replace(/\.ts$/, '.js')), outputText);
-  }
-  await writeFile(join(workerDir, 'package.json'), '{"type":"module"}');
+  workerMain = join(root, 'worker', 'main.cjs');
+  await build({
+    entryPoints: [join(dirname(fileURLToPath(import.meta.url)), 'main.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    logLevel: 'warning',
+    outfile: workerMain,
+  });
 });
 
 afterEach(() => {
@@ -55,7 +53,7 @@ async function run(name: string, files: Record<string, string>): Promise<Running
   await mkdir(fnDir);
   for (const [file, text] of Object.entries(files)) await writeFile(join(fnDir, file), text);
   const socketPath = join(root, `${name}.sock`);
-  const child = spawn(process.execPath, [join(workerDir, 'main.js')], {
+  const child = spawn(process.execPath, [workerMain], {
     env: { PATH: process.env.PATH, GLAMBDAR_SOCKET: socketPath, GLAMBDAR_FN_DIR: fnDir, GLAMBDAR_MAX_LOG_BYTES: '2048' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -135,6 +133,22 @@ describe('worker process', () => {
     invoke(socket, 3, '/still-alive');
     const [, , , third] = await next(4);
     expect(third?.header).toMatchObject({ id: 3, statusCode: 200 });
+  });
+
+  it('loads ES module functions from the CommonJS bundle: index.mjs, and index.js in a "type": "module" package', async () => {
+    const esm = 'export const handler = async (req) => ({ statusCode: 200, body: { esm: typeof require === "undefined", path: req.path } });';
+    for (const [name, files] of [
+      ['mjs', { 'index.mjs': esm }],
+      ['typemodule', { 'index.js': esm, 'package.json': '{"type":"module"}' }],
+    ] as const) {
+      const worker = await run(name, files);
+      const { socket, next } = await open(worker.socketPath);
+      invoke(socket, 1, `/${name}`);
+      const [hello, result] = await next(2);
+      expect(hello?.header).toMatchObject({ t: 'hello', loadError: null });
+      expect(result?.header).toMatchObject({ t: 'result', id: 1, statusCode: 200, error: null });
+      expect(JSON.parse(result!.body.toString())).toEqual({ esm: true, path: `/${name}` });
+    }
   });
 
   it('reports an ES module syntax error in hello with the file it is in', async () => {

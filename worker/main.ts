@@ -1,5 +1,5 @@
 /**
- * Entry point inside the container (`node /worker/main.js`): parse the environment, load the
+ * Entry point inside the container (`node /worker/main.cjs`, this file bundled as CommonJS): parse the environment, load the
  * function, listen; on SIGTERM/SIGINT stop taking work, drain, exit 0. Errors that escape
  * user code (a stray rejection, a throw in a timer) are logged and do not stop the worker,
  * so one bad request cannot fail the others in flight.
@@ -15,18 +15,23 @@ process.on('uncaughtException', (err) => {
   writeRealStderr(`glambdar worker: uncaught exception: ${describe(err)}\n`);
 });
 
-try {
-  const worker = await startWorker(loadConfig());
-  const stop = (signal: NodeJS.Signals): void => {
-    writeRealStderr(`glambdar worker: ${signal}: draining\n`);
-    void worker.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-} catch (err) {
-  writeRealStderr(`glambdar worker: cannot start: ${describe(err)}\n`);
-  process.exit(1);
+async function main(): Promise<void> {
+  try {
+    const worker = await startWorker(loadConfig());
+    const stop = (signal: NodeJS.Signals): void => {
+      writeRealStderr(`glambdar worker: ${signal}: draining\n`);
+      void worker.close().then(() => process.exit(0));
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  } catch (err) {
+    writeRealStderr(`glambdar worker: cannot start: ${describe(err)}\n`);
+    process.exit(1);
+  }
 }
+
+// No top-level await: containers run this file bundled as CommonJS (`npm run build`).
+void main();
 
 function describe(value: unknown): string {
   if (value instanceof Error) return value.stack ?? `${value.name}: ${value.message}`;
