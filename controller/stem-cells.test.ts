@@ -2,9 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from './clock.js';
+import { FakeClock, systemClock, type Clock } from './clock.js';
 import { SandboxUnavailable } from './errors.js';
-import { silentLogger } from './logger.js';
+import { silentLogger, type Logger } from './logger.js';
 import { StemCells } from './stem-cells.js';
 import { FakeSandbox } from './testing/fake-sandbox.js';
 
@@ -12,11 +12,11 @@ let dir: string;
 let sandbox: FakeSandbox;
 let cells: StemCells;
 
-function makeCells(perSize = 2): StemCells {
+function makeCells(perSize = 2, clock: Clock = systemClock, log: Logger = silentLogger): StemCells {
   cells = new StemCells({
     sandbox,
-    clock: systemClock,
-    log: silentLogger,
+    clock,
+    log,
     cellsDir: join(dir, 'cells'),
     socketsDir: join(dir, 's'),
     workerDir: join(dir, 'worker'),
@@ -55,5 +55,30 @@ describe('StemCells start-up CPU boost', () => {
     }, { timeout: 5_000, interval: 5 });
     expect(sandbox.starts).toBe(1);
     expect(cells.readyCount).toBe(0);
+  });
+});
+
+describe('StemCells lifecycle', () => {
+  it('stop() waits for a cell still starting and removes it, so none outlives the runtime', async () => {
+    makeCells(2).start();
+    await cells.stop();
+    expect(sandbox.starts).toBe(1);
+    expect(sandbox.removed).toHaveLength(1);
+    expect(sandbox.containers.size).toBe(0);
+    expect(cells.readyCount).toBe(0);
+  });
+
+  it('after a failed start, tries again only after the back-off, not in a loop', async () => {
+    const clock = new FakeClock(0);
+    const warnings: string[] = [];
+    sandbox.failStart = () => new SandboxUnavailable('engine down');
+    makeCells(1, clock, { ...silentLogger, warn: (m: string) => warnings.push(m) }).start();
+    await vi.waitFor(() => expect(warnings).toHaveLength(1), { timeout: 2_000, interval: 5 });
+    // A retry at once would have started again within this time, many times over.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sandbox.starts).toBe(1);
+    clock.advance(5_000);
+    await vi.waitFor(() => expect(warnings).toHaveLength(2), { timeout: 2_000, interval: 5 });
+    expect(sandbox.starts).toBe(2);
   });
 });

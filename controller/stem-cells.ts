@@ -48,7 +48,8 @@ const sizeKey = (s: CellSize) => `${s.memoryMb}/${s.cpus}`;
 export class StemCells {
   #o: StemCellOptions;
   #ready = new Map<string, StemCell[]>();
-  #starting = new Map<string, number>();
+  /** The start in progress per size (one at a time), so stop() can wait for it. */
+  #starting = new Map<string, Promise<void>>();
   #sizes = new Map<string, CellSize>();
   #stopped = false;
 
@@ -95,24 +96,24 @@ export class StemCells {
     }
   }
 
-  /** Removes every ready cell and stops refilling. */
+  /** Removes every ready cell and any still starting, and stops refilling. */
   async stop(): Promise<void> {
     this.#stopped = true;
     const all = [...this.#ready.values()].flat();
     this.#ready.clear();
-    await Promise.all(all.map((cell) => this.#discard(cell)));
+    // A cell that finishes starting now is discarded by its own start (it sees #stopped).
+    await Promise.all([...all.map((cell) => this.#discard(cell)), ...this.#starting.values()]);
   }
 
   #ensure(size: CellSize): void {
     if (this.#o.perSize <= 0 || this.#stopped) return;
     const key = sizeKey(size);
     this.#sizes.set(key, size);
-    const have = (this.#ready.get(key)?.length ?? 0) + (this.#starting.get(key) ?? 0);
     // One start at a time per size: refilling must not compete with real cold starts.
-    if (have >= this.#o.perSize || (this.#starting.get(key) ?? 0) > 0) return;
-    this.#starting.set(key, 1);
-    void this.#startCell(size)
-      .then((cell) => {
+    if (this.#starting.has(key) || (this.#ready.get(key)?.length ?? 0) >= this.#o.perSize) return;
+    const starting = this.#startCell(size).then(
+      async (cell) => {
+        this.#starting.delete(key);
         if (this.#stopped) return this.#discard(cell);
         const cells = this.#ready.get(key) ?? [];
         cells.push(cell);
@@ -125,16 +126,16 @@ export class StemCells {
             this.#ensure(size);
           }
         });
-      })
-      .catch((err: Error) => {
-        this.#o.log.warn(`could not start a stem cell: ${err.message}`);
-        // Back off: try again later rather than in a hot loop.
-        this.#o.clock.setTimeout(() => this.#ensure(size), 5000);
-      })
-      .finally(() => {
-        this.#starting.set(key, 0);
         this.#ensure(size);
-      });
+      },
+      (err: Error) => {
+        this.#starting.delete(key);
+        this.#o.log.warn(`could not start a stem cell: ${err.message}`);
+        // Back off: try again later, not at once (an engine that is down fails every start fast).
+        this.#o.clock.setTimeout(() => this.#ensure(size), 5000);
+      },
+    );
+    this.#starting.set(key, starting);
   }
 
   async #startCell(size: CellSize): Promise<StemCell> {
