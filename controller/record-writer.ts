@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { compiledFile } from './compiled-file.js';
 import type { Logger } from './logger.js';
 import type { Store } from './store.js';
 import type { InvocationRecord } from './types.js';
@@ -65,15 +63,6 @@ export interface WriterThreadError {
   records: number;
 }
 
-/** The compiled thread script: beside this file when built, else in the project's dist/ (tests run sources). */
-function threadScript(): string {
-  const built = fileURLToPath(new URL('./record-writer-thread.js', import.meta.url));
-  if (existsSync(built)) return built;
-  const fromDist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'controller', 'record-writer-thread.js');
-  if (existsSync(fromDist)) return fromDist;
-  throw new Error('compiled record writer not found: run `npm run build` first');
-}
-
 /**
  * Writes records on a thread of its own with its own SQLite connection (WAL lets it write
  * beside the main connection), so inserts, counters and trimming cost the invoke path
@@ -98,7 +87,7 @@ export class ThreadRecordWriter implements RecordWriter {
     this.#syncTimeoutMs = options.syncTimeoutMs ?? 10_000;
     const state = new SharedArrayBuffer(8);
     this.#state = new Int32Array(state);
-    this.#worker = new Worker(threadScript(), { workerData: { dbPath: options.dbPath, state } satisfies WriterThreadData });
+    this.#worker = new Worker(compiledFile(import.meta.url, 'controller/record-writer-thread.js'), { workerData: { dbPath: options.dbPath, state } satisfies WriterThreadData });
     this.#worker.unref();
     this.#worker.on('message', (m: WriterThreadError) => {
       this.#log.error(`could not write ${m.records} invocation records: ${m.error}`);
