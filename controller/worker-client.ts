@@ -1,4 +1,6 @@
+import { watch, type FSWatcher } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { dirname } from 'node:path';
 import { FromWorkerFrame } from '../schemas/index.js';
 import { encodeFrame, FrameDecoder, type InvokeHeader, type LoadHeader } from '../worker/framing.js';
 import type { Clock, TimerHandle } from './clock.js';
@@ -63,26 +65,34 @@ export class WorkerClient {
 
   /**
    * Connects to the worker socket, retrying until it exists and answers with its hello frame,
-   * or until `timeoutMs` has passed.
+   * or until `timeoutMs` has passed. The worker creates its socket when it listens: a watch on
+   * the socket's folder wakes the next attempt at once, so a booting container costs no polling
+   * delay (polls every 10 ms at most remain, for a connect refused between bind and listen).
    */
   static async connect(path: string, timeoutMs: number, clock: Clock, isAlive?: () => Promise<boolean>): Promise<WorkerClient> {
     const deadline = clock.now() + timeoutMs;
+    const folder = new FolderChanges(dirname(path));
     let delay = 2;
     let attempts = 0;
-    for (;;) {
-      try {
-        return await WorkerClient.#attempt(path, Math.max(1, deadline - clock.now()), clock);
-      } catch (err) {
-        attempts += 1;
-        if (clock.now() >= deadline) {
-          throw new SandboxUnavailable(`function container did not answer on its socket within ${timeoutMs} ms`, { cause: err });
+    try {
+      for (;;) {
+        folder.reset();
+        try {
+          return await WorkerClient.#attempt(path, Math.max(1, deadline - clock.now()), clock);
+        } catch (err) {
+          attempts += 1;
+          if (clock.now() >= deadline) {
+            throw new SandboxUnavailable(`function container did not answer on its socket within ${timeoutMs} ms`, { cause: err });
+          }
+          if (isAlive && attempts % 25 === 0 && !(await isAlive())) {
+            throw new ContainerDied('function container exited during start');
+          }
+          await folder.changeWithin(clock, Math.min(delay, Math.max(1, deadline - clock.now())));
+          delay = Math.min(delay * 2, 10);
         }
-        if (isAlive && attempts % 25 === 0 && !(await isAlive())) {
-          throw new ContainerDied('function container exited during start');
-        }
-        await new Promise<void>((r) => clock.setTimeout(r, delay));
-        delay = Math.min(delay * 2, 10);
       }
+    } finally {
+      folder.close();
     }
   }
 
@@ -222,5 +232,50 @@ export class WorkerClient {
     this.#pending.clear();
     for (const p of pending) p.reject(new ContainerDied(message));
     this.#onClose();
+  }
+}
+
+/**
+ * Whether anything in a folder changed since the last `reset`, with a wait that ends at the
+ * first change or after a timeout. A folder that cannot be watched only times out.
+ */
+class FolderChanges {
+  #watcher: FSWatcher | null = null;
+  #changed = false;
+  #wake: (() => void) | null = null;
+
+  constructor(folder: string) {
+    try {
+      this.#watcher = watch(folder, () => {
+        this.#changed = true;
+        this.#wake?.();
+      });
+      this.#watcher.on('error', () => this.close());
+    } catch {
+      this.#watcher = null;
+    }
+  }
+
+  reset(): void {
+    this.#changed = false;
+  }
+
+  /** Resolves at the first change since `reset` (at once if there was one), or after `ms`. */
+  changeWithin(clock: Clock, ms: number): Promise<void> {
+    if (this.#changed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = clock.setTimeout(() => done(), ms);
+      const done = () => {
+        clock.clearTimeout(timer);
+        this.#wake = null;
+        resolve();
+      };
+      this.#wake = done;
+    });
+  }
+
+  close(): void {
+    this.#watcher?.close();
+    this.#watcher = null;
   }
 }
