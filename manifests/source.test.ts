@@ -160,6 +160,52 @@ describe('ManifestSource: apply', () => {
   });
 });
 
+describe('ManifestSource: YAML inside code folders', () => {
+  it('reads YAML in a code folder a manifest names as code, not as a manifest, whichever comes first', async () => {
+    await codeFolder('hello');
+    await write('hello/config.yaml', 'greeting: hi\n');
+    await write('hello.yaml', manifest('hello'));
+    // Sorted paths put this code folder before the manifest that names it.
+    await codeFolder('a-code/greet');
+    await write('a-code/greet/openapi.yml', 'openapi: 3.0.0\n');
+    await write('z-team/greet.yaml', manifest('greet', 'code: ../a-code/greet'));
+    const source = newSource();
+    await source.resync();
+    expect(source.files().map((f) => [f.path, f.state])).toEqual([
+      ['hello.yaml', 'applied'],
+      ['z-team/greet.yaml', 'applied'],
+    ]);
+    expect(names()).toEqual(['greet', 'hello']);
+  });
+
+  it('redeploys a function when a YAML file of its code folder changes', async () => {
+    await codeFolder('hello');
+    await write('hello/config.yaml', 'greeting: hi\n');
+    await write('hello.yaml', manifest('hello'));
+    const source = newSource();
+    await source.start();
+    const digest = target.get('hello')!.codeDigest;
+    await write('hello/config.yaml', 'greeting: hello\n');
+    await eventually(() => target.get('hello')?.codeDigest !== digest, 'the new code');
+    expect(target.get('hello')?.generation).toBe(2);
+    expect(source.files().map((f) => f.path)).toEqual(['hello.yaml']);
+  });
+
+  it('reads the YAML of a folder as manifests again once no manifest names it as code', async () => {
+    await codeFolder('hello');
+    await write('hello/extra.yaml', manifest('extra', 'code: ../extra'));
+    await codeFolder('extra');
+    await write('hello.yaml', manifest('hello'));
+    const source = newSource();
+    await source.start();
+    expect(names()).toEqual(['hello']);
+    await fs.rm(path.join(dir, 'hello.yaml'));
+    await eventually(() => target.get('extra') !== undefined, 'the manifest that was code');
+    expect(names()).toEqual(['extra']);
+    expect(stateOf(source, 'hello/extra.yaml')?.state).toBe('applied');
+  });
+});
+
 describe('ManifestSource: prune', () => {
   it('deletes the function of a document removed from its file, and only that one', async () => {
     await fs.cp(EXAMPLES, dir, { recursive: true });

@@ -75,6 +75,11 @@ interface FileEntry {
   claims: Set<string> | null;
   /** Absolute code paths of the last version that parsed. */
   deps: string[];
+  /**
+   * Of those, the code folders that do not hold this file: YAML inside them is the function's
+   * code (a config.yaml, an openapi.yml), never a manifest.
+   */
+  codeDirs: string[];
   /** The errors last logged, so a file re-read for an unrelated event does not log them again. */
   logged: string;
 }
@@ -98,6 +103,8 @@ export class ManifestSource {
   #rechecks = new Map<string, TimerHandle>();
   #running: Promise<void> | null = null;
   #idleWaiters: Array<() => void> = [];
+  /** Code folders no manifest names any more: the YAML inside them is looked at again. */
+  #released: string[] = [];
 
   constructor(options: ManifestSourceOptions) {
     this.dir = path.resolve(options.dir);
@@ -185,7 +192,7 @@ export class ManifestSource {
     if (this.#closed) return;
     const rel = this.#rel(absolute);
     if (rel === null) return;
-    if (isManifestPath(rel)) {
+    if (isManifestPath(rel) && this.#codeOwner(rel) === null) {
       this.#dirty.add(rel);
     } else {
       // Code changed: re-read the manifests that name it, and every file still waiting or in error.
@@ -214,8 +221,12 @@ export class ManifestSource {
     while (this.#dirty.size > 0 && !this.#closed) {
       const batch = [...this.#dirty].sort();
       this.#dirty.clear();
+      // Learn the batch's code folders first, so a YAML file inside one is never read as a
+      // manifest, whichever of the two comes first in the folder's order.
+      await this.#learnCodeFolders(batch);
       for (const rel of batch) {
         if (this.#closed) return;
+        if (this.#setAsideAsCode(rel)) continue;
         try {
           await this.#syncFile(rel);
         } catch (err) {
@@ -224,6 +235,12 @@ export class ManifestSource {
         }
       }
       if (this.#closed) return;
+      for (const folder of this.#released.splice(0)) {
+        for (const rel of await this.#scan(folder)) {
+          this.#entry(rel);
+          this.#dirty.add(rel);
+        }
+      }
       await this.#prune();
     }
   }
@@ -246,7 +263,11 @@ export class ManifestSource {
     const absolute = this.#abs(rel);
     const info = await stat(absolute).catch(() => undefined);
     if (!info?.isFile()) {
-      if (this.#files.delete(rel)) this.#log.info(`manifests: ${rel} was removed`);
+      const gone = this.#files.get(rel);
+      if (!gone) return;
+      this.#files.delete(rel);
+      this.#released.push(...gone.codeDirs);
+      this.#log.info(`manifests: ${rel} was removed`);
       return;
     }
     const entry = this.#entry(rel);
@@ -256,7 +277,7 @@ export class ManifestSource {
     const text = await readFile(absolute, 'utf8');
     const parsed = await parseManifestFile(text, { file: rel, baseDir: path.dirname(absolute), root: this.dir });
     if (!parsed.ok) return this.#setErrors(rel, entry, 'invalid', parsed.errors);
-    entry.deps = parsed.functions.map((fn) => fn.code.path);
+    this.#setDeps(rel, entry, parsed.functions);
 
     const codeWait = await this.#codeUnsettledFor(parsed.functions);
     if (codeWait > 0) return this.#pending(rel, entry, codeWait);
@@ -375,6 +396,49 @@ export class ManifestSource {
   }
 
   // -------------------------------------------------------------------------------------------
+  // YAML that is code
+
+  /** Parses every settled file of `batch` that exists, to know the code folders it names. */
+  async #learnCodeFolders(batch: string[]): Promise<void> {
+    for (const rel of batch) {
+      const absolute = this.#abs(rel);
+      const text = await readFile(absolute, 'utf8').catch(() => undefined);
+      if (text === undefined) continue;
+      const parsed = await parseManifestFile(text, { file: rel, baseDir: path.dirname(absolute), root: this.dir });
+      if (parsed.ok) this.#setDeps(rel, this.#entry(rel), parsed.functions);
+    }
+  }
+
+  #setDeps(rel: string, entry: FileEntry, functions: ManifestFunction[]): void {
+    const file = this.#abs(rel);
+    const before = entry.codeDirs;
+    entry.deps = functions.map((fn) => fn.code.path);
+    entry.codeDirs = functions.filter((fn) => fn.code.kind === 'folder' && !within(file, fn.code.path)).map((fn) => fn.code.path);
+    this.#released.push(...before.filter((dir) => !entry.codeDirs.includes(dir)));
+    // Files already known inside these folders are looked at again, to be set aside.
+    for (const other of this.#files.keys()) {
+      if (other !== rel && entry.codeDirs.some((dir) => within(this.#abs(other), dir))) this.#dirty.add(other);
+    }
+  }
+
+  /** The manifest file whose code folder holds `rel`, or null. */
+  #codeOwner(rel: string): string | null {
+    const absolute = this.#abs(rel);
+    for (const [file, entry] of this.#files) {
+      if (file !== rel && entry.codeDirs.some((dir) => within(absolute, dir))) return file;
+    }
+    return null;
+  }
+
+  /** Drops `rel` from the manifests when it lies in a code folder; true when it did. */
+  #setAsideAsCode(rel: string): boolean {
+    const owner = this.#codeOwner(rel);
+    if (owner === null) return false;
+    if (this.#files.delete(rel)) this.#log.info(`manifests: ${rel} is in the code folder named by ${owner}: it is code, not a manifest`);
+    return true;
+  }
+
+  // -------------------------------------------------------------------------------------------
   // State and helpers
 
   #entry(rel: string): FileEntry {
@@ -439,7 +503,8 @@ export class ManifestSource {
     return `could not read or install the code${typeof code === 'string' ? ` (${code})` : ''}; see the runtime's log`;
   }
 
-  async #scan(): Promise<string[]> {
+  /** The manifest paths under `root` (the whole folder by default). */
+  async #scan(root = this.dir): Promise<string[]> {
     const found: string[] = [];
     const walk = async (dir: string): Promise<void> => {
       const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
@@ -459,7 +524,7 @@ export class ManifestSource {
         else if (isFile && isManifestPath(rel)) found.push(rel);
       }
     };
-    await walk(this.dir);
+    await walk(root);
     return found.sort();
   }
 
@@ -475,7 +540,7 @@ export class ManifestSource {
 }
 
 function newEntry(): FileEntry {
-  return { state: 'pending', errors: [], appliedAt: null, claims: null, deps: [], logged: '' };
+  return { state: 'pending', errors: [], appliedAt: null, claims: null, deps: [], codeDirs: [], logged: '' };
 }
 
 /** Hidden folders (`.git`) and `node_modules` hold YAML that is not ours. */
