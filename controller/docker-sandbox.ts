@@ -80,7 +80,7 @@ export class DockerSandbox implements Sandbox {
     let container: Docker.Container;
     try {
       container = await this.#docker.createContainer({
-        name: `glambdar-${this.#instanceId}-${spec.stem ? 'stem' : spec.functionName}-${spec.replicaKey}`,
+        name: this.#name(spec.stem ? 'stem' : spec.functionName, spec.replicaKey),
         Image: this.#image!,
         Cmd: [NODE_PATH_IN_IMAGE, `--max-old-space-size=${heapMb}`, '/worker/main.cjs'],
         User: '65534:65534',
@@ -141,6 +141,19 @@ export class DockerSandbox implements Sandbox {
     } catch (err) {
       throw unavailable('set the CPU limit of a container', err);
     }
+  }
+
+  async assign(containerId: string, functionName: string, replicaKey: string): Promise<void> {
+    try {
+      await this.#docker.getContainer(containerId).rename({ name: this.#name(functionName, replicaKey) });
+    } catch (err) {
+      throw unavailable('rename a container', err);
+    }
+  }
+
+  /** `glambdar-<instance>-<function or "stem">-<replica>`: unique, and says whose it is. */
+  #name(owner: string, replicaKey: string): string {
+    return `glambdar-${this.#instanceId}-${owner}-${replicaKey}`;
   }
 
   async remove(containerId: string): Promise<void> {

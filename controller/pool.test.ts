@@ -7,6 +7,7 @@ import { FakeClock, systemClock, type Clock } from './clock.js';
 import { NoCapacity, SandboxUnavailable } from './errors.js';
 import { silentLogger } from './logger.js';
 import { Pool, type Lease, type Replica } from './pool.js';
+import { StemCells } from './stem-cells.js';
 import { FakeSandbox } from './testing/fake-sandbox.js';
 import type { FunctionRecord } from './types.js';
 
@@ -48,7 +49,7 @@ async function writeCode(fn: FunctionRecord, source = SLEEPY_HANDLER): Promise<v
   await writeFile(join(codeDir, 'index.js'), source);
 }
 
-function makePool(options: { clock?: Clock; queueTimeoutMs?: number; maxQueuedPerFunction?: number } = {}): Pool {
+function makePool(options: { clock?: Clock; queueTimeoutMs?: number; maxQueuedPerFunction?: number; stemCells?: StemCells } = {}): Pool {
   pool = new Pool({
     sandbox,
     clock: options.clock ?? systemClock,
@@ -60,6 +61,7 @@ function makePool(options: { clock?: Clock; queueTimeoutMs?: number; maxQueuedPe
     queueTimeoutMs: options.queueTimeoutMs ?? 10_000,
     maxQueuedPerFunction: options.maxQueuedPerFunction ?? 1_000,
     onChange: (name) => changes.push(name),
+    ...(options.stemCells ? { stemCells: options.stemCells } : {}),
   });
   return pool;
 }
@@ -283,5 +285,39 @@ describe('Pool start-up CPU boost', () => {
       () => expect(sandbox.settled).toEqual([{ id: first.containerId, cpus: 0.5 }, { id: first.containerId, cpus: 0.5 }]),
       { timeout: 2_000, interval: 5 },
     );
+  });
+});
+
+describe('Pool with stem cells', () => {
+  it('serves a first start from a stem cell and names that container after its function', async () => {
+    const cells = new StemCells({
+      sandbox,
+      clock: systemClock,
+      log: silentLogger,
+      cellsDir: join(dir, 'cells'),
+      socketsDir,
+      workerDir: join(dir, 'worker'),
+      startTimeoutMs: 5_000,
+      perSize: 1,
+      initialSizes: [{ memoryMb: 128, cpus: 0.5 }],
+    });
+    makePool({ stemCells: cells });
+    cells.start();
+    try {
+      await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+      const fn = record({ memoryMb: 128, cpus: 0.5 });
+      await writeCode(fn);
+      const replica = await pool.start(fn);
+      expect(replica.fromStem).toBe(true);
+      const [cellSpec] = sandbox.startedSpecs;
+      expect(cellSpec?.stem).toBe(true);
+      expect(replica.key).toBe(cellSpec?.replicaKey);
+      await vi.waitFor(() => expect(sandbox.assigned).toEqual([{ id: replica.containerId, functionName: 'hello', replicaKey: replica.key }]), {
+        timeout: 5_000,
+        interval: 5,
+      });
+    } finally {
+      await cells.stop();
+    }
   });
 });

@@ -231,9 +231,15 @@ export class Pool {
       throw new Error('replica retired during start');
     }
     this.#attach(replica, taken.cell.client);
-    // Docker labels cannot change: this file tells a restarted runtime whose container it is.
+    // Docker labels cannot change: this file tells a restarted runtime whose container it is,
+    // and the new name tells `docker ps` (in the background: it is not on the invoke's path).
     const binding: StemBinding = { functionName: fn.name, template: replica.template, generation: fn.generation };
     await writeFile(join(this.#opts.socketsDir, replica.key, STEM_BINDING_FILE), JSON.stringify(binding)).catch(() => undefined);
+    void this.#opts.sandbox
+      .assign(taken.cell.containerId, fn.name, replica.key)
+      .catch((err: unknown) => {
+        if (replica.state !== 'dead') this.#opts.log.warn(`could not rename the stem cell of ${fn.name} replica ${replica.key}: ${(err as Error).message}`);
+      });
     this.#opts.log.info(
       `specialised a stem cell as ${fn.name} replica ${replica.key} (generation ${fn.generation}) in ${this.#opts.clock.now() - started} ms` +
         (taken.loadError ? `; function failed to load: ${taken.loadError}` : ''),

@@ -35,7 +35,7 @@ export interface ContainerSpec {
   /**
    * A stem cell: no function yet (functionName, digest and template are empty); its worker
    * waits for a load frame. Docker labels cannot change, so a specialised stem cell keeps
-   * this label and the runtime tracks its function in memory.
+   * this label; {@link Sandbox.assign} renames it and the runtime tracks its function.
    */
   stem?: boolean;
   /** Host folders mounted read-only at /fn and /worker, and read-write at /run/glambdar. */
@@ -77,6 +77,11 @@ export interface Sandbox {
    * {@link BOOT_CPUS} so node boots in about half the time; call this once the worker answered.
    */
   settle(containerId: string, cpus: number): Promise<void>;
+  /**
+   * Names a specialised stem cell after its function, as an ordinary container of it is named
+   * (labels cannot change, names can), so `docker ps` shows whose container it is.
+   */
+  assign(containerId: string, functionName: string, replicaKey: string): Promise<void>;
   /** Removes a container (force); a missing one is not an error. */
   remove(containerId: string): Promise<void>;
   /** This instance's containers, optionally of one function. */

@@ -30,6 +30,8 @@ export class FakeSandbox implements Sandbox {
   readonly removed: string[] = [];
   /** `start <id>` when a start completed, `remove <id>` when a removal began, `crash <id>`; in order. */
   readonly events: string[] = [];
+  /** Every `assign` call that named an existing container, in order. */
+  readonly assigned: Array<{ id: string; functionName: string; replicaKey: string }> = [];
   /** Every `settle` call that named an existing container, in order. */
   readonly settled: Array<{ id: string; cpus: number }> = [];
   /** When set, `settle` throws what it returns (if anything). */
@@ -90,6 +92,11 @@ export class FakeSandbox implements Sandbox {
     const failure = this.failSettle?.(containerId);
     if (failure) throw failure;
     if (this.containers.has(containerId)) this.settled.push({ id: containerId, cpus });
+  }
+
+  async assign(containerId: string, functionName: string, replicaKey: string): Promise<void> {
+    if (this.down) throw new SandboxUnavailable('Docker engine is not reachable or refused to rename a container');
+    if (this.containers.has(containerId)) this.assigned.push({ id: containerId, functionName, replicaKey });
   }
 
   async remove(containerId: string): Promise<void> {

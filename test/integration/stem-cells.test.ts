@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { LABELS } from '../../controller/sandbox.js';
 import {
   deploy,
@@ -119,9 +119,13 @@ describe.runIf(integrationEnabled)('stem cells on a real Docker engine', () => {
     expect(containers).toHaveLength(1);
     expect(containers[0]).toMatchObject({ fromStemCell: true, state: 'ready' });
     const inspected = await docker.getContainer(containers[0]!.id).inspect();
-    // Still labelled as a stem cell (labels are fixed): it is the /info id that ties it to the function.
+    // Still labelled as a stem cell (labels are fixed), but renamed after its function for `docker ps`.
     expect(inspected.Config.Labels[LABELS.stem]).toBe('1');
     expect(inspected.Config.Labels[LABELS.instance]).toBe(rt.instanceId);
+    await vi.waitFor(
+      async () => expect((await docker.getContainer(containers[0]!.id).inspect()).Name).toBe(`/glambdar-${rt.instanceId}-stemmy-${inspected.Config.Labels[LABELS.replica]}`),
+      { timeout: 10_000, interval: 50 },
+    );
     // Its start-up CPU boost ended before it was offered: the spec's 0.5 CPU of a 10 ms period.
     expect(inspected.HostConfig.CpuPeriod).toBe(10_000);
     expect(inspected.HostConfig.CpuQuota).toBe(5_000);
