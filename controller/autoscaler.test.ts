@@ -194,6 +194,21 @@ describe('Autoscaler recommendation', () => {
     expect(t.autoscaler.desiredReplicas(NAME, { ...s, minWarm: 2 }, 1)).toBe(2);
   });
 
+  it('counts the stored last invocation (it outlives a restart) toward the idle timeout, and ticks scale to zero after it', () => {
+    const t = setup();
+    t.clock.advance(1_000_000); // a fresh runtime: its traffic stats have seen nothing
+    const s = spec({ idleTimeoutMs: 120_000 });
+    expect(t.autoscaler.desiredReplicas(NAME, s, 1, null)).toBe(0);
+    expect(t.autoscaler.desiredReplicas(NAME, s, 1, t.clock.now() - 130_000)).toBe(0);
+    expect(t.autoscaler.desiredReplicas(NAME, s, 1, t.clock.now() - 60_000)).toBe(1);
+    t.changes.length = 0;
+    t.clock.advance(59_000);
+    expect(t.changes).toEqual([]);
+    t.clock.advance(2_000);
+    expect(t.changes).toEqual([NAME]);
+    expect(t.autoscaler.desiredReplicas(NAME, s, 1, t.clock.now() - 121_000)).toBe(0);
+  });
+
   it('scales to zero after idleTimeoutMs even inside the stable window', () => {
     const t = setup();
     const s = spec({ idleTimeoutMs: 5000 });

@@ -81,6 +81,8 @@ interface FunctionState {
   /** What the reconciler last told us, used by ticks to recompute the recommendation. */
   spec: ScalingSpec | null;
   readyReplicas: number;
+  /** The last invocation the store knows of: unlike the traffic stats, it outlives a restart. */
+  lastInvokedAt: number | null;
   /** The recommendation the runtime last saw (told by a tick or read by the reconciler). */
   lastRecommendation: number | null;
 }
@@ -179,13 +181,14 @@ export class Autoscaler {
 
   /**
    * The replicas the reconciler should converge to, within `[minWarm, maxReplicas]`. Also
-   * tells the autoscaler the spec and ready count that its ticks use for panic and for
-   * change notifications, so call it on every reconcile.
+   * tells the autoscaler the spec, ready count and stored last invocation that its ticks use
+   * for panic and for change notifications, so call it on every reconcile.
    */
-  desiredReplicas(name: string, spec: ScalingSpec, readyReplicas: number): number {
+  desiredReplicas(name: string, spec: ScalingSpec, readyReplicas: number, lastInvokedAt: number | null = null): number {
     const st = this.#state(name, this.#stats.currentBucket());
     st.spec = spec;
     st.readyReplicas = readyReplicas;
+    st.lastInvokedAt = lastInvokedAt;
     const recommendation = this.#recommend(name, st, spec, this.#clock.now());
     st.lastRecommendation = recommendation;
     return recommendation;
@@ -227,6 +230,7 @@ export class Autoscaler {
         window: [],
         spec: null,
         readyReplicas: 0,
+        lastInvokedAt: null,
         lastRecommendation: null,
       };
       // A function first seen mid-bucket: that bucket is its first observation.
@@ -274,8 +278,10 @@ export class Autoscaler {
     }
     const inFlight = this.#stats.inFlight(name);
     slots = Math.max(slots, inFlight, this.#stats.openPeakInFlight(name));
-    const lastArrival = this.#stats.lastArrivalAt(name);
-    const active = inFlight > 0 || (lastArrival !== null && now - lastArrival < idleTimeout);
+    // The stored time counts too: a runtime restarted 1 minute after the last request keeps
+    // the containers it adopted for the rest of the idle timeout, as it would have without the restart.
+    const lastArrival = Math.max(this.#stats.lastArrivalAt(name) ?? -Infinity, st.lastInvokedAt ?? -Infinity);
+    const active = inFlight > 0 || now - lastArrival < idleTimeout;
     const replicas = active ? Math.max(1, Math.ceil(slots / spec.maxConcurrency - 1e-9)) : 0;
     return Math.min(spec.maxReplicas, Math.max(spec.minWarm, replicas));
   }

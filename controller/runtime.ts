@@ -150,7 +150,7 @@ export class Runtime {
       desiredReplicas: (fn) => {
         const template = templateOf(fn);
         const ready = this.pool.replicas(fn.name).filter((r) => r.state === 'ready' && r.template === template).length;
-        return this.autoscaler.desiredReplicas(fn.name, fn.spec, ready);
+        return this.autoscaler.desiredReplicas(fn.name, fn.spec, ready, fn.lastInvokedAt);
       },
       predictedRps: (name) => this.autoscaler.predictedRps(name),
     });
