@@ -79,7 +79,7 @@ export class Invoker {
       try {
         result = await this.#withTimeout(replica.client!.invoke(request, body), fn.spec.timeoutMs, () => {
           // A handler past its timeout may be blocking the event loop: replace the container.
-          void this.#pool.kill(replica);
+          void this.#pool.discard(replica);
           return new InvocationTimeout(name, fn.spec.timeoutMs);
         });
       } catch (err) {

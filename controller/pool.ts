@@ -313,9 +313,20 @@ export class Pool {
     replica.state = 'draining';
   }
 
-  /** Removes a replica at once; its in-flight requests fail (used after a timeout). */
+  /** Removes a replica at once; its in-flight requests fail. For the reconciler, which knows. */
   async kill(replica: Replica): Promise<void> {
     await this.#destroy(replica);
+  }
+
+  /**
+   * Removes a replica the invoke path gave up on (a handler past its timeout may be blocking
+   * its event loop) and tells the reconciler, which starts a replacement if one is wanted. The
+   * engine's event would not: a stem-born container's labels name no function.
+   */
+  async discard(replica: Replica): Promise<void> {
+    if (replica.state === 'dead') return;
+    await this.#destroy(replica);
+    this.#opts.onChange(replica.functionName);
   }
 
   /** Rejects the waiters of a function, e.g. because it cannot start containers. */

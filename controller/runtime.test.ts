@@ -1,9 +1,10 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { InvocationTimeout } from './errors.js';
 import { RuntimeConfigSchema } from '../schemas/index.js';
-import { silentLogger } from './logger.js';
+import { createLogger, silentLogger } from './logger.js';
 import { Runtime } from './runtime.js';
 import { FakeSandbox } from './testing/fake-sandbox.js';
 
@@ -11,12 +12,12 @@ let dir: string;
 let sandbox: FakeSandbox;
 const open: Runtime[] = [];
 
-async function startRuntime(): Promise<Runtime> {
+async function startRuntime(stemCells = 0): Promise<Runtime> {
   const runtime = await Runtime.open({
-    config: RuntimeConfigSchema.parse({ dir: join(dir, 'data'), port: 0, stemCells: 0 }),
+    config: RuntimeConfigSchema.parse({ dir: join(dir, 'data'), port: 0, stemCells }),
     statusOf: () => 500,
     sandbox,
-    log: silentLogger,
+    log: process.env['DEBUG_RT'] ? createLogger('debug') : silentLogger,
   });
   open.push(runtime);
   await runtime.start();
@@ -28,14 +29,20 @@ async function stopRuntime(runtime: Runtime): Promise<void> {
   await runtime.stop();
 }
 
-const invoke = (runtime: Runtime, name: string) =>
-  runtime.invoker.invoke(name, { method: 'POST', path: '/', query: {}, headers: {} }, Buffer.from('{}'));
+const invoke = (runtime: Runtime, name: string, path = '/') =>
+  runtime.invoker.invoke(name, { method: 'POST', path, query: {}, headers: {} }, Buffer.from('{}'));
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'glb-runtime-'));
   sandbox = new FakeSandbox({ drainTimeoutMs: 50 });
   await mkdir(join(dir, 'code'));
-  await writeFile(join(dir, 'code', 'index.js'), `exports.handler = async () => ({ statusCode: 200, body: 'hi' });\n`);
+  await writeFile(
+    join(dir, 'code', 'index.js'),
+    `exports.handler = async (req) => {
+      if (req.path === '/slow') await new Promise((resolve) => setTimeout(resolve, 2000));
+      return { statusCode: 200, body: 'hi' };
+    };\n`,
+  );
 });
 
 afterEach(async () => {
@@ -59,5 +66,27 @@ describe('Runtime restart', () => {
     const outcome = await invoke(second, 'recent');
     expect(outcome.coldStart).toBe(false);
     expect(sandbox.starts).toBe(1);
+  });
+});
+
+describe('Runtime timeouts', () => {
+  it('replaces a stem-born container removed after a timeout, though its engine events name no function', async () => {
+    const runtime = await startRuntime(1);
+    await vi.waitFor(() => expect(runtime.stemCells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+    await runtime.deploy({ name: 'stuck', code: { kind: 'folder', path: join(dir, 'code') }, patch: { timeoutMs: 200 } });
+    expect((await invoke(runtime, 'stuck')).coldStart).toBe(true);
+    const [first] = runtime.pool.replicas('stuck');
+    expect(first?.fromStem).toBe(true);
+
+    await expect(invoke(runtime, 'stuck', '/slow')).rejects.toBeInstanceOf(InvocationTimeout);
+    // No invoke follows: the reconciler alone must bring the function back to one warm container.
+    await vi.waitFor(
+      () => {
+        const ready = runtime.pool.replicas('stuck').filter((r) => r.state === 'ready');
+        expect(ready).toHaveLength(1);
+        expect(ready[0]).not.toBe(first);
+      },
+      { timeout: 5_000, interval: 10 },
+    );
   });
 });

@@ -59,7 +59,7 @@ export interface ContainerInfo {
   running: boolean;
 }
 
-/** An engine event about one of our containers. */
+/** An engine event about one of our containers; only those whose labels name a function have events. */
 export interface SandboxEvent {
   action: 'die' | 'oom' | 'destroy' | 'start';
   containerId: string;

@@ -152,6 +152,8 @@ export class FakeSandbox implements Sandbox {
   }
 
   #emit(event: SandboxEvent): void {
+    // As the Docker adapter: a container whose labels name no function (a stem cell) has no events.
+    if (!event.functionName) return;
     for (const listener of this.#listeners) listener(event);
   }
 }
