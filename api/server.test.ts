@@ -161,6 +161,17 @@ describe('the HTTP API', () => {
     expect((await fetch(`${server.url}/invoke/echo`)).status).toBe(200);
   });
 
+  it('answers 500 FUNCTION_LOAD_FAILED for code that throws at load, and lists its container as not ready', async () => {
+    await deploy('broken', { 'index.js': "throw new Error('broken at load');\n" });
+    const res = await fetch(`${server.url}/invoke/broken`);
+    expect(res.status).toBe(500);
+    expect(await res.json()).toMatchObject({ code: 'FUNCTION_LOAD_FAILED' });
+    const info = (await (await fetch(`${server.url}/info/broken`)).json()) as { status: { replicas: number; readyReplicas: number } };
+    expect(info.status).toMatchObject({ replicas: 1, readyReplicas: 0 });
+    const table = await (await fetch(`${server.url}/info?format=table`)).text();
+    expect(table.trimEnd().split('\n')[1]?.split(/\s+/).slice(0, 2)).toEqual(['broken', '0/1']);
+  });
+
   it('answers 400 for an invalid name and 404 for unknown functions and routes', async () => {
     expect(await (await fetch(`${server.url}/invoke/Not_A_Label`)).json()).toMatchObject({ code: 'INVALID_NAME' });
     expect(await (await fetch(`${server.url}/invoke/ghost`)).json()).toEqual({ error: 'function "ghost" not found', code: 'FUNCTION_NOT_FOUND' });

@@ -315,6 +315,8 @@ describe('Reconciler', () => {
     await reconciler.reconcile('hello');
     const status = store.getStatus('hello');
     expect(status?.phase).toBe('Failed');
+    // The container runs, but it cannot serve the function: not ready (kubectl shows 0/1 too).
+    expect(status).toMatchObject({ replicas: 1, readyReplicas: 0 });
     const poolReady = condition(status, 'PoolReady');
     expect(poolReady).toMatchObject({ status: 'False', reason: 'LoadFailed' });
     expect(poolReady?.message).toContain('broken at load');

@@ -267,7 +267,7 @@ export class Reconciler {
       observedGeneration: gen,
       phase,
       replicas: replicas.filter((r) => r.state !== 'dead').length,
-      readyReplicas: replicas.filter((r) => r.state === 'ready').length,
+      readyReplicas: replicas.filter((r) => r.state === 'ready' && !r.loadError).length,
       busyReplicas: replicas.filter((r) => r.inFlight > 0).length,
       desiredReplicas: desired,
       predictedRps: Math.round((this.#o.predictedRps?.(fn.name) ?? 0) * 100) / 100,

@@ -306,7 +306,7 @@ export class Runtime {
       status: {
         ...stored,
         replicas: replicas.length,
-        readyReplicas: replicas.filter((r) => r.state === 'ready').length,
+        readyReplicas: replicas.filter((r) => r.state === 'ready' && !r.loadError).length,
         busyReplicas: replicas.filter((r) => r.inFlight > 0).length,
         containers: replicas.map((r) => ({
           id: r.containerId ?? '',
