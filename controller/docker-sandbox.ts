@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { SandboxUnavailable } from './errors.js';
 import type { Logger } from './logger.js';
 import { ensureRuntimeImage, NODE_PATH_IN_IMAGE } from './runtime-image.js';
-import { BOOT_CPUS, LABELS, type ContainerInfo, type ContainerSpec, type Sandbox, type SandboxEvent } from './sandbox.js';
+import { BOOT_CPUS, LABELS, type ContainerInfo, type ContainerSpec, type ExitReason, type Sandbox, type SandboxEvent } from './sandbox.js';
 
 const MIB = 1024 * 1024;
 /** CFS scheduling period of function containers, in microseconds. */
@@ -154,6 +154,21 @@ export class DockerSandbox implements Sandbox {
   /** `glambdar-<instance>-<function or "stem">-<replica>`: unique, and says whose it is. */
   #name(owner: string, replicaKey: string): string {
     return `glambdar-${this.#instanceId}-${owner}-${replicaKey}`;
+  }
+
+  async exitReason(containerId: string, waitMs: number): Promise<ExitReason | null> {
+    const container = this.#docker.getContainer(containerId);
+    const deadline = Date.now() + waitMs;
+    try {
+      for (;;) {
+        const { State } = await container.inspect();
+        if (!State.Running) return { oomKilled: State.OOMKilled, exitCode: State.ExitCode };
+        if (Date.now() >= deadline) return null;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    } catch {
+      return null; // removed meanwhile, or the engine is away: the reason is unknown
+    }
   }
 
   async remove(containerId: string): Promise<void> {

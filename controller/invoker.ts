@@ -11,6 +11,7 @@ import {
 } from './errors.js';
 import type { InvocationLog } from './invocation-log.js';
 import type { Pool } from './pool.js';
+import type { ExitReason } from './sandbox.js';
 import { TokenBucket, type TakeResult } from './rate-limiter.js';
 import type { Store } from './store.js';
 import type { TrafficStats } from './traffic-stats.js';
@@ -84,6 +85,9 @@ export class Invoker {
         });
       } catch (err) {
         failure = err instanceof GlambdarError ? err : new ContainerDied('the function container failed', { cause: err });
+        // The pool asks the engine why a container went away; the caller deserves the answer.
+        const exit = failure instanceof ContainerDied ? await replica.exit : null;
+        if (exit) failure = new ContainerDied(describeExit(exit, fn.spec.memoryMb), { cause: failure });
       } finally {
         this.#pool.release(replica);
       }
@@ -132,4 +136,14 @@ export class Invoker {
       );
     });
   }
+}
+
+/** What a caller is told about a container that stopped under its invocation. */
+function describeExit(exit: ExitReason, memoryMb: number): string {
+  if (exit.oomKilled) return `the function ran out of memory: its container was killed at the ${memoryMb} MiB limit (raise memoryMb)`;
+  // A full JavaScript heap ends node with SIGABRT (134), or SIGSEGV (139) as seen in containers here.
+  if (exit.exitCode === 134 || exit.exitCode === 139) {
+    return `the function container crashed (exit code ${exit.exitCode}), as node does when its JavaScript heap (75 % of the ${memoryMb} MiB limit) is full`;
+  }
+  return `the function container exited with code ${exit.exitCode} during the invocation`;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Clock, TimerHandle } from './clock.js';
 import { NoCapacity } from './errors.js';
 import type { Logger } from './logger.js';
-import type { Sandbox } from './sandbox.js';
+import type { ExitReason, Sandbox } from './sandbox.js';
 import type { FunctionRecord } from './types.js';
 import type { StemCells } from './stem-cells.js';
 import { WorkerClient } from './worker-client.js';
@@ -33,6 +33,9 @@ export interface StemBinding {
 
 const STEM_BINDING_FILE = 'binding.json';
 
+/** How long a worker's lost connection may precede the engine seeing its container stop. */
+const EXIT_REASON_WAIT_MS = 500;
+
 /** One container of a function as the pool tracks it. */
 export interface Replica {
   /** Names its socket folder (and, for a stem-born replica, its code folder). */
@@ -48,6 +51,8 @@ export interface Replica {
   inFlight: number;
   /** The worker's error when the function failed to load in this container. */
   loadError: string | null;
+  /** Once its connection was lost: why the container stopped, as the engine tells (null: unknown). */
+  exit?: Promise<ExitReason | null>;
   startedAt: number;
   lastUsedAt: number;
 }
@@ -319,6 +324,25 @@ export class Pool {
   }
 
   /**
+   * Drops a replica whose container stopped by itself (the engine lists it as not running),
+   * asking the engine why first: the invocations it fails tell their callers.
+   */
+  async lost(replica: Replica): Promise<void> {
+    if (replica.state === 'dead') return;
+    this.#askWhyItStopped(replica, 0);
+    await this.#destroy(replica);
+  }
+
+  /**
+   * Records why the replica's container stopped, asked before the container is removed (which
+   * would take the answer with it); once per replica.
+   */
+  #askWhyItStopped(replica: Replica, waitMs: number): Promise<ExitReason | null> {
+    replica.exit ??= replica.containerId ? this.#opts.sandbox.exitReason(replica.containerId, waitMs) : Promise.resolve(null);
+    return replica.exit;
+  }
+
+  /**
    * Removes a replica the invoke path gave up on (a handler past its timeout may be blocking
    * its event loop) and tells the reconciler, which starts a replacement if one is wanted. The
    * engine's event would not: a stem-born container's labels name no function.
@@ -408,7 +432,11 @@ export class Pool {
     replica.loadError = client.loadError;
     client.onClose(() => {
       if (replica.state === 'dead' || this.#closed) return;
-      this.#opts.log.warn(`${replica.functionName} replica ${replica.key} lost its connection; replacing it`);
+      const exit = this.#askWhyItStopped(replica, EXIT_REASON_WAIT_MS);
+      void exit.then((why) => {
+        const ended = why === null ? 'lost its connection' : why.oomKilled ? 'was killed at its memory limit' : `exited with code ${why.exitCode}`;
+        this.#opts.log.warn(`${replica.functionName} replica ${replica.key} ${ended}; replacing it`);
+      });
       void this.#destroy(replica).then(() => this.#opts.onChange(replica.functionName));
     });
     if (replica.state === 'starting') replica.state = 'ready';
@@ -440,6 +468,7 @@ export class Pool {
     const pool = this.#pools.get(replica.functionName);
     if (pool) pool.replicas = pool.replicas.filter((r) => r !== replica);
     replica.client?.close();
+    await replica.exit;
     try {
       if (replica.containerId) await this.#opts.sandbox.remove(replica.containerId);
     } catch (err) {

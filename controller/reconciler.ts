@@ -180,7 +180,7 @@ export class Reconciler {
     const running = new Set(everything.filter((c) => c.running).map((c) => c.id));
     for (const r of this.#o.pool.replicas(fn.name)) {
       if (r.state === 'starting' || r.startedAt >= listedAt || !r.containerId) continue;
-      if (!running.has(r.containerId)) await this.#o.pool.kill(r);
+      if (!running.has(r.containerId)) await this.#o.pool.lost(r);
     }
   }
 

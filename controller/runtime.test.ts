@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { InvocationTimeout } from './errors.js';
+import { ContainerDied, InvocationTimeout } from './errors.js';
 import { RuntimeConfigSchema } from '../schemas/index.js';
 import { createLogger, silentLogger } from './logger.js';
 import { Runtime } from './runtime.js';
@@ -40,6 +40,7 @@ beforeEach(async () => {
     join(dir, 'code', 'index.js'),
     `exports.handler = async (req) => {
       if (req.path === '/slow') await new Promise((resolve) => setTimeout(resolve, 2000));
+      if (req.path === '/hang') await new Promise(() => undefined);
       return { statusCode: 200, body: 'hi' };
     };\n`,
   );
@@ -88,5 +89,39 @@ describe('Runtime timeouts', () => {
       },
       { timeout: 5_000, interval: 10 },
     );
+  });
+});
+
+describe('Runtime: a container that stops under an invocation', () => {
+  async function hungInvocation(runtime: Runtime, name: string, memoryMb: number): Promise<{ pending: Promise<unknown>; containerId: string }> {
+    await runtime.deploy({ name, code: { kind: 'folder', path: join(dir, 'code') }, patch: { memoryMb } });
+    await invoke(runtime, name);
+    const containerId = runtime.pool.replicas(name)[0]!.containerId!;
+    const pending = invoke(runtime, name, '/hang').then(
+      () => new Error('the invocation succeeded'),
+      (err: unknown) => err,
+    );
+    await vi.waitFor(() => expect(runtime.pool.replicas(name)[0]?.inFlight).toBe(1), { timeout: 2_000, interval: 5 });
+    return { pending, containerId };
+  }
+
+  it('tells the caller and the log record that the function ran out of memory, with its limit', async () => {
+    const runtime = await startRuntime();
+    const { pending, containerId } = await hungInvocation(runtime, 'hungry', 64);
+    await sandbox.crash(containerId, { oomKilled: true, exitCode: 137 });
+    const err = (await pending) as Error;
+    expect(err).toBeInstanceOf(ContainerDied);
+    expect(err.message).toBe('the function ran out of memory: its container was killed at the 64 MiB limit (raise memoryMb)');
+    runtime.invocations.flush();
+    expect(runtime.store.logs('hungry', { limit: 1 })[0]).toMatchObject({ statusCode: 500, error: err.message });
+    // The container is removed only once its reason was read, and the pool replaces it.
+    await vi.waitFor(() => expect(sandbox.removed).toContain(containerId), { timeout: 2_000, interval: 5 });
+  });
+
+  it('tells the exit code of a container that exited', async () => {
+    const runtime = await startRuntime();
+    const { pending, containerId } = await hungInvocation(runtime, 'quitter', 128);
+    await sandbox.crash(containerId, { oomKilled: false, exitCode: 3 });
+    expect(((await pending) as Error).message).toBe('the function container exited with code 3 during the invocation');
   });
 });

@@ -47,6 +47,12 @@ export interface ContainerSpec {
   env: Record<string, string>;
 }
 
+/** How a container ended: killed by the kernel's OOM killer at its memory limit, or its exit code. */
+export interface ExitReason {
+  oomKilled: boolean;
+  exitCode: number;
+}
+
 /** A container as the engine reports it. */
 export interface ContainerInfo {
   id: string;
@@ -82,6 +88,11 @@ export interface Sandbox {
    * (labels cannot change, names can), so `docker ps` shows whose container it is.
    */
   assign(containerId: string, functionName: string, replicaKey: string): Promise<void>;
+  /**
+   * Why a container stopped, once the engine has seen it stop (it may lag the worker's socket
+   * closing by a few ms): null while it still runs after `waitMs`, or when it is gone.
+   */
+  exitReason(containerId: string, waitMs: number): Promise<ExitReason | null>;
   /** Removes a container (force); a missing one is not an error. */
   remove(containerId: string): Promise<void>;
   /** This instance's containers, optionally of one function. */

@@ -6,12 +6,13 @@
 import { join } from 'node:path';
 import { SandboxUnavailable } from '../errors.js';
 import { startWorker, type Worker } from '../../worker/server.js';
-import type { ContainerInfo, ContainerSpec, Sandbox, SandboxEvent } from '../sandbox.js';
+import type { ContainerInfo, ContainerSpec, ExitReason, Sandbox, SandboxEvent } from '../sandbox.js';
 
 interface FakeContainer {
   info: ContainerInfo;
   spec: ContainerSpec | null;
   worker: Worker | null;
+  exit?: ExitReason;
 }
 
 /** Options of {@link FakeSandbox}. */
@@ -99,6 +100,10 @@ export class FakeSandbox implements Sandbox {
     if (this.containers.has(containerId)) this.assigned.push({ id: containerId, functionName, replicaKey });
   }
 
+  async exitReason(containerId: string): Promise<ExitReason | null> {
+    return this.containers.get(containerId)?.exit ?? null;
+  }
+
   async remove(containerId: string): Promise<void> {
     const container = this.containers.get(containerId);
     if (!container) return;
@@ -125,11 +130,12 @@ export class FakeSandbox implements Sandbox {
     return true;
   }
 
-  /** Simulates a container dying: its worker closes and it is listed as not running. */
-  async crash(containerId: string): Promise<void> {
+  /** Simulates a container dying (by default with exit code 1): its worker closes and it is listed as not running. */
+  async crash(containerId: string, exit: ExitReason = { oomKilled: false, exitCode: 1 }): Promise<void> {
     const container = this.containers.get(containerId);
     if (!container) throw new Error(`no container ${containerId}`);
     container.info.running = false;
+    container.exit = exit;
     const worker = container.worker;
     container.worker = null;
     await worker?.close();

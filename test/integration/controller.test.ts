@@ -126,6 +126,27 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     expect(await res.json()).toMatchObject({ code: 'FUNCTION_LOAD_FAILED', error: expect.stringMatching(/SyntaxError/) });
   });
 
+  it('tells the caller a function ran out of memory or exited, and serves again afterwards', async () => {
+    const rt = await start();
+    const handler = `exports.handler = async (req) => {
+      if (req.path === '/hog') { const held = []; for (;;) held.push(Buffer.alloc(1 << 20, 1)); }
+      if (req.path === '/quit') { setTimeout(() => process.exit(3), 10); await new Promise(() => {}); }
+      return { ok: true };
+    };`;
+    await deploy(rt.url, 'hog.zip', await makeZip({ 'index.js': handler }), { memoryMb: '64' });
+    expect((await invoke(rt.url, 'hog')).status).toBe(200);
+    const oom = await fetch(`${rt.url}/invoke/hog/hog`, { method: 'POST' });
+    expect(oom.status).toBe(502);
+    expect(await oom.json()).toEqual({
+      error: 'the function ran out of memory: its container was killed at the 64 MiB limit (raise memoryMb)',
+      code: 'CONTAINER_DIED',
+    });
+    const quit = await fetch(`${rt.url}/invoke/hog/quit`, { method: 'POST' });
+    expect(quit.status).toBe(502);
+    expect(await quit.json()).toMatchObject({ error: 'the function container exited with code 3 during the invocation' });
+    expect((await invoke(rt.url, 'hog')).status).toBe(200);
+  });
+
   it('deletes a function under load and leaves no container behind', async () => {
     const rt = await start();
     await deploy(rt.url, 'doomed.zip', await makeZip({ 'index.js': versioned('v1') }), { minWarm: '2' });
