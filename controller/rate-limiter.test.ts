@@ -57,6 +57,15 @@ describe('TokenBucket', () => {
     expect(takeMany(bucket, 200)).toBe(100);
   });
 
+  it('starts a first limit on an unlimited bucket with its full burst', () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket(0, clock);
+    takeMany(bucket, 100);
+    bucket.configure(3);
+    expect(takeMany(bucket, 10)).toBe(3);
+    expect(bucket.take()).toMatchObject({ ok: false, limit: 3, retryAfterMs: 334 });
+  });
+
   it('caps the tokens to the new burst when the rate is lowered', () => {
     const bucket = new TokenBucket(10, new FakeClock());
     bucket.configure(2);

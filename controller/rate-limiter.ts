@@ -14,7 +14,7 @@ export interface TakeResult {
 /**
  * A token bucket: `rate` tokens per second, holding at most `burst`. A rate of 0 means
  * unlimited. Reconfiguring keeps the tokens already earned, so a live change never grants
- * a free burst.
+ * a free burst; a first limit on an unlimited function starts full.
  */
 export class TokenBucket {
   #rate = 0;
@@ -37,9 +37,11 @@ export class TokenBucket {
   /** Changes the rate live. The default burst is one second's worth (at least 1). */
   configure(rate: number, burst = Math.max(1, Math.ceil(rate))): void {
     this.#refill();
+    // Coming from unlimited, nothing was held back: the new limit starts with a full burst.
+    const wasUnlimited = this.#rate <= 0;
     this.#rate = rate;
     this.#burst = burst;
-    this.#tokens = Math.min(this.#tokens, burst);
+    this.#tokens = wasUnlimited ? burst : Math.min(this.#tokens, burst);
   }
 
   take(): TakeResult {
