@@ -76,7 +76,9 @@ export function specPatchFromForm(fields: Record<string, unknown>): unknown {
     if (typeof raw !== 'string') {
       out[key] = raw;
     } else if (NUMERIC_FIELDS.has(key)) {
-      out[key] = raw.trim() === '' ? Number.NaN : Number(raw);
+      // Not a number: kept as the text, so the error says "received string", not "received NaN".
+      const number = raw.trim() === '' ? Number.NaN : Number(raw);
+      out[key] = Number.isNaN(number) ? raw : number;
     } else if (key === 'env') {
       try {
         out[key] = JSON.parse(raw);
