@@ -2,7 +2,7 @@ import express, { type Request, type Response } from 'express';
 import multer from 'multer';
 import { unlink } from 'node:fs/promises';
 import { FunctionName, LogsQuery, parseWith, specPatchFromForm } from '../schemas/index.js';
-import { InvalidInput, InvalidName, RouteNotFound, type Logger, type Runtime } from '../controller/index.js';
+import { InvalidInput, InvalidName, RouteNotFound, type LogRecord, type Logger, type Runtime } from '../controller/index.js';
 import type { ManifestFileState } from '../manifests/index.js';
 import { errorMiddleware } from './http-errors.js';
 import { infoTable } from './info-table.js';
@@ -23,24 +23,41 @@ function wantsTable(req: Request): boolean {
   return accept.includes('text/plain') && !accept.includes('application/json');
 }
 
-/** Follow mode for `GET /logs/:name?follow=1`: newline-delimited JSON records as they arrive. */
-function followLogs(runtime: Runtime, name: string, res: Response, since: number | undefined): void {
+/** Records a follower reads per query; a poll reads up to FOLLOW_PAGES of them. */
+const FOLLOW_PAGE = 1000;
+const FOLLOW_PAGES = 10;
+
+/**
+ * Follow mode for `GET /logs/:name?follow=1`, like `kubectl logs -f --tail`: the newest `limit`
+ * records, then every new one in order, as newline-delimited JSON. Ends when the function goes.
+ */
+function followLogs(runtime: Runtime, name: string, res: Response, limit: number, since: number | undefined): void {
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
   let lastId = 0;
-  const poll = () => {
-    let records;
-    try {
-      records = runtime.logs(name, { limit: 1000, since, afterId: lastId });
-    } catch {
-      res.end();
-      return;
-    }
-    for (const r of records.reverse()) {
+  const send = (records: LogRecord[]) => {
+    for (const r of records) {
       res.write(JSON.stringify(r) + '\n');
       lastId = r.id;
     }
   };
-  poll();
+  const poll = () => {
+    try {
+      // Oldest first from the last one sent: a burst larger than a page is read in pages, not skipped.
+      for (let page = 0; page < FOLLOW_PAGES; page++) {
+        const records = runtime.logsAfter(name, { afterId: lastId, limit: FOLLOW_PAGE, since });
+        send(records);
+        if (records.length < FOLLOW_PAGE) break;
+      }
+    } catch {
+      res.end();
+    }
+  };
+  try {
+    send(runtime.logs(name, { limit, since }).reverse());
+  } catch {
+    res.end();
+    return;
+  }
   const timer = setInterval(poll, 500);
   res.on('close', () => clearInterval(timer));
 }
@@ -108,7 +125,7 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
     const query = parseWith(LogsQuery, req.query);
     if (!query.ok) throw new InvalidInput(`invalid query: ${query.issues.join('; ')}`);
     runtime.info(name); // 404 before streaming
-    if (query.value.follow) return followLogs(runtime, name, res, query.value.since);
+    if (query.value.follow) return followLogs(runtime, name, res, query.value.limit, query.value.since);
     res.json(runtime.logs(name, { limit: query.value.limit, since: query.value.since }));
   });
 

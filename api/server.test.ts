@@ -230,6 +230,28 @@ describe('the HTTP API', () => {
     expect(lines.map((l) => l.stdout)).toEqual(['echo GET /before\n', 'echo GET /after\n']);
   });
 
+  it('follows from the newest `limit` records, like kubectl logs -f --tail', async () => {
+    await deploy('echo', { 'index.js': ECHO });
+    for (const path of ['one', 'two', 'three']) await fetch(`${server.url}/invoke/echo/${path}`);
+    const abort = new AbortController();
+    const res = await fetch(`${server.url}/logs/echo?follow=1&limit=1`, { signal: abort.signal });
+    const reader = res.body!.getReader();
+    let text = '';
+    const readUntil = async (needle: string) => {
+      while (!text.includes(needle)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended');
+        text += Buffer.from(value).toString();
+      }
+    };
+    await readUntil('/three');
+    await fetch(`${server.url}/invoke/echo/four`);
+    await readUntil('/four');
+    abort.abort();
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { stdout: string });
+    expect(lines.map((l) => l.stdout)).toEqual(['echo GET /three\n', 'echo GET /four\n']);
+  });
+
   it('answers 503 JSON with Retry-After while the container engine is unreachable', async () => {
     await deploy('echo', { 'index.js': ECHO });
     sandbox.down = true;

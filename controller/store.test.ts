@@ -237,7 +237,7 @@ describe('SqliteStore', () => {
       expect(store.get('hello')?.invokeCount).toBe(3);
     });
 
-    it('returns logs newest first with limit, since and afterId', () => {
+    it('returns logs newest first with limit and since, and the ones after an id oldest first', () => {
       store.apply(desired(), T0);
       store.appendInvocations(
         Array.from({ length: 5 }, (_, i) =>
@@ -261,8 +261,10 @@ describe('SqliteStore', () => {
       expect(store.logs('hello', { limit: 2 }).map((l) => l.requestId)).toEqual(['r4', 'r3']);
       expect(store.logs('hello', { limit: 100, since: T0 + 3000 }).map((l) => l.requestId)).toEqual(['r4', 'r3']);
       const afterId = all[2]!.id; // r2
-      expect(store.logs('hello', { limit: 100, afterId }).map((l) => l.requestId)).toEqual(['r4', 'r3']);
-      expect(store.logs('hello', { limit: 1, afterId }).map((l) => l.requestId)).toEqual(['r4']);
+      // A follower reads the next ones in order, page by page, skipping none.
+      expect(store.logsAfter('hello', { afterId: all[4]!.id, limit: 2 }).map((l) => l.requestId)).toEqual(['r1', 'r2']);
+      expect(store.logsAfter('hello', { afterId, limit: 2 }).map((l) => l.requestId)).toEqual(['r3', 'r4']);
+      expect(store.logsAfter('hello', { afterId: 0, limit: 10, since: T0 + 3000 }).map((l) => l.requestId)).toEqual(['r3', 'r4']);
     });
 
     it('drops records of an unknown or purged function and keeps the rest of the batch', () => {

@@ -23,7 +23,9 @@ export interface Store {
   appendInvocations(records: readonly InvocationRecord[]): void;
   /** Keeps only the newest `keep` invocation records of a function; returns how many went. */
   trimLogs(name: string, keep: number): number;
-  logs(name: string, options: { limit: number; since?: number; afterId?: number }): LogRecord[];
+  logs(name: string, options: { limit: number; since?: number }): LogRecord[];
+  /** Records after `afterId`, oldest first (for following): the next `limit` of them, none skipped. */
+  logsAfter(name: string, options: { afterId: number; limit: number; since?: number }): LogRecord[];
   /** Drops cached records of these functions, after another connection (the record writer) changed them. */
   forget(names: Iterable<string>): void;
   close(): void;
@@ -183,8 +185,11 @@ export class SqliteStore implements Store {
         `UPDATE functions SET invoke_count = invoke_count + ?, last_invoked_at = MAX(COALESCE(last_invoked_at, 0), ?)
          WHERE name = ?`,
       ),
-      logsNewest: db.prepare<[string, number, number, number], LogRow>(
-        'SELECT * FROM invocations WHERE func_name = ? AND invoked_at >= ? AND id > ? ORDER BY id DESC LIMIT ?',
+      logsNewest: db.prepare<[string, number, number], LogRow>(
+        'SELECT * FROM invocations WHERE func_name = ? AND invoked_at >= ? ORDER BY id DESC LIMIT ?',
+      ),
+      logsOldest: db.prepare<[string, number, number, number], LogRow>(
+        'SELECT * FROM invocations WHERE func_name = ? AND invoked_at >= ? AND id > ? ORDER BY id ASC LIMIT ?',
       ),
     };
     let id = this.#stmts.getMeta.get('instance_id')?.value;
@@ -288,8 +293,12 @@ export class SqliteStore implements Store {
     return this.#stmts.trimLogs.run({ name, keep }).changes;
   }
 
-  logs(name: string, options: { limit: number; since?: number; afterId?: number }): LogRecord[] {
-    return this.#stmts.logsNewest.all(name, options.since ?? 0, options.afterId ?? 0, options.limit).map(toLog);
+  logs(name: string, options: { limit: number; since?: number }): LogRecord[] {
+    return this.#stmts.logsNewest.all(name, options.since ?? 0, options.limit).map(toLog);
+  }
+
+  logsAfter(name: string, options: { afterId: number; limit: number; since?: number }): LogRecord[] {
+    return this.#stmts.logsOldest.all(name, options.since ?? 0, options.afterId, options.limit).map(toLog);
   }
 
   forget(names: Iterable<string>): void {
