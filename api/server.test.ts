@@ -207,49 +207,50 @@ describe('the HTTP API', () => {
     expect(sandbox.containers.size).toBe(0);
   });
 
+  /** Opens `GET /logs/echo?follow=1<query>`; `until` reads until a text arrived, `stdouts` ends it. */
+  async function follow(query: string) {
+    const abort = new AbortController();
+    const res = await fetch(`${server.url}/logs/echo?follow=1${query}`, { signal: abort.signal });
+    const reader = res.body!.getReader();
+    let text = '';
+    return {
+      res,
+      async until(needle: string): Promise<void> {
+        while (!text.includes(needle)) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error('stream ended');
+          text += Buffer.from(value).toString();
+        }
+      },
+      stdouts(): string[] {
+        abort.abort();
+        return text
+          .trim()
+          .split('\n')
+          .map((l) => (JSON.parse(l) as { stdout: string }).stdout);
+      },
+    };
+  }
+
   it('streams new log records as NDJSON in follow mode', async () => {
     await deploy('echo', { 'index.js': ECHO });
     await fetch(`${server.url}/invoke/echo/before`);
-    const abort = new AbortController();
-    const res = await fetch(`${server.url}/logs/echo?follow=1`, { signal: abort.signal });
-    expect(res.headers.get('content-type')).toBe('application/x-ndjson');
-    const reader = res.body!.getReader();
-    let text = '';
-    const readUntil = async (needle: string) => {
-      while (!text.includes(needle)) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error('stream ended');
-        text += Buffer.from(value).toString();
-      }
-    };
-    await readUntil('/before');
+    const stream = await follow('');
+    expect(stream.res.headers.get('content-type')).toBe('application/x-ndjson');
+    await stream.until('/before');
     await fetch(`${server.url}/invoke/echo/after`);
-    await readUntil('/after');
-    abort.abort();
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { stdout: string });
-    expect(lines.map((l) => l.stdout)).toEqual(['echo GET /before\n', 'echo GET /after\n']);
+    await stream.until('/after');
+    expect(stream.stdouts()).toEqual(['echo GET /before\n', 'echo GET /after\n']);
   });
 
   it('follows from the newest `limit` records, like kubectl logs -f --tail', async () => {
     await deploy('echo', { 'index.js': ECHO });
     for (const path of ['one', 'two', 'three']) await fetch(`${server.url}/invoke/echo/${path}`);
-    const abort = new AbortController();
-    const res = await fetch(`${server.url}/logs/echo?follow=1&limit=1`, { signal: abort.signal });
-    const reader = res.body!.getReader();
-    let text = '';
-    const readUntil = async (needle: string) => {
-      while (!text.includes(needle)) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error('stream ended');
-        text += Buffer.from(value).toString();
-      }
-    };
-    await readUntil('/three');
+    const stream = await follow('&limit=1');
+    await stream.until('/three');
     await fetch(`${server.url}/invoke/echo/four`);
-    await readUntil('/four');
-    abort.abort();
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { stdout: string });
-    expect(lines.map((l) => l.stdout)).toEqual(['echo GET /three\n', 'echo GET /four\n']);
+    await stream.until('/four');
+    expect(stream.stdouts()).toEqual(['echo GET /three\n', 'echo GET /four\n']);
   });
 
   it('answers 503 JSON with Retry-After while the container engine is unreachable', async () => {
