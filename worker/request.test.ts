@@ -105,6 +105,13 @@ describe('normalizeResponse', () => {
     expect(() => normalizeResponse({ headers: { a: { b: 1 } } })).toThrow(/header a/);
   });
 
+  it('refuses header names and values node would refuse, naming them (a newline would split the response)', () => {
+    expect(() => normalizeResponse({ headers: { 'x-bad': 'a\nb' } })).toThrow('handler returned an invalid value for header x-bad: "a\\nb" holds a control character');
+    expect(() => normalizeResponse({ headers: { 'set-cookie': ['ok=1', 'evil=1\r\nx: y'] } })).toThrow(/header set-cookie/);
+    expect(() => normalizeResponse({ headers: { 'bad name': 'x' } })).toThrow('handler returned an invalid header name "bad name"');
+    expect(normalizeResponse({ headers: { 'x-ok': 'tab\there, café' } }).headers).toEqual({ 'x-ok': 'tab\there, café' });
+  });
+
   it('refuses a body JSON cannot encode', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;

@@ -105,15 +105,24 @@ function lowerHeaders(raw: unknown): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(raw as object)) {
     if (value === undefined || value === null) continue;
+    if (!HEADER_NAME.test(name)) throw new TypeError(`handler returned an invalid header name ${describe(name)}`);
     out[name.toLowerCase()] = Array.isArray(value) ? value.map((item: unknown) => headerValue(item, name)) : headerValue(value, name);
   }
   return out;
 }
 
-function headerValue(value: unknown, name: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  throw new TypeError(`handler returned an invalid value for header ${String(name)}: ${describe(value)}`);
+/** An HTTP token (RFC 9110), as node checks header names. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What node refuses in a header value: control characters (a newline would split the response). */
+const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+function headerValue(value: unknown, name: string): string {
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') text = String(value);
+  else throw new TypeError(`handler returned an invalid value for header ${name}: ${describe(value)}`);
+  if (INVALID_HEADER_VALUE.test(text)) throw new TypeError(`handler returned an invalid value for header ${name}: ${describe(text)} holds a control character`);
+  return text;
 }
 
 function encodeBody(body: unknown): [Buffer, string | undefined] {
