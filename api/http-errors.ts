@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Response } from 'express';
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { GlambdarError, InvalidInput, NoCapacity, PayloadTooLarge, RateLimited, type Logger } from '../controller/index.js';
 
 /** The one mapping from error code to HTTP status. */
@@ -52,7 +52,8 @@ export function sendError(res: ServerResponse, err: unknown, log: Logger): void 
     res.destroy();
     return;
   }
-  res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
+  // A writeHead that threw on a bad header has set its reason phrase already ("500 OK"): name ours.
+  res.writeHead(status, STATUS_CODES[status], { ...headers, 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 
