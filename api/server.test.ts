@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Console } from 'node:console';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RuntimeConfigSchema } from '../schemas/index.js';
 import { silentLogger } from '../controller/logger.js';
 import { FakeSandbox } from '../controller/testing/fake-sandbox.js';
@@ -80,6 +80,26 @@ describe('the HTTP API', () => {
     expect(res.headers.get('x-kind')).toBe('text');
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(await res.text()).toBe('plain words');
+  });
+
+  it('fails to start on a port in use and leaves no container behind', async () => {
+    const other = new FakeSandbox({ drainTimeoutMs: 50 });
+    const otherDir = await mkdtemp(join(tmpdir(), 'glb-api-busy-'));
+    try {
+      const starting = startServer({
+        config: RuntimeConfigSchema.parse({ dir: otherDir, port: server.port, stemCells: 1 }),
+        sandbox: other,
+        log: silentLogger,
+        watchManifests: false,
+      });
+      await expect(starting).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      // A stem cell was on its way when the listen failed; it is removed, not left running.
+      await vi.waitFor(() => expect(other.starts).toBe(1), { timeout: 2_000, interval: 5 });
+      expect(other.containers.size).toBe(0);
+    } finally {
+      await other.closeAll();
+      await rm(otherDir, { recursive: true, force: true });
+    }
   });
 
   it('answers 413 JSON for an invocation body over 6 MiB', async () => {

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { RuntimeConfigSchema, parseWith, runtimeConfigInput, type RuntimeConfig } from '../schemas/index.js';
+import { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput, type RuntimeConfig } from '../schemas/index.js';
 import { Runtime, createLogger, type Clock, type Logger, type Sandbox } from '../controller/index.js';
 import { ManifestSource } from '../manifests/index.js';
 import { createApp } from './app.js';
@@ -11,9 +11,14 @@ import { createInvokeHandler, INVOKE_PREFIX } from './invoke-handler.js';
 
 /** Reads the runtime configuration from the environment, with readable errors. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): RuntimeConfig {
-  const parsed = parseWith(RuntimeConfigSchema, runtimeConfigInput(env, join(homedir(), '.glambdar')));
-  if (!parsed.ok) throw new Error(`invalid configuration: ${parsed.issues.join('; ')}`);
-  return parsed.value;
+  const parsed = RuntimeConfigSchema.safeParse(runtimeConfigInput(env, join(homedir(), '.glambdar')));
+  if (parsed.success) return parsed.data;
+  // Name what the user set: the variable and its value, not the field behind it.
+  const problems = parsed.error.issues.map((issue) => {
+    const variable = CONFIG_ENV[String(issue.path[0]) as keyof typeof CONFIG_ENV];
+    return `${variable}=${JSON.stringify(env[variable] ?? '')}: ${issue.message}`;
+  });
+  throw new Error(`invalid configuration: ${problems.join('; ')}`);
 }
 
 /** A running Glambdar: its HTTP server, its runtime and how to stop both. */
@@ -51,18 +56,19 @@ export async function startServer(options: StartOptions): Promise<GlambdarServer
   });
   server.keepAliveTimeout = 65_000;
   await runtime.start();
-  // The whole folder is read and applied before listening, so the first /manifests is complete.
   try {
+    // The whole folder is read and applied before listening, so the first /manifests is complete.
     await manifests?.start();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.config.port, options.config.host, () => resolve());
+    });
   } catch (err) {
+    // A port in use, say: stop what started (stem cells being created) so nothing outlives us.
     await manifests?.close();
     await runtime.stop();
     throw err;
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.config.port, options.config.host, () => resolve());
-  });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${options.config.host}:${port}`;
   log.info(`glambdar listening on ${url} (data in ${options.config.dir})`);
