@@ -1,5 +1,5 @@
 export { FunctionName, FUNCTION_NAME_PATTERN, FunctionSpec, SpecPatch, CONTAINER_FIELDS, specPatchFromForm } from './spec.js';
-export { RuntimeConfigSchema, runtimeConfigInput } from './config.js';
+export { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput } from './config.js';
 export type { RuntimeConfig } from './config.js';
 export { LogsQuery } from './api.js';
 export { FromWorkerFrame, HelloFrame, ResultFrame } from './protocol.js';
