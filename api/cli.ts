@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { specPatchFromForm } from '../schemas/index.js';
 import { loadConfig, startServer } from './server.js';
 
 const USAGE = `usage: glambdar <command>
@@ -46,6 +47,12 @@ async function print(res: Response): Promise<void> {
 
 async function client(command: string, args: string[]): Promise<void> {
   const base = process.env['GLAMBDAR_URL'] ?? 'http://127.0.0.1:8000';
+  const fetch = (url: string, init?: RequestInit): Promise<Response> =>
+    globalThis.fetch(url, init).catch((err: unknown) => {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (err as Error).message;
+      throw new Error(`cannot reach the runtime at ${base} (${why}); is it running? Set GLAMBDAR_URL to another address`);
+    });
   switch (command) {
     case 'deploy': {
       const [file, ...rest] = args;
@@ -70,8 +77,8 @@ async function client(command: string, args: string[]): Promise<void> {
     case 'config': {
       const [name, ...rest] = args;
       if (!name) throw new Error('config needs a function name');
-      const patch: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(fieldsOf(rest))) patch[k] = k === 'env' ? JSON.parse(v) : Number(v);
+      // The same reading as deploy's form fields: numbers where the spec has them, env as JSON.
+      const patch = specPatchFromForm(fieldsOf(rest));
       return print(
         await fetch(`${base}/config/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) }),
       );

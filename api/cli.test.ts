@@ -1,0 +1,62 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compiledFile } from '../controller/compiled-file.js';
+import { silentLogger } from '../controller/logger.js';
+import { FakeSandbox } from '../controller/testing/fake-sandbox.js';
+import { RuntimeConfigSchema } from '../schemas/index.js';
+import { makeZip } from '../test/zip.js';
+import { startServer, type GlambdarServer } from './server.js';
+
+let dir: string;
+let server: GlambdarServer;
+let sandbox: FakeSandbox;
+
+/** Runs the built CLI (`npm test` builds first) against `url`. */
+function cli(url: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [compiledFile(import.meta.url, 'api/cli.js'), ...args], { env: { ...process.env, GLAMBDAR_URL: url } }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'glb-cli-'));
+  sandbox = new FakeSandbox({ drainTimeoutMs: 50 });
+  server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0 }), sandbox, log: silentLogger, watchManifests: false });
+  const form = new FormData();
+  form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': 'exports.handler = async () => ({ body: "hi" });' }))]), 'hello.zip');
+  await fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+});
+
+afterAll(async () => {
+  await server.close(500);
+  await sandbox.closeAll();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('the glambdar CLI client', () => {
+  it('reads config fields as deploy reads form fields: numbers, env as JSON, and the server names a bad one', async () => {
+    const ok = await cli(server.url, 'config', 'hello', 'rateLimit=3', 'env={"A":"b"}');
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ rateLimit: 3, env: { A: 'b' } });
+    const bad = await cli(server.url, 'config', 'hello', 'rateLimit=abc');
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toEqual({ error: 'invalid config: rateLimit: Invalid input: expected number, received string', code: 'INVALID_INPUT' });
+  });
+
+  it('says which address it could not reach', async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    const down = await cli(`http://127.0.0.1:${port}`, 'info');
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/^glambdar: cannot reach the runtime at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); is it running\?/);
+  });
+});
