@@ -459,6 +459,34 @@ describe('ManifestSource: watching', () => {
     expect(target.get('slow')?.generation).toBe(1);
   });
 
+  it('moves a function to its file\'s new name while it watches, deleting nothing, though the new name settles later', async () => {
+    await codeFolder('hello');
+    await write('old.yaml', manifest('hello'));
+    const source = newSource({ stabilityMs: 300 });
+    await source.start();
+    await eventually(() => target.get('hello') !== undefined, 'the first apply');
+    expect(target.get('hello')).toMatchObject({ manifestPath: 'old.yaml', generation: 1 });
+    await fs.rename(path.join(dir, 'old.yaml'), path.join(dir, 'new.yaml'));
+    await eventually(() => target.get('hello')?.manifestPath === 'new.yaml', 'the move to new.yaml');
+    await source.idle();
+    expect(target.get('hello')).toMatchObject({ generation: 1 });
+    expect(target.calls).not.toContain('remove hello');
+    expect(source.files().map((f) => [f.path, f.state])).toEqual([['new.yaml', 'applied']]);
+  });
+
+  it('keeps a function while the file that takes it over is still being written (copy, then delete the old one)', async () => {
+    await codeFolder('hello');
+    await write('old.yaml', manifest('hello'));
+    const source = newSource({ stabilityMs: 300 });
+    await source.start();
+    await eventually(() => target.get('hello') !== undefined, 'the first apply');
+    await write('new.yaml', manifest('hello'));
+    await fs.rm(path.join(dir, 'old.yaml'));
+    await eventually(() => target.get('hello')?.manifestPath === 'new.yaml', 'the move to new.yaml');
+    await source.idle();
+    expect(target.calls).not.toContain('remove hello');
+  });
+
   it('applies nothing after close', async () => {
     const source = newSource();
     await source.start();

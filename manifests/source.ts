@@ -241,6 +241,16 @@ export class ManifestSource {
           this.#dirty.add(rel);
         }
       }
+      // A file went away: it may have been renamed, and the watcher reports the new name only
+      // once it has settled. Read the folder itself before deleting what the old name held.
+      if (batch.some((rel) => !this.#files.has(rel))) {
+        for (const rel of await this.#scan()) {
+          if (this.#files.has(rel) || this.#codeOwner(rel) !== null) continue;
+          this.#entry(rel);
+          this.#dirty.add(rel);
+        }
+        if (this.#dirty.size > 0) continue;
+      }
       await this.#prune();
     }
   }
@@ -356,10 +366,14 @@ export class ManifestSource {
     for (const [rel, entry] of [...this.#files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       for (const name of entry.claims ?? []) claimants.set(name, [...(claimants.get(name) ?? []), rel]);
     }
+    // A file still being written may name what a vanished file held (a copy, then a delete):
+    // its functions wait for it to settle instead of being deleted and created again.
+    const unread = [...this.#files.values()].some((entry) => entry.claims === null && entry.state === 'pending');
     for (const fn of this.#target.list()) {
       if (fn.source !== 'manifest' || fn.manifestPath === null) continue;
       const ownerEntry = this.#files.get(fn.manifestPath);
       if (ownerEntry && (ownerEntry.claims === null || ownerEntry.claims.has(fn.name))) continue;
+      if (!ownerEntry && unread) continue;
       const heir = claimants.get(fn.name)?.find((rel) => rel !== fn.manifestPath);
       if (heir !== undefined) {
         // Re-read the file that waited for this name; if that file is itself broken, the
