@@ -321,3 +321,17 @@ describe('Pool with stem cells', () => {
     }
   });
 });
+
+describe('Pool starts', () => {
+  it('reports a start its replica was retired from (a deletion) as such, not as the engine error that followed', async () => {
+    const fn = record({});
+    await writeCode(fn);
+    sandbox.failStart = () => {
+      // The deletion retires the starting replica and removes its container under the engine's start.
+      for (const r of pool.replicas('hello')) pool.retire(r);
+      return new SandboxUnavailable('Docker engine is not reachable or refused to start a container');
+    };
+    await expect(pool.start(fn)).rejects.toThrow('replica retired during start');
+    expect(pool.replicas('hello')).toEqual([]);
+  });
+});

@@ -33,6 +33,13 @@ export interface StemBinding {
 
 const STEM_BINDING_FILE = 'binding.json';
 
+/** A start given up because its replica was retired meanwhile (a deletion, a scale-down). */
+class RetiredDuringStart extends Error {
+  constructor(options?: { cause: unknown }) {
+    super('replica retired during start', options);
+  }
+}
+
 /** How long a worker's lost connection may precede the engine seeing its container stop. */
 const EXIT_REASON_WAIT_MS = 500;
 
@@ -201,7 +208,7 @@ export class Pool {
         cpus: fn.spec.cpus,
         env: fn.spec.env,
       });
-      if (replica.state === 'dead') throw new Error('replica retired during start');
+      if (replica.state === 'dead') throw new RetiredDuringStart();
       const client = await WorkerClient.connect(join(socketDir, 'worker.sock'), this.#opts.startTimeoutMs, this.#opts.clock);
       this.#attach(replica, client);
       this.#settle(replica, fn.spec.cpus);
@@ -211,10 +218,12 @@ export class Pool {
       );
       return replica;
     } catch (err) {
+      // Retired meanwhile (its function deleted, say): whatever failed after that is no news.
+      const retired = replica.state === 'dead';
       await this.#destroy(replica);
       // Retired while the engine was still creating it: the id arrived after #destroy ran.
       if (replica.containerId) await this.#opts.sandbox.remove(replica.containerId).catch(() => undefined);
-      throw err;
+      throw retired && !(err instanceof RetiredDuringStart) ? new RetiredDuringStart({ cause: err }) : err;
     }
   }
 
@@ -233,7 +242,7 @@ export class Pool {
       taken.cell.client.close();
       await this.#opts.sandbox.remove(taken.cell.containerId).catch(() => undefined);
       await this.#removeFolders(replica.key);
-      throw new Error('replica retired during start');
+      throw new RetiredDuringStart();
     }
     this.#attach(replica, taken.cell.client);
     // Docker labels cannot change: this file tells a restarted runtime whose container it is,
@@ -419,7 +428,8 @@ export class Pool {
     this.start(fn).then(
       () => this.#opts.onChange(fn.name),
       (err: Error) => {
-        this.#opts.log.warn(`could not start a container for ${fn.name}: ${err.message}`);
+        if (err instanceof RetiredDuringStart) this.#opts.log.debug(`a container of ${fn.name} was retired while it started`);
+        else this.#opts.log.warn(`could not start a container for ${fn.name}: ${err.message}`);
         const stillStarting = pool.replicas.some((r) => r.state === 'starting');
         if (!stillStarting && !pool.replicas.some((r) => r.state === 'ready')) this.failWaiters(fn.name, err);
         this.#opts.onChange(fn.name);
