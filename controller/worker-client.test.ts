@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startWorker, type Worker } from '../worker/server.js';
 import { FakeClock } from './clock.js';
 import { SandboxUnavailable } from './errors.js';
@@ -50,8 +50,8 @@ describe('WorkerClient.connect', () => {
     // The fake clock never moves: only the watch on the socket folder can wake the retry.
     const clock = new FakeClock();
     const connecting = WorkerClient.connect(socketPath, 30_000, clock);
-    await new Promise((resolve) => setTimeout(resolve, 20)); // the first attempt has failed by now
-    expect(clock.pending).toBe(1);
+    // The first attempt fails (no socket yet) and the retry waits on the clock, which never moves.
+    await vi.waitFor(() => expect(clock.pending).toBe(1), { timeout: 2_000, interval: 2 });
     worker = await startWorker({ socketPath, fnDir: join(dir, 'fn'), maxLogBytes: 1024, drainTimeoutMs: 100, stem: false });
     client = await within(connecting, 5_000, 'the connection');
     const result = await client.invoke({ method: 'GET', path: '/', query: {}, headers: {} }, Buffer.alloc(0));
