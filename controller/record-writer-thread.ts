@@ -10,13 +10,20 @@ const data = workerData as WriterThreadData;
 const state = new Int32Array(data.state);
 const port = parentPort!;
 
+/** Moves the slot a waiting sync() watches, so its wait ends now. */
+function wake(): void {
+  Atomics.add(state, 2, 1);
+  Atomics.notify(state, 2);
+}
+
 /** Takes no more batches: the main thread writes them itself from now on. */
 function giveUp(): void {
   Atomics.store(state, 1, 1);
-  // Slot 0 is what a waiting sync() watches; move it so the wait ends now.
-  Atomics.add(state, 0, 1);
-  Atomics.notify(state, 0);
+  wake();
 }
+
+// However the thread ends (an uncaught exception included), the main thread must stop waiting.
+process.on('exit', giveUp);
 
 let store: SqliteStore;
 try {
@@ -40,6 +47,6 @@ port.on('message', (batch: WriterThreadMessage) => {
     port.postMessage({ error: (err as Error).message, records: batch.records.length } satisfies WriterThreadError);
   } finally {
     Atomics.add(state, 0, 1);
-    Atomics.notify(state, 0);
+    wake();
   }
 });

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FunctionSpec } from '../schemas/index.js';
 import { FakeClock } from './clock.js';
@@ -89,9 +90,29 @@ describe('ThreadRecordWriter', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     writer.write({ records: batch(1, 3), trim: [], keep: 100 });
     writer.sync();
-    expect(store.logs('hello', { limit: 10 }).map((l) => l.requestId)).toEqual(['r2', 'r1']);
+    // The batch handed over before the thread gave up is written too.
+    expect(store.logs('hello', { limit: 10 }).map((l) => l.requestId)).toEqual(['r2', 'r1', 'r0']);
     await writer.close();
     expect(errors.join('\n')).toMatch(/invocation record writer failed/);
+  });
+});
+
+describe('ThreadRecordWriter when its thread dies', () => {
+  it('stops waiting at once and writes here what the thread never handled, and every later batch', async () => {
+    const warnings: string[] = [];
+    const log: Logger = { ...silentLogger, warn: (m: string) => warnings.push(m) };
+    const threadFile = fileURLToPath(new URL('./testing/crashing-writer-thread.mjs', import.meta.url));
+    const writer = new ThreadRecordWriter({ dbPath, store, log, threadFile });
+    writer.write({ records: batch(0, 2), trim: [], keep: 100 }); // written by the thread, which then dies
+    writer.write({ records: batch(2, 4), trim: [], keep: 100 }); // never handled
+    const t0 = Date.now();
+    writer.sync();
+    expect(Date.now() - t0).toBeLessThan(5_000); // not the 10 s timeout
+    writer.write({ records: batch(4, 5), trim: [], keep: 100 });
+    writer.sync();
+    expect(store.logs('hello', { limit: 10 }).map((l) => l.requestId)).toEqual(['r4', 'r3', 'r2', 'r1', 'r0']);
+    expect(warnings).toEqual(['writing 1 batches of invocation records the writer thread did not handle']);
+    await writer.close();
   });
 });
 
