@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FunctionSpec } from '../schemas/index.js';
 import { canonicalSpec, SqliteStore } from './store.js';
@@ -294,5 +295,61 @@ describe('canonicalSpec', () => {
     expect(canonicalSpec(a)).toBe(canonicalSpec(b));
     expect(canonicalSpec({ ...a, rateLimit: 3 })).not.toBe(canonicalSpec(a));
     expect(JSON.parse(canonicalSpec(a))).toEqual(a);
+  });
+});
+
+describe('SqliteStore beside a second writing connection (the record writer thread)', () => {
+  let dir: string;
+  let store: SqliteStore;
+  let other: Database.Database;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'glambdar-store-'));
+    store = new SqliteStore(join(dir, 'glambdar.db'));
+    store.apply(desired(), T0);
+    // No busy wait: it either writes at once or is refused at once.
+    other = new Database(join(dir, 'glambdar.db'), { timeout: 0 });
+  });
+
+  afterEach(async () => {
+    other.close();
+    store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Runs once, at the first read of `key` on `target`: the other connection tries to write then. */
+  function writeBetween<T extends object>(target: T, key: keyof T): { wrote: () => boolean } {
+    let wrote = false;
+    const value = target[key];
+    Object.defineProperty(target, key, {
+      enumerable: true,
+      get() {
+        try {
+          other.prepare('UPDATE functions SET invoke_count = invoke_count + 1').run();
+          wrote = true;
+        } catch {
+          // refused: the store's transaction holds the write lock
+        }
+        return value;
+      },
+    });
+    return { wrote: () => wrote };
+  }
+
+  it('applies a spec though the other connection tries to write between its read and its write', () => {
+    const next = desired({ specPatch: { rateLimit: 7 } });
+    // apply reads the current row, then spreads `desired` (reading this getter), then updates.
+    const between = writeBetween(next, 'manifestPath');
+    expect(store.apply(next, T0 + 1)).toMatchObject({ outcome: 'updated', record: { generation: 2 } });
+    expect(between.wrote()).toBe(false);
+  });
+
+  it('appends invocation records though the other connection tries to write between its read and its write', () => {
+    const record = invocation({ requestId: 'between' });
+    // appendInvocations checks the function exists, then reads the record's fields to insert it.
+    const between = writeBetween(record, 'stdout');
+    store.appendInvocations([record]);
+    expect(between.wrote()).toBe(false);
+    expect(store.logs('hello', { limit: 5 }).map((l) => l.requestId)).toEqual(['between']);
   });
 });

@@ -136,7 +136,13 @@ function toLog(row: LogRow): LogRecord {
   };
 }
 
-/** The better-sqlite3 adapter: WAL mode, prepared statements, one transaction per batch. */
+/**
+ * The better-sqlite3 adapter: WAL mode, prepared statements, one transaction per batch. Two
+ * connections write (this one and the record writer thread's), so every transaction that reads
+ * before it writes begins IMMEDIATE: it waits for the write lock up front (busy_timeout), where
+ * a deferred one would fail at once with "database is locked" had the other connection
+ * committed since its read.
+ */
 export class SqliteStore implements Store {
   readonly instanceId: string;
   #db: Database.Database;
@@ -218,7 +224,7 @@ export class SqliteStore implements Store {
       const bump = specChanged || existing.deleting === 1 ? 1 : 0;
       this.#stmts.update.run({ ...params, bump });
       return { outcome: 'updated' as const, record: toRecord(this.#stmts.get.get(desired.name)!) };
-    })();
+    }).immediate();
   }
 
   get(name: string): FunctionRecord | undefined {
@@ -245,7 +251,7 @@ export class SqliteStore implements Store {
     return this.#db.transaction(() => {
       this.#stmts.deleteLogs.run(name);
       return this.#stmts.deleteFunction.run(name).changes > 0 ? ('deleted' as const) : ('unchanged' as const);
-    })();
+    }).immediate();
   }
 
   getStatus(name: string): FunctionStatus | undefined {
@@ -286,7 +292,7 @@ export class SqliteStore implements Store {
         this.#stmts.bumpCounters.run(c.count, c.last, name);
         this.#cache.delete(name);
       }
-    })();
+    }).immediate();
   }
 
   trimLogs(name: string, keep: number): number {
