@@ -398,6 +398,19 @@ describe('pruneCode', () => {
     await pruneCode(functionsDir, 'pruned', 'whatever'); // nothing there: no error
     await expect(fs.access(otherDir)).resolves.toBeUndefined();
   });
+
+  it('with a cutoff, removes only versions last installed before it; installing a version again renews it', async () => {
+    const zips = await Promise.all(['1', '2', '3'].map((v) => makeZip(`v${v}.zip`, [{ name: 'index.js', data: `// v${v}\n${HANDLER}` }])));
+    const installed = [];
+    for (const zip of zips) installed.push(await installArchive(zip, functionsDir, 'aged'));
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const { codeDir } of installed) await fs.utimes(codeDir, hourAgo, hourAgo);
+    // v1 is deployed again (a rollback): already there, but just installed.
+    expect(await installArchive(zips[0]!, functionsDir, 'aged')).toMatchObject({ created: false });
+
+    await pruneCode(functionsDir, 'aged', installed[2]!.digest, Date.now() - 60_000);
+    expect((await fs.readdir(path.join(functionsDir, 'aged'))).sort()).toEqual([installed[0]!.digest, installed[2]!.digest].sort());
+  });
 });
 
 async function expectNothingInstalledTempOnly(): Promise<void> {

@@ -74,7 +74,10 @@ export async function installArchive(
   functionsDir = path.resolve(functionsDir); // extract-zip wants an absolute folder
   const digest = await digestFile(zipPath);
   const codeDir = path.join(functionsDir, name, digest);
-  if (await exists(codeDir)) return { digest, codeDir, created: false };
+  if (await exists(codeDir)) {
+    await reinstalled(codeDir);
+    return { digest, codeDir, created: false };
+  }
 
   const { root } = await scanArchive(zipPath, limits);
 
@@ -107,21 +110,30 @@ export async function installFolder(
   // First pass reads only: an unchanged folder costs no writes.
   const firstDigest = await digestFolder(srcDir, entries, limits);
   const firstDir = path.join(functionsDir, name, firstDigest);
-  if (await exists(firstDir)) return { digest: firstDigest, codeDir: firstDir, created: false };
+  if (await exists(firstDir)) {
+    await reinstalled(firstDir);
+    return { digest: firstDigest, codeDir: firstDir, created: false };
+  }
 
   return withTempDir(functionsDir, async (tmp) => {
     // The digest of a new version is computed from the very bytes that are copied, so a file
     // edited between the two passes cannot leave a code folder that does not match its name.
     const digest = await copyFolder(srcDir, tmp, entries, limits);
     const codeDir = path.join(functionsDir, name, digest);
-    if (await exists(codeDir)) return { digest, codeDir, created: false };
+    if (await exists(codeDir)) {
+      await reinstalled(codeDir);
+      return { digest, codeDir, created: false };
+    }
     const created = await moveIntoPlace(tmp, codeDir);
     return { digest, codeDir, created };
   });
 }
 
-/** Removes every code version of a function except `keepDigest` (or all if undefined). */
-export async function pruneCode(functionsDir: string, name: string, keepDigest?: string): Promise<void> {
+/**
+ * Removes every code version of a function except `keepDigest` (or all if undefined); with
+ * `installedBefore` (epoch ms), only versions last installed before then.
+ */
+export async function pruneCode(functionsDir: string, name: string, keepDigest?: string, installedBefore = Infinity): Promise<void> {
   checkName(name);
   const dir = path.join(functionsDir, name);
   if (keepDigest === undefined) {
@@ -136,8 +148,19 @@ export async function pruneCode(functionsDir: string, name: string, keepDigest?:
     throw err;
   }
   await Promise.all(
-    versions.filter((v) => v !== keepDigest).map((v) => fs.rm(path.join(dir, v), { recursive: true, force: true })),
+    versions
+      .filter((v) => v !== keepDigest)
+      .map(async (v) => {
+        const info = await fs.stat(path.join(dir, v)).catch(() => undefined);
+        if (info && info.mtimeMs < installedBefore) await fs.rm(path.join(dir, v), { recursive: true, force: true });
+      }),
   );
+}
+
+/** An existing version installed again is marked as just installed, so pruning spares it. */
+async function reinstalled(codeDir: string): Promise<void> {
+  const now = new Date();
+  await fs.utimes(codeDir, now, now).catch(() => undefined);
 }
 
 // ---------------------------------------------------------------------------------------------

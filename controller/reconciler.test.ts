@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -215,6 +215,34 @@ describe('Reconciler', () => {
     expect(sandbox.starts).toBe(1);
     expect(pool.replicas('hello').map((r) => [r.key, r.containerId, r.state])).toEqual([[replicaKey, id, 'ready']]);
     expect(store.getStatus('hello')?.phase).toBe('Ready');
+  });
+
+  it('removes old code versions once no container runs them, sparing recent installs', async () => {
+    const pruning = new Reconciler({ store, pool, sandbox, clock: systemClock, log: silentLogger, functionsDir, codeGraceMs: 0 });
+    await writeCode('hello', 'd1');
+    apply({ minWarm: 1 }, { digest: 'd1' });
+    await pruning.reconcile('hello');
+    expect(await readdir(join(functionsDir, 'hello'))).toEqual(['d1']);
+
+    // A d1 container busy through the rollout drains on d1's code: the folder stays until it is gone.
+    const old = pool.replicas('hello')[0]!;
+    const lease = await pool.acquire(store.get('hello')!);
+    const inFlight = lease.replica.client!.invoke({ method: 'GET', path: '/', query: { ms: '100' }, headers: {} }, Buffer.alloc(0));
+    await writeCode('hello', 'd2');
+    apply({ minWarm: 1 }, { digest: 'd2' });
+    await pruning.reconcile('hello');
+    expect(old.state).toBe('draining');
+    expect((await readdir(join(functionsDir, 'hello'))).sort()).toEqual(['d1', 'd2']);
+    expect((await inFlight).statusCode).toBe(200);
+    pool.release(old);
+    await vi.waitFor(() => expect(pool.replicas('hello').map((r) => r.generation)).toEqual([2]), { timeout: 2_000, interval: 5 });
+    await pruning.reconcile('hello');
+    expect(await readdir(join(functionsDir, 'hello'))).toEqual(['d2']);
+
+    // With the default grace, a version installed minutes ago is never taken.
+    await writeCode('hello', 'd3');
+    await reconciler.reconcile('hello');
+    expect((await readdir(join(functionsDir, 'hello'))).sort()).toEqual(['d2', 'd3']);
   });
 
   it('replaces old replicas after new ones are ready when a container field (memoryMb) changes', async () => {

@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from './clock.js';
 import { setCondition } from './conditions.js';
+import { pruneCode } from './code-archive.js';
 import { FunctionNotFound, GlambdarError, SandboxUnavailable, TerminalError } from './errors.js';
 import type { Logger } from './logger.js';
 import { templateOf, type Pool, type Replica } from './pool.js';
@@ -30,6 +31,12 @@ export interface ReconcilerOptions {
    * failure up to 5 minutes (Kubernetes' CrashLoopBackOff). Default 10 s.
    */
   loadRetryBaseMs?: number;
+  /**
+   * Old code versions no container runs are removed once installed longer ago than this:
+   * long enough that a deploy between its install and its write to the store is never caught.
+   * Default 10 minutes.
+   */
+  codeGraceMs?: number;
 }
 
 /** How often a deleted function's draining containers are looked at again. */
@@ -107,6 +114,12 @@ export class Reconciler {
       .filter((r) => r.state === 'ready' && r.template === template && !r.loadError);
     if (old.length > 0 && (readyCurrent.length >= Math.min(target, 1) || target === 0)) {
       for (const r of old) this.#o.pool.retire(r);
+    }
+    // Each deploy adds a code version; once no container runs an older one, it can go (a
+    // function redeployed for months would otherwise fill the disk). Stem-born containers
+    // run a copy of their own.
+    if (!this.#o.pool.replicas(name).some((r) => r.template !== template && !r.fromStem)) {
+      await pruneCode(this.#o.functionsDir, name, fn.codeDigest, Date.now() - (this.#o.codeGraceMs ?? 10 * 60_000));
     }
 
     const fresh = this.#o.store.get(name);
