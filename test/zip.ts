@@ -1,9 +1,15 @@
 import yazl from 'yazl';
 
-/** Builds a zip in memory from file name -> content (test fixtures). */
+/** One fixed time for every entry: zip times have 2 s steps, and the same files must make the same bytes. */
+const MTIME = new Date('2020-01-01T00:00:00Z');
+
+/**
+ * Builds a zip in memory from file name -> content (test fixtures). The same files always give
+ * the same bytes, hence the same code digest, whenever they are zipped.
+ */
 export function makeZip(files: Record<string, string>): Promise<Buffer> {
   const zip = new yazl.ZipFile();
-  for (const [name, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), name);
+  for (const [name, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), name, { mtime: MTIME });
   zip.end();
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
