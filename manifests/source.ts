@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { SpecPatch } from '../schemas/index.js';
 import { GlambdarError, installArchive, installFolder, systemClock, type Clock, type Logger, type TimerHandle } from '../controller/index.js';
-import { formatManifestError, parseManifestFile, type ManifestError, type ManifestFunction } from './parse.js';
+import { formatManifestError, parseManifestFile, type ManifestError, type ManifestFunction, type ManifestParseResult } from './parse.js';
 
 /**
  * What the source needs from the runtime; `Runtime` satisfies it structurally. `list` returns
@@ -223,12 +223,12 @@ export class ManifestSource {
       this.#dirty.clear();
       // Learn the batch's code folders first, so a YAML file inside one is never read as a
       // manifest, whichever of the two comes first in the folder's order.
-      await this.#learnCodeFolders(batch);
+      const parsed = await this.#parseBatch(batch);
       for (const rel of batch) {
         if (this.#closed) return;
         if (this.#setAsideAsCode(rel)) continue;
         try {
-          await this.#syncFile(rel);
+          await this.#syncFile(rel, parsed.get(rel));
         } catch (err) {
           // Reading the file itself failed (permissions, I/O): report it, keep what runs.
           this.#setErrors(rel, this.#entry(rel), 'invalid', [{ file: rel, documentIndex: 0, path: '', message: this.#safeMessage(err) }]);
@@ -269,7 +269,8 @@ export class ManifestSource {
   // -------------------------------------------------------------------------------------------
   // Apply one file
 
-  async #syncFile(rel: string): Promise<void> {
+  /** `parsed`: the file as the batch read it, when it could. */
+  async #syncFile(rel: string, parsed: ManifestParseResult | undefined): Promise<void> {
     const absolute = this.#abs(rel);
     const info = await stat(absolute).catch(() => undefined);
     if (!info?.isFile()) {
@@ -284,8 +285,7 @@ export class ManifestSource {
     const fileWait = this.#unsettledFor(info.mtimeMs);
     if (fileWait > 0) return this.#pending(rel, entry, fileWait);
 
-    const text = await readFile(absolute, 'utf8');
-    const parsed = await parseManifestFile(text, { file: rel, baseDir: path.dirname(absolute), root: this.dir });
+    parsed ??= await this.#parse(rel);
     if (!parsed.ok) return this.#setErrors(rel, entry, 'invalid', parsed.errors);
     this.#setDeps(rel, entry, parsed.functions);
 
@@ -412,15 +412,25 @@ export class ManifestSource {
   // -------------------------------------------------------------------------------------------
   // YAML that is code
 
-  /** Parses every settled file of `batch` that exists, to know the code folders it names. */
-  async #learnCodeFolders(batch: string[]): Promise<void> {
+  /**
+   * Reads and parses every file of `batch` that exists, once, and learns the code folders they
+   * name before any of them is applied.
+   */
+  async #parseBatch(batch: string[]): Promise<Map<string, ManifestParseResult>> {
+    const results = new Map<string, ManifestParseResult>();
     for (const rel of batch) {
-      const absolute = this.#abs(rel);
-      const text = await readFile(absolute, 'utf8').catch(() => undefined);
-      if (text === undefined) continue;
-      const parsed = await parseManifestFile(text, { file: rel, baseDir: path.dirname(absolute), root: this.dir });
+      const parsed = await this.#parse(rel).catch(() => undefined);
+      if (parsed === undefined) continue; // gone, or unreadable: #syncFile finds out which
+      results.set(rel, parsed);
       if (parsed.ok) this.#setDeps(rel, this.#entry(rel), parsed.functions);
     }
+    return results;
+  }
+
+  async #parse(rel: string): Promise<ManifestParseResult> {
+    const absolute = this.#abs(rel);
+    const text = await readFile(absolute, 'utf8');
+    return parseManifestFile(text, { file: rel, baseDir: path.dirname(absolute), root: this.dir });
   }
 
   #setDeps(rel: string, entry: FileEntry, functions: ManifestFunction[]): void {
