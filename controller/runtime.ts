@@ -268,18 +268,21 @@ export class Runtime {
 
   /** Invocation records, newest first. */
   logs(name: string, options: { limit: number; since?: number }): LogRecord[] {
-    const fn = this.store.get(name);
-    if (!fn || fn.deleting) throw new FunctionNotFound(name);
-    this.invocations.flush();
+    this.#readyToReadLogs(name);
     return this.store.logs(name, options);
   }
 
   /** The records after `afterId`, oldest first, at most `limit`: what a follower reads next. */
   logsAfter(name: string, options: { afterId: number; limit: number; since?: number }): LogRecord[] {
+    this.#readyToReadLogs(name);
+    return this.store.logsAfter(name, options);
+  }
+
+  /** A live function, and every record handed over so far in the database. */
+  #readyToReadLogs(name: string): void {
     const fn = this.store.get(name);
     if (!fn || fn.deleting) throw new FunctionNotFound(name);
     this.invocations.flush();
-    return this.store.logsAfter(name, options);
   }
 
   /** Stops the loop, flushes records and closes the store; containers stay for the next start to adopt. */
