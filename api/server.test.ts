@@ -140,11 +140,12 @@ describe('the HTTP API', () => {
   });
 
   it('treats a redeploy as an update with a new generation only when the code changed', async () => {
-    await deploy('echo', { 'index.js': ECHO });
-    const same = await deploy('echo', { 'index.js': ECHO });
+    await deploy('echo', { 'index.js': ECHO, 'README.md': 'echo' });
+    // The same files zipped again in another order: other bytes, same code.
+    const same = await deploy('echo', { 'README.md': 'echo', 'index.js': ECHO });
     expect(same.status).toBe(200);
     expect(await same.json()).toEqual({ function: 'echo', status: 'updated', generation: 1 });
-    const changed = await deploy('echo', { 'index.js': ECHO + '\n// v2' });
+    const changed = await deploy('echo', { 'index.js': ECHO + '\n// v2', 'README.md': 'echo' });
     expect(await changed.json()).toEqual({ function: 'echo', status: 'updated', generation: 2 });
   });
 

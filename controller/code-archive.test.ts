@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -6,7 +5,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ZipFile } from 'yazl';
 import {
   DEFAULT_ARCHIVE_LIMITS,
-  digestFile,
   installArchive,
   installFolder,
   pruneCode,
@@ -19,6 +17,9 @@ interface FixtureEntry {
   /** Full unix mode including the type bits, e.g. 0o100644 or 0o120777. */
   mode?: number;
   dir?: boolean;
+  /** Stored uncompressed when false (yazl deflates by default). */
+  compress?: boolean;
+  mtime?: Date;
 }
 
 const HANDLER = 'exports.handler = async () => ({ statusCode: 200, body: "hi" });\n';
@@ -46,7 +47,11 @@ async function makeZip(file: string, entries: FixtureEntry[], rename: Array<[str
       zip.addEmptyDirectory(e.name, e.mode === undefined ? {} : { mode: e.mode });
     } else {
       const data = typeof e.data === 'string' ? Buffer.from(e.data) : (e.data ?? Buffer.from(HANDLER));
-      zip.addBuffer(data, e.name, e.mode === undefined ? {} : { mode: e.mode });
+      zip.addBuffer(data, e.name, {
+        ...(e.mode === undefined ? {} : { mode: e.mode }),
+        ...(e.compress === undefined ? {} : { compress: e.compress }),
+        ...(e.mtime === undefined ? {} : { mtime: e.mtime }),
+      });
     }
   }
   zip.end();
@@ -122,23 +127,81 @@ async function refusal(p: Promise<unknown>): Promise<InvalidArchive> {
 }
 
 describe('installArchive', () => {
-  it('installs a zip with index.js at its root and returns its sha256 prefix as a stable digest', async () => {
+  it('installs a zip with index.js at its root under a digest of its contents', async () => {
     const zip = await makeZip('hello.zip', [
       { name: 'index.js' },
       { name: 'lib/', dir: true, mode: 0o040700 },
       { name: 'lib/util.js', data: 'module.exports = 1;\n', mode: 0o100600 },
     ]);
-    const expected = createHash('sha256').update(await fs.readFile(zip)).digest('hex').slice(0, 20);
 
     const first = await installArchive(zip, functionsDir, 'hello');
-    expect(first).toEqual({ digest: expected, codeDir: path.join(functionsDir, 'hello', expected), created: true });
-    expect(await digestFile(zip)).toBe(expected);
+    expect(first.created).toBe(true);
+    expect(first.digest).toMatch(/^[0-9a-f]{20}$/);
+    expect(first.codeDir).toBe(path.join(functionsDir, 'hello', first.digest));
     expect(await listTree(first.codeDir)).toEqual(['index.js', 'lib/', 'lib/util.js']);
     expect(await fs.readFile(path.join(first.codeDir, 'index.js'), 'utf8')).toBe(HANDLER);
     await expectNothingInstalledTempOnly();
 
     const second = await installArchive(zip, functionsDir, 'hello');
     expect(second).toEqual({ ...first, created: false });
+    await expectNothingInstalledTempOnly();
+  });
+
+  it('gives the same files zipped again (other times, order, compression, top folder) the same version', async () => {
+    const files = { 'index.js': HANDLER, 'lib/util.js': 'module.exports = 1;\n' };
+    const first = await installArchive(
+      await makeZip('a.zip', [
+        { name: 'index.js', data: files['index.js'], mtime: new Date('2026-01-01T00:00:00Z') },
+        { name: 'lib/util.js', data: files['lib/util.js'], mtime: new Date('2026-01-01T00:00:00Z') },
+      ]),
+      functionsDir,
+      'same',
+    );
+    const rezipped = await makeZip('b.zip', [
+      { name: 'pkg/', dir: true },
+      { name: 'pkg/lib/util.js', data: files['lib/util.js'], compress: false, mtime: new Date('2026-06-30T12:00:00Z') },
+      { name: 'pkg/index.js', data: files['index.js'], compress: false, mtime: new Date('2026-06-30T12:00:00Z') },
+    ]);
+    expect(await fs.readFile(rezipped)).not.toEqual(await fs.readFile(path.join(work, 'a.zip')));
+
+    expect(await installArchive(rezipped, functionsDir, 'same')).toEqual({ ...first, created: false });
+    expect(await fs.readdir(path.join(functionsDir, 'same'))).toEqual([first.digest]);
+    await expectNothingInstalledTempOnly();
+
+    const edited = await installArchive(
+      await makeZip('c.zip', [{ name: 'index.js', data: files['index.js'] }, { name: 'lib/util.js', data: 'module.exports = 2;\n' }]),
+      functionsDir,
+      'same',
+    );
+    expect(edited.created).toBe(true);
+    expect(edited.digest).not.toBe(first.digest);
+  });
+
+  it('gives a zip and a folder holding the same files the same version', async () => {
+    const src = path.join(work, 'folder-src');
+    await fs.mkdir(path.join(src, 'lib'), { recursive: true });
+    await fs.writeFile(path.join(src, 'index.js'), HANDLER);
+    await fs.writeFile(path.join(src, 'lib/util.js'), 'module.exports = 1;\n');
+    const fromFolder = await installFolder(src, functionsDir, 'both');
+    const zip = await makeZip('both.zip', [{ name: 'index.js' }, { name: 'lib/util.js', data: 'module.exports = 1;\n' }]);
+    expect(await installArchive(zip, functionsDir, 'both')).toEqual({ ...fromFolder, created: false });
+  });
+
+  it('counts the executable bit as part of the version, since the installed copy keeps it', async () => {
+    const plain = await installArchive(
+      await makeZip('plain.zip', [{ name: 'index.js' }, { name: 'tool', data: '#!/bin/sh\n', mode: 0o100644 }]),
+      functionsDir,
+      'bits',
+    );
+    const executable = await installArchive(
+      await makeZip('exec.zip', [{ name: 'index.js' }, { name: 'tool', data: '#!/bin/sh\n', mode: 0o100755 }]),
+      functionsDir,
+      'bits',
+    );
+    expect(executable.created).toBe(true);
+    expect(executable.digest).not.toBe(plain.digest);
+    expect((await fs.stat(path.join(executable.codeDir, 'tool'))).mode & 0o777).toBe(0o755);
+    expect((await fs.stat(path.join(plain.codeDir, 'tool'))).mode & 0o777).toBe(0o644);
   });
 
   it('makes the code readable by other users: files 0644, folders 0755, whatever the archive says', async () => {

@@ -12,7 +12,7 @@
  * chosen by the uploader) and never a host path.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
+import { constants as fsConstants, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -31,7 +31,7 @@ export interface ArchiveLimits {
 export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = { maxUnpackedBytes: 250 * 1024 * 1024, maxEntries: 10_000 };
 
 export interface InstalledCode {
-  /** First 20 hex chars of a sha256: of the zip's bytes, or of the folder's listing and contents. */
+  /** First 20 hex chars of a sha256 over the code's listing, executable bits and contents. */
   digest: string;
   /** `<functionsDir>/<name>/<digest>`: holds index.js (or index.mjs) at its root. */
   codeDir: string;
@@ -53,16 +53,12 @@ const DIR_MODE = 0o755;
 const FILE_MODE = 0o644;
 const EXEC_FILE_MODE = 0o755;
 
-/** sha256 of a file, hex, first 20 chars: the code digest. */
-export async function digestFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex').slice(0, DIGEST_LENGTH);
-}
-
 /**
  * Unpacks `zipPath` into `<functionsDir>/<name>/<digest>/` safely and returns {digest, codeDir}.
- * Idempotent: if that folder already exists, nothing is extracted again.
+ * The digest is that of the unpacked code (see {@link installFolder}), not of the zip's bytes:
+ * the same files zipped again, with other timestamps, order or compression, are the same
+ * version, so a CI job that rebuilds its archives on every commit does not replace containers.
+ * An already installed version is not written to; the new copy is dropped.
  */
 export async function installArchive(
   zipPath: string,
@@ -72,13 +68,6 @@ export async function installArchive(
 ): Promise<InstalledCode> {
   checkName(name);
   functionsDir = path.resolve(functionsDir); // extract-zip wants an absolute folder
-  const digest = await digestFile(zipPath);
-  const codeDir = path.join(functionsDir, name, digest);
-  if (await exists(codeDir)) {
-    await reinstalled(codeDir);
-    return { digest, codeDir, created: false };
-  }
-
   const { root } = await scanArchive(zipPath, limits);
 
   return withTempDir(functionsDir, async (tmp) => {
@@ -86,14 +75,15 @@ export async function installArchive(
     await normalizeTree(tmp);
     const src = root === '' ? tmp : path.join(tmp, root);
     await assertEntryPoint(src);
-    const created = await moveIntoPlace(src, codeDir);
-    return { digest, codeDir, created };
+    const digest = await digestFolder(src, await scanFolder(src, limits), limits);
+    return placeVersion(src, path.join(functionsDir, name, digest), digest);
   });
 }
 
 /**
  * Same but from a folder holding index.js (used by GitOps manifests): digest = hash over sorted
- * relative paths + contents; copied (no symlinks followed/allowed).
+ * relative paths, executable bits and contents, so a folder and a zip of the same files are one
+ * version; copied (no symlinks followed/allowed).
  *
  * `srcDir` itself may be reached through a link (it is the operator's path); nothing inside it may.
  */
@@ -119,14 +109,18 @@ export async function installFolder(
     // The digest of a new version is computed from the very bytes that are copied, so a file
     // edited between the two passes cannot leave a code folder that does not match its name.
     const digest = await copyFolder(srcDir, tmp, entries, limits);
-    const codeDir = path.join(functionsDir, name, digest);
-    if (await exists(codeDir)) {
-      await reinstalled(codeDir);
-      return { digest, codeDir, created: false };
-    }
-    const created = await moveIntoPlace(tmp, codeDir);
-    return { digest, codeDir, created };
+    return placeVersion(tmp, path.join(functionsDir, name, digest), digest);
   });
+}
+
+/** Moves a finished tree into place as version `digest`, unless that version is installed already. */
+async function placeVersion(src: string, codeDir: string, digest: string): Promise<InstalledCode> {
+  if (await exists(codeDir)) {
+    await reinstalled(codeDir);
+    return { digest, codeDir, created: false };
+  }
+  const created = await moveIntoPlace(src, codeDir);
+  return { digest, codeDir, created };
 }
 
 /**
@@ -526,14 +520,15 @@ class HashingCounter extends Transform {
 }
 
 /**
- * The folder digest: sha256 over one record per entry, in sorted order:
- * `d:<rel>\0\n` for a folder and `f:<rel>\0<sha256 of contents, hex>\n` for a file.
+ * The code digest: sha256 over one record per entry, in sorted order: `d:<rel>\0\n` for a
+ * folder, `f:<rel>\0<sha256 of contents, hex>\n` for a file (`x:` when executable, since the
+ * installed copy keeps that bit).
  */
 async function hashEntries(
   srcDir: string,
   entries: FolderEntry[],
   limits: ArchiveLimits,
-  eachFile: (fh: fs.FileHandle, counter: HashingCounter, entry: FolderEntry) => Promise<void>,
+  eachFile: (fh: fs.FileHandle, counter: HashingCounter, entry: FolderEntry, executable: boolean) => Promise<void>,
   eachDir: (entry: FolderEntry) => Promise<void>,
 ): Promise<string> {
   const outer = createHash('sha256');
@@ -546,12 +541,14 @@ async function hashEntries(
     }
     const fh = await openRegular(path.join(srcDir, ...entry.rel.split('/')), entry.rel);
     const counter = new HashingCounter(total, limits.maxUnpackedBytes, entry.rel);
+    let executable: boolean;
     try {
-      await eachFile(fh, counter, entry);
+      executable = ((await fh.stat()).mode & 0o100) !== 0;
+      await eachFile(fh, counter, entry, executable);
     } finally {
       await fh.close().catch(() => undefined);
     }
-    outer.update(`f:${entry.rel}\0${counter.hash.digest('hex')}\n`);
+    outer.update(`${executable ? 'x' : 'f'}:${entry.rel}\0${counter.hash.digest('hex')}\n`);
   }
   return outer.digest('hex').slice(0, DIGEST_LENGTH);
 }
@@ -578,8 +575,8 @@ function copyFolder(srcDir: string, destDir: string, entries: FolderEntry[], lim
     srcDir,
     entries,
     limits,
-    async (fh, counter, entry) => {
-      const mode = (await fh.stat()).mode & 0o100 ? EXEC_FILE_MODE : FILE_MODE;
+    async (fh, counter, entry, executable) => {
+      const mode = executable ? EXEC_FILE_MODE : FILE_MODE;
       const dest = path.join(destDir, ...entry.rel.split('/'));
       await pipeline(fh.createReadStream({ autoClose: false }), counter, createWriteStream(dest, { flags: 'wx', mode }));
       await fs.chmod(dest, mode); // the umask may have taken bits away

@@ -1,11 +1,10 @@
 import yazl from 'yazl';
 
-/** One fixed time for every entry: zip times have 2 s steps, and the same files must make the same bytes. */
+/** One fixed time for every entry, so a fixture's bytes do not depend on when a test runs. */
 const MTIME = new Date('2020-01-01T00:00:00Z');
 
 /**
- * Builds a zip in memory from file name -> content (test fixtures). The same files always give
- * the same bytes, hence the same code digest, whenever they are zipped.
+ * Builds a zip in memory from file name -> content (test fixtures), entries in the object's order.
  */
 export function makeZip(files: Record<string, string>): Promise<Buffer> {
   const zip = new yazl.ZipFile();
