@@ -86,8 +86,9 @@ export class DockerSandbox implements Sandbox {
         User: '65534:65534',
         WorkingDir: '/fn',
         Env: [
-          ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+          // The function's own variables may override NODE_ENV, as a stem cell's load message does.
           'NODE_ENV=production',
+          ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
           'GLAMBDAR_SOCKET=/run/glambdar/worker.sock',
           'GLAMBDAR_FN_DIR=/fn',
           ...(spec.stem ? ['GLAMBDAR_STEM=1'] : []),

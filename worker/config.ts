@@ -27,6 +27,12 @@ export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
 });
 
 /**
+ * The variables the runtime sets for the worker itself. `main.ts` removes them once read, so a
+ * function sees the same environment whether its container was started for it or was a stem cell.
+ */
+export const WORKER_ENV_NAMES = ['GLAMBDAR_SOCKET', 'GLAMBDAR_FN_DIR', 'GLAMBDAR_STEM', 'GLAMBDAR_MAX_LOG_BYTES', 'GLAMBDAR_DRAIN_TIMEOUT_MS'] as const;
+
+/**
  * Parses the environment into a {@link WorkerConfig}.
  * Throws with a message naming the variable when a number is malformed, since a worker
  * started with a wrong setting should fail loudly rather than run with a silent default.

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { encodeFrame, FrameDecoder, type Frame, type InvokeHeader } from './framing.js';
+import { encodeFrame, FrameDecoder, type Frame, type InvokeHeader, type LoadHeader } from './framing.js';
 
 // The worker as it runs in a container: bundled into one CommonJS file with the options
 // `npm run build` uses, started with `node main.cjs`, driven over its socket.
@@ -48,13 +48,13 @@ interface Running {
   exited: Promise<number | null>;
 }
 
-async function run(name: string, files: Record<string, string>): Promise<Running> {
+async function run(name: string, files: Record<string, string>, env: Record<string, string> = {}): Promise<Running> {
   const fnDir = join(root, name);
   await mkdir(fnDir);
   for (const [file, text] of Object.entries(files)) await writeFile(join(fnDir, file), text);
   const socketPath = join(root, `${name}.sock`);
   const child = spawn(process.execPath, [workerMain], {
-    env: { PATH: process.env.PATH, GLAMBDAR_SOCKET: socketPath, GLAMBDAR_FN_DIR: fnDir, GLAMBDAR_MAX_LOG_BYTES: '2048' },
+    env: { PATH: process.env.PATH, GLAMBDAR_SOCKET: socketPath, GLAMBDAR_FN_DIR: fnDir, GLAMBDAR_MAX_LOG_BYTES: '2048', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -149,6 +149,27 @@ describe('worker process', () => {
       expect(result?.header).toMatchObject({ t: 'result', id: 1, statusCode: 200, error: null });
       expect(JSON.parse(result!.body.toString())).toEqual({ esm: true, path: `/${name}` });
     }
+  });
+
+  it("shows a function its own environment, not the worker's settings, whether started for it or as a stem cell", async () => {
+    const files = {
+      'index.js': `exports.handler = async () => ({
+        glambdar: Object.keys(process.env).filter((k) => k.startsWith('GLAMBDAR_')),
+        greeting: process.env.GREETING,
+      });`,
+    };
+    const direct = await run('env-direct', files, { GREETING: 'hi' });
+    const stem = await run('env-stem', files, { GLAMBDAR_STEM: '1' });
+    const a = await open(direct.socketPath);
+    const b = await open(stem.socketPath);
+    b.socket.write(encodeFrame({ t: 'load', id: 1, env: { GREETING: 'hi' } } satisfies LoadHeader));
+    expect((await b.next(2))[1]?.header).toMatchObject({ t: 'loaded', id: 1, loadError: null });
+    invoke(a.socket, 2, '/');
+    invoke(b.socket, 2, '/');
+    const [, fromDirect] = await a.next(2);
+    const [, , fromStem] = await b.next(3);
+    expect(JSON.parse(fromDirect!.body.toString())).toEqual({ glambdar: [], greeting: 'hi' });
+    expect(JSON.parse(fromStem!.body.toString())).toEqual({ glambdar: [], greeting: 'hi' });
   });
 
   it('reports an ES module syntax error in hello with the file it is in', async () => {

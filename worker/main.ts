@@ -5,7 +5,7 @@
  * so one bad request cannot fail the others in flight.
  */
 import { writeRealStderr } from './capture.js';
-import { loadConfig } from './config.js';
+import { loadConfig, WORKER_ENV_NAMES } from './config.js';
 import { startWorker } from './server.js';
 
 process.on('unhandledRejection', (reason) => {
@@ -17,7 +17,9 @@ process.on('uncaughtException', (err) => {
 
 async function main(): Promise<void> {
   try {
-    const worker = await startWorker(loadConfig());
+    const config = loadConfig();
+    for (const name of WORKER_ENV_NAMES) delete process.env[name];
+    const worker = await startWorker(config);
     const stop = (signal: NodeJS.Signals): void => {
       writeRealStderr(`glambdar worker: ${signal}: draining\n`);
       void worker.close().then(() => process.exit(0));
