@@ -25,5 +25,36 @@ export function renderMetrics(runtime: Runtime): string {
   gauge('glambdar_desired_replicas', 'Containers the controller aims for.', 'gauge', (f) => f.status.desiredReplicas);
   gauge('glambdar_generation', 'Spec generation.', 'gauge', (f) => f.generation);
   gauge('glambdar_observed_generation', 'Generation the controller last reconciled.', 'gauge', (f) => f.status.observedGeneration);
+  renderInvocations(runtime, out);
   return out.join('\n') + '\n';
+}
+
+/** Le label of a bucket bound, in the form Prometheus client libraries use for +Inf. */
+function formatLe(le: number): string {
+  return le === Infinity ? '+Inf' : String(le);
+}
+
+/** The invoker's counters since this process started: responses by status, wait-time histogram, cold starts. */
+function renderInvocations(runtime: Runtime, out: string[]): void {
+  const series = runtime.invocationMetrics.snapshot();
+  out.push(
+    '# HELP glambdar_invocation_responses_total Invocations by the HTTP status the caller got.',
+    '# TYPE glambdar_invocation_responses_total counter',
+  );
+  for (const s of series) {
+    const fn = escapeLabel(s.name);
+    for (const r of s.responses) out.push(`glambdar_invocation_responses_total{function="${fn}",code="${r.code}"} ${r.count}`);
+  }
+  out.push(
+    '# HELP glambdar_invocation_duration_seconds Time callers waited for an invocation, waiting for a container included.',
+    '# TYPE glambdar_invocation_duration_seconds histogram',
+  );
+  for (const s of series) {
+    const fn = escapeLabel(s.name);
+    for (const b of s.buckets) out.push(`glambdar_invocation_duration_seconds_bucket{function="${fn}",le="${formatLe(b.le)}"} ${b.count}`);
+    out.push(`glambdar_invocation_duration_seconds_sum{function="${fn}"} ${s.sumSeconds}`);
+    out.push(`glambdar_invocation_duration_seconds_count{function="${fn}"} ${s.count}`);
+  }
+  out.push('# HELP glambdar_cold_starts_total Invocations that had to wait for a container to start.', '# TYPE glambdar_cold_starts_total counter');
+  for (const s of series) out.push(`glambdar_cold_starts_total{function="${escapeLabel(s.name)}"} ${s.coldStarts}`);
 }

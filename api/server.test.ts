@@ -16,6 +16,7 @@ import { startServer, type GlambdarServer } from './server.js';
 
 const ECHO = `exports.handler = async (req) => {
   if (req.path === '/slow') await new Promise((r) => setTimeout(r, 2000));
+  if (req.path === '/throw') throw new Error('thrown on purpose');
   if (req.path === '/text') return { statusCode: 202, headers: { 'x-kind': 'text' }, body: 'plain words' };
   console.log('echo', req.method, req.path);
   return { method: req.method, path: req.path, query: req.query, received: req.body, ua: req.headers['user-agent'] };
@@ -203,7 +204,8 @@ describe('the HTTP API', () => {
 
   it('shows functions as a kubectl-like table and as Prometheus metrics', async () => {
     await deploy('echo', { 'index.js': ECHO }, { rateLimit: '3' });
-    await fetch(`${server.url}/invoke/echo`);
+    expect((await fetch(`${server.url}/invoke/echo`)).status).toBe(200);
+    expect((await fetch(`${server.url}/invoke/echo/throw`)).status).toBe(500);
     // The reconciler writes status on its own time: read both forms once it has settled.
     await vi.waitFor(async () => expect(await (await fetch(`${server.url}/info/echo`)).json()).toMatchObject({ status: { phase: 'Ready' } }), {
       timeout: 5_000,
@@ -219,7 +221,23 @@ describe('the HTTP API', () => {
     expect(withoutAge(await plain.text())).toEqual(withoutAge(table));
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/^glambdar_functions 1$/m);
-    expect(metrics).toMatch(/^glambdar_invocations_total\{function="echo"\} 1$/m);
+    expect(metrics).toMatch(/^glambdar_invocations_total\{function="echo"\} 2$/m);
+    expect(metrics).toMatch(/^# TYPE glambdar_invocation_responses_total counter$/m);
+    expect(metrics).toMatch(/^glambdar_invocation_responses_total\{function="echo",code="200"\} 1$/m);
+    expect(metrics).toMatch(/^glambdar_invocation_responses_total\{function="echo",code="500"\} 1$/m);
+    expect(metrics).toMatch(/^glambdar_cold_starts_total\{function="echo"\} 1$/m);
+    expect(metrics).toMatch(/^# TYPE glambdar_invocation_duration_seconds histogram$/m);
+    const buckets = [...metrics.matchAll(/^glambdar_invocation_duration_seconds_bucket\{function="echo",le="([^"]+)"\} (\d+)$/gm)];
+    expect(buckets.map((m) => m[1])).toEqual(['0.0005', '0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf']);
+    const counts = buckets.map((m) => Number(m[2]));
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    expect(counts.at(-1)).toBe(2);
+    expect(metrics).toMatch(/^glambdar_invocation_duration_seconds_count\{function="echo"\} 2$/m);
+    const sum = /^glambdar_invocation_duration_seconds_sum\{function="echo"\} (\S+)$/m.exec(metrics);
+    expect(Number(sum?.[1])).toBeGreaterThan(0);
+    // A deleted function's series go with it.
+    await fetch(`${server.url}/del/echo`, { method: 'DELETE' });
+    expect(await (await fetch(`${server.url}/metrics`)).text()).not.toContain('function="echo"');
   });
 
   it('serves logs newest first with limit and since, and deletes them with the function', async () => {

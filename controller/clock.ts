@@ -7,6 +7,11 @@ export type TimerHandle = { readonly __timer: unique symbol } | object;
  */
 export interface Clock {
   now(): number;
+  /**
+   * Milliseconds from an arbitrary origin, monotonic and finer than a millisecond: for
+   * measuring short durations, which `now()` (wall time, whole milliseconds) rounds to 0 or 1.
+   */
+  monotonic(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
@@ -14,6 +19,7 @@ export interface Clock {
 /** The real clock; timers are unref'd so they never keep the process alive on their own. */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout(fn, ms) {
     const t = setTimeout(fn, ms);
     t.unref();
@@ -35,6 +41,11 @@ export class FakeClock implements Clock {
   }
 
   now(): number {
+    return this.#now;
+  }
+
+  /** The same time as `now()`: `advance` moves both. */
+  monotonic(): number {
     return this.#now;
   }
 

@@ -10,6 +10,7 @@ import {
   RateLimited,
 } from './errors.js';
 import type { InvocationLog } from './invocation-log.js';
+import type { InvocationMetrics } from './invocation-metrics.js';
 import type { Pool } from './pool.js';
 import type { ExitReason } from './sandbox.js';
 import { TokenBucket, type TakeResult } from './rate-limiter.js';
@@ -38,10 +39,15 @@ export class Invoker {
   #log: InvocationLog;
   #limiters = new Map<string, TokenBucket>();
   #stats: TrafficStats | undefined;
+  #metrics: InvocationMetrics | undefined;
 
   #statusOf: (err: GlambdarError) => number;
 
-  /** `statusOf` gives the status recorded for a failed invocation (the HTTP layer's mapping). */
+  /**
+   * `statusOf` gives the status recorded for a failed invocation (the HTTP layer's mapping).
+   * `metrics` counts every outcome of an existing function, the rate-limited and the
+   * never-served included, which the invocation log does not record.
+   */
   constructor(options: {
     store: Store;
     pool: Pool;
@@ -49,33 +55,47 @@ export class Invoker {
     log: InvocationLog;
     statusOf: (err: GlambdarError) => number;
     stats?: TrafficStats;
+    metrics?: InvocationMetrics;
   }) {
     this.#statusOf = options.statusOf;
     this.#stats = options.stats;
+    this.#metrics = options.metrics;
     this.#store = options.store;
     this.#pool = options.pool;
     this.#clock = options.clock;
     this.#log = options.log;
   }
 
-  /** Forgets a function's limiter (after deletion). */
+  /** Forgets a function's limiter and its invocation metrics (after deletion). */
   forget(name: string): void {
     this.#limiters.delete(name);
+    this.#metrics?.forget(name);
   }
 
   async invoke(name: string, request: InvokeRequest, body: Buffer): Promise<InvokeOutcome> {
+    const startedAt = this.#clock.monotonic();
     const fn = this.#store.get(name);
+    // Unknown names get no series: anyone can invoke any name.
     if (!fn || fn.deleting) throw new FunctionNotFound(name);
+    const series = this.#metrics?.series(name);
     const rate = this.#limiter(name, fn.spec.rateLimit).take();
-    if (!rate.ok) throw new RateLimited(name, rate.limit, rate.retryAfterMs);
+    if (!rate.ok) {
+      const limited = new RateLimited(name, rate.limit, rate.retryAfterMs);
+      series?.record(this.#statusOf(limited), this.#clock.monotonic() - startedAt, false);
+      throw limited;
+    }
 
     // Counted from here, waiting included: queued requests are what panic mode reacts to.
     this.#stats?.onStart(name);
     let result: InvokeResult | undefined;
+    let statusCode = 0;
+    let coldStart = false;
     try {
       const requestId = randomUUID();
       const invokedAt = this.#clock.now();
-      const { replica, coldStart } = await this.#pool.acquire(fn);
+      const lease = await this.#pool.acquire(fn);
+      const replica = lease.replica;
+      coldStart = lease.coldStart;
       let failure: GlambdarError | undefined;
       try {
         result = await this.#withTimeout(replica.client!.invoke(request, body), fn.spec.timeoutMs, () => {
@@ -94,12 +114,13 @@ export class Invoker {
       if (result?.error) {
         failure = replica.loadError ? new FunctionLoadFailed(result.error) : new HandlerError(result.error);
       }
+      statusCode = failure ? this.#statusOf(failure) : result!.statusCode;
       this.#log.record({
         requestId,
         funcName: name,
         invokedAt,
         durationMs: result?.durationMs ?? this.#clock.now() - invokedAt,
-        statusCode: failure ? this.#statusOf(failure) : result!.statusCode,
+        statusCode,
         coldStart,
         stdout: result?.stdout ?? '',
         stderr: result?.stderr ?? '',
@@ -107,8 +128,14 @@ export class Invoker {
       });
       if (failure) throw failure;
       return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate };
+    } catch (err) {
+      // No container took the request (no capacity, engine unreachable): the log has no
+      // record of it, but its caller got a status all the same, 500 for an unexpected error.
+      if (statusCode === 0) statusCode = err instanceof GlambdarError ? this.#statusOf(err) : 500;
+      throw err;
     } finally {
       this.#stats?.onFinish(name, result?.durationMs);
+      series?.record(statusCode, this.#clock.monotonic() - startedAt, coldStart);
     }
   }
 

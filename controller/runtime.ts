@@ -6,6 +6,7 @@ import { installArchive, installFolder } from './code-archive.js';
 import { DockerSandbox } from './docker-sandbox.js';
 import { FunctionNotFound, InvalidInput, OwnedByManifest, type GlambdarError } from './errors.js';
 import { InvocationLog } from './invocation-log.js';
+import { InvocationMetrics } from './invocation-metrics.js';
 import { Invoker } from './invoker.js';
 import { createLogger, type Logger } from './logger.js';
 import { Pool, templateOf } from './pool.js';
@@ -85,6 +86,8 @@ export class Runtime {
   readonly queue: WorkQueue;
   readonly invoker: Invoker;
   readonly invocations: InvocationLog;
+  /** Responses, durations and cold starts per function since this process started, for `GET /metrics`. */
+  readonly invocationMetrics = new InvocationMetrics();
   readonly sandbox: Sandbox;
   readonly log: Logger;
   readonly clock: Clock;
@@ -163,6 +166,7 @@ export class Runtime {
       log: this.invocations,
       statusOf: options.statusOf,
       stats: this.stats,
+      metrics: this.invocationMetrics,
     });
   }
 
