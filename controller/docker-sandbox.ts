@@ -38,6 +38,7 @@ function toInfo(c: Docker.ContainerInfo): ContainerInfo {
     template: labels[LABELS.template] ?? '',
     stem: labels[LABELS.stem] === '1',
     running: c.State === 'running',
+    exited: c.State === 'exited' || c.State === 'dead',
   };
 }
 

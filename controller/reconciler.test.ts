@@ -165,6 +165,7 @@ describe('Reconciler', () => {
       template: 'not-the-template',
       stem: false,
       running: true,
+      exited: false,
     });
     const stopped = sandbox.addForeign({
       replicaKey: 'stopped001',
@@ -174,6 +175,7 @@ describe('Reconciler', () => {
       template: templateOf(fn),
       stem: false,
       running: false,
+      exited: true,
     });
     const otherFunction = sandbox.addForeign({
       replicaKey: 'other00001',
@@ -183,6 +185,7 @@ describe('Reconciler', () => {
       template: 'x',
       stem: false,
       running: true,
+      exited: false,
     });
 
     await reconciler.reconcile('hello');

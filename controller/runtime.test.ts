@@ -92,6 +92,33 @@ describe('Runtime timeouts', () => {
   });
 });
 
+describe('Runtime resync', () => {
+  it('removes a stopped stem-born container whose removal failed while the engine was down', async () => {
+    const runtime = await Runtime.open({
+      config: RuntimeConfigSchema.parse({ dir: join(dir, 'data'), port: 0, stemCells: 1, resyncIntervalMs: 100 }),
+      statusOf: () => 500,
+      sandbox,
+      log: silentLogger,
+    });
+    open.push(runtime);
+    await runtime.start();
+    await vi.waitFor(() => expect(runtime.stemCells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+    await runtime.deploy({ name: 'orphan', code: { kind: 'folder', path: join(dir, 'code') }, patch: {} });
+    expect((await invoke(runtime, 'orphan')).coldStart).toBe(true);
+    const born = runtime.pool.replicas('orphan')[0]!;
+    expect(born.fromStem).toBe(true);
+
+    sandbox.down = true;
+    await sandbox.crash(born.containerId!);
+    await vi.waitFor(() => expect(runtime.pool.replicas('orphan')).not.toContain(born), { timeout: 2_000, interval: 5 });
+    expect(sandbox.containers.get(born.containerId!)?.info.exited).toBe(true);
+
+    sandbox.down = false;
+    await vi.waitFor(() => expect(sandbox.containers.has(born.containerId!)).toBe(false), { timeout: 2_000, interval: 10 });
+    expect(sandbox.removed).toContain(born.containerId!);
+  });
+});
+
 describe('Runtime: a container that stops under an invocation', () => {
   async function hungInvocation(runtime: Runtime, name: string, memoryMb: number): Promise<{ pending: Promise<unknown>; containerId: string }> {
     await runtime.deploy({ name, code: { kind: 'folder', path: join(dir, 'code') }, patch: { memoryMb } });

@@ -391,7 +391,15 @@ export class Runtime {
     void this.sandbox
       .list()
       .then((containers) => {
-        for (const c of containers) if (!c.stem && c.functionName) this.queue.add(c.functionName);
+        for (const c of containers) {
+          if (!c.stem) {
+            if (c.functionName) this.queue.add(c.functionName);
+          } else if (c.exited) {
+            // A stem-born container's labels name no function, so no reconcile ever claims it:
+            // one that stopped while its removal failed (the engine was down) is swept here.
+            this.sandbox.remove(c.id).catch(() => undefined);
+          }
+        }
       })
       .catch(() => undefined);
     this.#resyncTimer = this.clock.setTimeout(() => this.#resyncAll(), this.config.resyncIntervalMs);

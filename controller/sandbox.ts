@@ -63,6 +63,8 @@ export interface ContainerInfo {
   template: string;
   stem: boolean;
   running: boolean;
+  /** Stopped after it ran (Docker "exited" or "dead"); a container still being created is neither this nor running. */
+  exited: boolean;
 }
 
 /** An engine event about one of our containers; only those whose labels name a function have events. */

@@ -79,6 +79,7 @@ export class FakeSandbox implements Sandbox {
         template: spec.template,
         stem: spec.stem === true,
         running: true,
+        exited: false,
       },
       spec,
       worker,
@@ -105,6 +106,7 @@ export class FakeSandbox implements Sandbox {
   }
 
   async remove(containerId: string): Promise<void> {
+    if (this.down) throw new SandboxUnavailable('Docker engine is not reachable or refused to remove a container');
     const container = this.containers.get(containerId);
     if (!container) return;
     this.containers.delete(containerId);
@@ -135,6 +137,7 @@ export class FakeSandbox implements Sandbox {
     const container = this.containers.get(containerId);
     if (!container) throw new Error(`no container ${containerId}`);
     container.info.running = false;
+    container.info.exited = true;
     container.exit = exit;
     const worker = container.worker;
     container.worker = null;
