@@ -53,6 +53,8 @@ exports.handler = async (req) => {
     body: {
       sum: (data.a || 0) + (data.b || 0),
       greeting: process.env.GREETING === undefined ? null : process.env.GREETING,
+      nodeEnv: process.env.NODE_ENV,
+      workerVars: Object.keys(process.env).filter((k) => k.startsWith('GLAMBDAR_')),
       interfaces: Object.keys(os.networkInterfaces()),
       uid: process.getuid(),
       gid: process.getgid(),
@@ -107,6 +109,8 @@ describe.runIf(integrationEnabled)('stem cells on a real Docker engine', () => {
     expect(body).toEqual({
       sum: 5,
       greeting: 'hi',
+      nodeEnv: 'production',
+      workerVars: [],
       interfaces: ['lo'],
       uid: 65534,
       gid: 65534,
@@ -220,7 +224,8 @@ describe.runIf(integrationEnabled)('stem cells on a real Docker engine', () => {
 
   it('starts no stem cell with GLAMBDAR_STEM_CELLS=0, and a first invoke still works', async () => {
     const rt = await start({ env: { stemCells: '0' } });
-    await deploy(rt.url, 'no-stem.zip', await makeZip({ 'index.js': PROBE_HANDLER }), { env: JSON.stringify({ GREETING: 'plain' }) });
+    const env = { GREETING: 'plain', NODE_ENV: 'development' };
+    await deploy(rt.url, 'no-stem.zip', await makeZip({ 'index.js': PROBE_HANDLER }), { env: JSON.stringify(env) });
     // Give a (wrongly) enabled pool time to start a cell before looking.
     await new Promise((r) => setTimeout(r, 1500));
     expect(await stemContainers(rt.instanceId)).toEqual([]);
@@ -228,7 +233,8 @@ describe.runIf(integrationEnabled)('stem cells on a real Docker engine', () => {
 
     const res = await invoke(rt.url, 'no-stem', { a: 20, b: 22 });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ sum: 42, greeting: 'plain', interfaces: ['lo'], uid: 65534 });
+    // The function's env wins over the default NODE_ENV; the worker's own settings are hidden.
+    expect(await res.json()).toMatchObject({ sum: 42, greeting: 'plain', nodeEnv: 'development', workerVars: [], interfaces: ['lo'], uid: 65534 });
     expect(await lastLog(rt, 'no-stem')).toMatchObject({ statusCode: 200, coldStart: true });
     const containers = (await info(rt, 'no-stem')).status.containers;
     expect(containers).toHaveLength(1);
