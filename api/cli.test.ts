@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { compiledFile } from '../controller/compiled-file.js';
 import { silentLogger } from '../controller/logger.js';
 import { FakeSandbox } from '../controller/testing/fake-sandbox.js';
@@ -47,6 +47,32 @@ describe('the glambdar CLI client', () => {
     const bad = await cli(server.url, 'config', 'hello', 'rateLimit=abc');
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout)).toEqual({ error: 'invalid config: rateLimit: Invalid input: expected number, received string', code: 'INVALID_INPUT' });
+  });
+
+  it('follows logs with -f: the last records, then each new one as a JSON line, until the function goes', async () => {
+    const form = new FormData();
+    form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': 'exports.handler = async (req) => { process.stdout.write(req.path + "\\n"); return "ok"; };' }))]), 'tail.zip');
+    await fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+    await fetch(`${server.url}/invoke/tail/first`, { method: 'POST' });
+
+    const child = spawn(process.execPath, [compiledFile(import.meta.url, 'api/cli.js'), 'logs', 'tail', '-f'], { env: { ...process.env, GLAMBDAR_URL: server.url } });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await vi.waitFor(() => expect(out).toContain('"stdout":"/first\\n"'), { timeout: 5_000, interval: 20 });
+      await fetch(`${server.url}/invoke/tail/second`, { method: 'POST' });
+      await vi.waitFor(() => expect(out).toContain('"stdout":"/second\\n"'), { timeout: 5_000, interval: 20 });
+      await fetch(`${server.url}/del/tail`, { method: 'DELETE' });
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill();
+    }
+    const lines = out.trim().split('\n').map((line) => JSON.parse(line) as { funcName: string; stdout: string });
+    expect(lines.map((r) => [r.funcName, r.stdout])).toEqual([
+      ['tail', '/first\n'],
+      ['tail', '/second\n'],
+    ]);
   });
 
   it('says which address it could not reach', async () => {

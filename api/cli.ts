@@ -10,7 +10,8 @@ const USAGE = `usage: glambdar <command>
   deploy <file.zip> [k=v ...]   deploy a function (spec fields as k=v, e.g. rateLimit=5)
   invoke <name> [json]          invoke a function with a JSON body
   info [name]                   list functions as a table, or one function as JSON
-  logs <name> [limit]           invocation logs, newest first
+  logs <name> [limit] [-f]      invocation logs, newest first; -f prints the last ones, then
+                                each new one as it comes (one JSON line each) until Ctrl-C
   config <name> k=v ...         change spec fields live
   del <name>                    delete a function
 
@@ -71,9 +72,16 @@ async function client(command: string, args: string[]): Promise<void> {
     }
     case 'info':
       return print(await fetch(args[0] ? `${base}/info/${args[0]}` : `${base}/info?format=table`));
-    case 'logs':
-      if (!args[0]) throw new Error('logs needs a function name');
-      return print(await fetch(`${base}/logs/${args[0]}?limit=${args[1] ?? 20}`));
+    case 'logs': {
+      const follow = args.some((a) => a === '-f' || a === '--follow');
+      const [name, limit = '20'] = args.filter((a) => a !== '-f' && a !== '--follow');
+      if (!name) throw new Error('logs needs a function name');
+      const res = await fetch(`${base}/logs/${name}?limit=${limit}${follow ? '&follow=1' : ''}`);
+      if (!follow || !res.ok || !res.body) return print(res);
+      // The server streams one JSON record per line and ends when the function is deleted.
+      for await (const chunk of res.body) process.stdout.write(chunk);
+      return;
+    }
     case 'config': {
       const [name, ...rest] = args;
       if (!name) throw new Error('config needs a function name');
