@@ -12,6 +12,19 @@ export class GlambdarError extends Error {
   }
 }
 
+/**
+ * An error with the messages of its causes, "outer: inner: innermost", for the operator's log:
+ * what a user is told stays generic, and the log says what the engine answered and where.
+ */
+export function withCauses(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e !== undefined && parts.length < 5; e = (e as { cause?: unknown }).cause) {
+    parts.push(e instanceof Error ? e.message : String(e));
+    if (!(e instanceof Error)) break;
+  }
+  return parts.join(': ');
+}
+
 /** Input that does not parse: a body, a form field, a query parameter. */
 export class InvalidInput extends GlambdarError {
   override readonly code = 'INVALID_INPUT';

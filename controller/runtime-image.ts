@@ -20,8 +20,34 @@ async function imageExists(docker: Docker, name: string): Promise<boolean> {
   try {
     await docker.getImage(name).inspect();
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    // Only "no such image" means absent; anything else must not set off a pull and a build.
+    if ((err as { statusCode?: unknown }).statusCode === 404) return false;
+    throw err;
+  }
+}
+
+/** Where dockerode talks to the engine, for the operator's log (never for API errors). */
+export function engineAddress(docker: Docker): string {
+  const modem = docker.modem as unknown as { socketPath?: unknown; host?: unknown; port?: unknown; protocol?: unknown };
+  if (typeof modem.socketPath === 'string') return `unix://${modem.socketPath}`;
+  if (typeof modem.host === 'string') {
+    const protocol = typeof modem.protocol === 'string' ? modem.protocol : 'http';
+    return `${protocol}://${modem.host}${modem.port === undefined ? '' : `:${String(modem.port)}`}`;
+  }
+  return 'the default address';
+}
+
+/** Fails with what to do when the engine does not answer, before anything is looked up or pulled. */
+async function checkEngine(docker: Docker): Promise<void> {
+  try {
+    await docker.ping();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const why = typeof code === 'string' ? code : (err as Error).message;
+    throw new Error(`the Docker engine at ${engineAddress(docker)} does not answer (${why}): start it, or set DOCKER_HOST to where it listens`, {
+      cause: err,
+    });
   }
 }
 
@@ -91,6 +117,7 @@ export async function buildFallbackImage(docker: Docker, name: string): Promise<
  * image built from the host's node (built once, then reused).
  */
 export async function ensureRuntimeImage(docker: Docker, configured: string, log: Logger): Promise<string> {
+  await checkEngine(docker);
   if (await imageExists(docker, configured)) return configured;
   const fallback = fallbackImageName();
   if (await imageExists(docker, fallback)) {

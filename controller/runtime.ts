@@ -4,7 +4,7 @@ import { FunctionSpec, SpecPatch, parseWith, type RuntimeConfig } from '../schem
 import { systemClock, type Clock } from './clock.js';
 import { installArchive, installFolder } from './code-archive.js';
 import { DockerSandbox } from './docker-sandbox.js';
-import { FunctionNotFound, InvalidInput, OwnedByManifest, type GlambdarError } from './errors.js';
+import { FunctionNotFound, InvalidInput, OwnedByManifest, withCauses, type GlambdarError } from './errors.js';
 import { InvocationLog } from './invocation-log.js';
 import { InvocationMetrics } from './invocation-metrics.js';
 import { Invoker } from './invoker.js';
@@ -193,7 +193,9 @@ export class Runtime {
    * follows engine events.
    */
   async start(): Promise<void> {
-    void this.sandbox.prepare().catch((err: Error) => this.log.error(`runtime image not ready: ${err.message}`));
+    void this.sandbox
+      .prepare()
+      .catch((err: unknown) => this.log.error(`runtime image not ready (functions start once it is): ${withCauses(err)}`));
     await this.#adoptRunning();
     this.stemCells.start();
     this.autoscaler.start();
@@ -362,7 +364,7 @@ export class Runtime {
     try {
       containers = await this.sandbox.list();
     } catch (err) {
-      this.log.warn(`cannot list containers to adopt: ${(err as Error).message}`);
+      this.log.warn(`cannot list containers to adopt: ${withCauses(err)}`);
       return;
     }
     await Promise.all(
