@@ -44,6 +44,13 @@ describe('ensureRuntimeImage', () => {
     expect(calls).toEqual(['ping']);
   });
 
+  it('tells a user who may not use the engine socket how to get access', async () => {
+    const { docker } = fakeDocker({ ping: () => Promise.reject(refused('EACCES')) });
+    await expect(ensureRuntimeImage(docker, 'node:20-slim', silentLogger)).rejects.toThrow(
+      'the Docker engine at unix:///var/run/docker.sock does not answer (EACCES): this user may not use it: add the user to the docker group, or run as root',
+    );
+  });
+
   it('does not take an engine error while looking up the image for a missing image', async () => {
     const broken = Object.assign(new Error('server error'), { statusCode: 500 });
     const { docker, calls } = fakeDocker({ ping: () => Promise.resolve('OK'), inspect: () => Promise.reject(broken) });

@@ -45,9 +45,11 @@ async function checkEngine(docker: Docker): Promise<void> {
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     const why = typeof code === 'string' ? code : (err as Error).message;
-    throw new Error(`the Docker engine at ${engineAddress(docker)} does not answer (${why}): start it, or set DOCKER_HOST to where it listens`, {
-      cause: err,
-    });
+    const advice =
+      code === 'EACCES'
+        ? 'this user may not use it: add the user to the docker group, or run as root'
+        : 'start it, or set DOCKER_HOST to where it listens';
+    throw new Error(`the Docker engine at ${engineAddress(docker)} does not answer (${why}): ${advice}`, { cause: err });
   }
 }
 
