@@ -26,7 +26,26 @@ export function renderMetrics(runtime: Runtime): string {
   gauge('glambdar_generation', 'Spec generation.', 'gauge', (f) => f.generation);
   gauge('glambdar_observed_generation', 'Generation the controller last reconciled.', 'gauge', (f) => f.status.observedGeneration);
   renderInvocations(runtime, out);
+  renderProcess(out);
   return out.join('\n') + '\n';
+}
+
+/**
+ * The runtime process itself, under the names Prometheus client libraries use for them, so
+ * stock Node.js dashboards read them: a leak shows in RSS and heap, saturation in CPU.
+ * Read at scrape time: nothing runs between scrapes.
+ */
+function renderProcess(out: string[]): void {
+  const cpu = process.cpuUsage();
+  const memory = process.memoryUsage();
+  const metric = (name: string, type: 'gauge' | 'counter', help: string, value: number) =>
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
+  metric('process_cpu_user_seconds_total', 'counter', 'User CPU time spent by the runtime process, in seconds.', cpu.user / 1e6);
+  metric('process_cpu_system_seconds_total', 'counter', 'System CPU time spent by the runtime process, in seconds.', cpu.system / 1e6);
+  metric('process_resident_memory_bytes', 'gauge', 'Resident memory of the runtime process, in bytes.', memory.rss);
+  metric('process_start_time_seconds', 'gauge', 'When the runtime process started, in seconds since the Unix epoch.', Math.round(Date.now() / 1000 - process.uptime()));
+  metric('nodejs_heap_size_used_bytes', 'gauge', 'V8 heap in use, in bytes.', memory.heapUsed);
+  metric('nodejs_heap_size_total_bytes', 'gauge', 'V8 heap reserved, in bytes.', memory.heapTotal);
 }
 
 /** Le label of a bucket bound, in the form Prometheus client libraries use for +Inf. */

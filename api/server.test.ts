@@ -235,6 +235,12 @@ describe('the HTTP API', () => {
     expect(metrics).toMatch(/^glambdar_invocation_duration_seconds_count\{function="echo"\} 2$/m);
     const sum = /^glambdar_invocation_duration_seconds_sum\{function="echo"\} (\S+)$/m.exec(metrics);
     expect(Number(sum?.[1])).toBeGreaterThan(0);
+    // The runtime process itself, under the names stock Node.js dashboards read.
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('process_resident_memory_bytes')).toBeGreaterThan(10 * 1024 * 1024);
+    expect(value('process_cpu_user_seconds_total')).toBeGreaterThan(0);
+    expect(value('nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+    expect(Math.abs(value('process_start_time_seconds') - (Date.now() / 1000 - process.uptime()))).toBeLessThan(5);
     // A deleted function's series go with it.
     await fetch(`${server.url}/del/echo`, { method: 'DELETE' });
     expect(await (await fetch(`${server.url}/metrics`)).text()).not.toContain('function="echo"');
