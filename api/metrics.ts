@@ -4,20 +4,23 @@ function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
+/** Starts a metric family: its HELP and TYPE lines. */
+function family(out: string[], name: string, type: 'gauge' | 'counter' | 'histogram', help: string): void {
+  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+}
+
 /** Prometheus text exposition of what the runtime knows about each function. */
 export function renderMetrics(runtime: Runtime): string {
   const functions = runtime.list();
   const out: string[] = [];
   const gauge = (name: string, help: string, type: 'gauge' | 'counter', pick: (f: (typeof functions)[number]) => number) => {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    family(out, name, type, help);
     for (const f of functions) out.push(`${name}{function="${escapeLabel(f.name)}"} ${pick(f)}`);
   };
-  out.push('# HELP glambdar_functions Functions deployed.', '# TYPE glambdar_functions gauge', `glambdar_functions ${functions.length}`);
-  out.push(
-    '# HELP glambdar_stem_cells_ready Generic warm containers waiting to be specialised.',
-    '# TYPE glambdar_stem_cells_ready gauge',
-    `glambdar_stem_cells_ready ${runtime.stemCells.readyCount}`,
-  );
+  family(out, 'glambdar_functions', 'gauge', 'Functions deployed.');
+  out.push(`glambdar_functions ${functions.length}`);
+  family(out, 'glambdar_stem_cells_ready', 'gauge', 'Generic warm containers waiting to be specialised.');
+  out.push(`glambdar_stem_cells_ready ${runtime.stemCells.readyCount}`);
   gauge('glambdar_invocations_total', 'Invocations recorded.', 'counter', (f) => f.invokeCount);
   gauge('glambdar_replicas', 'Containers of the function.', 'gauge', (f) => f.status.replicas);
   gauge('glambdar_ready_replicas', 'Containers ready to serve.', 'gauge', (f) => f.status.readyReplicas);
@@ -38,8 +41,10 @@ export function renderMetrics(runtime: Runtime): string {
 function renderProcess(out: string[]): void {
   const cpu = process.cpuUsage();
   const memory = process.memoryUsage();
-  const metric = (name: string, type: 'gauge' | 'counter', help: string, value: number) =>
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
+  const metric = (name: string, type: 'gauge' | 'counter', help: string, value: number) => {
+    family(out, name, type, help);
+    out.push(`${name} ${value}`);
+  };
   metric('process_cpu_user_seconds_total', 'counter', 'User CPU time spent by the runtime process, in seconds.', cpu.user / 1e6);
   metric('process_cpu_system_seconds_total', 'counter', 'System CPU time spent by the runtime process, in seconds.', cpu.system / 1e6);
   metric('process_resident_memory_bytes', 'gauge', 'Resident memory of the runtime process, in bytes.', memory.rss);
@@ -56,24 +61,18 @@ function formatLe(le: number): string {
 /** The invoker's counters since this process started: responses by status, wait-time histogram, cold starts. */
 function renderInvocations(runtime: Runtime, out: string[]): void {
   const series = runtime.invocationMetrics.snapshot();
-  out.push(
-    '# HELP glambdar_invocation_responses_total Invocations by the HTTP status the caller got.',
-    '# TYPE glambdar_invocation_responses_total counter',
-  );
+  family(out, 'glambdar_invocation_responses_total', 'counter', 'Invocations by the HTTP status the caller got.');
   for (const s of series) {
     const fn = escapeLabel(s.name);
     for (const r of s.responses) out.push(`glambdar_invocation_responses_total{function="${fn}",code="${r.code}"} ${r.count}`);
   }
-  out.push(
-    '# HELP glambdar_invocation_duration_seconds Time callers waited for an invocation, waiting for a container included.',
-    '# TYPE glambdar_invocation_duration_seconds histogram',
-  );
+  family(out, 'glambdar_invocation_duration_seconds', 'histogram', 'Time callers waited for an invocation, waiting for a container included.');
   for (const s of series) {
     const fn = escapeLabel(s.name);
     for (const b of s.buckets) out.push(`glambdar_invocation_duration_seconds_bucket{function="${fn}",le="${formatLe(b.le)}"} ${b.count}`);
     out.push(`glambdar_invocation_duration_seconds_sum{function="${fn}"} ${s.sumSeconds}`);
     out.push(`glambdar_invocation_duration_seconds_count{function="${fn}"} ${s.count}`);
   }
-  out.push('# HELP glambdar_cold_starts_total Invocations that had to wait for a container to start.', '# TYPE glambdar_cold_starts_total counter');
+  family(out, 'glambdar_cold_starts_total', 'counter', 'Invocations that had to wait for a container to start.');
   for (const s of series) out.push(`glambdar_cold_starts_total{function="${escapeLabel(s.name)}"} ${s.coldStarts}`);
 }
