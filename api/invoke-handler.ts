@@ -8,8 +8,6 @@ export const MAX_INVOKE_BODY_BYTES = 6 * 1024 * 1024;
 /** The URL prefix this handler serves. */
 export const INVOKE_PREFIX = '/invoke/';
 
-/** Headers that describe one hop, never copied from a handler's response. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'trailer', 'te']);
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
@@ -86,9 +84,10 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     },
     body,
   );
-  const headers: Record<string, string | string[] | number> = {};
-  for (const [key, value] of Object.entries(outcome.headers)) if (!HOP_BY_HOP.has(key)) headers[key] = value;
-  headers['content-length'] = outcome.body.length;
+  // The worker client has dropped hop-by-hop and x-glambdar-* headers a handler set.
+  const headers: Record<string, string | string[] | number> = { ...outcome.headers };
+  // 204 and 304 carry no body, so no length either (node sends no body for them).
+  if (outcome.statusCode !== 204 && outcome.statusCode !== 304) headers['content-length'] = outcome.body.length;
   headers['x-glambdar-request-id'] = outcome.requestId;
   if (outcome.rate.limit > 0) {
     headers['ratelimit-limit'] = outcome.rate.limit;

@@ -8,9 +8,9 @@
  * Usage: node hop-floor.js <port> <worker bundle main.cjs>; prints "ready" once it serves.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { connect } from 'node:net';
+import { createServer as createSocketServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeFrame, FrameDecoder, type InvokeHeader, type ResultHeader } from '../worker/framing.js';
@@ -21,7 +21,15 @@ const PING = `exports.handler = async () => ({ statusCode: 200, body: { message:
 const dir = mkdtempSync(join(tmpdir(), 'glambdar-floor-'));
 mkdirSync(join(dir, 'fn'));
 writeFileSync(join(dir, 'fn', 'index.js'), PING);
-const socketPath = join(dir, 'worker.sock');
+const socketPath = join(dir, 'runtime.sock');
+// As the runtime does: listen, and let the worker connect.
+const connected = new Promise<Socket>((resolve) => {
+  const listener = createSocketServer((conn) => {
+    listener.close();
+    resolve(conn);
+  });
+  listener.listen(socketPath);
+});
 const worker = spawn(process.execPath, [workerMain], {
   env: { ...process.env, GLAMBDAR_SOCKET: socketPath, GLAMBDAR_FN_DIR: join(dir, 'fn') },
   stdio: ['ignore', 'ignore', 'inherit'],
@@ -34,8 +42,7 @@ const stop = () => {
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 
-while (!existsSync(socketPath)) await new Promise((r) => setTimeout(r, 5));
-const socket = connect(socketPath);
+const socket = await connected;
 const decoder = new FrameDecoder();
 const pending = new Map<number, (header: ResultHeader, body: Buffer) => void>();
 socket.on('data', (chunk: Buffer) => {

@@ -2,7 +2,8 @@ import Docker from 'dockerode';
 import { SandboxUnavailable } from './errors.js';
 import type { Logger } from './logger.js';
 import { ensureRuntimeImage, NODE_PATH_IN_IMAGE } from './runtime-image.js';
-import { BOOT_CPUS, LABELS, type ContainerInfo, type ContainerSpec, type ExitReason, type Sandbox, type SandboxEvent } from './sandbox.js';
+import { RUNTIME_SOCKET_NAME, SOCKET_MOUNT } from '../worker/framing.js';
+import { BOOT_CPUS, LABELS, type ContainerInfo, type ContainerSpec, type ExitReason, type HostCapacity, type Sandbox, type SandboxEvent } from './sandbox.js';
 
 const MIB = 1024 * 1024;
 /** CFS scheduling period of function containers, in microseconds. */
@@ -43,8 +44,7 @@ function toInfo(c: Docker.ContainerInfo): ContainerInfo {
 }
 
 /**
- * The dockerode adapter. Every container is hardened the same way (DESIGN.md "Isolation
- * defaults") and labelled with this instance's id, and every query filters on that label, so
+ * The dockerode adapter. Every container is hardened the same way (README.md, Isolation) and labelled with this instance's id, and every query filters on that label, so
  * several runtimes can share one engine without touching each other's containers.
  */
 export class DockerSandbox implements Sandbox {
@@ -53,6 +53,7 @@ export class DockerSandbox implements Sandbox {
   #configuredImage: string;
   #image: string | null = null;
   #preparing: Promise<string> | null = null;
+  #capacity: Promise<HostCapacity | null> | null = null;
   #log: Logger;
 
   constructor(options: DockerSandboxOptions) {
@@ -90,7 +91,7 @@ export class DockerSandbox implements Sandbox {
           // The function's own variables may override NODE_ENV, as a stem cell's load message does.
           'NODE_ENV=production',
           ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-          'GLAMBDAR_SOCKET=/run/glambdar/worker.sock',
+          `GLAMBDAR_SOCKET=${SOCKET_MOUNT}/${RUNTIME_SOCKET_NAME}`,
           'GLAMBDAR_FN_DIR=/fn',
           ...(spec.stem ? ['GLAMBDAR_STEM=1'] : []),
         ],
@@ -121,7 +122,8 @@ export class DockerSandbox implements Sandbox {
           IpcMode: 'private',
           RestartPolicy: { Name: 'no' },
           LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
-          Binds: [`${spec.codeDir}:/fn:ro`, `${spec.workerDir}:/worker:ro`, `${spec.socketDir}:/run/glambdar:rw`],
+          // Read-only, all three: connecting to the runtime's socket needs no write access to its folder.
+          Binds: [`${spec.codeDir}:/fn:ro`, `${spec.workerDir}:/worker:ro`, `${spec.socketDir}:${SOCKET_MOUNT}:ro`],
         },
       });
     } catch (err) {
@@ -255,6 +257,21 @@ export class DockerSandbox implements Sandbox {
       if (retry) clearTimeout(retry);
       abort.abort();
     };
+  }
+
+  capacity(): Promise<HostCapacity | null> {
+    this.#capacity ??= this.#docker.info().then(
+      (info: { NCPU?: unknown; MemTotal?: unknown }) =>
+        typeof info.NCPU === 'number' && typeof info.MemTotal === 'number'
+          ? { cpus: info.NCPU, memoryMb: Math.floor(info.MemTotal / MIB) }
+          : null,
+      () => {
+        // Unknown while the engine is away: ask again next time.
+        this.#capacity = null;
+        return null;
+      },
+    );
+    return this.#capacity;
   }
 
   async ping(): Promise<boolean> {

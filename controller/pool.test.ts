@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FunctionSpec } from '../schemas/index.js';
 import { FakeClock, systemClock, type Clock } from './clock.js';
-import { NoCapacity, SandboxUnavailable } from './errors.js';
+import { FunctionLoadFailed, NoCapacity, SandboxUnavailable } from './errors.js';
 import { silentLogger } from './logger.js';
 import { Pool, type Lease, type Replica } from './pool.js';
 import { StemCells } from './stem-cells.js';
@@ -49,7 +49,7 @@ async function writeCode(fn: FunctionRecord, source = SLEEPY_HANDLER): Promise<v
   await writeFile(join(codeDir, 'index.js'), source);
 }
 
-function makePool(options: { clock?: Clock; queueTimeoutMs?: number; maxQueuedPerFunction?: number; stemCells?: StemCells } = {}): Pool {
+function makePool(options: { clock?: Clock; queueTimeoutMs?: number; maxQueuedPerFunction?: number; stemCells?: StemCells; startTimeoutMs?: number } = {}): Pool {
   pool = new Pool({
     sandbox,
     clock: options.clock ?? systemClock,
@@ -57,7 +57,7 @@ function makePool(options: { clock?: Clock; queueTimeoutMs?: number; maxQueuedPe
     functionsDir,
     socketsDir,
     workerDir: join(dir, 'worker'),
-    startTimeoutMs: 5_000,
+    startTimeoutMs: options.startTimeoutMs ?? 5_000,
     queueTimeoutMs: options.queueTimeoutMs ?? 10_000,
     maxQueuedPerFunction: options.maxQueuedPerFunction ?? 1_000,
     onChange: (name) => changes.push(name),
@@ -277,7 +277,8 @@ describe('Pool start-up CPU boost', () => {
     await writeCode(fn);
     const first = await pool.start(fn);
     await vi.waitFor(() => expect(sandbox.settled).toHaveLength(1), { timeout: 2_000, interval: 5 });
-    // A second pool, as after a restart, takes the running container over.
+    // A second pool, as after a restart (the first lets go of its connections), takes the running container over.
+    pool.close();
     makePool();
     const adopted = await pool.adopt(fn, first.containerId!, first.key);
     expect(adopted.state).toBe('ready');
@@ -307,7 +308,10 @@ describe('Pool with stem cells', () => {
       await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
       const fn = record({ memoryMb: 128, cpus: 0.5 });
       await writeCode(fn);
-      const replica = await pool.start(fn);
+      // Only a start for a waiting request takes a stem cell.
+      const lease = await pool.acquire(fn);
+      const replica = lease.replica;
+      pool.release(replica);
       expect(replica.fromStem).toBe(true);
       const [cellSpec] = sandbox.startedSpecs;
       expect(cellSpec?.stem).toBe(true);
@@ -333,5 +337,93 @@ describe('Pool starts', () => {
     };
     await expect(pool.start(fn)).rejects.toThrow('replica retired during start');
     expect(pool.replicas('hello')).toEqual([]);
+  });
+});
+
+describe('Pool: a function that never finishes loading', () => {
+  /** An ES module whose top-level await never settles: its load hangs without blocking this process. */
+  const NEVER_LOADS = 'await new Promise(() => {});\nexport const handler = async () => "never";\n';
+
+  function stemPool(startTimeoutMs: number): StemCells {
+    const cells = new StemCells({
+      sandbox,
+      clock: systemClock,
+      log: silentLogger,
+      cellsDir: join(dir, 'cells'),
+      socketsDir,
+      workerDir: join(dir, 'worker'),
+      startTimeoutMs,
+      perSize: 1,
+      initialSizes: [{ memoryMb: 128, cpus: 0.5 }],
+    });
+    makePool({ stemCells: cells, startTimeoutMs });
+    cells.start();
+    return cells;
+  }
+
+  async function writeModule(fn: FunctionRecord, source: string): Promise<void> {
+    const codeDir = join(functionsDir, fn.name, fn.codeDigest);
+    await mkdir(codeDir, { recursive: true });
+    await writeFile(join(codeDir, 'index.mjs'), source);
+  }
+
+  it('removes the stem cell once the start timeout has passed, tells the waiter why, and backs off', async () => {
+    const cells = stemPool(300);
+    try {
+      await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+      const fn = record({});
+      await writeModule(fn, NEVER_LOADS);
+      const cellId = [...sandbox.containers.keys()][0]!;
+      const failed = await pool.acquire(fn).then(
+        () => new Error('served'),
+        (err: unknown) => err,
+      );
+      expect(failed).toBeInstanceOf(FunctionLoadFailed);
+      expect((failed as Error).message).toBe('the function did not finish loading within 300 ms (does it block at load, e.g. in an endless loop?)');
+      expect(sandbox.removed).toContain(cellId);
+      expect(pool.replicas('hello')).toEqual([]);
+      expect(pool.startError('hello')).toBe(failed);
+      // Within the back-off, a new request is told the same at once, and nothing is started for it.
+      await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+      const starts = sandbox.starts;
+      await expect(pool.acquire(fn)).rejects.toBe(failed);
+      expect(sandbox.starts).toBe(starts);
+      expect(cells.readyCount).toBe(1);
+      expect(pool.startBackoffMs('hello')).toBeGreaterThan(0);
+    } finally {
+      await cells.stop();
+    }
+  });
+
+  it('removes the cell at once when its replica is retired during the load (a deletion)', async () => {
+    const cells = stemPool(60_000);
+    try {
+      await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+      const fn = record({});
+      await writeModule(fn, NEVER_LOADS);
+      const cellId = [...sandbox.containers.keys()][0]!;
+      const waiting = pool.acquire(fn).catch((err: unknown) => err);
+      await vi.waitFor(() => expect(pool.replicas('hello')).toHaveLength(1), { timeout: 2_000, interval: 2 });
+      const [replica] = pool.replicas('hello');
+      expect(replica?.containerId).toBe(cellId);
+      pool.retire(replica!);
+      await vi.waitFor(() => expect(sandbox.removed).toContain(cellId), { timeout: 2_000, interval: 2 });
+      pool.failWaiters('hello', new Error('deleted'));
+      expect(await waiting).toEqual(new Error('deleted'));
+      expect(pool.startError('hello')).toBeNull();
+    } finally {
+      await cells.stop();
+    }
+  });
+
+  it('removes a labelled container whose worker never connects, saying it may block at load', async () => {
+    makePool({ startTimeoutMs: 300 });
+    const fn = record({});
+    await writeModule(fn, NEVER_LOADS);
+    await expect(pool.start(fn)).rejects.toThrow(
+      'the function container did not connect within 300 ms: node did not boot, or the function blocks at load (an endless loop at the top of its module?)',
+    );
+    expect(sandbox.containers.size).toBe(0);
+    expect(sandbox.removed).toHaveLength(1);
   });
 });

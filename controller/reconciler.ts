@@ -83,15 +83,22 @@ export class Reconciler {
     await this.#replaceFailedLoads(fn, template);
 
     const live = this.#o.pool.replicas(name).filter((r) => r.state === 'starting' || r.state === 'ready');
-    const current = live.filter((r) => r.template === template);
-    const old = live.filter((r) => r.template !== template);
+    // A stem-born container serves its function's first requests, but its labels name no
+    // function: once it is ready, it is replaced by a labelled one as an old version is in a
+    // rollout (while it is still loading, it counts as the start it is).
+    const stemBorn = (r: Replica) => r.fromStem && r.state === 'ready';
+    const current = live.filter((r) => r.template === template && !stemBorn(r));
+    const old = live.filter((r) => r.template !== template || stemBorn(r));
     // A rollout replaces what is running one for one; otherwise the autoscaler decides.
     const wanted = Math.max(fn.spec.minWarm, this.#o.desiredReplicas?.(fn) ?? current.length, old.length);
     const target = Math.min(fn.spec.maxReplicas, wanted);
 
     let startError: GlambdarError | Error | null = null;
     const toStart = target - current.length;
-    if (toStart > 0) {
+    // After failed starts, the next waits out the pool's back-off (a function that hangs at load
+    // would otherwise hold a container for the whole start timeout at every retry).
+    const backoffMs = toStart > 0 ? this.#o.pool.startBackoffMs(name) : 0;
+    if (toStart > 0 && backoffMs === 0) {
       const results = await Promise.allSettled(Array.from({ length: toStart }, () => this.#o.pool.start(fn)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) startError = failed.reason as Error;
@@ -111,7 +118,7 @@ export class Reconciler {
     // probe holds a Kubernetes rollout).
     const readyCurrent = this.#o.pool
       .replicas(name)
-      .filter((r) => r.state === 'ready' && r.template === template && !r.loadError);
+      .filter((r) => r.state === 'ready' && r.template === template && !r.fromStem && !r.loadError);
     if (old.length > 0 && (readyCurrent.length >= Math.min(target, 1) || target === 0)) {
       for (const r of old) this.#o.pool.retire(r);
     }
@@ -130,8 +137,8 @@ export class Reconciler {
       throw startError;
     }
     this.#writeStatus(fresh, {});
-    const retryAfterMs = this.#loadRetryAfter(fresh, template);
-    return retryAfterMs === undefined ? {} : { requeueAfterMs: retryAfterMs };
+    const retryAfterMs = Math.min(this.#loadRetryAfter(fresh, template) ?? Infinity, backoffMs > 0 ? backoffMs : Infinity);
+    return retryAfterMs === Infinity ? {} : { requeueAfterMs: retryAfterMs };
   };
 
   /**
@@ -246,10 +253,12 @@ export class Reconciler {
     const code = override.code ?? ['True', 'CodeInstalled', `code ${fn.codeDigest} installed`];
     conditions = setCondition(conditions, 'CodeReady', code[0], code[1], code[2], gen, now);
 
+    const startError = this.#o.pool.startError(fn.name);
     let pool: ['True' | 'False', ConditionReason, string];
     if (override.terminating) pool = ['False', 'Deleting', 'function is being deleted'];
     else if (override.pool) pool = override.pool;
     else if (loadError) pool = ['False', 'LoadFailed', loadError];
+    else if (startError && ready < Math.max(desired, 1)) pool = ['False', 'StartFailed', startError.message];
     else if (ready >= desired) {
       pool =
         ready === 0

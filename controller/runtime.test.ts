@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ContainerDied, InvocationTimeout } from './errors.js';
+import { ContainerDied, InvocationTimeout, SandboxUnavailable } from './errors.js';
 import { RuntimeConfigSchema } from '../schemas/index.js';
 import { createLogger, silentLogger } from './logger.js';
 import { Runtime } from './runtime.js';
@@ -70,16 +70,49 @@ describe('Runtime restart', () => {
   });
 });
 
+describe('Runtime: stem-born containers', () => {
+  it('replace themselves with a labelled container of the function, and drain what they were serving', async () => {
+    const runtime = await startRuntime(1);
+    await vi.waitFor(() => expect(runtime.stemCells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+    // Labelled containers take the engine a while (as Docker's ~300 ms): the stem cell serves first.
+    let openGate = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    sandbox.startGate = (spec) => (spec.stem ? undefined : gate);
+    await runtime.deploy({ name: 'born', code: { kind: 'folder', path: join(dir, 'code') }, patch: {} });
+    const slow = invoke(runtime, 'born', '/slow');
+    await vi.waitFor(() => expect(runtime.pool.replicas('born').some((r) => r.fromStem && r.inFlight === 1)).toBe(true), { timeout: 5_000, interval: 5 });
+    const stemBorn = runtime.pool.replicas('born').find((r) => r.fromStem)!;
+    openGate();
+    // A labelled container takes over; the stem-born one takes no new request and goes once its own is answered.
+    await vi.waitFor(
+      () => {
+        const labelled = [...sandbox.containers.values()].filter((c) => c.info.functionName === 'born' && c.info.running);
+        expect(labelled).toHaveLength(1);
+        expect(runtime.pool.replicas('born').find((r) => !r.fromStem)?.state).toBe('ready');
+      },
+      { timeout: 5_000, interval: 5 },
+    );
+    expect(stemBorn.state).toBe('draining');
+    expect((await invoke(runtime, 'born')).coldStart).toBe(false);
+    expect((await slow).statusCode).toBe(200);
+    await vi.waitFor(() => expect(sandbox.containers.has(stemBorn.containerId!)).toBe(false), { timeout: 2_000, interval: 5 });
+    expect(runtime.pool.replicas('born').map((r) => r.fromStem)).toEqual([false]);
+  });
+});
+
 describe('Runtime timeouts', () => {
   it('replaces a stem-born container removed after a timeout, though its engine events name no function', async () => {
     const runtime = await startRuntime(1);
     await vi.waitFor(() => expect(runtime.stemCells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+    // The engine refuses labelled containers for now, so the stem-born one is not replaced yet.
+    sandbox.failStart = (spec) => (spec.stem ? undefined : new SandboxUnavailable('engine refuses'));
     await runtime.deploy({ name: 'stuck', code: { kind: 'folder', path: join(dir, 'code') }, patch: { timeoutMs: 200 } });
     expect((await invoke(runtime, 'stuck')).coldStart).toBe(true);
     const [first] = runtime.pool.replicas('stuck');
     expect(first?.fromStem).toBe(true);
 
     await expect(invoke(runtime, 'stuck', '/slow')).rejects.toBeInstanceOf(InvocationTimeout);
+    sandbox.failStart = null;
     // No invoke follows: the reconciler alone must bring the function back to one warm container.
     await vi.waitFor(
       () => {
@@ -103,6 +136,8 @@ describe('Runtime resync', () => {
     open.push(runtime);
     await runtime.start();
     await vi.waitFor(() => expect(runtime.stemCells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+    // The engine refuses labelled containers, so the stem-born one is not replaced first.
+    sandbox.failStart = (spec) => (spec.stem ? undefined : new SandboxUnavailable('engine refuses'));
     await runtime.deploy({ name: 'orphan', code: { kind: 'folder', path: join(dir, 'code') }, patch: {} });
     expect((await invoke(runtime, 'orphan')).coldStart).toBe(true);
     const born = runtime.pool.replicas('orphan')[0]!;
@@ -150,5 +185,34 @@ describe('Runtime: a container that stops under an invocation', () => {
     const { pending, containerId } = await hungInvocation(runtime, 'quitter', 128);
     await sandbox.crash(containerId, { oomKilled: false, exitCode: 3 });
     expect(((await pending) as Error).message).toBe('the function container exited with code 3 during the invocation');
+  });
+});
+
+describe('Runtime: its data', () => {
+  it('keeps the data folder and the database readable by its own user only', async () => {
+    await startRuntime();
+    expect((await stat(join(dir, 'data'))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dir, 'data', 'glambdar.db'))).mode & 0o777).toBe(0o600);
+    for (const sub of ['functions', 'sockets', 'cells', 'tmp']) expect((await stat(join(dir, 'data', sub))).mode & 0o077).toBe(0);
+  });
+});
+
+describe('Runtime: specs the host can never run', () => {
+  it('refuses more CPUs than the host has, or more memory at maxReplicas, naming the fields, and writes nothing', async () => {
+    sandbox.hostCapacity = { cpus: 2, memoryMb: 1000 };
+    const runtime = await startRuntime();
+    await vi.waitFor(async () => expect(await sandbox.capacity()).not.toBeNull());
+    await new Promise((resolve) => setImmediate(resolve));
+    const code = { kind: 'folder' as const, path: join(dir, 'code') };
+    await expect(runtime.deploy({ name: 'greedy', code, patch: { cpus: 4 } })).rejects.toThrow(
+      'invalid spec: cpus: 4 is more than the 2 CPUs of the container engine\'s host',
+    );
+    await expect(runtime.deploy({ name: 'greedy', code, patch: { memoryMb: 256, maxReplicas: 10 } })).rejects.toThrow(
+      'invalid spec: memoryMb x maxReplicas (256 x 10 = 2560 MiB) is more than the 1000 MiB of the container engine\'s host; lower memoryMb or maxReplicas',
+    );
+    expect(runtime.list()).toEqual([]);
+    await runtime.deploy({ name: 'modest', code, patch: { memoryMb: 100, maxReplicas: 10 } });
+    expect(() => runtime.configure('modest', { maxReplicas: 11 })).toThrow(/1100 MiB/);
+    expect(runtime.info('modest').spec.maxReplicas).toBe(10);
   });
 });

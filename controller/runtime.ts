@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FunctionSpec, SpecPatch, parseWith, type RuntimeConfig } from '../schemas/index.js';
 import { systemClock, type Clock } from './clock.js';
@@ -15,6 +15,9 @@ import { compiledFile } from './compiled-file.js';
 import { ThreadRecordWriter, type RecordWriter } from './record-writer.js';
 import type { Sandbox } from './sandbox.js';
 import { SqliteStore, type Store } from './store.js';
+import { longestSocketPath } from './replica-socket.js';
+import { DEFAULT_FRAME_BUDGET, FrameBudget } from './worker-client.js';
+import type { HostCapacity } from './sandbox.js';
 import type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOutcome } from './types.js';
 import { WorkQueue } from './workqueue.js';
 import { StemCells } from './stem-cells.js';
@@ -100,6 +103,8 @@ export class Runtime {
   #stopWatching: (() => void) | null = null;
   #resyncTimer: ReturnType<Clock['setTimeout']> | null = null;
   #stopped = false;
+  /** The engine host's size, once known: specs that can never fit it are refused. */
+  #capacity: HostCapacity | null = null;
 
   private constructor(options: RuntimeOptions, store: Store, writer?: RecordWriter) {
     const { config } = options;
@@ -116,7 +121,9 @@ export class Runtime {
     };
     this.sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log: this.log });
     const defaults = FunctionSpec.parse({});
+    const budget = new FrameBudget(DEFAULT_FRAME_BUDGET);
     this.stemCells = new StemCells({
+      budget,
       sandbox: this.sandbox,
       clock: this.clock,
       log: this.log,
@@ -130,6 +137,7 @@ export class Runtime {
     this.stats = new TrafficStats({ clock: this.clock });
     this.autoscaler = new Autoscaler({ clock: this.clock, stats: this.stats, onRecommendationChange: (name) => this.queue.add(name) });
     this.pool = new Pool({
+      budget,
       stemCells: this.stemCells,
       sandbox: this.sandbox,
       clock: this.clock,
@@ -174,13 +182,18 @@ export class Runtime {
   static async open(options: RuntimeOptions): Promise<Runtime> {
     const { dir } = options.config;
     // Unix socket paths are limited to 107 bytes; a deep data folder would fail at every start.
-    const longestSocket = join(dir, 'sockets', 'x'.repeat(10), 'worker.sock');
+    const longestSocket = longestSocketPath(join(dir, 'sockets'));
     if (Buffer.byteLength(longestSocket) > 107) {
-      throw new Error(`GLAMBDAR_DIR is too long for Unix socket paths (${Buffer.byteLength(longestSocket)} > 107 bytes with sockets/<id>/worker.sock); use a shorter folder`);
+      throw new Error(`GLAMBDAR_DIR is too long for Unix socket paths (${Buffer.byteLength(longestSocket)} > 107 bytes with sockets/<id>/runtime.sock); use a shorter folder`);
     }
-    for (const sub of ['functions', 'sockets', 'runtime/worker', 'tmp', 'manifests', 'cells']) await mkdir(join(dir, sub), { recursive: true });
+    // The data folder is the runtime's alone: the database, secrets to come, every function's
+    // code. Containers reach the few folders they mount by bind mounts, which need no access here.
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+    for (const sub of ['functions', 'sockets', 'runtime/worker', 'tmp', 'manifests', 'cells']) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
     const dbPath = join(dir, 'glambdar.db');
     const store = new SqliteStore(dbPath);
+    for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
     const log = options.log ?? createLogger(options.config.logLevel);
     const runtime = new Runtime({ ...options, log }, store, new ThreadRecordWriter({ dbPath, store, log }));
     await runtime.#installWorker();
@@ -196,6 +209,7 @@ export class Runtime {
     void this.sandbox
       .prepare()
       .catch((err: unknown) => this.log.error(`runtime image not ready (functions start once it is): ${withCauses(err)}`));
+    void this.sandbox.capacity().then((capacity) => (this.#capacity = capacity));
     await this.#adoptRunning();
     this.stemCells.start();
     this.autoscaler.start();
@@ -341,7 +355,23 @@ export class Runtime {
     const merged = { ...(base ?? {}), ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) };
     const parsed = parseWith(FunctionSpec, merged);
     if (!parsed.ok) throw new InvalidInput(`invalid spec: ${parsed.issues.join('; ')}`);
+    this.#checkFits(parsed.value);
     return parsed.value;
+  }
+
+  /** Refuses a spec the engine's host can never run: more CPUs than it has, or more memory at maxReplicas. */
+  #checkFits(spec: FunctionSpec): void {
+    const host = this.#capacity;
+    if (!host) return;
+    if (spec.cpus > host.cpus) {
+      throw new InvalidInput(`invalid spec: cpus: ${spec.cpus} is more than the ${host.cpus} CPUs of the container engine's host`);
+    }
+    const total = spec.memoryMb * spec.maxReplicas;
+    if (total > host.memoryMb) {
+      throw new InvalidInput(
+        `invalid spec: memoryMb x maxReplicas (${spec.memoryMb} x ${spec.maxReplicas} = ${total} MiB) is more than the ${host.memoryMb} MiB of the container engine's host; lower memoryMb or maxReplicas`,
+      );
+    }
   }
 
   #checkOwner(existing: FunctionRecord | undefined, source: FunctionSource): void {
@@ -369,19 +399,15 @@ export class Runtime {
     }
     await Promise.all(
       containers.map(async (c) => {
-        // A stem cell's labels name no function; a specialised one left a binding file.
-        const binding = c.stem ? await this.pool.stemBinding(c.replicaKey) : undefined;
-        const functionName = c.stem ? binding?.functionName : c.functionName;
-        const template = c.stem ? binding?.template : c.template;
-        const fn = functionName ? this.store.get(functionName) : undefined;
-        if (!c.running || !fn || fn.deleting || template !== templateOf(fn)) {
-          // Generic stem cells and stale specialised ones are not worth keeping.
+        // Only labels set at create time say whose a container is. A stem cell's name no function
+        // (a specialised one was about to be replaced by a labelled container): it goes.
+        const fn = c.stem ? undefined : this.store.get(c.functionName);
+        if (!c.running || !fn || fn.deleting || c.template !== templateOf(fn)) {
           if (c.stem) await this.sandbox.remove(c.id).catch(() => undefined);
           return;
         }
         // A container that does not answer is removed by adopt; reconcile starts a new one.
-        const replica = await this.pool.adopt(fn, c.id, c.replicaKey).catch(() => undefined);
-        if (replica) replica.fromStem = c.stem;
+        await this.pool.adopt(fn, c.id, c.replicaKey).catch(() => undefined);
       }),
     );
   }
@@ -415,6 +441,9 @@ export class Runtime {
     // One CommonJS file (npm run build bundles it with esbuild): node boots it ~30 ms faster
     // at 1 CPU than the same code as ES modules.
     await copyFile(compiledFile(import.meta.url, 'worker-bundle/main.cjs'), join(to, 'main.cjs'));
+    // Mounted at /worker: the container's user must read it (the folders above it stay private).
+    await chmod(to, 0o755);
+    await chmod(join(to, 'main.cjs'), 0o644);
   }
 
 }

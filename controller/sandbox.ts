@@ -38,7 +38,11 @@ export interface ContainerSpec {
    * this label; {@link Sandbox.assign} renames it and the runtime tracks its function.
    */
   stem?: boolean;
-  /** Host folders mounted read-only at /fn and /worker, and read-write at /run/glambdar. */
+  /**
+   * Host folders, all mounted read-only: the code at /fn, the worker at /worker, and the folder
+   * holding the runtime's socket at /run/glambdar (worker/framing.ts `SOCKET_MOUNT`), where the
+   * worker connects. No container gets a host folder it can write.
+   */
   codeDir: string;
   workerDir: string;
   socketDir: string;
@@ -74,6 +78,12 @@ export interface SandboxEvent {
   functionName: string;
 }
 
+/** What the engine's host has, for refusing specs that can never fit. */
+export interface HostCapacity {
+  cpus: number;
+  memoryMb: number;
+}
+
 /** Starts, lists and removes the containers of one Glambdar instance. */
 export interface Sandbox {
   /** Makes sure the runtime image exists (pull, or build from the host's node). */
@@ -103,4 +113,6 @@ export interface Sandbox {
   watch(onEvent: (event: SandboxEvent) => void): () => void;
   /** True when the engine answers. */
   ping(): Promise<boolean>;
+  /** The host's CPUs and memory as the engine reports them (asked once), or null while unknown. */
+  capacity(): Promise<HostCapacity | null>;
 }

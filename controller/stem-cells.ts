@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, cp, mkdir, rm } from 'node:fs/promises';
+import { chmod, cp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
+import { listenForReplica, removeReplicaFolders, socketDirOf } from './replica-socket.js';
 import type { Sandbox } from './sandbox.js';
-import { WorkerClient } from './worker-client.js';
+import { DEFAULT_FRAME_BUDGET, FrameBudget, type WorkerClient, type WorkerListener } from './worker-client.js';
 
 /** The container-level sizes a stem cell is made for; a function takes one of its own size. */
 export interface CellSize {
@@ -34,27 +35,30 @@ export interface StemCellOptions {
   perSize: number;
   /** Sizes kept warm from the start (the spec's default size). */
   initialSizes: CellSize[];
+  /** Partial frames of every connection are counted here (shared with the pool). */
+  budget?: FrameBudget;
 }
 
 const sizeKey = (s: CellSize) => `${s.memoryMb}/${s.cpus}`;
 
 /**
  * A small pool of generic, already-started containers per size. A function's first start
- * takes one: its code is copied into the cell's own mounted folder and the worker loads it,
- * so a cold start costs a copy and a `require` instead of a container start. The cell then
- * belongs to that function for life; the pool refills in the background. Cells are hardened
- * exactly like every other container (the same Sandbox.start).
+ * takes one: its code is copied into the cell's own folder (mounted read-only) and the worker
+ * loads it, so a cold start costs a copy and a `require` instead of a container start. The pool
+ * that takes a cell owns its container from then on; this pool refills in the background.
+ * Cells are hardened exactly like every other container (the same Sandbox.start).
  */
 export class StemCells {
   #o: StemCellOptions;
   #ready = new Map<string, StemCell[]>();
   /** The start in progress per size (one at a time), so stop() can wait for it. */
   #starting = new Map<string, Promise<void>>();
-  #sizes = new Map<string, CellSize>();
   #stopped = false;
+  #budget: FrameBudget;
 
   constructor(options: StemCellOptions) {
     this.#o = options;
+    this.#budget = options.budget ?? new FrameBudget(DEFAULT_FRAME_BUDGET);
   }
 
   /** Where cells' code folders live (`<cellsDir>/<key>`). */
@@ -75,25 +79,25 @@ export class StemCells {
   }
 
   /**
-   * Specialises a ready cell of `size` for a function: copies `codeDir` in and loads it with
-   * `env`. Returns undefined when no cell of that size is ready (and starts keeping that size
-   * warm for next time). The caller owns the returned cell's container from then on.
+   * Hands out a ready cell of `size`, or undefined when none is ready (and starts keeping that
+   * size warm for next time). The caller owns the cell's container from then on: it removes it
+   * (and its folders) when it is done with it, or when {@link specialize} fails.
    */
-  async take(size: CellSize, codeDir: string, env: Record<string, string>): Promise<{ cell: StemCell; loadError: string | null } | undefined> {
+  take(size: CellSize): StemCell | undefined {
     if (this.#o.perSize <= 0 || this.#stopped) return undefined;
-    const cells = this.#ready.get(sizeKey(size));
-    const cell = cells?.shift();
+    const cell = this.#ready.get(sizeKey(size))?.shift();
     this.#ensure(size);
-    if (!cell) return undefined;
-    try {
-      await cp(codeDir, cell.codeDir, { recursive: true });
-      const loadError = await cell.client.specialize(env);
-      return { cell, loadError };
-    } catch (err) {
-      this.#o.log.warn(`stem cell ${cell.key} could not be specialised: ${(err as Error).message}`);
-      await this.#discard(cell);
-      return undefined;
-    }
+    return cell;
+  }
+
+  /**
+   * Copies `codeDir` into a taken cell and loads it with `env`. Resolves with the load error,
+   * or null when the handler is ready; rejects (FunctionLoadFailed) when the load does not end
+   * within the start timeout, as a function that loops at load would.
+   */
+  async specialize(cell: StemCell, codeDir: string, env: Record<string, string>): Promise<string | null> {
+    await cp(codeDir, cell.codeDir, { recursive: true });
+    return cell.client.specialize(env, this.#o.startTimeoutMs);
   }
 
   /** Removes every ready cell and any still starting, and stops refilling. */
@@ -102,19 +106,25 @@ export class StemCells {
     const all = [...this.#ready.values()].flat();
     this.#ready.clear();
     // A cell that finishes starting now is discarded by its own start (it sees #stopped).
-    await Promise.all([...all.map((cell) => this.#discard(cell)), ...this.#starting.values()]);
+    await Promise.all([...all.map((cell) => this.discard(cell)), ...this.#starting.values()]);
+  }
+
+  /** Removes a cell's container and folders. */
+  async discard(cell: StemCell): Promise<void> {
+    cell.client.close();
+    await this.#o.sandbox.remove(cell.containerId).catch(() => undefined);
+    await removeReplicaFolders(this.#o.socketsDir, this.#o.cellsDir, cell.key);
   }
 
   #ensure(size: CellSize): void {
     if (this.#o.perSize <= 0 || this.#stopped) return;
     const key = sizeKey(size);
-    this.#sizes.set(key, size);
     // One start at a time per size: refilling must not compete with real cold starts.
     if (this.#starting.has(key) || (this.#ready.get(key)?.length ?? 0) >= this.#o.perSize) return;
     const starting = this.#startCell(size).then(
       async (cell) => {
         this.#starting.delete(key);
-        if (this.#stopped) return this.#discard(cell);
+        if (this.#stopped) return this.discard(cell);
         const cells = this.#ready.get(key) ?? [];
         cells.push(cell);
         this.#ready.set(key, cells);
@@ -122,7 +132,7 @@ export class StemCells {
           const list = this.#ready.get(key);
           if (list?.includes(cell)) {
             this.#ready.set(key, list.filter((c) => c !== cell));
-            void this.#discard(cell);
+            void this.discard(cell);
             this.#ensure(size);
           }
         });
@@ -140,13 +150,13 @@ export class StemCells {
 
   async #startCell(size: CellSize): Promise<StemCell> {
     const key = randomBytes(5).toString('hex');
-    const socketDir = join(this.#o.socketsDir, key);
     const codeDir = join(this.#o.cellsDir, key);
-    await mkdir(socketDir, { recursive: true });
-    await chown(socketDir, 65534, 65534).catch(() => chmod(socketDir, 0o777));
     await mkdir(codeDir, { recursive: true, mode: 0o755 });
+    await chmod(codeDir, 0o755);
+    let listener: WorkerListener | undefined;
     let containerId: string | undefined;
     try {
+      listener = await listenForReplica(this.#o.socketsDir, key, { clock: this.#o.clock, budget: this.#budget, budgetKey: '' });
       containerId = await this.#o.sandbox.start({
         replicaKey: key,
         functionName: '',
@@ -156,12 +166,12 @@ export class StemCells {
         stem: true,
         codeDir,
         workerDir: this.#o.workerDir,
-        socketDir,
+        socketDir: socketDirOf(this.#o.socketsDir, key),
         memoryMb: size.memoryMb,
         cpus: size.cpus,
         env: {},
       });
-      const client = await WorkerClient.connect(join(socketDir, 'worker.sock'), this.#o.startTimeoutMs, this.#o.clock);
+      const client = await listener.accept(this.#o.startTimeoutMs, this.#o.clock);
       try {
         // Off the critical path, so the boost ends before any function code can run here.
         await this.#o.sandbox.settle(containerId, size.cpus);
@@ -171,17 +181,10 @@ export class StemCells {
       }
       return { key, containerId, client, codeDir };
     } catch (err) {
+      listener?.close();
       if (containerId) await this.#o.sandbox.remove(containerId).catch(() => undefined);
-      await rm(socketDir, { recursive: true, force: true });
-      await rm(codeDir, { recursive: true, force: true });
+      await removeReplicaFolders(this.#o.socketsDir, this.#o.cellsDir, key);
       throw err;
     }
-  }
-
-  async #discard(cell: StemCell): Promise<void> {
-    cell.client.close();
-    await this.#o.sandbox.remove(cell.containerId).catch(() => undefined);
-    await rm(join(this.#o.socketsDir, cell.key), { recursive: true, force: true });
-    await rm(cell.codeDir, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { issueMessage } from './issues.js';
 import { FunctionName, FunctionSpec, SpecPatch } from './spec.js';
 
 /** The only manifest version there is. */
@@ -68,7 +69,7 @@ export function parseManifestDocument(input: unknown): { ok: true; value: Manife
     } else if (path === '' && issue.code === 'invalid_type') {
       issues.push({ path, message: 'a manifest document must be a mapping with apiVersion, kind, metadata and spec' });
     } else {
-      issues.push({ path, message: issue.message });
+      issues.push({ path, message: issueMessage(issue) });
     }
   }
   return { ok: false, issues };

@@ -2,30 +2,51 @@ import { z } from 'zod';
 
 /**
  * Validation of the worker frames the runtime receives (the codec itself is worker/framing.ts).
- * A worker runs user code, so what it sends is checked before the runtime trusts it.
+ * A worker runs user code, and that code can write raw frames to its own connection, so what it
+ * sends is checked before the runtime trusts it: a frame that fails here ends the connection.
  */
-const Headers = z.record(z.string(), z.union([z.string(), z.array(z.string())]));
+
+/** An HTTP token (RFC 9110), as node checks header names. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What node accepts in a header value: no control characters but tab (a CR or LF would split the response). */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Headers of one response: at most this many names, values of at most this many characters. */
+export const MAX_RESPONSE_HEADERS = 100;
+export const MAX_HEADER_VALUE_CHARS = 16 * 1024;
+/** Captured stdout or stderr of one invocation, in characters (the worker caps bytes lower). */
+export const MAX_LOG_CHARS = 1024 * 1024;
+
+const HeaderValue = z.string().max(MAX_HEADER_VALUE_CHARS).regex(HEADER_VALUE);
+const Headers = z
+  .record(z.string().min(1).max(256).regex(HEADER_NAME), z.union([HeaderValue, z.array(HeaderValue).max(MAX_RESPONSE_HEADERS)]))
+  .refine((headers) => Object.keys(headers).length <= MAX_RESPONSE_HEADERS, `more than ${MAX_RESPONSE_HEADERS} headers`);
+
+const FrameId = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
 export const HelloFrame = z.object({
   t: z.literal('hello'),
+  v: z.number().int(),
   pid: z.number().int(),
-  loadError: z.string().nullable(),
+  loadError: z.string().max(MAX_LOG_CHARS).nullable(),
   stem: z.boolean(),
 });
 
-export const LoadedFrame = z.object({ t: z.literal('loaded'), id: z.number().int(), loadError: z.string().nullable() });
+export const LoadedFrame = z.object({ t: z.literal('loaded'), id: FrameId, loadError: z.string().max(MAX_LOG_CHARS).nullable() });
 
 export const ResultFrame = z.object({
   t: z.literal('result'),
-  id: z.number().int(),
-  statusCode: z.number().int().min(100).max(599),
+  id: FrameId,
+  /** A final status only: 1xx are interim answers a client would take for another exchange. */
+  statusCode: z.number().int().min(200).max(599),
   headers: Headers,
-  stdout: z.string(),
-  stderr: z.string(),
-  error: z.string().nullable(),
-  durationMs: z.number().min(0),
+  stdout: z.string().max(MAX_LOG_CHARS),
+  stderr: z.string().max(MAX_LOG_CHARS),
+  error: z.string().max(MAX_LOG_CHARS).nullable(),
+  durationMs: z.number().min(0).max(Number.MAX_SAFE_INTEGER),
 });
 
 /** Every frame a worker may send. */
 export const FromWorkerFrame = z.discriminatedUnion('t', [HelloFrame, ResultFrame, LoadedFrame]);
 export type FromWorkerFrame = z.infer<typeof FromWorkerFrame>;
+export type HelloFrame = z.infer<typeof HelloFrame>;

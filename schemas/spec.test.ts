@@ -130,3 +130,19 @@ describe('specPatchFromForm', () => {
     expect(parsed).toEqual({ ok: false, issues: ['unknown field: memory'] });
   });
 });
+
+describe('FunctionSpec env', () => {
+  it('refuses names the runtime and its worker read (GLAMBDAR_*), naming the variable', () => {
+    for (const name of ['GLAMBDAR_STEM', 'GLAMBDAR_SOCKET', 'glambdar_fn_dir']) {
+      const parsed = parseWith(FunctionSpec, { env: { [name]: '1' } });
+      expect(parsed.ok, name).toBe(false);
+      if (!parsed.ok) expect(parsed.issues.join('\n')).toMatch(new RegExp(`env.*${name}.*reserved|reserved`));
+    }
+  });
+
+  it('refuses a value with a NUL byte, naming its key', () => {
+    const parsed = parseWith(FunctionSpec, { env: { GOOD: 'x', BAD: 'a\0b' } });
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.issues).toEqual(['env.BAD: must not contain a NUL character']);
+  });
+});

@@ -9,6 +9,11 @@ export const FunctionName = z
   .regex(FUNCTION_NAME_PATTERN, 'must be a DNS label: lower-case letters, digits and "-", 1-63 characters, starting and ending with a letter or digit');
 
 const int = (min: number) => z.number().int().min(min);
+
+/** Environment names the runtime and the worker read; a function may set none of them. */
+export const RESERVED_ENV_PREFIX = 'GLAMBDAR_';
+const MAX_ENV_VALUE_CHARS = 32 * 1024;
+const MAX_ENV_VARIABLES = 256;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Every spec field with its rule; defaults live in {@link FunctionSpec}. */
@@ -20,7 +25,20 @@ const specShape = {
   timeoutMs: int(1).max(15 * 60 * 1000),
   memoryMb: int(32).max(16 * 1024),
   cpus: z.number().min(0.1).max(64),
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), z.string()),
+  env: z
+    .record(
+      z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+        .refine((name) => !name.toUpperCase().startsWith(RESERVED_ENV_PREFIX), {
+          message: `names starting with ${RESERVED_ENV_PREFIX} are reserved for the runtime and its worker`,
+        }),
+      z
+        .string()
+        .max(MAX_ENV_VALUE_CHARS, `must be at most ${MAX_ENV_VALUE_CHARS} characters`)
+        .refine((value) => !value.includes('\0'), { message: 'must not contain a NUL character' }),
+    )
+    .refine((env) => Object.keys(env).length <= MAX_ENV_VARIABLES, { message: `at most ${MAX_ENV_VARIABLES} variables` }),
   scaleDownDelayMs: int(0).max(DAY_MS),
   idleTimeoutMs: int(0).max(DAY_MS),
 };

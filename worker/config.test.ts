@@ -4,7 +4,7 @@ import { DEFAULT_CONFIG, loadConfig } from './config.js';
 describe('loadConfig', () => {
   it('uses the defaults when nothing is set', () => {
     expect(loadConfig({})).toEqual(DEFAULT_CONFIG);
-    expect(loadConfig({}).socketPath).toBe('/run/glambdar/worker.sock');
+    expect(loadConfig({}).socketPath).toBe('/run/glambdar/runtime.sock');
     expect(loadConfig({}).fnDir).toBe('/fn');
     expect(loadConfig({}).maxLogBytes).toBe(262144);
   });

@@ -3,9 +3,11 @@
  * everything below depends on this typed value, never on `process.env` directly.
  */
 
+import { RUNTIME_SOCKET_NAME, SOCKET_MOUNT } from './framing.js';
+
 /** Typed worker settings. */
 export interface WorkerConfig {
-  /** Unix socket the worker listens on (`GLAMBDAR_SOCKET`). */
+  /** The runtime's Unix socket, which the worker connects to (`GLAMBDAR_SOCKET`). */
   socketPath: string;
   /** Folder holding the function's code (`GLAMBDAR_FN_DIR`). */
   fnDir: string;
@@ -19,7 +21,7 @@ export interface WorkerConfig {
 
 /** Defaults used when a variable is unset or empty. */
 export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
-  socketPath: '/run/glambdar/worker.sock',
+  socketPath: `${SOCKET_MOUNT}/${RUNTIME_SOCKET_NAME}`,
   fnDir: '/fn',
   maxLogBytes: 262_144,
   drainTimeoutMs: 10_000,

@@ -1,6 +1,10 @@
 /**
  * Wire format between the runtime and a worker over one persistent Unix socket.
  *
+ * The runtime listens and the worker connects: the socket lives in a folder the container has
+ * mounted read-only ({@link SOCKET_MOUNT}), so a container can write nothing on the host, and
+ * which socket a worker reached is what tells the runtime whose container it is.
+ *
  * A frame is `u32 BE frameLength | u32 BE headerLength | header (UTF-8 JSON) | body bytes`,
  * where frameLength counts everything after itself. The header is small and JSON; the body
  * (request or response payload) travels as raw bytes so nothing re-parses it on the way.
@@ -12,6 +16,34 @@
 
 /** Largest frame either side accepts: a 6 MiB body plus headers and captured logs. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+/** Version of this protocol, sent in `hello`; a runtime refuses a worker of another version. */
+export const PROTOCOL_VERSION = 1;
+
+/** Where a container sees the folder holding the runtime's socket (mounted read-only). */
+export const SOCKET_MOUNT = '/run/glambdar';
+/** The runtime's socket in that folder, on the host and in the container alike. */
+export const RUNTIME_SOCKET_NAME = 'runtime.sock';
+
+/**
+ * Response headers a handler may not set: they describe one hop (framing, connection reuse) or
+ * are the runtime's own (`x-glambdar-*`). The runtime drops them, compared case-insensitively.
+ */
+const HOP_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'content-length',
+  'upgrade',
+  'trailer',
+  'te',
+]);
+
+/** True for a response header the runtime drops; `lowerName` must be lower-case. */
+export function isReservedResponseHeader(lowerName: string): boolean {
+  return HOP_HEADERS.has(lowerName) || lowerName.startsWith('x-glambdar-');
+}
 
 /** One decoded frame: its JSON header and raw body. */
 export interface Frame<H = unknown> {
@@ -39,6 +71,11 @@ export function encodeFrame(header: unknown, body?: Buffer | Uint8Array): Buffer
 export class FrameDecoder {
   #chunks: Buffer[] = [];
   #buffered = 0;
+
+  /** Bytes received and not yet returned as a frame: a partial frame. */
+  get buffered(): number {
+    return this.#buffered;
+  }
 
   push(chunk: Buffer): Frame[] {
     this.#chunks.push(chunk);
@@ -105,11 +142,14 @@ export interface LoadedHeader {
 }
 
 /**
- * Worker -> runtime, first frame on every connection: the function loaded, or why not.
+ * Worker -> runtime, first frame on every connection (the worker connects again after a runtime
+ * restart): the function loaded, or why not.
  * `stem` is true for a generic worker still waiting for its load frame.
  */
 export interface HelloHeader {
   t: 'hello';
+  /** {@link PROTOCOL_VERSION} of the worker. */
+  v: number;
   pid: number;
   loadError: string | null;
   stem: boolean;

@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { encodeFrame, FrameDecoder, type Frame, type InvokeHeader, type LoadHeader } from './framing.js';
+import type { Socket } from 'node:net';
+import { encodeFrame, type Frame, type InvokeHeader, type LoadHeader } from './framing.js';
+import { FakeRuntime } from './testing/fake-runtime.js';
 
 // The worker as it runs in a container: bundled into one CommonJS file with the options
 // `npm run build` uses, started with `node main.cjs`, driven over its socket.
@@ -15,7 +15,7 @@ import { encodeFrame, FrameDecoder, type Frame, type InvokeHeader, type LoadHead
 let root: string;
 let workerMain: string;
 const children: ChildProcess[] = [];
-const sockets: Socket[] = [];
+const runtimes: FakeRuntime[] = [];
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'glambdar-main-'));
@@ -31,9 +31,9 @@ beforeAll(async () => {
   });
 });
 
-afterEach(() => {
-  for (const socket of sockets.splice(0)) socket.destroy();
+afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const runtime of runtimes.splice(0)) await runtime.close();
 });
 
 afterAll(async () => {
@@ -42,7 +42,7 @@ afterAll(async () => {
 
 interface Running {
   child: ChildProcess;
-  socketPath: string;
+  runtime: FakeRuntime;
   stderr: () => string;
   waitForStderr: (text: string) => Promise<void>;
   exited: Promise<number | null>;
@@ -53,6 +53,8 @@ async function run(name: string, files: Record<string, string>, env: Record<stri
   await mkdir(fnDir);
   for (const [file, text] of Object.entries(files)) await writeFile(join(fnDir, file), text);
   const socketPath = join(root, `${name}.sock`);
+  const runtime = await FakeRuntime.listen(socketPath);
+  runtimes.push(runtime);
   const child = spawn(process.execPath, [workerMain], {
     env: { PATH: process.env.PATH, GLAMBDAR_SOCKET: socketPath, GLAMBDAR_FN_DIR: fnDir, GLAMBDAR_MAX_LOG_BYTES: '2048', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -70,39 +72,13 @@ async function run(name: string, files: Record<string, string>, env: Record<stri
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const waitForStderr = (text: string): Promise<void> =>
     stderr.includes(text) ? Promise.resolve() : new Promise((resolve) => waiting.push({ text, resolve }));
-  return { child, socketPath, stderr: () => stderr, waitForStderr, exited };
+  return { child, runtime, stderr: () => stderr, waitForStderr, exited };
 }
 
-/** Connects once the worker listens (it loads the function first), then collects frames. */
-async function open(socketPath: string): Promise<{ socket: Socket; next: (count: number) => Promise<Frame[]> }> {
-  let socket: Socket;
-  for (;;) {
-    socket = connect(socketPath);
-    const ok = await new Promise<boolean>((resolve) => {
-      socket.once('connect', () => resolve(true));
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) break;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  sockets.push(socket);
-  socket.on('error', () => {});
-  const frames: Frame[] = [];
-  const decoder = new FrameDecoder();
-  let wake: () => void = () => {};
-  socket.on('data', (chunk: Buffer) => {
-    frames.push(...decoder.push(chunk));
-    wake();
-  });
-  socket.on('close', () => wake());
-  const next = async (count: number): Promise<Frame[]> => {
-    while (frames.length < count) {
-      if (socket.destroyed) throw new Error(`connection closed after ${frames.length} frames`);
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
-    return frames.slice(0, count);
-  };
-  return { socket, next };
+/** The worker's connection (it loads the function first, then connects), collecting frames. */
+async function open(runtime: FakeRuntime): Promise<{ socket: Socket; next: (count: number) => Promise<Frame[]> }> {
+  const connection = await runtime.accept();
+  return { socket: connection.socket, next: (count) => connection.next(count) };
 }
 
 function invoke(socket: Socket, id: number, path: string): void {
@@ -121,7 +97,7 @@ describe('worker process', () => {
           return { path: req.path };
         };`,
     });
-    const { socket, next } = await open(worker.socketPath);
+    const { socket, next } = await open(worker.runtime);
     invoke(socket, 1, '/stray');
     invoke(socket, 2, '/after');
     const [hello, ...results] = await next(3);
@@ -142,7 +118,7 @@ describe('worker process', () => {
       ['typemodule', { 'index.js': esm, 'package.json': '{"type":"module"}' }],
     ] as const) {
       const worker = await run(name, files);
-      const { socket, next } = await open(worker.socketPath);
+      const { socket, next } = await open(worker.runtime);
       invoke(socket, 1, `/${name}`);
       const [hello, result] = await next(2);
       expect(hello?.header).toMatchObject({ t: 'hello', loadError: null });
@@ -160,8 +136,8 @@ describe('worker process', () => {
     };
     const direct = await run('env-direct', files, { GREETING: 'hi' });
     const stem = await run('env-stem', files, { GLAMBDAR_STEM: '1' });
-    const a = await open(direct.socketPath);
-    const b = await open(stem.socketPath);
+    const a = await open(direct.runtime);
+    const b = await open(stem.runtime);
     b.socket.write(encodeFrame({ t: 'load', id: 1, env: { GREETING: 'hi' } } satisfies LoadHeader));
     expect((await b.next(2))[1]?.header).toMatchObject({ t: 'loaded', id: 1, loadError: null });
     invoke(a.socket, 2, '/');
@@ -174,7 +150,7 @@ describe('worker process', () => {
 
   it('reports an ES module syntax error in hello with the file it is in', async () => {
     const worker = await run('broken', { 'index.mjs': 'export const handler = () => 1;\nfunction broken( {\n' });
-    const { next } = await open(worker.socketPath);
+    const { next } = await open(worker.runtime);
     const [hello] = await next(1);
     expect((hello?.header as { loadError: string }).loadError).toMatch(/^SyntaxError: .+ \(in index\.mjs\)$/);
   });
@@ -190,7 +166,7 @@ describe('worker process', () => {
           return 'done';
         };`,
     });
-    const { socket, next } = await open(worker.socketPath);
+    const { socket, next } = await open(worker.runtime);
     invoke(socket, 1, '/slow');
     await worker.waitForStderr('handler started');
     worker.child.kill('SIGTERM');
@@ -203,6 +179,5 @@ describe('worker process', () => {
     expect(done?.header).toMatchObject({ id: 1, statusCode: 200, stdout: 'finished\n' });
     expect(done?.body.toString()).toBe('done');
     expect(await worker.exited).toBe(0);
-    expect(existsSync(worker.socketPath)).toBe(false);
   });
 });

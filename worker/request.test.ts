@@ -94,8 +94,8 @@ describe('normalizeResponse', () => {
     expect(res.headers).toEqual({ 'set-cookie': ['a=1', 'b=2'], 'content-length': '3' });
   });
 
-  it('refuses a status code that is not an integer in 100..599', () => {
-    for (const statusCode of [99, 600, 200.5, '200', NaN]) {
+  it('refuses a status code that is not a final one, an integer in 200..599 (1xx are interim answers)', () => {
+    for (const statusCode of [99, 100, 101, 199, 600, 200.5, '200', NaN]) {
       expect(() => normalizeResponse({ statusCode, body: 'x' })).toThrow(/invalid statusCode/);
     }
   });

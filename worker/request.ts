@@ -93,9 +93,13 @@ function isResponseShape(value: unknown): value is ResponseShape {
   return Object.hasOwn(value, 'statusCode') || Object.hasOwn(value, 'body') || Object.hasOwn(value, 'headers');
 }
 
+/**
+ * A final status: 200..599. 1xx are interim responses (100 Continue, 101 Switching Protocols)
+ * that an HTTP client would take for another exchange, never an answer of their own.
+ */
 function checkStatus(code: unknown): number {
-  if (typeof code === 'number' && Number.isInteger(code) && code >= 100 && code <= 599) return code;
-  throw new TypeError(`handler returned an invalid statusCode ${describe(code)}: expected an integer 100..599`);
+  if (typeof code === 'number' && Number.isInteger(code) && code >= 200 && code <= 599) return code;
+  throw new TypeError(`handler returned an invalid statusCode ${describe(code)}: expected an integer 200..599`);
 }
 
 function lowerHeaders(raw: unknown): Record<string, string | string[]> {

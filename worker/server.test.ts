@@ -1,13 +1,12 @@
 import { Console } from 'node:console';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerConfig } from './config.js';
-import { encodeFrame, FrameDecoder, type Frame, type HelloHeader, type InvokeHeader, type ResultHeader } from './framing.js';
+import { encodeFrame, PROTOCOL_VERSION, type Frame, type HelloHeader, type InvokeHeader, type ResultHeader } from './framing.js';
 import { startWorker, type Worker } from './server.js';
+import { FakeRuntime, type RuntimeConnection } from './testing/fake-runtime.js';
 
 const HANDLER = `
 exports.handler = async (req) => {
@@ -25,7 +24,7 @@ exports.handler = async (req) => {
 `;
 
 const dirs: string[] = [];
-const open: Array<Worker | Socket> = [];
+const open: Array<Worker | FakeRuntime> = [];
 // Vitest replaces the global console; the worker in a container has Node's own.
 const vitestConsole = globalThis.console;
 
@@ -34,10 +33,7 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  for (const item of open.splice(0)) {
-    if ('close' in item) await item.close();
-    else item.destroy();
-  }
+  for (const item of open.splice(0)) await item.close();
 });
 
 afterAll(async () => {
@@ -46,77 +42,45 @@ afterAll(async () => {
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
-async function setup(files: Record<string, string>, drainTimeoutMs = 2000): Promise<{ config: WorkerConfig; worker: Worker }> {
+/** A runtime socket, and a worker for `files` connecting to it. */
+async function setup(
+  files: Record<string, string>,
+  options: { drainTimeoutMs?: number; stem?: boolean } = {},
+): Promise<{ config: WorkerConfig; worker: Worker; runtime: FakeRuntime; fnDir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'glambdar-worker-'));
   dirs.push(dir);
   const fnDir = join(dir, 'fn');
-  await rm(fnDir, { recursive: true, force: true });
-  await import('node:fs/promises').then((fs) => fs.mkdir(fnDir));
+  await mkdir(fnDir);
   for (const [name, text] of Object.entries(files)) await writeFile(join(fnDir, name), text);
-  const config: WorkerConfig = { socketPath: join(dir, 'worker.sock'), fnDir, maxLogBytes: 4096, drainTimeoutMs, stem: false };
+  const runtime = await FakeRuntime.listen(join(dir, 'runtime.sock'));
+  open.push(runtime);
+  const config: WorkerConfig = { socketPath: runtime.path, fnDir, maxLogBytes: 4096, drainTimeoutMs: options.drainTimeoutMs ?? 2000, stem: options.stem ?? false };
   const worker = await startWorker(config);
-  open.push(worker);
-  return { config, worker };
-}
-
-/** A client connection that collects frames and lets a test await the n-th one. */
-class Client {
-  readonly frames: Frame[] = [];
-  readonly socket: Socket;
-  #waiters: Array<() => void> = [];
-  closed: Promise<void>;
-
-  constructor(path: string) {
-    this.socket = connect(path);
-    open.push(this.socket);
-    const decoder = new FrameDecoder();
-    this.socket.on('data', (chunk: Buffer) => {
-      this.frames.push(...decoder.push(chunk));
-      for (const wake of this.#waiters.splice(0)) wake();
-    });
-    this.socket.on('error', () => {}); // a reset after the worker drops us is expected here
-    this.closed = new Promise((resolve) =>
-      this.socket.on('close', () => {
-        this.#ended = true;
-        for (const wake of this.#waiters.splice(0)) wake();
-        resolve();
-      }),
-    );
-  }
-
-  #ended = false;
-
-  /** The first `count` frames, once they have come; rejects if the connection closes first. */
-  async next(count: number): Promise<Frame[]> {
-    while (this.frames.length < count) {
-      if (this.#ended) throw new Error(`connection closed after ${this.frames.length} of ${count} frames`);
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
-    return this.frames.slice(0, count);
-  }
-
-  invoke(id: number, path: string, body: unknown): void {
-    const header: InvokeHeader = { t: 'invoke', id, method: 'POST', path, query: { id: String(id) }, headers: {} };
-    this.socket.write(encodeFrame(header, Buffer.from(JSON.stringify(body))));
-  }
+  open.unshift(worker);
+  return { config, worker, runtime, fnDir };
 }
 
 const resultsById = (frames: Frame[]): Map<number, Frame<ResultHeader>> =>
   new Map(frames.slice(1).map((f) => [(f.header as ResultHeader).id, f as Frame<ResultHeader>]));
 
 describe('worker server', () => {
-  it('says hello with its pid and readiness on every connection', async () => {
-    const { config, worker } = await setup({ 'index.js': HANDLER });
+  it('connects to the runtime and says hello with its protocol, pid and readiness, again after the runtime drops it', async () => {
+    const { worker, runtime } = await setup({ 'index.js': HANDLER });
     expect(worker.ready).toBe(true);
-    for (let i = 0; i < 2; i++) {
-      const [hello] = await new Client(config.socketPath).next(1);
-      expect(hello?.header).toEqual({ t: 'hello', pid: process.pid, loadError: null, stem: false } satisfies HelloHeader);
-    }
+    const first = await runtime.accept(1);
+    const [hello] = await first.next(1);
+    expect(hello?.header).toEqual({ t: 'hello', v: PROTOCOL_VERSION, pid: process.pid, loadError: null, stem: false } satisfies HelloHeader);
+    // A restarted runtime listens again on the same socket: the worker connects again and greets it.
+    first.socket.destroy();
+    const second = await runtime.accept(2);
+    expect((await second.next(1))[0]?.header).toMatchObject({ t: 'hello', loadError: null });
+    second.invoke(1, '/ok', { n: 1 });
+    expect((await second.next(2))[1]?.header).toMatchObject({ t: 'result', id: 1, statusCode: 201 });
   });
 
   it('runs many invocations at once over one connection, each with its own result and output', async () => {
-    const { config } = await setup({ 'index.js': HANDLER });
-    const client = new Client(config.socketPath);
+    const { runtime } = await setup({ 'index.js': HANDLER });
+    const client = await runtime.accept();
     const wire = Buffer.concat(
       Array.from({ length: 30 }, (_, n) =>
         encodeFrame(
@@ -144,8 +108,8 @@ describe('worker server', () => {
   });
 
   it('answers 500 with the message when a handler throws, and logs the stack to its stderr', async () => {
-    const { config } = await setup({ 'index.js': HANDLER });
-    const client = new Client(config.socketPath);
+    const { runtime } = await setup({ 'index.js': HANDLER });
+    const client = await runtime.accept();
     client.invoke(1, '/throw', { n: 1 });
     client.invoke(2, '/throw-string', { n: 2 });
     client.invoke(3, '/ok', { n: 3 });
@@ -160,9 +124,9 @@ describe('worker server', () => {
   });
 
   it('stays alive when the function fails to load and answers every invocation with why', async () => {
-    const { config, worker } = await setup({ 'index.js': 'exports.nothing = 1;' });
+    const { worker, runtime } = await setup({ 'index.js': 'exports.nothing = 1;' });
     expect(worker.ready).toBe(false);
-    const client = new Client(config.socketPath);
+    const client = await runtime.accept();
     const [hello] = await client.next(1);
     expect(hello?.header).toMatchObject({ loadError: 'index.js does not export a handler function (exports.handler)' });
     client.invoke(9, '/', {});
@@ -174,19 +138,19 @@ describe('worker server', () => {
     });
   });
 
-  it('drops a connection that sends a malformed frame and keeps serving others', async () => {
-    const { config } = await setup({ 'index.js': HANDLER });
-    const bad = new Client(config.socketPath);
+  it('drops a connection that sends a malformed frame, then connects again and serves', async () => {
+    const { runtime } = await setup({ 'index.js': HANDLER });
+    const bad = await runtime.accept(1);
     await bad.next(1);
     bad.socket.write(encodeFrame({ t: 'nonsense', id: 1 }));
     await bad.closed;
-    const good = new Client(config.socketPath);
+    const good = await runtime.accept(2);
     good.invoke(1, '/ok', { n: 1 });
     const [, result] = await good.next(2);
     expect(result?.header).toMatchObject({ id: 1, statusCode: 201 });
   });
 
-  it('on close waits for invocations in flight, refuses new ones, then closes connections', async () => {
+  it('on close waits for invocations in flight, refuses new ones, then closes its connection for good', async () => {
     const started = new Promise<void>((resolve) => Object.assign(globalThis, { glambdarTestStarted: resolve }));
     const gate = `
       let release;
@@ -198,8 +162,8 @@ describe('worker server', () => {
         return 'waited';
       };
       globalThis.glambdarTestRelease = () => release();`;
-    const { config, worker } = await setup({ 'index.js': gate });
-    const client = new Client(config.socketPath);
+    const { worker, runtime } = await setup({ 'index.js': gate });
+    const client = await runtime.accept();
     await client.next(1);
     client.invoke(1, '/wait', {});
     await started;
@@ -208,7 +172,6 @@ describe('worker server', () => {
     client.invoke(2, '/release', {}); // arrives while draining: refused, so the gate stays shut
     const [, refused] = await client.next(2);
     expect(refused?.header).toMatchObject({ id: 2, statusCode: 503, error: 'worker is shutting down' });
-    expect(await connectFails(config.socketPath)).toBe(true);
     expect(closed).toBe(false);
     (globalThis as unknown as { glambdarTestRelease: () => void }).glambdarTestRelease();
     const [, , waited] = await client.next(3);
@@ -216,13 +179,17 @@ describe('worker server', () => {
     expect(waited?.body.toString()).toBe('waited');
     await closing;
     await client.closed;
+    expect(worker.connected).toBe(false);
+    // A closed worker does not come back.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(runtime.connections).toHaveLength(1);
   });
 
   it('gives up waiting for a stuck invocation after the drain timeout', async () => {
     const started = new Promise<void>((resolve) => Object.assign(globalThis, { glambdarTestStarted: resolve }));
     const stuck = 'exports.handler = () => { globalThis.glambdarTestStarted(); return new Promise(() => {}); };';
-    const { config, worker } = await setup({ 'index.js': stuck }, 20);
-    const client = new Client(config.socketPath);
+    const { worker, runtime } = await setup({ 'index.js': stuck }, { drainTimeoutMs: 20 });
+    const client = await runtime.accept();
     await client.next(1);
     client.invoke(1, '/', {});
     await started;
@@ -231,42 +198,29 @@ describe('worker server', () => {
     expect(client.frames).toHaveLength(1);
   });
 
-  it('replaces a stale socket file and removes its socket on close', async () => {
+  it('keeps trying until the runtime listens, then connects', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'glambdar-worker-'));
     dirs.push(dir);
     await writeFile(join(dir, 'index.js'), HANDLER);
-    const socketPath = join(dir, 'worker.sock');
-    await writeFile(socketPath, 'stale');
+    const socketPath = join(dir, 'runtime.sock');
     const worker = await startWorker({ socketPath, fnDir: dir, maxLogBytes: 100, drainTimeoutMs: 100, stem: false });
-    const [hello] = await new Client(socketPath).next(1);
+    open.push(worker);
+    expect(worker.connected).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const runtime = await FakeRuntime.listen(socketPath);
+    open.push(runtime);
+    const [hello] = await (await runtime.accept()).next(1);
     expect(hello?.header).toMatchObject({ t: 'hello' });
-    await worker.close();
-    expect(existsSync(socketPath)).toBe(false);
+    expect(worker.connected).toBe(true);
   });
 });
 
-function connectFails(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.on('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.on('error', () => resolve(true));
-  });
-}
-
 describe('worker server as a stem cell', () => {
   it('starts empty, loads the function on a load frame with its env, then serves it', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'glambdar-stem-'));
-    dirs.push(dir);
-    const fnDir = join(dir, 'fn');
-    await import('node:fs/promises').then((fs) => fs.mkdir(fnDir));
-    const worker = await startWorker({ socketPath: join(dir, 'w.sock'), fnDir, maxLogBytes: 4096, drainTimeoutMs: 100, stem: true });
-    open.push(worker);
-    const client = new Client(join(dir, 'w.sock'));
+    const { worker, runtime, fnDir } = await setup({}, { drainTimeoutMs: 100, stem: true });
+    const client: RuntimeConnection = await runtime.accept();
     const [hello] = await client.next(1);
-    expect(hello?.header).toEqual({ t: 'hello', pid: process.pid, loadError: null, stem: true });
+    expect(hello?.header).toEqual({ t: 'hello', v: PROTOCOL_VERSION, pid: process.pid, loadError: null, stem: true });
     expect(worker.ready).toBe(false);
 
     client.invoke(1, '/', {});

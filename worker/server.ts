@@ -1,11 +1,13 @@
 /**
- * The worker's Unix-socket server. Being listening means alive; the `hello` frame sent on
- * every connection says whether the function is ready (`loadError: null`) or why not.
- * Invocations on one connection run concurrently and answer by id, in completion order.
+ * The worker's link to the runtime. The worker connects to the runtime's socket (the runtime
+ * listens; the container sees the socket's folder read-only), says `hello` on every connection,
+ * and answers invoke and load frames by id, in completion order, many at once. Being connected
+ * means alive; `hello.loadError` says whether the function is ready. When the connection drops
+ * (the runtime restarted), the worker connects again, so a new runtime can adopt it.
  */
-import { mkdirSync, rmSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { watch, type FSWatcher } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { runCaptured, writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
@@ -13,6 +15,7 @@ import {
   encodeFrame,
   FrameDecoder,
   MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
   type HelloHeader,
   type InvokeHeader,
   type LoadHeader,
@@ -26,19 +29,24 @@ import { createRequest, normalizeResponse, type FunctionResponse } from './reque
 export interface Worker {
   /** Whether the function loaded; false means every invocation answers 500. */
   readonly ready: boolean;
+  /** Whether a connection to the runtime is open now. */
+  readonly connected: boolean;
   /**
-   * Stops taking connections and invocations, waits for those in flight (bounded by
-   * `drainTimeoutMs`), then closes every connection. Idempotent.
+   * Stops connecting and taking invocations, waits for those in flight (bounded by
+   * `drainTimeoutMs`), then closes the connection. Idempotent.
    */
   close(): Promise<void>;
 }
 
 const EMPTY = Buffer.alloc(0);
+/** First and longest wait between connection attempts; a change in the socket's folder ends a wait early. */
+const FIRST_RETRY_MS = 5;
+const MAX_RETRY_MS = 1000;
 
 /**
- * Loads the function from `config.fnDir`, then listens on `config.socketPath` (a stale
- * socket file there is removed first). Resolves once listening; rejects only when the
- * socket cannot be bound. Installs no process-wide handlers: that is `main.ts`'s job.
+ * Loads the function from `config.fnDir` (unless a stem cell), then connects to the runtime at
+ * `config.socketPath`, retrying until it can. Resolves once the function is loaded; the first
+ * connection may still be on its way. Installs no process-wide handlers: that is `main.ts`'s job.
  */
 export async function startWorker(config: WorkerConfig): Promise<Worker> {
   // A stem cell starts empty and loads when the runtime has placed a function's code.
@@ -47,6 +55,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
   const hello = () =>
     encodeFrame({
       t: 'hello',
+      v: PROTOCOL_VERSION,
       pid: process.pid,
       loadError: loaded && !loaded.ok ? loaded.error : null,
       stem: loaded === null,
@@ -63,49 +72,47 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     return encodeFrame({ t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error } satisfies LoadedHeader);
   };
 
-  const sockets = new Set<Socket>();
+  let socket: Socket | null = null;
   let inFlight = 0;
   let closing: Promise<void> | undefined;
   let onIdle: (() => void) | undefined;
+  const folder = new FolderWatch(dirname(config.socketPath), basename(config.socketPath));
+  let retryMs = FIRST_RETRY_MS;
+  let retryTimer: NodeJS.Timeout | undefined;
 
-  const server = createServer((socket) => {
-    if (closing !== undefined) {
-      socket.destroy();
-      return;
-    }
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', (err) => writeRealStderr(`glambdar worker: connection error: ${err.message}\n`));
-    socket.write(hello());
+  const serve = (conn: Socket): void => {
+    socket = conn;
+    retryMs = FIRST_RETRY_MS;
+    conn.write(hello());
     const decoder = new FrameDecoder();
-    socket.on('data', (chunk: Buffer) => {
+    conn.on('data', (chunk: Buffer) => {
       let frames;
       try {
         frames = decoder.push(chunk);
       } catch (err) {
-        dropConnection(socket, (err as Error).message);
+        dropConnection(conn, (err as Error).message);
         return;
       }
       for (const { header, body } of frames) {
         if (isLoad(header)) {
-          void load(header).then((frame) => socket.writable && socket.write(frame));
+          void load(header).then((frame) => conn.writable && conn.write(frame));
           continue;
         }
         if (!isInvoke(header)) {
-          dropConnection(socket, 'frame is not a valid invoke');
+          dropConnection(conn, 'frame is not a valid invoke');
           return;
         }
         inFlight++;
         invoke(loaded, header, body, config.maxLogBytes, closing !== undefined)
           .then(
             (frame) => {
-              if (!socket.writable) return;
+              if (!conn.writable) return;
               // Results finished in one turn of the event loop leave in one write (writev).
-              if (socket.writableCorked === 0) {
-                socket.cork();
-                setImmediate(() => socket.uncork());
+              if (conn.writableCorked === 0) {
+                conn.cork();
+                setImmediate(() => conn.uncork());
               }
-              socket.write(frame);
+              conn.write(frame);
             },
             (err: unknown) => writeRealStderr(`glambdar worker: invocation ${header.id} failed: ${stackOf(err)}\n`),
           )
@@ -114,39 +121,112 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
           });
       }
     });
-  });
+  };
 
-  rmSync(config.socketPath, { force: true });
-  try {
-    mkdirSync(dirname(config.socketPath), { recursive: true });
-  } catch {
-    // Read-only root with the folder mounted: listen() reports anything that really matters.
-  }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.socketPath, () => {
-      server.off('error', reject);
-      resolve();
+  const attempt = (): void => {
+    retryTimer = undefined;
+    if (closing !== undefined) return;
+    folder.reset();
+    const conn = connect(config.socketPath);
+    let opened = false;
+    conn.once('connect', () => {
+      opened = true;
+      serve(conn);
     });
-  });
-  server.on('error', (err) => writeRealStderr(`glambdar worker: server error: ${err.message}\n`));
+    conn.on('error', (err) => {
+      if (opened) writeRealStderr(`glambdar worker: connection error: ${err.message}\n`);
+    });
+    conn.once('close', () => {
+      if (socket === conn) socket = null;
+      scheduleRetry();
+    });
+  };
+
+  const scheduleRetry = (): void => {
+    if (closing !== undefined || retryTimer !== undefined) return;
+    const wait = retryMs;
+    retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
+    retryTimer = setTimeout(attempt, wait);
+    folder.onChange(() => {
+      if (retryTimer === undefined) return;
+      clearTimeout(retryTimer);
+      attempt();
+    });
+  };
+
+  attempt();
 
   async function shutdown(): Promise<void> {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    if (retryTimer !== undefined) clearTimeout(retryTimer);
+    retryTimer = undefined;
+    folder.close();
     const deadline = Date.now() + config.drainTimeoutMs;
     if (inFlight > 0) await within(deadline, new Promise<void>((resolve) => (onIdle = resolve)));
-    for (const socket of sockets) socket.end(() => socket.destroy());
-    await within(deadline, closed);
-    for (const socket of sockets) socket.destroy();
-    await closed;
+    const open = socket as Socket | null;
+    if (open) {
+      const closed = new Promise<void>((resolve) => open.once('close', () => resolve()));
+      open.end();
+      await within(deadline, closed);
+      open.destroy();
+    }
   }
 
   return {
     get ready() {
       return loaded?.ok === true;
     },
+    get connected() {
+      return socket !== null;
+    },
     close: () => (closing ??= shutdown()),
   };
+}
+
+/**
+ * Wakes a waiting reconnect when the runtime's socket appears in its folder (inotify works on a
+ * read-only mount). A folder that cannot be watched leaves the timer alone to retry.
+ */
+class FolderWatch {
+  #watcher: FSWatcher | null = null;
+  #wake: (() => void) | null = null;
+  #changed = false;
+
+  constructor(folder: string, file: string) {
+    try {
+      this.#watcher = watch(folder, (_event, name) => {
+        if (name !== null && name !== file) return;
+        this.#changed = true;
+        const wake = this.#wake;
+        this.#wake = null;
+        wake?.();
+      });
+      this.#watcher.on('error', () => this.close());
+      this.#watcher.unref();
+    } catch {
+      this.#watcher = null;
+    }
+  }
+
+  reset(): void {
+    this.#changed = false;
+    this.#wake = null;
+  }
+
+  /** Calls `wake` at the next change (at once if one came since `reset`). */
+  onChange(wake: () => void): void {
+    if (this.#changed) {
+      this.#changed = false;
+      wake();
+      return;
+    }
+    this.#wake = wake;
+  }
+
+  close(): void {
+    this.#watcher?.close();
+    this.#watcher = null;
+    this.#wake = null;
+  }
 }
 
 /** Runs one invocation to its encoded result frame; never rejects. */

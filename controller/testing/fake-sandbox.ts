@@ -1,17 +1,40 @@
 /**
- * An in-memory Sandbox for controller tests. `start` runs the real worker in this process on
- * `<socketDir>/worker.sock`, with the container's code folder as its function folder, so the
- * pool talks to it exactly as it talks to a container.
+ * An in-memory Sandbox for controller tests. `start` runs the real worker in this process,
+ * connecting to `<socketDir>/runtime.sock`, with the container's code folder as its function
+ * folder, so the pool talks to it exactly as it talks to a container.
  */
 import { join } from 'node:path';
 import { SandboxUnavailable } from '../errors.js';
+import { RUNTIME_SOCKET_NAME } from '../../worker/framing.js';
 import { startWorker, type Worker } from '../../worker/server.js';
-import type { ContainerInfo, ContainerSpec, ExitReason, Sandbox, SandboxEvent } from '../sandbox.js';
+import type { ContainerInfo, ContainerSpec, ExitReason, HostCapacity, Sandbox, SandboxEvent } from '../sandbox.js';
+
+/**
+ * A container's worker: it loads its function (which may never end, as a function that blocks at
+ * load) and connects in the background, as a container's does after `docker start` returned.
+ */
+class FakeProcess {
+  #worker: Worker | null = null;
+  #stopped = false;
+
+  constructor(starting: Promise<Worker>) {
+    void starting.then(async (worker) => {
+      this.#worker = worker;
+      if (this.#stopped) await worker.close();
+    });
+  }
+
+  /** Stops the worker; one still loading is stopped once its load ends. */
+  async close(): Promise<void> {
+    this.#stopped = true;
+    if (this.#worker) await this.#worker.close();
+  }
+}
 
 interface FakeContainer {
   info: ContainerInfo;
   spec: ContainerSpec | null;
-  worker: Worker | null;
+  worker: FakeProcess | null;
   exit?: ExitReason;
 }
 
@@ -37,10 +60,14 @@ export class FakeSandbox implements Sandbox {
   readonly settled: Array<{ id: string; cpus: number }> = [];
   /** When set, `settle` throws what it returns (if anything). */
   failSettle: ((id: string) => Error | undefined) | null = null;
+  /** When set, `start` waits for what it returns before it creates the container (a slow engine). */
+  startGate: ((spec: ContainerSpec) => Promise<void> | undefined) | null = null;
   /** When set, `start` throws what it returns (if anything). */
   failStart: ((spec: ContainerSpec) => Error | undefined) | null = null;
   /** While true, every call fails as an unreachable engine does. */
   down = false;
+  /** What `capacity` reports; null: unknown, as an engine that did not answer. */
+  hostCapacity: HostCapacity | null = null;
   #listeners = new Set<(event: SandboxEvent) => void>();
   #nextId = 1;
   #drainTimeoutMs: number;
@@ -59,16 +86,17 @@ export class FakeSandbox implements Sandbox {
   async start(spec: ContainerSpec): Promise<string> {
     if (this.down) throw new SandboxUnavailable('Docker engine is not reachable or refused to create a container');
     this.startedSpecs.push(spec);
+    await this.startGate?.(spec);
     const failure = this.failStart?.(spec);
     if (failure) throw failure;
     const id = `fake-${String(this.#nextId++).padStart(4, '0')}-${spec.replicaKey}`;
-    const worker = await startWorker({
-      socketPath: join(spec.socketDir, 'worker.sock'),
+    const worker = new FakeProcess(startWorker({
+      socketPath: join(spec.socketDir, RUNTIME_SOCKET_NAME),
       fnDir: spec.codeDir,
       maxLogBytes: 262_144,
       drainTimeoutMs: this.#drainTimeoutMs,
       stem: spec.stem === true,
-    });
+    }));
     this.containers.set(id, {
       info: {
         id,
@@ -130,6 +158,10 @@ export class FakeSandbox implements Sandbox {
 
   async ping(): Promise<boolean> {
     return true;
+  }
+
+  async capacity(): Promise<HostCapacity | null> {
+    return this.hostCapacity;
   }
 
   /** Simulates a container dying (by default with exit code 1): its worker closes and it is listed as not running. */

@@ -89,6 +89,11 @@ describe.runIf(integrationEnabled)('GitOps manifests folder on a real Docker eng
 
   it('applies an edited rateLimit live: higher observedGeneration, same containers serving', async () => {
     const before = await ready(rt, 'hello');
+    // A stem cell served the first request; the labelled container that replaces it is what keeps serving.
+    await eventually(async () => {
+      const containers = await functionContainers(rt, 'hello');
+      return containers.length > 0 && containers.every((c) => c.Labels['glambdar.function'] === 'hello') ? true : undefined;
+    }, 10_000, 'labelled containers only');
     const ids = await runningIds(rt, 'hello');
     expect(ids.length).toBeGreaterThan(0);
 
