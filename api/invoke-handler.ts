@@ -85,7 +85,8 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     body,
   );
   // The worker client has dropped hop-by-hop and x-glambdar-* headers a handler set.
-  const headers: Record<string, string | string[] | number> = { ...outcome.headers };
+  const headers: Record<string, string | string[] | number> = {};
+  for (const key in outcome.headers) headers[key] = outcome.headers[key]!;
   // 204 and 304 carry no body, so no length either (node sends no body for them).
   if (outcome.statusCode !== 204 && outcome.statusCode !== 304) headers['content-length'] = outcome.body.length;
   headers['x-glambdar-request-id'] = outcome.requestId;
