@@ -4,9 +4,9 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { compiledFile } from '../controller/compiled-file.js';
-import { silentLogger } from '../controller/logger.js';
-import { FakeSandbox } from '../controller/testing/fake-sandbox.js';
+import { compiledFile } from '../controller/support/compiled-file.js';
+import { silentLogger } from '../controller/support/logger.js';
+import { FakeSandbox } from '../controller/sandbox/testing/fake-sandbox.js';
 import { RuntimeConfigSchema } from '../schemas/index.js';
 import { makeZip } from '../test/zip.js';
 import { startServer, type GlambdarServer } from './server.js';
@@ -18,7 +18,7 @@ let sandbox: FakeSandbox;
 /** Runs the built CLI (`npm test` builds first) against `url`. */
 function cli(url: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [compiledFile(import.meta.url, 'api/cli.js'), ...args], { env: { ...process.env, GLAMBDAR_URL: url } }, (err, stdout, stderr) =>
+    execFile(process.execPath, [compiledFile('api/cli.js'), ...args], { env: { ...process.env, GLAMBDAR_URL: url } }, (err, stdout, stderr) =>
       resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -55,7 +55,7 @@ describe('the glambdar CLI client', () => {
     await fetch(`${server.url}/deploy`, { method: 'POST', body: form });
     await fetch(`${server.url}/invoke/tail/first`, { method: 'POST' });
 
-    const child = spawn(process.execPath, [compiledFile(import.meta.url, 'api/cli.js'), 'logs', 'tail', '-f'], { env: { ...process.env, GLAMBDAR_URL: server.url } });
+    const child = spawn(process.execPath, [compiledFile('api/cli.js'), 'logs', 'tail', '-f'], { env: { ...process.env, GLAMBDAR_URL: server.url } });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));

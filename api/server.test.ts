@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Console } from 'node:console';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RuntimeConfigSchema } from '../schemas/index.js';
-import { silentLogger } from '../controller/logger.js';
-import { FakeSandbox } from '../controller/testing/fake-sandbox.js';
+import { silentLogger } from '../controller/support/logger.js';
+import { FakeSandbox } from '../controller/sandbox/testing/fake-sandbox.js';
 import { makeZip } from '../test/zip.js';
 import { startServer, type GlambdarServer } from './server.js';
 

@@ -18,11 +18,11 @@ export {
   InvocationTimeout,
   TerminalError,
   RouteNotFound,
-} from './errors.js';
-export { createLogger, silentLogger } from './logger.js';
-export type { Logger, LogLevel } from './logger.js';
-export { systemClock, FakeClock } from './clock.js';
-export type { Clock, TimerHandle } from './clock.js';
-export { installArchive, installFolder } from './code-archive.js';
-export type { Sandbox, ContainerSpec, ContainerInfo, SandboxEvent } from './sandbox.js';
-export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOutcome } from './types.js';
+} from './support/errors.js';
+export { createLogger, silentLogger } from './support/logger.js';
+export type { Logger, LogLevel } from './support/logger.js';
+export { systemClock, FakeClock } from './support/clock.js';
+export type { Clock, TimerHandle } from './support/clock.js';
+export { installArchive, installFolder } from './code/code-archive.js';
+export type { Sandbox, ContainerSpec, ContainerInfo, SandboxEvent } from './sandbox/sandbox.js';
+export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOutcome } from './state/records.js';

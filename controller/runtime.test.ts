@@ -2,11 +2,11 @@ import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ContainerDied, InvocationTimeout, SandboxUnavailable } from './errors.js';
+import { ContainerDied, InvocationTimeout, SandboxUnavailable } from './support/errors.js';
 import { RuntimeConfigSchema } from '../schemas/index.js';
-import { createLogger, silentLogger } from './logger.js';
+import { createLogger, silentLogger } from './support/logger.js';
 import { Runtime } from './runtime.js';
-import { FakeSandbox } from './testing/fake-sandbox.js';
+import { FakeSandbox } from './sandbox/testing/fake-sandbox.js';
 
 let dir: string;
 let sandbox: FakeSandbox;

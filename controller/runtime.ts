@@ -1,28 +1,28 @@
 import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FunctionSpec, SpecPatch, parseWith, type RuntimeConfig } from '../schemas/index.js';
-import { systemClock, type Clock } from './clock.js';
-import { installArchive, installFolder } from './code-archive.js';
-import { DockerSandbox } from './docker-sandbox.js';
-import { FunctionNotFound, InvalidInput, OwnedByManifest, withCauses, type GlambdarError } from './errors.js';
-import { InvocationLog } from './invocation-log.js';
-import { InvocationMetrics } from './invocation-metrics.js';
-import { Invoker } from './invoker.js';
-import { createLogger, type Logger } from './logger.js';
-import { Pool, templateOf } from './pool.js';
-import { Reconciler } from './reconciler.js';
-import { compiledFile } from './compiled-file.js';
-import { ThreadRecordWriter, type RecordWriter } from './record-writer.js';
-import type { Sandbox } from './sandbox.js';
-import { SqliteStore, type Store } from './store.js';
-import { longestSocketPath } from './replica-socket.js';
-import { DEFAULT_FRAME_BUDGET, FrameBudget } from './worker-client.js';
-import type { HostCapacity } from './sandbox.js';
-import type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOutcome } from './types.js';
-import { WorkQueue } from './workqueue.js';
-import { StemCells } from './stem-cells.js';
-import { TrafficStats } from './traffic-stats.js';
-import { Autoscaler } from './autoscaler.js';
+import { systemClock, type Clock } from './support/clock.js';
+import { installArchive, installFolder } from './code/code-archive.js';
+import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
+import { FunctionNotFound, InvalidInput, OwnedByManifest, withCauses, type GlambdarError } from './support/errors.js';
+import { InvocationLog } from './invocation/invocation-log.js';
+import { InvocationMetrics } from './invocation/invocation-metrics.js';
+import { Invoker } from './invocation/invoker.js';
+import { createLogger, type Logger } from './support/logger.js';
+import { Pool, templateOf } from './pool/pool.js';
+import { Reconciler } from './reconcile/reconciler.js';
+import { compiledFile } from './support/compiled-file.js';
+import { ThreadRecordWriter, type RecordWriter } from './invocation/record-writer.js';
+import type { Sandbox } from './sandbox/sandbox.js';
+import { SqliteStore, type Store } from './state/sqlite-store.js';
+import { longestSocketPath } from './pool/replica-socket.js';
+import { DEFAULT_FRAME_BUDGET, FrameBudget } from './pool/worker-client.js';
+import type { HostCapacity } from './sandbox/sandbox.js';
+import type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOutcome } from './state/records.js';
+import { WorkQueue } from './reconcile/workqueue.js';
+import { StemCells } from './pool/stem-cells.js';
+import { TrafficStats } from './autoscaling/traffic-stats.js';
+import { Autoscaler } from './autoscaling/autoscaler.js';
 
 /** `GET /info` for one function: the original Glambdar fields plus desired and observed state. */
 export interface FunctionInfo {
@@ -440,7 +440,7 @@ export class Runtime {
     for (const file of await readdir(to)) if (file !== 'main.cjs') await rm(join(to, file), { recursive: true, force: true });
     // One CommonJS file (npm run build bundles it with esbuild): node boots it ~30 ms faster
     // at 1 CPU than the same code as ES modules.
-    await copyFile(compiledFile(import.meta.url, 'worker-bundle/main.cjs'), join(to, 'main.cjs'));
+    await copyFile(compiledFile('worker-bundle/main.cjs'), join(to, 'main.cjs'));
     // Mounted at /worker: the container's user must read it (the folders above it stay private).
     await chmod(to, 0o755);
     await chmod(join(to, 'main.cjs'), 0o644);

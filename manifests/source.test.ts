@@ -7,7 +7,7 @@ import { ZipFile } from 'yazl';
 import { ManifestSource, type ManifestSourceOptions } from './source.js';
 import { FakeTarget } from './testing/fake-target.js';
 
-const EXAMPLES = fileURLToPath(new URL('../examples/manifests/', import.meta.url));
+const EXAMPLES = fileURLToPath(new URL('../examples/manifests', import.meta.url));
 const HANDLER = 'exports.handler = async () => ({ statusCode: 200, body: "v1" });\n';
 
 let work: string;

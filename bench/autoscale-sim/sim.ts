@@ -36,9 +36,9 @@
  * (the `lambda-like` scenario: idle 30 s < burst period 45 s < stable window 60 s), the
  * reactive pool gives burst containers back between bursts and pays at every burst.
  */
-import { Autoscaler } from '../../controller/autoscaler.js';
-import { FakeClock } from '../../controller/clock.js';
-import { TrafficStats } from '../../controller/traffic-stats.js';
+import { Autoscaler } from '../../controller/autoscaling/autoscaler.js';
+import { FakeClock } from '../../controller/support/clock.js';
+import { TrafficStats } from '../../controller/autoscaling/traffic-stats.js';
 
 /** The spec fields the simulation uses. */
 export interface SimSpec {

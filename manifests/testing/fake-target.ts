@@ -4,11 +4,11 @@
  * pool, reconciler or Docker behind them. Deletion is immediate.
  */
 import { FunctionSpec, parseWith } from '../../schemas/index.js';
-import { installArchive, installFolder } from '../../controller/code-archive.js';
-import { FunctionNotFound, InvalidInput, OwnedByManifest } from '../../controller/errors.js';
-import { createLogger, type Logger } from '../../controller/logger.js';
-import { SqliteStore } from '../../controller/store.js';
-import type { FunctionRecord, FunctionSource, WriteOutcome } from '../../controller/types.js';
+import { installArchive, installFolder } from '../../controller/code/code-archive.js';
+import { FunctionNotFound, InvalidInput, OwnedByManifest } from '../../controller/support/errors.js';
+import { createLogger, type Logger } from '../../controller/support/logger.js';
+import { SqliteStore } from '../../controller/state/sqlite-store.js';
+import type { FunctionRecord, FunctionSource, WriteOutcome } from '../../controller/state/records.js';
 import type { ManifestTarget } from '../source.js';
 
 type DeployRequest = Parameters<ManifestTarget['deploy']>[0];

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, functionContainers, integrationEnabled, invoke, join, makeZip, startRuntime, type TestRuntime } from './harness.js';
 
-const EXAMPLES = fileURLToPath(new URL('../../examples/manifests/', import.meta.url));
+const EXAMPLES = fileURLToPath(new URL('../../examples/manifests', import.meta.url));
 
 interface Info {
   name: string;

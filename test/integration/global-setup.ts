@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
-import { createLogger } from '../../controller/logger.js';
-import { ensureRuntimeImage } from '../../controller/runtime-image.js';
+import { createLogger } from '../../controller/support/logger.js';
+import { ensureRuntimeImage } from '../../controller/sandbox/docker/runtime-image.js';
 import { RuntimeConfigSchema } from '../../schemas/index.js';
 
 /**

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { LABELS } from '../../controller/sandbox.js';
+import { LABELS } from '../../controller/sandbox/sandbox.js';
 import { deploy, docker, eventually, info, instanceContainers, integrationEnabled, invoke, join, makeZip, useRuntimes, type TestRuntime } from './harness.js';
 
 // Each test is an attack from inside a deployed handler, as the isolation issue found them.

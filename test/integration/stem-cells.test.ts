@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LABELS } from '../../controller/sandbox.js';
+import { LABELS } from '../../controller/sandbox/sandbox.js';
 import {
   deploy,
   docker,

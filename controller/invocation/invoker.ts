@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../support/clock.js';
+import {
+  ContainerDied,
+  FunctionLoadFailed,
+  FunctionNotFound,
+  GlambdarError,
+  HandlerError,
+  InvocationTimeout,
+  RateLimited,
+} from '../support/errors.js';
+import type { InvocationLog } from './invocation-log.js';
+import type { InvocationMetrics } from './invocation-metrics.js';
+import type { Pool } from '../pool/pool.js';
+import type { ExitReason } from '../sandbox/sandbox.js';
+import { TokenBucket, type TakeResult } from './rate-limiter.js';
+import type { Store } from '../state/sqlite-store.js';
+import type { TrafficStats } from '../autoscaling/traffic-stats.js';
+import type { InvokeRequest, InvokeResult } from '../pool/worker-client.js';
+
+/** A successful invocation as the HTTP layer sends it. */
+export interface InvokeOutcome {
+  requestId: string;
+  statusCode: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+  coldStart: boolean;
+  rate: TakeResult;
+}
+
+/**
+ * The invoke path: rate limit, borrow a replica, send the request over its socket, enforce
+ * the timeout, record the outcome. Errors are thrown as GlambdarErrors for the HTTP layer.
+ */
+export class Invoker {
+  #store: Store;
+  #pool: Pool;
+  #clock: Clock;
+  #log: InvocationLog;
+  #limiters = new Map<string, TokenBucket>();
+  #stats: TrafficStats | undefined;
+  #metrics: InvocationMetrics | undefined;
+
+  #statusOf: (err: GlambdarError) => number;
+
+  /**
+   * `statusOf` gives the status recorded for a failed invocation (the HTTP layer's mapping).
+   * `metrics` counts every outcome of an existing function, the rate-limited and the
+   * never-served included, which the invocation log does not record.
+   */
+  constructor(options: {
+    store: Store;
+    pool: Pool;
+    clock: Clock;
+    log: InvocationLog;
+    statusOf: (err: GlambdarError) => number;
+    stats?: TrafficStats;
+    metrics?: InvocationMetrics;
+  }) {
+    this.#statusOf = options.statusOf;
+    this.#stats = options.stats;
+    this.#metrics = options.metrics;
+    this.#store = options.store;
+    this.#pool = options.pool;
+    this.#clock = options.clock;
+    this.#log = options.log;
+  }
+
+  /** Forgets a function's limiter and its invocation metrics (after deletion). */
+  forget(name: string): void {
+    this.#limiters.delete(name);
+    this.#metrics?.forget(name);
+  }
+
+  async invoke(name: string, request: InvokeRequest, body: Buffer): Promise<InvokeOutcome> {
+    const startedAt = this.#clock.monotonic();
+    const fn = this.#store.get(name);
+    // Unknown names get no series: anyone can invoke any name.
+    if (!fn || fn.deleting) throw new FunctionNotFound(name);
+    const series = this.#metrics?.series(name);
+    const rate = this.#limiter(name, fn.spec.rateLimit).take();
+    if (!rate.ok) {
+      const limited = new RateLimited(name, rate.limit, rate.retryAfterMs);
+      series?.record(this.#statusOf(limited), this.#clock.monotonic() - startedAt, false);
+      throw limited;
+    }
+
+    // Counted from here, waiting included: queued requests are what panic mode reacts to.
+    this.#stats?.onStart(name);
+    let result: InvokeResult | undefined;
+    let statusCode = 0;
+    let coldStart = false;
+    try {
+      const requestId = randomUUID();
+      const invokedAt = this.#clock.now();
+      const lease = await this.#pool.acquire(fn);
+      const replica = lease.replica;
+      coldStart = lease.coldStart;
+      let failure: GlambdarError | undefined;
+      try {
+        result = await this.#withTimeout(replica.client!.invoke(request, body), fn.spec.timeoutMs, () => {
+          // A handler past its timeout may be blocking the event loop: replace the container.
+          void this.#pool.discard(replica);
+          return new InvocationTimeout(name, fn.spec.timeoutMs);
+        });
+      } catch (err) {
+        failure = err instanceof GlambdarError ? err : new ContainerDied('the function container failed', { cause: err });
+        // The pool asks the engine why a container went away; the caller deserves the answer.
+        const exit = failure instanceof ContainerDied ? await replica.exit : null;
+        if (exit) failure = new ContainerDied(describeExit(exit, fn.spec.memoryMb), { cause: failure });
+      } finally {
+        this.#pool.release(replica);
+      }
+      if (result?.error) {
+        failure = replica.loadError ? new FunctionLoadFailed(result.error) : new HandlerError(result.error);
+      }
+      statusCode = failure ? this.#statusOf(failure) : result!.statusCode;
+      this.#log.record({
+        requestId,
+        funcName: name,
+        invokedAt,
+        durationMs: result?.durationMs ?? this.#clock.now() - invokedAt,
+        statusCode,
+        coldStart,
+        stdout: result?.stdout ?? '',
+        stderr: result?.stderr ?? '',
+        error: failure?.message ?? null,
+      });
+      if (failure) throw failure;
+      return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate };
+    } catch (err) {
+      // No container took the request (no capacity, engine unreachable): the log has no
+      // record of it, but its caller got a status all the same, 500 for an unexpected error.
+      if (statusCode === 0) statusCode = err instanceof GlambdarError ? this.#statusOf(err) : 500;
+      throw err;
+    } finally {
+      this.#stats?.onFinish(name, result?.durationMs);
+      series?.record(statusCode, this.#clock.monotonic() - startedAt, coldStart);
+    }
+  }
+
+  #limiter(name: string, rate: number): TokenBucket {
+    let limiter = this.#limiters.get(name);
+    if (!limiter) {
+      limiter = new TokenBucket(rate, this.#clock);
+      this.#limiters.set(name, limiter);
+    } else if (limiter.rate !== rate) limiter.configure(rate);
+    return limiter;
+  }
+
+  #withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => reject(onTimeout()), ms);
+      promise.then(
+        (v) => {
+          this.#clock.clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.#clock.clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+  }
+}
+
+/** What a caller is told about a container that stopped under its invocation. */
+function describeExit(exit: ExitReason, memoryMb: number): string {
+  if (exit.oomKilled) return `the function ran out of memory: its container was killed at the ${memoryMb} MiB limit (raise memoryMb)`;
+  // A full JavaScript heap ends node with SIGABRT (134), or SIGSEGV (139) as seen in containers here.
+  if (exit.exitCode === 134 || exit.exitCode === 139) {
+    return `the function container crashed (exit code ${exit.exitCode}), as node does when its JavaScript heap (75 % of the ${memoryMb} MiB limit) is full`;
+  }
+  return `the function container exited with code ${exit.exitCode} during the invocation`;
+}

@@ -1,0 +1,429 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { FunctionSpec } from '../../schemas/index.js';
+import { FakeClock, systemClock, type Clock } from '../support/clock.js';
+import { FunctionLoadFailed, NoCapacity, SandboxUnavailable } from '../support/errors.js';
+import { silentLogger } from '../support/logger.js';
+import { Pool, type Lease, type Replica } from './pool.js';
+import { StemCells } from './stem-cells.js';
+import { FakeSandbox } from '../sandbox/testing/fake-sandbox.js';
+import type { FunctionRecord } from '../state/records.js';
+
+/** Sleeps `?ms=` milliseconds, then answers which process served it. */
+const SLEEPY_HANDLER = `
+exports.handler = async (req) => {
+  const ms = Number(req.query.ms ?? 0);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return { statusCode: 200, body: 'slept ' + ms };
+};
+`;
+
+let dir: string;
+let functionsDir: string;
+let socketsDir: string;
+let sandbox: FakeSandbox;
+let pool: Pool;
+let changes: string[];
+
+function record(spec: Partial<FunctionSpec>, name = 'hello', codeDigest = 'd1'): FunctionRecord {
+  return {
+    name,
+    spec: FunctionSpec.parse(spec),
+    codeDigest,
+    source: 'api',
+    manifestPath: null,
+    generation: 1,
+    createdAt: 0,
+    updatedAt: 0,
+    lastInvokedAt: null,
+    invokeCount: 0,
+    deleting: false,
+  };
+}
+
+async function writeCode(fn: FunctionRecord, source = SLEEPY_HANDLER): Promise<void> {
+  const codeDir = join(functionsDir, fn.name, fn.codeDigest);
+  await mkdir(codeDir, { recursive: true });
+  await writeFile(join(codeDir, 'index.js'), source);
+}
+
+function makePool(options: { clock?: Clock; queueTimeoutMs?: number; maxQueuedPerFunction?: number; stemCells?: StemCells; startTimeoutMs?: number } = {}): Pool {
+  pool = new Pool({
+    sandbox,
+    clock: options.clock ?? systemClock,
+    log: silentLogger,
+    functionsDir,
+    socketsDir,
+    workerDir: join(dir, 'worker'),
+    startTimeoutMs: options.startTimeoutMs ?? 5_000,
+    queueTimeoutMs: options.queueTimeoutMs ?? 10_000,
+    maxQueuedPerFunction: options.maxQueuedPerFunction ?? 1_000,
+    onChange: (name) => changes.push(name),
+    ...(options.stemCells ? { stemCells: options.stemCells } : {}),
+  });
+  return pool;
+}
+
+function invoke(lease: Lease, ms: number) {
+  return lease.replica.client!.invoke({ method: 'GET', path: '/', query: { ms: String(ms) }, headers: {} }, Buffer.alloc(0));
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'glb-pool-'));
+  functionsDir = join(dir, 'functions');
+  socketsDir = join(dir, 's');
+  sandbox = new FakeSandbox();
+  changes = [];
+  makePool();
+});
+
+afterEach(async () => {
+  for (const name of pool.functionNames()) {
+    pool.failWaiters(name, new Error('test over'));
+    for (const replica of [...pool.replicas(name)]) await pool.kill(replica);
+  }
+  await sandbox.closeAll();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('Pool routing', () => {
+  it('never sends a replica more than maxConcurrency requests at once', async () => {
+    const fn = record({ maxConcurrency: 4, maxReplicas: 10 });
+    await writeCode(fn);
+    const perReplica = new Map<string, { now: number; max: number }>();
+    const leases: Replica[] = [];
+
+    const results = await Promise.all(
+      Array.from({ length: 40 }, async () => {
+        const lease = await pool.acquire(fn);
+        leases.push(lease.replica);
+        const seen = perReplica.get(lease.replica.key) ?? { now: 0, max: 0 };
+        perReplica.set(lease.replica.key, seen);
+        seen.now++;
+        seen.max = Math.max(seen.max, seen.now, lease.replica.inFlight);
+        try {
+          return await invoke(lease, 20);
+        } finally {
+          seen.now--;
+          pool.release(lease.replica);
+        }
+      }),
+    );
+
+    expect(results.every((r) => r.statusCode === 200 && r.body.toString() === 'slept 20')).toBe(true);
+    expect(perReplica.size).toBeGreaterThan(1);
+    expect(perReplica.size).toBeLessThanOrEqual(10);
+    for (const { max } of perReplica.values()) expect(max).toBeLessThanOrEqual(4);
+    expect(sandbox.starts).toBeLessThanOrEqual(10);
+    expect(pool.replicas('hello').every((r) => r.inFlight === 0)).toBe(true);
+    expect(pool.queued('hello')).toBe(0);
+  });
+
+  it('lets concurrent waiters share one container start', async () => {
+    const fn = record({ maxConcurrency: 10 });
+    await writeCode(fn);
+    const leases = await Promise.all(Array.from({ length: 10 }, () => pool.acquire(fn)));
+    expect(sandbox.starts).toBe(1);
+    expect(new Set(leases.map((l) => l.replica)).size).toBe(1);
+    expect(leases.every((l) => l.coldStart)).toBe(true);
+    expect(leases[0]!.replica.inFlight).toBe(10);
+    for (const l of leases) pool.release(l.replica);
+    expect(pool.replicas('hello')[0]!.inFlight).toBe(0);
+
+    // A warm replica with room is borrowed without a wait.
+    const warm = await pool.acquire(fn);
+    expect(warm.coldStart).toBe(false);
+    expect(sandbox.starts).toBe(1);
+    pool.release(warm.replica);
+  });
+
+  it('answers NoCapacity past maxReplicas once the queue time is up', async () => {
+    const clock = new FakeClock(Date.now());
+    makePool({ clock, queueTimeoutMs: 500 });
+    const fn = record({ maxConcurrency: 1, maxReplicas: 1 });
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    const held = await pool.acquire(fn);
+    expect(held.replica).toBe(replica);
+
+    const waiting = pool.acquire(fn);
+    let settled = false;
+    void waiting.catch(() => (settled = true));
+    expect(pool.queued('hello')).toBe(1);
+    expect(sandbox.starts).toBe(1);
+    clock.advance(499);
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    clock.advance(1);
+    await expect(waiting).rejects.toBeInstanceOf(NoCapacity);
+    expect(pool.queued('hello')).toBe(0);
+    pool.release(held.replica);
+  });
+
+  it('refuses at once when too many requests are already waiting', async () => {
+    makePool({ queueTimeoutMs: 200, maxQueuedPerFunction: 1 });
+    const fn = record({ maxConcurrency: 1, maxReplicas: 1 });
+    await writeCode(fn);
+    const held = await pool.acquire(fn);
+    const waiting = pool.acquire(fn);
+    await expect(pool.acquire(fn)).rejects.toBeInstanceOf(NoCapacity);
+    await expect(waiting).rejects.toBeInstanceOf(NoCapacity);
+    pool.release(held.replica);
+  });
+
+  it('hands a queued request to a replica as soon as another request is released', async () => {
+    const fn = record({ maxConcurrency: 1, maxReplicas: 1 });
+    await writeCode(fn);
+    const first = await pool.acquire(fn);
+    const second = pool.acquire(fn);
+    pool.release(first.replica);
+    const lease = await second;
+    expect(lease.replica).toBe(first.replica);
+    expect(lease.coldStart).toBe(true);
+    pool.release(lease.replica);
+  });
+
+  it('rejects waiting requests with the start error when no container can start', async () => {
+    const fn = record({ maxConcurrency: 1 });
+    await writeCode(fn);
+    sandbox.failStart = () => new SandboxUnavailable('engine is down');
+    const results = await Promise.allSettled([pool.acquire(fn), pool.acquire(fn)]);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(SandboxUnavailable);
+    }
+    expect(pool.replicas('hello')).toEqual([]);
+  });
+
+  it('drops a replica whose worker dies and reports the change', async () => {
+    const fn = record({});
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    expect(replica.state).toBe('ready');
+    changes.length = 0;
+
+    await sandbox.crash(replica.containerId!);
+    await vi.waitFor(() => expect(changes).toContain('hello'), { timeout: 2_000, interval: 5 });
+    expect(replica.state).toBe('dead');
+    expect(pool.replicas('hello')).toEqual([]);
+    expect(sandbox.removed).toContain(replica.containerId);
+  });
+
+  it('drains a retired replica: no new requests, removed once its in-flight ones finish', async () => {
+    const fn = record({ maxConcurrency: 2, maxReplicas: 3 });
+    await writeCode(fn);
+    const old = await pool.start(fn);
+    const busy = await pool.acquire(fn);
+    expect(busy.replica).toBe(old);
+    const slow = invoke(busy, 50);
+
+    pool.retire(old);
+    expect(old.state).toBe('draining');
+    expect(pool.replicas('hello')).toContain(old);
+
+    // The draining replica still has room but takes nothing new.
+    const next = await pool.acquire(fn);
+    expect(next.replica).not.toBe(old);
+    expect(next.coldStart).toBe(true);
+    expect(sandbox.starts).toBe(2);
+    expect(old.inFlight).toBe(1);
+
+    // Its in-flight request still completes.
+    expect((await slow).statusCode).toBe(200);
+    expect(sandbox.containers.has(old.containerId!)).toBe(true);
+    pool.release(old);
+    await vi.waitFor(() => expect(sandbox.containers.has(old.containerId!)).toBe(false), { timeout: 2_000, interval: 5 });
+    expect(old.state).toBe('dead');
+    expect(pool.replicas('hello')).toEqual([next.replica]);
+    pool.release(next.replica);
+  });
+
+  it('removes an idle replica at once when it is retired', async () => {
+    const fn = record({});
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    pool.retire(replica);
+    expect(replica.state).toBe('dead');
+    expect(pool.replicas('hello')).toEqual([]);
+    await vi.waitFor(() => expect(sandbox.containers.size).toBe(0), { timeout: 2_000, interval: 5 });
+  });
+});
+
+describe('Pool start-up CPU boost', () => {
+  it('lowers a new replica to its spec CPUs once its worker has answered', async () => {
+    const fn = record({ cpus: 0.25 });
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    expect(replica.state).toBe('ready');
+    await vi.waitFor(() => expect(sandbox.settled).toEqual([{ id: replica.containerId, cpus: 0.25 }]), { timeout: 2_000, interval: 5 });
+  });
+
+  it('removes a replica whose CPU limit cannot be set, so no container keeps the boost', async () => {
+    sandbox.failSettle = () => new SandboxUnavailable('update refused');
+    const fn = record({ cpus: 0.5 });
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    // Removed, then reported so the reconciler starts a replacement.
+    await vi.waitFor(() => expect(changes).toContain('hello'), { timeout: 2_000, interval: 5 });
+    expect(replica.state).toBe('dead');
+    expect(sandbox.containers.has(replica.containerId!)).toBe(false);
+    expect(pool.replicas('hello')).toEqual([]);
+  });
+
+  it('settles an adopted replica too, in case the previous run stopped before it could', async () => {
+    const fn = record({ cpus: 0.5 });
+    await writeCode(fn);
+    const first = await pool.start(fn);
+    await vi.waitFor(() => expect(sandbox.settled).toHaveLength(1), { timeout: 2_000, interval: 5 });
+    // A second pool, as after a restart (the first lets go of its connections), takes the running container over.
+    pool.close();
+    makePool();
+    const adopted = await pool.adopt(fn, first.containerId!, first.key);
+    expect(adopted.state).toBe('ready');
+    await vi.waitFor(
+      () => expect(sandbox.settled).toEqual([{ id: first.containerId, cpus: 0.5 }, { id: first.containerId, cpus: 0.5 }]),
+      { timeout: 2_000, interval: 5 },
+    );
+  });
+});
+
+describe('Pool with stem cells', () => {
+  it('serves a first start from a stem cell and names that container after its function', async () => {
+    const cells = new StemCells({
+      sandbox,
+      clock: systemClock,
+      log: silentLogger,
+      cellsDir: join(dir, 'cells'),
+      socketsDir,
+      workerDir: join(dir, 'worker'),
+      startTimeoutMs: 5_000,
+      perSize: 1,
+      initialSizes: [{ memoryMb: 128, cpus: 0.5 }],
+    });
+    makePool({ stemCells: cells });
+    cells.start();
+    try {
+      await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+      const fn = record({ memoryMb: 128, cpus: 0.5 });
+      await writeCode(fn);
+      // Only a start for a waiting request takes a stem cell.
+      const lease = await pool.acquire(fn);
+      const replica = lease.replica;
+      pool.release(replica);
+      expect(replica.fromStem).toBe(true);
+      const [cellSpec] = sandbox.startedSpecs;
+      expect(cellSpec?.stem).toBe(true);
+      expect(replica.key).toBe(cellSpec?.replicaKey);
+      await vi.waitFor(() => expect(sandbox.assigned).toEqual([{ id: replica.containerId, functionName: 'hello', replicaKey: replica.key }]), {
+        timeout: 5_000,
+        interval: 5,
+      });
+    } finally {
+      await cells.stop();
+    }
+  });
+});
+
+describe('Pool starts', () => {
+  it('reports a start its replica was retired from (a deletion) as such, not as the engine error that followed', async () => {
+    const fn = record({});
+    await writeCode(fn);
+    sandbox.failStart = () => {
+      // The deletion retires the starting replica and removes its container under the engine's start.
+      for (const r of pool.replicas('hello')) pool.retire(r);
+      return new SandboxUnavailable('Docker engine is not reachable or refused to start a container');
+    };
+    await expect(pool.start(fn)).rejects.toThrow('replica retired during start');
+    expect(pool.replicas('hello')).toEqual([]);
+  });
+});
+
+describe('Pool: a function that never finishes loading', () => {
+  /** An ES module whose top-level await never settles: its load hangs without blocking this process. */
+  const NEVER_LOADS = 'await new Promise(() => {});\nexport const handler = async () => "never";\n';
+
+  function stemPool(startTimeoutMs: number): StemCells {
+    const cells = new StemCells({
+      sandbox,
+      clock: systemClock,
+      log: silentLogger,
+      cellsDir: join(dir, 'cells'),
+      socketsDir,
+      workerDir: join(dir, 'worker'),
+      startTimeoutMs,
+      perSize: 1,
+      initialSizes: [{ memoryMb: 128, cpus: 0.5 }],
+    });
+    makePool({ stemCells: cells, startTimeoutMs });
+    cells.start();
+    return cells;
+  }
+
+  async function writeModule(fn: FunctionRecord, source: string): Promise<void> {
+    const codeDir = join(functionsDir, fn.name, fn.codeDigest);
+    await mkdir(codeDir, { recursive: true });
+    await writeFile(join(codeDir, 'index.mjs'), source);
+  }
+
+  it('removes the stem cell once the start timeout has passed, tells the waiter why, and backs off', async () => {
+    const cells = stemPool(300);
+    try {
+      await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+      const fn = record({});
+      await writeModule(fn, NEVER_LOADS);
+      const cellId = [...sandbox.containers.keys()][0]!;
+      const failed = await pool.acquire(fn).then(
+        () => new Error('served'),
+        (err: unknown) => err,
+      );
+      expect(failed).toBeInstanceOf(FunctionLoadFailed);
+      expect((failed as Error).message).toBe('the function did not finish loading within 300 ms (does it block at load, e.g. in an endless loop?)');
+      expect(sandbox.removed).toContain(cellId);
+      expect(pool.replicas('hello')).toEqual([]);
+      expect(pool.startError('hello')).toBe(failed);
+      // Within the back-off, a new request is told the same at once, and nothing is started for it.
+      await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+      const starts = sandbox.starts;
+      await expect(pool.acquire(fn)).rejects.toBe(failed);
+      expect(sandbox.starts).toBe(starts);
+      expect(cells.readyCount).toBe(1);
+      expect(pool.startBackoffMs('hello')).toBeGreaterThan(0);
+    } finally {
+      await cells.stop();
+    }
+  });
+
+  it('removes the cell at once when its replica is retired during the load (a deletion)', async () => {
+    const cells = stemPool(60_000);
+    try {
+      await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+      const fn = record({});
+      await writeModule(fn, NEVER_LOADS);
+      const cellId = [...sandbox.containers.keys()][0]!;
+      const waiting = pool.acquire(fn).catch((err: unknown) => err);
+      await vi.waitFor(() => expect(pool.replicas('hello')).toHaveLength(1), { timeout: 2_000, interval: 2 });
+      const [replica] = pool.replicas('hello');
+      expect(replica?.containerId).toBe(cellId);
+      pool.retire(replica!);
+      await vi.waitFor(() => expect(sandbox.removed).toContain(cellId), { timeout: 2_000, interval: 2 });
+      pool.failWaiters('hello', new Error('deleted'));
+      expect(await waiting).toEqual(new Error('deleted'));
+      expect(pool.startError('hello')).toBeNull();
+    } finally {
+      await cells.stop();
+    }
+  });
+
+  it('removes a labelled container whose worker never connects, saying it may block at load', async () => {
+    makePool({ startTimeoutMs: 300 });
+    const fn = record({});
+    await writeModule(fn, NEVER_LOADS);
+    await expect(pool.start(fn)).rejects.toThrow(
+      'the function container did not connect within 300 ms: node did not boot, or the function blocks at load (an endless loop at the top of its module?)',
+    );
+    expect(sandbox.containers.size).toBe(0);
+    expect(sandbox.removed).toHaveLength(1);
+  });
+});

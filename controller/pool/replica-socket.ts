@@ -1,0 +1,36 @@
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RUNTIME_SOCKET_NAME } from '../../worker/framing.js';
+import { WorkerListener, type ClientContext } from './worker-client.js';
+
+/**
+ * A container's own folders on the host, named by its replica key: `<socketsDir>/<key>/`
+ * holds the socket the runtime listens on for that container's worker (mounted read-only at
+ * /run/glambdar), and a stem cell's `<cellsDir>/<key>/` holds the code it is given (mounted
+ * read-only at /fn). Both belong to the runtime's user; a container can write to neither.
+ */
+export function socketDirOf(socketsDir: string, key: string): string {
+  return join(socketsDir, key);
+}
+
+/**
+ * Makes the replica's socket folder (0755, so the container's user can reach the socket in it)
+ * and listens there for its worker.
+ */
+export async function listenForReplica(socketsDir: string, key: string, context: ClientContext): Promise<WorkerListener> {
+  const dir = socketDirOf(socketsDir, key);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await chmod(dir, 0o755);
+  return WorkerListener.listen(join(dir, RUNTIME_SOCKET_NAME), context);
+}
+
+/** Removes what a replica had on the host: its socket folder, and its code copy if it was a stem cell. */
+export async function removeReplicaFolders(socketsDir: string, cellsDir: string | null, key: string): Promise<void> {
+  await rm(socketDirOf(socketsDir, key), { recursive: true, force: true });
+  if (cellsDir !== null) await rm(join(cellsDir, key), { recursive: true, force: true });
+}
+
+/** The longest socket path under `socketsDir` (keys are 10 hex characters), for the 107-byte limit of Unix sockets. */
+export function longestSocketPath(socketsDir: string): string {
+  return join(socketsDir, 'x'.repeat(10), RUNTIME_SOCKET_NAME);
+}

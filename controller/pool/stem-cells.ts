@@ -1,0 +1,190 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, cp, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Clock } from '../support/clock.js';
+import type { Logger } from '../support/logger.js';
+import { listenForReplica, removeReplicaFolders, socketDirOf } from './replica-socket.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import { DEFAULT_FRAME_BUDGET, FrameBudget, type WorkerClient, type WorkerListener } from './worker-client.js';
+
+/** The container-level sizes a stem cell is made for; a function takes one of its own size. */
+export interface CellSize {
+  memoryMb: number;
+  cpus: number;
+}
+
+/** A generic warm container waiting for a function. */
+export interface StemCell {
+  readonly key: string;
+  readonly containerId: string;
+  readonly client: WorkerClient;
+  /** Host folder mounted read-only at /fn in the container; the function's code goes here. */
+  readonly codeDir: string;
+}
+
+/** Folders and counts stem cells need. */
+export interface StemCellOptions {
+  sandbox: Sandbox;
+  clock: Clock;
+  log: Logger;
+  cellsDir: string;
+  socketsDir: string;
+  workerDir: string;
+  startTimeoutMs: number;
+  /** Ready cells kept per size; 0 turns stem cells off. */
+  perSize: number;
+  /** Sizes kept warm from the start (the spec's default size). */
+  initialSizes: CellSize[];
+  /** Partial frames of every connection are counted here (shared with the pool). */
+  budget?: FrameBudget;
+}
+
+const sizeKey = (s: CellSize) => `${s.memoryMb}/${s.cpus}`;
+
+/**
+ * A small pool of generic, already-started containers per size. A function's first start
+ * takes one: its code is copied into the cell's own folder (mounted read-only) and the worker
+ * loads it, so a cold start costs a copy and a `require` instead of a container start. The pool
+ * that takes a cell owns its container from then on; this pool refills in the background.
+ * Cells are hardened exactly like every other container (the same Sandbox.start).
+ */
+export class StemCells {
+  #o: StemCellOptions;
+  #ready = new Map<string, StemCell[]>();
+  /** The start in progress per size (one at a time), so stop() can wait for it. */
+  #starting = new Map<string, Promise<void>>();
+  #stopped = false;
+  #budget: FrameBudget;
+
+  constructor(options: StemCellOptions) {
+    this.#o = options;
+    this.#budget = options.budget ?? new FrameBudget(DEFAULT_FRAME_BUDGET);
+  }
+
+  /** Where cells' code folders live (`<cellsDir>/<key>`). */
+  get cellsDir(): string {
+    return this.#o.cellsDir;
+  }
+
+  /** Starts filling the pool for the initial sizes. */
+  start(): void {
+    for (const size of this.#o.initialSizes) this.#ensure(size);
+  }
+
+  /** Ready cells, all sizes. */
+  get readyCount(): number {
+    let n = 0;
+    for (const cells of this.#ready.values()) n += cells.length;
+    return n;
+  }
+
+  /**
+   * Hands out a ready cell of `size`, or undefined when none is ready (and starts keeping that
+   * size warm for next time). The caller owns the cell's container from then on: it removes it
+   * (and its folders) when it is done with it, or when {@link specialize} fails.
+   */
+  take(size: CellSize): StemCell | undefined {
+    if (this.#o.perSize <= 0 || this.#stopped) return undefined;
+    const cell = this.#ready.get(sizeKey(size))?.shift();
+    this.#ensure(size);
+    return cell;
+  }
+
+  /**
+   * Copies `codeDir` into a taken cell and loads it with `env`. Resolves with the load error,
+   * or null when the handler is ready; rejects (FunctionLoadFailed) when the load does not end
+   * within the start timeout, as a function that loops at load would.
+   */
+  async specialize(cell: StemCell, codeDir: string, env: Record<string, string>): Promise<string | null> {
+    await cp(codeDir, cell.codeDir, { recursive: true });
+    return cell.client.specialize(env, this.#o.startTimeoutMs);
+  }
+
+  /** Removes every ready cell and any still starting, and stops refilling. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const all = [...this.#ready.values()].flat();
+    this.#ready.clear();
+    // A cell that finishes starting now is discarded by its own start (it sees #stopped).
+    await Promise.all([...all.map((cell) => this.discard(cell)), ...this.#starting.values()]);
+  }
+
+  /** Removes a cell's container and folders. */
+  async discard(cell: StemCell): Promise<void> {
+    cell.client.close();
+    await this.#o.sandbox.remove(cell.containerId).catch(() => undefined);
+    await removeReplicaFolders(this.#o.socketsDir, this.#o.cellsDir, cell.key);
+  }
+
+  #ensure(size: CellSize): void {
+    if (this.#o.perSize <= 0 || this.#stopped) return;
+    const key = sizeKey(size);
+    // One start at a time per size: refilling must not compete with real cold starts.
+    if (this.#starting.has(key) || (this.#ready.get(key)?.length ?? 0) >= this.#o.perSize) return;
+    const starting = this.#startCell(size).then(
+      async (cell) => {
+        this.#starting.delete(key);
+        if (this.#stopped) return this.discard(cell);
+        const cells = this.#ready.get(key) ?? [];
+        cells.push(cell);
+        this.#ready.set(key, cells);
+        cell.client.onClose(() => {
+          const list = this.#ready.get(key);
+          if (list?.includes(cell)) {
+            this.#ready.set(key, list.filter((c) => c !== cell));
+            void this.discard(cell);
+            this.#ensure(size);
+          }
+        });
+        this.#ensure(size);
+      },
+      (err: Error) => {
+        this.#starting.delete(key);
+        this.#o.log.warn(`could not start a stem cell: ${err.message}`);
+        // Back off: try again later, not at once (an engine that is down fails every start fast).
+        this.#o.clock.setTimeout(() => this.#ensure(size), 5000);
+      },
+    );
+    this.#starting.set(key, starting);
+  }
+
+  async #startCell(size: CellSize): Promise<StemCell> {
+    const key = randomBytes(5).toString('hex');
+    const codeDir = join(this.#o.cellsDir, key);
+    await mkdir(codeDir, { recursive: true, mode: 0o755 });
+    await chmod(codeDir, 0o755);
+    let listener: WorkerListener | undefined;
+    let containerId: string | undefined;
+    try {
+      listener = await listenForReplica(this.#o.socketsDir, key, { clock: this.#o.clock, budget: this.#budget, budgetKey: '' });
+      containerId = await this.#o.sandbox.start({
+        replicaKey: key,
+        functionName: '',
+        generation: 0,
+        digest: '',
+        template: '',
+        stem: true,
+        codeDir,
+        workerDir: this.#o.workerDir,
+        socketDir: socketDirOf(this.#o.socketsDir, key),
+        memoryMb: size.memoryMb,
+        cpus: size.cpus,
+        env: {},
+      });
+      const client = await listener.accept(this.#o.startTimeoutMs, this.#o.clock);
+      try {
+        // Off the critical path, so the boost ends before any function code can run here.
+        await this.#o.sandbox.settle(containerId, size.cpus);
+      } catch (err) {
+        client.close();
+        throw err;
+      }
+      return { key, containerId, client, codeDir };
+    } catch (err) {
+      listener?.close();
+      if (containerId) await this.#o.sandbox.remove(containerId).catch(() => undefined);
+      await removeReplicaFolders(this.#o.socketsDir, this.#o.cellsDir, key);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,250 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { encodeFrame, FrameDecoder, PROTOCOL_VERSION, type Frame, type HelloHeader, type InvokeHeader } from '../../worker/framing.js';
+import { startWorker, type Worker } from '../../worker/server.js';
+import { FakeClock, systemClock, type Clock } from '../support/clock.js';
+import { ContainerDied, SandboxUnavailable } from '../support/errors.js';
+import { FRAME_STALL_MS, FrameBudget, WorkerListener, type WorkerClient } from './worker-client.js';
+
+let dir: string;
+let socketPath: string;
+let worker: Worker | undefined;
+let listener: WorkerListener | undefined;
+let client: WorkerClient | undefined;
+const raw: Socket[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'glambdar-client-'));
+  await mkdir(join(dir, 'fn'));
+  await mkdir(join(dir, 'sock'));
+  await writeFile(join(dir, 'fn', 'index.js'), `exports.handler = async () => ({ statusCode: 200, body: 'up' });\n`);
+  socketPath = join(dir, 'sock', 'runtime.sock');
+});
+
+afterEach(async () => {
+  client?.close();
+  client = undefined;
+  listener?.close();
+  listener = undefined;
+  for (const s of raw.splice(0)) s.destroy();
+  await worker?.close();
+  worker = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+function context(clock: Clock = systemClock, budget = new FrameBudget({ perFunction: 1 << 20, total: 1 << 22 }), budgetKey = 'f') {
+  return { clock, budget, budgetKey };
+}
+
+/** Settles with the promise, or rejects once `ms` of real time have passed. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err as Error);
+      },
+    );
+  });
+}
+
+/** A hostile "worker": a raw connection that says hello, then writes whatever a test wants. */
+async function fakeWorker(path: string): Promise<{ socket: Socket; frames: Frame[]; write(header: unknown, body?: Buffer): void }> {
+  const socket = connect(path);
+  raw.push(socket);
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  const frames: Frame[] = [];
+  const decoder = new FrameDecoder();
+  socket.on('data', (chunk: Buffer) => frames.push(...decoder.push(chunk)));
+  const hello: HelloHeader = { t: 'hello', v: PROTOCOL_VERSION, pid: 1, loadError: null, stem: false };
+  socket.write(encodeFrame(hello));
+  return { socket, frames, write: (header, body) => socket.write(encodeFrame(header, body)) };
+}
+
+const request = { method: 'GET', path: '/', query: {}, headers: {} };
+const result = (id: number, extra: Record<string, unknown> = {}) => ({
+  t: 'result',
+  id,
+  statusCode: 200,
+  headers: {},
+  stdout: '',
+  stderr: '',
+  error: null,
+  durationMs: 1,
+  ...extra,
+});
+
+/** The id of the n-th invoke frame the fake worker received. */
+async function invokeId(frames: Frame[], n = 0): Promise<number> {
+  await vi.waitFor(() => expect(frames.length).toBeGreaterThan(n), { timeout: 2_000, interval: 2 });
+  return (frames[n]!.header as InvokeHeader).id;
+}
+
+describe('WorkerListener', () => {
+  it('hands over the worker that connects to its socket, and serves its invocations', async () => {
+    listener = await WorkerListener.listen(socketPath, context());
+    worker = await startWorker({ socketPath, fnDir: join(dir, 'fn'), maxLogBytes: 1024, drainTimeoutMs: 100, stem: false });
+    client = await within(listener.accept(5_000, systemClock), 5_000, 'the connection');
+    const answer = await client.invoke(request, Buffer.alloc(0));
+    expect(answer.body.toString()).toBe('up');
+  });
+
+  it('takes one connection only: its socket file is gone once the worker connected', async () => {
+    listener = await WorkerListener.listen(socketPath, context());
+    const accepting = listener.accept(5_000, systemClock);
+    await fakeWorker(socketPath);
+    client = await accepting;
+    expect(existsSync(socketPath)).toBe(false);
+    const second = connect(socketPath);
+    raw.push(second);
+    await expect(new Promise((resolve, reject) => second.once('connect', resolve).once('error', reject))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('gives up with SandboxUnavailable once its timeout has passed', async () => {
+    const clock = new FakeClock();
+    listener = await WorkerListener.listen(socketPath, context(clock));
+    const accepting = listener.accept(100, clock);
+    clock.advance(100);
+    await expect(accepting).rejects.toBeInstanceOf(SandboxUnavailable);
+    await expect(accepting).rejects.toThrow('within 100 ms');
+  });
+
+  it('refuses a worker of another protocol version', async () => {
+    listener = await WorkerListener.listen(socketPath, context());
+    const accepting = listener.accept(5_000, systemClock);
+    const socket = connect(socketPath);
+    raw.push(socket);
+    socket.on('error', () => undefined);
+    socket.write(encodeFrame({ t: 'hello', v: PROTOCOL_VERSION + 1, pid: 1, loadError: null, stem: false }));
+    await expect(accepting).rejects.toThrow(`speaks protocol ${PROTOCOL_VERSION + 1}`);
+  });
+});
+
+describe('WorkerClient takes nothing on trust from the worker', () => {
+  async function connected(clock: Clock = systemClock, budget?: FrameBudget) {
+    listener = await WorkerListener.listen(socketPath, context(clock, budget));
+    const accepting = listener.accept(5_000, systemClock);
+    const fake = await fakeWorker(socketPath);
+    client = await accepting;
+    return fake;
+  }
+
+  it('drops reserved headers whatever their case, and merges a name given in two cases', async () => {
+    const fake = await connected();
+    const answer = client!.invoke(request, Buffer.alloc(0));
+    const id = await invokeId(fake.frames);
+    fake.write(
+      result(id, {
+        headers: {
+          'Transfer-Encoding': 'chunked',
+          'Content-Length': '999',
+          Connection: 'close',
+          'X-Glambdar-Request-Id': 'forged',
+          'Set-Cookie': 'a=1',
+          'set-cookie': ['b=2'],
+          'x-kept': 'yes',
+        },
+      }),
+      Buffer.from('body'),
+    );
+    expect((await answer).headers).toEqual({ 'set-cookie': ['a=1', 'b=2'], 'x-kept': 'yes' });
+  });
+
+  it.each([
+    ['an interim status (101)', { statusCode: 101 }],
+    ['a status past 599', { statusCode: 600 }],
+    ['a header name that is not a token', { headers: { 'bad name': 'x' } }],
+    ['a header value with a newline', { headers: { 'x-split': 'a\r\nx-injected: 1' } }],
+  ])('ends the connection on %s, failing the request with why', async (_what, extra) => {
+    const fake = await connected();
+    const answer = client!.invoke(request, Buffer.alloc(0));
+    const id = await invokeId(fake.frames);
+    fake.write(result(id, extra));
+    await expect(answer).rejects.toBeInstanceOf(ContainerDied);
+    await expect(answer).rejects.toThrow(/broke the protocol: it sent an invalid frame/);
+    expect(client!.closed).toBe(true);
+  });
+
+  it('ends the connection on an answer to a request nobody made, or a second hello', async () => {
+    const fake = await connected();
+    const answer = client!.invoke(request, Buffer.alloc(0));
+    const id = await invokeId(fake.frames);
+    fake.write(result(id + 100));
+    await expect(answer).rejects.toThrow(`answered a request ${id + 100} nobody asked for`);
+
+    const again = await connectedAgain();
+    again.write({ t: 'hello', v: PROTOCOL_VERSION, pid: 2, loadError: null, stem: false });
+    await vi.waitFor(() => expect(client!.closeReason).toMatch(/said hello twice/), { timeout: 2_000, interval: 2 });
+  });
+
+  async function connectedAgain() {
+    client?.close();
+    await rm(socketPath, { force: true });
+    return connected();
+  }
+
+  it('ends the connection when the worker sends data while nothing is asked of it', async () => {
+    const fake = await connected();
+    fake.socket.write(encodeFrame(result(1)).subarray(0, 10));
+    await vi.waitFor(() => expect(client!.closed).toBe(true), { timeout: 2_000, interval: 2 });
+    expect(client!.closeReason).toMatch(/sent data nobody asked for/);
+  });
+
+  it(`ends the connection when a frame stays unfinished for ${FRAME_STALL_MS} ms`, async () => {
+    const clock = new FakeClock();
+    const fake = await connected(clock);
+    const answer = client!.invoke(request, Buffer.alloc(0));
+    const id = await invokeId(fake.frames);
+    fake.socket.write(encodeFrame(result(id), Buffer.alloc(1000)).subarray(0, 500));
+    await vi.waitFor(() => expect(clock.pending).toBeGreaterThan(0), { timeout: 2_000, interval: 2 });
+    clock.advance(FRAME_STALL_MS - 1);
+    expect(client!.closed).toBe(false);
+    clock.advance(1);
+    await expect(answer).rejects.toThrow(`left a frame unfinished for ${FRAME_STALL_MS} ms`);
+  });
+
+  it('pauses the smaller of two connections past the function budget, and reads it again once the larger finished', async () => {
+    const budget = new FrameBudget({ perFunction: 64 * 1024, total: 1 << 30 });
+    const one = await connected(systemClock, budget);
+    const first = client!;
+    const firstAnswer = first.invoke(request, Buffer.alloc(0));
+    const firstFrame = encodeFrame(result(await invokeId(one.frames)), Buffer.alloc(512 * 1024, 1));
+    one.socket.write(firstFrame.subarray(0, 200 * 1024));
+    await vi.waitFor(() => expect(budget.held('f')).toBe(200 * 1024 - 0), { timeout: 2_000, interval: 2 });
+
+    // A second connection of the same function (another replica), listening on its own socket.
+    const otherPath = join(dir, 'sock', 'other.sock');
+    const otherListener = await WorkerListener.listen(otherPath, context(systemClock, budget));
+    const accepting = otherListener.accept(5_000, systemClock);
+    const two = await fakeWorker(otherPath);
+    const second = await accepting;
+    try {
+      const secondAnswer = second.invoke(request, Buffer.alloc(0));
+      const secondFrame = encodeFrame(result(await invokeId(two.frames)), Buffer.alloc(2 * 1024 * 1024, 2));
+      two.socket.write(secondFrame.subarray(0, 1024 * 1024));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Read a chunk or two, then paused: nowhere near the megabyte its worker wrote.
+      expect(budget.held('f') - 200 * 1024).toBeLessThan(256 * 1024);
+      expect(budget.held('f') - 200 * 1024).toBeGreaterThan(0);
+
+      one.socket.write(firstFrame.subarray(200 * 1024));
+      expect((await firstAnswer).body.length).toBe(512 * 1024);
+      two.socket.write(secondFrame.subarray(1024 * 1024));
+      expect((await secondAnswer).body.length).toBe(2 * 1024 * 1024);
+      expect(budget.held()).toBe(0);
+    } finally {
+      second.close();
+      otherListener.close();
+    }
+  });
+});

@@ -1,0 +1,87 @@
+import type { FunctionSpec } from '../../schemas/index.js';
+
+/** Where a function's desired state comes from; a manifest-owned function changes only there. */
+export type FunctionSource = 'api' | 'manifest';
+
+/** Desired state as the API or a manifest writes it. */
+export interface DesiredFunction {
+  name: string;
+  spec: FunctionSpec;
+  codeDigest: string;
+  source: FunctionSource;
+  manifestPath: string | null;
+}
+
+/** A stored function: desired state plus bookkeeping the store owns. */
+export interface FunctionRecord extends DesiredFunction {
+  /** Bumped by the store when spec or code changes, never by status writes. */
+  generation: number;
+  createdAt: number;
+  updatedAt: number;
+  lastInvokedAt: number | null;
+  invokeCount: number;
+  /** Set by delete; the reconciler removes containers and files, then the record. */
+  deleting: boolean;
+}
+
+/** What an idempotent write did. */
+export type WriteOutcome = 'unchanged' | 'created' | 'updated' | 'deleted';
+
+export type ConditionType = 'CodeReady' | 'PoolReady' | 'Ready';
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+/** The fixed set of condition reasons. */
+export type ConditionReason =
+  | 'CodeInstalled'
+  | 'CodeMissing'
+  | 'ContainersReady'
+  | 'ScaledToZero'
+  | 'Starting'
+  | 'RollingUpdate'
+  | 'LoadFailed'
+  | 'StartFailed'
+  | 'SandboxUnavailable'
+  | 'Deleting'
+  | 'Reconciled';
+
+/** One condition, as in Kubernetes. */
+export interface Condition {
+  type: ConditionType;
+  status: ConditionStatus;
+  reason: ConditionReason;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration: number;
+}
+
+export type Phase = 'Pending' | 'Ready' | 'Degraded' | 'Failed' | 'Terminating';
+
+/** Observed state the reconciler writes. Counts are refreshed live when read. */
+export interface FunctionStatus {
+  observedGeneration: number;
+  phase: Phase;
+  replicas: number;
+  readyReplicas: number;
+  busyReplicas: number;
+  desiredReplicas: number;
+  predictedRps: number;
+  conditions: Condition[];
+}
+
+/** One invocation, as the invoke path records it. */
+export interface InvocationRecord {
+  requestId: string;
+  funcName: string;
+  invokedAt: number;
+  durationMs: number;
+  statusCode: number;
+  coldStart: boolean;
+  stdout: string;
+  stderr: string;
+  error: string | null;
+}
+
+/** A stored invocation record, as `GET /logs` returns it. */
+export interface LogRecord extends Omit<InvocationRecord, 'invokedAt'> {
+  id: number;
+  invokedAt: string;
+}

@@ -1,0 +1,355 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FunctionSpec } from '../../schemas/index.js';
+import { canonicalSpec, SqliteStore } from './sqlite-store.js';
+import type { DesiredFunction, FunctionStatus, InvocationRecord } from './records.js';
+
+const T0 = Date.parse('2025-01-01T00:00:00Z');
+
+function desired(overrides: Partial<DesiredFunction> & { specPatch?: Partial<FunctionSpec> } = {}): DesiredFunction {
+  const { specPatch, ...rest } = overrides;
+  return {
+    name: 'hello',
+    spec: FunctionSpec.parse(specPatch ?? {}),
+    codeDigest: 'digest-1',
+    source: 'api',
+    manifestPath: null,
+    ...rest,
+  };
+}
+
+function status(overrides: Partial<FunctionStatus> = {}): FunctionStatus {
+  return {
+    observedGeneration: 1,
+    phase: 'Ready',
+    replicas: 1,
+    readyReplicas: 1,
+    busyReplicas: 0,
+    desiredReplicas: 1,
+    predictedRps: 0,
+    conditions: [
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'Reconciled',
+        message: 'desired state reached',
+        lastTransitionTime: new Date(T0).toISOString(),
+        observedGeneration: 1,
+      },
+    ],
+    ...overrides,
+  };
+}
+
+function invocation(overrides: Partial<InvocationRecord> = {}): InvocationRecord {
+  return {
+    requestId: 'req',
+    funcName: 'hello',
+    invokedAt: T0,
+    durationMs: 1.5,
+    statusCode: 200,
+    coldStart: false,
+    stdout: '',
+    stderr: '',
+    error: null,
+    ...overrides,
+  };
+}
+
+describe('SqliteStore', () => {
+  let store: SqliteStore;
+
+  beforeEach(() => {
+    store = new SqliteStore(':memory:');
+  });
+
+  afterEach(() => {
+    store.close();
+  });
+
+  describe('instanceId', () => {
+    let dir: string;
+
+    beforeEach(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'glambdar-store-'));
+    });
+
+    afterEach(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('stays the same when one database file is reopened, and differs between files', () => {
+      const file = join(dir, 'glambdar.db');
+      const first = new SqliteStore(file);
+      const id = first.instanceId;
+      first.close();
+      const again = new SqliteStore(file);
+      expect(again.instanceId).toBe(id);
+      again.close();
+
+      const other = new SqliteStore(join(dir, 'other.db'));
+      expect(other.instanceId).not.toBe(id);
+      expect(id).toMatch(/^[0-9a-f]{12}$/);
+      other.close();
+    });
+  });
+
+  describe('apply', () => {
+    it('creates a function with generation 1 and zeroed counters', () => {
+      const { outcome, record } = store.apply(desired({ specPatch: { rateLimit: 3 } }), T0);
+      expect(outcome).toBe('created');
+      expect(record).toMatchObject({
+        name: 'hello',
+        generation: 1,
+        codeDigest: 'digest-1',
+        source: 'api',
+        manifestPath: null,
+        createdAt: T0,
+        updatedAt: T0,
+        lastInvokedAt: null,
+        invokeCount: 0,
+        deleting: false,
+      });
+      expect(record.spec.rateLimit).toBe(3);
+      expect(store.get('hello')).toEqual(record);
+      expect(store.list().map((f) => f.name)).toEqual(['hello']);
+    });
+
+    it('answers unchanged and keeps the generation when the same spec is applied again', () => {
+      store.apply(desired(), T0);
+      const { outcome, record } = store.apply(desired(), T0 + 1000);
+      expect(outcome).toBe('unchanged');
+      expect(record.generation).toBe(1);
+      expect(record.updatedAt).toBe(T0);
+    });
+
+    it('treats a spec with its keys in another order as the same spec', () => {
+      const spec = FunctionSpec.parse({ env: { A: '1', B: '2' } });
+      store.apply(desired({ spec }), T0);
+      const reordered = Object.fromEntries(Object.entries({ ...spec, env: { B: '2', A: '1' } }).reverse()) as unknown as FunctionSpec;
+      expect(store.apply(desired({ spec: reordered }), T0 + 1).outcome).toBe('unchanged');
+    });
+
+    it('bumps the generation when the spec changes', () => {
+      store.apply(desired(), T0);
+      const { outcome, record } = store.apply(desired({ specPatch: { maxConcurrency: 3 } }), T0 + 5);
+      expect(outcome).toBe('updated');
+      expect(record.generation).toBe(2);
+      expect(record.spec.maxConcurrency).toBe(3);
+      expect(record.updatedAt).toBe(T0 + 5);
+      expect(record.createdAt).toBe(T0);
+    });
+
+    it('bumps the generation when only the code digest changes', () => {
+      store.apply(desired(), T0);
+      const { outcome, record } = store.apply(desired({ codeDigest: 'digest-2' }), T0 + 5);
+      expect(outcome).toBe('updated');
+      expect(record.generation).toBe(2);
+      expect(record.codeDigest).toBe('digest-2');
+    });
+
+    it('updates without a generation bump when only source or manifestPath change', () => {
+      store.apply(desired(), T0);
+      const moved = store.apply(desired({ source: 'manifest', manifestPath: '/m/hello.yaml' }), T0 + 5);
+      expect(moved.outcome).toBe('updated');
+      expect(moved.record.generation).toBe(1);
+      expect(moved.record).toMatchObject({ source: 'manifest', manifestPath: '/m/hello.yaml' });
+
+      const renamed = store.apply(desired({ source: 'manifest', manifestPath: '/m/other.yaml' }), T0 + 6);
+      expect(renamed.outcome).toBe('updated');
+      expect(renamed.record.generation).toBe(1);
+    });
+
+    it('gives a function re-applied while deleting a new generation and clears the mark', () => {
+      store.apply(desired(), T0);
+      store.markDeleting('hello', T0 + 1);
+      const { outcome, record } = store.apply(desired(), T0 + 2);
+      expect(outcome).toBe('updated');
+      expect(record.generation).toBe(2);
+      expect(record.deleting).toBe(false);
+    });
+  });
+
+  describe('status', () => {
+    it('never bumps the generation, and writing the same status again is unchanged', () => {
+      store.apply(desired(), T0);
+      expect(store.writeStatus('hello', status())).toBe('created');
+      expect(store.writeStatus('hello', status())).toBe('unchanged');
+      expect(store.writeStatus('hello', status({ phase: 'Degraded' }))).toBe('updated');
+      expect(store.getStatus('hello')?.phase).toBe('Degraded');
+      expect(store.get('hello')?.generation).toBe(1);
+      expect(store.get('hello')?.updatedAt).toBe(T0);
+    });
+
+    it('writes no status for an unknown function', () => {
+      expect(store.writeStatus('ghost', status())).toBe('unchanged');
+      expect(store.getStatus('ghost')).toBeUndefined();
+    });
+  });
+
+  describe('deletion', () => {
+    it('marks a function deleting, then purge removes its record, status and logs', () => {
+      store.apply(desired(), T0);
+      store.apply(desired({ name: 'other' }), T0);
+      store.writeStatus('hello', status());
+      store.appendInvocations([invocation(), invocation({ funcName: 'other' })]);
+
+      expect(store.markDeleting('hello', T0 + 10)).toBe(true);
+      expect(store.get('hello')).toMatchObject({ deleting: true, updatedAt: T0 + 10, generation: 1 });
+      expect(store.markDeleting('ghost', T0 + 10)).toBe(false);
+
+      expect(store.purge('hello')).toBe('deleted');
+      expect(store.get('hello')).toBeUndefined();
+      expect(store.getStatus('hello')).toBeUndefined();
+      expect(store.logs('hello', { limit: 10 })).toEqual([]);
+      expect(store.list().map((f) => f.name)).toEqual(['other']);
+      expect(store.logs('other', { limit: 10 })).toHaveLength(1);
+      expect(store.purge('hello')).toBe('unchanged');
+    });
+
+    it('creates a purged function afresh at generation 1 with no old status', () => {
+      store.apply(desired(), T0);
+      store.apply(desired({ codeDigest: 'digest-2' }), T0);
+      store.writeStatus('hello', status());
+      store.markDeleting('hello', T0);
+      store.purge('hello');
+      const { outcome, record } = store.apply(desired(), T0 + 1);
+      expect(outcome).toBe('created');
+      expect(record.generation).toBe(1);
+      expect(store.getStatus('hello')).toBeUndefined();
+    });
+  });
+
+  describe('invocations', () => {
+    it('bumps invokeCount and lastInvokedAt in one batch', () => {
+      store.apply(desired(), T0);
+      store.appendInvocations([
+        invocation({ requestId: 'a', invokedAt: T0 + 30 }),
+        invocation({ requestId: 'b', invokedAt: T0 + 10 }),
+      ]);
+      expect(store.get('hello')).toMatchObject({ invokeCount: 2, lastInvokedAt: T0 + 30 });
+      // An older record arriving late never moves lastInvokedAt backwards.
+      store.appendInvocations([invocation({ requestId: 'c', invokedAt: T0 + 5 })]);
+      expect(store.get('hello')).toMatchObject({ invokeCount: 3, lastInvokedAt: T0 + 30 });
+      store.appendInvocations([]);
+      expect(store.get('hello')?.invokeCount).toBe(3);
+    });
+
+    it('returns logs newest first with limit and since, and the ones after an id oldest first', () => {
+      store.apply(desired(), T0);
+      store.appendInvocations(
+        Array.from({ length: 5 }, (_, i) =>
+          invocation({ requestId: `r${i}`, invokedAt: T0 + i * 1000, stdout: `out ${i}\n`, coldStart: i === 0, statusCode: 200 + i }),
+        ),
+      );
+      const all = store.logs('hello', { limit: 100 });
+      expect(all.map((l) => l.requestId)).toEqual(['r4', 'r3', 'r2', 'r1', 'r0']);
+      expect(all[4]).toMatchObject({
+        funcName: 'hello',
+        invokedAt: new Date(T0).toISOString(),
+        stdout: 'out 0\n',
+        stderr: '',
+        coldStart: true,
+        statusCode: 200,
+        durationMs: 1.5,
+        error: null,
+      });
+      expect(all[0]!.coldStart).toBe(false);
+
+      expect(store.logs('hello', { limit: 2 }).map((l) => l.requestId)).toEqual(['r4', 'r3']);
+      expect(store.logs('hello', { limit: 100, since: T0 + 3000 }).map((l) => l.requestId)).toEqual(['r4', 'r3']);
+      const afterId = all[2]!.id; // r2
+      // A follower reads the next ones in order, page by page, skipping none.
+      expect(store.logsAfter('hello', { afterId: all[4]!.id, limit: 2 }).map((l) => l.requestId)).toEqual(['r1', 'r2']);
+      expect(store.logsAfter('hello', { afterId, limit: 2 }).map((l) => l.requestId)).toEqual(['r3', 'r4']);
+      expect(store.logsAfter('hello', { afterId: 0, limit: 10, since: T0 + 3000 }).map((l) => l.requestId)).toEqual(['r3', 'r4']);
+    });
+
+    it('drops records of an unknown or purged function and keeps the rest of the batch', () => {
+      store.apply(desired(), T0);
+      store.apply(desired({ name: 'gone' }), T0);
+      store.markDeleting('gone', T0);
+      store.purge('gone');
+      store.appendInvocations([
+        invocation({ funcName: 'gone', requestId: 'late' }),
+        invocation({ funcName: 'never', requestId: 'stray' }),
+        invocation({ requestId: 'kept' }),
+      ]);
+      expect(store.logs('gone', { limit: 10 })).toEqual([]);
+      expect(store.logs('never', { limit: 10 })).toEqual([]);
+      expect(store.logs('hello', { limit: 10 }).map((l) => l.requestId)).toEqual(['kept']);
+      expect(store.get('hello')?.invokeCount).toBe(1);
+      expect(store.get('gone')).toBeUndefined();
+    });
+  });
+});
+
+describe('canonicalSpec', () => {
+  it('does not depend on key order, nested env included', () => {
+    const a = FunctionSpec.parse({ rateLimit: 2, env: { ZED: 'z', ALPHA: 'a' } });
+    // The same fields, inserted in reverse order.
+    const b = Object.fromEntries(Object.entries({ ...a, env: { ALPHA: 'a', ZED: 'z' } }).reverse()) as unknown as typeof a;
+    expect(canonicalSpec(a)).toBe(canonicalSpec(b));
+    expect(canonicalSpec({ ...a, rateLimit: 3 })).not.toBe(canonicalSpec(a));
+    expect(JSON.parse(canonicalSpec(a))).toEqual(a);
+  });
+});
+
+describe('SqliteStore beside a second writing connection (the record writer thread)', () => {
+  let dir: string;
+  let store: SqliteStore;
+  let other: Database.Database;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'glambdar-store-'));
+    store = new SqliteStore(join(dir, 'glambdar.db'));
+    store.apply(desired(), T0);
+    // No busy wait: it either writes at once or is refused at once.
+    other = new Database(join(dir, 'glambdar.db'), { timeout: 0 });
+  });
+
+  afterEach(async () => {
+    other.close();
+    store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Runs once, at the first read of `key` on `target`: the other connection tries to write then. */
+  function writeBetween<T extends object>(target: T, key: keyof T): { wrote: () => boolean } {
+    let wrote = false;
+    const value = target[key];
+    Object.defineProperty(target, key, {
+      enumerable: true,
+      get() {
+        try {
+          other.prepare('UPDATE functions SET invoke_count = invoke_count + 1').run();
+          wrote = true;
+        } catch {
+          // refused: the store's transaction holds the write lock
+        }
+        return value;
+      },
+    });
+    return { wrote: () => wrote };
+  }
+
+  it('applies a spec though the other connection tries to write between its read and its write', () => {
+    const next = desired({ specPatch: { rateLimit: 7 } });
+    // apply reads the current row, then spreads `desired` (reading this getter), then updates.
+    const between = writeBetween(next, 'manifestPath');
+    expect(store.apply(next, T0 + 1)).toMatchObject({ outcome: 'updated', record: { generation: 2 } });
+    expect(between.wrote()).toBe(false);
+  });
+
+  it('appends invocation records though the other connection tries to write between its read and its write', () => {
+    const record = invocation({ requestId: 'between' });
+    // appendInvocations checks the function exists, then reads the record's fields to insert it.
+    const between = writeBetween(record, 'stdout');
+    store.appendInvocations([record]);
+    expect(between.wrote()).toBe(false);
+    expect(store.logs('hello', { limit: 5 }).map((l) => l.requestId)).toEqual(['between']);
+  });
+});

@@ -1,0 +1,317 @@
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import type { FunctionSpec } from '../../schemas/index.js';
+import type { DesiredFunction, FunctionRecord, FunctionStatus, InvocationRecord, LogRecord, WriteOutcome } from './records.js';
+
+/**
+ * The controller's port to persistent state. Spec writes bump `generation`; status writes
+ * never do. The SQLite adapter below is the only implementation; tests use it on `:memory:`.
+ */
+export interface Store {
+  /** An id made once per data folder; it labels this runtime's containers. */
+  readonly instanceId: string;
+  apply(desired: DesiredFunction, now: number): { outcome: WriteOutcome; record: FunctionRecord };
+  get(name: string): FunctionRecord | undefined;
+  list(): FunctionRecord[];
+  /** First step of deletion; returns false if there was no such function. */
+  markDeleting(name: string, now: number): boolean;
+  /** Last step of deletion: record, status and logs go. */
+  purge(name: string): WriteOutcome;
+  getStatus(name: string): FunctionStatus | undefined;
+  writeStatus(name: string, status: FunctionStatus): WriteOutcome;
+  /** Appends invocation records and bumps counters in one transaction. */
+  appendInvocations(records: readonly InvocationRecord[]): void;
+  /** Keeps only the newest `keep` invocation records of a function; returns how many went. */
+  trimLogs(name: string, keep: number): number;
+  logs(name: string, options: { limit: number; since?: number }): LogRecord[];
+  /** Records after `afterId`, oldest first (for following): the next `limit` of them, none skipped. */
+  logsAfter(name: string, options: { afterId: number; limit: number; since?: number }): LogRecord[];
+  /** Drops cached records of these functions, after another connection (the record writer) changed them. */
+  forget(names: Iterable<string>): void;
+  close(): void;
+}
+
+interface FunctionRow {
+  name: string;
+  spec: string;
+  code_digest: string;
+  source: 'api' | 'manifest';
+  manifest_path: string | null;
+  generation: number;
+  created_at: number;
+  updated_at: number;
+  last_invoked_at: number | null;
+  invoke_count: number;
+  deleting: number;
+}
+
+interface LogRow {
+  id: number;
+  func_name: string;
+  request_id: string;
+  invoked_at: number;
+  duration_ms: number;
+  status_code: number;
+  cold_start: number;
+  stdout: string;
+  stderr: string;
+  error: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS functions (
+  name TEXT PRIMARY KEY,
+  spec TEXT NOT NULL,
+  code_digest TEXT NOT NULL,
+  source TEXT NOT NULL CHECK (source IN ('api', 'manifest')),
+  manifest_path TEXT,
+  generation INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  last_invoked_at INTEGER,
+  invoke_count INTEGER NOT NULL DEFAULT 0,
+  deleting INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS function_status (
+  name TEXT PRIMARY KEY REFERENCES functions(name) ON DELETE CASCADE,
+  status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS invocations (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  func_name TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  invoked_at INTEGER NOT NULL,
+  duration_ms REAL NOT NULL,
+  status_code INTEGER NOT NULL,
+  cold_start INTEGER NOT NULL,
+  stdout TEXT NOT NULL,
+  stderr TEXT NOT NULL,
+  error TEXT
+);
+CREATE INDEX IF NOT EXISTS invocations_newest_first ON invocations (func_name, id DESC);
+`;
+
+/** Serialises a spec with sorted keys so equal specs compare equal as text. */
+export function canonicalSpec(spec: FunctionSpec): string {
+  const sortKeys = (value: unknown): unknown => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+    return Object.fromEntries(
+      Object.keys(value as Record<string, unknown>)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
+  };
+  return JSON.stringify(sortKeys(spec));
+}
+
+function toRecord(row: FunctionRow): FunctionRecord {
+  return {
+    name: row.name,
+    spec: JSON.parse(row.spec) as FunctionSpec,
+    codeDigest: row.code_digest,
+    source: row.source,
+    manifestPath: row.manifest_path,
+    generation: row.generation,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastInvokedAt: row.last_invoked_at,
+    invokeCount: row.invoke_count,
+    deleting: row.deleting === 1,
+  };
+}
+
+function toLog(row: LogRow): LogRecord {
+  return {
+    id: row.id,
+    funcName: row.func_name,
+    requestId: row.request_id,
+    invokedAt: new Date(row.invoked_at).toISOString(),
+    durationMs: row.duration_ms,
+    statusCode: row.status_code,
+    coldStart: row.cold_start === 1,
+    stdout: row.stdout,
+    stderr: row.stderr,
+    error: row.error,
+  };
+}
+
+/**
+ * The better-sqlite3 adapter: WAL mode, prepared statements, one transaction per batch. Two
+ * connections write (this one and the record writer thread's), so every transaction that reads
+ * before it writes begins IMMEDIATE: it waits for the write lock up front (busy_timeout), where
+ * a deferred one would fail at once with "database is locked" had the other connection
+ * committed since its read.
+ */
+export class SqliteStore implements Store {
+  readonly instanceId: string;
+  #db: Database.Database;
+  #stmts;
+  /** Records by name; the invoke path reads one per request. Every write below invalidates. */
+  #cache = new Map<string, FunctionRecord>();
+
+  /** `path` is a file (WAL mode) or `:memory:` for tests. */
+  constructor(path: string) {
+    this.#db = new Database(path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.pragma('foreign_keys = ON');
+    this.#db.pragma('busy_timeout = 5000');
+    this.#db.exec(SCHEMA);
+    const db = this.#db;
+    this.#stmts = {
+      getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      putMeta: db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)'),
+      get: db.prepare<[string], FunctionRow>('SELECT * FROM functions WHERE name = ?'),
+      list: db.prepare<[], FunctionRow>('SELECT * FROM functions ORDER BY name'),
+      insert: db.prepare(
+        `INSERT INTO functions (name, spec, code_digest, source, manifest_path, generation, created_at, updated_at)
+         VALUES (@name, @spec, @codeDigest, @source, @manifestPath, 1, @now, @now)`,
+      ),
+      update: db.prepare(
+        `UPDATE functions SET spec = @spec, code_digest = @codeDigest, source = @source, manifest_path = @manifestPath,
+         generation = generation + @bump, updated_at = @now, deleting = 0 WHERE name = @name`,
+      ),
+      markDeleting: db.prepare('UPDATE functions SET deleting = 1, updated_at = ? WHERE name = ?'),
+      deleteFunction: db.prepare('DELETE FROM functions WHERE name = ?'),
+      deleteLogs: db.prepare('DELETE FROM invocations WHERE func_name = ?'),
+      trimLogs: db.prepare(
+        `DELETE FROM invocations WHERE func_name = @name AND id <=
+           (SELECT id FROM invocations WHERE func_name = @name ORDER BY id DESC LIMIT 1 OFFSET @keep)`,
+      ),
+      getStatus: db.prepare<[string], { status: string }>('SELECT status FROM function_status WHERE name = ?'),
+      putStatus: db.prepare(
+        'INSERT INTO function_status (name, status) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET status = excluded.status',
+      ),
+      insertLog: db.prepare(
+        `INSERT INTO invocations (func_name, request_id, invoked_at, duration_ms, status_code, cold_start, stdout, stderr, error)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      bumpCounters: db.prepare(
+        `UPDATE functions SET invoke_count = invoke_count + ?, last_invoked_at = MAX(COALESCE(last_invoked_at, 0), ?)
+         WHERE name = ?`,
+      ),
+      logsNewest: db.prepare<[string, number, number], LogRow>(
+        'SELECT * FROM invocations WHERE func_name = ? AND invoked_at >= ? ORDER BY id DESC LIMIT ?',
+      ),
+      logsOldest: db.prepare<[string, number, number, number], LogRow>(
+        'SELECT * FROM invocations WHERE func_name = ? AND invoked_at >= ? AND id > ? ORDER BY id ASC LIMIT ?',
+      ),
+    };
+    let id = this.#stmts.getMeta.get('instance_id')?.value;
+    if (!id) {
+      this.#stmts.putMeta.run('instance_id', randomBytes(6).toString('hex'));
+      id = this.#stmts.getMeta.get('instance_id')!.value;
+    }
+    this.instanceId = id;
+  }
+
+  apply(desired: DesiredFunction, now: number): { outcome: WriteOutcome; record: FunctionRecord } {
+    this.#cache.delete(desired.name);
+    return this.#db.transaction(() => {
+      const spec = canonicalSpec(desired.spec);
+      const existing = this.#stmts.get.get(desired.name);
+      const params = { ...desired, spec, now };
+      if (!existing) {
+        this.#stmts.insert.run(params);
+        return { outcome: 'created' as const, record: toRecord(this.#stmts.get.get(desired.name)!) };
+      }
+      const specChanged = existing.spec !== spec || existing.code_digest !== desired.codeDigest;
+      const ownerChanged =
+        existing.source !== desired.source || existing.manifest_path !== desired.manifestPath || existing.deleting === 1;
+      if (!specChanged && !ownerChanged) return { outcome: 'unchanged' as const, record: toRecord(existing) };
+      // A deleted-then-recreated function gets a new generation even with the same spec.
+      const bump = specChanged || existing.deleting === 1 ? 1 : 0;
+      this.#stmts.update.run({ ...params, bump });
+      return { outcome: 'updated' as const, record: toRecord(this.#stmts.get.get(desired.name)!) };
+    }).immediate();
+  }
+
+  get(name: string): FunctionRecord | undefined {
+    const cached = this.#cache.get(name);
+    if (cached) return cached;
+    const row = this.#stmts.get.get(name);
+    if (!row) return undefined;
+    const record = toRecord(row);
+    this.#cache.set(name, record);
+    return record;
+  }
+
+  list(): FunctionRecord[] {
+    return this.#stmts.list.all().map(toRecord);
+  }
+
+  markDeleting(name: string, now: number): boolean {
+    this.#cache.delete(name);
+    return this.#stmts.markDeleting.run(now, name).changes > 0;
+  }
+
+  purge(name: string): WriteOutcome {
+    this.#cache.delete(name);
+    return this.#db.transaction(() => {
+      this.#stmts.deleteLogs.run(name);
+      return this.#stmts.deleteFunction.run(name).changes > 0 ? ('deleted' as const) : ('unchanged' as const);
+    }).immediate();
+  }
+
+  getStatus(name: string): FunctionStatus | undefined {
+    const row = this.#stmts.getStatus.get(name);
+    return row ? (JSON.parse(row.status) as FunctionStatus) : undefined;
+  }
+
+  writeStatus(name: string, status: FunctionStatus): WriteOutcome {
+    const text = JSON.stringify(status);
+    const existing = this.#stmts.getStatus.get(name);
+    if (existing?.status === text) return 'unchanged';
+    if (!this.#stmts.get.get(name)) return 'unchanged';
+    this.#stmts.putStatus.run(name, text);
+    return existing ? 'updated' : 'created';
+  }
+
+  appendInvocations(records: readonly InvocationRecord[]): void {
+    if (records.length === 0) return;
+    this.#db.transaction(() => {
+      const perFunction = new Map<string, { count: number; last: number }>();
+      const exists = new Map<string, boolean>();
+      for (const r of records) {
+        // A record that arrives after its function was purged is dropped, not orphaned.
+        let known = exists.get(r.funcName);
+        if (known === undefined) {
+          known = this.#stmts.get.get(r.funcName) !== undefined;
+          exists.set(r.funcName, known);
+        }
+        if (!known) continue;
+        // Positional parameters: about a fifth cheaper per row than named ones.
+        this.#stmts.insertLog.run(r.funcName, r.requestId, r.invokedAt, r.durationMs, r.statusCode, r.coldStart ? 1 : 0, r.stdout, r.stderr, r.error);
+        const c = perFunction.get(r.funcName) ?? { count: 0, last: 0 };
+        c.count += 1;
+        c.last = Math.max(c.last, r.invokedAt);
+        perFunction.set(r.funcName, c);
+      }
+      for (const [name, c] of perFunction) {
+        this.#stmts.bumpCounters.run(c.count, c.last, name);
+        this.#cache.delete(name);
+      }
+    }).immediate();
+  }
+
+  trimLogs(name: string, keep: number): number {
+    return this.#stmts.trimLogs.run({ name, keep }).changes;
+  }
+
+  logs(name: string, options: { limit: number; since?: number }): LogRecord[] {
+    return this.#stmts.logsNewest.all(name, options.since ?? 0, options.limit).map(toLog);
+  }
+
+  logsAfter(name: string, options: { afterId: number; limit: number; since?: number }): LogRecord[] {
+    return this.#stmts.logsOldest.all(name, options.since ?? 0, options.afterId, options.limit).map(toLog);
+  }
+
+  forget(names: Iterable<string>): void {
+    for (const name of names) this.#cache.delete(name);
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}
