@@ -158,12 +158,11 @@ export class Runtime {
       log: this.log,
       functionsDir: this.paths.functions,
       onPurged: (name) => this.#purged(name),
-      desiredReplicas: (fn) => {
-        const template = templateOf(fn);
-        const ready = this.pool.replicas(fn.name).filter((r) => r.state === 'ready' && r.template === template).length;
-        return this.autoscaler.desiredReplicas(fn.name, fn.spec, ready, fn.lastInvokedAt);
+      scaling: {
+        observe: (fn, ready) => this.autoscaler.observe(fn.name, fn.spec, ready, fn.lastInvokedAt),
+        recommend: (name) => this.autoscaler.recommend(name),
+        predictedRps: (name) => this.autoscaler.predictedRps(name),
       },
-      predictedRps: (name) => this.autoscaler.predictedRps(name),
     });
     this.queue = new WorkQueue({ reconcile: reconciler.reconcile, clock: this.clock, log: this.log });
     this.invocations = new InvocationLog({ store, writer, clock: this.clock, log: this.log, retention: config.logRetention });

@@ -43,21 +43,38 @@ const specShape = {
   idleTimeoutMs: int(0).max(DAY_MS),
 };
 
-/** The desired state of one function, defaults filled in (DESIGN.md "Function spec"). */
+/**
+ * Every spec field's default: the one place they are written. A record stored before a field
+ * existed reads as these defaults too (the store fills them in).
+ */
+export const SPEC_DEFAULTS = Object.freeze({
+  rateLimit: 0,
+  maxConcurrency: 10,
+  minWarm: 0,
+  maxReplicas: 10,
+  timeoutMs: 30_000,
+  memoryMb: 128,
+  cpus: 0.5,
+  env: Object.freeze({}) as Record<string, string>,
+  /** The autoscaler lowers its recommendation only to the highest one of this window. */
+  scaleDownDelayMs: 60_000,
+  /** With minWarm 0, the function scales to zero after this long without a request. */
+  idleTimeoutMs: 600_000,
+});
+
+/** The desired state of one function, defaults filled in (README "Function spec"). */
 export const FunctionSpec = z
   .strictObject({
-    rateLimit: specShape.rateLimit.default(0),
-    maxConcurrency: specShape.maxConcurrency.default(10),
-    minWarm: specShape.minWarm.default(0),
-    maxReplicas: specShape.maxReplicas.default(10),
-    timeoutMs: specShape.timeoutMs.default(30_000),
-    memoryMb: specShape.memoryMb.default(128),
-    cpus: specShape.cpus.default(0.5),
-    env: specShape.env.default({}),
-    /** The autoscaler lowers its recommendation only to the highest one of this window. */
-    scaleDownDelayMs: specShape.scaleDownDelayMs.default(60_000),
-    /** With minWarm 0, the function scales to zero after this long without a request. */
-    idleTimeoutMs: specShape.idleTimeoutMs.default(600_000),
+    rateLimit: specShape.rateLimit.default(SPEC_DEFAULTS.rateLimit),
+    maxConcurrency: specShape.maxConcurrency.default(SPEC_DEFAULTS.maxConcurrency),
+    minWarm: specShape.minWarm.default(SPEC_DEFAULTS.minWarm),
+    maxReplicas: specShape.maxReplicas.default(SPEC_DEFAULTS.maxReplicas),
+    timeoutMs: specShape.timeoutMs.default(SPEC_DEFAULTS.timeoutMs),
+    memoryMb: specShape.memoryMb.default(SPEC_DEFAULTS.memoryMb),
+    cpus: specShape.cpus.default(SPEC_DEFAULTS.cpus),
+    env: specShape.env.default(() => ({})),
+    scaleDownDelayMs: specShape.scaleDownDelayMs.default(SPEC_DEFAULTS.scaleDownDelayMs),
+    idleTimeoutMs: specShape.idleTimeoutMs.default(SPEC_DEFAULTS.idleTimeoutMs),
   })
   .refine((s) => s.minWarm <= s.maxReplicas, { message: 'minWarm must not exceed maxReplicas', path: ['minWarm'] });
 export type FunctionSpec = z.infer<typeof FunctionSpec>;

@@ -19,7 +19,7 @@
  * Policies:
  * - `reactive`: no autoscaler. Containers start only when a request finds no room; a
  *   container is stopped once it has been idle for `idleTimeoutMs` (above minWarm).
- * - `ewma`: the reconciler converges to `Autoscaler.desiredReplicas` (pre-warming), retiring
+ * - `ewma`: the reconciler converges to `Autoscaler.recommend` (pre-warming), retiring
  *   surplus replicas idle ones first. The pool's own start for waiters stays, as in production.
  *
  * Arrivals are a non-homogeneous Poisson process (thinning) and handler durations are
@@ -343,7 +343,8 @@ export function simulate(options: SimOptions): SimResult {
     const live = replicas.filter((r) => r.state === 'starting' || r.state === 'ready');
     const ready = live.filter((r) => r.state === 'ready');
     if (autoscaler) {
-      const target = autoscaler.desiredReplicas(NAME, spec, ready.length);
+      autoscaler.observe(NAME, spec, ready.length);
+      const target = autoscaler.recommend(NAME);
       for (let n = live.length; n < target; n++) start();
       // Surplus: idle replicas first (least recently used first), then the least busy drain.
       const surplus = live.length - target;

@@ -32,6 +32,12 @@ function traffic({ clock, stats }: Setup, rps: number, seconds: number, duration
   clock.advance(seconds * 1000);
 }
 
+/** What a reconcile does: observe the function, then read the recommendation. */
+function desired(autoscaler: Autoscaler, name: string, scaling: ScalingSpec, ready: number, lastInvokedAt: number | null = null): number {
+  autoscaler.observe(name, scaling, ready, lastInvokedAt);
+  return autoscaler.recommend(name);
+}
+
 function spec(fields: Partial<ScalingSpec> = {}): ScalingSpec {
   return { maxConcurrency: 10, minWarm: 0, maxReplicas: 10, scaleDownDelayMs: 60_000, idleTimeoutMs: 600_000, ...fields };
 }
@@ -97,8 +103,8 @@ describe('Autoscaler recommendation', () => {
   it('recommends ceil(predicted concurrency / (maxConcurrency x 0.7))', () => {
     const t = setup();
     traffic(t, 30, 20, 500); // concurrency 15 -> 15 / 7 = 2.1 -> 3
-    expect(t.autoscaler.desiredReplicas(NAME, spec(), 3)).toBe(3);
-    expect(t.autoscaler.desiredReplicas(NAME, spec({ maxConcurrency: 4 }), 3)).toBe(6); // 15 / 2.8 = 5.4
+    expect(desired(t.autoscaler, NAME, spec(), 3)).toBe(3);
+    expect(desired(t.autoscaler, NAME, spec({ maxConcurrency: 4 }), 3)).toBe(6); // 15 / 2.8 = 5.4
   });
 
   it('covers the peak in flight at full load when it needs more than the mean with headroom', () => {
@@ -114,64 +120,64 @@ describe('Autoscaler recommendation', () => {
       stats.onFinish(NAME, 100);
       clock.advance(900);
     }
-    expect(t.autoscaler.desiredReplicas(NAME, spec({ maxConcurrency: 1 }), 2)).toBe(2);
+    expect(desired(t.autoscaler, NAME, spec({ maxConcurrency: 1 }), 2)).toBe(2);
   });
 
   it('clamps to minWarm and maxReplicas', () => {
     const t = setup();
     traffic(t, 100, 20, 1000); // concurrency 100 -> 15 replicas
-    expect(t.autoscaler.desiredReplicas(NAME, spec({ maxReplicas: 4 }), 4)).toBe(4);
-    expect(t.autoscaler.desiredReplicas('idle', spec({ minWarm: 2 }), 0)).toBe(2);
-    expect(t.autoscaler.desiredReplicas('idle', spec(), 0)).toBe(0);
+    expect(desired(t.autoscaler, NAME, spec({ maxReplicas: 4 }), 4)).toBe(4);
+    expect(desired(t.autoscaler, 'idle', spec({ minWarm: 2 }), 0)).toBe(2);
+    expect(desired(t.autoscaler, 'idle', spec(), 0)).toBe(0);
   });
 
   it('scales up at the next tick but down only after the stable window', () => {
     const t = setup();
-    t.autoscaler.desiredReplicas(NAME, spec(), 0);
+    desired(t.autoscaler, NAME, spec(), 0);
     traffic(t, 5, 10, 200); // concurrency 1
-    expect(t.autoscaler.desiredReplicas(NAME, spec(), 1)).toBe(1);
+    expect(desired(t.autoscaler, NAME, spec(), 1)).toBe(1);
     traffic(t, 50, 2, 500); // concurrency 25 -> 4
-    expect(t.autoscaler.desiredReplicas(NAME, spec(), 4)).toBe(4);
+    expect(desired(t.autoscaler, NAME, spec(), 4)).toBe(4);
     traffic(t, 5, 57, 200);
-    expect(t.autoscaler.desiredReplicas(NAME, spec(), 4)).toBe(4); // the peak's tick is 56 s old
+    expect(desired(t.autoscaler, NAME, spec(), 4)).toBe(4); // the peak's tick is 56 s old
     traffic(t, 5, 8, 200);
-    expect(t.autoscaler.desiredReplicas(NAME, spec(), 4)).toBe(1);
-    expect(t.autoscaler.desiredReplicas(NAME, spec({ scaleDownDelayMs: 0 }), 4)).toBe(1);
+    expect(desired(t.autoscaler, NAME, spec(), 4)).toBe(1);
+    expect(desired(t.autoscaler, NAME, spec({ scaleDownDelayMs: 0 }), 4)).toBe(1);
   });
 
   it('without a stable window it follows the prediction down', () => {
     const t = setup();
     const s = spec({ scaleDownDelayMs: 0 });
-    t.autoscaler.desiredReplicas(NAME, s, 0);
+    desired(t.autoscaler, NAME, s, 0);
     traffic(t, 50, 5, 500);
-    expect(t.autoscaler.desiredReplicas(NAME, s, 4)).toBe(4);
+    expect(desired(t.autoscaler, NAME, s, 4)).toBe(4);
     traffic(t, 5, 10, 200);
-    expect(t.autoscaler.desiredReplicas(NAME, s, 4)).toBe(1);
+    expect(desired(t.autoscaler, NAME, s, 4)).toBe(1);
   });
 
   it('panics when observed concurrency exceeds twice the ready capacity: scales at once and never down while it lasts', () => {
     const t = setup();
     const s = spec({ scaleDownDelayMs: 0 });
     traffic(t, 5, 10, 200); // concurrency 1
-    expect(t.autoscaler.desiredReplicas(NAME, s, 1)).toBe(1); // 1 ready container holds 10
+    expect(desired(t.autoscaler, NAME, s, 1)).toBe(1); // 1 ready container holds 10
     traffic(t, 100, 1, 300); // concurrency 25 (ramping up) > 2 x 10
     expect(t.autoscaler.panicking(NAME)).toBe(true);
-    expect(t.autoscaler.desiredReplicas(NAME, s, 1)).toBe(4); // ceil(25.5 / 7)
+    expect(desired(t.autoscaler, NAME, s, 1)).toBe(4); // ceil(25.5 / 7)
     traffic(t, 100, 1, 300); // concurrency 30
-    expect(t.autoscaler.desiredReplicas(NAME, s, 1)).toBe(5); // ceil(30 / 7)
-    const during = t.autoscaler.desiredReplicas(NAME, s, 1);
+    expect(desired(t.autoscaler, NAME, s, 1)).toBe(5); // ceil(30 / 7)
+    const during = desired(t.autoscaler, NAME, s, 1);
     traffic(t, 5, 4, 200); // traffic is gone, but panic holds for its 6-s window
     expect(t.autoscaler.panicking(NAME)).toBe(true);
-    expect(t.autoscaler.desiredReplicas(NAME, s, 5)).toBe(during);
+    expect(desired(t.autoscaler, NAME, s, 5)).toBe(during);
     traffic(t, 5, 4, 200);
     expect(t.autoscaler.panicking(NAME)).toBe(false);
-    expect(t.autoscaler.desiredReplicas(NAME, s, 5)).toBe(1);
+    expect(desired(t.autoscaler, NAME, s, 5)).toBe(1);
   });
 
   it('does not panic below twice the ready capacity', () => {
     const t = setup();
     traffic(t, 5, 10, 200);
-    t.autoscaler.desiredReplicas(NAME, spec(), 1);
+    desired(t.autoscaler, NAME, spec(), 1);
     traffic(t, 50, 2, 300); // concurrency 15 = 1.5 x 10
     expect(t.autoscaler.panicking(NAME)).toBe(false);
   });
@@ -180,7 +186,7 @@ describe('Autoscaler recommendation', () => {
     const t = setup();
     t.autoscaler.stop();
     for (let i = 0; i < 25; i++) t.stats.onStart(NAME);
-    expect(t.autoscaler.desiredReplicas(NAME, spec(), 1)).toBe(3);
+    expect(desired(t.autoscaler, NAME, spec(), 1)).toBe(3);
   });
 
   it('keeps one container until idleTimeoutMs without requests, then scales to zero', () => {
@@ -188,49 +194,49 @@ describe('Autoscaler recommendation', () => {
     const s = spec({ idleTimeoutMs: 120_000 });
     traffic(t, 20, 10, 100);
     traffic(t, 0, 100);
-    expect(t.autoscaler.desiredReplicas(NAME, s, 1)).toBe(1);
+    expect(desired(t.autoscaler, NAME, s, 1)).toBe(1);
     traffic(t, 0, 25);
-    expect(t.autoscaler.desiredReplicas(NAME, s, 1)).toBe(0);
-    expect(t.autoscaler.desiredReplicas(NAME, { ...s, minWarm: 2 }, 1)).toBe(2);
+    expect(desired(t.autoscaler, NAME, s, 1)).toBe(0);
+    expect(desired(t.autoscaler, NAME, { ...s, minWarm: 2 }, 1)).toBe(2);
   });
 
   it('counts the stored last invocation (it outlives a restart) toward the idle timeout, and ticks scale to zero after it', () => {
     const t = setup();
     t.clock.advance(1_000_000); // a fresh runtime: its traffic stats have seen nothing
     const s = spec({ idleTimeoutMs: 120_000 });
-    expect(t.autoscaler.desiredReplicas(NAME, s, 1, null)).toBe(0);
-    expect(t.autoscaler.desiredReplicas(NAME, s, 1, t.clock.now() - 130_000)).toBe(0);
-    expect(t.autoscaler.desiredReplicas(NAME, s, 1, t.clock.now() - 60_000)).toBe(1);
+    expect(desired(t.autoscaler, NAME, s, 1, null)).toBe(0);
+    expect(desired(t.autoscaler, NAME, s, 1, t.clock.now() - 130_000)).toBe(0);
+    expect(desired(t.autoscaler, NAME, s, 1, t.clock.now() - 60_000)).toBe(1);
     t.changes.length = 0;
     t.clock.advance(59_000);
     expect(t.changes).toEqual([]);
     t.clock.advance(2_000);
     expect(t.changes).toEqual([NAME]);
-    expect(t.autoscaler.desiredReplicas(NAME, s, 1, t.clock.now() - 121_000)).toBe(0);
+    expect(desired(t.autoscaler, NAME, s, 1, t.clock.now() - 121_000)).toBe(0);
   });
 
   it('scales to zero after idleTimeoutMs even inside the stable window', () => {
     const t = setup();
     const s = spec({ idleTimeoutMs: 5000 });
-    t.autoscaler.desiredReplicas(NAME, s, 0);
+    desired(t.autoscaler, NAME, s, 0);
     traffic(t, 50, 5, 500);
-    expect(t.autoscaler.desiredReplicas(NAME, s, 4)).toBe(4);
+    expect(desired(t.autoscaler, NAME, s, 4)).toBe(4);
     traffic(t, 0, 6);
-    expect(t.autoscaler.desiredReplicas(NAME, s, 4)).toBe(0);
+    expect(desired(t.autoscaler, NAME, s, 4)).toBe(0);
   });
 
   it('announces each change of recommendation once, at the tick', () => {
     const t = setup();
     const s = spec({ idleTimeoutMs: 10_000, scaleDownDelayMs: 5000 });
-    expect(t.autoscaler.desiredReplicas(NAME, s, 0)).toBe(0);
+    expect(desired(t.autoscaler, NAME, s, 0)).toBe(0);
     traffic(t, 5, 5, 200);
     expect(t.changes).toEqual([NAME]); // 0 -> 1
-    t.autoscaler.desiredReplicas(NAME, s, 1);
+    desired(t.autoscaler, NAME, s, 1);
     traffic(t, 0, 9);
     expect(t.changes).toEqual([NAME]);
     traffic(t, 0, 3);
     expect(t.changes).toEqual([NAME, NAME]); // 1 -> 0 after the idle timeout
-    expect(t.autoscaler.desiredReplicas(NAME, s, 1)).toBe(0);
+    expect(desired(t.autoscaler, NAME, s, 1)).toBe(0);
   });
 
   it('uses the spec defaults for records stored without the window fields', () => {
@@ -238,7 +244,7 @@ describe('Autoscaler recommendation', () => {
     traffic(t, 50, 5, 500);
     traffic(t, 0, 120);
     const old: ScalingSpec = { maxConcurrency: 10, minWarm: 0, maxReplicas: 10 };
-    expect(t.autoscaler.desiredReplicas(NAME, old, 4)).toBe(1); // window 60 s passed, idle 10 min not yet
+    expect(desired(t.autoscaler, NAME, old, 4)).toBe(1); // window 60 s passed, idle 10 min not yet
   });
 
   it('forgets a function', () => {
@@ -247,7 +253,7 @@ describe('Autoscaler recommendation', () => {
     t.autoscaler.forget(NAME);
     t.stats.forget(NAME);
     expect(t.autoscaler.predictedRps(NAME)).toBe(0);
-    expect(t.autoscaler.desiredReplicas(NAME, spec(), 0)).toBe(0);
+    expect(desired(t.autoscaler, NAME, spec(), 0)).toBe(0);
   });
 });
 

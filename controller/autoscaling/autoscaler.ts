@@ -1,17 +1,13 @@
-import type { FunctionSpec } from '../../schemas/index.js';
+import { SPEC_DEFAULTS, type FunctionSpec } from '../../schemas/index.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import type { TrafficStats } from './traffic-stats.js';
 
 /**
  * The spec fields the autoscaler reads. The two window fields are optional so that a record
- * stored before they existed still scales with their defaults.
+ * stored before they existed still scales with their defaults ({@link SPEC_DEFAULTS}).
  */
 export type ScalingSpec = Pick<FunctionSpec, 'maxConcurrency' | 'minWarm' | 'maxReplicas'> &
   Partial<Pick<FunctionSpec, 'scaleDownDelayMs' | 'idleTimeoutMs'>>;
-
-/** Defaults of the spec's scaling windows (kept equal to schemas/spec.ts). */
-export const DEFAULT_SCALE_DOWN_DELAY_MS = 60_000;
-export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
 
 /** Buckets a late tick feeds at most. */
 const MAX_CATCH_UP_BUCKETS = 60;
@@ -180,18 +176,26 @@ export class Autoscaler {
   }
 
   /**
-   * The replicas the reconciler should converge to, within `[minWarm, maxReplicas]`. Also
-   * tells the autoscaler the spec, ready count and stored last invocation that its ticks use
-   * for panic and for change notifications, so call it on every reconcile.
+   * Tells the autoscaler what the reconciler sees of a function: its spec, its ready
+   * containers and the last invocation the store knows of. Ticks use them for panic and for
+   * change notifications, so call it on every reconcile, before {@link recommend}.
    */
-  desiredReplicas(name: string, spec: ScalingSpec, readyReplicas: number, lastInvokedAt: number | null = null): number {
+  observe(name: string, spec: ScalingSpec, readyReplicas: number, lastInvokedAt: number | null = null): void {
     const st = this.#state(name, this.#stats.currentBucket());
     st.spec = spec;
     st.readyReplicas = readyReplicas;
     st.lastInvokedAt = lastInvokedAt;
-    const recommendation = this.#recommend(name, st, spec, this.#clock.now());
-    st.lastRecommendation = recommendation;
-    return recommendation;
+    st.lastRecommendation = this.#recommend(name, st, spec, this.#clock.now());
+  }
+
+  /**
+   * The replicas the reconciler should converge to, within `[minWarm, maxReplicas]`, for the
+   * spec last observed (0 for a function never observed). A query: it changes nothing.
+   */
+  recommend(name: string): number {
+    const st = this.#states.get(name);
+    if (!st?.spec) return 0;
+    return this.#recommend(name, st, st.spec, this.#clock.now());
   }
 
   /** Predicted arrivals per second. */
@@ -261,7 +265,7 @@ export class Autoscaler {
       slots = Math.max(slots, seen / this.#util, st.panicSlots);
       st.panicSlots = slots;
     } else st.panicSlots = 0;
-    const delay = st.spec?.scaleDownDelayMs ?? DEFAULT_SCALE_DOWN_DELAY_MS;
+    const delay = st.spec?.scaleDownDelayMs ?? SPEC_DEFAULTS.scaleDownDelayMs;
     // A decreasing deque: an entry below a newer one can never be the window's maximum.
     while (st.window.length > 0 && st.window[st.window.length - 1]!.slots <= slots) st.window.pop();
     st.window.push({ at: now, slots });
@@ -269,8 +273,8 @@ export class Autoscaler {
   }
 
   #recommend(name: string, st: FunctionState, spec: ScalingSpec, now: number): number {
-    const delay = spec.scaleDownDelayMs ?? DEFAULT_SCALE_DOWN_DELAY_MS;
-    const idleTimeout = spec.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    const delay = spec.scaleDownDelayMs ?? SPEC_DEFAULTS.scaleDownDelayMs;
+    const idleTimeout = spec.idleTimeoutMs ?? SPEC_DEFAULTS.idleTimeoutMs;
     const newest = st.window[st.window.length - 1];
     let slots = 0;
     for (const entry of st.window) {

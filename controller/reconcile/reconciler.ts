@@ -22,10 +22,8 @@ export interface ReconcilerOptions {
   functionsDir: string;
   /** Called when a deleted function is fully gone. */
   onPurged?: (name: string) => void;
-  /** Replicas the autoscaler recommends (already within minWarm..maxReplicas). */
-  desiredReplicas?: (fn: FunctionRecord) => number;
-  /** The autoscaler's predicted arrival rate, recorded in status. */
-  predictedRps?: (name: string) => number;
+  /** The autoscaler, told what each reconcile sees and asked how many replicas to keep. */
+  scaling?: ScalingAdvisor;
   /**
    * First wait before a container whose function failed to load is replaced; it doubles per
    * failure up to 5 minutes (Kubernetes' CrashLoopBackOff). Default 10 s.
@@ -37,6 +35,16 @@ export interface ReconcilerOptions {
    * Default 10 minutes.
    */
   codeGraceMs?: number;
+}
+
+/** What the reconciler needs of the autoscaler: it observes, then recommends. */
+export interface ScalingAdvisor {
+  /** What this reconcile sees: the function and its ready containers of the current template. */
+  observe(fn: FunctionRecord, readyReplicas: number): void;
+  /** Replicas to converge to (already within minWarm..maxReplicas); a query. */
+  recommend(name: string): number;
+  /** Predicted arrivals per second, recorded in status. */
+  predictedRps(name: string): number;
 }
 
 /** How often a deleted function's draining containers are looked at again. */
@@ -81,6 +89,8 @@ export class Reconciler {
     await this.#syncWithEngine(fn, template, everything, listedAt);
 
     await this.#replaceFailedLoads(fn, template);
+    const readyNow = this.#o.pool.replicas(name).filter((r) => r.state === 'ready' && r.template === template).length;
+    this.#o.scaling?.observe(fn, readyNow);
 
     const live = this.#o.pool.replicas(name).filter((r) => r.state === 'starting' || r.state === 'ready');
     // A stem-born container serves its function's first requests, but its labels name no
@@ -90,7 +100,7 @@ export class Reconciler {
     const current = live.filter((r) => r.template === template && !stemBorn(r));
     const old = live.filter((r) => r.template !== template || stemBorn(r));
     // A rollout replaces what is running one for one; otherwise the autoscaler decides.
-    const wanted = Math.max(fn.spec.minWarm, this.#o.desiredReplicas?.(fn) ?? current.length, old.length);
+    const wanted = Math.max(fn.spec.minWarm, this.#o.scaling?.recommend(name) ?? current.length, old.length);
     const target = Math.min(fn.spec.maxReplicas, wanted);
 
     let startError: GlambdarError | Error | null = null;
@@ -247,7 +257,7 @@ export class Reconciler {
     const current = replicas.filter((r) => r.template === template && r.state !== 'dead');
     const ready = current.filter((r) => r.state === 'ready' && !r.loadError).length;
     const loadError = current.find((r) => r.loadError)?.loadError ?? null;
-    const desired = Math.min(fn.spec.maxReplicas, Math.max(fn.spec.minWarm, this.#o.desiredReplicas?.(fn) ?? 0));
+    const desired = Math.min(fn.spec.maxReplicas, Math.max(fn.spec.minWarm, this.#o.scaling?.recommend(fn.name) ?? 0));
 
     let conditions: Condition[] = previous?.conditions ?? [];
     const code = override.code ?? ['True', 'CodeInstalled', `code ${fn.codeDigest} installed`];
@@ -292,7 +302,7 @@ export class Reconciler {
       readyReplicas: replicas.filter((r) => r.state === 'ready' && !r.loadError).length,
       busyReplicas: replicas.filter((r) => r.inFlight > 0).length,
       desiredReplicas: desired,
-      predictedRps: Math.round((this.#o.predictedRps?.(fn.name) ?? 0) * 100) / 100,
+      predictedRps: Math.round((this.#o.scaling?.predictedRps(fn.name) ?? 0) * 100) / 100,
       conditions,
     };
     this.#o.store.writeStatus(fn.name, status);
