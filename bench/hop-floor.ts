@@ -13,7 +13,8 @@ import { createServer } from 'node:http';
 import { createServer as createSocketServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeFrame, FrameDecoder, type InvokeHeader, type ResultHeader } from '../worker/framing.js';
+import { encodeFrame, FrameDecoder } from '../worker/framing.js';
+import { type InvokeHeader, type ResultHeader } from '../worker/protocol.js';
 
 const [port, workerMain] = [Number(process.argv[2]), process.argv[3] ?? ''];
 const PING = `exports.handler = async () => ({ statusCode: 200, body: { message: 'pong' } });\n`;

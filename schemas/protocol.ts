@@ -72,3 +72,18 @@ export const ResultFrame = z.object({
 export const FromWorkerFrame = z.discriminatedUnion('t', [HelloFrame, ResultFrame, LoadedFrame]);
 export type FromWorkerFrame = z.infer<typeof FromWorkerFrame>;
 export type HelloFrame = z.infer<typeof HelloFrame>;
+
+/**
+ * Frames the runtime sends. The runtime builds them from typed values, so they are not parsed
+ * on its side; they are here so the compile-time check ties every frame of the protocol.
+ */
+const StringOrList = z.union([z.string(), z.array(z.string())]);
+export const InvokeFrame = z.object({
+  t: z.literal('invoke'),
+  id: FrameId,
+  method: z.string(),
+  path: z.string(),
+  query: z.record(z.string(), StringOrList),
+  headers: z.record(z.string(), StringOrList),
+});
+export const LoadFrame = z.object({ t: z.literal('load'), id: FrameId, env: z.record(z.string(), z.string()) });

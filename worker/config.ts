@@ -3,7 +3,7 @@
  * everything below depends on this typed value, never on `process.env` directly.
  */
 
-import { RUNTIME_SOCKET_NAME, SOCKET_MOUNT } from './framing.js';
+import { RUNTIME_SOCKET_NAME, SOCKET_MOUNT } from './protocol.js';
 
 /** Typed worker settings. */
 export interface WorkerConfig {

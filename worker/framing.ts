@@ -5,6 +5,8 @@
  * mounted read-only ({@link SOCKET_MOUNT}), so a container can write nothing on the host, and
  * which socket a worker reached is what tells the runtime whose container it is.
  *
+ * The frames themselves (their headers' fields) are defined in ./protocol.ts.
+ *
  * A frame is `u32 BE frameLength | u32 BE headerLength | header (UTF-8 JSON) | body bytes`,
  * where frameLength counts everything after itself. The header is small and JSON; the body
  * (request or response payload) travels as raw bytes so nothing re-parses it on the way.
@@ -16,34 +18,6 @@
 
 /** Largest frame either side accepts: a 6 MiB body plus headers and captured logs. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
-
-/** Version of this protocol, sent in `hello`; a runtime refuses a worker of another version. */
-export const PROTOCOL_VERSION = 1;
-
-/** Where a container sees the folder holding the runtime's socket (mounted read-only). */
-export const SOCKET_MOUNT = '/run/glambdar';
-/** The runtime's socket in that folder, on the host and in the container alike. */
-export const RUNTIME_SOCKET_NAME = 'runtime.sock';
-
-/**
- * Response headers a handler may not set: they describe one hop (framing, connection reuse) or
- * are the runtime's own (`x-glambdar-*`). The runtime drops them, compared case-insensitively.
- */
-const HOP_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'content-length',
-  'upgrade',
-  'trailer',
-  'te',
-]);
-
-/** True for a response header the runtime drops; `lowerName` must be lower-case. */
-export function isReservedResponseHeader(lowerName: string): boolean {
-  return HOP_HEADERS.has(lowerName) || lowerName.startsWith('x-glambdar-');
-}
 
 /** One decoded frame: its JSON header and raw body. */
 export interface Frame<H = unknown> {
@@ -114,61 +88,3 @@ export class FrameDecoder {
   }
 }
 
-/** Runtime -> worker: run the handler once. Body: the raw request body. */
-export interface InvokeHeader {
-  t: 'invoke';
-  id: number;
-  method: string;
-  path: string;
-  query: Record<string, string | string[]>;
-  headers: Record<string, string | string[]>;
-}
-
-/**
- * Runtime -> stem-cell worker: load the function now in `GLAMBDAR_FN_DIR` (just placed there)
- * with these environment variables. A worker loads at most once.
- */
-export interface LoadHeader {
-  t: 'load';
-  id: number;
-  env: Record<string, string>;
-}
-
-/** Worker -> runtime: the answer to a load frame. */
-export interface LoadedHeader {
-  t: 'loaded';
-  id: number;
-  loadError: string | null;
-}
-
-/**
- * Worker -> runtime, first frame on every connection (the worker connects again after a runtime
- * restart): the function loaded, or why not.
- * `stem` is true for a generic worker still waiting for its load frame.
- */
-export interface HelloHeader {
-  t: 'hello';
-  /** {@link PROTOCOL_VERSION} of the worker. */
-  v: number;
-  pid: number;
-  loadError: string | null;
-  stem: boolean;
-}
-
-/** Worker -> runtime: the outcome of one invocation. Body: the response body bytes. */
-export interface ResultHeader {
-  t: 'result';
-  id: number;
-  statusCode: number;
-  headers: Record<string, string | string[]>;
-  stdout: string;
-  stderr: string;
-  /** Set when the handler threw or could not run; statusCode is then 500. */
-  error: string | null;
-  durationMs: number;
-}
-
-/** Every frame the runtime sends. */
-export type ToWorkerHeader = InvokeHeader | LoadHeader;
-/** Every frame the worker sends. */
-export type FromWorkerHeader = HelloHeader | ResultHeader | LoadedHeader;

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'node:net';
-import { encodeFrame, type Frame, type InvokeHeader, type LoadHeader } from './framing.js';
+import { encodeFrame, type Frame } from './framing.js';
+import { type InvokeHeader, type LoadHeader } from './protocol.js';
 import { FakeRuntime } from './testing/fake-runtime.js';
 
 // The worker as it runs in a container: bundled into one CommonJS file with the options

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerConfig } from './config.js';
-import { encodeFrame, PROTOCOL_VERSION, type Frame, type HelloHeader, type InvokeHeader, type ResultHeader } from './framing.js';
+import { encodeFrame, type Frame } from './framing.js';
+import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type ResultHeader } from './protocol.js';
 import { startWorker, type Worker } from './server.js';
 import { FakeRuntime, type RuntimeConnection } from './testing/fake-runtime.js';
 

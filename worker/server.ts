@@ -11,17 +11,9 @@ import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { runCaptured, writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
-import {
-  encodeFrame,
-  FrameDecoder,
-  MAX_FRAME_BYTES,
-  PROTOCOL_VERSION,
-  type HelloHeader,
-  type InvokeHeader,
-  type LoadHeader,
-  type LoadedHeader,
-  type ResultHeader,
-} from './framing.js';
+import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from './framing.js';
+import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
+import { isInvokeHeader, isLoadHeader } from './protocol.js';
 import { loadFunction, type LoadResult } from './loader.js';
 import { createRequest, normalizeResponse, type FunctionResponse } from './request.js';
 
@@ -94,11 +86,11 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
         return;
       }
       for (const { header, body } of frames) {
-        if (isLoad(header)) {
+        if (isLoadHeader(header)) {
           void load(header).then((frame) => conn.writable && conn.write(frame));
           continue;
         }
-        if (!isInvoke(header)) {
+        if (!isInvokeHeader(header)) {
           dropConnection(conn, 'frame is not a valid invoke');
           return;
         }
@@ -284,29 +276,6 @@ function result(
 function dropConnection(socket: Socket, why: string): void {
   writeRealStderr(`glambdar worker: dropping connection after a malformed frame: ${why}\n`);
   socket.destroy();
-}
-
-function isInvoke(header: unknown): header is InvokeHeader {
-  if (header === null || typeof header !== 'object') return false;
-  const h = header as Partial<Record<keyof InvokeHeader, unknown>>;
-  return (
-    h.t === 'invoke' &&
-    Number.isSafeInteger(h.id) &&
-    typeof h.method === 'string' &&
-    typeof h.path === 'string' &&
-    isPlainRecord(h.query) &&
-    isPlainRecord(h.headers)
-  );
-}
-
-function isLoad(header: unknown): header is LoadHeader {
-  if (header === null || typeof header !== 'object') return false;
-  const h = header as Partial<Record<keyof LoadHeader, unknown>>;
-  return h.t === 'load' && Number.isSafeInteger(h.id) && isPlainRecord(h.env);
-}
-
-function isPlainRecord(value: unknown): boolean {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function messageOf(err: unknown): string {

@@ -1,6 +1,6 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RUNTIME_SOCKET_NAME } from '../../worker/framing.js';
+import { RUNTIME_SOCKET_NAME } from '../../worker/protocol.js';
 import { WorkerListener, type ClientContext } from './worker-client.js';
 
 /**

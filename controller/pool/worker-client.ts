@@ -1,15 +1,8 @@
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { FromWorkerFrame, HelloFrame } from '../../schemas/index.js';
-import {
-  encodeFrame,
-  FrameDecoder,
-  isReservedResponseHeader,
-  PROTOCOL_VERSION,
-  type Frame,
-  type InvokeHeader,
-  type LoadHeader,
-} from '../../worker/framing.js';
+import { encodeFrame, FrameDecoder, type Frame } from '../../worker/framing.js';
+import { isReservedResponseHeader, PROTOCOL_VERSION, type InvokeHeader, type LoadHeader } from '../../worker/protocol.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import { ContainerDied, FunctionLoadFailed, SandboxUnavailable } from '../support/errors.js';
 

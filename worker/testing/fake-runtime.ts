@@ -4,7 +4,8 @@
  */
 import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { encodeFrame, FrameDecoder, type Frame, type InvokeHeader } from '../framing.js';
+import { encodeFrame, FrameDecoder, type Frame } from '../framing.js';
+import { type InvokeHeader } from '../protocol.js';
 
 /** One accepted worker connection; a test awaits its n-th frame. */
 export class RuntimeConnection {

@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { SandboxUnavailable } from '../../support/errors.js';
 import type { Logger } from '../../support/logger.js';
 import { ensureRuntimeImage, NODE_PATH_IN_IMAGE } from './runtime-image.js';
-import { RUNTIME_SOCKET_NAME, SOCKET_MOUNT } from '../../../worker/framing.js';
+import { RUNTIME_SOCKET_NAME, SOCKET_MOUNT } from '../../../worker/protocol.js';
 import { BOOT_CPUS, LABELS, type ContainerInfo, type ContainerSpec, type ExitReason, type HostCapacity, type Sandbox, type SandboxEvent } from '../sandbox.js';
 
 const MIB = 1024 * 1024;

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { SandboxUnavailable } from '../../support/errors.js';
-import { RUNTIME_SOCKET_NAME } from '../../../worker/framing.js';
+import { RUNTIME_SOCKET_NAME } from '../../../worker/protocol.js';
 import { startWorker, type Worker } from '../../../worker/server.js';
 import type { ContainerInfo, ContainerSpec, ExitReason, HostCapacity, Sandbox, SandboxEvent } from '../sandbox.js';
 

@@ -1,0 +1,21 @@
+/**
+ * The worker protocol is defined once, as the frame header types of worker/protocol.ts. The
+ * zod schemas that validate frames (schemas/protocol.ts) are tied to them here: if a field is
+ * added, removed or retyped on one side only, `npm run typecheck` fails on this file.
+ */
+import type { z } from 'zod';
+import type { HelloFrame, InvokeFrame, LoadedFrame, LoadFrame, ResultFrame } from '../../schemas/index.js';
+import type { HelloHeader, InvokeHeader, LoadedHeader, LoadHeader, ResultHeader } from '../../worker/protocol.js';
+
+/** True when A and B are the same type (not merely assignable either way). */
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Same<T extends true> = T;
+
+/** Each frame's schema against its header type; a mismatch is a compile error. */
+export type ProtocolIsDefinedOnce = [
+  Same<Equal<z.infer<typeof HelloFrame>, HelloHeader>>,
+  Same<Equal<z.infer<typeof ResultFrame>, ResultHeader>>,
+  Same<Equal<z.infer<typeof LoadedFrame>, LoadedHeader>>,
+  Same<Equal<z.infer<typeof InvokeFrame>, InvokeHeader>>,
+  Same<Equal<z.infer<typeof LoadFrame>, LoadHeader>>,
+];

@@ -1,0 +1,135 @@
+/**
+ * The frames between the runtime and a worker: one definition of every frame header, the
+ * protocol version, where the socket is, and which response headers a handler may not set.
+ * The runtime validates what a worker sends with zod schemas (schemas/protocol.ts) that a
+ * compile-time check (controller/pool/protocol-check.ts) ties to these types; the worker
+ * checks what the runtime sends with the field tables below, which the compiler ties to them
+ * too. A field added on one side and not the other fails `npm run typecheck`.
+ *
+ * This file has no imports: the worker folder is mounted alone into containers.
+ */
+
+/** Version of this protocol, sent in `hello`; a runtime refuses a worker of another version. */
+export const PROTOCOL_VERSION = 1;
+
+/** Where a container sees the folder holding the runtime's socket (mounted read-only). */
+export const SOCKET_MOUNT = '/run/glambdar';
+/** The runtime's socket in that folder, on the host and in the container alike. */
+export const RUNTIME_SOCKET_NAME = 'runtime.sock';
+
+/**
+ * Response headers a handler may not set: they describe one hop (framing, connection reuse) or
+ * are the runtime's own (`x-glambdar-*`). The runtime drops them, compared case-insensitively.
+ */
+const HOP_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'content-length',
+  'upgrade',
+  'trailer',
+  'te',
+]);
+
+/** True for a response header the runtime drops; `lowerName` must be lower-case. */
+export function isReservedResponseHeader(lowerName: string): boolean {
+  return HOP_HEADERS.has(lowerName) || lowerName.startsWith('x-glambdar-');
+}
+
+/** Runtime -> worker: run the handler once. Body: the raw request body. */
+export interface InvokeHeader {
+  t: 'invoke';
+  id: number;
+  method: string;
+  path: string;
+  query: Record<string, string | string[]>;
+  headers: Record<string, string | string[]>;
+}
+
+/**
+ * Runtime -> stem-cell worker: load the function now in `GLAMBDAR_FN_DIR` (just placed there)
+ * with these environment variables. A worker loads at most once.
+ */
+export interface LoadHeader {
+  t: 'load';
+  id: number;
+  env: Record<string, string>;
+}
+
+/** Worker -> runtime: the answer to a load frame. */
+export interface LoadedHeader {
+  t: 'loaded';
+  id: number;
+  loadError: string | null;
+}
+
+/**
+ * Worker -> runtime, first frame on every connection (the worker connects again after a runtime
+ * restart): the function loaded, or why not.
+ * `stem` is true for a generic worker still waiting for its load frame.
+ */
+export interface HelloHeader {
+  t: 'hello';
+  /** {@link PROTOCOL_VERSION} of the worker. */
+  v: number;
+  pid: number;
+  loadError: string | null;
+  stem: boolean;
+}
+
+/** Worker -> runtime: the outcome of one invocation. Body: the response body bytes. */
+export interface ResultHeader {
+  t: 'result';
+  id: number;
+  statusCode: number;
+  headers: Record<string, string | string[]>;
+  stdout: string;
+  stderr: string;
+  /** Set when the handler threw or could not run; statusCode is then 500. */
+  error: string | null;
+  durationMs: number;
+}
+
+/** Every frame the runtime sends. */
+export type ToWorkerHeader = InvokeHeader | LoadHeader;
+/** Every frame the worker sends. */
+export type FromWorkerHeader = HelloHeader | ResultHeader | LoadedHeader;
+
+/** A check per field of a frame header: adding a field to the type without a check here fails to compile. */
+type FieldChecks<H> = { readonly [K in keyof H]-?: (value: unknown) => boolean };
+
+const isId = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 1;
+const isString = (v: unknown): boolean => typeof v === 'string';
+const isPlainRecord = (v: unknown): boolean => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+const INVOKE_FIELDS: FieldChecks<InvokeHeader> = {
+  t: (v) => v === 'invoke',
+  id: isId,
+  method: isString,
+  path: isString,
+  query: isPlainRecord,
+  headers: isPlainRecord,
+};
+
+const LOAD_FIELDS: FieldChecks<LoadHeader> = {
+  t: (v) => v === 'load',
+  id: isId,
+  env: isPlainRecord,
+};
+
+function matches<H>(checks: FieldChecks<H>, header: unknown): header is H {
+  if (!isPlainRecord(header)) return false;
+  for (const key in checks) if (!checks[key]((header as Record<string, unknown>)[key])) return false;
+  return true;
+}
+
+/** An invoke frame from the runtime, every field of the expected type. */
+export function isInvokeHeader(header: unknown): header is InvokeHeader {
+  return matches(INVOKE_FIELDS, header);
+}
+
+/** A load frame from the runtime, every field of the expected type. */
+export function isLoadHeader(header: unknown): header is LoadHeader {
+  return matches(LOAD_FIELDS, header);
+}
