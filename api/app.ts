@@ -1,8 +1,8 @@
 import express, { type Request, type Response } from 'express';
 import multer from 'multer';
 import { unlink } from 'node:fs/promises';
-import { FunctionName, LogsQuery, parseWith, specPatchFromForm } from '../schemas/index.js';
-import { InvalidInput, InvalidName, RouteNotFound, type LogRecord, type Logger, type Runtime } from '../controller/index.js';
+import { LogsQuery, parseWith, specPatchFromForm } from '../schemas/index.js';
+import { checkFunctionName, InvalidInput, RouteNotFound, type LogRecord, type Logger, type Runtime } from '../controller/index.js';
 import type { ManifestFileState } from '../manifests/index.js';
 import { errorMiddleware } from './http-errors.js';
 import { infoTable } from './info-table.js';
@@ -11,11 +11,7 @@ import { renderMetrics } from './metrics.js';
 /** Largest upload (DESIGN.md limits). */
 export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
-function functionName(raw: string): string {
-  const parsed = parseWith(FunctionName, raw);
-  if (!parsed.ok) throw new InvalidName(`"${raw}" is not a valid function name: ${parsed.issues.join('; ')}`);
-  return parsed.value;
-}
+const functionName = checkFunctionName;
 
 function wantsTable(req: Request): boolean {
   if (req.query['format'] === 'table') return true;

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FUNCTION_NAME_PATTERN } from '../schemas/index.js';
-import { InvalidName, PayloadTooLarge, type Logger, type Runtime } from '../controller/index.js';
+import { checkFunctionName, PayloadTooLarge, type Logger, type Runtime } from '../controller/index.js';
 import { sendError } from './http-errors.js';
 
 /** Largest invocation body (DESIGN.md limits). */
@@ -71,7 +71,7 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
   const name = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
   if (!FUNCTION_NAME_PATTERN.test(name)) {
     req.resume();
-    throw new InvalidName(`"${name}" is not a valid function name (a DNS label: lower-case letters, digits and "-")`);
+    checkFunctionName(name);
   }
   const body = await readBody(req);
   const outcome = await runtime.invoker.invoke(

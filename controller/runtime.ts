@@ -2,7 +2,7 @@ import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FunctionSpec, SpecPatch, parseWith, type RuntimeConfig } from '../schemas/index.js';
 import { systemClock, type Clock } from './support/clock.js';
-import { installArchive, installFolder } from './code/code-archive.js';
+import { installArchive, installFolder } from './code/install.js';
 import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
 import { FunctionNotFound, InvalidInput, OwnedByManifest, withCauses, type GlambdarError } from './support/errors.js';
 import { InvocationLog } from './invocation/invocation-log.js';

@@ -1,4 +1,4 @@
-export { FunctionName, FUNCTION_NAME_PATTERN, FunctionSpec, SPEC_DEFAULTS, SpecPatch, CONTAINER_FIELDS, specPatchFromForm } from './spec.js';
+export { FunctionName, FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE, FunctionSpec, SPEC_DEFAULTS, SpecPatch, CONTAINER_FIELDS, specPatchFromForm } from './spec.js';
 export { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput } from './config.js';
 export type { RuntimeConfig } from './config.js';
 export { LogsQuery } from './api.js';

@@ -3,10 +3,11 @@ import { z } from 'zod';
 /** A function name is a DNS label, as in Kubernetes, so it is safe in paths, labels and URLs. */
 export const FUNCTION_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/** What {@link FUNCTION_NAME_PATTERN} asks for, in words: the one message for a bad name. */
+export const FUNCTION_NAME_RULE = 'must be a DNS label: lower-case letters, digits and "-", 1-63 characters, starting and ending with a letter or digit';
+
 /** A function's name. */
-export const FunctionName = z
-  .string()
-  .regex(FUNCTION_NAME_PATTERN, 'must be a DNS label: lower-case letters, digits and "-", 1-63 characters, starting and ending with a letter or digit');
+export const FunctionName = z.string().regex(FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE);
 
 const int = (min: number) => z.number().int().min(min);
 

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ENTRY_FILES } from './entry-files.js';
 
 /** The user's handler: receives the request, returns (a promise of) the response. */
 export type Handler = (request: unknown) => unknown;
@@ -17,7 +18,7 @@ export type LoadResult = { ok: true; handler: Handler; file: string } | { ok: fa
 /** Loads the function in `fnDir` and resolves its handler. Never rejects. */
 export async function loadFunction(dir: string): Promise<LoadResult> {
   const fnDir = resolve(dir);
-  const file = ['index.mjs', 'index.js', 'index.cjs'].find((name) => existsSync(join(fnDir, name)));
+  const file = ENTRY_FILES.find((name) => existsSync(join(fnDir, name)));
   if (file === undefined) return { ok: false, error: `index.js not found in ${dir}` };
   const path = join(fnDir, file);
   let mod: unknown;

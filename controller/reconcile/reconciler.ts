@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../support/clock.js';
 import { setCondition } from './conditions.js';
-import { pruneCode } from '../code/code-archive.js';
+import { pruneCode } from '../code/versions.js';
 import { FunctionNotFound, GlambdarError, SandboxUnavailable, TerminalError } from '../support/errors.js';
 import type { Logger } from '../support/logger.js';
 import { templateOf, type Pool, type Replica } from '../pool/pool.js';

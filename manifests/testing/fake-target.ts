@@ -4,7 +4,7 @@
  * pool, reconciler or Docker behind them. Deletion is immediate.
  */
 import { FunctionSpec, parseWith } from '../../schemas/index.js';
-import { installArchive, installFolder } from '../../controller/code/code-archive.js';
+import { installArchive, installFolder } from '../../controller/code/install.js';
 import { FunctionNotFound, InvalidInput, OwnedByManifest } from '../../controller/support/errors.js';
 import { createLogger, type Logger } from '../../controller/support/logger.js';
 import { SqliteStore } from '../../controller/state/sqlite-store.js';

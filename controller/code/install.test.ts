@@ -3,12 +3,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ZipFile } from 'yazl';
-import {
-  DEFAULT_ARCHIVE_LIMITS,
-  installArchive,
-  installFolder,
-  pruneCode,
-} from './code-archive.js';
+import { installArchive, installFolder } from './install.js';
+import { DEFAULT_ARCHIVE_LIMITS } from './rules.js';
+import { pruneCode } from './versions.js';
 import { InvalidArchive, InvalidName } from '../support/errors.js';
 
 interface FixtureEntry {
