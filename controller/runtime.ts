@@ -9,14 +9,16 @@ import { InvocationLog } from './invocation/invocation-log.js';
 import { InvocationMetrics } from './invocation/invocation-metrics.js';
 import { Invoker } from './invocation/invoker.js';
 import { createLogger, type Logger } from './support/logger.js';
-import { Pool, templateOf } from './pool/pool.js';
+import { templateOf } from './pool/replica.js';
+import { Pool } from './pool/router.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { compiledFile } from './support/compiled-file.js';
 import { ThreadRecordWriter, type RecordWriter } from './invocation/record-writer.js';
 import type { Sandbox } from './sandbox/sandbox.js';
-import { SqliteStore, type Store } from './state/sqlite-store.js';
+import { SqliteStore } from './state/sqlite-store.js';
+import type { Store } from './state/store.js';
 import { longestSocketPath } from './pool/replica-socket.js';
-import { DEFAULT_FRAME_BUDGET, FrameBudget } from './pool/worker-client.js';
+import { DEFAULT_FRAME_BUDGET, FrameBudget } from './pool/frame-budget.js';
 import type { HostCapacity } from './sandbox/sandbox.js';
 import type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOutcome } from './state/records.js';
 import { WorkQueue } from './reconcile/workqueue.js';
@@ -312,7 +314,7 @@ export class Runtime {
     if (this.#resyncTimer) this.clock.clearTimeout(this.#resyncTimer);
     this.autoscaler.stop();
     await this.queue.shutdown();
-    this.pool.close();
+    this.pool.detachAll();
     // Generic stem cells are worth nothing to the next start; specialised ones stay to be adopted.
     await this.stemCells.stop();
     await this.invocations.close();

@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from '../support/clock.js';
 import type { Logger } from '../support/logger.js';
 import { StoreRecordWriter, type RecordWriter } from './record-writer.js';
-import type { Store } from '../state/sqlite-store.js';
+import type { Store } from '../state/store.js';
 import type { InvocationRecord } from '../state/records.js';
 
 /**

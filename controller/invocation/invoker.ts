@@ -11,10 +11,10 @@ import {
 } from '../support/errors.js';
 import type { InvocationLog } from './invocation-log.js';
 import type { InvocationMetrics } from './invocation-metrics.js';
-import type { Pool } from '../pool/pool.js';
+import type { Pool } from '../pool/router.js';
 import type { ExitReason } from '../sandbox/sandbox.js';
 import { TokenBucket, type TakeResult } from './rate-limiter.js';
-import type { Store } from '../state/sqlite-store.js';
+import type { Store } from '../state/store.js';
 import type { TrafficStats } from '../autoscaling/traffic-stats.js';
 import type { InvokeRequest, InvokeResult } from '../pool/worker-client.js';
 
@@ -100,7 +100,7 @@ export class Invoker {
       try {
         result = await this.#withTimeout(replica.client!.invoke(request, body), fn.spec.timeoutMs, () => {
           // A handler past its timeout may be blocking the event loop: replace the container.
-          void this.#pool.discard(replica);
+          void this.#pool.replace(replica);
           return new InvocationTimeout(name, fn.spec.timeoutMs);
         });
       } catch (err) {

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { compiledFile } from '../support/compiled-file.js';
 import type { Logger } from '../support/logger.js';
-import type { Store } from '../state/sqlite-store.js';
+import type { Store } from '../state/store.js';
 import type { InvocationRecord } from '../state/records.js';
 
 /** One batch for the database: records to append, then functions to trim to `keep` records. */

@@ -1,7 +1,8 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUNTIME_SOCKET_NAME } from '../../worker/protocol.js';
-import { WorkerListener, type ClientContext } from './worker-client.js';
+import type { ClientContext } from './worker-client.js';
+import { WorkerListener } from './worker-listener.js';
 
 /**
  * A container's own folders on the host, named by its replica key: `<socketsDir>/<key>/`

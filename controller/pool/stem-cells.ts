@@ -5,7 +5,9 @@ import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/logger.js';
 import { listenForReplica, removeReplicaFolders, socketDirOf } from './replica-socket.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
-import { DEFAULT_FRAME_BUDGET, FrameBudget, type WorkerClient, type WorkerListener } from './worker-client.js';
+import { DEFAULT_FRAME_BUDGET, FrameBudget } from './frame-budget.js';
+import type { WorkerClient } from './worker-client.js';
+import type { WorkerListener } from './worker-listener.js';
 
 /** The container-level sizes a stem cell is made for; a function takes one of its own size. */
 export interface CellSize {

@@ -9,7 +9,9 @@ import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader } from '../../wor
 import { startWorker, type Worker } from '../../worker/server.js';
 import { FakeClock, systemClock, type Clock } from '../support/clock.js';
 import { ContainerDied, SandboxUnavailable } from '../support/errors.js';
-import { FRAME_STALL_MS, FrameBudget, WorkerListener, type WorkerClient } from './worker-client.js';
+import { FrameBudget } from './frame-budget.js';
+import { FRAME_STALL_MS, type WorkerClient } from './worker-client.js';
+import { WorkerListener } from './worker-listener.js';
 
 let dir: string;
 let socketPath: string;

@@ -1,10 +1,10 @@
-import { chmod, rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { FromWorkerFrame, HelloFrame } from '../../schemas/index.js';
 import { encodeFrame, FrameDecoder, type Frame } from '../../worker/framing.js';
 import { isReservedResponseHeader, PROTOCOL_VERSION, type InvokeHeader, type LoadHeader } from '../../worker/protocol.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
-import { ContainerDied, FunctionLoadFailed, SandboxUnavailable } from '../support/errors.js';
+import { ContainerDied, FunctionLoadFailed } from '../support/errors.js';
+import type { FrameBudget, Holder } from './frame-budget.js';
 
 /** What one invocation sends: everything but the frame id. */
 export type InvokeRequest = Omit<InvokeHeader, 't' | 'id'>;
@@ -28,193 +28,12 @@ interface Pending {
 /** A partial frame that gets no new byte for this long (while the runtime reads) ends the connection. */
 export const FRAME_STALL_MS = 5000;
 
-/** One connection as the budget counts it. */
-interface Holder {
-  key: string;
-  bytes: number;
-}
-
-/**
- * Bytes of partial frames held in memory, per function and in total. Past either bound a
- * connection that receives more is paused (its worker's writes then wait in the kernel) until
- * frames complete elsewhere, except the connection holding the most, which always reads on:
- * it finishes its frame (or stalls, and is dropped) and frees room, so pausing never
- * deadlocks. No function can grow the runtime's memory past the bounds by more than a frame,
- * and one function's stalled frames hold back only its own connections until the total is reached.
- */
-export class FrameBudget {
-  readonly perFunction: number;
-  readonly total: number;
-  #holders = new Set<Holder>();
-  #byKey = new Map<string, number>();
-  #sum = 0;
-  #paused: Array<{ holder: Holder; resume: () => void }> = [];
-
-  constructor(options: { perFunction: number; total: number }) {
-    this.perFunction = options.perFunction;
-    this.total = options.total;
-  }
-
-  /** A new connection's account, under `key` (a function's name). */
-  open(key: string): Holder {
-    const holder = { key, bytes: 0 };
-    this.#holders.add(holder);
-    return holder;
-  }
-
-  /** Ends an account: its bytes are freed and a wait for room is cancelled. */
-  closeAccount(holder: Holder): void {
-    this.set(holder, 0);
-    this.#holders.delete(holder);
-    this.#paused = this.#paused.filter((p) => p.holder !== holder);
-  }
-
-  /** Moves an account to another key (a stem cell given to a function). */
-  rekey(holder: Holder, key: string): void {
-    const bytes = holder.bytes;
-    this.set(holder, 0);
-    holder.key = key;
-    this.set(holder, bytes);
-  }
-
-  /** Bytes held now, in total or under one key. */
-  held(key?: string): number {
-    return key === undefined ? this.#sum : (this.#byKey.get(key) ?? 0);
-  }
-
-  /** Sets what a connection holds now. */
-  set(holder: Holder, bytes: number): void {
-    const delta = bytes - holder.bytes;
-    if (delta === 0) return;
-    holder.bytes = bytes;
-    const next = (this.#byKey.get(holder.key) ?? 0) + delta;
-    if (next <= 0) this.#byKey.delete(holder.key);
-    else this.#byKey.set(holder.key, next);
-    this.#sum += delta;
-    if (delta < 0 && this.#paused.length > 0) this.#wake();
-  }
-
-  /** Whether `holder` may read on: both bounds hold, or it is the largest holder of each bound that does not. */
-  hasRoom(holder: Holder): boolean {
-    if (this.#sum > this.total && !this.#largest(holder, () => true)) return false;
-    if ((this.#byKey.get(holder.key) ?? 0) > this.perFunction && !this.#largest(holder, (h) => h.key === holder.key)) return false;
-    return true;
-  }
-
-  /** Calls `resume` once `holder` has room again. */
-  whenRoom(holder: Holder, resume: () => void): void {
-    this.#paused.push({ holder, resume });
-  }
-
-  #largest(holder: Holder, among: (h: Holder) => boolean): boolean {
-    for (const h of this.#holders) if (h !== holder && among(h) && h.bytes > holder.bytes) return false;
-    return true;
-  }
-
-  #wake(): void {
-    const ready = this.#paused.filter((p) => this.hasRoom(p.holder));
-    if (ready.length === 0) return;
-    this.#paused = this.#paused.filter((p) => !ready.includes(p));
-    for (const p of ready) p.resume();
-  }
-}
-
-/** Defaults: a whole 16 MiB frame per connection fits twice per function; 256 MiB in all. */
-export const DEFAULT_FRAME_BUDGET = { perFunction: 32 * 1024 * 1024, total: 256 * 1024 * 1024 };
-
 /** What a client is accounted under and timed with. */
 export interface ClientContext {
   clock: Clock;
   budget: FrameBudget;
   /** The budget's key: the function's name ('' for a stem cell until it is given one). */
   budgetKey: string;
-}
-
-/**
- * Where one container's worker connects: a Unix socket the runtime listens on, in a folder the
- * container has mounted read-only. The first connection is the container's worker (nothing
- * else can reach this socket); the listener then closes and its file goes, so no second
- * connection can be made. Created before the container, so the worker finds it at boot.
- */
-export class WorkerListener {
-  readonly path: string;
-  #server: Server;
-  #first: Promise<WorkerClient>;
-  #closed = false;
-
-  private constructor(path: string, server: Server, first: Promise<WorkerClient>) {
-    this.path = path;
-    this.#server = server;
-    this.#first = first;
-    // A listener closed before anyone connected must not leave an unhandled rejection.
-    first.catch(() => undefined);
-  }
-
-  /**
-   * Listens at `path` (a stale file there is replaced) with a mode the container's user may
-   * connect to. The folder must be the runtime's own: a container sees it read-only.
-   */
-  static async listen(path: string, context: ClientContext): Promise<WorkerListener> {
-    await rm(path, { force: true });
-    const server = createServer();
-    let settle: { resolve(c: WorkerClient): void; reject(e: Error): void } | undefined;
-    const first = new Promise<WorkerClient>((resolve, reject) => (settle = { resolve, reject }));
-    let listener: WorkerListener | undefined;
-    server.on('connection', (socket: Socket) => {
-      if (!settle) {
-        socket.destroy();
-        return;
-      }
-      const { resolve, reject } = settle;
-      settle = undefined;
-      listener?.close();
-      WorkerClient.greet(socket, context).then(resolve, reject);
-    });
-    server.on('close', () => settle?.reject(new ContainerDied('the function container never connected')));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    server.on('error', () => undefined);
-    // The worker runs as uid 65534; connecting to a Unix socket needs write access to it.
-    await chmod(path, 0o666);
-    listener = new WorkerListener(path, server, first);
-    return listener;
-  }
-
-  /**
-   * The worker's connection once it has said hello, or a rejection after `timeoutMs`
-   * (SandboxUnavailable; the caller knows whether the container still runs).
-   */
-  accept(timeoutMs: number, clock: Clock): Promise<WorkerClient> {
-    return new Promise((resolve, reject) => {
-      const timer = clock.setTimeout(() => {
-        this.close();
-        reject(new SandboxUnavailable(`function container did not connect within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#first.then(
-        (client) => {
-          clock.clearTimeout(timer);
-          resolve(client);
-        },
-        (err: Error) => {
-          clock.clearTimeout(timer);
-          reject(err);
-        },
-      );
-    });
-  }
-
-  /** Stops listening and removes the socket file; idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#server.close();
-    void rm(this.path, { force: true }).catch(() => undefined);
-  }
 }
 
 /**

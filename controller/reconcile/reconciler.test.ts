@@ -7,7 +7,8 @@ import { FunctionSpec } from '../../schemas/index.js';
 import { systemClock } from '../support/clock.js';
 import { TerminalError } from '../support/errors.js';
 import { silentLogger } from '../support/logger.js';
-import { Pool, templateOf } from '../pool/pool.js';
+import { templateOf } from '../pool/replica.js';
+import { Pool } from '../pool/router.js';
 import { Reconciler } from './reconciler.js';
 import { SqliteStore } from '../state/sqlite-store.js';
 import { FakeSandbox } from '../sandbox/testing/fake-sandbox.js';
@@ -84,7 +85,7 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const name of pool.functionNames()) {
     pool.failWaiters(name, new Error('test over'));
-    for (const replica of [...pool.replicas(name)]) await pool.kill(replica);
+    for (const replica of [...pool.replicas(name)]) await pool.remove(replica);
   }
   await sandbox.closeAll();
   store.close();

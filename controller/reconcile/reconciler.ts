@@ -6,9 +6,10 @@ import { setCondition } from './conditions.js';
 import { pruneCode } from '../code/versions.js';
 import { FunctionNotFound, GlambdarError, SandboxUnavailable, TerminalError } from '../support/errors.js';
 import type { Logger } from '../support/logger.js';
-import { templateOf, type Pool, type Replica } from '../pool/pool.js';
+import { templateOf, type Replica } from '../pool/replica.js';
+import type { Pool } from '../pool/router.js';
 import type { ContainerInfo, Sandbox } from '../sandbox/sandbox.js';
-import type { Store } from '../state/sqlite-store.js';
+import type { Store } from '../state/store.js';
 import type { ReconcileResult } from './workqueue.js';
 import type { Condition, ConditionReason, FunctionRecord, FunctionStatus, Phase } from '../state/records.js';
 
@@ -120,7 +121,7 @@ export class Reconciler {
       const idleFirst = current
         .filter((r) => r.state === 'ready')
         .sort((a, b) => a.inFlight - b.inFlight || a.lastUsedAt - b.lastUsedAt);
-      for (const r of idleFirst.slice(0, surplus)) this.#o.pool.retire(r);
+      for (const r of idleFirst.slice(0, surplus)) this.#o.pool.drain(r);
     }
 
     // Rolling update: once new containers are ready, old ones stop taking work and drain.
@@ -130,7 +131,7 @@ export class Reconciler {
       .replicas(name)
       .filter((r) => r.state === 'ready' && r.template === template && !r.fromStem && !r.loadError);
     if (old.length > 0 && (readyCurrent.length >= Math.min(target, 1) || target === 0)) {
-      for (const r of old) this.#o.pool.retire(r);
+      for (const r of old) this.#o.pool.drain(r);
     }
     // Each deploy adds a code version; once no container runs an older one, it can go (a
     // function redeployed for months would otherwise fill the disk). Stem-born containers
@@ -169,7 +170,7 @@ export class Reconciler {
     const attempt = (this.#loadFailures.get(fn.name) ?? 0) + 1;
     this.#loadFailures.set(fn.name, attempt);
     this.#o.log.info(`${fn.name}: replacing ${due.length} container(s) whose function failed to load (attempt ${attempt})`);
-    for (const r of due) await this.#o.pool.kill(r);
+    for (const r of due) await this.#o.pool.remove(r);
   }
 
   /** When to look again at a function with containers that failed to load, if it has any. */
@@ -210,7 +211,7 @@ export class Reconciler {
     const running = new Set(everything.filter((c) => c.running).map((c) => c.id));
     for (const r of this.#o.pool.replicas(fn.name)) {
       if (r.state === 'starting' || r.startedAt >= listedAt || !r.containerId) continue;
-      if (!running.has(r.containerId)) await this.#o.pool.lost(r);
+      if (!running.has(r.containerId)) await this.#o.pool.dropStopped(r);
     }
   }
 
@@ -221,14 +222,14 @@ export class Reconciler {
     this.#o.pool.failWaiters(name, new FunctionNotFound(name));
     const replicas: readonly Replica[] = [...this.#o.pool.replicas(name)];
     for (const r of replicas) {
-      if (r.inFlight === 0) await this.#o.pool.kill(r);
-      else this.#o.pool.retire(r);
+      if (r.inFlight === 0) await this.#o.pool.remove(r);
+      else this.#o.pool.drain(r);
     }
     const draining = this.#o.pool.replicas(name);
     if (draining.length > 0) {
       const deadline = (fn?.updatedAt ?? 0) + (fn?.spec.timeoutMs ?? 0);
       if (this.#o.clock.now() < deadline) return { requeueAfterMs: DRAIN_POLL_MS };
-      for (const r of draining) await this.#o.pool.kill(r);
+      for (const r of draining) await this.#o.pool.remove(r);
     }
     for (const c of await this.#o.sandbox.list(name)) await this.#o.sandbox.remove(c.id);
     this.#o.pool.forgetIfEmpty(name);

@@ -6,7 +6,8 @@ import { FunctionSpec } from '../../schemas/index.js';
 import { FakeClock, systemClock, type Clock } from '../support/clock.js';
 import { FunctionLoadFailed, NoCapacity, SandboxUnavailable } from '../support/errors.js';
 import { silentLogger } from '../support/logger.js';
-import { Pool, type Lease, type Replica } from './pool.js';
+import type { Replica } from './replica.js';
+import { Pool, type Lease } from './router.js';
 import { StemCells } from './stem-cells.js';
 import { FakeSandbox } from '../sandbox/testing/fake-sandbox.js';
 import type { FunctionRecord } from '../state/records.js';
@@ -82,7 +83,7 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const name of pool.functionNames()) {
     pool.failWaiters(name, new Error('test over'));
-    for (const replica of [...pool.replicas(name)]) await pool.kill(replica);
+    for (const replica of [...pool.replicas(name)]) await pool.remove(replica);
   }
   await sandbox.closeAll();
   await rm(dir, { recursive: true, force: true });
@@ -219,7 +220,7 @@ describe('Pool routing', () => {
     expect(busy.replica).toBe(old);
     const slow = invoke(busy, 50);
 
-    pool.retire(old);
+    pool.drain(old);
     expect(old.state).toBe('draining');
     expect(pool.replicas('hello')).toContain(old);
 
@@ -244,7 +245,7 @@ describe('Pool routing', () => {
     const fn = record({});
     await writeCode(fn);
     const replica = await pool.start(fn);
-    pool.retire(replica);
+    pool.drain(replica);
     expect(replica.state).toBe('dead');
     expect(pool.replicas('hello')).toEqual([]);
     await vi.waitFor(() => expect(sandbox.containers.size).toBe(0), { timeout: 2_000, interval: 5 });
@@ -278,7 +279,7 @@ describe('Pool start-up CPU boost', () => {
     const first = await pool.start(fn);
     await vi.waitFor(() => expect(sandbox.settled).toHaveLength(1), { timeout: 2_000, interval: 5 });
     // A second pool, as after a restart (the first lets go of its connections), takes the running container over.
-    pool.close();
+    pool.detachAll();
     makePool();
     const adopted = await pool.adopt(fn, first.containerId!, first.key);
     expect(adopted.state).toBe('ready');
@@ -332,7 +333,7 @@ describe('Pool starts', () => {
     await writeCode(fn);
     sandbox.failStart = () => {
       // The deletion retires the starting replica and removes its container under the engine's start.
-      for (const r of pool.replicas('hello')) pool.retire(r);
+      for (const r of pool.replicas('hello')) pool.drain(r);
       return new SandboxUnavailable('Docker engine is not reachable or refused to start a container');
     };
     await expect(pool.start(fn)).rejects.toThrow('replica retired during start');
@@ -406,7 +407,7 @@ describe('Pool: a function that never finishes loading', () => {
       await vi.waitFor(() => expect(pool.replicas('hello')).toHaveLength(1), { timeout: 2_000, interval: 2 });
       const [replica] = pool.replicas('hello');
       expect(replica?.containerId).toBe(cellId);
-      pool.retire(replica!);
+      pool.drain(replica!);
       await vi.waitFor(() => expect(sandbox.removed).toContain(cellId), { timeout: 2_000, interval: 2 });
       pool.failWaiters('hello', new Error('deleted'));
       expect(await waiting).toEqual(new Error('deleted'));

@@ -1,0 +1,288 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Clock } from '../support/clock.js';
+import { ContainerDied, FunctionLoadFailed, SandboxUnavailable } from '../support/errors.js';
+import type { Logger } from '../support/logger.js';
+import type { ExitReason, Sandbox } from '../sandbox/sandbox.js';
+import type { FunctionRecord } from '../state/records.js';
+import { FrameBudget } from './frame-budget.js';
+import { isGone, newReplica, type Replica } from './replica.js';
+import { listenForReplica, removeReplicaFolders, socketDirOf } from './replica-socket.js';
+import type { StemCells } from './stem-cells.js';
+import type { WorkerClient } from './worker-client.js';
+
+/** A start given up because its replica was retired meanwhile (a deletion, a scale-down). */
+export class RetiredDuringStart extends Error {
+  constructor(options?: { cause: unknown }) {
+    super('replica retired during start', options);
+  }
+}
+
+/** How long a worker's lost connection may precede the engine seeing its container stop. */
+const EXIT_REASON_WAIT_MS = 500;
+/** How long an adopted container's worker may take to connect again after a restart. */
+const ADOPT_TIMEOUT_MS = 5000;
+/** First and longest wait before another start for waiters after a failed one. */
+const START_BACKOFF_BASE_MS = 1000;
+const START_BACKOFF_MAX_MS = 5 * 60_000;
+
+/** Starts that failed in a row for a function, and until when waiters start no other. */
+interface StartFailure {
+  count: number;
+  until: number;
+  error: Error;
+}
+
+/** What the lifecycle needs: the engine, folders, limits, and the router's hooks. */
+export interface ReplicaLifecycleOptions {
+  sandbox: Sandbox;
+  clock: Clock;
+  log: Logger;
+  functionsDir: string;
+  socketsDir: string;
+  workerDir: string;
+  startTimeoutMs: number;
+  stemCells?: StemCells;
+  budget: FrameBudget;
+  /** A new replica joins its function's list (the router routes only to listed ones). */
+  track(replica: Replica): void;
+  /** A removed replica leaves its function's list. */
+  untrack(replica: Replica): void;
+  /** A replica became ready (or was attached): hand it waiting requests. */
+  attached(replica: Replica): void;
+  /** A start failed and backs off; the router tells waiters with nothing else to wait for. */
+  startFailed(functionName: string, error: Error): void;
+  /** A function's actual state changed (a replica died or left on its own). */
+  onChange(functionName: string): void;
+  /** True once the pool let go of every container (a runtime stop): losses are not reacted to. */
+  detached(): boolean;
+}
+
+/**
+ * The life of one replica: start (a labelled container, or a stem cell specialised for the
+ * function), adoption after a restart, the CPU settle after boot, and removal. Routing is the
+ * router's (./router.ts); this module only tells it when a replica joins, is ready, or leaves.
+ */
+export class ReplicaLifecycle {
+  #o: ReplicaLifecycleOptions;
+  #startFailures = new Map<string, StartFailure>();
+
+  constructor(options: ReplicaLifecycleOptions) {
+    this.#o = options;
+  }
+
+  /** How long the function's next start should wait after failed ones (0: none failed, or the back-off has passed). */
+  startBackoffMs(functionName: string): number {
+    const failure = this.#startFailures.get(functionName);
+    return failure ? Math.max(0, failure.until - this.#o.clock.now()) : 0;
+  }
+
+  /** Why the function's last start failed, while no start has succeeded since. */
+  startError(functionName: string): Error | null {
+    return this.#startFailures.get(functionName)?.error ?? null;
+  }
+
+  /** Forgets a function's failed starts (its pool is gone). */
+  forget(functionName: string): void {
+    this.#startFailures.delete(functionName);
+  }
+
+  /** Starts one labelled container of `fn` and resolves when its worker has said hello. */
+  async startLabelled(fn: FunctionRecord): Promise<Replica> {
+    const replica = this.#new(fn, randomBytes(5).toString('hex'));
+    try {
+      await this.#bootLabelled(replica, fn);
+      this.#startFailures.delete(fn.name);
+      return replica;
+    } catch (err) {
+      throw await this.#failedStart(replica, fn, err);
+    }
+  }
+
+  /** Starts one replica for waiting requests: from a stem cell when one of its size is ready. */
+  async startForWaiters(fn: FunctionRecord): Promise<Replica> {
+    const cell = this.#o.stemCells?.take({ memoryMb: fn.spec.memoryMb, cpus: fn.spec.cpus });
+    if (!cell) return this.startLabelled(fn);
+    const replica = this.#new(fn, cell.key);
+    // The pool owns the cell's container from here: a deletion during the load removes it.
+    replica.containerId = cell.containerId;
+    replica.client = cell.client;
+    replica.fromStem = true;
+    cell.client.budgetKey = fn.name;
+    const started = this.#o.clock.now();
+    try {
+      const loadError = await this.#o.stemCells!.specialize(cell, join(this.#o.functionsDir, fn.name, fn.codeDigest), fn.spec.env);
+      if (isGone(replica)) throw new RetiredDuringStart();
+      this.#attach(replica, cell.client);
+      this.#startFailures.delete(fn.name);
+      // Labels cannot change: the new name tells `docker ps` whose container it is until the
+      // reconciler has replaced it with a labelled one (in the background: not on the invoke's path).
+      void this.#o.sandbox.assign(cell.containerId, fn.name, replica.key).catch((err: unknown) => {
+        if (!isGone(replica)) this.#o.log.warn(`could not rename the stem cell of ${fn.name} replica ${replica.key}: ${(err as Error).message}`);
+      });
+      this.#o.log.info(
+        `specialised a stem cell as ${fn.name} replica ${replica.key} (generation ${fn.generation}) in ${this.#o.clock.now() - started} ms` +
+          (loadError ? `; function failed to load: ${loadError}` : ''),
+      );
+      return replica;
+    } catch (err) {
+      throw await this.#failedStart(replica, fn, err);
+    }
+  }
+
+  /**
+   * Takes over a running labelled container found after a restart: listens on its socket
+   * again and waits for its worker to reconnect. Identity comes from the container's labels,
+   * set by the runtime at create time, and from which socket the worker reached.
+   */
+  async adopt(fn: FunctionRecord, containerId: string, replicaKey: string): Promise<Replica> {
+    const replica = this.#new(fn, replicaKey);
+    replica.containerId = containerId;
+    try {
+      replica.listener = await listenForReplica(this.#o.socketsDir, replicaKey, this.#context(fn.name));
+      const client = await replica.listener.accept(Math.min(ADOPT_TIMEOUT_MS, this.#o.startTimeoutMs), this.#o.clock);
+      this.#attach(replica, client);
+      // Settled already, unless the previous run stopped between start and settle.
+      this.#settle(replica, fn.spec.cpus);
+      this.#o.log.info(`adopted ${fn.name} replica ${replicaKey}`);
+      return replica;
+    } catch (err) {
+      await this.remove(replica);
+      throw err;
+    }
+  }
+
+  /**
+   * Records why the replica's container stopped, asked before the container is removed (which
+   * would take the answer with it); once per replica.
+   */
+  askWhyItStopped(replica: Replica, waitMs: number): Promise<ExitReason | null> {
+    replica.exit ??= replica.containerId ? this.#o.sandbox.exitReason(replica.containerId, waitMs) : Promise.resolve(null);
+    return replica.exit;
+  }
+
+  /** Removes a replica: its container, connection and folders. `force` also removes a replica already marked dead. */
+  async remove(replica: Replica, force = false): Promise<void> {
+    if (isGone(replica) && !force) return;
+    this.#o.log.debug(`removing ${replica.functionName} replica ${replica.key} (was ${replica.state}, ${replica.inFlight} in flight)`);
+    replica.state = 'dead';
+    this.#o.untrack(replica);
+    replica.listener?.close();
+    replica.client?.close();
+    await replica.exit;
+    try {
+      if (replica.containerId) await this.#o.sandbox.remove(replica.containerId);
+    } catch (err) {
+      this.#o.log.warn(`could not remove container of ${replica.functionName}: ${(err as Error).message}`);
+    }
+    await removeReplicaFolders(this.#o.socketsDir, this.#o.stemCells?.cellsDir ?? null, replica.key);
+  }
+
+  async #bootLabelled(replica: Replica, fn: FunctionRecord): Promise<void> {
+    const started = this.#o.clock.now();
+    replica.listener = await listenForReplica(this.#o.socketsDir, replica.key, this.#context(fn.name));
+    if (isGone(replica)) throw new RetiredDuringStart();
+    replica.containerId = await this.#o.sandbox.start({
+      replicaKey: replica.key,
+      functionName: fn.name,
+      generation: fn.generation,
+      digest: fn.codeDigest,
+      template: replica.template,
+      codeDir: join(this.#o.functionsDir, fn.name, fn.codeDigest),
+      workerDir: this.#o.workerDir,
+      socketDir: socketDirOf(this.#o.socketsDir, replica.key),
+      memoryMb: fn.spec.memoryMb,
+      cpus: fn.spec.cpus,
+      env: fn.spec.env,
+    });
+    if (isGone(replica)) throw new RetiredDuringStart();
+    let client: WorkerClient;
+    try {
+      client = await replica.listener.accept(this.#o.startTimeoutMs, this.#o.clock);
+    } catch (err) {
+      throw await this.#whyNoHello(replica, err);
+    }
+    this.#attach(replica, client);
+    this.#settle(replica, fn.spec.cpus);
+    this.#o.log.info(
+      `started ${fn.name} replica ${replica.key} (generation ${fn.generation}) in ${this.#o.clock.now() - started} ms` +
+        (client.loadError ? `; function failed to load: ${client.loadError}` : ''),
+    );
+  }
+
+  /** A container that never connected: it exited (the engine says how), or it runs but its worker is stuck. */
+  async #whyNoHello(replica: Replica, err: unknown): Promise<unknown> {
+    if (isGone(replica) || !replica.containerId || !(err instanceof SandboxUnavailable)) return err;
+    const exit = await this.#o.sandbox.exitReason(replica.containerId, 0).catch(() => null);
+    if (exit) return new ContainerDied(`the function container exited with code ${exit.exitCode} during start${exit.oomKilled ? ' (killed at its memory limit)' : ''}`);
+    return new FunctionLoadFailed(
+      `the function container did not connect within ${this.#o.startTimeoutMs} ms: node did not boot, or the function blocks at load (an endless loop at the top of its module?)`,
+      { cause: err },
+    );
+  }
+
+  /** Cleans up after a failed start and says what to throw; counts the failure unless it was a retirement. */
+  async #failedStart(replica: Replica, fn: FunctionRecord, err: unknown): Promise<Error> {
+    // Retired meanwhile (its function deleted, say): whatever failed after that is no news.
+    const retired = isGone(replica);
+    // Forced: a replica retired while the engine created it got its container id after that removal.
+    await this.remove(replica, true);
+    if (retired) return err instanceof RetiredDuringStart ? err : new RetiredDuringStart({ cause: err });
+    const error = err instanceof Error ? err : new Error(String(err));
+    // An engine that is away costs nothing to ask again; a container that came up and failed
+    // (it hung at load, or exited) held a start timeout's worth of resources: that backs off.
+    if (error instanceof SandboxUnavailable) return error;
+    const previous = this.#startFailures.get(fn.name);
+    const count = (previous?.count ?? 0) + 1;
+    const wait = Math.min(START_BACKOFF_BASE_MS * 2 ** (count - 1), START_BACKOFF_MAX_MS);
+    this.#startFailures.set(fn.name, { count, until: this.#o.clock.now() + wait, error });
+    this.#o.startFailed(fn.name, error);
+    return error;
+  }
+
+  #new(fn: FunctionRecord, key: string): Replica {
+    const replica = newReplica(fn, key, this.#o.clock.now());
+    this.#o.track(replica);
+    return replica;
+  }
+
+  #context(functionName: string) {
+    return { clock: this.#o.clock, budget: this.#o.budget, budgetKey: functionName };
+  }
+
+  /**
+   * Ends a replica's start-up CPU boost in the background: the engine takes ~40 ms for it,
+   * too long to wait for on a cold start, and the replica serves meanwhile. A replica whose
+   * limit cannot be set is removed, so no container keeps more CPU than its spec.
+   */
+  #settle(replica: Replica, cpus: number): void {
+    const id = replica.containerId;
+    if (!id) return;
+    this.#o.sandbox.settle(id, cpus).catch((err: Error) => {
+      if (isGone(replica)) return;
+      this.#o.log.error(`removing ${replica.functionName} replica ${replica.key}: could not set its CPU limit: ${err.message}`);
+      void this.remove(replica).then(() => this.#o.onChange(replica.functionName));
+    });
+  }
+
+  #attach(replica: Replica, client: WorkerClient): void {
+    replica.client = client;
+    replica.listener = null;
+    replica.loadError = client.loadError;
+    client.onClose(() => {
+      if (isGone(replica) || this.#o.detached()) return;
+      const exit = this.askWhyItStopped(replica, EXIT_REASON_WAIT_MS);
+      void exit.then((why) => {
+        const ended = why === null ? client.closeReason : why.oomKilled ? 'was killed at its memory limit' : `exited with code ${why.exitCode}`;
+        this.#o.log.warn(`${replica.functionName} replica ${replica.key}: ${ended}; replacing it`);
+      });
+      void this.remove(replica).then(() => this.#o.onChange(replica.functionName));
+    });
+    if (replica.state === 'starting') replica.state = 'ready';
+    else if (isGone(replica)) {
+      client.close();
+      return;
+    }
+    this.#o.attached(replica);
+  }
+}

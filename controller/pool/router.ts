@@ -1,0 +1,307 @@
+import type { Clock, TimerHandle } from '../support/clock.js';
+import { GlambdarError, NoCapacity, SandboxUnavailable } from '../support/errors.js';
+import type { Logger } from '../support/logger.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import type { FunctionRecord } from '../state/records.js';
+import { DEFAULT_FRAME_BUDGET, FrameBudget } from './frame-budget.js';
+import { templateOf, type Replica } from './replica.js';
+import { ReplicaLifecycle, RetiredDuringStart } from './replicas.js';
+import type { StemCells } from './stem-cells.js';
+
+/** A replica lent to one invocation; give it back with `release`. */
+export interface Lease {
+  replica: Replica;
+  /** True when the invocation had to wait for a container to start. */
+  coldStart: boolean;
+}
+
+/** Folders and limits the pool needs. */
+export interface PoolOptions {
+  sandbox: Sandbox;
+  clock: Clock;
+  log: Logger;
+  functionsDir: string;
+  socketsDir: string;
+  workerDir: string;
+  startTimeoutMs: number;
+  queueTimeoutMs: number;
+  maxQueuedPerFunction: number;
+  /** Generic warm containers a start for waiting requests may specialise instead of starting one. */
+  stemCells?: StemCells;
+  /** Partial frames held from workers, per function and in total (shared with the stem cells). */
+  budget?: FrameBudget;
+  /** Called when a function's actual state changed (a replica started, died or left). */
+  onChange: (functionName: string) => void;
+}
+
+interface Waiter {
+  fn: FunctionRecord;
+  resolve(lease: Lease): void;
+  reject(err: Error): void;
+  timer: TimerHandle;
+}
+
+interface FunctionPool {
+  replicas: Replica[];
+  waiters: Waiter[];
+}
+
+/**
+ * The warm containers of every function and the routing between them. The invoke path
+ * borrows from here (least-loaded ready replica below `maxConcurrency`, else it queues and
+ * one start is shared by the waiters); the reconciler adds replicas and takes them away with
+ * the exits below, each named by its effect. Starting, adopting and removing a replica is
+ * ./replicas.ts's job.
+ */
+export class Pool {
+  #opts: PoolOptions;
+  #pools = new Map<string, FunctionPool>();
+  #lifecycle: ReplicaLifecycle;
+  #detached = false;
+
+  constructor(options: PoolOptions) {
+    this.#opts = options;
+    this.#lifecycle = new ReplicaLifecycle({
+      ...options,
+      budget: options.budget ?? new FrameBudget(DEFAULT_FRAME_BUDGET),
+      track: (replica) => this.#pool(replica.functionName).replicas.push(replica),
+      untrack: (replica) => {
+        const pool = this.#pools.get(replica.functionName);
+        if (pool) pool.replicas = pool.replicas.filter((r) => r !== replica);
+      },
+      attached: (replica) => {
+        const pool = this.#pools.get(replica.functionName);
+        if (pool) this.#dispatch(pool);
+      },
+      startFailed: (name, error) => {
+        // Waiting requests with no other container to wait for are told now, not at their queue timeout.
+        const pool = this.#pools.get(name);
+        if (pool && !pool.replicas.some((r) => r.state === 'starting' || r.state === 'ready')) this.failWaiters(name, asCallerError(error));
+      },
+      onChange: options.onChange,
+      detached: () => this.#detached,
+    });
+  }
+
+  /** The replicas of a function, dead ones excluded. */
+  replicas(functionName: string): readonly Replica[] {
+    return this.#pools.get(functionName)?.replicas ?? [];
+  }
+
+  /** Invocations waiting for capacity. */
+  queued(functionName: string): number {
+    return this.#pools.get(functionName)?.waiters.length ?? 0;
+  }
+
+  /** Names of functions the pool holds replicas for. */
+  functionNames(): string[] {
+    return [...this.#pools.keys()];
+  }
+
+  /** How long the function's next start should wait after failed ones (0: none failed, or the back-off has passed). */
+  startBackoffMs(functionName: string): number {
+    return this.#lifecycle.startBackoffMs(functionName);
+  }
+
+  /** Why the function's last start failed, while no start has succeeded since. */
+  startError(functionName: string): Error | null {
+    return this.#lifecycle.startError(functionName);
+  }
+
+  /** Borrows a replica for one invocation, starting one if none has room. */
+  acquire(fn: FunctionRecord): Promise<Lease> {
+    const pool = this.#pool(fn.name);
+    const replica = this.#pick(pool, fn);
+    if (replica) {
+      replica.inFlight += 1;
+      return Promise.resolve({ replica, coldStart: false });
+    }
+    if (pool.waiters.length >= this.#opts.maxQueuedPerFunction) {
+      return Promise.reject(new NoCapacity(`function "${fn.name}" has ${pool.waiters.length} requests waiting; try again later`));
+    }
+    return new Promise<Lease>((resolve, reject) => {
+      const waiter: Waiter = {
+        fn,
+        resolve,
+        reject,
+        timer: this.#opts.clock.setTimeout(() => {
+          const i = pool.waiters.indexOf(waiter);
+          if (i >= 0) pool.waiters.splice(i, 1);
+          reject(new NoCapacity(`no container of function "${fn.name}" could take the request within ${this.#opts.queueTimeoutMs} ms`));
+        }, this.#opts.queueTimeoutMs),
+      };
+      pool.waiters.push(waiter);
+      this.#scaleForWaiters(pool, fn);
+    });
+  }
+
+  /** Gives a replica back after an invocation. */
+  release(replica: Replica): void {
+    replica.inFlight -= 1;
+    replica.lastUsedAt = this.#opts.clock.now();
+    if (replica.state === 'draining' && replica.inFlight === 0) {
+      void this.#lifecycle.remove(replica);
+      return;
+    }
+    const pool = this.#pools.get(replica.functionName);
+    if (pool) this.#dispatch(pool);
+  }
+
+  /**
+   * Starts one labelled container of `fn` and resolves when its worker has said hello. This is
+   * what the reconciler uses; only a start for waiting requests may take a stem cell.
+   */
+  start(fn: FunctionRecord): Promise<Replica> {
+    return this.#lifecycle.startLabelled(fn);
+  }
+
+  /** Takes over a running labelled container found after a restart (see ReplicaLifecycle.adopt). */
+  adopt(fn: FunctionRecord, containerId: string, replicaKey: string): Promise<Replica> {
+    return this.#lifecycle.adopt(fn, containerId, replicaKey);
+  }
+
+  /** Stops routing to a replica; it is removed once its in-flight requests finish. */
+  drain(replica: Replica): void {
+    if (replica.state === 'dead' || replica.state === 'draining') return;
+    if (replica.state === 'starting' || replica.inFlight === 0) {
+      void this.#lifecycle.remove(replica);
+      return;
+    }
+    replica.state = 'draining';
+  }
+
+  /** Removes a replica at once; its in-flight requests fail. For the reconciler, which knows. */
+  async remove(replica: Replica): Promise<void> {
+    await this.#lifecycle.remove(replica);
+  }
+
+  /**
+   * Drops a replica whose container stopped by itself (the engine lists it as not running),
+   * asking the engine why first: the invocations it fails tell their callers.
+   */
+  async dropStopped(replica: Replica): Promise<void> {
+    if (replica.state === 'dead') return;
+    void this.#lifecycle.askWhyItStopped(replica, 0);
+    await this.#lifecycle.remove(replica);
+  }
+
+  /**
+   * Removes a replica the invoke path gave up on (a handler past its timeout may be blocking
+   * its event loop) and tells the reconciler, which starts a replacement if one is wanted. The
+   * engine's event would not: a stem-born container's labels name no function.
+   */
+  async replace(replica: Replica): Promise<void> {
+    if (replica.state === 'dead') return;
+    await this.#lifecycle.remove(replica);
+    this.#opts.onChange(replica.functionName);
+  }
+
+  /** Rejects the waiters of a function, e.g. because it cannot start containers. */
+  failWaiters(functionName: string, err: Error): void {
+    const pool = this.#pools.get(functionName);
+    if (!pool) return;
+    for (const w of pool.waiters.splice(0)) {
+      this.#opts.clock.clearTimeout(w.timer);
+      w.reject(err);
+    }
+  }
+
+  /**
+   * Lets go of every container without removing it (the next start adopts them): closes the
+   * connections and stops reacting to their loss.
+   */
+  detachAll(): void {
+    this.#detached = true;
+    for (const name of this.#pools.keys()) this.failWaiters(name, new NoCapacity('the runtime is stopping'));
+    for (const pool of this.#pools.values()) {
+      for (const r of pool.replicas) {
+        r.listener?.close();
+        r.client?.close();
+      }
+    }
+  }
+
+  /** Drops the bookkeeping of a function that has no replicas left. */
+  forgetIfEmpty(functionName: string): void {
+    const pool = this.#pools.get(functionName);
+    if (pool && pool.replicas.length === 0 && pool.waiters.length === 0) {
+      this.#pools.delete(functionName);
+      this.#lifecycle.forget(functionName);
+    }
+  }
+
+  #pool(name: string): FunctionPool {
+    let pool = this.#pools.get(name);
+    if (!pool) {
+      pool = { replicas: [], waiters: [] };
+      this.#pools.set(name, pool);
+    }
+    return pool;
+  }
+
+  /**
+   * The least-loaded ready replica with room. Replicas of the current template are preferred;
+   * during a rolling update, older ones keep serving until new ones are ready.
+   */
+  #pick(pool: FunctionPool, fn: FunctionRecord): Replica | undefined {
+    const template = templateOf(fn);
+    // Healthy current first, then healthy older ones (a rollout in progress, or new code that
+    // fails to load), then whatever is left so a broken function still answers its error.
+    const rank = (r: Replica) => (r.loadError ? 2 : 0) + (r.template === template ? 0 : 1);
+    let best: Replica | undefined;
+    let bestRank = Infinity;
+    for (const r of pool.replicas) {
+      if (r.state !== 'ready' || r.inFlight >= fn.spec.maxConcurrency) continue;
+      const rk = rank(r);
+      if (rk < bestRank || (rk === bestRank && r.inFlight < best!.inFlight)) {
+        best = r;
+        bestRank = rk;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * Starts a replica when the waiters outnumber the room of the ones already starting. After a
+   * failed start the next waits out a back-off (1 s, doubling up to 5 min, like a crash loop):
+   * meanwhile waiters with no container to wait for are told the start error at once.
+   */
+  #scaleForWaiters(pool: FunctionPool, fn: FunctionRecord): void {
+    const template = templateOf(fn);
+    const starting = pool.replicas.filter((r) => r.state === 'starting' && r.template === template).length;
+    const live = pool.replicas.filter((r) => r.state === 'starting' || r.state === 'ready').length;
+    if (pool.waiters.length <= starting * fn.spec.maxConcurrency || live >= fn.spec.maxReplicas) return;
+    if (this.#lifecycle.startBackoffMs(fn.name) > 0) {
+      if (live === 0) this.failWaiters(fn.name, this.#lifecycle.startError(fn.name)!);
+      return;
+    }
+    this.#lifecycle.startForWaiters(fn).then(
+      () => this.#opts.onChange(fn.name),
+      (err: Error) => {
+        if (err instanceof RetiredDuringStart) this.#opts.log.debug(`a container of ${fn.name} was retired while it started`);
+        else this.#opts.log.warn(`could not start a container for ${fn.name}: ${err.message}`);
+        const stillStarting = pool.replicas.some((r) => r.state === 'starting');
+        if (!stillStarting && !pool.replicas.some((r) => r.state === 'ready')) this.failWaiters(fn.name, asCallerError(err));
+        this.#opts.onChange(fn.name);
+      },
+    );
+  }
+
+  /** Hands waiting invocations to replicas with room. */
+  #dispatch(pool: FunctionPool): void {
+    while (pool.waiters.length > 0) {
+      const waiter = pool.waiters[0]!;
+      const replica = this.#pick(pool, waiter.fn);
+      if (!replica) break;
+      pool.waiters.shift();
+      this.#opts.clock.clearTimeout(waiter.timer);
+      replica.inFlight += 1;
+      waiter.resolve({ replica, coldStart: true });
+    }
+  }
+}
+
+/** What waiting callers are told when a start failed: a known error as it is, anything else as the engine being unavailable. */
+function asCallerError(err: Error): Error {
+  return err instanceof GlambdarError ? err : new SandboxUnavailable('could not start a container for the function', { cause: err });
+}

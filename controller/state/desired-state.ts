@@ -1,0 +1,105 @@
+import { FunctionSpec, SpecPatch, parseWith } from '../../schemas/index.js';
+import { installCode, type CodeSource } from '../code/install.js';
+import type { Clock } from '../support/clock.js';
+import { FunctionNotFound, InvalidInput, OwnedByManifest } from '../support/errors.js';
+import type { FunctionRecord, FunctionSource, WriteOutcome } from './records.js';
+import type { Store } from './store.js';
+
+/** What `deploy` needs: code on disk (a zip, or a folder holding the entry file) and optional spec fields. */
+export interface DeployRequest {
+  name: string;
+  code: CodeSource;
+  patch: unknown;
+  source?: FunctionSource;
+  manifestPath?: string | null;
+}
+
+/** What a desired-state write did, and the record as it is now. */
+export interface WriteResult {
+  outcome: WriteOutcome;
+  record: FunctionRecord;
+}
+
+/** Options of {@link DesiredState}. */
+export interface DesiredStateOptions {
+  store: Store;
+  functionsDir: string;
+  clock: Pick<Clock, 'now'>;
+  /** Refuses a spec that can never run here (throws InvalidInput); called after the spec parses. */
+  checkFits?: (spec: FunctionSpec) => void;
+}
+
+/**
+ * The one way desired state is written: the owner check (a manifest-owned function changes
+ * only through its manifest), the spec merge and validation, the code install, then the
+ * store's idempotent apply. The Runtime enqueues a reconcile after each write; the GitOps
+ * source's test target uses the same class, so the rules cannot drift apart.
+ */
+export class DesiredState {
+  #o: DesiredStateOptions;
+
+  constructor(options: DesiredStateOptions) {
+    this.#o = options;
+  }
+
+  /** Deploys (or redeploys) a function; the spec patch merges over the current spec for the API. */
+  async deploy(request: DeployRequest): Promise<WriteResult> {
+    const source = request.source ?? 'api';
+    const existing = this.#o.store.get(request.name);
+    checkOwner(existing, source);
+    const patch = parseWith(SpecPatch, request.patch);
+    if (!patch.ok) throw new InvalidInput(`invalid spec: ${patch.issues.join('; ')}`);
+    // An API redeploy keeps settings made through /config; a manifest states the whole spec.
+    const base = source === 'api' && existing && !existing.deleting ? existing.spec : undefined;
+    const spec = this.#mergeSpec(base, patch.value);
+    const { digest } = await installCode(request.code, this.#o.functionsDir, request.name);
+    return this.#o.store.apply(
+      { name: request.name, spec, codeDigest: digest, source, manifestPath: request.manifestPath ?? null },
+      this.#o.clock.now(),
+    );
+  }
+
+  /** Applies a partial spec to an existing function. */
+  configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
+    const existing = this.live(name);
+    checkOwner(existing, source);
+    const parsed = parseWith(SpecPatch, patch);
+    if (!parsed.ok) throw new InvalidInput(`invalid config: ${parsed.issues.join('; ')}`);
+    const spec = this.#mergeSpec(existing.spec, parsed.value);
+    return this.#o.store.apply({ ...existing, spec }, this.#o.clock.now());
+  }
+
+  /** Deletion, step one: marks the function as deleting (the reconciler does the rest). */
+  markDeleting(name: string, source: FunctionSource = 'api'): FunctionRecord {
+    const existing = this.#o.store.get(name);
+    if (!existing) throw new FunctionNotFound(name);
+    checkOwner(existing, source);
+    this.#o.store.markDeleting(name, this.#o.clock.now());
+    return existing;
+  }
+
+  /** A function that exists and is not being deleted, or FunctionNotFound. */
+  live(name: string): FunctionRecord {
+    const fn = this.#o.store.get(name);
+    if (!fn || fn.deleting) throw new FunctionNotFound(name);
+    return fn;
+  }
+
+  #mergeSpec(base: FunctionSpec | undefined, patch: SpecPatch): FunctionSpec {
+    const merged = { ...(base ?? {}), ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) };
+    const parsed = parseWith(FunctionSpec, merged);
+    if (!parsed.ok) throw new InvalidInput(`invalid spec: ${parsed.issues.join('; ')}`);
+    this.#o.checkFits?.(parsed.value);
+    return parsed.value;
+  }
+}
+
+/**
+ * A manifest-owned function is refused to the API. Between manifest files the manifests source
+ * arbitrates (it sees the whole folder, and moves a function to another file once its owner no
+ * longer names it).
+ */
+function checkOwner(existing: FunctionRecord | undefined, source: FunctionSource): void {
+  if (!existing || existing.deleting || existing.source !== 'manifest') return;
+  if (source === 'api') throw new OwnedByManifest(existing.name, existing.manifestPath ?? 'a manifest');
+}
