@@ -8,7 +8,7 @@ import { errorMiddleware } from './http-errors.js';
 import { infoTable } from './info-table.js';
 import { renderMetrics } from './metrics.js';
 
-/** Largest upload (DESIGN.md limits). */
+/** Largest upload (README "API"). */
 export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
 const functionName = checkFunctionName;
@@ -64,7 +64,7 @@ export interface ManifestStates {
 }
 
 /**
- * The control-plane routes of DESIGN.md on express. Handlers parse input, call the runtime
+ * The control-plane routes (README "API") on express. Handlers parse input, call the runtime
  * and throw; the error middleware is the only place errors become HTTP. Without a manifests
  * source, `GET /manifests` lists nothing.
  */
@@ -73,7 +73,7 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   app.disable('x-powered-by');
   app.set('etag', false);
   const upload = multer({
-    dest: runtime.paths.tmp,
+    dest: runtime.uploadDir,
     limits: { fileSize: MAX_UPLOAD_BYTES, files: 1, fields: 20, fieldSize: 64 * 1024 },
   });
 
@@ -136,7 +136,7 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', instance: runtime.store.instanceId });
+    res.json({ status: 'ok', instance: runtime.instanceId });
   });
 
   app.get('/metrics', (_req, res) => {

@@ -23,7 +23,7 @@ async function serve(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    running.runtime.log.info(`${signal}: draining in-flight requests and stopping (containers stay for the next start)`);
+    running.log.info(`${signal}: draining in-flight requests and stopping (containers stay for the next start)`);
     void running.close().then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

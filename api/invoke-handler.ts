@@ -3,7 +3,7 @@ import { FUNCTION_NAME_PATTERN } from '../schemas/index.js';
 import { checkFunctionName, PayloadTooLarge, type Logger, type Runtime } from '../controller/index.js';
 import { sendError } from './http-errors.js';
 
-/** Largest invocation body (DESIGN.md limits). */
+/** Largest invocation body (README "API"). */
 export const MAX_INVOKE_BODY_BYTES = 6 * 1024 * 1024;
 /** The URL prefix this handler serves. */
 export const INVOKE_PREFIX = '/invoke/';
@@ -74,7 +74,7 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     checkFunctionName(name);
   }
   const body = await readBody(req);
-  const outcome = await runtime.invoker.invoke(
+  const outcome = await runtime.invoke(
     name,
     {
       method: req.method ?? 'GET',

@@ -1,4 +1,4 @@
-import type { Runtime } from '../controller/index.js';
+import type { InvocationSnapshot, Runtime } from '../controller/index.js';
 
 function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -11,7 +11,8 @@ function family(out: string[], name: string, type: 'gauge' | 'counter' | 'histog
 
 /** Prometheus text exposition of what the runtime knows about each function. */
 export function renderMetrics(runtime: Runtime): string {
-  const functions = runtime.list();
+  const snapshot = runtime.metricsSnapshot();
+  const functions = snapshot.functions;
   const out: string[] = [];
   const gauge = (name: string, help: string, type: 'gauge' | 'counter', pick: (f: (typeof functions)[number]) => number) => {
     family(out, name, type, help);
@@ -20,7 +21,7 @@ export function renderMetrics(runtime: Runtime): string {
   family(out, 'glambdar_functions', 'gauge', 'Functions deployed.');
   out.push(`glambdar_functions ${functions.length}`);
   family(out, 'glambdar_stem_cells_ready', 'gauge', 'Generic warm containers waiting to be specialised.');
-  out.push(`glambdar_stem_cells_ready ${runtime.stemCells.readyCount}`);
+  out.push(`glambdar_stem_cells_ready ${snapshot.stemCellsReady}`);
   gauge('glambdar_invocations_total', 'Invocations recorded.', 'counter', (f) => f.invokeCount);
   gauge('glambdar_replicas', 'Containers of the function.', 'gauge', (f) => f.status.replicas);
   gauge('glambdar_ready_replicas', 'Containers ready to serve.', 'gauge', (f) => f.status.readyReplicas);
@@ -28,7 +29,7 @@ export function renderMetrics(runtime: Runtime): string {
   gauge('glambdar_desired_replicas', 'Containers the controller aims for.', 'gauge', (f) => f.status.desiredReplicas);
   gauge('glambdar_generation', 'Spec generation.', 'gauge', (f) => f.generation);
   gauge('glambdar_observed_generation', 'Generation the controller last reconciled.', 'gauge', (f) => f.status.observedGeneration);
-  renderInvocations(runtime, out);
+  renderInvocations(snapshot.invocations, out);
   renderProcess(out);
   return out.join('\n') + '\n';
 }
@@ -59,8 +60,7 @@ function formatLe(le: number): string {
 }
 
 /** The invoker's counters since this process started: responses by status, wait-time histogram, cold starts. */
-function renderInvocations(runtime: Runtime, out: string[]): void {
-  const series = runtime.invocationMetrics.snapshot();
+function renderInvocations(series: readonly InvocationSnapshot[], out: string[]): void {
   family(out, 'glambdar_invocation_responses_total', 'counter', 'Invocations by the HTTP status the caller got.');
   for (const s of series) {
     const fn = escapeLabel(s.name);

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput, type RuntimeConfig } from '../schemas/index.js';
-import { Runtime, createLogger, type Clock, type Logger, type Sandbox } from '../controller/index.js';
+import { openRuntime, createLogger, type Clock, type Logger, type Runtime, type Sandbox } from '../controller/index.js';
 import { ManifestSource } from '../manifests/index.js';
 import { createApp } from './app.js';
 import { httpStatusOf } from './http-errors.js';
@@ -24,6 +24,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** A running Glambdar: its HTTP server, its runtime and how to stop both. */
 export interface GlambdarServer {
   runtime: Runtime;
+  /** The runtime's log. */
+  log: Logger;
   /** The watched manifests folder, or null when started without it. */
   manifests: ManifestSource | null;
   server: Server;
@@ -46,7 +48,7 @@ export interface StartOptions {
 /** Opens the data folder, starts the control loop and listens. */
 export async function startServer(options: StartOptions): Promise<GlambdarServer> {
   const log = options.log ?? createLogger(options.config.logLevel);
-  const runtime = await Runtime.open({ ...options, log, statusOf: httpStatusOf });
+  const runtime = await openRuntime({ ...options, log, statusOf: httpStatusOf });
   const manifests = options.watchManifests === false ? null : new ManifestSource({ dir: options.config.manifestsDir, target: runtime, log });
   const app = createApp(runtime, log, manifests);
   const invoke = createInvokeHandler(runtime, log);
@@ -75,6 +77,7 @@ export async function startServer(options: StartOptions): Promise<GlambdarServer
   let closing: Promise<void> | null = null;
   return {
     runtime,
+    log,
     manifests,
     server,
     url,

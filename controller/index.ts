@@ -1,6 +1,16 @@
-/** The controller's public surface: what the API, the GitOps source and the bench use. */
-export { Runtime } from './runtime.js';
-export type { FunctionInfo, ContainerStatus, DeployRequest, RuntimeOptions } from './runtime.js';
+/**
+ * The controller's public surface: what the API, the GitOps source and the bench use. The
+ * rest stays internal; `api/` imports nothing of the controller but this file.
+ */
+export { openRuntime } from './wiring.js';
+export type { RuntimeOptions } from './wiring.js';
+export type { Runtime, MetricsSnapshot } from './runtime.js';
+export type { FunctionInfo, ContainerStatus } from './reconcile/status.js';
+export type { DeployRequest, WriteResult } from './state/desired-state.js';
+export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOutcome } from './state/records.js';
+export type { InvokeOutcome } from './invocation/invoker.js';
+export type { InvokeRequest } from './pool/worker-client.js';
+export type { InvocationSnapshot } from './invocation/invocation-metrics.js';
 export {
   GlambdarError,
   InvalidInput,
@@ -16,15 +26,13 @@ export {
   NoCapacity,
   SandboxUnavailable,
   InvocationTimeout,
-  TerminalError,
   RouteNotFound,
 } from './support/errors.js';
 export { checkFunctionName } from './support/function-name.js';
 export { createLogger, silentLogger } from './support/logger.js';
 export type { Logger, LogLevel } from './support/logger.js';
-export { systemClock, FakeClock } from './support/clock.js';
+export { systemClock } from './support/clock.js';
 export type { Clock, TimerHandle } from './support/clock.js';
-export { installArchive, installFolder, installCode } from './code/install.js';
+export { installCode } from './code/install.js';
 export type { CodeSource } from './code/install.js';
-export type { Sandbox, ContainerSpec, ContainerInfo, SandboxEvent } from './sandbox/sandbox.js';
-export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOutcome } from './state/records.js';
+export type { Sandbox } from './sandbox/sandbox.js';

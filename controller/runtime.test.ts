@@ -5,15 +5,25 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ContainerDied, InvocationTimeout, SandboxUnavailable } from './support/errors.js';
 import { RuntimeConfigSchema } from '../schemas/index.js';
 import { createLogger, silentLogger } from './support/logger.js';
-import { Runtime } from './runtime.js';
+import type { Runtime, RuntimeParts } from './runtime.js';
+import { assembleRuntime, type RuntimeOptions } from './wiring.js';
 import { FakeSandbox } from './sandbox/testing/fake-sandbox.js';
 
 let dir: string;
 let sandbox: FakeSandbox;
 const open: Runtime[] = [];
+/** The parts behind each runtime, for tests that look inside (the API never can). */
+const partsOf = new WeakMap<Runtime, RuntimeParts>();
+const p = (runtime: Runtime): RuntimeParts => partsOf.get(runtime)!;
+
+async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { runtime, parts } = await assembleRuntime(options);
+  partsOf.set(runtime, parts);
+  return runtime;
+}
 
 async function startRuntime(stemCells = 0): Promise<Runtime> {
-  const runtime = await Runtime.open({
+  const runtime = await openRuntime({
     config: RuntimeConfigSchema.parse({ dir: join(dir, 'data'), port: 0, stemCells }),
     statusOf: () => 500,
     sandbox,
@@ -30,7 +40,7 @@ async function stopRuntime(runtime: Runtime): Promise<void> {
 }
 
 const invoke = (runtime: Runtime, name: string, path = '/') =>
-  runtime.invoker.invoke(name, { method: 'POST', path, query: {}, headers: {} }, Buffer.from('{}'));
+  runtime.invoke(name, { method: 'POST', path, query: {}, headers: {} }, Buffer.from('{}'));
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'glb-runtime-'));
@@ -62,8 +72,8 @@ describe('Runtime restart', () => {
 
     const second = await startRuntime();
     // Every reconcile the start queued has run: a retired container would be gone by now.
-    await second.queue.idle();
-    expect(second.pool.replicas('recent').map((r) => r.state)).toEqual(['ready']);
+    await p(second).queue.idle();
+    expect(p(second).pool.replicas('recent').map((r) => r.state)).toEqual(['ready']);
     const outcome = await invoke(second, 'recent');
     expect(outcome.coldStart).toBe(false);
     expect(sandbox.starts).toBe(1);
@@ -73,22 +83,22 @@ describe('Runtime restart', () => {
 describe('Runtime: stem-born containers', () => {
   it('replace themselves with a labelled container of the function, and drain what they were serving', async () => {
     const runtime = await startRuntime(1);
-    await vi.waitFor(() => expect(runtime.stemCells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+    await vi.waitFor(() => expect(p(runtime).stemCells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
     // Labelled containers take the engine a while (as Docker's ~300 ms): the stem cell serves first.
     let openGate = () => undefined as void;
     const gate = new Promise<void>((resolve) => (openGate = resolve));
     sandbox.startGate = (spec) => (spec.stem ? undefined : gate);
     await runtime.deploy({ name: 'born', code: { kind: 'folder', path: join(dir, 'code') }, patch: {} });
     const slow = invoke(runtime, 'born', '/slow');
-    await vi.waitFor(() => expect(runtime.pool.replicas('born').some((r) => r.fromStem && r.inFlight === 1)).toBe(true), { timeout: 5_000, interval: 5 });
-    const stemBorn = runtime.pool.replicas('born').find((r) => r.fromStem)!;
+    await vi.waitFor(() => expect(p(runtime).pool.replicas('born').some((r) => r.fromStem && r.inFlight === 1)).toBe(true), { timeout: 5_000, interval: 5 });
+    const stemBorn = p(runtime).pool.replicas('born').find((r) => r.fromStem)!;
     openGate();
     // A labelled container takes over; the stem-born one takes no new request and goes once its own is answered.
     await vi.waitFor(
       () => {
         const labelled = [...sandbox.containers.values()].filter((c) => c.info.functionName === 'born' && c.info.running);
         expect(labelled).toHaveLength(1);
-        expect(runtime.pool.replicas('born').find((r) => !r.fromStem)?.state).toBe('ready');
+        expect(p(runtime).pool.replicas('born').find((r) => !r.fromStem)?.state).toBe('ready');
       },
       { timeout: 5_000, interval: 5 },
     );
@@ -96,19 +106,19 @@ describe('Runtime: stem-born containers', () => {
     expect((await invoke(runtime, 'born')).coldStart).toBe(false);
     expect((await slow).statusCode).toBe(200);
     await vi.waitFor(() => expect(sandbox.containers.has(stemBorn.containerId!)).toBe(false), { timeout: 2_000, interval: 5 });
-    expect(runtime.pool.replicas('born').map((r) => r.fromStem)).toEqual([false]);
+    expect(p(runtime).pool.replicas('born').map((r) => r.fromStem)).toEqual([false]);
   });
 });
 
 describe('Runtime timeouts', () => {
   it('replaces a stem-born container removed after a timeout, though its engine events name no function', async () => {
     const runtime = await startRuntime(1);
-    await vi.waitFor(() => expect(runtime.stemCells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+    await vi.waitFor(() => expect(p(runtime).stemCells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
     // The engine refuses labelled containers for now, so the stem-born one is not replaced yet.
     sandbox.failStart = (spec) => (spec.stem ? undefined : new SandboxUnavailable('engine refuses'));
     await runtime.deploy({ name: 'stuck', code: { kind: 'folder', path: join(dir, 'code') }, patch: { timeoutMs: 200 } });
     expect((await invoke(runtime, 'stuck')).coldStart).toBe(true);
-    const [first] = runtime.pool.replicas('stuck');
+    const [first] = p(runtime).pool.replicas('stuck');
     expect(first?.fromStem).toBe(true);
 
     await expect(invoke(runtime, 'stuck', '/slow')).rejects.toBeInstanceOf(InvocationTimeout);
@@ -116,7 +126,7 @@ describe('Runtime timeouts', () => {
     // No invoke follows: the reconciler alone must bring the function back to one warm container.
     await vi.waitFor(
       () => {
-        const ready = runtime.pool.replicas('stuck').filter((r) => r.state === 'ready');
+        const ready = p(runtime).pool.replicas('stuck').filter((r) => r.state === 'ready');
         expect(ready).toHaveLength(1);
         expect(ready[0]).not.toBe(first);
       },
@@ -127,7 +137,7 @@ describe('Runtime timeouts', () => {
 
 describe('Runtime resync', () => {
   it('removes a stopped stem-born container whose removal failed while the engine was down', async () => {
-    const runtime = await Runtime.open({
+    const runtime = await openRuntime({
       config: RuntimeConfigSchema.parse({ dir: join(dir, 'data'), port: 0, stemCells: 1, resyncIntervalMs: 100 }),
       statusOf: () => 500,
       sandbox,
@@ -135,17 +145,17 @@ describe('Runtime resync', () => {
     });
     open.push(runtime);
     await runtime.start();
-    await vi.waitFor(() => expect(runtime.stemCells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+    await vi.waitFor(() => expect(p(runtime).stemCells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
     // The engine refuses labelled containers, so the stem-born one is not replaced first.
     sandbox.failStart = (spec) => (spec.stem ? undefined : new SandboxUnavailable('engine refuses'));
     await runtime.deploy({ name: 'orphan', code: { kind: 'folder', path: join(dir, 'code') }, patch: {} });
     expect((await invoke(runtime, 'orphan')).coldStart).toBe(true);
-    const born = runtime.pool.replicas('orphan')[0]!;
+    const born = p(runtime).pool.replicas('orphan')[0]!;
     expect(born.fromStem).toBe(true);
 
     sandbox.down = true;
     await sandbox.crash(born.containerId!);
-    await vi.waitFor(() => expect(runtime.pool.replicas('orphan')).not.toContain(born), { timeout: 2_000, interval: 5 });
+    await vi.waitFor(() => expect(p(runtime).pool.replicas('orphan')).not.toContain(born), { timeout: 2_000, interval: 5 });
     expect(sandbox.containers.get(born.containerId!)?.info.exited).toBe(true);
 
     sandbox.down = false;
@@ -158,12 +168,12 @@ describe('Runtime: a container that stops under an invocation', () => {
   async function hungInvocation(runtime: Runtime, name: string, memoryMb: number): Promise<{ pending: Promise<unknown>; containerId: string }> {
     await runtime.deploy({ name, code: { kind: 'folder', path: join(dir, 'code') }, patch: { memoryMb } });
     await invoke(runtime, name);
-    const containerId = runtime.pool.replicas(name)[0]!.containerId!;
+    const containerId = p(runtime).pool.replicas(name)[0]!.containerId!;
     const pending = invoke(runtime, name, '/hang').then(
       () => new Error('the invocation succeeded'),
       (err: unknown) => err,
     );
-    await vi.waitFor(() => expect(runtime.pool.replicas(name)[0]?.inFlight).toBe(1), { timeout: 2_000, interval: 5 });
+    await vi.waitFor(() => expect(p(runtime).pool.replicas(name)[0]?.inFlight).toBe(1), { timeout: 2_000, interval: 5 });
     return { pending, containerId };
   }
 
@@ -174,8 +184,8 @@ describe('Runtime: a container that stops under an invocation', () => {
     const err = (await pending) as Error;
     expect(err).toBeInstanceOf(ContainerDied);
     expect(err.message).toBe('the function ran out of memory: its container was killed at the 64 MiB limit (raise memoryMb)');
-    runtime.invocations.flush();
-    expect(runtime.store.logs('hungry', { limit: 1 })[0]).toMatchObject({ statusCode: 500, error: err.message });
+    p(runtime).invocations.flush();
+    expect(p(runtime).store.logs('hungry', { limit: 1 })[0]).toMatchObject({ statusCode: 500, error: err.message });
     // The container is removed only once its reason was read, and the pool replaces it.
     await vi.waitFor(() => expect(sandbox.removed).toContain(containerId), { timeout: 2_000, interval: 5 });
   });

@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 function newSource(options: Partial<ManifestSourceOptions> = {}): ManifestSource {
-  const source = new ManifestSource({ dir, target, stabilityMs: 0, debounceMs: 10, ...options });
+  const source = new ManifestSource({ dir, target, log: target.log, stabilityMs: 0, debounceMs: 10, ...options });
   sources.push(source);
   return source;
 }

@@ -24,7 +24,7 @@ const ManifestSpec = z
   });
 
 /**
- * One document of a manifest file (DESIGN.md "Manifest"). Every object is strict: an unknown
+ * One document of a manifest file (README "GitOps"). Every object is strict: an unknown
  * field is an error naming it, as a typo in a GitOps file must not be silently ignored.
  */
 export const ManifestDocument = z.strictObject({

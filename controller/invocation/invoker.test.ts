@@ -6,7 +6,8 @@ import { RuntimeConfigSchema } from '../../schemas/index.js';
 import { systemClock, type Clock } from '../support/clock.js';
 import type { GlambdarError } from '../support/errors.js';
 import { silentLogger } from '../support/logger.js';
-import { Runtime } from '../runtime.js';
+import type { Runtime } from '../runtime.js';
+import { openRuntime } from '../wiring.js';
 import { FakeSandbox } from '../sandbox/testing/fake-sandbox.js';
 
 let dir: string;
@@ -17,10 +18,10 @@ let elapsedMs: number;
 
 const STATUS: Record<string, number> = { RATE_LIMITED: 429, HANDLER_ERROR: 500, SANDBOX_UNAVAILABLE: 503 };
 
-const invoke = (name: string, path = '/') => runtime.invoker.invoke(name, { method: 'GET', path, query: {}, headers: {} }, Buffer.alloc(0));
+const invoke = (name: string, path = '/') => runtime.invoke(name, { method: 'GET', path, query: {}, headers: {} }, Buffer.alloc(0));
 const deploy = (name: string, patch: Record<string, unknown> = {}) =>
   runtime.deploy({ name, code: { kind: 'folder', path: join(dir, 'code') }, patch });
-const metricsOf = (name: string) => runtime.invocationMetrics.snapshot().find((s) => s.name === name);
+const metricsOf = (name: string) => runtime.metricsSnapshot().invocations.find((s) => s.name === name);
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'glb-invoker-'));
@@ -36,7 +37,7 @@ beforeEach(async () => {
   elapsedMs = 0;
   // Real timers and wall time (the pool and the reconciler run for real); durations are ours.
   const clock: Clock = { ...systemClock, monotonic: () => elapsedMs };
-  runtime = await Runtime.open({
+  runtime = await openRuntime({
     config: RuntimeConfigSchema.parse({ dir: join(dir, 'data'), port: 0, stemCells: 0 }),
     statusOf: (err: GlambdarError) => STATUS[err.code] ?? 500,
     sandbox,
@@ -103,6 +104,6 @@ describe('Invoker metrics', () => {
     await invoke('echo');
     await invoke('other');
     await runtime.remove('echo');
-    expect(runtime.invocationMetrics.snapshot().map((s) => s.name)).toEqual(['other']);
+    expect(runtime.metricsSnapshot().invocations.map((s) => s.name)).toEqual(['other']);
   });
 });

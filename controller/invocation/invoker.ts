@@ -9,13 +9,12 @@ import {
   InvocationTimeout,
   RateLimited,
 } from '../support/errors.js';
-import type { InvocationLog } from './invocation-log.js';
-import type { InvocationMetrics } from './invocation-metrics.js';
+import type { InvocationRecord } from '../state/records.js';
+import type { InvocationObserver, InvocationOutcome } from './observer.js';
 import type { Pool } from '../pool/router.js';
 import type { ExitReason } from '../sandbox/sandbox.js';
 import { TokenBucket, type TakeResult } from './rate-limiter.js';
 import type { Store } from '../state/store.js';
-import type { TrafficStats } from '../autoscaling/traffic-stats.js';
 import type { InvokeRequest, InvokeResult } from '../pool/worker-client.js';
 
 /** A successful invocation as the HTTP layer sends it. */
@@ -30,66 +29,52 @@ export interface InvokeOutcome {
 
 /**
  * The invoke path: rate limit, borrow a replica, send the request over its socket, enforce
- * the timeout, record the outcome. Errors are thrown as GlambdarErrors for the HTTP layer.
+ * the timeout, and report the outcome to one {@link InvocationObserver} (traffic stats,
+ * metrics, the invocation log). Errors are thrown as GlambdarErrors for the HTTP layer.
  */
 export class Invoker {
   #store: Store;
   #pool: Pool;
   #clock: Clock;
-  #log: InvocationLog;
+  #observer: InvocationObserver;
   #limiters = new Map<string, TokenBucket>();
-  #stats: TrafficStats | undefined;
-  #metrics: InvocationMetrics | undefined;
-
   #statusOf: (err: GlambdarError) => number;
+  /** Handed to the observer at each finish; observers read it synchronously and keep nothing of it. */
+  #outcome: InvocationOutcome = { admitted: false, statusCode: 0, waitedMs: 0, handlerMs: undefined, coldStart: false, record: null, live: true };
 
-  /**
-   * `statusOf` gives the status recorded for a failed invocation (the HTTP layer's mapping).
-   * `metrics` counts every outcome of an existing function, the rate-limited and the
-   * never-served included, which the invocation log does not record.
-   */
-  constructor(options: {
-    store: Store;
-    pool: Pool;
-    clock: Clock;
-    log: InvocationLog;
-    statusOf: (err: GlambdarError) => number;
-    stats?: TrafficStats;
-    metrics?: InvocationMetrics;
-  }) {
+  /** `statusOf` gives the status recorded for a failed invocation (the HTTP layer's mapping). */
+  constructor(options: { store: Store; pool: Pool; clock: Clock; observer: InvocationObserver; statusOf: (err: GlambdarError) => number }) {
     this.#statusOf = options.statusOf;
-    this.#stats = options.stats;
-    this.#metrics = options.metrics;
     this.#store = options.store;
     this.#pool = options.pool;
     this.#clock = options.clock;
-    this.#log = options.log;
+    this.#observer = options.observer;
   }
 
-  /** Forgets a function's limiter and its invocation metrics (after deletion). */
+  /** Forgets a function's limiter and what observers keep of it (after deletion). */
   forget(name: string): void {
     this.#limiters.delete(name);
-    this.#metrics?.forget(name);
+    this.#observer.forget(name);
   }
 
   async invoke(name: string, request: InvokeRequest, body: Buffer): Promise<InvokeOutcome> {
     const startedAt = this.#clock.monotonic();
     const fn = this.#store.get(name);
-    // Unknown names get no series: anyone can invoke any name.
+    // Unknown names are never observed: anyone can invoke any name.
     if (!fn || fn.deleting) throw new FunctionNotFound(name);
-    const series = this.#metrics?.series(name);
     const rate = this.#limiter(name, fn.spec.rateLimit).take();
     if (!rate.ok) {
       const limited = new RateLimited(name, rate.limit, rate.retryAfterMs);
-      series?.record(this.#statusOf(limited), this.#clock.monotonic() - startedAt, false);
+      this.#finish(name, false, this.#statusOf(limited), startedAt, undefined, false, null);
       throw limited;
     }
 
     // Counted from here, waiting included: queued requests are what panic mode reacts to.
-    this.#stats?.onStart(name);
+    this.#observer.start(name);
     let result: InvokeResult | undefined;
     let statusCode = 0;
     let coldStart = false;
+    let record: InvocationRecord | null = null;
     try {
       const requestId = randomUUID();
       const invokedAt = this.#clock.now();
@@ -115,7 +100,7 @@ export class Invoker {
         failure = replica.loadError ? new FunctionLoadFailed(result.error) : new HandlerError(result.error);
       }
       statusCode = failure ? this.#statusOf(failure) : result!.statusCode;
-      this.#log.record({
+      record = {
         requestId,
         funcName: name,
         invokedAt,
@@ -125,7 +110,7 @@ export class Invoker {
         stdout: result?.stdout ?? '',
         stderr: result?.stderr ?? '',
         error: failure?.message ?? null,
-      });
+      };
       if (failure) throw failure;
       return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate };
     } catch (err) {
@@ -134,9 +119,22 @@ export class Invoker {
       if (statusCode === 0) statusCode = err instanceof GlambdarError ? this.#statusOf(err) : 500;
       throw err;
     } finally {
-      this.#stats?.onFinish(name, result?.durationMs);
-      series?.record(statusCode, this.#clock.monotonic() - startedAt, coldStart);
+      this.#finish(name, true, statusCode, startedAt, result?.durationMs, coldStart, record);
     }
+  }
+
+  #finish(name: string, admitted: boolean, statusCode: number, startedAt: number, handlerMs: number | undefined, coldStart: boolean, record: InvocationRecord | null): void {
+    const o = this.#outcome;
+    o.admitted = admitted;
+    o.statusCode = statusCode;
+    o.waitedMs = this.#clock.monotonic() - startedAt;
+    o.handlerMs = handlerMs;
+    o.coldStart = coldStart;
+    o.record = record;
+    const now = this.#store.get(name);
+    o.live = now !== undefined && !now.deleting;
+    this.#observer.finish(name, o);
+    o.record = null;
   }
 
   #limiter(name: string, rate: number): TokenBucket {

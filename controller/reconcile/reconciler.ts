@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../support/clock.js';
 import { setCondition } from './conditions.js';
+import { replicaCounts, roundedRps } from './status.js';
 import { pruneCode } from '../code/versions.js';
 import { FunctionNotFound, GlambdarError, SandboxUnavailable, TerminalError } from '../support/errors.js';
 import type { Logger } from '../support/logger.js';
@@ -299,11 +300,9 @@ export class Reconciler {
     const status: FunctionStatus = {
       observedGeneration: gen,
       phase,
-      replicas: replicas.filter((r) => r.state !== 'dead').length,
-      readyReplicas: replicas.filter((r) => r.state === 'ready' && !r.loadError).length,
-      busyReplicas: replicas.filter((r) => r.inFlight > 0).length,
+      ...replicaCounts(replicas),
       desiredReplicas: desired,
-      predictedRps: Math.round((this.#o.scaling?.predictedRps(fn.name) ?? 0) * 100) / 100,
+      predictedRps: roundedRps(this.#o.scaling?.predictedRps(fn.name) ?? 0),
       conditions,
     };
     this.#o.store.writeStatus(fn.name, status);

@@ -37,7 +37,7 @@ export async function startRuntime(options: { dir?: string; env?: Record<string,
     ...options.env,
   });
   const server = await startServer({ config, log: createLogger(process.env['GLAMBDAR_TEST_LOG'] === '1' ? 'debug' : 'warn') });
-  const instanceId = server.runtime.store.instanceId;
+  const instanceId = server.runtime.instanceId;
   let stopped = false;
   const stop = async () => {
     if (stopped) return;

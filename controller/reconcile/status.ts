@@ -1,0 +1,89 @@
+import type { Replica } from '../pool/replica.js';
+import type { FunctionRecord, FunctionSource, FunctionStatus } from '../state/records.js';
+import type { FunctionSpec } from '../../schemas/index.js';
+
+/** `GET /info` for one function: the original Glambdar fields plus desired and observed state. */
+export interface FunctionInfo {
+  name: string;
+  createdAt: string;
+  lastInvokedAt: string | null;
+  invokeCount: number;
+  rateLimit: number;
+  maxConcurrency: number;
+  generation: number;
+  source: FunctionSource;
+  manifestPath: string | null;
+  spec: FunctionSpec;
+  status: FunctionStatus & { containers: ContainerStatus[] };
+}
+
+/** One container of a function as `GET /info` shows it (its id is the Docker container id). */
+export interface ContainerStatus {
+  id: string;
+  state: 'starting' | 'ready' | 'draining' | 'dead';
+  inFlight: number;
+  generation: number;
+  fromStemCell: boolean;
+}
+
+/** The status of a function never reconciled yet. */
+export const EMPTY_STATUS: FunctionStatus = {
+  observedGeneration: 0,
+  phase: 'Pending',
+  replicas: 0,
+  readyReplicas: 0,
+  busyReplicas: 0,
+  desiredReplicas: 0,
+  predictedRps: 0,
+  conditions: [],
+};
+
+/** The replica counts of a status, from the pool's live replicas: the one place they are computed. */
+export function replicaCounts(replicas: readonly Replica[]): Pick<FunctionStatus, 'replicas' | 'readyReplicas' | 'busyReplicas'> {
+  let live = 0;
+  let ready = 0;
+  let busy = 0;
+  for (const r of replicas) {
+    if (r.state === 'dead') continue;
+    live += 1;
+    if (r.state === 'ready' && !r.loadError) ready += 1;
+    if (r.inFlight > 0) busy += 1;
+  }
+  return { replicas: live, readyReplicas: ready, busyReplicas: busy };
+}
+
+/** Arrivals per second as status shows them: two decimals. */
+export function roundedRps(rps: number): number {
+  return Math.round(rps * 100) / 100;
+}
+
+/**
+ * A function as `GET /info` shows it: the stored status with live replica counts and
+ * prediction (the reconciler writes status only when something changed).
+ */
+export function functionInfo(fn: FunctionRecord, stored: FunctionStatus | undefined, replicas: readonly Replica[], predictedRps: number): FunctionInfo {
+  return {
+    name: fn.name,
+    createdAt: new Date(fn.createdAt).toISOString(),
+    lastInvokedAt: fn.lastInvokedAt === null ? null : new Date(fn.lastInvokedAt).toISOString(),
+    invokeCount: fn.invokeCount,
+    rateLimit: fn.spec.rateLimit,
+    maxConcurrency: fn.spec.maxConcurrency,
+    generation: fn.generation,
+    source: fn.source,
+    manifestPath: fn.manifestPath,
+    spec: fn.spec,
+    status: {
+      ...(stored ?? EMPTY_STATUS),
+      ...replicaCounts(replicas),
+      containers: replicas.map((r) => ({
+        id: r.containerId ?? '',
+        state: r.state,
+        inFlight: r.inFlight,
+        generation: r.generation,
+        fromStemCell: r.fromStem,
+      })),
+      predictedRps: roundedRps(predictedRps),
+    },
+  };
+}
