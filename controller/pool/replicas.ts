@@ -33,8 +33,8 @@ interface StartFailure {
   error: Error;
 }
 
-/** What the lifecycle needs: the engine, folders, limits, and the router's hooks. */
-export interface ReplicaLifecycleOptions {
+/** Where replicas come from: the engine, the folders they mount, how long a start may take. */
+export interface ReplicaSetting {
   sandbox: Sandbox;
   clock: Clock;
   log: Logger;
@@ -42,7 +42,12 @@ export interface ReplicaLifecycleOptions {
   socketsDir: string;
   workerDir: string;
   startTimeoutMs: number;
+  /** Generic warm containers a start for waiting requests may specialise instead of starting one. */
   stemCells?: StemCells;
+}
+
+/** What the lifecycle needs: where replicas come from, the frame budget, and the router's hooks. */
+export interface ReplicaLifecycleOptions extends ReplicaSetting {
   budget: FrameBudget;
   /** A new replica joins its function's list (the router routes only to listed ones). */
   track(replica: Replica): void;

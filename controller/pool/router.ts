@@ -1,12 +1,9 @@
-import type { Clock, TimerHandle } from '../support/clock.js';
+import type { TimerHandle } from '../support/clock.js';
 import { GlambdarError, NoCapacity, SandboxUnavailable } from '../support/errors.js';
-import type { Logger } from '../support/logger.js';
-import type { Sandbox } from '../sandbox/sandbox.js';
 import type { FunctionRecord } from '../state/records.js';
 import { DEFAULT_FRAME_BUDGET, FrameBudget } from './frame-budget.js';
 import { templateOf, type Replica } from './replica.js';
-import { ReplicaLifecycle, RetiredDuringStart } from './replicas.js';
-import type { StemCells } from './stem-cells.js';
+import { ReplicaLifecycle, RetiredDuringStart, type ReplicaSetting } from './replicas.js';
 
 /** A replica lent to one invocation; give it back with `release`. */
 export interface Lease {
@@ -15,19 +12,10 @@ export interface Lease {
   coldStart: boolean;
 }
 
-/** Folders and limits the pool needs. */
-export interface PoolOptions {
-  sandbox: Sandbox;
-  clock: Clock;
-  log: Logger;
-  functionsDir: string;
-  socketsDir: string;
-  workerDir: string;
-  startTimeoutMs: number;
+/** Where replicas come from, and the limits of waiting for one. */
+export interface PoolOptions extends ReplicaSetting {
   queueTimeoutMs: number;
   maxQueuedPerFunction: number;
-  /** Generic warm containers a start for waiting requests may specialise instead of starting one. */
-  stemCells?: StemCells;
   /** Partial frames held from workers, per function and in total (shared with the stem cells). */
   budget?: FrameBudget;
   /** Called when a function's actual state changed (a replica started, died or left). */
