@@ -1,0 +1,71 @@
+import express, { type Request } from 'express';
+import multer from 'multer';
+import { unlink } from 'node:fs/promises';
+import { specPatchFromForm } from '../../schemas/index.js';
+import { checkFunctionName, InvalidInput, type Runtime } from '../../controller/index.js';
+import { infoTable } from '../info-table.js';
+
+/** Largest upload (README "API"). */
+export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
+
+const functionName = checkFunctionName;
+
+function wantsTable(req: Request): boolean {
+  if (req.query['format'] === 'table') return true;
+  const accept = req.get('accept') ?? '';
+  return accept.includes('text/plain') && !accept.includes('application/json');
+}
+
+/** Deploy, configure, read and delete functions: the original Glambdar's control routes. */
+export function functionRoutes(app: express.Express, runtime: Runtime): void {
+  const upload = multer({
+    dest: runtime.uploadDir,
+    limits: { fileSize: MAX_UPLOAD_BYTES, files: 1, fields: 20, fieldSize: 64 * 1024 },
+  });
+
+  app.post('/deploy', upload.single('file'), async (req, res) => {
+    const file = req.file;
+    try {
+      if (!file) throw new InvalidInput('multipart field "file" with the function\'s .zip is required');
+      const fields = (req.body ?? {}) as Record<string, unknown>;
+      const rawName = typeof fields['name'] === 'string' && fields['name'] !== '' ? fields['name'] : file.originalname.replace(/\.zip$/i, '');
+      const name = functionName(rawName);
+      const { outcome, record } = await runtime.deploy({ name, code: { kind: 'zip', path: file.path }, patch: specPatchFromForm(fields) });
+      res.status(outcome === 'created' ? 201 : 200).json({
+        function: name,
+        status: outcome === 'created' ? 'deployed' : 'updated',
+        generation: record.generation,
+      });
+    } finally {
+      if (file) await unlink(file.path).catch(() => undefined);
+    }
+  });
+
+  app.post('/config/:name', express.json({ limit: '1mb' }), (req, res) => {
+    const name = functionName(req.params['name'] as string);
+    if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
+      throw new InvalidInput('body must be a JSON object of spec fields, e.g. {"rateLimit": 5}');
+    }
+    const { record } = runtime.configure(name, req.body);
+    res.json({ function: name, status: 'updated', generation: record.generation, ...record.spec });
+  });
+
+  app.get('/info', (req, res) => {
+    const functions = runtime.list();
+    if (wantsTable(req)) res.type('text/plain').send(infoTable(functions, Date.now()));
+    else res.json({ count: functions.length, functions });
+  });
+
+  app.get('/info/:name', (req, res) => {
+    const info = runtime.info(functionName(req.params['name'] as string));
+    if (wantsTable(req)) res.type('text/plain').send(infoTable([info], Date.now()));
+    else res.json(info);
+  });
+
+  app.delete('/del/:name', async (req, res) => {
+    const name = functionName(req.params['name'] as string);
+    await runtime.remove(name);
+    res.json({ deleted: name });
+  });
+
+}
