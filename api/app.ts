@@ -6,8 +6,6 @@ import { renderMetrics } from './metrics.js';
 import { functionRoutes } from './routes/functions.js';
 import { logRoutes } from './routes/logs.js';
 
-export { MAX_UPLOAD_BYTES } from './routes/functions.js';
-
 /** What `GET /manifests` reads: the GitOps source, when one runs. */
 export interface ManifestStates {
   files(): ManifestFileState[];
