@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yazl from 'yazl';
+import { childPids, cpuMicros } from './proc-cpu.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'api', 'cli.js');
@@ -146,7 +147,21 @@ function sequential(port: number, path: string, n: number, warmup = 500): Promis
   });
 }
 
-async function load(port: number, path: string, seconds = LOAD_SECONDS): Promise<{ rps: number; p99: number; errors: number }> {
+/** The processes serving one server's requests: the HTTP front and the worker(s) behind it. */
+interface Processes {
+  front: number;
+  workers: readonly number[];
+}
+
+/** Per-request CPU time of a server's processes over one load run, in microseconds. */
+interface CpuPerRequest {
+  frontUs: number;
+  workerUs: number;
+}
+
+async function load(port: number, path: string, seconds = LOAD_SECONDS, processes?: Processes): Promise<{ rps: number; p99: number; errors: number; cpu: CpuPerRequest }> {
+  const frontBefore = processes ? cpuMicros([processes.front]) : NaN;
+  const workersBefore = processes ? cpuMicros(processes.workers) : NaN;
   const result = await autocannon({
     url: `http://127.0.0.1:${port}${path}`,
     method: 'POST',
@@ -155,7 +170,24 @@ async function load(port: number, path: string, seconds = LOAD_SECONDS): Promise
     connections: 32,
     duration: seconds,
   });
-  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
+  const requests = result.requests.total;
+  const cpu = {
+    frontUs: processes ? (cpuMicros([processes.front]) - frontBefore) / requests : NaN,
+    workerUs: processes ? (cpuMicros(processes.workers) - workersBefore) / requests : NaN,
+  };
+  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx, cpu };
+}
+
+/** Host pids of a function's containers (their node processes: the worker is the container's first process). */
+async function containerPids(docker: Docker, port: number, fn: string): Promise<number[]> {
+  const info = JSON.parse((await call(port, 'GET', `/info/${fn}`)).body) as { status: { containers: Array<{ id: string | null }> } };
+  const pids: number[] = [];
+  for (const c of info.status.containers) {
+    if (!c.id) continue;
+    const inspected = await docker.getContainer(c.id).inspect();
+    if (inspected.State.Pid > 0) pids.push(inspected.State.Pid);
+  }
+  return pids;
 }
 
 async function containerRssMb(docker: Docker, port: number, fn: string): Promise<number> {
@@ -299,10 +331,15 @@ async function main(): Promise<void> {
   type Load = Awaited<ReturnType<typeof load>>;
   const runs: Array<{ glambdar: Load; baseline: Load; floor: Load }> = [];
   for (let round = 0; round < LOAD_ROUNDS; round++) {
-    const baseline = await load(base.port, '/');
-    const floorLoad = await load(floor.port, '/');
-    const glambdar = await load(rt.port, '/invoke/ping');
+    const baseline = await load(base.port, '/', LOAD_SECONDS, { front: base.child.pid!, workers: [] });
+    const floorLoad = await load(floor.port, '/', LOAD_SECONDS, { front: floor.child.pid!, workers: childPids(floor.child.pid!) });
+    const glambdar = await load(rt.port, '/invoke/ping', LOAD_SECONDS, { front: rt.child.pid!, workers: await containerPids(docker, rt.port, 'ping') });
     runs.push({ glambdar, baseline, floor: floorLoad });
+    log(
+      `round ${round + 1}: req/s glambdar ${Math.round(glambdar.rps)}, hop floor ${Math.round(floorLoad.rps)}, bare ${Math.round(baseline.rps)}; ` +
+        `front CPU us/request ${glambdar.cpu.frontUs.toFixed(1)}, ${floorLoad.cpu.frontUs.toFixed(1)}, ${baseline.cpu.frontUs.toFixed(1)}; ` +
+        `worker ${glambdar.cpu.workerUs.toFixed(1)}, ${floorLoad.cpu.workerUs.toFixed(1)}`,
+    );
   }
 
   log('sequential latency, alternating the same three');
@@ -328,6 +365,15 @@ async function main(): Promise<void> {
   const floorLoad = { rps: median(runs.map((r) => r.floor.rps)) };
   const ratioToBaseline = median(runs.map((r) => r.glambdar.rps / r.baseline.rps));
   const ratioToFloor = median(runs.map((r) => r.glambdar.rps / r.floor.rps));
+  // CPU per request, from /proc over each round: the medians of the rounds.
+  const cpuOf = (pick: (r: (typeof runs)[number]) => number) => round(median(runs.map(pick)), 1);
+  const cpu = {
+    glambdarUs: cpuOf((r) => r.glambdar.cpu.frontUs),
+    glambdarWorkerUs: cpuOf((r) => r.glambdar.cpu.workerUs),
+    hopFloorUs: cpuOf((r) => r.floor.cpu.frontUs),
+    hopFloorWorkerUs: cpuOf((r) => r.floor.cpu.workerUs),
+    bareUs: cpuOf((r) => r.baseline.cpu.frontUs),
+  };
   await new Promise((r) => setTimeout(r, 1500));
   const containerRss = await containerRssMb(docker, rt.port, 'ping');
 
@@ -355,12 +401,18 @@ async function main(): Promise<void> {
     hopFloorRps: Math.round(floorLoad.rps),
     hopFloorWarmP50Ms: round(percentile(floorWarm, 50), 3),
     throughputRatioToHopFloor: round(ratioToFloor, 3),
+    cpuPerRequestUs: cpu,
     loadP99Ms: glambdarLoad.p99,
     loadErrors: glambdarLoad.errors,
     throughputRounds: runs.map((r) => ({
       glambdarRps: Math.round(r.glambdar.rps),
       baselineRps: Math.round(r.baseline.rps),
       hopFloorRps: Math.round(r.floor.rps),
+      glambdarUs: round(r.glambdar.cpu.frontUs, 1),
+      hopFloorUs: round(r.floor.cpu.frontUs, 1),
+      bareUs: round(r.baseline.cpu.frontUs, 1),
+      glambdarWorkerUs: round(r.glambdar.cpu.workerUs, 1),
+      hopFloorWorkerUs: round(r.floor.cpu.workerUs, 1),
     })),
     containerRssMb: round(containerRss, 1),
     runtimeRssMb: round(runtimeRss, 1),
@@ -376,6 +428,8 @@ async function main(): Promise<void> {
     ['Glambdar / baseline (median of the rounds\' ratios)', `${results.throughputRatio}`, '-'],
     ['hop floor: bare proxy to the same worker over one socket, no container (sequential p50; req/s)', `${results.hopFloorWarmP50Ms} ms; ${results.hopFloorRps} req/s`, '-'],
     ['Glambdar / hop floor (median of the rounds\' ratios)', `${results.throughputRatioToHopFloor}`, '-'],
+    ['CPU per request at 32 connections, from /proc: Glambdar runtime / hop floor proxy / bare node:http (median of the rounds)', `${cpu.glambdarUs} / ${cpu.hopFloorUs} / ${cpu.bareUs} us`, '-'],
+    ['CPU per request of the worker behind it: Glambdar (in its container) / hop floor', `${cpu.glambdarWorkerUs} / ${cpu.hopFloorWorkerUs} us`, '-'],
     ['p99 latency under load', `${results.loadP99Ms} ms (${results.loadErrors} errors)`, '-'],
     ['idle warm container RSS', `${results.containerRssMb} MiB`, '-'],
     ['runtime RSS, 100 functions deployed', `${results.runtimeRssMb} MiB`, '-'],
