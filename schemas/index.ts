@@ -2,7 +2,7 @@ export { FunctionName, FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE, FunctionSpec, 
 export { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput } from './config.js';
 export type { RuntimeConfig } from './config.js';
 export { LogsQuery } from './api.js';
-export { FromWorkerFrame, HelloFrame, ResultFrame, LoadedFrame, InvokeFrame, LoadFrame, MAX_RESPONSE_HEADERS } from './protocol.js';
+export { FromWorkerFrame, HelloFrame, ResultFrame, LoadedFrame, InvokeFrame, LoadFrame, MAX_RESPONSE_HEADERS, resultFrameIssue } from './protocol.js';
 export { describeIssues, parseWith } from './issues.js';
 export type { Parsed } from './issues.js';
 export { ManifestDocument, MANIFEST_API_VERSION, MANIFEST_KIND, parseManifestDocument } from './manifest.js';

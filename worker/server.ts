@@ -11,7 +11,7 @@ import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { runCaptured, writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
-import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from './framing.js';
+import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
 import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
 import { isInvokeHeader, isLoadHeader } from './protocol.js';
 import { loadFunction, type LoadResult } from './loader.js';
@@ -53,18 +53,18 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       stem: loaded === null,
     } satisfies HelloHeader);
   let loading: Promise<LoadResult> | null = null;
-  const load = async (head: LoadHeader): Promise<Buffer> => {
-    if (loaded || loading) {
-      return encodeFrame({ t: 'loaded', id: head.id, loadError: 'this worker has already loaded a function' } satisfies LoadedHeader);
-    }
+  const load = async (head: LoadHeader): Promise<LoadedHeader> => {
+    if (loaded || loading) return { t: 'loaded', id: head.id, loadError: 'this worker has already loaded a function' };
     for (const [key, value] of Object.entries(head.env)) process.env[key] = value;
     loading = loadFunction(config.fnDir);
     loaded = await loading;
     if (!loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
-    return encodeFrame({ t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error } satisfies LoadedHeader);
+    return { t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error };
   };
 
   let socket: Socket | null = null;
+  /** The open connection's writer: what it holds leaves before the connection ends. */
+  let writer: FrameWriter | null = null;
   let inFlight = 0;
   let closing: Promise<void> | undefined;
   let onIdle: (() => void) | undefined;
@@ -77,6 +77,11 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     retryMs = FIRST_RETRY_MS;
     conn.write(hello());
     const decoder = new FrameDecoder();
+    // Results finished in one turn of the event loop leave in one write.
+    const connWriter = new FrameWriter((chunk) => {
+      if (conn.writable) conn.write(chunk);
+    });
+    writer = connWriter;
     conn.on('data', (chunk: Buffer) => {
       let frames;
       try {
@@ -87,7 +92,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       }
       for (const { header, body } of frames) {
         if (isLoadHeader(header)) {
-          void load(header).then((frame) => conn.writable && conn.write(frame));
+          void load(header).then((frame) => connWriter.add(frame));
           continue;
         }
         if (!isInvokeHeader(header)) {
@@ -98,13 +103,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
         invoke(loaded, header, body, config.maxLogBytes, closing !== undefined)
           .then(
             (frame) => {
-              if (!conn.writable) return;
-              // Results finished in one turn of the event loop leave in one write (writev).
-              if (conn.writableCorked === 0) {
-                conn.cork();
-                setImmediate(() => conn.uncork());
-              }
-              conn.write(frame);
+              if (!connWriter.add(frame.header, frame.body, MAX_FRAME_BYTES)) connWriter.add(tooLarge(frame).header);
             },
             (err: unknown) => writeRealStderr(`glambdar worker: invocation ${header.id} failed: ${stackOf(err)}\n`),
           )
@@ -129,7 +128,10 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       if (opened) writeRealStderr(`glambdar worker: connection error: ${err.message}\n`);
     });
     conn.once('close', () => {
-      if (socket === conn) socket = null;
+      if (socket === conn) {
+        socket = null;
+        writer = null;
+      }
       scheduleRetry();
     });
   };
@@ -157,6 +159,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     const open = socket as Socket | null;
     if (open) {
       const closed = new Promise<void>((resolve) => open.once('close', () => resolve()));
+      writer?.flush();
       open.end();
       await within(deadline, closed);
       open.destroy();
@@ -221,14 +224,20 @@ class FolderWatch {
   }
 }
 
-/** Runs one invocation to its encoded result frame; never rejects. */
+/** A result frame before encoding. */
+interface ResultFrame {
+  header: ResultHeader;
+  body: Buffer;
+}
+
+/** Runs one invocation to its result frame; never rejects. */
 async function invoke(
   loaded: LoadResult | null,
   head: InvokeHeader,
   body: Buffer,
   maxLogBytes: number,
   draining: boolean,
-): Promise<Buffer> {
+): Promise<ResultFrame> {
   const started = performance.now();
   if (draining) return result(head.id, 503, 'worker is shutting down', '', '', started);
   if (!loaded) return result(head.id, 503, 'this worker has no function loaded yet', '', '', started);
@@ -245,10 +254,14 @@ async function invoke(
     }
   }, maxLogBytes);
   if (!run.ok) return result(head.id, 500, messageOf(run.error), run.stdout, run.stderr, started);
-  const frame = result(head.id, run.value.statusCode, null, run.stdout, run.stderr, started, run.value);
-  if (frame.length - 4 <= MAX_FRAME_BYTES) return frame;
-  const error = `response of ${run.value.body.length} bytes does not fit the ${MAX_FRAME_BYTES}-byte frame limit`;
-  return result(head.id, 500, error, run.stdout, run.stderr, started);
+  return result(head.id, run.value.statusCode, null, run.stdout, run.stderr, started, run.value);
+}
+
+/** What a response that does not fit in one frame becomes: a 500 that says why. */
+function tooLarge(frame: ResultFrame): ResultFrame {
+  const { header, body } = frame;
+  const error = `response of ${body.length} bytes does not fit the ${MAX_FRAME_BYTES}-byte frame limit`;
+  return { header: { ...header, statusCode: 500, headers: {}, error }, body: EMPTY };
 }
 
 function result(
@@ -259,7 +272,7 @@ function result(
   stderr: string,
   started: number,
   response?: FunctionResponse,
-): Buffer {
+): ResultFrame {
   const header: ResultHeader = {
     t: 'result',
     id,
@@ -270,7 +283,7 @@ function result(
     error,
     durationMs: Math.round((performance.now() - started) * 1000) / 1000,
   };
-  return encodeFrame(header, response?.body ?? EMPTY);
+  return { header, body: response?.body ?? EMPTY };
 }
 
 function dropConnection(socket: Socket, why: string): void {
