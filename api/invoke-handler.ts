@@ -46,10 +46,12 @@ function parseQuery(search: string): Record<string, string | string[]> {
   return query;
 }
 
+/**
+ * The request's headers as node parsed them, passed through without a copy: node's object
+ * holds no undefined values (its type allows them for headers a request may lack).
+ */
 function requestHeaders(req: IncomingMessage): Record<string, string | string[]> {
-  const headers: Record<string, string | string[]> = {};
-  for (const [key, value] of Object.entries(req.headers)) if (value !== undefined) headers[key] = value;
-  return headers;
+  return req.headers as Record<string, string | string[]>;
 }
 
 /**
@@ -68,7 +70,8 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
   const pathname = q < 0 ? url : url.slice(0, q);
   const rest = pathname.slice(INVOKE_PREFIX.length);
   const slash = rest.indexOf('/');
-  const name = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
+  const encoded = slash < 0 ? rest : rest.slice(0, slash);
+  const name = encoded.includes('%') ? decodeURIComponent(encoded) : encoded;
   if (!FUNCTION_NAME_PATTERN.test(name)) {
     req.resume();
     checkFunctionName(name);
@@ -84,9 +87,9 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     },
     body,
   );
-  // The worker client has dropped hop-by-hop and x-glambdar-* headers a handler set.
-  const headers: Record<string, string | string[] | number> = {};
-  for (const key in outcome.headers) headers[key] = outcome.headers[key]!;
+  // The worker client has dropped hop-by-hop and x-glambdar-* headers a handler set. The
+  // object is this response's own (parsed from its result frame): completed in place, not copied.
+  const headers: Record<string, string | string[] | number> = outcome.headers;
   // 204 and 304 carry no body, so no length either (node sends no body for them).
   if (outcome.statusCode !== 204 && outcome.statusCode !== 304) headers['content-length'] = outcome.body.length;
   headers['x-glambdar-request-id'] = outcome.requestId;

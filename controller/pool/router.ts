@@ -96,6 +96,16 @@ export class Pool {
     return this.#lifecycle.startError(functionName);
   }
 
+  /** Borrows a ready replica with room, as `acquire` does, but only at once: null when it would wait. */
+  tryAcquire(fn: FunctionRecord): Replica | null {
+    const pool = this.#pools.get(fn.name);
+    if (!pool) return null;
+    const replica = this.#pick(pool, fn);
+    if (!replica) return null;
+    replica.inFlight += 1;
+    return replica;
+  }
+
   /** Borrows a replica for one invocation, starting one if none has room. */
   acquire(fn: FunctionRecord): Promise<Lease> {
     const pool = this.#pool(fn.name);

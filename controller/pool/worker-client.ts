@@ -20,7 +20,8 @@ export interface InvokeResult {
   durationMs: number;
 }
 
-interface Pending {
+/** Who waits for one invocation's answer: told exactly once, unless the connection outlives it unanswered. */
+export interface Pending {
   resolve(result: InvokeResult): void;
   reject(err: Error): void;
 }
@@ -185,13 +186,16 @@ export class WorkerClient {
 
   /** Sends one invocation; resolves with the worker's result. */
   invoke(request: InvokeRequest, body: Buffer): Promise<InvokeResult> {
-    if (this.#closed) return Promise.reject(new ContainerDied('the function container is gone'));
+    return new Promise<InvokeResult>((resolve, reject) => this.send(request, body, { resolve, reject }));
+  }
+
+  /** Sends one invocation and tells `pending` how it ended (the invoke path's form: no promise of its own). */
+  send(request: InvokeRequest, body: Buffer, pending: Pending): void {
+    if (this.#closed) return pending.reject(new ContainerDied('the function container is gone'));
     const id = this.#nextId++;
-    return new Promise<InvokeResult>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      const header: InvokeHeader = { t: 'invoke', id, method: request.method, path: request.path, query: request.query, headers: request.headers };
-      this.#writer.add(header, body);
-    });
+    this.#pending.set(id, pending);
+    const header: InvokeHeader = { t: 'invoke', id, method: request.method, path: request.path, query: request.query, headers: request.headers };
+    this.#writer.add(header, body);
   }
 
   /** Closes the connection; in-flight requests fail. */
