@@ -43,6 +43,8 @@ export interface Replica {
   exit?: Promise<ExitReason | null>;
   startedAt: number;
   lastUsedAt: number;
+  /** Run once, when an invocation next gives the replica back (the CPU settle after a cold start). */
+  onRelease: (() => void) | null;
 }
 
 /** A new replica of `fn`, starting, with nothing attached yet. */
@@ -61,6 +63,7 @@ export function newReplica(fn: FunctionRecord, key: string, now: number): Replic
     loadError: null,
     startedAt: now,
     lastUsedAt: now,
+    onRelease: null,
   };
 }
 

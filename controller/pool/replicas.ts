@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { Clock } from '../support/clock.js';
+import type { Clock, TimerHandle } from '../support/clock.js';
 import { ContainerDied, FunctionLoadFailed, SandboxUnavailable } from '../support/errors.js';
 import type { Logger } from '../support/logger.js';
 import type { ExitReason, Sandbox } from '../sandbox/sandbox.js';
@@ -22,6 +22,8 @@ export class RetiredDuringStart extends Error {
 const EXIT_REASON_WAIT_MS = 500;
 /** How long an adopted container's worker may take to connect again after a restart. */
 const ADOPT_TIMEOUT_MS = 5000;
+/** The longest a new container keeps its start-up CPU boost when no invocation comes for it. */
+const SETTLE_WITHIN_MS = 500;
 /** First and longest wait before another start for waiters after a failed one. */
 const START_BACKOFF_BASE_MS = 1000;
 const START_BACKOFF_MAX_MS = 5 * 60_000;
@@ -208,7 +210,7 @@ export class ReplicaLifecycle {
       throw await this.#whyNoHello(replica, err);
     }
     this.#attach(replica, client);
-    this.#settle(replica, fn.spec.cpus);
+    this.#settleAfterFirstAnswer(replica, fn.spec.cpus);
     this.#o.log.info(
       `started ${fn.name} replica ${replica.key} (generation ${fn.generation}) in ${this.#o.clock.now() - started} ms` +
         (client.loadError ? `; function failed to load: ${client.loadError}` : ''),
@@ -268,6 +270,29 @@ export class ReplicaLifecycle {
       this.#o.log.error(`removing ${replica.functionName} replica ${replica.key}: could not set its CPU limit: ${err.message}`);
       void this.remove(replica).then(() => this.#o.onChange(replica.functionName));
     });
+  }
+
+  /**
+   * A new container keeps its start-up boost through its first invocation (the cold start
+   * that waits for it), then settles: the engine's update (dockerd, containerd and a runc
+   * exec, ~20-40 ms of CPU here) would otherwise compete with that invocation for the
+   * machine's cores, and lower the container's quota in the middle of it. A container that
+   * gets no invocation settles {@link SETTLE_WITHIN_MS} after its worker answered.
+   */
+  #settleAfterFirstAnswer(replica: Replica, cpus: number): void {
+    const { clock } = this.#o;
+    let timer: TimerHandle | null = null;
+    const settle = () => {
+      if (timer !== null) clock.clearTimeout(timer);
+      timer = null;
+      replica.onRelease = null;
+      // After this turn: the answer is written to its caller before the engine is asked.
+      clock.setTimeout(() => {
+        if (!isGone(replica)) this.#settle(replica, cpus);
+      }, 0);
+    };
+    replica.onRelease = settle;
+    timer = clock.setTimeout(settle, SETTLE_WITHIN_MS);
   }
 
   #attach(replica: Replica, client: WorkerClient): void {

@@ -137,6 +137,11 @@ export class Pool {
   release(replica: Replica): void {
     replica.inFlight -= 1;
     replica.lastUsedAt = this.#opts.clock.now();
+    if (replica.onRelease !== null) {
+      const onRelease = replica.onRelease;
+      replica.onRelease = null;
+      onRelease();
+    }
     if (replica.state === 'draining' && replica.inFlight === 0) {
       void this.#lifecycle.remove(replica);
       return;
