@@ -280,6 +280,21 @@ describe('Pool start-up CPU boost', () => {
     expect(sandbox.settled).toHaveLength(1);
   });
 
+  it('tells the reconciler of a start for waiting requests once the first of them has answered', async () => {
+    const clock = new FakeClock(Date.now());
+    makePool({ clock });
+    const fn = record({});
+    await writeCode(fn);
+    const lease = await pool.acquire(fn);
+    expect(lease.coldStart).toBe(true);
+    await invoke(lease, 0);
+    clock.advance(0);
+    expect(changes).toEqual([]);
+    pool.release(lease.replica);
+    clock.advance(0);
+    expect(changes).toEqual(['hello']);
+  });
+
   it('settles a new replica that no invocation comes for within half a second', async () => {
     const clock = new FakeClock(Date.now());
     makePool({ clock });

@@ -2,8 +2,8 @@ import type { TimerHandle } from '../support/clock.js';
 import { GlambdarError, NoCapacity, SandboxUnavailable } from '../support/errors.js';
 import type { FunctionRecord } from '../state/records.js';
 import { DEFAULT_FRAME_BUDGET, FrameBudget } from './frame-budget.js';
-import { templateOf, type Replica } from './replica.js';
-import { ReplicaLifecycle, RetiredDuringStart, type ReplicaSetting } from './replicas.js';
+import { afterFirstRelease, templateOf, type Replica } from './replica.js';
+import { ReplicaLifecycle, RetiredDuringStart, SETTLE_WITHIN_MS, type ReplicaSetting } from './replicas.js';
 
 /** A replica lent to one invocation; give it back with `release`. */
 export interface Lease {
@@ -279,7 +279,9 @@ export class Pool {
       return;
     }
     this.#lifecycle.startForWaiters(fn).then(
-      () => this.#opts.onChange(fn.name),
+      // The reconciler looks (and, for a stem-born replica, starts its labelled replacement)
+      // once the waiting invocations have their container, not while it serves the first.
+      (replica) => afterFirstRelease(replica, this.#opts.clock, SETTLE_WITHIN_MS, () => this.#opts.onChange(fn.name)),
       (err: Error) => {
         if (err instanceof RetiredDuringStart) this.#opts.log.debug(`a container of ${fn.name} was retired while it started`);
         else this.#opts.log.warn(`could not start a container for ${fn.name}: ${err.message}`);
