@@ -18,6 +18,7 @@ import { longestSocketPath } from './pool/replica-socket.js';
 import { Pool } from './pool/router.js';
 import { StemCells } from './pool/stem-cells.js';
 import { Reconciler } from './reconcile/reconciler.js';
+import { TrafficPlans } from './revisions/plans.js';
 import { WorkQueue } from './reconcile/workqueue.js';
 import { Runtime, type RuntimeParts } from './runtime.js';
 import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
@@ -82,7 +83,7 @@ export async function assembleRuntime(options: RuntimeOptions): Promise<{ runtim
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   for (const sub of [paths.functions, paths.sockets, paths.worker, paths.tmp, paths.cells, join(dir, 'manifests')]) await mkdir(sub, { recursive: true, mode: 0o700 });
-  const store = new SqliteStore(paths.db);
+  const store = new SqliteStore(paths.db, { revisionHistory: options.config.revisionHistory });
   for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
   const log = options.log ?? createLogger(options.config.logLevel);
   await installWorker(paths.worker);
@@ -113,7 +114,9 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
   // The queue is made last (it needs the reconciler); the callbacks below run only after that.
   let queue: WorkQueue | undefined;
   const enqueue = (name: string) => queue?.add(name);
-  const autoscaler = new Autoscaler({ clock, stats, onRecommendationChange: enqueue });
+  // The autoscaler's keys are names, and `name@revision` while traffic is split (names have no "@").
+  const autoscaler = new Autoscaler({ clock, stats, onRecommendationChange: (key) => enqueue(key.split('@')[0]!) });
+  const plans = new TrafficPlans(store);
   const pool = new Pool({
     budget,
     stemCells,
@@ -133,6 +136,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
   const invoker = new Invoker({
     store,
     pool,
+    plans,
     clock,
     statusOf: options.statusOf,
     observer: new Observers([trafficObserver(stats), metricsObserver(metrics), recordsObserver(invocations)]),
@@ -145,11 +149,16 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
     clock,
     log,
     functionsDir: paths.functions,
+    plans,
     onPurged: (name) => onPurged(name),
     scaling: {
-      observe: (fn, ready) => autoscaler.observe(fn.name, fn.spec, ready, fn.lastInvokedAt),
-      recommend: (name) => autoscaler.recommend(name),
+      observe: (key, spec, ready, lastInvokedAt) => autoscaler.observe(key, spec, ready, lastInvokedAt),
+      recommend: (key) => autoscaler.recommend(key),
       predictedRps: (name) => autoscaler.predictedRps(name),
+      forget: (key) => {
+        stats.forget(key);
+        autoscaler.forget(key);
+      },
     },
   });
   queue = new WorkQueue({ reconcile: reconciler.reconcile, clock, log });
@@ -160,6 +169,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
     store,
     sandbox,
     pool,
+    plans,
     stemCells,
     autoscaler,
     queue,

@@ -13,3 +13,9 @@ export const LogsQuery = z.object({
     .optional(),
 });
 export type LogsQuery = z.infer<typeof LogsQuery>;
+
+/** `POST /rollback/:name` body: the revision to roll back to; without it, the one before the latest. */
+export const RollbackBody = z.strictObject({
+  revision: z.number().int().min(1).optional(),
+});
+export type RollbackBody = z.infer<typeof RollbackBody>;

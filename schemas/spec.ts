@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Traffic, TrafficField } from './traffic.js';
 
 /** A function name is a DNS label, as in Kubernetes, so it is safe in paths, labels and URLs. */
 export const FUNCTION_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -76,6 +77,8 @@ export const FunctionSpec = z
     env: specShape.env.default(() => ({})),
     scaleDownDelayMs: specShape.scaleDownDelayMs.default(SPEC_DEFAULTS.scaleDownDelayMs),
     idleTimeoutMs: specShape.idleTimeoutMs.default(SPEC_DEFAULTS.idleTimeoutMs),
+    /** How requests are split between revisions; absent: all to the latest (schemas/traffic.ts). */
+    traffic: TrafficField.optional(),
   })
   .refine((s) => s.minWarm <= s.maxReplicas, { message: 'minWarm must not exceed maxReplicas', path: ['minWarm'] });
 export type FunctionSpec = z.infer<typeof FunctionSpec>;
@@ -92,18 +95,30 @@ export const SpecPatch = z.strictObject({
   env: specShape.env.optional(),
   scaleDownDelayMs: specShape.scaleDownDelayMs.optional(),
   idleTimeoutMs: specShape.idleTimeoutMs.optional(),
+  /** null (or []) removes the split, as a JSON merge patch removes a field. */
+  traffic: Traffic.nullable().optional(),
 });
 export type SpecPatch = z.infer<typeof SpecPatch>;
 
 /** Spec fields whose change needs new containers; the others apply live. */
 export const CONTAINER_FIELDS = ['memoryMb', 'cpus', 'env'] as const;
 
+/**
+ * Spec fields that belong to the function as a whole, not to one revision: while traffic is
+ * split, every revision is limited, sized and routed by the current values of these. Every
+ * other field (code-level: env, memory, cpus, concurrency, timeout...) is the revision's own.
+ */
+export const FUNCTION_WIDE_FIELDS = ['rateLimit', 'minWarm', 'maxReplicas', 'scaleDownDelayMs', 'idleTimeoutMs', 'traffic'] as const;
+
+/** Spec fields a form field carries as JSON text. */
+const JSON_FIELDS = new Set(['env', 'traffic']);
+
 /** Numeric spec fields, which multipart form fields carry as strings. */
 const NUMERIC_FIELDS = new Set(['rateLimit', 'maxConcurrency', 'minWarm', 'maxReplicas', 'timeoutMs', 'memoryMb', 'cpus', 'scaleDownDelayMs', 'idleTimeoutMs']);
 
 /**
  * Turns multipart form fields (all strings) into a SpecPatch input: numbers are converted,
- * `env` is a JSON object string. `name` is not a spec field and is skipped.
+ * `env` and `traffic` are JSON text. `name` is not a spec field and is skipped.
  */
 export function specPatchFromForm(fields: Record<string, unknown>): unknown {
   const out: Record<string, unknown> = {};
@@ -115,7 +130,7 @@ export function specPatchFromForm(fields: Record<string, unknown>): unknown {
       // Not a number: kept as the text, so the error says "received string", not "received NaN".
       const number = raw.trim() === '' ? Number.NaN : Number(raw);
       out[key] = Number.isNaN(number) ? raw : number;
-    } else if (key === 'env') {
+    } else if (JSON_FIELDS.has(key)) {
       try {
         out[key] = JSON.parse(raw);
       } catch {

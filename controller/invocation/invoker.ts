@@ -8,6 +8,7 @@ import {
   HandlerError,
   InvocationTimeout,
   RateLimited,
+  TagNotFound,
 } from '../support/errors.js';
 import type { InvocationRecord } from '../state/records.js';
 import type { InvocationObserver, InvocationOutcome } from './observer.js';
@@ -15,6 +16,8 @@ import type { Pool } from '../pool/router.js';
 import type { ExitReason } from '../sandbox/sandbox.js';
 import { TokenBucket, type TakeResult } from './rate-limiter.js';
 import type { Store } from '../state/store.js';
+import type { TrafficPlans } from '../revisions/plans.js';
+import type { RevisionTarget } from '../revisions/traffic-plan.js';
 import type { InvokeRequest, InvokeResult } from '../pool/worker-client.js';
 
 /** A successful invocation as the HTTP layer sends it. */
@@ -25,28 +28,49 @@ export interface InvokeOutcome {
   body: Buffer;
   coldStart: boolean;
   rate: TakeResult;
+  /** The revision whose code answered (`x-glambdar-revision`). */
+  revision: number;
 }
 
 /**
- * The invoke path: rate limit, borrow a replica, send the request over its socket, enforce
+ * The invoke path: pick a revision (by weight, or by tag), rate limit, borrow a replica, send the request over its socket, enforce
  * the timeout, and report the outcome to one {@link InvocationObserver} (traffic stats,
  * metrics, the invocation log). Errors are thrown as GlambdarErrors for the HTTP layer.
  */
 export class Invoker {
   #store: Store;
   #pool: Pool;
+  #plans: TrafficPlans;
   #clock: Clock;
   #observer: InvocationObserver;
   #limiters = new Map<string, TokenBucket>();
   #statusOf: (err: GlambdarError) => number;
   /** Handed to the observer at each finish; observers read it synchronously and keep nothing of it. */
-  #outcome: InvocationOutcome = { admitted: false, statusCode: 0, waitedMs: 0, handlerMs: undefined, coldStart: false, record: null, live: true };
+  #outcome: InvocationOutcome = {
+    admitted: false,
+    statusCode: 0,
+    waitedMs: 0,
+    handlerMs: undefined,
+    coldStart: false,
+    record: null,
+    live: true,
+    revision: 0,
+    scalingKey: '',
+  };
 
   /** `statusOf` gives the status recorded for a failed invocation (the HTTP layer's mapping). */
-  constructor(options: { store: Store; pool: Pool; clock: Clock; observer: InvocationObserver; statusOf: (err: GlambdarError) => number }) {
+  constructor(options: {
+    store: Store;
+    pool: Pool;
+    plans: TrafficPlans;
+    clock: Clock;
+    observer: InvocationObserver;
+    statusOf: (err: GlambdarError) => number;
+  }) {
     this.#statusOf = options.statusOf;
     this.#store = options.store;
     this.#pool = options.pool;
+    this.#plans = options.plans;
     this.#clock = options.clock;
     this.#observer = options.observer;
   }
@@ -57,20 +81,25 @@ export class Invoker {
     this.#observer.forget(name);
   }
 
-  async invoke(name: string, request: InvokeRequest, body: Buffer): Promise<InvokeOutcome> {
+  /** Runs one invocation of `name`: of the revision `tag` names, or of one chosen by the traffic weights. */
+  async invoke(name: string, request: InvokeRequest, body: Buffer, tag?: string): Promise<InvokeOutcome> {
     const startedAt = this.#clock.monotonic();
     const fn = this.#store.get(name);
     // Unknown names are never observed: anyone can invoke any name.
     if (!fn || fn.deleting) throw new FunctionNotFound(name);
+    const plan = this.#plans.plan(fn);
+    const target = tag === undefined ? plan.pick() : plan.tagged(tag);
+    if (!target) throw new TagNotFound(name, tag!);
+    let revision = target.revision;
     const rate = this.#limiter(name, fn.spec.rateLimit).take();
     if (!rate.ok) {
       const limited = new RateLimited(name, rate.limit, rate.retryAfterMs);
-      this.#finish(name, false, this.#statusOf(limited), startedAt, undefined, false, null);
+      this.#finish(name, target, revision, false, this.#statusOf(limited), startedAt, undefined, false, null);
       throw limited;
     }
 
     // Counted from here, waiting included: queued requests are what panic mode reacts to.
-    this.#observer.start(name);
+    this.#observer.start(name, target.scalingKey);
     let result: InvokeResult | undefined;
     let statusCode = 0;
     let coldStart = false;
@@ -78,21 +107,24 @@ export class Invoker {
     try {
       const requestId = randomUUID();
       const invokedAt = this.#clock.now();
-      const lease = await this.#pool.acquire(fn);
+      const lease = await this.#pool.acquire(target);
       const replica = lease.replica;
       coldStart = lease.coldStart;
+      // An older container answering during a rolling update runs the code of its own revision.
+      if (replica.template !== target.template) revision = replica.generation;
+      const timeoutMs = target.record.spec.timeoutMs;
       let failure: GlambdarError | undefined;
       try {
-        result = await this.#withTimeout(replica.client!.invoke(request, body), fn.spec.timeoutMs, () => {
+        result = await this.#withTimeout(replica.client!.invoke(request, body), timeoutMs, () => {
           // A handler past its timeout may be blocking the event loop: replace the container.
           void this.#pool.replace(replica);
-          return new InvocationTimeout(name, fn.spec.timeoutMs);
+          return new InvocationTimeout(name, timeoutMs);
         });
       } catch (err) {
         failure = err instanceof GlambdarError ? err : new ContainerDied('the function container failed', { cause: err });
         // The pool asks the engine why a container went away; the caller deserves the answer.
         const exit = failure instanceof ContainerDied ? await replica.exit : null;
-        if (exit) failure = new ContainerDied(describeExit(exit, fn.spec.memoryMb), { cause: failure });
+        if (exit) failure = new ContainerDied(describeExit(exit, target.record.spec.memoryMb), { cause: failure });
       } finally {
         this.#pool.release(replica);
       }
@@ -103,6 +135,7 @@ export class Invoker {
       record = {
         requestId,
         funcName: name,
+        revision,
         invokedAt,
         durationMs: result?.durationMs ?? this.#clock.now() - invokedAt,
         statusCode,
@@ -112,19 +145,31 @@ export class Invoker {
         error: failure?.message ?? null,
       };
       if (failure) throw failure;
-      return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate };
+      return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate, revision };
     } catch (err) {
       // No container took the request (no capacity, engine unreachable): the log has no
       // record of it, but its caller got a status all the same, 500 for an unexpected error.
       if (statusCode === 0) statusCode = err instanceof GlambdarError ? this.#statusOf(err) : 500;
       throw err;
     } finally {
-      this.#finish(name, true, statusCode, startedAt, result?.durationMs, coldStart, record);
+      this.#finish(name, target, revision, true, statusCode, startedAt, result?.durationMs, coldStart, record);
     }
   }
 
-  #finish(name: string, admitted: boolean, statusCode: number, startedAt: number, handlerMs: number | undefined, coldStart: boolean, record: InvocationRecord | null): void {
+  #finish(
+    name: string,
+    target: RevisionTarget,
+    revision: number,
+    admitted: boolean,
+    statusCode: number,
+    startedAt: number,
+    handlerMs: number | undefined,
+    coldStart: boolean,
+    record: InvocationRecord | null,
+  ): void {
     const o = this.#outcome;
+    o.revision = revision;
+    o.scalingKey = target.scalingKey;
     o.admitted = admitted;
     o.statusCode = statusCode;
     o.waitedMs = this.#clock.monotonic() - startedAt;

@@ -7,7 +7,7 @@ import { FakeClock, systemClock, type Clock } from '../support/clock.js';
 import { FunctionLoadFailed, NoCapacity, SandboxUnavailable } from '../support/errors.js';
 import { silentLogger } from '../support/logger.js';
 import type { Replica } from './replica.js';
-import { Pool, type Lease } from './router.js';
+import { Pool, soleTarget, type Lease } from './router.js';
 import { StemCells } from './stem-cells.js';
 import { FakeSandbox } from '../sandbox/testing/fake-sandbox.js';
 import type { FunctionRecord } from '../state/records.js';
@@ -36,6 +36,7 @@ function record(spec: Partial<FunctionSpec>, name = 'hello', codeDigest = 'd1'):
     source: 'api',
     manifestPath: null,
     generation: 1,
+    revision: 1,
     createdAt: 0,
     updatedAt: 0,
     lastInvokedAt: null,
@@ -98,7 +99,7 @@ describe('Pool routing', () => {
 
     const results = await Promise.all(
       Array.from({ length: 40 }, async () => {
-        const lease = await pool.acquire(fn);
+        const lease = await pool.acquire(soleTarget(fn));
         leases.push(lease.replica);
         const seen = perReplica.get(lease.replica.key) ?? { now: 0, max: 0 };
         perReplica.set(lease.replica.key, seen);
@@ -125,7 +126,7 @@ describe('Pool routing', () => {
   it('lets concurrent waiters share one container start', async () => {
     const fn = record({ maxConcurrency: 10 });
     await writeCode(fn);
-    const leases = await Promise.all(Array.from({ length: 10 }, () => pool.acquire(fn)));
+    const leases = await Promise.all(Array.from({ length: 10 }, () => pool.acquire(soleTarget(fn))));
     expect(sandbox.starts).toBe(1);
     expect(new Set(leases.map((l) => l.replica)).size).toBe(1);
     expect(leases.every((l) => l.coldStart)).toBe(true);
@@ -134,7 +135,7 @@ describe('Pool routing', () => {
     expect(pool.replicas('hello')[0]!.inFlight).toBe(0);
 
     // A warm replica with room is borrowed without a wait.
-    const warm = await pool.acquire(fn);
+    const warm = await pool.acquire(soleTarget(fn));
     expect(warm.coldStart).toBe(false);
     expect(sandbox.starts).toBe(1);
     pool.release(warm.replica);
@@ -146,10 +147,10 @@ describe('Pool routing', () => {
     const fn = record({ maxConcurrency: 1, maxReplicas: 1 });
     await writeCode(fn);
     const replica = await pool.start(fn);
-    const held = await pool.acquire(fn);
+    const held = await pool.acquire(soleTarget(fn));
     expect(held.replica).toBe(replica);
 
-    const waiting = pool.acquire(fn);
+    const waiting = pool.acquire(soleTarget(fn));
     let settled = false;
     void waiting.catch(() => (settled = true));
     expect(pool.queued('hello')).toBe(1);
@@ -167,9 +168,9 @@ describe('Pool routing', () => {
     makePool({ queueTimeoutMs: 200, maxQueuedPerFunction: 1 });
     const fn = record({ maxConcurrency: 1, maxReplicas: 1 });
     await writeCode(fn);
-    const held = await pool.acquire(fn);
-    const waiting = pool.acquire(fn);
-    await expect(pool.acquire(fn)).rejects.toBeInstanceOf(NoCapacity);
+    const held = await pool.acquire(soleTarget(fn));
+    const waiting = pool.acquire(soleTarget(fn));
+    await expect(pool.acquire(soleTarget(fn))).rejects.toBeInstanceOf(NoCapacity);
     await expect(waiting).rejects.toBeInstanceOf(NoCapacity);
     pool.release(held.replica);
   });
@@ -177,8 +178,8 @@ describe('Pool routing', () => {
   it('hands a queued request to a replica as soon as another request is released', async () => {
     const fn = record({ maxConcurrency: 1, maxReplicas: 1 });
     await writeCode(fn);
-    const first = await pool.acquire(fn);
-    const second = pool.acquire(fn);
+    const first = await pool.acquire(soleTarget(fn));
+    const second = pool.acquire(soleTarget(fn));
     pool.release(first.replica);
     const lease = await second;
     expect(lease.replica).toBe(first.replica);
@@ -190,7 +191,7 @@ describe('Pool routing', () => {
     const fn = record({ maxConcurrency: 1 });
     await writeCode(fn);
     sandbox.failStart = () => new SandboxUnavailable('engine is down');
-    const results = await Promise.allSettled([pool.acquire(fn), pool.acquire(fn)]);
+    const results = await Promise.allSettled([pool.acquire(soleTarget(fn)), pool.acquire(soleTarget(fn))]);
     for (const r of results) {
       expect(r.status).toBe('rejected');
       expect((r as PromiseRejectedResult).reason).toBeInstanceOf(SandboxUnavailable);
@@ -216,7 +217,7 @@ describe('Pool routing', () => {
     const fn = record({ maxConcurrency: 2, maxReplicas: 3 });
     await writeCode(fn);
     const old = await pool.start(fn);
-    const busy = await pool.acquire(fn);
+    const busy = await pool.acquire(soleTarget(fn));
     expect(busy.replica).toBe(old);
     const slow = invoke(busy, 50);
 
@@ -225,7 +226,7 @@ describe('Pool routing', () => {
     expect(pool.replicas('hello')).toContain(old);
 
     // The draining replica still has room but takes nothing new.
-    const next = await pool.acquire(fn);
+    const next = await pool.acquire(soleTarget(fn));
     expect(next.replica).not.toBe(old);
     expect(next.coldStart).toBe(true);
     expect(sandbox.starts).toBe(2);
@@ -310,7 +311,7 @@ describe('Pool with stem cells', () => {
       const fn = record({ memoryMb: 128, cpus: 0.5 });
       await writeCode(fn);
       // Only a start for a waiting request takes a stem cell.
-      const lease = await pool.acquire(fn);
+      const lease = await pool.acquire(soleTarget(fn));
       const replica = lease.replica;
       pool.release(replica);
       expect(replica.fromStem).toBe(true);
@@ -375,7 +376,7 @@ describe('Pool: a function that never finishes loading', () => {
       const fn = record({});
       await writeModule(fn, NEVER_LOADS);
       const cellId = [...sandbox.containers.keys()][0]!;
-      const failed = await pool.acquire(fn).then(
+      const failed = await pool.acquire(soleTarget(fn)).then(
         () => new Error('served'),
         (err: unknown) => err,
       );
@@ -387,7 +388,7 @@ describe('Pool: a function that never finishes loading', () => {
       // Within the back-off, a new request is told the same at once, and nothing is started for it.
       await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
       const starts = sandbox.starts;
-      await expect(pool.acquire(fn)).rejects.toBe(failed);
+      await expect(pool.acquire(soleTarget(fn))).rejects.toBe(failed);
       expect(sandbox.starts).toBe(starts);
       expect(cells.readyCount).toBe(1);
       expect(pool.startBackoffMs('hello')).toBeGreaterThan(0);
@@ -403,7 +404,7 @@ describe('Pool: a function that never finishes loading', () => {
       const fn = record({});
       await writeModule(fn, NEVER_LOADS);
       const cellId = [...sandbox.containers.keys()][0]!;
-      const waiting = pool.acquire(fn).catch((err: unknown) => err);
+      const waiting = pool.acquire(soleTarget(fn)).catch((err: unknown) => err);
       await vi.waitFor(() => expect(pool.replicas('hello')).toHaveLength(1), { timeout: 2_000, interval: 2 });
       const [replica] = pool.replicas('hello');
       expect(replica?.containerId).toBe(cellId);
