@@ -5,6 +5,7 @@ import { errorMiddleware } from './http-errors.js';
 import { renderMetrics } from './metrics.js';
 import { functionRoutes } from './routes/functions.js';
 import { logRoutes } from './routes/logs.js';
+import { revisionRoutes } from './routes/revisions.js';
 
 /** What `GET /manifests` reads: the GitOps source, when one runs. */
 export interface ManifestStates {
@@ -22,6 +23,7 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   app.set('etag', false);
   functionRoutes(app, runtime);
   logRoutes(app, runtime);
+  revisionRoutes(app, runtime);
 
   app.get('/manifests', (_req, res) => {
     res.json(manifests?.files() ?? []);

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FUNCTION_NAME_PATTERN } from '../schemas/index.js';
-import { checkFunctionName, PayloadTooLarge, type Logger, type Runtime } from '../controller/index.js';
+import { PayloadTooLarge, splitTaggedName, type Logger, type Runtime } from '../controller/index.js';
 import { sendError } from './http-errors.js';
 
 /** Largest invocation body (README "API"). */
@@ -53,7 +52,7 @@ function requestHeaders(req: IncomingMessage): Record<string, string | string[]>
 }
 
 /**
- * `ANY /invoke/:name[/path]`, served on bare node:http ahead of express: the router costs
+ * `ANY /invoke/:name[@tag][/path]`, served on bare node:http ahead of express: the router costs
  * most of the throughput on a small machine. Errors go through the same mapping as express.
  */
 export function createInvokeHandler(runtime: Runtime, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
@@ -68,11 +67,14 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
   const pathname = q < 0 ? url : url.slice(0, q);
   const rest = pathname.slice(INVOKE_PREFIX.length);
   const slash = rest.indexOf('/');
-  const name = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
-  if (!FUNCTION_NAME_PATTERN.test(name)) {
+  let target;
+  try {
+    target = splitTaggedName(decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash)));
+  } catch (err) {
     req.resume();
-    checkFunctionName(name);
+    throw err;
   }
+  const { name, tag } = target;
   const body = await readBody(req);
   const outcome = await runtime.invoke(
     name,
@@ -83,6 +85,7 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
       headers: requestHeaders(req),
     },
     body,
+    tag,
   );
   // The worker client has dropped hop-by-hop and x-glambdar-* headers a handler set.
   const headers: Record<string, string | string[] | number> = {};
@@ -90,6 +93,7 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
   // 204 and 304 carry no body, so no length either (node sends no body for them).
   if (outcome.statusCode !== 204 && outcome.statusCode !== 304) headers['content-length'] = outcome.body.length;
   headers['x-glambdar-request-id'] = outcome.requestId;
+  headers['x-glambdar-revision'] = outcome.revision;
   if (outcome.rate.limit > 0) {
     headers['ratelimit-limit'] = outcome.rate.limit;
     headers['ratelimit-remaining'] = outcome.rate.remaining;

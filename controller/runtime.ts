@@ -141,8 +141,8 @@ export class Runtime {
    * Runs one invocation; see Invoker. With `tag` (the route `/invoke/<name>@<tag>`), of the
    * revision that tag names, whatever the split (404 `TAG_NOT_FOUND` when none does).
    */
-  invoke(name: string, request: InvokeRequest, body: Buffer, options: { tag?: string } = {}): Promise<InvokeOutcome> {
-    return this.#p.invoker.invoke(name, request, body, options.tag);
+  invoke(name: string, request: InvokeRequest, body: Buffer, tag?: string): Promise<InvokeOutcome> {
+    return this.#p.invoker.invoke(name, request, body, tag);
   }
 
   /** FunctionInfo of one function, with live replica counts. */

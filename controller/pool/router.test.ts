@@ -123,6 +123,57 @@ describe('Pool routing', () => {
     expect(pool.queued('hello')).toBe(0);
   });
 
+  it('routes a pinned revision only to its own template, and lets only the taking-over one use containers no revision serves', async () => {
+    const v1 = record({ maxConcurrency: 1 }, 'hello', 'd1');
+    const v2 = record({ maxConcurrency: 1 }, 'hello', 'd2');
+    const stale = record({ maxConcurrency: 1 }, 'hello', 'd0');
+    for (const fn of [v1, v2, stale]) await writeCode(fn);
+    const serving = new Set([soleTarget(v1).template, soleTarget(v2).template]);
+    const pinned = { ...soleTarget(v1), takesOver: false, serving };
+    const latest = { ...soleTarget(v2), takesOver: true, serving };
+    // A container of a template no revision serves any more (a rollout in progress).
+    const old = await pool.start(stale);
+    const own = await pool.start(v1);
+
+    const a = await pool.acquire(pinned);
+    expect(a.replica).toBe(own);
+    // The latest revision has no container yet: the old one answers meanwhile.
+    const b = await pool.acquire(latest);
+    expect(b.replica).toBe(old);
+    // The pinned revision never borrows another template: it waits for its own start.
+    const c = pool.acquire(pinned);
+    await vi.waitFor(() => expect(sandbox.starts).toBe(3), { timeout: 2_000, interval: 5 });
+    const third = await c;
+    expect(third.replica.template).toBe(pinned.template);
+    expect(third.coldStart).toBe(true);
+    for (const lease of [a, b, third]) pool.release(lease.replica);
+  });
+
+  it('hands waiters of one revision a replica that frees up without waiting behind those of another', async () => {
+    const v1 = record({ maxConcurrency: 1, maxReplicas: 2 }, 'hello', 'd1');
+    const v2 = record({ maxConcurrency: 1, maxReplicas: 2 }, 'hello', 'd2');
+    for (const fn of [v1, v2]) await writeCode(fn);
+    const serving = new Set([soleTarget(v1).template, soleTarget(v2).template]);
+    const one = { ...soleTarget(v1), takesOver: false, serving };
+    const two = { ...soleTarget(v2), takesOver: false, serving };
+    await pool.start(v1);
+    await pool.start(v2);
+    const busy1 = await pool.acquire(one);
+    const busy2 = await pool.acquire(two);
+    // Both revisions are full and maxReplicas is reached: each waiter waits for its own.
+    const waiting1 = pool.acquire(one);
+    const waiting2 = pool.acquire(two);
+    expect(pool.queued('hello')).toBe(2);
+    pool.release(busy2.replica);
+    const got2 = await waiting2;
+    expect(got2.replica).toBe(busy2.replica);
+    expect(pool.queued('hello')).toBe(1);
+    pool.release(busy1.replica);
+    expect((await waiting1).replica).toBe(busy1.replica);
+    expect(pool.queued('hello')).toBe(0);
+    expect(sandbox.starts).toBe(2);
+  });
+
   it('lets concurrent waiters share one container start', async () => {
     const fn = record({ maxConcurrency: 10 });
     await writeCode(fn);
