@@ -71,6 +71,8 @@ export interface ReplicaLifecycleOptions extends ReplicaSetting {
 export class ReplicaLifecycle {
   #o: ReplicaLifecycleOptions;
   #startFailures = new Map<string, StartFailure>();
+  /** Keys of replicas whose container is being removed: the engine still lists it meanwhile. */
+  #removing = new Set<string>();
 
   constructor(options: ReplicaLifecycleOptions) {
     this.#o = options;
@@ -85,6 +87,11 @@ export class ReplicaLifecycle {
   /** Why the function's last start failed, while no start has succeeded since. */
   startError(functionName: string): Error | null {
     return this.#startFailures.get(functionName)?.error ?? null;
+  }
+
+  /** True while the container of this replica key is being removed (it is no stray to adopt). */
+  isRemoving(replicaKey: string): boolean {
+    return this.#removing.has(replicaKey);
   }
 
   /** Forgets a function's failed starts (its pool is gone). */
@@ -172,15 +179,20 @@ export class ReplicaLifecycle {
     this.#o.log.debug(`removing ${replica.functionName} replica ${replica.key} (was ${replica.state}, ${replica.inFlight} in flight)`);
     replica.state = 'dead';
     this.#o.untrack(replica);
-    replica.listener?.close();
-    replica.client?.close();
-    await replica.exit;
+    this.#removing.add(replica.key);
     try {
-      if (replica.containerId) await this.#o.sandbox.remove(replica.containerId);
-    } catch (err) {
-      this.#o.log.warn(`could not remove container of ${replica.functionName}: ${(err as Error).message}`);
+      replica.listener?.close();
+      replica.client?.close();
+      await replica.exit;
+      try {
+        if (replica.containerId) await this.#o.sandbox.remove(replica.containerId);
+      } catch (err) {
+        this.#o.log.warn(`could not remove container of ${replica.functionName}: ${(err as Error).message}`);
+      }
+      await removeReplicaFolders(this.#o.socketsDir, this.#o.stemCells?.cellsDir ?? null, replica.key);
+    } finally {
+      this.#removing.delete(replica.key);
     }
-    await removeReplicaFolders(this.#o.socketsDir, this.#o.stemCells?.cellsDir ?? null, replica.key);
   }
 
   async #bootLabelled(replica: Replica, fn: FunctionRecord): Promise<void> {

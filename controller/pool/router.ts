@@ -104,6 +104,14 @@ export class Pool {
     return this.#pools.get(functionName)?.replicas ?? [];
   }
 
+  /**
+   * True while a replica's container is being removed: the engine lists it as running until
+   * the removal is done, and a reconcile must not take it for a stray to adopt.
+   */
+  isRemoving(replicaKey: string): boolean {
+    return this.#lifecycle.isRemoving(replicaKey);
+  }
+
   /** Invocations waiting for capacity. */
   queued(functionName: string): number {
     return this.#pools.get(functionName)?.queued ?? 0;

@@ -81,6 +81,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  sandbox.removeGate = null;
   for (const name of pool.functionNames()) {
     pool.failWaiters(name, new Error('test over'));
     for (const replica of [...pool.replicas(name)]) await pool.remove(replica);
@@ -196,5 +197,28 @@ describe('Reconciler with traffic split between revisions', () => {
     apply('d2', { minWarm: 1 });
     await new Reconciler({ store, pool, sandbox, clock: systemClock, log: silentLogger, functionsDir, plans, codeGraceMs: 0 }).reconcile('hello');
     expect((await readdir(join(functionsDir, 'hello'))).sort()).toEqual(['d1', 'd2']);
+  });
+
+  it('does not adopt back a container the pool is still removing, though the engine lists it as running', async () => {
+    apply('d1');
+    const recommendations: Record<string, number> = { hello: 2 };
+    const rec = reconciler(fixedAdvisor(recommendations));
+    await rec.reconcile('hello');
+    expect(pool.replicas('hello')).toHaveLength(2);
+    let finish = () => undefined as void;
+    sandbox.removeGate = () => new Promise<void>((resolve) => (finish = resolve));
+    recommendations['hello'] = 1;
+    await rec.reconcile('hello');
+    expect(pool.replicas('hello')).toHaveLength(1);
+    expect((await sandbox.list('hello')).filter((c) => c.running)).toHaveLength(2);
+    // The next pass sees the container being removed as running: it is no stray to adopt.
+    const adopt = vi.spyOn(pool, 'adopt');
+    await rec.reconcile('hello');
+    expect(adopt).not.toHaveBeenCalled();
+    expect(pool.replicas('hello')).toHaveLength(1);
+    sandbox.removeGate = null;
+    finish();
+    await vi.waitFor(async () => expect(await sandbox.list('hello')).toHaveLength(1), { timeout: 2_000, interval: 5 });
+    expect(sandbox.starts).toBe(2);
   });
 });

@@ -259,7 +259,8 @@ export class Reconciler {
     const known = new Map(this.#o.pool.replicas(fn.name).map((r) => [r.key, r]));
     const labelled = everything.filter((c) => !c.stem && c.functionName === fn.name);
     for (const c of labelled) {
-      if (known.has(c.replicaKey)) continue;
+      // A container the pool is removing is still listed as running until the engine is done.
+      if (known.has(c.replicaKey) || this.#o.pool.isRemoving(c.replicaKey)) continue;
       const record = c.running ? adoptionRecord(plan, c) : undefined;
       if (record) {
         try {
