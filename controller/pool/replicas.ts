@@ -71,8 +71,8 @@ export interface ReplicaLifecycleOptions extends ReplicaSetting {
 export class ReplicaLifecycle {
   #o: ReplicaLifecycleOptions;
   #startFailures = new Map<string, StartFailure>();
-  /** Keys of replicas whose container is being removed: the engine still lists it meanwhile. */
-  #removing = new Set<string>();
+  /** Replicas whose container is being removed, by key: the engine still lists it meanwhile. */
+  #removing = new Map<string, { functionName: string; done: Promise<void> }>();
 
   constructor(options: ReplicaLifecycleOptions) {
     this.#o = options;
@@ -92,6 +92,13 @@ export class ReplicaLifecycle {
   /** True while the container of this replica key is being removed (it is no stray to adopt). */
   isRemoving(replicaKey: string): boolean {
     return this.#removing.has(replicaKey);
+  }
+
+  /** The removals of a function's containers under way (a deletion waits for them). */
+  removalsOf(functionName: string): Promise<void>[] {
+    const out: Promise<void>[] = [];
+    for (const r of this.#removing.values()) if (r.functionName === functionName) out.push(r.done);
+    return out;
   }
 
   /** Forgets a function's failed starts (its pool is gone). */
@@ -179,20 +186,26 @@ export class ReplicaLifecycle {
     this.#o.log.debug(`removing ${replica.functionName} replica ${replica.key} (was ${replica.state}, ${replica.inFlight} in flight)`);
     replica.state = 'dead';
     this.#o.untrack(replica);
-    this.#removing.add(replica.key);
+    const done = this.#teardown(replica);
+    this.#removing.set(replica.key, { functionName: replica.functionName, done });
     try {
-      replica.listener?.close();
-      replica.client?.close();
-      await replica.exit;
-      try {
-        if (replica.containerId) await this.#o.sandbox.remove(replica.containerId);
-      } catch (err) {
-        this.#o.log.warn(`could not remove container of ${replica.functionName}: ${(err as Error).message}`);
-      }
-      await removeReplicaFolders(this.#o.socketsDir, this.#o.stemCells?.cellsDir ?? null, replica.key);
+      await done;
     } finally {
-      this.#removing.delete(replica.key);
+      if (this.#removing.get(replica.key)?.done === done) this.#removing.delete(replica.key);
     }
+  }
+
+  /** Closes a removed replica's connection, then removes its container and folders. */
+  async #teardown(replica: Replica): Promise<void> {
+    replica.listener?.close();
+    replica.client?.close();
+    await replica.exit;
+    try {
+      if (replica.containerId) await this.#o.sandbox.remove(replica.containerId);
+    } catch (err) {
+      this.#o.log.warn(`could not remove container of ${replica.functionName}: ${(err as Error).message}`);
+    }
+    await removeReplicaFolders(this.#o.socketsDir, this.#o.stemCells?.cellsDir ?? null, replica.key);
   }
 
   async #bootLabelled(replica: Replica, fn: FunctionRecord): Promise<void> {

@@ -112,6 +112,11 @@ export class Pool {
     return this.#lifecycle.isRemoving(replicaKey);
   }
 
+  /** Removals of a function's containers under way, stem-born ones (no function label) included. */
+  removalsOf(functionName: string): Promise<void>[] {
+    return this.#lifecycle.removalsOf(functionName);
+  }
+
   /** Invocations waiting for capacity. */
   queued(functionName: string): number {
     return this.#pools.get(functionName)?.queued ?? 0;

@@ -221,4 +221,31 @@ describe('Reconciler with traffic split between revisions', () => {
     await vi.waitFor(async () => expect(await sandbox.list('hello')).toHaveLength(1), { timeout: 2_000, interval: 5 });
     expect(sandbox.starts).toBe(2);
   });
+
+  it('finishes a deletion only once the removals under way of its containers are done', async () => {
+    apply('d1');
+    const recommendations: Record<string, number> = { hello: 2 };
+    const rec = reconciler(fixedAdvisor(recommendations));
+    await rec.reconcile('hello');
+    let finish = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (finish = resolve));
+    // The first removal is slow; every later call (the deletion's own, and its sweep of
+    // labelled containers) is not.
+    let calls = 0;
+    sandbox.removeGate = () => (++calls === 1 ? gate : undefined);
+    recommendations['hello'] = 1;
+    await rec.reconcile('hello');
+    // One container is being removed (a stem-born one would carry no label to sweep it by);
+    // then the function is deleted.
+    store.markDeleting('hello', Date.now());
+    let done = false;
+    const deletion = rec.reconcile('hello').then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(done).toBe(false);
+    expect(store.get('hello')).toBeDefined();
+    finish();
+    await deletion;
+    expect(store.get('hello')).toBeUndefined();
+    expect(await sandbox.list('hello')).toEqual([]);
+  });
 });

@@ -297,6 +297,9 @@ export class Reconciler {
       if (this.#o.clock.now() < deadline) return { requeueAfterMs: DRAIN_POLL_MS };
       for (const r of draining) await this.#o.pool.remove(r);
     }
+    // Containers whose removal began earlier (a stem-born one replaced just before, which no
+    // label names) are gone too before the function is.
+    await Promise.all(this.#o.pool.removalsOf(name));
     for (const c of await this.#o.sandbox.list(name)) await this.#o.sandbox.remove(c.id);
     this.#o.pool.forgetIfEmpty(name);
     if (fn) {
