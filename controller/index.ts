@@ -27,6 +27,7 @@ export {
   SandboxUnavailable,
   InvocationTimeout,
   RouteNotFound,
+  ExportInvalid,
 } from './support/errors.js';
 export { checkFunctionName } from './support/function-name.js';
 export { createLogger, silentLogger } from './support/logger.js';
