@@ -269,4 +269,14 @@ describe('traffic split and tags', () => {
     expect([...sandbox.containers.values()].filter((c) => c.info.functionName === 'gone')).toEqual([]);
     await expect(readdir(join(dir, 'functions', 'gone'))).rejects.toThrow();
   });
+
+  it('exports the latest revision under its revision number, with the split as Knative traffic', async () => {
+    await deploy('out', version('v1'));
+    await deploy('out', version('v2'));
+    await post('/config/out', { traffic: [{ revision: 1, percent: 30, tag: 'old' }, { latestRevision: true, percent: 70 }] });
+    expect(await generation('out')).toBe(3);
+    const yaml = await (await fetch(`${server.url}/export/out?format=knative`)).text();
+    expect(yaml).toContain('name: out-r2');
+    expect(yaml).toMatch(/revisionName: out-r1\n\s+percent: 30\n\s+tag: old/);
+  });
 });

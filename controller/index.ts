@@ -29,6 +29,7 @@ export {
   SandboxUnavailable,
   InvocationTimeout,
   RouteNotFound,
+  ExportInvalid,
 } from './support/errors.js';
 export { checkFunctionName, splitTaggedName } from './support/function-name.js';
 export type { InvokeTarget } from './support/function-name.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_IMAGE_PREFIX, ImagePrefix } from './image.js';
 
 /** `GET /logs/:name` query. */
 export const LogsQuery = z.object({
@@ -25,3 +26,13 @@ export const RollbackBody = z
   })
   .refine((b) => b.revision === undefined || b.tag === undefined, { message: 'give a revision or a tag, not both', path: ['tag'] });
 export type RollbackBody = z.infer<typeof RollbackBody>;
+/** The formats `GET /export` writes. */
+export const EXPORT_FORMATS = ['knative', 'kubernetes'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** `GET /export[/:name]` query: the target format (required) and the image prefix. */
+export const ExportQuery = z.object({
+  format: z.enum(EXPORT_FORMATS, { error: `must be one of: ${EXPORT_FORMATS.join(', ')}` }),
+  imagePrefix: ImagePrefix.default(DEFAULT_IMAGE_PREFIX),
+});
+export type ExportQuery = z.infer<typeof ExportQuery>;

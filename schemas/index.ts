@@ -2,7 +2,9 @@ export { FunctionName, FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE, FunctionSpec, 
 export { Traffic, TrafficEntry, TRAFFIC_TAG_PATTERN } from './traffic.js';
 export { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput } from './config.js';
 export type { RuntimeConfig } from './config.js';
-export { LogsQuery, RollbackBody } from './api.js';
+export { LogsQuery, RollbackBody, ExportQuery, EXPORT_FORMATS } from './api.js';
+export type { ExportFormat } from './api.js';
+export { DEFAULT_IMAGE_PREFIX, ImagePrefix, imageReference, imageTag } from './image.js';
 export { FromWorkerFrame, HelloFrame, ResultFrame, LoadedFrame, InvokeFrame, LoadFrame, MAX_RESPONSE_HEADERS } from './protocol.js';
 export { describeIssues, parseWith } from './issues.js';
 export type { Parsed } from './issues.js';

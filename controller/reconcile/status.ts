@@ -17,6 +17,8 @@ export interface FunctionInfo {
   revision: number;
   /** How requests are split: each serving revision with its percent and tags (one at 100 % without a split). */
   traffic: TrafficShare[];
+  /** Digest of the function's code files: the version its containers run (and its image tag carries). */
+  codeDigest: string;
   source: FunctionSource;
   manifestPath: string | null;
   spec: FunctionSpec;
@@ -86,6 +88,7 @@ export function functionInfo(
     generation: fn.generation,
     revision: fn.revision,
     traffic: trafficShares(plan),
+    codeDigest: fn.codeDigest,
     source: fn.source,
     manifestPath: fn.manifestPath,
     spec: fn.spec,
