@@ -4,6 +4,7 @@ import type { ManifestFileState } from '../manifests/index.js';
 import { errorMiddleware } from './http-errors.js';
 import { renderMetrics } from './metrics.js';
 import { functionRoutes } from './routes/functions.js';
+import { invocationRoutes } from './routes/invocations.js';
 import { logRoutes } from './routes/logs.js';
 
 /** What `GET /manifests` reads: the GitOps source, when one runs. */
@@ -22,6 +23,7 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   app.set('etag', false);
   functionRoutes(app, runtime);
   logRoutes(app, runtime);
+  invocationRoutes(app, runtime);
 
   app.get('/manifests', (_req, res) => {
     res.json(manifests?.files() ?? []);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FunctionName } from './spec.js';
 
 /** `GET /logs/:name` query. */
 export const LogsQuery = z.object({
@@ -13,3 +14,27 @@ export const LogsQuery = z.object({
     .optional(),
 });
 export type LogsQuery = z.infer<typeof LogsQuery>;
+
+/** Where an async job's result is posted: `X-Callback-Url` on `POST /async/:name`. */
+export const CallbackUrl = z
+  .string()
+  .max(2048, 'must be at most 2048 characters')
+  .refine(
+    (url) => {
+      try {
+        const { protocol } = new URL(url);
+        return protocol === 'http:' || protocol === 'https:';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be an absolute http:// or https:// URL' },
+  );
+
+/** `GET /invocations` query: newest first, by function and status. */
+export const InvocationsQuery = z.strictObject({
+  function: FunctionName.optional(),
+  status: z.enum(['queued', 'running', 'succeeded', 'dead']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export type InvocationsQuery = z.infer<typeof InvocationsQuery>;
