@@ -190,6 +190,17 @@ describe('POST /async/:name', () => {
     }
   });
 
+  it('makes jobs over the rate limit wait for their token instead of failing', async () => {
+    await start();
+    await deploy('echo', { rateLimit: '2' });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push(((await (await post('/async/echo')).json()) as { requestId: string }).requestId);
+    const jobs = await Promise.all(ids.map(ended));
+    expect(jobs.map((j) => [j.status, j.attempts, j.statusCode])).toEqual(Array.from({ length: 4 }, () => ['succeeded', 1, 200]));
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).not.toContain('glambdar_invocation_responses_total{function="echo",code="429"}');
+  });
+
   it('answers 503 with Retry-After past GLAMBDAR_MAX_JOBS open jobs of a function', async () => {
     await start({ maxJobsPerFunction: 2 });
     await deploy('echo', { retry: '{"attempts":1}' });
