@@ -22,6 +22,7 @@ import { Callbacks, fetchPoster } from './events/callbacks.js';
 import { checkSchedule } from './events/cron.js';
 import { Dispatcher } from './events/dispatcher.js';
 import { Events } from './events/events.js';
+import { AsyncGovernor, runtimeSignals } from './events/governor.js';
 import type { JobStore } from './events/job-store.js';
 import { Scheduler } from './events/scheduler.js';
 import { SqliteJobStore } from './events/sqlite-job-store.js';
@@ -140,12 +141,15 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
   });
   const invocations = new InvocationLog({ store, writer, clock, log, retention: config.logRetention });
   const metrics = new InvocationMetrics();
+  // Every admitted invocation start, synchronous and async tries alike: the governor's input.
+  let arrivals = 0;
+  const arrivalsObserver = { start: () => void (arrivals += 1), finish: () => undefined, forget: () => undefined };
   const invoker = new Invoker({
     store,
     pool,
     clock,
     statusOf: options.statusOf,
-    observer: new Observers([trafficObserver(stats), metricsObserver(metrics), recordsObserver(invocations)]),
+    observer: new Observers([trafficObserver(stats), metricsObserver(metrics), recordsObserver(invocations), arrivalsObserver]),
   });
   let onPurged: (name: string) => void = () => undefined;
   const reconciler = new Reconciler({
@@ -166,14 +170,17 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
   const lookup = (name: string) => store.get(name);
   // The parts below call each other through Events, made last.
   let events: Events | undefined;
-  const dispatcher = new Dispatcher({
+  let dispatcher: Dispatcher | undefined;
+  const governor = new AsyncGovernor({ clock, signals: runtimeSignals(() => arrivals - (dispatcher?.tries ?? 0)) });
+  dispatcher = new Dispatcher({
+    governor,
     store: jobs,
     invoke: (name, request, body, opts) => invoker.invoke(name, request, body, opts),
     lookup,
     statusOf: options.statusOf,
     clock,
     log,
-    onFinished: (job) => events?.finished(job),
+    onFinished: (job, status, read) => events?.finished(job, status, read),
   });
   const scheduler = new Scheduler({
     store: jobs,
@@ -191,6 +198,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     dispatcher,
     scheduler,
     callbacks,
+    governor,
     clock,
     log,
     lookup,

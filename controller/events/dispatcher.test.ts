@@ -53,7 +53,7 @@ beforeEach(() => {
           fail: reject,
         });
       }),
-    onFinished: (job) => finished.push(job),
+    onFinished: (_job, _status, read) => finished.push(read()!),
   });
   dispatcher.start();
 });
@@ -183,6 +183,39 @@ describe('Dispatcher', () => {
     expect(calls[1]!.request.headers['x-glambdar-attempt']).toBe('2');
     expect(store.get(job!.requestId)).toMatchObject({ status: 'succeeded', attempts: 2 });
     await restarted.stop();
+  });
+
+  it('starts no more tries than the governor grants, and looks again when it allows one', async () => {
+    functions.set('fn', functionRecord('fn'));
+    let allowance = 1;
+    const paced = new Dispatcher({
+      store,
+      clock,
+      log: silentLogger,
+      lookup: (name) => functions.get(name),
+      statusOf: () => 500,
+      governor: {
+        take: (wanted) => {
+          const granted = Math.min(wanted, allowance);
+          allowance -= granted;
+          return { granted, retryAfterMs: granted < wanted ? 100 : 0 };
+        },
+      },
+      invoke: (name, request, body, options) =>
+        new Promise<InvokeOutcome>((resolve) => calls.push({ name, request, body, options, answer: () => resolve({ requestId: options.requestId!, statusCode: 200, headers: {}, body: Buffer.alloc(0), coldStart: false, rate: { ok: true, limit: 0, remaining: 0, retryAfterMs: 0, resetMs: 0 } }), fail: () => undefined })),
+    });
+    await dispatcher.stop();
+    paced.start();
+    for (let i = 0; i < 3; i++) store.enqueue(newJob('fn'), clock.now());
+    paced.kick('fn');
+    expect(calls).toHaveLength(1);
+    allowance = 2;
+    clock.advance(100);
+    expect(calls).toHaveLength(3);
+    expect(paced.tries).toBe(3);
+    for (const c of calls) c.answer(200);
+    await flush();
+    await paced.stop();
   });
 
   it('keeps the first 256 KiB of a large response with its size, and a binary one as base64', async () => {

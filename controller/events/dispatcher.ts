@@ -27,10 +27,12 @@ export interface DispatcherOptions {
   log: Logger;
   /** In [0, 1): jitter of back-offs. */
   random?: () => number;
-  /** A job ended (succeeded or dead): its callback, counters. */
-  onFinished?: (job: Job) => void;
+  /** A job ended (succeeded or dead): its callback, counters. `read` gives the job as stored now. */
+  onFinished?: (job: Job, status: 'succeeded' | 'dead', read: () => Job | undefined) => void;
   /** How long `stop` waits for tries in flight (default 5 s); later results are left for the next start. */
   stopGraceMs?: number;
+  /** Paces tries so async work uses what synchronous traffic leaves (see AsyncGovernor); none: no pace. */
+  governor?: { take(wanted: number): { granted: number; retryAfterMs: number } };
 }
 
 /** Tries per function since the process started, by how they ended. */
@@ -58,6 +60,7 @@ export class Dispatcher {
   #queues = new Map<string, FunctionQueue>();
   #attempts = new Map<string, AttemptCounts>();
   #inFlight = new Set<Promise<void>>();
+  #tries = 0;
   #stopped = true;
   /** Set once `stop` has waited: results that come later are left for the next start to redo. */
   #closed = false;
@@ -92,13 +95,22 @@ export class Dispatcher {
     const free = fn.spec.asyncConcurrency - q.running;
     if (free <= 0) return;
     const now = this.#o.clock.now();
-    const jobs = this.#o.store.claim(name, now, free);
+    const paced = this.#o.governor?.take(free) ?? { granted: free, retryAfterMs: 0 };
+    const jobs = paced.granted > 0 ? this.#o.store.claim(name, now, paced.granted) : [];
+    this.#tries += jobs.length;
     for (const job of jobs) {
       q.running += 1;
       const run = this.#run(job).finally(() => this.#inFlight.delete(run));
       this.#inFlight.add(run);
     }
-    if (jobs.length < free) this.#wakeAtNextDue(name, q);
+    // Held back by the pace with jobs perhaps still due: look again when a try may start.
+    if (jobs.length === paced.granted && paced.granted < free) this.#wakeAt(name, q, now + Math.max(1, paced.retryAfterMs));
+    else if (jobs.length < free) this.#wakeAtNextDue(name, q);
+  }
+
+  /** Tries started since this dispatcher was made (the governor tells them from synchronous calls). */
+  get tries(): number {
+    return this.#tries;
   }
 
   /** Ends a deleted function's queued jobs as dead; its running ones end dead when their try fails. */
@@ -156,10 +168,7 @@ export class Dispatcher {
     if (finish.kind === 'succeeded') counts.succeeded += 1;
     else if (finish.kind === 'retry') counts.retried += 1;
     else counts.dead += 1;
-    if (finish.kind !== 'retry') {
-      const stored = store.get(job.requestId);
-      if (stored) this.#o.onFinished?.(stored);
-    }
+    if (finish.kind !== 'retry') this.#o.onFinished?.(job, finish.kind, () => store.get(job.requestId));
     this.kick(name);
   }
 
@@ -195,14 +204,17 @@ export class Dispatcher {
       if (q.running === 0) this.#queues.delete(name);
       return;
     }
-    if (q.timer && q.wakeAt <= next) return;
+    this.#wakeAt(name, q, next);
+  }
+
+  #wakeAt(name: string, q: FunctionQueue, at: number): void {
+    if (q.timer && q.wakeAt <= at) return;
     if (q.timer) this.#o.clock.clearTimeout(q.timer);
-    q.wakeAt = next;
-    // At least 1 ms: a job due now that could not be claimed (all slots busy) waits for a try to end instead.
+    q.wakeAt = at;
     q.timer = this.#o.clock.setTimeout(() => {
       q.timer = null;
       this.kick(name);
-    }, Math.max(1, next - this.#o.clock.now()));
+    }, Math.max(1, at - this.#o.clock.now()));
   }
 
   #queue(name: string): FunctionQueue {

@@ -25,6 +25,8 @@ export interface EventsOptions {
   dispatcher: Dispatcher;
   scheduler: Scheduler;
   callbacks: Callbacks;
+  /** Paces the dispatcher under synchronous load; started and stopped with it. */
+  governor?: { start(): void; stop(): void };
   clock: Clock;
   log: Logger;
   lookup: (name: string) => FunctionRecord | undefined;
@@ -52,6 +54,7 @@ export class Events {
 
   start(): void {
     this.#open = this.#o.store.openCounts();
+    this.#o.governor?.start();
     this.#o.dispatcher.start();
     this.#o.scheduler.start();
     this.#o.callbacks.resume();
@@ -74,10 +77,12 @@ export class Events {
     this.#o.dispatcher.kick(job.funcName);
   }
 
-  /** A job ended: its callback goes, a succeeded one leaves the bound. */
-  finished(job: Job): void {
-    if (job.status === 'succeeded') this.#open.set(job.funcName, Math.max(0, (this.#open.get(job.funcName) ?? 1) - 1));
-    this.#o.callbacks.deliver(job);
+  /** A job ended: a succeeded one leaves the bound; its callback (if any) gets the job as stored. */
+  finished(job: Job, status: 'succeeded' | 'dead', read: () => Job | undefined): void {
+    if (status === 'succeeded') this.#open.set(job.funcName, Math.max(0, (this.#open.get(job.funcName) ?? 1) - 1));
+    if (job.callbackUrl === null) return;
+    const stored = read();
+    if (stored) this.#o.callbacks.deliver(stored);
   }
 
   /** True while the function may take another job. */
@@ -118,6 +123,8 @@ export class Events {
   functionGone(name: string): void {
     this.#o.dispatcher.functionGone(name);
     this.#o.scheduler.sync(name);
+    // Jobs that ended dead just now may have callbacks to make.
+    this.#o.callbacks.resume();
   }
 
   schedule(name: string): ScheduleStatus {
@@ -132,6 +139,7 @@ export class Events {
   async stop(): Promise<void> {
     if (this.#trimTimer) this.#o.clock.clearTimeout(this.#trimTimer);
     this.#o.scheduler.stop();
+    this.#o.governor?.stop();
     this.#o.callbacks.stop();
     await this.#o.dispatcher.stop();
     this.#o.store.close();
