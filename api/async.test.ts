@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,12 +26,12 @@ let dir: string;
 let server: GlambdarServer;
 let sandbox: FakeSandbox;
 
-async function start(env: Record<string, unknown> = {}): Promise<void> {
+async function start(env: Record<string, unknown> = {}, watchManifests = false): Promise<void> {
   server = await startServer({
     config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0, queueTimeoutMs: 5000, ...env }),
     sandbox,
     log: silentLogger,
-    watchManifests: false,
+    watchManifests,
   });
 }
 
@@ -283,5 +283,23 @@ describe('schedules through the API', () => {
     expect(table.split('\n')[1]).toContain('* * * * * *');
     await fetch(`${server.url}/config/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"schedule":null}' });
     expect((await json<{ status: { nextScheduleTime: null } }>('/info/echo')).status.nextScheduleTime).toBeNull();
+  });
+
+  it('fires a schedule a manifest declares, as one set through the API', async () => {
+    await mkdir(join(dir, 'manifests', 'ticker'), { recursive: true });
+    await writeFile(join(dir, 'manifests', 'ticker', 'index.js'), ECHO);
+    await writeFile(
+      join(dir, 'manifests', 'ticker.yaml'),
+      'apiVersion: glambdar/v1\nkind: Function\nmetadata:\n  name: ticker\nspec:\n  code: ./ticker\n  schedule: "* * * * * *"\n  schedulePayload: {from: manifest}\n',
+    );
+    await start({}, true);
+    await vi.waitFor(
+      async () => {
+        const [job] = await json<Job[]>('/invocations?function=ticker&status=succeeded');
+        expect(JSON.parse(job!.response!.body)).toMatchObject({ echo: { body: '{"from":"manifest"}' } });
+      },
+      { timeout: 8000, interval: 50 },
+    );
+    expect((await json<{ spec: { schedule: string } }>('/info/ticker')).spec.schedule).toBe('* * * * * *');
   });
 });
