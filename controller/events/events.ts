@@ -47,6 +47,8 @@ export class Events {
   /** Queued, running and dead jobs per function. */
   #open = new Map<string, number>();
   #trimTimer: TimerHandle | null = null;
+  /** After stop the job store is closed: late calls (a deletion finishing during shutdown) do nothing. */
+  #stopped = false;
 
   constructor(options: EventsOptions) {
     this.#o = options;
@@ -115,12 +117,14 @@ export class Events {
 
   /** A function's spec changed (or it was created): its schedule and concurrency follow. */
   specChanged(name: string): void {
+    if (this.#stopped) return;
     this.#o.scheduler.sync(name);
     this.#o.dispatcher.kick(name);
   }
 
   /** A function is gone: its queued jobs end dead, its schedule stops. */
   functionGone(name: string): void {
+    if (this.#stopped) return;
     this.#o.dispatcher.functionGone(name);
     this.#o.scheduler.sync(name);
     // Jobs that ended dead just now may have callbacks to make.
@@ -132,11 +136,14 @@ export class Events {
   }
 
   metrics(): JobMetrics {
+    if (this.#stopped) return { counts: [], attempts: new Map() };
     return { counts: this.#o.store.counts(), attempts: this.#o.dispatcher.attempts() };
   }
 
   /** Stops fires and claims, lets tries in flight finish (bounded), then closes the job store. */
   async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
     if (this.#trimTimer) this.#o.clock.clearTimeout(this.#trimTimer);
     this.#o.scheduler.stop();
     this.#o.governor?.stop();

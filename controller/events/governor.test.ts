@@ -26,15 +26,15 @@ describe('AsyncGovernor', () => {
     expect(governor.take(500)).toEqual({ granted: 500, retryAfterMs: 0 });
   });
 
-  it('halves the pace from what async ran while synchronous calls need a busy loop, down to the floor, and a backlog still moves', () => {
+  it('quarters the pace from what async ran while synchronous calls need a busy loop, down to the floor, and a backlog still moves', () => {
     const { clock, load, governor } = governed({ minRate: 10 });
     governor.take(80); // 80 tries in the first 100 ms: 800/s
     load.utilization = 0.9;
     load.arrivals = 1000;
     clock.advance(100);
-    expect(governor.rate).toBe(400);
-    clock.advance(100);
     expect(governor.rate).toBe(200);
+    clock.advance(100);
+    expect(governor.rate).toBe(50);
     clock.advance(2000);
     expect(governor.rate).toBe(10);
     // At 10/s, one try per 100 ms.
@@ -49,11 +49,13 @@ describe('AsyncGovernor', () => {
     load.utilization = 0.9;
     load.arrivals = 10;
     clock.advance(100);
-    expect(governor.rate).toBe(500);
+    expect(governor.rate).toBe(250);
     load.utilization = 0.2;
     clock.advance(100);
-    expect(governor.rate).toBe(1000);
+    expect(governor.rate).toBe(500);
     clock.advance(700);
+    expect(governor.rate).toBe(64_000);
+    clock.advance(100);
     expect(governor.rate).toBe(0);
     expect(governor.take(1000).granted).toBe(1000);
   });

@@ -48,8 +48,9 @@ export interface GovernorOptions {
 /**
  * Async jobs are background work: they use the capacity synchronous traffic leaves. Every
  * interval the governor reads the event loop's utilization and the synchronous arrivals; while
- * synchronous calls come and the loop is busy, the pace of async tries is halved (down to
- * `minRate`), otherwise doubled until it is unlimited again (AIMD, as TCP shares a link). The
+ * synchronous calls come and the loop is busy, the pace of async tries is cut to a quarter (down
+ * to `minRate`: a quarter reaches the floor from thousands a second within half a second),
+ * otherwise doubled until it is unlimited again (multiplicative steps, as TCP shares a link). The
  * pace is a token bucket the dispatcher takes from before each try.
  */
 export class AsyncGovernor {
@@ -110,7 +111,7 @@ export class AsyncGovernor {
     this.#started = 0;
     if (busy) {
       const from = this.#rate === 0 ? observed : this.#rate;
-      this.#setRate(Math.max(minRate, Math.floor(from / 2)));
+      this.#setRate(Math.max(minRate, Math.floor(from / 4)));
     } else if (this.#rate !== 0) {
       const doubled = this.#rate * 2;
       this.#setRate(doubled >= 100_000 ? 0 : doubled);
