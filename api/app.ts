@@ -3,6 +3,7 @@ import { RouteNotFound, type Logger, type Runtime } from '../controller/index.js
 import type { ManifestFileState } from '../manifests/index.js';
 import { errorMiddleware } from './http-errors.js';
 import { renderMetrics } from './metrics.js';
+import { exportRoutes } from './routes/export.js';
 import { functionRoutes } from './routes/functions.js';
 import { invocationRoutes } from './routes/invocations.js';
 import { logRoutes } from './routes/logs.js';
@@ -24,6 +25,7 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   functionRoutes(app, runtime);
   logRoutes(app, runtime);
   invocationRoutes(app, runtime);
+  exportRoutes(app, runtime);
 
   app.get('/manifests', (_req, res) => {
     res.json(manifests?.files() ?? []);

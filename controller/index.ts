@@ -34,6 +34,7 @@ export {
   JobNotFound,
   JobNotDead,
   QueueFull,
+  ExportInvalid,
 } from './support/errors.js';
 export { checkFunctionName } from './support/function-name.js';
 export { createLogger, silentLogger } from './support/logger.js';

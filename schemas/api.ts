@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { FunctionName } from './spec.js';
+import { DEFAULT_IMAGE_PREFIX, ImagePrefix } from './image.js';
 
 /** `GET /logs/:name` query. */
 export const LogsQuery = z.object({
@@ -38,3 +39,13 @@ export const InvocationsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 export type InvocationsQuery = z.infer<typeof InvocationsQuery>;
+/** The formats `GET /export` writes. */
+export const EXPORT_FORMATS = ['knative', 'kubernetes'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** `GET /export[/:name]` query: the target format (required) and the image prefix. */
+export const ExportQuery = z.object({
+  format: z.enum(EXPORT_FORMATS, { error: `must be one of: ${EXPORT_FORMATS.join(', ')}` }),
+  imagePrefix: ImagePrefix.default(DEFAULT_IMAGE_PREFIX),
+});
+export type ExportQuery = z.infer<typeof ExportQuery>;

@@ -138,3 +138,11 @@ export class QueueFull extends GlambdarError {
 export class RouteNotFound extends GlambdarError {
   override readonly code = 'ROUTE_NOT_FOUND';
 }
+
+/**
+ * A function that cannot be exported as valid objects of the target platform: an object the
+ * platform's schema refuses, or a spec value the platform reserves. Nothing is printed.
+ */
+export class ExportInvalid extends GlambdarError {
+  override readonly code = 'EXPORT_INVALID';
+}
