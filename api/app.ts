@@ -5,6 +5,7 @@ import { errorMiddleware } from './http-errors.js';
 import { renderMetrics } from './metrics.js';
 import { exportRoutes } from './routes/export.js';
 import { functionRoutes } from './routes/functions.js';
+import { invocationRoutes } from './routes/invocations.js';
 import { logRoutes } from './routes/logs.js';
 
 /** What `GET /manifests` reads: the GitOps source, when one runs. */
@@ -23,6 +24,7 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   app.set('etag', false);
   functionRoutes(app, runtime);
   logRoutes(app, runtime);
+  invocationRoutes(app, runtime);
   exportRoutes(app, runtime);
 
   app.get('/manifests', (_req, res) => {

@@ -18,6 +18,8 @@ import type { Clock, TimerHandle } from './support/clock.js';
 import { withCauses } from './support/errors.js';
 import type { Logger } from './support/logger.js';
 import type { DataPaths } from './wiring.js';
+import type { Events, JobMetrics } from './events/events.js';
+import type { JobStatus, JobView } from './events/job.js';
 
 /** The parts a Runtime drives, as the composition root (wiring.ts) builds them. */
 export interface RuntimeParts {
@@ -36,6 +38,8 @@ export interface RuntimeParts {
   paths: DataPaths;
   hostFit: HostFit;
   desired: DesiredState;
+  /** Async jobs and schedules. */
+  events: Events;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
   onPurged(handler: (name: string) => void): void;
 }
@@ -45,6 +49,7 @@ export interface MetricsSnapshot {
   functions: FunctionInfo[];
   invocations: InvocationSnapshot[];
   stemCellsReady: number;
+  jobs: JobMetrics;
 }
 
 /**
@@ -88,12 +93,15 @@ export class Runtime {
     autoscaler.start();
     this.#resyncAll();
     this.#stopWatching = sandbox.watch((event) => queue.add(event.functionName));
+    // Jobs left by the last run and missed schedule fires, once the pool has what it adopted.
+    this.#p.events.start();
   }
 
   /** Deploys (or redeploys) a function from an archive or folder; the spec patch merges over the current spec. */
   async deploy(request: DeployRequest): Promise<WriteResult> {
     const result = await this.#p.desired.deploy(request);
     this.#p.queue.add(request.name);
+    this.#p.events.specChanged(request.name);
     return result;
   }
 
@@ -101,6 +109,7 @@ export class Runtime {
   configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
     const result = this.#p.desired.configure(name, patch, source);
     this.#p.queue.add(name);
+    this.#p.events.specChanged(name);
     return result;
   }
 
@@ -118,6 +127,7 @@ export class Runtime {
       throw err;
     }
     this.#p.invoker.forget(name);
+    this.#p.events.functionGone(name);
     this.#p.queue.add(name);
     await Promise.race([gone, new Promise<void>((r) => this.#p.clock.setTimeout(r, waitMs))]);
   }
@@ -125,6 +135,29 @@ export class Runtime {
   /** Runs one invocation; see Invoker. */
   invoke(name: string, request: InvokeRequest, body: Buffer): Promise<InvokeOutcome> {
     return this.#p.invoker.invoke(name, request, body);
+  }
+
+  /**
+   * Stores an async invocation of a live function (committed before this returns) and has it
+   * run as `invoke` would run it; `callbackUrl` gets the result when the job ends.
+   */
+  enqueue(name: string, request: InvokeRequest, body: Buffer, callbackUrl: string | null = null): JobView {
+    return this.#p.events.enqueue(name, request, body, callbackUrl);
+  }
+
+  /** One async job by its request id. */
+  job(requestId: string): JobView {
+    return this.#p.events.get(requestId);
+  }
+
+  /** Async jobs, newest first. */
+  jobs(filter: { funcName?: string; status?: JobStatus; limit: number }): JobView[] {
+    return this.#p.events.list(filter);
+  }
+
+  /** Queues a dead job again for a new round of tries. */
+  retryJob(requestId: string): JobView {
+    return this.#p.events.retry(requestId);
   }
 
   /** FunctionInfo of one function, with live replica counts. */
@@ -157,7 +190,12 @@ export class Runtime {
 
   /** Everything `GET /metrics` shows, read at once. */
   metricsSnapshot(): MetricsSnapshot {
-    return { functions: this.list(), invocations: this.#p.metrics.snapshot(), stemCellsReady: this.#p.stemCells.readyCount };
+    return {
+      functions: this.list(),
+      invocations: this.#p.metrics.snapshot(),
+      stemCellsReady: this.#p.stemCells.readyCount,
+      jobs: this.#p.events.metrics(),
+    };
   }
 
   /** Stops the loop, flushes records and closes the store; containers stay for the next start to adopt. */
@@ -167,6 +205,8 @@ export class Runtime {
     this.#stopWatching?.();
     if (this.#resyncTimer) this.#p.clock.clearTimeout(this.#resyncTimer);
     this.#p.autoscaler.stop();
+    // Tries in flight finish (bounded) before the pool lets go of its containers.
+    await this.#p.events.stop();
     await this.#p.queue.shutdown();
     this.#p.pool.detachAll();
     // Generic stem cells are worth nothing to the next start; specialised ones stay to be adopted.
@@ -182,12 +222,14 @@ export class Runtime {
   }
 
   #info(fn: FunctionRecord): FunctionInfo {
-    return functionInfo(fn, this.#p.store.getStatus(fn.name), this.#p.pool.replicas(fn.name), this.#p.autoscaler.predictedRps(fn.name));
+    const { store, pool, autoscaler, events } = this.#p;
+    return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), events.schedule(fn.name));
   }
 
   #purged(name: string): void {
     this.#p.invoker.forget(name);
     this.#p.autoscaler.forget(name);
+    this.#p.events.functionGone(name);
     for (const resolve of this.#purgeWaiters.get(name) ?? []) resolve();
     this.#purgeWaiters.delete(name);
   }
