@@ -5,6 +5,7 @@ import { errorMiddleware } from './http-errors.js';
 import { renderMetrics } from './metrics.js';
 import { exportRoutes } from './routes/export.js';
 import { functionRoutes } from './routes/functions.js';
+import { invocationRoutes } from './routes/invocations.js';
 import { logRoutes } from './routes/logs.js';
 import { revisionRoutes } from './routes/revisions.js';
 
@@ -25,6 +26,7 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   functionRoutes(app, runtime);
   logRoutes(app, runtime);
   revisionRoutes(app, runtime);
+  invocationRoutes(app, runtime);
   exportRoutes(app, runtime);
 
   app.get('/manifests', (_req, res) => {

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { GlambdarError, InvalidInput, NoCapacity, PayloadTooLarge, RateLimited, type Logger } from '../controller/index.js';
+import { GlambdarError, InvalidInput, NoCapacity, PayloadTooLarge, QueueFull, RateLimited, type Logger } from '../controller/index.js';
 
 /** The one mapping from error code to HTTP status. */
 const STATUS_BY_CODE: Record<string, number> = {
@@ -10,6 +10,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   FUNCTION_NOT_FOUND: 404,
   TAG_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
+  JOB_NOT_FOUND: 404,
+  JOB_NOT_DEAD: 409,
   OWNED_BY_MANIFEST: 409,
   PAYLOAD_TOO_LARGE: 413,
   EXPORT_INVALID: 422,
@@ -19,6 +21,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   CONTAINER_DIED: 502,
   NO_CAPACITY: 503,
   SANDBOX_UNAVAILABLE: 503,
+  QUEUE_FULL: 503,
   INVOCATION_TIMEOUT: 504,
 };
 
@@ -40,6 +43,8 @@ export function errorResponse(err: unknown, log: Logger): { status: number; head
     headers['ratelimit-limit'] = String(err.limit);
     headers['ratelimit-remaining'] = '0';
     headers['ratelimit-reset'] = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
+  } else if (err instanceof QueueFull) {
+    headers['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
   } else if (err instanceof NoCapacity || err.code === 'SANDBOX_UNAVAILABLE') {
     headers['retry-after'] = '1';
   }

@@ -30,13 +30,14 @@ export function formatTraffic(traffic: readonly TrafficShare[]): string {
 
 /** `GET /info?format=table`. */
 export function infoTable(functions: readonly FunctionInfo[], now: number): string {
-  const rows = [['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'GENERATION', 'TRAFFIC', 'STATUS', 'AGE']];
+  const rows = [['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'STATUS', 'AGE']];
   for (const f of functions) {
     rows.push([
       f.name,
       `${f.status.readyReplicas}/${f.status.replicas}`,
       String(f.spec.minWarm),
       f.rateLimit === 0 ? 'none' : `${f.rateLimit}/s`,
+      f.spec.schedule === null ? '<none>' : f.spec.schedule,
       `${f.status.observedGeneration}/${f.generation}`,
       formatTraffic(f.traffic),
       f.status.phase,

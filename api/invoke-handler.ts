@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PayloadTooLarge, splitTaggedName, type Logger, type Runtime } from '../controller/index.js';
+import { PayloadTooLarge, splitTaggedName, type InvokeRequest, type Logger, type Runtime } from '../controller/index.js';
 import { sendError } from './http-errors.js';
 
 /** Largest invocation body (README "API"). */
@@ -61,11 +61,20 @@ export function createInvokeHandler(runtime: Runtime, log: Logger): (req: Incomi
   };
 }
 
-async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * An invocation as a request under `prefix` asks for it: the function's name, the traffic tag
+ * of `<name>@<tag>` (undefined: split by weight), what its handler receives (method, the path
+ * after the name, query, headers) and the body. `/invoke/` and `/async/` both read requests
+ * here, so a job's handler gets what a synchronous one would.
+ */
+export async function readInvocation(
+  req: IncomingMessage,
+  prefix: string,
+): Promise<{ name: string; tag: string | undefined; request: InvokeRequest; body: Buffer }> {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const pathname = q < 0 ? url : url.slice(0, q);
-  const rest = pathname.slice(INVOKE_PREFIX.length);
+  const rest = pathname.slice(prefix.length);
   const slash = rest.indexOf('/');
   let target;
   try {
@@ -76,17 +85,18 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
   }
   const { name, tag } = target;
   const body = await readBody(req);
-  const outcome = await runtime.invoke(
-    name,
-    {
-      method: req.method ?? 'GET',
-      path: slash < 0 ? '/' : rest.slice(slash),
-      query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
-      headers: requestHeaders(req),
-    },
-    body,
-    tag,
-  );
+  const request: InvokeRequest = {
+    method: req.method ?? 'GET',
+    path: slash < 0 ? '/' : rest.slice(slash),
+    query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
+    headers: requestHeaders(req),
+  };
+  return { name, tag, request, body };
+}
+
+async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { name, tag, request, body } = await readInvocation(req, INVOKE_PREFIX);
+  const outcome = await runtime.invoke(name, request, body, tag);
   // The worker client has dropped hop-by-hop and x-glambdar-* headers a handler set.
   const headers: Record<string, string | string[] | number> = {};
   for (const key in outcome.headers) headers[key] = outcome.headers[key]!;

@@ -279,4 +279,31 @@ describe('traffic split and tags', () => {
     expect(yaml).toContain('name: out-r2');
     expect(yaml).toMatch(/revisionName: out-r1\n\s+percent: 30\n\s+tag: old/);
   });
+
+  it('queues an async job for the revision a tag names, and refuses an unknown tag with 404, queueing nothing', async () => {
+    await deploy('later', version('v1'));
+    await deploy('later', version('v2'));
+    await post('/config/later', { traffic: [{ latestRevision: true, percent: 100 }, { revision: 1, tag: 'first' }] });
+    const queued = await fetch(`${server.url}/async/later@first/some/path`, { method: 'POST', body: '{}' });
+    expect(queued.status).toBe(202);
+    const { requestId } = (await queued.json()) as { requestId: string };
+    const job = await vi.waitFor(
+      async () => {
+        const view = (await (await fetch(`${server.url}/invocations/${requestId}`)).json()) as { status: string; tag: string; response: { body: string } };
+        expect(view.status).toBe('succeeded');
+        return view;
+      },
+      { timeout: 5_000, interval: 20 },
+    );
+    expect(job.tag).toBe('first');
+    expect(JSON.parse(job.response.body)).toEqual({ version: 'v1' });
+    const logs = (await (await fetch(`${server.url}/logs/later?limit=10`)).json()) as Array<{ requestId: string; revision: number }>;
+    expect(logs.find((r) => r.requestId === requestId)?.revision).toBe(1);
+
+    const unknown = await fetch(`${server.url}/async/later@nosuch`, { method: 'POST', body: '{}' });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ code: 'TAG_NOT_FOUND' });
+    const jobs = (await (await fetch(`${server.url}/invocations?function=later`)).json()) as unknown[];
+    expect(jobs).toHaveLength(1);
+  });
 });

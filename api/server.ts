@@ -8,6 +8,7 @@ import { ManifestSource } from '../manifests/index.js';
 import { createApp } from './app.js';
 import { httpStatusOf } from './http-errors.js';
 import { createInvokeHandler, INVOKE_PREFIX } from './invoke-handler.js';
+import { ASYNC_PREFIX, createAsyncHandler } from './routes/async.js';
 
 /** Reads the runtime configuration from the environment, with readable errors. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): RuntimeConfig {
@@ -52,8 +53,10 @@ export async function startServer(options: StartOptions): Promise<GlambdarServer
   const manifests = options.watchManifests === false ? null : new ManifestSource({ dir: options.config.manifestsDir, target: runtime, log });
   const app = createApp(runtime, log, manifests);
   const invoke = createInvokeHandler(runtime, log);
+  const enqueue = createAsyncHandler(runtime, log);
   const server = createServer((req, res) => {
     if (req.url?.startsWith(INVOKE_PREFIX)) invoke(req, res);
+    else if (req.url?.startsWith(ASYNC_PREFIX)) enqueue(req, res);
     else app(req, res);
   });
   server.keepAliveTimeout = 65_000;

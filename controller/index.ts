@@ -12,6 +12,10 @@ export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, Revisio
 export type { InvokeOutcome } from './invocation/invoker.js';
 export type { InvokeRequest } from './pool/worker-client.js';
 export type { InvocationSnapshot } from './invocation/invocation-metrics.js';
+export type { JobView, JobStatus, JobCounts, StoredResponse } from './events/job.js';
+export { JOB_STATUSES } from './events/job.js';
+export type { JobMetrics } from './events/events.js';
+export type { AttemptCounts } from './events/dispatcher.js';
 export {
   GlambdarError,
   InvalidInput,
@@ -29,6 +33,9 @@ export {
   SandboxUnavailable,
   InvocationTimeout,
   RouteNotFound,
+  JobNotFound,
+  JobNotDead,
+  QueueFull,
   ExportInvalid,
 } from './support/errors.js';
 export { checkFunctionName, splitTaggedName } from './support/function-name.js';

@@ -17,9 +17,11 @@ import type { DeployRequest, DesiredState, RollbackTarget, WriteResult } from '.
 import type { FunctionRecord, FunctionSource, LogRecord, Revision } from './state/records.js';
 import type { Store } from './state/store.js';
 import type { Clock, TimerHandle } from './support/clock.js';
-import { withCauses } from './support/errors.js';
+import { TagNotFound, withCauses } from './support/errors.js';
 import type { Logger } from './support/logger.js';
 import type { DataPaths } from './wiring.js';
+import type { Events, JobMetrics } from './events/events.js';
+import type { JobStatus, JobView } from './events/job.js';
 
 /** The parts a Runtime drives, as the composition root (wiring.ts) builds them. */
 export interface RuntimeParts {
@@ -40,6 +42,8 @@ export interface RuntimeParts {
   paths: DataPaths;
   hostFit: HostFit;
   desired: DesiredState;
+  /** Async jobs and schedules. */
+  events: Events;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
   onPurged(handler: (name: string) => void): void;
 }
@@ -49,6 +53,7 @@ export interface MetricsSnapshot {
   functions: FunctionInfo[];
   invocations: InvocationSnapshot[];
   stemCellsReady: number;
+  jobs: JobMetrics;
 }
 
 /**
@@ -92,6 +97,8 @@ export class Runtime {
     autoscaler.start();
     this.#resyncAll();
     this.#stopWatching = sandbox.watch((event) => queue.add(event.functionName));
+    // Jobs left by the last run and missed schedule fires, once the pool has what it adopted.
+    this.#p.events.start();
   }
 
   /** Deploys (or redeploys) a function from an archive or folder; the spec patch merges over the current spec. */
@@ -133,6 +140,7 @@ export class Runtime {
       throw err;
     }
     this.#p.invoker.forget(name);
+    this.#p.events.functionGone(name);
     this.#p.queue.add(name);
     await Promise.race([gone, new Promise<void>((r) => this.#p.clock.setTimeout(r, waitMs))]);
   }
@@ -142,7 +150,34 @@ export class Runtime {
    * revision that tag names, whatever the split (404 `TAG_NOT_FOUND` when none does).
    */
   invoke(name: string, request: InvokeRequest, body: Buffer, tag?: string): Promise<InvokeOutcome> {
-    return this.#p.invoker.invoke(name, request, body, tag);
+    return this.#p.invoker.invoke(name, request, body, tag === undefined ? undefined : { tag });
+  }
+
+  /**
+   * Stores an async invocation of a live function (committed before this returns) and has it
+   * run as `invoke` would run it; `callbackUrl` gets the result when the job ends. With `tag`
+   * (`/async/<name>@<tag>`), every try goes to the revision that tag names.
+   */
+  enqueue(name: string, request: InvokeRequest, body: Buffer, callbackUrl: string | null = null, tag?: string): JobView {
+    // A tag no traffic entry carries is refused now (404), before anything is queued.
+    const fn = tag === undefined ? undefined : this.#p.store.get(name);
+    if (fn && !fn.deleting && !this.#p.plans.plan(fn).tagged(tag!)) throw new TagNotFound(name, tag!);
+    return this.#p.events.enqueue(name, request, body, callbackUrl, tag ?? null);
+  }
+
+  /** One async job by its request id. */
+  job(requestId: string): JobView {
+    return this.#p.events.get(requestId);
+  }
+
+  /** Async jobs, newest first. */
+  jobs(filter: { funcName?: string; status?: JobStatus; limit: number }): JobView[] {
+    return this.#p.events.list(filter);
+  }
+
+  /** Queues a dead job again for a new round of tries. */
+  retryJob(requestId: string): JobView {
+    return this.#p.events.retry(requestId);
   }
 
   /** FunctionInfo of one function, with live replica counts. */
@@ -175,7 +210,12 @@ export class Runtime {
 
   /** Everything `GET /metrics` shows, read at once. */
   metricsSnapshot(): MetricsSnapshot {
-    return { functions: this.list(), invocations: this.#p.metrics.snapshot(), stemCellsReady: this.#p.stemCells.readyCount };
+    return {
+      functions: this.list(),
+      invocations: this.#p.metrics.snapshot(),
+      stemCellsReady: this.#p.stemCells.readyCount,
+      jobs: this.#p.events.metrics(),
+    };
   }
 
   /** Stops the loop, flushes records and closes the store; containers stay for the next start to adopt. */
@@ -185,6 +225,8 @@ export class Runtime {
     this.#stopWatching?.();
     if (this.#resyncTimer) this.#p.clock.clearTimeout(this.#resyncTimer);
     this.#p.autoscaler.stop();
+    // Tries in flight finish (bounded) before the pool lets go of its containers.
+    await this.#p.events.stop();
     await this.#p.queue.shutdown();
     this.#p.pool.detachAll();
     // Generic stem cells are worth nothing to the next start; specialised ones stay to be adopted.
@@ -200,14 +242,18 @@ export class Runtime {
   }
 
   #info(fn: FunctionRecord): FunctionInfo {
-    const { store, pool, autoscaler, plans } = this.#p;
-    return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), plans.plan(fn));
+    const { store, pool, autoscaler, plans, events } = this.#p;
+    return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), plans.plan(fn), events.schedule(fn.name));
   }
 
-  /** After a desired-state write: the new plan is built now (not by the next request), and the name is reconciled. */
+  /**
+   * After a desired-state write: the new plan is built now (not by the next request), the name
+   * is reconciled, and the async side learns of the spec.
+   */
   #written<T extends WriteResult>(result: T): T {
     this.#p.plans.plan(result.record);
     this.#p.queue.add(result.record.name);
+    this.#p.events.specChanged(result.record.name);
     return result;
   }
 
@@ -215,6 +261,7 @@ export class Runtime {
     this.#p.invoker.forget(name);
     this.#p.plans.forget(name);
     this.#p.autoscaler.forget(name);
+    this.#p.events.functionGone(name);
     for (const resolve of this.#purgeWaiters.get(name) ?? []) resolve();
     this.#purgeWaiters.delete(name);
   }

@@ -3,6 +3,7 @@
  * the record writer thread) are chosen here and nowhere else; the parts are wired together
  * and handed to the {@link Runtime} façade.
  */
+import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SPEC_DEFAULTS, type RuntimeConfig } from '../schemas/index.js';
@@ -17,6 +18,14 @@ import { DEFAULT_FRAME_BUDGET, FrameBudget } from './pool/frame-budget.js';
 import { longestSocketPath } from './pool/replica-socket.js';
 import { Pool } from './pool/router.js';
 import { StemCells } from './pool/stem-cells.js';
+import { Callbacks, fetchPoster } from './events/callbacks.js';
+import { checkSchedule } from './events/cron.js';
+import { Dispatcher } from './events/dispatcher.js';
+import { Events } from './events/events.js';
+import { AsyncGovernor, runtimeSignals } from './events/governor.js';
+import type { JobStore } from './events/job-store.js';
+import { Scheduler } from './events/scheduler.js';
+import { SqliteJobStore } from './events/sqlite-job-store.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { TrafficPlans } from './revisions/plans.js';
 import { WorkQueue } from './reconcile/workqueue.js';
@@ -84,15 +93,17 @@ export async function assembleRuntime(options: RuntimeOptions): Promise<{ runtim
   await chmod(dir, 0o700);
   for (const sub of [paths.functions, paths.sockets, paths.worker, paths.tmp, paths.cells, join(dir, 'manifests')]) await mkdir(sub, { recursive: true, mode: 0o700 });
   const store = new SqliteStore(paths.db, { revisionHistory: options.config.revisionHistory });
+  // Async jobs: the same database file, a connection of their own.
+  const jobs = new SqliteJobStore(paths.db);
   for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
   const log = options.log ?? createLogger(options.config.logLevel);
   await installWorker(paths.worker);
-  const parts = wire({ ...options, log }, store, paths, new ThreadRecordWriter({ dbPath: paths.db, store, log }));
+  const parts = wire({ ...options, log }, store, jobs, paths, new ThreadRecordWriter({ dbPath: paths.db, store, log }));
   return { runtime: new Runtime(parts), parts };
 }
 
 /** Builds every part of the controller around a store. */
-function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: DataPaths, writer: RecordWriter): RuntimeParts {
+function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: JobStore, paths: DataPaths, writer: RecordWriter): RuntimeParts {
   const { config, log } = options;
   const clock = options.clock ?? systemClock;
   const sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log });
@@ -133,13 +144,16 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
   });
   const invocations = new InvocationLog({ store, writer, clock, log, retention: config.logRetention });
   const metrics = new InvocationMetrics();
+  // Every admitted invocation start, synchronous and async tries alike: the governor's input.
+  let arrivals = 0;
+  const arrivalsObserver = { start: () => void (arrivals += 1), finish: () => undefined, forget: () => undefined };
   const invoker = new Invoker({
     store,
     pool,
     plans,
     clock,
     statusOf: options.statusOf,
-    observer: new Observers([trafficObserver(stats), metricsObserver(metrics), recordsObserver(invocations)]),
+    observer: new Observers([trafficObserver(stats), metricsObserver(metrics), recordsObserver(invocations), arrivalsObserver]),
   });
   let onPurged: (name: string) => void = () => undefined;
   const reconciler = new Reconciler({
@@ -162,6 +176,44 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
     },
   });
   queue = new WorkQueue({ reconcile: reconciler.reconcile, clock, log });
+  const lookup = (name: string) => store.get(name);
+  // The parts below call each other through Events, made last.
+  let events: Events | undefined;
+  let dispatcher: Dispatcher | undefined;
+  const governor = new AsyncGovernor({ clock, signals: runtimeSignals(() => arrivals - (dispatcher?.tries ?? 0)) });
+  dispatcher = new Dispatcher({
+    governor,
+    store: jobs,
+    invoke: (name, request, body, opts) => invoker.invoke(name, request, body, opts),
+    lookup,
+    statusOf: options.statusOf,
+    clock,
+    log,
+    onFinished: (job, status, read) => events?.finished(job, status, read),
+  });
+  const scheduler = new Scheduler({
+    store: jobs,
+    clock,
+    log,
+    lookup,
+    functions: () => store.list(),
+    enqueued: (job) => events?.enqueued(job),
+    hasRoom: (name) => events?.hasRoom(name) ?? false,
+    newId: randomUUID,
+  });
+  const callbacks = new Callbacks({ store: jobs, clock, log, post: fetchPoster(10_000) });
+  events = new Events({
+    store: jobs,
+    dispatcher,
+    scheduler,
+    callbacks,
+    governor,
+    clock,
+    log,
+    lookup,
+    retentionMs: config.jobRetentionMs,
+    maxJobsPerFunction: config.maxJobsPerFunction,
+  });
   const parts: RuntimeParts = {
     config,
     clock,
@@ -178,7 +230,8 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
     metrics,
     paths,
     hostFit,
-    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec) }),
+    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule }),
+    events,
     onPurged: (handler) => (onPurged = handler),
   };
   return parts;

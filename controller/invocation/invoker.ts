@@ -10,7 +10,7 @@ import {
   RateLimited,
   TagNotFound,
 } from '../support/errors.js';
-import type { InvocationRecord } from '../state/records.js';
+import type { FunctionRecord, InvocationRecord } from '../state/records.js';
 import type { InvocationObserver, InvocationOutcome } from './observer.js';
 import type { Pool } from '../pool/router.js';
 import type { ExitReason } from '../sandbox/sandbox.js';
@@ -30,6 +30,16 @@ export interface InvokeOutcome {
   rate: TakeResult;
   /** The revision whose code answered (`x-glambdar-revision`). */
   revision: number;
+}
+
+/** How an invocation is run: its tag, and for one that is not a caller's own request (an async job's try), its id and patience. */
+export interface InvokeOptions {
+  /** The id of its record (a job's id: every try is recorded under it); a new one when not given. */
+  requestId?: string;
+  /** Over the rate limit, wait for a token instead of failing with RateLimited. */
+  waitForRate?: boolean;
+  /** The revision a traffic tag names (`/invoke/<name>@<tag>`); none: one chosen by the weights. */
+  tag?: string;
 }
 
 /**
@@ -81,17 +91,26 @@ export class Invoker {
     this.#observer.forget(name);
   }
 
-  /** Runs one invocation of `name`: of the revision `tag` names, or of one chosen by the traffic weights. */
-  async invoke(name: string, request: InvokeRequest, body: Buffer, tag?: string): Promise<InvokeOutcome> {
+  /** Runs one invocation of `name`: of the revision `options.tag` names, or of one chosen by the traffic weights. */
+  async invoke(name: string, request: InvokeRequest, body: Buffer, options?: InvokeOptions): Promise<InvokeOutcome> {
     const startedAt = this.#clock.monotonic();
-    const fn = this.#store.get(name);
+    let fn = this.#store.get(name);
     // Unknown names are never observed: anyone can invoke any name.
     if (!fn || fn.deleting) throw new FunctionNotFound(name);
-    const plan = this.#plans.plan(fn);
-    const target = tag === undefined ? plan.pick() : plan.tagged(tag);
-    if (!target) throw new TagNotFound(name, tag!);
+    const tag = options?.tag;
+    let target = this.#target(fn, tag);
+    let rate = this.#limiter(name, fn.spec.rateLimit).take();
+    if (!rate.ok && options?.waitForRate) {
+      // A job waits for its token; the function may be deleted or its traffic changed meanwhile.
+      while (!rate.ok) {
+        await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, Math.max(1, rate.retryAfterMs)));
+        fn = this.#store.get(name);
+        if (!fn || fn.deleting) throw new FunctionNotFound(name);
+        rate = this.#limiter(name, fn.spec.rateLimit).take();
+      }
+      target = this.#target(fn, tag);
+    }
     let revision = target.revision;
-    const rate = this.#limiter(name, fn.spec.rateLimit).take();
     if (!rate.ok) {
       const limited = new RateLimited(name, rate.limit, rate.retryAfterMs);
       this.#finish(name, target, revision, false, this.#statusOf(limited), startedAt, undefined, false, null);
@@ -105,7 +124,7 @@ export class Invoker {
     let coldStart = false;
     let record: InvocationRecord | null = null;
     try {
-      const requestId = randomUUID();
+      const requestId = options?.requestId ?? randomUUID();
       const invokedAt = this.#clock.now();
       const lease = await this.#pool.acquire(target);
       const replica = lease.replica;
@@ -180,6 +199,14 @@ export class Invoker {
     o.live = now !== undefined && !now.deleting;
     this.#observer.finish(name, o);
     o.record = null;
+  }
+
+  /** The revision a request goes to: the one `tag` names, else one picked by weight (404 for an unknown tag). */
+  #target(fn: FunctionRecord, tag: string | undefined): RevisionTarget {
+    const plan = this.#plans.plan(fn);
+    const target = tag === undefined ? plan.pick() : plan.tagged(tag);
+    if (!target) throw new TagNotFound(fn.name, tag!);
+    return target;
   }
 
   #limiter(name: string, rate: number): TokenBucket {

@@ -22,7 +22,13 @@ export interface FunctionInfo {
   source: FunctionSource;
   manifestPath: string | null;
   spec: FunctionSpec;
-  status: FunctionStatus & { containers: ContainerStatus[] };
+  status: FunctionStatus & { containers: ContainerStatus[] } & ScheduleTimes;
+}
+
+/** When a function's schedule fired last and fires next (ISO), null without a schedule. */
+export interface ScheduleTimes {
+  lastScheduleTime: string | null;
+  nextScheduleTime: string | null;
 }
 
 /** One container of a function as `GET /info` shows it (its id is the Docker container id). */
@@ -77,6 +83,7 @@ export function functionInfo(
   replicas: readonly Replica[],
   predictedRps: number,
   plan: TrafficPlan,
+  schedule: ScheduleTimes = { lastScheduleTime: null, nextScheduleTime: null },
 ): FunctionInfo {
   return {
     name: fn.name,
@@ -104,6 +111,7 @@ export function functionInfo(
         fromStemCell: r.fromStem,
       })),
       predictedRps: roundedRps(predictedRps),
+      ...schedule,
     },
   };
 }
