@@ -7,6 +7,7 @@ import { exportRoutes } from './routes/export.js';
 import { functionRoutes } from './routes/functions.js';
 import { invocationRoutes } from './routes/invocations.js';
 import { logRoutes } from './routes/logs.js';
+import { revisionRoutes } from './routes/revisions.js';
 
 /** What `GET /manifests` reads: the GitOps source, when one runs. */
 export interface ManifestStates {
@@ -24,6 +25,7 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   app.set('etag', false);
   functionRoutes(app, runtime);
   logRoutes(app, runtime);
+  revisionRoutes(app, runtime);
   invocationRoutes(app, runtime);
   exportRoutes(app, runtime);
 

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FUNCTION_NAME_PATTERN } from '../schemas/index.js';
-import { checkFunctionName, PayloadTooLarge, type InvokeRequest, type Logger, type Runtime } from '../controller/index.js';
+import { PayloadTooLarge, splitTaggedName, type InvokeRequest, type Logger, type Runtime } from '../controller/index.js';
 import { sendError } from './http-errors.js';
 
 /** Largest invocation body (README "API"). */
@@ -53,7 +52,7 @@ function requestHeaders(req: IncomingMessage): Record<string, string | string[]>
 }
 
 /**
- * `ANY /invoke/:name[/path]`, served on bare node:http ahead of express: the router costs
+ * `ANY /invoke/:name[@tag][/path]`, served on bare node:http ahead of express: the router costs
  * most of the throughput on a small machine. Errors go through the same mapping as express.
  */
 export function createInvokeHandler(runtime: Runtime, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
@@ -63,21 +62,28 @@ export function createInvokeHandler(runtime: Runtime, log: Logger): (req: Incomi
 }
 
 /**
- * An invocation as a request under `prefix` asks for it: the function's name, what its handler
- * receives (method, the path after the name, query, headers) and the body. `/invoke/` and
- * `/async/` both read requests here, so a job's handler gets what a synchronous one would.
+ * An invocation as a request under `prefix` asks for it: the function's name, the traffic tag
+ * of `<name>@<tag>` (undefined: split by weight), what its handler receives (method, the path
+ * after the name, query, headers) and the body. `/invoke/` and `/async/` both read requests
+ * here, so a job's handler gets what a synchronous one would.
  */
-export async function readInvocation(req: IncomingMessage, prefix: string): Promise<{ name: string; request: InvokeRequest; body: Buffer }> {
+export async function readInvocation(
+  req: IncomingMessage,
+  prefix: string,
+): Promise<{ name: string; tag: string | undefined; request: InvokeRequest; body: Buffer }> {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const pathname = q < 0 ? url : url.slice(0, q);
   const rest = pathname.slice(prefix.length);
   const slash = rest.indexOf('/');
-  const name = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
-  if (!FUNCTION_NAME_PATTERN.test(name)) {
+  let target;
+  try {
+    target = splitTaggedName(decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash)));
+  } catch (err) {
     req.resume();
-    checkFunctionName(name);
+    throw err;
   }
+  const { name, tag } = target;
   const body = await readBody(req);
   const request: InvokeRequest = {
     method: req.method ?? 'GET',
@@ -85,18 +91,19 @@ export async function readInvocation(req: IncomingMessage, prefix: string): Prom
     query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
     headers: requestHeaders(req),
   };
-  return { name, request, body };
+  return { name, tag, request, body };
 }
 
 async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { name, request, body } = await readInvocation(req, INVOKE_PREFIX);
-  const outcome = await runtime.invoke(name, request, body);
+  const { name, tag, request, body } = await readInvocation(req, INVOKE_PREFIX);
+  const outcome = await runtime.invoke(name, request, body, tag);
   // The worker client has dropped hop-by-hop and x-glambdar-* headers a handler set.
   const headers: Record<string, string | string[] | number> = {};
   for (const key in outcome.headers) headers[key] = outcome.headers[key]!;
   // 204 and 304 carry no body, so no length either (node sends no body for them).
   if (outcome.statusCode !== 204 && outcome.statusCode !== 304) headers['content-length'] = outcome.body.length;
   headers['x-glambdar-request-id'] = outcome.requestId;
+  headers['x-glambdar-revision'] = outcome.revision;
   if (outcome.rate.limit > 0) {
     headers['ratelimit-limit'] = outcome.rate.limit;
     headers['ratelimit-remaining'] = outcome.rate.remaining;

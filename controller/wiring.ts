@@ -27,6 +27,7 @@ import type { JobStore } from './events/job-store.js';
 import { Scheduler } from './events/scheduler.js';
 import { SqliteJobStore } from './events/sqlite-job-store.js';
 import { Reconciler } from './reconcile/reconciler.js';
+import { TrafficPlans } from './revisions/plans.js';
 import { WorkQueue } from './reconcile/workqueue.js';
 import { Runtime, type RuntimeParts } from './runtime.js';
 import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
@@ -91,7 +92,7 @@ export async function assembleRuntime(options: RuntimeOptions): Promise<{ runtim
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   for (const sub of [paths.functions, paths.sockets, paths.worker, paths.tmp, paths.cells, join(dir, 'manifests')]) await mkdir(sub, { recursive: true, mode: 0o700 });
-  const store = new SqliteStore(paths.db);
+  const store = new SqliteStore(paths.db, { revisionHistory: options.config.revisionHistory });
   // Async jobs: the same database file, a connection of their own.
   const jobs = new SqliteJobStore(paths.db);
   for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
@@ -124,7 +125,9 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
   // The queue is made last (it needs the reconciler); the callbacks below run only after that.
   let queue: WorkQueue | undefined;
   const enqueue = (name: string) => queue?.add(name);
-  const autoscaler = new Autoscaler({ clock, stats, onRecommendationChange: enqueue });
+  // The autoscaler's keys are names, and `name@revision` while traffic is split (names have no "@").
+  const autoscaler = new Autoscaler({ clock, stats, onRecommendationChange: (key) => enqueue(key.split('@')[0]!) });
+  const plans = new TrafficPlans(store);
   const pool = new Pool({
     budget,
     stemCells,
@@ -147,6 +150,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
   const invoker = new Invoker({
     store,
     pool,
+    plans,
     clock,
     statusOf: options.statusOf,
     observer: new Observers([trafficObserver(stats), metricsObserver(metrics), recordsObserver(invocations), arrivalsObserver]),
@@ -159,11 +163,16 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     clock,
     log,
     functionsDir: paths.functions,
+    plans,
     onPurged: (name) => onPurged(name),
     scaling: {
-      observe: (fn, ready) => autoscaler.observe(fn.name, fn.spec, ready, fn.lastInvokedAt),
-      recommend: (name) => autoscaler.recommend(name),
+      observe: (key, spec, ready, lastInvokedAt) => autoscaler.observe(key, spec, ready, lastInvokedAt),
+      recommend: (key) => autoscaler.recommend(key),
       predictedRps: (name) => autoscaler.predictedRps(name),
+      forget: (key) => {
+        stats.forget(key);
+        autoscaler.forget(key);
+      },
     },
   });
   queue = new WorkQueue({ reconcile: reconciler.reconcile, clock, log });
@@ -212,6 +221,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     store,
     sandbox,
     pool,
+    plans,
     stemCells,
     autoscaler,
     queue,

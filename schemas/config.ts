@@ -46,6 +46,8 @@ export const RuntimeConfigSchema = z
     maxJobsPerFunction: envNumber().int().min(1).default(100_000),
     /** Generic warm containers kept per size for first starts; 0 turns stem cells off. */
     stemCells: envNumber().int().min(0).max(20).default(2),
+    /** Revisions kept per function besides those with traffic or a tag (their code stays on disk). */
+    revisionHistory: envNumber().int().min(1).max(1000).default(10),
     /** The watched folder of GitOps manifests; `<dir>/manifests` when not given. */
     manifestsDir: z.string().min(1).optional(),
   })
@@ -68,6 +70,7 @@ export const CONFIG_ENV = {
   resyncIntervalMs: 'GLAMBDAR_RESYNC_MS',
   logLevel: 'GLAMBDAR_LOG_LEVEL',
   manifestsDir: 'GLAMBDAR_MANIFESTS',
+  revisionHistory: 'GLAMBDAR_REVISION_HISTORY',
 } as const;
 
 /** Reads GLAMBDAR_* variables; `defaultDir` is `~/.glambdar`. */

@@ -71,6 +71,8 @@ export interface ReplicaLifecycleOptions extends ReplicaSetting {
 export class ReplicaLifecycle {
   #o: ReplicaLifecycleOptions;
   #startFailures = new Map<string, StartFailure>();
+  /** Replicas whose container is being removed, by key: the engine still lists it meanwhile. */
+  #removing = new Map<string, { functionName: string; done: Promise<void> }>();
 
   constructor(options: ReplicaLifecycleOptions) {
     this.#o = options;
@@ -85,6 +87,18 @@ export class ReplicaLifecycle {
   /** Why the function's last start failed, while no start has succeeded since. */
   startError(functionName: string): Error | null {
     return this.#startFailures.get(functionName)?.error ?? null;
+  }
+
+  /** True while the container of this replica key is being removed (it is no stray to adopt). */
+  isRemoving(replicaKey: string): boolean {
+    return this.#removing.has(replicaKey);
+  }
+
+  /** The removals of a function's containers under way (a deletion waits for them). */
+  removalsOf(functionName: string): Promise<void>[] {
+    const out: Promise<void>[] = [];
+    for (const r of this.#removing.values()) if (r.functionName === functionName) out.push(r.done);
+    return out;
   }
 
   /** Forgets a function's failed starts (its pool is gone). */
@@ -172,6 +186,17 @@ export class ReplicaLifecycle {
     this.#o.log.debug(`removing ${replica.functionName} replica ${replica.key} (was ${replica.state}, ${replica.inFlight} in flight)`);
     replica.state = 'dead';
     this.#o.untrack(replica);
+    const done = this.#teardown(replica);
+    this.#removing.set(replica.key, { functionName: replica.functionName, done });
+    try {
+      await done;
+    } finally {
+      if (this.#removing.get(replica.key)?.done === done) this.#removing.delete(replica.key);
+    }
+  }
+
+  /** Closes a removed replica's connection, then removes its container and folders. */
+  async #teardown(replica: Replica): Promise<void> {
     replica.listener?.close();
     replica.client?.close();
     await replica.exit;

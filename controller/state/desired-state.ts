@@ -2,7 +2,7 @@ import { FunctionSpec, NESTED_SPEC_FIELDS, SpecPatch, parseWith } from '../../sc
 import { installCode, type CodeSource } from '../code/install.js';
 import type { Clock } from '../support/clock.js';
 import { FunctionNotFound, InvalidInput, OwnedByManifest } from '../support/errors.js';
-import type { FunctionRecord, FunctionSource, WriteOutcome } from './records.js';
+import type { FunctionRecord, FunctionSource, Revision, WriteOutcome } from './records.js';
 import type { Store } from './store.js';
 
 /** What `deploy` needs: code on disk (a zip, or a folder holding the entry file) and optional spec fields. */
@@ -18,6 +18,12 @@ export interface DeployRequest {
 export interface WriteResult {
   outcome: WriteOutcome;
   record: FunctionRecord;
+}
+
+/** Which revision to roll back to: a number, a tag of the traffic, or (neither) the one before the latest. */
+export interface RollbackTarget {
+  revision?: number;
+  tag?: string;
 }
 
 /** Options of {@link DesiredState}. */
@@ -53,7 +59,7 @@ export class DesiredState {
     if (!patch.ok) throw new InvalidInput(`invalid spec: ${patch.issues.join('; ')}`);
     // An API redeploy keeps settings made through /config; a manifest states the whole spec.
     const base = source === 'api' && existing && !existing.deleting ? existing.spec : undefined;
-    const spec = this.#mergeSpec(base, patch.value);
+    const spec = this.#mergeSpec(base, patch.value, request.name);
     const { digest } = await installCode(request.code, this.#o.functionsDir, request.name);
     return this.#o.store.apply(
       { name: request.name, spec, codeDigest: digest, source, manifestPath: request.manifestPath ?? null },
@@ -67,8 +73,42 @@ export class DesiredState {
     checkOwner(existing, source);
     const parsed = parseWith(SpecPatch, patch);
     if (!parsed.ok) throw new InvalidInput(`invalid config: ${parsed.issues.join('; ')}`);
-    const spec = this.#mergeSpec(existing.spec, parsed.value);
+    const spec = this.#mergeSpec(existing.spec, parsed.value, name);
     return this.#o.store.apply({ ...existing, spec }, this.#o.clock.now());
+  }
+
+  /**
+   * Rolls a function back as `kubectl rollout undo` does: a new generation (and revision)
+   * whose code and spec are those of a kept revision. `traffic` stays as it is: it routes
+   * between revisions and is no part of one, so without a split the rollback takes every
+   * request once its containers are ready.
+   */
+  rollback(name: string, to: RollbackTarget, source: FunctionSource = 'api'): WriteResult & { from: Revision } {
+    const existing = this.live(name);
+    checkOwner(existing, source);
+    const kept = this.#o.store.revisions(name);
+    const from = this.#rollbackSource(existing, kept, to);
+    const spec = { ...from.spec, traffic: existing.spec.traffic };
+    this.#o.checkSpec?.(spec);
+    this.#o.checkFits?.(spec);
+    return { ...this.#o.store.apply({ ...existing, spec, codeDigest: from.codeDigest }, this.#o.clock.now()), from };
+  }
+
+  #rollbackSource(fn: FunctionRecord, kept: readonly Revision[], to: RollbackTarget): Revision {
+    const numbers = kept.map((r) => r.revision).join(', ');
+    if (to.tag !== undefined) {
+      const entry = fn.spec.traffic?.find((e) => e.tag === to.tag);
+      if (!entry) throw new InvalidInput(`tag: function "${fn.name}" has no traffic tag "${to.tag}"`);
+      return kept.find((r) => r.revision === (entry.latestRevision ? fn.revision : entry.revision))!;
+    }
+    if (to.revision === undefined) {
+      const before = kept.filter((r) => r.revision < fn.revision).at(-1);
+      if (!before) throw new InvalidInput(`revision: function "${fn.name}" has no revision before ${fn.revision} to roll back to`);
+      return before;
+    }
+    const found = kept.find((r) => r.revision === to.revision);
+    if (!found) throw new InvalidInput(`revision: revision ${to.revision} of function "${fn.name}" is not kept (kept: ${numbers})`);
+    return found;
   }
 
   /** Deletion, step one: marks the function as deleting (the reconciler does the rest). */
@@ -87,7 +127,7 @@ export class DesiredState {
     return fn;
   }
 
-  #mergeSpec(base: FunctionSpec | undefined, patch: SpecPatch): FunctionSpec {
+  #mergeSpec(base: FunctionSpec | undefined, patch: SpecPatch, name: string): FunctionSpec {
     const merged: Record<string, unknown> = { ...(base ?? {}), ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) };
     // A nested field is merged key by key over the current value, as a JSON merge patch does.
     for (const field of NESTED_SPEC_FIELDS) {
@@ -95,9 +135,21 @@ export class DesiredState {
     }
     const parsed = parseWith(FunctionSpec, merged);
     if (!parsed.ok) throw new InvalidInput(`invalid spec: ${parsed.issues.join('; ')}`);
+    this.#checkTraffic(name, parsed.value);
     this.#o.checkSpec?.(parsed.value);
     this.#o.checkFits?.(parsed.value);
     return parsed.value;
+  }
+
+  /** Every revision the traffic names must be kept (the schema checked the rest: sums, tags). */
+  #checkTraffic(name: string, spec: FunctionSpec): void {
+    if (!spec.traffic) return;
+    const kept = this.#o.store.revisions(name).map((r) => r.revision);
+    spec.traffic.forEach((entry, i) => {
+      if (entry.revision === undefined || kept.includes(entry.revision)) return;
+      const which = kept.length > 0 ? `kept: ${kept.join(', ')}` : 'the function has no revision yet; use latestRevision: true';
+      throw new InvalidInput(`invalid spec: traffic.${i}.revision: revision ${entry.revision} of function "${name}" is not kept (${which})`);
+    });
   }
 }
 
