@@ -6,7 +6,7 @@ import type { Logger } from '../support/logger.js';
 import type { ExitReason, Sandbox } from '../sandbox/sandbox.js';
 import type { FunctionRecord } from '../state/records.js';
 import { FrameBudget } from './frame-budget.js';
-import { isGone, newReplica, type Replica } from './replica.js';
+import { entryOf, functionEnv, isGone, newReplica, type Replica } from './replica.js';
 import { listenForReplica, removeReplicaFolders, socketDirOf } from './replica-socket.js';
 import type { StemCells } from './stem-cells.js';
 import type { WorkerClient } from './worker-client.js';
@@ -130,7 +130,7 @@ export class ReplicaLifecycle {
     cell.client.budgetKey = fn.name;
     const started = this.#o.clock.now();
     try {
-      const loadError = await this.#o.stemCells!.specialize(cell, join(this.#o.functionsDir, fn.name, fn.codeDigest), fn.spec.env);
+      const loadError = await this.#o.stemCells!.specialize(cell, join(this.#o.functionsDir, fn.name, fn.codeDigest), functionEnv(fn), entryOf(fn));
       if (isGone(replica)) throw new RetiredDuringStart();
       this.#attach(replica, cell.client);
       this.#startFailures.delete(fn.name);
@@ -223,7 +223,8 @@ export class ReplicaLifecycle {
       socketDir: socketDirOf(this.#o.socketsDir, replica.key),
       memoryMb: fn.spec.memoryMb,
       cpus: fn.spec.cpus,
-      env: fn.spec.env,
+      env: functionEnv(fn),
+      ...entryOf(fn),
     });
     if (isGone(replica)) throw new RetiredDuringStart();
     let client: WorkerClient;
@@ -299,6 +300,7 @@ export class ReplicaLifecycle {
     replica.client = client;
     replica.listener = null;
     replica.loadError = client.loadError;
+    replica.interface = client.interface;
     client.onClose(() => {
       if (isGone(replica) || this.#o.detached()) return;
       const exit = this.askWhyItStopped(replica, EXIT_REASON_WAIT_MS);
