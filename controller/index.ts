@@ -21,6 +21,7 @@ export {
   InvalidInput,
   InvalidName,
   InvalidArchive,
+  CompileFailed,
   FunctionNotFound,
   TagNotFound,
   OwnedByManifest,

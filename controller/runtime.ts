@@ -107,8 +107,8 @@ export class Runtime {
   }
 
   /** Applies a partial spec live. */
-  configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
-    return this.#written(this.#p.desired.configure(name, patch, source));
+  async configure(name: string, patch: unknown, source: FunctionSource = 'api'): Promise<WriteResult> {
+    return this.#written(await this.#p.desired.configure(name, patch, source));
   }
 
   /**

@@ -47,7 +47,7 @@ export const HandlerInterface = z.enum(HANDLER_INTERFACES);
 export type HandlerInterface = z.infer<typeof HandlerInterface>;
 
 /** One path segment of a handler: no leading dot (so no `..`, no hidden files), no slash. */
-const HANDLER_SEGMENT = '[A-Za-z0-9_@-][A-Za-z0-9_.@-]*';
+const HANDLER_SEGMENT = '[A-Za-z0-9_@$-][A-Za-z0-9_.@$-]*';
 const HANDLER_PATH = new RegExp(`^(?:${HANDLER_SEGMENT}/)*${HANDLER_SEGMENT}$`);
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const MAX_HANDLER_CHARS = 256;

@@ -1,5 +1,6 @@
 import { FunctionSpec, NESTED_SPEC_FIELDS, SpecPatch, parseWith } from '../../schemas/index.js';
-import { installCode, type CodeSource } from '../code/install.js';
+import * as path from 'node:path';
+import { installCode, prepareInstalled, type CodeSource } from '../code/install.js';
 import type { Clock } from '../support/clock.js';
 import { FunctionNotFound, InvalidInput, OwnedByManifest } from '../support/errors.js';
 import type { FunctionRecord, FunctionSource, Revision, WriteOutcome } from './records.js';
@@ -60,21 +61,34 @@ export class DesiredState {
     // An API redeploy keeps settings made through /config; a manifest states the whole spec.
     const base = source === 'api' && existing && !existing.deleting ? existing.spec : undefined;
     const spec = this.#mergeSpec(base, patch.value, request.name);
-    const { digest } = await installCode(request.code, this.#o.functionsDir, request.name);
+    const { digest } = await installCode(request.code, this.#o.functionsDir, request.name, { handler: spec.handler ?? null });
     return this.#o.store.apply(
       { name: request.name, spec, codeDigest: digest, source, manifestPath: request.manifestPath ?? null },
       this.#o.clock.now(),
     );
   }
 
-  /** Applies a partial spec to an existing function. */
-  configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
+  /**
+   * Applies a partial spec to an existing function. A new `handler` must name a file of the
+   * installed code (a TypeScript one is compiled into it now), checked before anything is written.
+   */
+  async configure(name: string, patch: unknown, source: FunctionSource = 'api'): Promise<WriteResult> {
     const existing = this.live(name);
     checkOwner(existing, source);
     const parsed = parseWith(SpecPatch, patch);
     if (!parsed.ok) throw new InvalidInput(`invalid config: ${parsed.issues.join('; ')}`);
     const spec = this.#mergeSpec(existing.spec, parsed.value, name);
-    return this.#o.store.apply({ ...existing, spec }, this.#o.clock.now());
+    const handler = spec.handler ?? null;
+    if (handler === (existing.spec.handler ?? null)) return this.#o.store.apply({ ...existing, spec }, this.#o.clock.now());
+    await prepareInstalled(path.join(this.#o.functionsDir, name, existing.codeDigest), handler);
+    // Another write may have landed while the entry was prepared: the patch applies to the function as it is now.
+    const current = this.live(name);
+    checkOwner(current, source);
+    const now = this.#mergeSpec(current.spec, parsed.value, name);
+    if (current.codeDigest !== existing.codeDigest || (now.handler ?? null) !== handler) {
+      throw new InvalidInput(`function "${name}" changed while its handler was being prepared; send the change again`);
+    }
+    return this.#o.store.apply({ ...current, spec: now }, this.#o.clock.now());
   }
 
   /**
