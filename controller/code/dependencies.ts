@@ -9,12 +9,19 @@ import * as path from 'node:path';
 import { InvalidArchive } from '../support/errors.js';
 import type { FolderEntry } from './code-folder.js';
 
+/**
+ * Packages a platform's template declares for its own runtime, whose part the worker plays:
+ * `func`'s Node.js template lists `faas-js-runtime`, the server that calls `handle`. A function
+ * brought unchanged may declare them without shipping them.
+ */
+export const PLATFORM_PACKAGES: ReadonlySet<string> = new Set(['faas-js-runtime']);
+
 /** Names shown in the message; the rest are counted. */
 const MAX_NAMES_SHOWN = 10;
 
 /**
  * Refuses code whose root package.json declares `dependencies` that its root node_modules does
- * not hold (`node_modules/<name>`, scoped names too), naming them. `entries` is the code's
+ * not hold (`node_modules/<name>`, scoped names too), naming them; {@link PLATFORM_PACKAGES} aside. `entries` is the code's
  * listing (code-folder.ts `scanFolder`), so no path is followed.
  */
 export async function checkDependencies(root: string, entries: readonly FolderEntry[]): Promise<void> {
@@ -28,7 +35,7 @@ export async function checkDependencies(root: string, entries: readonly FolderEn
   const declared = (pkg as { dependencies?: unknown } | null)?.dependencies;
   if (declared === null || typeof declared !== 'object' || Array.isArray(declared)) return;
   const folders = new Set(entries.filter((e) => e.isDir).map((e) => e.rel));
-  const missing = Object.keys(declared).filter((name) => !folders.has(`node_modules/${name}`));
+  const missing = Object.keys(declared).filter((name) => !PLATFORM_PACKAGES.has(name) && !folders.has(`node_modules/${name}`));
   if (missing.length === 0) return;
   const names = missing.slice(0, MAX_NAMES_SHOWN).map((name) => JSON.stringify(name)).join(', ');
   const more = missing.length > MAX_NAMES_SHOWN ? ` and ${missing.length - MAX_NAMES_SHOWN} more` : '';

@@ -130,6 +130,11 @@ describe('dependencies at deploy', () => {
     expect((await installArchive(await zip(files), functionsDir, 'deps-ok')).created).toBe(true);
   });
 
+  it("lets a Knative function declare the template's own runtime, whose part the worker plays", async () => {
+    const files = { 'index.js': 'module.exports = { handle: async () => 1 };\n', 'package.json': JSON.stringify({ dependencies: { 'faas-js-runtime': '^2.2.2' } }) };
+    expect((await installArchive(await zip(files), functionsDir, 'func')).created).toBe(true);
+  });
+
   it('refuses a package.json that is not JSON', async () => {
     const err = await failure(installArchive(await zip({ 'index.js': '', 'package.json': '{ "dependencies": ' }), functionsDir, 'badpkg'));
     expect(err.message).toMatch(/^package\.json is not valid JSON: /);
