@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,10 +15,23 @@ let dir: string;
 let server: GlambdarServer;
 let sandbox: FakeSandbox;
 
+/** The environment of a local user of the runtime under test: no token given, its data folder where the CLI looks. */
+function cliEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, GLAMBDAR_DIR: dir };
+  delete env['GLAMBDAR_TOKEN'];
+  return env;
+}
+
+/** The admin token the runtime wrote into its data folder. */
+async function authorization(): Promise<Record<string, string>> {
+  return { authorization: `Bearer ${(await readFile(join(dir, 'admin-token'), 'utf8')).trim()}` };
+}
+
 /** Runs the built CLI (`npm test` builds first) against `url`. */
 function cli(url: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [compiledFile('api/cli.js'), ...args], { env: { ...process.env, GLAMBDAR_URL: url } }, (err, stdout, stderr) =>
+    // The CLI finds the admin token by itself, in the data folder of the runtime (as ~/.glambdar for a local user).
+    execFile(process.execPath, [compiledFile('api/cli.js'), ...args], { env: { ...cliEnv(), GLAMBDAR_URL: url } }, (err, stdout, stderr) =>
       resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -30,7 +43,7 @@ beforeAll(async () => {
   server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0 }), sandbox, log: silentLogger, watchManifests: false });
   const form = new FormData();
   form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': 'exports.handler = async () => ({ body: "hi" });' }))]), 'hello.zip');
-  await fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+  await fetch(`${server.url}/deploy`, { method: 'POST', body: form, headers: await authorization() });
 });
 
 afterAll(async () => {
@@ -52,10 +65,10 @@ describe('the glambdar CLI client', () => {
   it('follows logs with -f: the last records, then each new one as a JSON line, until the function goes', async () => {
     const form = new FormData();
     form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': 'exports.handler = async (req) => { process.stdout.write(req.path + "\\n"); return "ok"; };' }))]), 'tail.zip');
-    await fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+    await fetch(`${server.url}/deploy`, { method: 'POST', body: form, headers: await authorization() });
     await fetch(`${server.url}/invoke/tail/first`, { method: 'POST' });
 
-    const child = spawn(process.execPath, [compiledFile('api/cli.js'), 'logs', 'tail', '-f'], { env: { ...process.env, GLAMBDAR_URL: server.url } });
+    const child = spawn(process.execPath, [compiledFile('api/cli.js'), 'logs', 'tail', '-f'], { env: { ...cliEnv(), GLAMBDAR_URL: server.url } });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -63,7 +76,7 @@ describe('the glambdar CLI client', () => {
       await vi.waitFor(() => expect(out).toContain('"stdout":"/first\\n"'), { timeout: 5_000, interval: 20 });
       await fetch(`${server.url}/invoke/tail/second`, { method: 'POST' });
       await vi.waitFor(() => expect(out).toContain('"stdout":"/second\\n"'), { timeout: 5_000, interval: 20 });
-      await fetch(`${server.url}/del/tail`, { method: 'DELETE' });
+      await fetch(`${server.url}/del/tail`, { method: 'DELETE', headers: await authorization() });
       expect(await exited).toBe(0);
     } finally {
       child.kill();

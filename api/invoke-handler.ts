@@ -46,9 +46,11 @@ function parseQuery(search: string): Record<string, string | string[]> {
   return query;
 }
 
-function requestHeaders(req: IncomingMessage): Record<string, string | string[]> {
+/** The headers the function sees; `withholdAuthorization` drops a Glambdar credential. */
+function requestHeaders(req: IncomingMessage, withholdAuthorization: boolean): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   for (const [key, value] of Object.entries(req.headers)) if (value !== undefined) headers[key] = value;
+  if (withholdAuthorization) delete headers['authorization'];
   return headers;
 }
 
@@ -73,6 +75,14 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     req.resume();
     checkFunctionName(name);
   }
+  // Before the body is read: a caller without a key of a private function sends nothing further.
+  let withhold: boolean;
+  try {
+    withhold = runtime.authorizeInvoke(name, req.headers.authorization);
+  } catch (err) {
+    req.resume();
+    throw err;
+  }
   const body = await readBody(req);
   const outcome = await runtime.invoke(
     name,
@@ -80,7 +90,7 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
       method: req.method ?? 'GET',
       path: slash < 0 ? '/' : rest.slice(slash),
       query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
-      headers: requestHeaders(req),
+      headers: requestHeaders(req, withhold),
     },
     body,
   );

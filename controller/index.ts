@@ -4,7 +4,10 @@
  */
 export { openRuntime } from './wiring.js';
 export type { RuntimeOptions } from './wiring.js';
-export type { Runtime, MetricsSnapshot } from './runtime.js';
+export type { Runtime, MetricsSnapshot, SecretListing, SecretWrite } from './runtime.js';
+export type { KeyInfo, NewKey } from './access/access-control.js';
+export { MAX_SECRET_BYTES } from './secrets/secrets.js';
+export type { SecretInfo } from './secrets/secrets.js';
 export type { FunctionInfo, ContainerStatus } from './reconcile/status.js';
 export type { DeployRequest, WriteResult } from './state/desired-state.js';
 export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOutcome } from './state/records.js';
@@ -27,8 +30,15 @@ export {
   SandboxUnavailable,
   InvocationTimeout,
   RouteNotFound,
+  Unauthorized,
+  Forbidden,
+  HostNotAllowed,
+  OriginNotAllowed,
+  SecretNotFound,
+  SecretInUse,
+  KeyNotFound,
 } from './support/errors.js';
-export { checkFunctionName } from './support/function-name.js';
+export { checkFunctionName, checkSecretName } from './support/function-name.js';
 export { createLogger, silentLogger } from './support/logger.js';
 export type { Logger, LogLevel } from './support/logger.js';
 export { systemClock } from './support/clock.js';

@@ -1,4 +1,7 @@
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { RuntimeConfig } from '../schemas/index.js';
+import type { AccessControl, KeyInfo, NewKey } from './access/access-control.js';
 import type { Autoscaler } from './autoscaling/autoscaler.js';
 import type { InvocationLog } from './invocation/invocation-log.js';
 import type { InvocationMetrics, InvocationSnapshot } from './invocation/invocation-metrics.js';
@@ -11,11 +14,12 @@ import { functionInfo, type FunctionInfo } from './reconcile/status.js';
 import type { WorkQueue } from './reconcile/workqueue.js';
 import type { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
+import type { SecretInfo, Secrets } from './secrets/secrets.js';
 import type { DeployRequest, DesiredState, WriteResult } from './state/desired-state.js';
-import type { FunctionRecord, FunctionSource, LogRecord } from './state/records.js';
+import type { FunctionRecord, FunctionSource, LogRecord, WriteOutcome } from './state/records.js';
 import type { Store } from './state/store.js';
 import type { Clock, TimerHandle } from './support/clock.js';
-import { withCauses } from './support/errors.js';
+import { SecretInUse, withCauses } from './support/errors.js';
 import type { Logger } from './support/logger.js';
 import type { DataPaths } from './wiring.js';
 
@@ -36,8 +40,22 @@ export interface RuntimeParts {
   paths: DataPaths;
   hostFit: HostFit;
   desired: DesiredState;
+  access: AccessControl;
+  secrets: Secrets;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
   onPurged(handler: (name: string) => void): void;
+}
+
+/** A secret as `GET /secrets` lists it: name, size, times and the functions that name it; never its value. */
+export interface SecretListing extends SecretInfo {
+  usedBy: string[];
+}
+
+/** What a secret write did, and the functions whose containers roll to the new value. */
+export interface SecretWrite {
+  outcome: WriteOutcome;
+  secret: SecretListing;
+  rolled: string[];
 }
 
 /** What `GET /metrics` reads, in one snapshot. */
@@ -83,6 +101,9 @@ export class Runtime {
     const { sandbox, log, hostFit, stemCells, autoscaler, queue } = this.#p;
     void sandbox.prepare().catch((err: unknown) => log.error(`runtime image not ready (functions start once it is): ${withCauses(err)}`));
     hostFit.learn(sandbox);
+    // Whatever a crash cut short: keys of functions gone, secret values not yet rolled out.
+    this.#p.access.sweep((name) => this.#p.store.get(name) !== undefined);
+    this.#p.desired.refreshSecrets();
     await this.#adoptRunning();
     stemCells.start();
     autoscaler.start();
@@ -120,6 +141,68 @@ export class Runtime {
     this.#p.invoker.forget(name);
     this.#p.queue.add(name);
     await Promise.race([gone, new Promise<void>((r) => this.#p.clock.setTimeout(r, waitMs))]);
+  }
+
+  /** Throws Unauthorized unless `authorization` carries the admin token (always passes with GLAMBDAR_AUTH=none). */
+  authorizeControl(authorization: string | undefined): void {
+    this.#p.access.checkAdmin(authorization);
+  }
+
+  /**
+   * Whether this caller may invoke `name` (in memory: no database read). A public function
+   * takes anyone; a private one (`spec.auth: key`) one of its keys or the admin token:
+   * Unauthorized otherwise, Forbidden for a key of another function. Returns true when the
+   * Authorization header must not reach the function (it carried a Glambdar credential).
+   */
+  authorizeInvoke(name: string, authorization: string | undefined): boolean {
+    return this.#p.access.authorizeInvoke(this.#p.store.get(name), authorization);
+  }
+
+  /** Makes a key for a private function; the key is in this answer only. */
+  createKey(name: string): NewKey {
+    this.#p.desired.live(name);
+    return this.#p.access.createKey(name);
+  }
+
+  /** A function's keys: ids and times, never the keys. */
+  listKeys(name: string): KeyInfo[] {
+    this.#p.desired.live(name);
+    return this.#p.access.listKeys(name);
+  }
+
+  /** Revokes one key of a function, at once. */
+  revokeKey(name: string, id: string): void {
+    this.#p.desired.live(name);
+    this.#p.access.revokeKey(name, id);
+  }
+
+  /**
+   * Creates or replaces a secret. A new value rolls the containers of every function that
+   * names it (a new template: new containers take over once ready, the old ones drain).
+   */
+  putSecret(name: string, value: Buffer): SecretWrite {
+    const { outcome, secret } = this.#p.secrets.put(name, value);
+    const rolled = outcome === 'unchanged' ? [] : this.#p.desired.refreshSecrets(secret.name);
+    for (const fn of rolled) this.#p.queue.add(fn);
+    return { outcome, secret: this.#listing(secret), rolled };
+  }
+
+  /** One secret, without its value. */
+  secret(name: string): SecretListing {
+    return this.#listing(this.#p.secrets.info(name));
+  }
+
+  /** Every secret, without values. */
+  listSecrets(): SecretListing[] {
+    return this.#p.secrets.list().map((s) => this.#listing(s));
+  }
+
+  /** Deletes a secret no function names (SecretInUse naming them otherwise). */
+  deleteSecret(name: string): void {
+    const { name: secret } = this.#p.secrets.info(name);
+    const users = this.#p.desired.usersOf(secret);
+    if (users.length > 0) throw new SecretInUse(secret, users);
+    this.#p.secrets.delete(secret);
   }
 
   /** Runs one invocation; see Invoker. */
@@ -172,7 +255,13 @@ export class Runtime {
     // Generic stem cells are worth nothing to the next start; specialised ones stay to be adopted.
     await this.#p.stemCells.stop();
     await this.#p.invocations.close();
+    this.#p.access.close();
+    this.#p.secrets.close();
     this.#p.store.close();
+  }
+
+  #listing(secret: SecretInfo): SecretListing {
+    return { ...secret, usedBy: this.#p.desired.usersOf(secret.name) };
   }
 
   /** A live function, and every record handed over so far in the database. */
@@ -186,6 +275,7 @@ export class Runtime {
   }
 
   #purged(name: string): void {
+    this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
     this.#p.autoscaler.forget(name);
     for (const resolve of this.#purgeWaiters.get(name) ?? []) resolve();
@@ -214,11 +304,32 @@ export class Runtime {
         await pool.adopt(fn, c.id, c.replicaKey).catch(() => undefined);
       }),
     );
+    await this.#sweepSecretFolders();
+  }
+
+  /**
+   * Secrets folders no adopted container mounts (their containers went while the runtime was
+   * down) are removed, so no secret value outlives the containers it was written for.
+   */
+  async #sweepSecretFolders(): Promise<void> {
+    const { store, pool, paths, log } = this.#p;
+    const kept = new Set<string>();
+    for (const fn of store.list()) for (const r of pool.replicas(fn.name)) kept.add(r.key);
+    try {
+      for (const key of await readdir(paths.secretMounts)) if (!kept.has(key)) await rm(join(paths.secretMounts, key), { recursive: true, force: true });
+    } catch (err) {
+      log.warn(`cannot sweep old secrets folders: ${withCauses(err)}`);
+    }
   }
 
   #resyncAll(): void {
     if (this.#stopped) return;
-    const { store, sandbox, queue, clock, config } = this.#p;
+    const { store, sandbox, queue, clock, config, access, log } = this.#p;
+    try {
+      access.flushUsage();
+    } catch (err) {
+      log.warn(`cannot record when keys were last used: ${withCauses(err)}`);
+    }
     for (const fn of store.list()) queue.add(fn.name);
     // Containers of functions the store no longer knows (deleted while we were down) too.
     void sandbox

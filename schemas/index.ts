@@ -1,5 +1,7 @@
 export { FunctionName, FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE, FunctionSpec, SPEC_DEFAULTS, SpecPatch, CONTAINER_FIELDS, specPatchFromForm } from './spec.js';
+export { SecretName, AUTH_MODES } from './spec.js';
 export { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput } from './config.js';
+export { isLoopbackHost, SECRET_CONFIG_FIELDS } from './config.js';
 export type { RuntimeConfig } from './config.js';
 export { LogsQuery } from './api.js';
 export { FromWorkerFrame, HelloFrame, ResultFrame, LoadedFrame, InvokeFrame, LoadFrame, MAX_RESPONSE_HEADERS } from './protocol.js';

@@ -20,6 +20,15 @@ export interface WriteResult {
   record: FunctionRecord;
 }
 
+/** What desired-state writes need of the secret store. */
+export interface SecretVersions {
+  /**
+   * The digest of these secrets' current versions ('' for none), the record's `secretsVersion`;
+   * throws InvalidInput naming a secret that does not exist.
+   */
+  versionOf(names: readonly string[]): string;
+}
+
 /** Options of {@link DesiredState}. */
 export interface DesiredStateOptions {
   store: Store;
@@ -27,6 +36,8 @@ export interface DesiredStateOptions {
   clock: Pick<Clock, 'now'>;
   /** Refuses a spec that can never run here (throws InvalidInput); called after the spec parses. */
   checkFits?: (spec: FunctionSpec) => void;
+  /** The secret store; without one, a spec naming any secret is refused. */
+  secrets?: SecretVersions;
 }
 
 /**
@@ -52,9 +63,13 @@ export class DesiredState {
     // An API redeploy keeps settings made through /config; a manifest states the whole spec.
     const base = source === 'api' && existing && !existing.deleting ? existing.spec : undefined;
     const spec = this.#mergeSpec(base, patch.value);
+    // Before the code is installed: a spec naming a missing secret writes nothing at all.
+    this.#secretsVersion(spec);
     const { digest } = await installCode(request.code, this.#o.functionsDir, request.name);
+    // Read again after the install's awaits: a secret changed meanwhile is not missed.
+    const secretsVersion = this.#secretsVersion(spec);
     return this.#o.store.apply(
-      { name: request.name, spec, codeDigest: digest, source, manifestPath: request.manifestPath ?? null },
+      { name: request.name, spec, codeDigest: digest, secretsVersion, source, manifestPath: request.manifestPath ?? null },
       this.#o.clock.now(),
     );
   }
@@ -66,7 +81,38 @@ export class DesiredState {
     const parsed = parseWith(SpecPatch, patch);
     if (!parsed.ok) throw new InvalidInput(`invalid config: ${parsed.issues.join('; ')}`);
     const spec = this.#mergeSpec(existing.spec, parsed.value);
-    return this.#o.store.apply({ ...existing, spec }, this.#o.clock.now());
+    return this.#o.store.apply({ ...existing, spec, secretsVersion: this.#secretsVersion(spec) }, this.#o.clock.now());
+  }
+
+  /**
+   * After a secret's value changed (or, at start, after any change a crash may have cut short):
+   * every live function naming `secret` (every one with secrets, without it) gets the new
+   * `secretsVersion`, which rolls its containers. Returns the names of the functions it changed.
+   */
+  refreshSecrets(secret?: string): string[] {
+    const changed: string[] = [];
+    for (const fn of this.#o.store.list()) {
+      if (fn.deleting || fn.spec.secrets.length === 0) continue;
+      if (secret !== undefined && !fn.spec.secrets.includes(secret)) continue;
+      let secretsVersion: string;
+      try {
+        secretsVersion = this.#secretsVersion(fn.spec);
+      } catch {
+        continue; // a secret it names is gone (the API refuses that): its containers keep what they hold
+      }
+      if (secretsVersion === (fn.secretsVersion ?? '')) continue;
+      this.#o.store.apply({ ...fn, secretsVersion }, this.#o.clock.now());
+      changed.push(fn.name);
+    }
+    return changed;
+  }
+
+  /** Live functions whose spec names `secret`. */
+  usersOf(secret: string): string[] {
+    return this.#o.store
+      .list()
+      .filter((fn) => !fn.deleting && fn.spec.secrets.includes(secret))
+      .map((fn) => fn.name);
   }
 
   /** Deletion, step one: marks the function as deleting (the reconciler does the rest). */
@@ -83,6 +129,12 @@ export class DesiredState {
     const fn = this.#o.store.get(name);
     if (!fn || fn.deleting) throw new FunctionNotFound(name);
     return fn;
+  }
+
+  #secretsVersion(spec: FunctionSpec): string {
+    if (spec.secrets.length === 0) return '';
+    if (!this.#o.secrets) throw new InvalidInput(`invalid spec: secrets: secret "${spec.secrets[0]}" does not exist`);
+    return this.#o.secrets.versionOf(spec.secrets);
   }
 
   #mergeSpec(base: FunctionSpec | undefined, patch: SpecPatch): FunctionSpec {
