@@ -49,8 +49,8 @@ function parseQuery(search: string): Record<string, string | string[]> {
 /** The headers the function sees; `withholdAuthorization` drops a Glambdar credential. */
 function requestHeaders(req: IncomingMessage, withholdAuthorization: boolean): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
-  for (const [key, value] of Object.entries(req.headers)) if (value !== undefined) headers[key] = value;
-  if (withholdAuthorization) delete headers['authorization'];
+  // Skipped, not deleted afterwards: a delete would turn the object into a slow dictionary.
+  for (const [key, value] of Object.entries(req.headers)) if (value !== undefined && !(withholdAuthorization && key === 'authorization')) headers[key] = value;
   return headers;
 }
 

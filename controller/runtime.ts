@@ -138,6 +138,8 @@ export class Runtime {
       this.#purgeWaiters.delete(name);
       throw err;
     }
+    // Its keys go now, not at the purge: a function deployed again under its name meanwhile starts with none.
+    this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
     this.#p.queue.add(name);
     await Promise.race([gone, new Promise<void>((r) => this.#p.clock.setTimeout(r, waitMs))]);

@@ -222,4 +222,15 @@ describe('Runtime: keys of private functions', () => {
     expect(runtime.listKeys('private')).toEqual([]);
     expect(() => runtime.authorizeInvoke('private', `Bearer ${made.key}`)).toThrow(Unauthorized);
   });
+
+  it('are revoked by the delete itself, even when the function is deployed again before it is purged', async () => {
+    const runtime = await startRuntime();
+    await runtime.deploy({ name: 'private', code: code(), patch: { auth: 'key' } });
+    const made = runtime.createKey('private');
+    // The delete does not wait for the purge; the same name comes back at once.
+    await runtime.remove('private', 'api', 0);
+    await runtime.deploy({ name: 'private', code: code(), patch: { auth: 'key' } });
+    expect(runtime.listKeys('private')).toEqual([]);
+    expect(() => runtime.authorizeInvoke('private', `Bearer ${made.key}`)).toThrow(Unauthorized);
+  });
 });

@@ -78,10 +78,21 @@ describe('Secrets', () => {
     expect(store.list()).toEqual([]);
   });
 
-  it('reads its secrets back from the store, so they outlive a restart', () => {
+  it('reads its secrets back from the store, so they outlive a restart', async () => {
     secrets.put('a', Buffer.from('1'));
     const version = secrets.versionOf(['a']);
-    expect(new Secrets({ store, clock }).versionOf(['a'])).toBe(version);
+    const again = new Secrets({ store, clock });
+    expect(again.versionOf(['a'])).toBe(version);
+    await again.writeInto(['a'], dir);
+    expect(await readFile(join(dir, 'a'), 'utf8')).toBe('1');
+  });
+
+  it('keeps its own copy of a value, whatever becomes of the buffer it was given', async () => {
+    const given = Buffer.from('original');
+    secrets.put('a', given);
+    given.fill(0);
+    await secrets.writeInto(['a'], dir);
+    expect(await readFile(join(dir, 'a'), 'utf8')).toBe('original');
   });
 
   it('writes the named secrets, and only those, as files the container user can read and nobody can write', async () => {

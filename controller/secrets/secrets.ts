@@ -28,18 +28,23 @@ const infoOf = (r: SecretRecord): SecretInfo => ({
 /**
  * The secret store as the controller uses it: validated writes, a list without values, the
  * version digest a function's containers are templated on, and the files a container mounts.
- * Names and versions are cached (desired-state writes read them); values are read from the
- * store only to write a new container's files.
+ * Everything is cached (read once at start, changed by every write here), so a container
+ * started for a waiting request reads no database for its secrets.
  */
 export class Secrets {
   #store: SecretStore;
   #clock: Pick<Clock, 'now'>;
   #records = new Map<string, SecretRecord>();
+  #values = new Map<string, Buffer>();
 
   constructor(options: { store: SecretStore; clock: Pick<Clock, 'now'> }) {
     this.#store = options.store;
     this.#clock = options.clock;
-    for (const r of options.store.list()) this.#records.set(r.name, r);
+    for (const r of options.store.list()) {
+      this.#records.set(r.name, r);
+      const value = options.store.value(r.name);
+      if (value) this.#values.set(r.name, value);
+    }
   }
 
   /** Creates or replaces a secret; the same value again is `unchanged` (no container rolls). */
@@ -48,9 +53,11 @@ export class Secrets {
     if (value.length === 0) throw new InvalidInput(`secret "${name}": the value is empty; send it as the request body`);
     if (value.length > MAX_SECRET_BYTES) throw new PayloadTooLarge(`secret "${name}": the value is larger than ${MAX_SECRET_BYTES / 1024} KiB`);
     const existing = this.#records.get(name);
-    if (existing && this.#store.value(name)?.equals(value)) return { outcome: 'unchanged', secret: infoOf(existing) };
+    if (existing && this.#values.get(name)?.equals(value)) return { outcome: 'unchanged', secret: infoOf(existing) };
     const record = this.#store.put(name, value, randomBytes(8).toString('hex'), this.#clock.now());
     this.#records.set(name, record);
+    // A copy: the caller's buffer (express's body) is not ours to keep.
+    this.#values.set(name, Buffer.from(value));
     return { outcome: existing ? 'updated' : 'created', secret: infoOf(record) };
   }
 
@@ -72,6 +79,7 @@ export class Secrets {
     if (!this.#records.has(name)) throw new SecretNotFound(name);
     // The cache goes first: from here no spec can name it, whatever the store's write costs.
     this.#records.delete(name);
+    this.#values.delete(name);
     this.#store.delete(name);
   }
 
@@ -98,7 +106,7 @@ export class Secrets {
    */
   async writeInto(names: readonly string[], dir: string): Promise<void> {
     for (const name of names) {
-      const value = this.#store.value(name);
+      const value = this.#values.get(name);
       if (!value) throw new SecretNotFound(name);
       const file = join(dir, name);
       await writeFile(file, value, { flag: 'wx', mode: 0o444 });
