@@ -4,6 +4,7 @@ import type { ManifestFileState } from '../manifests/index.js';
 import { controlGuard, type GuardOptions } from './guard.js';
 import { errorMiddleware } from './http-errors.js';
 import { renderMetrics } from './metrics.js';
+import { exportRoutes } from './routes/export.js';
 import { functionRoutes } from './routes/functions.js';
 import { keyRoutes } from './routes/keys.js';
 import { logRoutes } from './routes/logs.js';
@@ -37,6 +38,7 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   secretRoutes(app, runtime, () => {
     manifests?.resync?.().catch((err: unknown) => log.warn(`manifests: resync after a new secret failed: ${(err as Error).message}`));
   });
+  exportRoutes(app, runtime);
 
   app.get('/manifests', (_req, res) => {
     res.json(manifests?.files() ?? []);

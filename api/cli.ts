@@ -23,6 +23,10 @@ const USAGE = `usage: glambdar <command>
   keys create <function>        make a key for a private function (shown once)
   keys ls <function>            list a function's keys (ids and times)
   keys rm <function> <id>       revoke a key
+  export <name>|--all --format knative|kubernetes [--image-prefix R]
+                                the function(s) as Knative or Kubernetes YAML, validated, for
+                                kubectl apply -f - (images: <R>/<name>:r<revision>-<digest>,
+                                R defaults to glambdar; docs/kubernetes.md)
 
 The client commands talk to GLAMBDAR_URL (default http://127.0.0.1:8000) and send the admin
 token from GLAMBDAR_TOKEN, else from admin-token in GLAMBDAR_DIR (default ~/.glambdar).`;
@@ -84,6 +88,27 @@ function secretTable(list: { secrets: Array<{ name: string; size: number; update
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('   ').trimEnd()).join('\n') + '\n';
 }
 
+/** `export`'s arguments: a name or `--all`, `--format F`, `--image-prefix R` (also as `--flag=value`). */
+function exportArgs(args: string[]): { path: string; query: URLSearchParams } {
+  const query = new URLSearchParams();
+  const flags: Record<string, string> = { '--format': 'format', '--image-prefix': 'imagePrefix' };
+  let name: string | undefined;
+  let all = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    if (flag === '--all') all = true;
+    else if (flags[flag] !== undefined) {
+      const value = inline ?? args[++i];
+      if (value === undefined) throw new Error(`${flag} needs a value`);
+      query.set(flags[flag], value);
+    } else if (arg.startsWith('-') || name !== undefined) throw new Error(`export: unexpected argument "${arg}"`);
+    else name = arg;
+  }
+  if (all === (name !== undefined)) throw new Error('export needs a function name or --all (not both)');
+  return { path: name === undefined ? '/export' : `/export/${encodeURIComponent(name)}`, query };
+}
+
 async function client(command: string, args: string[]): Promise<void> {
   const base = process.env['GLAMBDAR_URL'] ?? 'http://127.0.0.1:8000';
   const fetch = (url: string, init: RequestInit = {}): Promise<Response> => {
@@ -135,6 +160,15 @@ async function client(command: string, args: string[]): Promise<void> {
       return print(
         await fetch(`${base}/config/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) }),
       );
+    }
+    case 'export': {
+      const { path, query } = exportArgs(args);
+      const res = await fetch(`${base}${path}?${query}`);
+      // YAML goes to stdout for `| kubectl apply -f -`; an error goes to stderr, so nothing half-made is applied.
+      if (res.ok) return print(res);
+      process.stderr.write(`${await res.text()}\n`);
+      process.exitCode = 1;
+      return;
     }
     case 'del':
       if (!args[0]) throw new Error('del needs a function name');

@@ -37,6 +37,7 @@ export {
   SecretNotFound,
   SecretInUse,
   KeyNotFound,
+  ExportInvalid,
 } from './support/errors.js';
 export { checkFunctionName, checkSecretName } from './support/function-name.js';
 export { createLogger, silentLogger } from './support/logger.js';

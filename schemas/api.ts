@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_IMAGE_PREFIX, ImagePrefix } from './image.js';
 
 /** `GET /logs/:name` query. */
 export const LogsQuery = z.object({
@@ -13,3 +14,14 @@ export const LogsQuery = z.object({
     .optional(),
 });
 export type LogsQuery = z.infer<typeof LogsQuery>;
+
+/** The formats `GET /export` writes. */
+export const EXPORT_FORMATS = ['knative', 'kubernetes'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** `GET /export[/:name]` query: the target format (required) and the image prefix. */
+export const ExportQuery = z.object({
+  format: z.enum(EXPORT_FORMATS, { error: `must be one of: ${EXPORT_FORMATS.join(', ')}` }),
+  imagePrefix: ImagePrefix.default(DEFAULT_IMAGE_PREFIX),
+});
+export type ExportQuery = z.infer<typeof ExportQuery>;

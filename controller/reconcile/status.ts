@@ -11,6 +11,8 @@ export interface FunctionInfo {
   rateLimit: number;
   maxConcurrency: number;
   generation: number;
+  /** Digest of the function's code files: the version its containers run (and its image tag carries). */
+  codeDigest: string;
   source: FunctionSource;
   manifestPath: string | null;
   spec: FunctionSpec;
@@ -70,6 +72,7 @@ export function functionInfo(fn: FunctionRecord, stored: FunctionStatus | undefi
     rateLimit: fn.spec.rateLimit,
     maxConcurrency: fn.spec.maxConcurrency,
     generation: fn.generation,
+    codeDigest: fn.codeDigest,
     source: fn.source,
     manifestPath: fn.manifestPath,
     spec: fn.spec,

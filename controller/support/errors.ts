@@ -161,3 +161,11 @@ export class KeyNotFound extends GlambdarError {
     super(`function "${functionName}" has no key "${id}"`);
   }
 }
+
+/**
+ * A function that cannot be exported as valid objects of the target platform: an object the
+ * platform's schema refuses, or a spec value the platform reserves. Nothing is printed.
+ */
+export class ExportInvalid extends GlambdarError {
+  override readonly code = 'EXPORT_INVALID';
+}
