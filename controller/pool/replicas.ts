@@ -83,6 +83,8 @@ export interface ReplicaLifecycleOptions extends ReplicaSetting {
 export class ReplicaLifecycle {
   #o: ReplicaLifecycleOptions;
   #startFailures = new Map<string, StartFailure>();
+  /** Removals in progress, by function. */
+  #removals = new Map<string, Set<Promise<void>>>();
 
   constructor(options: ReplicaLifecycleOptions) {
     this.#o = options;
@@ -183,6 +185,25 @@ export class ReplicaLifecycle {
   /** Removes a replica: its container, connection and folders. `force` also removes a replica already marked dead. */
   async remove(replica: Replica, force = false): Promise<void> {
     if (isGone(replica) && !force) return;
+    // Tracked until done, so a deletion can wait for every container of its function to be gone.
+    const removal = this.#remove(replica);
+    const pending = this.#removals.get(replica.functionName) ?? new Set<Promise<void>>();
+    pending.add(removal);
+    this.#removals.set(replica.functionName, pending);
+    try {
+      await removal;
+    } finally {
+      pending.delete(removal);
+      if (pending.size === 0 && this.#removals.get(replica.functionName) === pending) this.#removals.delete(replica.functionName);
+    }
+  }
+
+  /** Resolves once every removal of the function's replicas begun so far is done (drained ones included). */
+  async removalsDone(functionName: string): Promise<void> {
+    await Promise.all([...(this.#removals.get(functionName) ?? [])]);
+  }
+
+  async #remove(replica: Replica): Promise<void> {
     this.#o.log.debug(`removing ${replica.functionName} replica ${replica.key} (was ${replica.state}, ${replica.inFlight} in flight)`);
     replica.state = 'dead';
     this.#o.untrack(replica);

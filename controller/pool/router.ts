@@ -158,6 +158,11 @@ export class Pool {
     replica.state = 'draining';
   }
 
+  /** Resolves once every removal of the function's replicas begun so far is done, drained ones included. */
+  removalsDone(functionName: string): Promise<void> {
+    return this.#lifecycle.removalsDone(functionName);
+  }
+
   /** Removes a replica at once; its in-flight requests fail. For the reconciler, which knows. */
   async remove(replica: Replica): Promise<void> {
     await this.#lifecycle.remove(replica);

@@ -232,6 +232,9 @@ export class Reconciler {
       if (this.#o.clock.now() < deadline) return { requeueAfterMs: DRAIN_POLL_MS };
       for (const r of draining) await this.#o.pool.remove(r);
     }
+    // A replica drained before the deletion (a stem-born one a labelled container replaced) may
+    // still be going: the function is gone only once its containers and folders are.
+    await this.#o.pool.removalsDone(name);
     for (const c of await this.#o.sandbox.list(name)) await this.#o.sandbox.remove(c.id);
     this.#o.pool.forgetIfEmpty(name);
     if (fn) {

@@ -89,7 +89,12 @@ describe.runIf(integrationEnabled)("isolation against the function's own code, o
         return { who: 'attacker' };
       };`;
     await deploy(first.url, 'victim.zip', await makeZip({ 'index.js': victim }));
-    const digest = /code (\S+) installed/.exec((await info(first, 'victim')).status.conditions.find((c) => c.type === 'CodeReady')?.message ?? '')?.[1];
+    // The reconciler writes the CodeReady condition on its own time after the deploy.
+    const digest = await eventually(
+      async () => /code (\S+) installed/.exec((await info(first, 'victim')).status.conditions.find((c) => c.type === 'CodeReady')?.message ?? '')?.[1],
+      10_000,
+      'the CodeReady condition',
+    );
     expect(digest).toBeDefined();
     const template = createHash('sha256').update(`${digest}|128|0.5|[]`).digest('hex').slice(0, 16);
     await deploy(first.url, 'attacker.zip', await makeZip({ 'index.js': attacker }), { maxReplicas: '3', env: JSON.stringify({ VICTIM_TEMPLATE: template }) });

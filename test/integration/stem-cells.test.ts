@@ -145,8 +145,9 @@ describe.runIf(integrationEnabled)('stem cells on a real Docker engine', () => {
     expect(stemHardening.securityOpt).toContain('no-new-privileges');
     expect(stemHardening.pidsLimit).toBeGreaterThan(0);
     expect(stemHardening.pidsLimit).toBeLessThanOrEqual(128);
-    // No host folder a container can write: code, worker and the runtime's socket folder, all read-only.
-    expect(stemHardening.mounts.map((m) => m.destination)).toEqual(['/fn', '/run/glambdar', '/worker']);
+    // No host folder a container can write: code, worker, the runtime's socket folder and the
+    // container's own secrets folder, all read-only.
+    expect(stemHardening.mounts.map((m) => m.destination)).toEqual(['/fn', '/run/glambdar', '/var/glambdar/secrets', '/worker']);
     expect(stemHardening.mounts.every((m) => !m.rw)).toBe(true);
 
     // A labelled container of the function takes over; the stem-born one goes.
