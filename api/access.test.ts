@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RuntimeConfigSchema } from '../schemas/index.js';
 import { silentLogger } from '../controller/support/logger.js';
 import { FakeSandbox } from '../controller/sandbox/testing/fake-sandbox.js';
@@ -207,6 +207,27 @@ describe('private functions', () => {
     const revoked = await fetch(`${server.url}/keys/private/${key.id}`, { method: 'DELETE', headers: auth() });
     expect(await revoked.json()).toEqual({ function: 'private', revoked: key.id });
     expect((await invoke('private', auth(key.key))).status).toBe(401);
+  });
+
+  it('take async invocations only with a key too, which the queued job does not keep', async () => {
+    await deploy('private', { auth: 'key' });
+    const { key } = (await (await fetch(`${server.url}/keys/private`, { method: 'POST', headers: auth() })).json()) as { key: string };
+    const refused = await fetch(`${server.url}/async/private`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"later"}' });
+    expect(refused.status).toBe(401);
+    expect(await (await fetch(`${server.url}/invocations?function=private`, { headers: auth() })).json()).toEqual([]);
+    const queued = await fetch(`${server.url}/async/private`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth(key) }, body: '{"name":"later"}' });
+    expect(queued.status).toBe(202);
+    const { requestId } = (await queued.json()) as { requestId: string };
+    let job: { status: string; response: { body: string } | null } | undefined;
+    await vi.waitFor(
+      async () => {
+        job = (await (await fetch(`${server.url}/invocations/${requestId}`, { headers: auth() })).json()) as typeof job;
+        expect(job?.status).toBe('succeeded');
+      },
+      { timeout: 8_000, interval: 20 },
+    );
+    expect(JSON.parse(job!.response!.body)).toEqual({ message: 'Hello later!', authorization: null });
+    expect(JSON.stringify(job)).not.toContain(key);
   });
 
   it('refuses keys for a function that does not exist or was deleted, and a deleted function takes its keys with it', async () => {

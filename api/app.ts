@@ -7,6 +7,7 @@ import { renderMetrics } from './metrics.js';
 import { exportRoutes } from './routes/export.js';
 import { functionRoutes } from './routes/functions.js';
 import { keyRoutes } from './routes/keys.js';
+import { invocationRoutes } from './routes/invocations.js';
 import { logRoutes } from './routes/logs.js';
 import { secretRoutes } from './routes/secrets.js';
 
@@ -38,6 +39,7 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   secretRoutes(app, runtime, () => {
     manifests?.resync?.().catch((err: unknown) => log.warn(`manifests: resync after a new secret failed: ${(err as Error).message}`));
   });
+  invocationRoutes(app, runtime);
   exportRoutes(app, runtime);
 
   app.get('/manifests', (_req, res) => {

@@ -93,6 +93,31 @@ describe('the glambdar CLI client', () => {
     ]);
   });
 
+  it('queues an async invocation, lists jobs, shows one and retries a dead one', async () => {
+    const form = new FormData();
+    form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': 'exports.handler = async (req) => { if (req.path === "/") throw new Error("no"); return "ok"; };' }))]), 'failing.zip');
+    form.set('retry', '{"attempts":1}');
+    await fetch(`${server.url}/deploy`, { method: 'POST', body: form, headers: await authorization() });
+    const queued = await cli(server.url, 'invoke', '--async', 'failing', '{"a":1}');
+    expect(queued.code).toBe(0);
+    const { requestId, status } = JSON.parse(queued.stdout) as { requestId: string; status: string };
+    expect(status).toBe('queued');
+    await vi.waitFor(async () => expect(JSON.parse((await cli(server.url, 'job', requestId)).stdout)).toMatchObject({ status: 'dead', attempts: 1 }), {
+      timeout: 5_000,
+      interval: 50,
+    });
+    const dead = await cli(server.url, 'jobs', 'failing', '--status', 'dead');
+    const [header, row] = dead.stdout.trim().split('\n');
+    expect(header!.split(/\s+/)).toEqual(['REQUEST-ID', 'FUNCTION', 'STATUS', 'ATTEMPTS', 'CODE', 'CREATED', 'ERROR']);
+    expect(row!.split(/\s+/).slice(0, 5)).toEqual([requestId, 'failing', 'dead', '1', '500']);
+    const retried = await cli(server.url, 'retry', requestId);
+    expect(retried.code).toBe(0);
+    expect(JSON.parse(retried.stdout)).toMatchObject({ requestId, status: 'queued' });
+    const missing = await cli(server.url, 'job', 'nope');
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ code: 'JOB_NOT_FOUND' });
+  });
+
   it('says which address it could not reach', async () => {
     // A port that was free a moment ago: nothing listens there.
     const probe = createServer();

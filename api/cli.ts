@@ -11,6 +11,10 @@ const USAGE = `usage: glambdar <command>
   deploy <file.zip> [k=v ...]   deploy a function (spec fields as k=v, e.g. rateLimit=5)
   invoke <name> [json] [--key K] invoke a function with a JSON body (a private one: with key K,
                                 or the admin token)
+  invoke --async <name> [json]  queue an async invocation; prints its request id
+  jobs [name] [--status S]      async jobs, newest first (S: queued, running, succeeded, dead)
+  job <id>                      one async job as JSON: status, attempts, response, error
+  retry <id>                    queue a dead job again for a new round of tries
   info [name]                   list functions as a table, or one function as JSON
   logs <name> [limit] [-f]      invocation logs, newest first; -f prints the last ones, then
                                 each new one as it comes (one JSON line each) until Ctrl-C
@@ -88,6 +92,25 @@ function secretTable(list: { secrets: Array<{ name: string; size: number; update
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('   ').trimEnd()).join('\n') + '\n';
 }
 
+/** The fields of a job `glambdar jobs` prints. */
+interface JobRow {
+  requestId: string;
+  funcName: string;
+  status: string;
+  attempts: number;
+  statusCode: number | null;
+  createdAt: string;
+  error: string | null;
+}
+
+/** `glambdar jobs`: one aligned line per job, newest first. */
+function jobsTable(jobs: JobRow[]): string {
+  const rows = [['REQUEST-ID', 'FUNCTION', 'STATUS', 'ATTEMPTS', 'CODE', 'CREATED', 'ERROR']];
+  for (const j of jobs) rows.push([j.requestId, j.funcName, j.status, String(j.attempts), j.statusCode === null ? '-' : String(j.statusCode), j.createdAt, j.error ?? '']);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
+}
+
 /** `export`'s arguments: a name or `--all`, `--format F`, `--image-prefix R` (also as `--flag=value`). */
 function exportArgs(args: string[]): { path: string; query: URLSearchParams } {
   const query = new URLSearchParams();
@@ -131,15 +154,35 @@ async function client(command: string, args: string[]): Promise<void> {
     }
     case 'invoke': {
       const key = option(args, '--key');
-      const [name, body] = args;
+      const async = args.includes('--async');
+      const [name, body] = args.filter((a) => a !== '--async');
       if (!name) throw new Error('invoke needs a function name');
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (key !== undefined) {
         headers['authorization'] = `Bearer ${key}`;
         usedKey = true;
       }
-      return print(await fetch(`${base}/invoke/${name}`, { method: 'POST', headers, body: body ?? '{}' }));
+      return print(await fetch(`${base}/${async ? 'async' : 'invoke'}/${name}`, { method: 'POST', headers, body: body ?? '{}' }));
     }
+    case 'jobs': {
+      const at = args.indexOf('--status');
+      const status = at >= 0 ? args[at + 1] : undefined;
+      if (at >= 0 && !status) throw new Error('--status needs one of queued, running, succeeded, dead');
+      const [name] = args.filter((_, i) => at < 0 || (i !== at && i !== at + 1));
+      const query = new URLSearchParams();
+      if (name) query.set('function', name);
+      if (status) query.set('status', status);
+      const res = await fetch(`${base}/invocations?${query}`);
+      if (!res.ok) return print(res);
+      process.stdout.write(jobsTable((await res.json()) as JobRow[]));
+      return;
+    }
+    case 'job':
+      if (!args[0]) throw new Error('job needs a request id');
+      return print(await fetch(`${base}/invocations/${encodeURIComponent(args[0])}`));
+    case 'retry':
+      if (!args[0]) throw new Error('retry needs a request id');
+      return print(await fetch(`${base}/invocations/${encodeURIComponent(args[0])}/retry`, { method: 'POST' }));
     case 'info':
       return print(await fetch(args[0] ? `${base}/info/${args[0]}` : `${base}/info?format=table`));
     case 'logs': {

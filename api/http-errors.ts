@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { GlambdarError, InvalidInput, NoCapacity, PayloadTooLarge, RateLimited, Unauthorized, type Logger } from '../controller/index.js';
+import { GlambdarError, InvalidInput, NoCapacity, PayloadTooLarge, QueueFull, RateLimited, Unauthorized, type Logger } from '../controller/index.js';
 
 /** The one mapping from error code to HTTP status. */
 const STATUS_BY_CODE: Record<string, number> = {
@@ -14,6 +14,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   ROUTE_NOT_FOUND: 404,
   SECRET_NOT_FOUND: 404,
   KEY_NOT_FOUND: 404,
+  JOB_NOT_FOUND: 404,
+  JOB_NOT_DEAD: 409,
   OWNED_BY_MANIFEST: 409,
   SECRET_IN_USE: 409,
   PAYLOAD_TOO_LARGE: 413,
@@ -25,6 +27,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   CONTAINER_DIED: 502,
   NO_CAPACITY: 503,
   SANDBOX_UNAVAILABLE: 503,
+  QUEUE_FULL: 503,
   INVOCATION_TIMEOUT: 504,
 };
 
@@ -46,6 +49,8 @@ export function errorResponse(err: unknown, log: Logger): { status: number; head
     headers['ratelimit-limit'] = String(err.limit);
     headers['ratelimit-remaining'] = '0';
     headers['ratelimit-reset'] = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
+  } else if (err instanceof QueueFull) {
+    headers['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
   } else if (err instanceof NoCapacity || err.code === 'SANDBOX_UNAVAILABLE') {
     headers['retry-after'] = '1';
   } else if (err instanceof Unauthorized) {

@@ -11,13 +11,14 @@ export function formatAge(ms: number): string {
 
 /** `GET /info?format=table`: aligned columns, as `kubectl get` prints them. */
 export function infoTable(functions: readonly FunctionInfo[], now: number): string {
-  const rows = [['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'GENERATION', 'STATUS', 'AGE']];
+  const rows = [['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'STATUS', 'AGE']];
   for (const f of functions) {
     rows.push([
       f.name,
       `${f.status.readyReplicas}/${f.status.replicas}`,
       String(f.spec.minWarm),
       f.rateLimit === 0 ? 'none' : `${f.rateLimit}/s`,
+      f.spec.schedule === null ? '<none>' : f.spec.schedule,
       `${f.status.observedGeneration}/${f.generation}`,
       f.status.phase,
       formatAge(now - Date.parse(f.createdAt)),

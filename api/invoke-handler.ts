@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FUNCTION_NAME_PATTERN } from '../schemas/index.js';
-import { checkFunctionName, PayloadTooLarge, type Logger, type Runtime } from '../controller/index.js';
+import { checkFunctionName, PayloadTooLarge, type InvokeRequest, type Logger, type Runtime } from '../controller/index.js';
 import { sendError } from './http-errors.js';
 
 /** Largest invocation body (README "API"). */
@@ -64,11 +64,22 @@ export function createInvokeHandler(runtime: Runtime, log: Logger): (req: Incomi
   };
 }
 
-async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * An invocation as a request under `prefix` asks for it: the function's name, what its handler
+ * receives (method, the path after the name, query, headers) and the body. `/invoke/` and
+ * `/async/` both read requests here, so a job's handler gets what a synchronous one would, and
+ * both check who may call the function (`Runtime.authorizeInvoke`) before the body is read;
+ * a Glambdar credential is not among the headers the handler gets (nor a job stores).
+ */
+export async function readInvocation(
+  req: IncomingMessage,
+  prefix: string,
+  runtime: Pick<Runtime, 'authorizeInvoke'>,
+): Promise<{ name: string; request: InvokeRequest; body: Buffer }> {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const pathname = q < 0 ? url : url.slice(0, q);
-  const rest = pathname.slice(INVOKE_PREFIX.length);
+  const rest = pathname.slice(prefix.length);
   const slash = rest.indexOf('/');
   const name = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
   if (!FUNCTION_NAME_PATTERN.test(name)) {
@@ -84,16 +95,18 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     throw err;
   }
   const body = await readBody(req);
-  const outcome = await runtime.invoke(
-    name,
-    {
-      method: req.method ?? 'GET',
-      path: slash < 0 ? '/' : rest.slice(slash),
-      query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
-      headers: requestHeaders(req, withhold),
-    },
-    body,
-  );
+  const request: InvokeRequest = {
+    method: req.method ?? 'GET',
+    path: slash < 0 ? '/' : rest.slice(slash),
+    query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
+    headers: requestHeaders(req, withhold),
+  };
+  return { name, request, body };
+}
+
+async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { name, request, body } = await readInvocation(req, INVOKE_PREFIX, runtime);
+  const outcome = await runtime.invoke(name, request, body);
   // The worker client has dropped hop-by-hop and x-glambdar-* headers a handler set.
   const headers: Record<string, string | string[] | number> = {};
   for (const key in outcome.headers) headers[key] = outcome.headers[key]!;

@@ -1,4 +1,4 @@
-import type { InvocationSnapshot, Runtime } from '../controller/index.js';
+import type { InvocationSnapshot, JobMetrics, Runtime } from '../controller/index.js';
 
 function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -30,6 +30,7 @@ export function renderMetrics(runtime: Runtime): string {
   gauge('glambdar_generation', 'Spec generation.', 'gauge', (f) => f.generation);
   gauge('glambdar_observed_generation', 'Generation the controller last reconciled.', 'gauge', (f) => f.status.observedGeneration);
   renderInvocations(snapshot.invocations, out);
+  renderJobs(snapshot.jobs, Date.now(), out);
   renderProcess(out);
   return out.join('\n') + '\n';
 }
@@ -52,6 +53,25 @@ function renderProcess(out: string[]): void {
   metric('process_start_time_seconds', 'gauge', 'When the runtime process started, in seconds since the Unix epoch.', Math.round(Date.now() / 1000 - process.uptime()));
   metric('nodejs_heap_size_used_bytes', 'gauge', 'V8 heap in use, in bytes.', memory.heapUsed);
   metric('nodejs_heap_size_total_bytes', 'gauge', 'V8 heap reserved, in bytes.', memory.heapTotal);
+}
+
+/** Async jobs: what waits and for how long, what runs, what is dead, and how tries ended. */
+function renderJobs(jobs: JobMetrics, now: number, out: string[]): void {
+  const perFunction = (name: string, help: string, pick: (c: JobMetrics['counts'][number]) => number) => {
+    family(out, name, 'gauge', help);
+    for (const c of jobs.counts) out.push(`${name}{function="${escapeLabel(c.funcName)}"} ${pick(c)}`);
+  };
+  perFunction('glambdar_async_queue_depth', 'Async jobs queued (waiting for a first try or a retry).', (c) => c.queued);
+  perFunction('glambdar_async_running_jobs', 'Async jobs in a try.', (c) => c.running);
+  perFunction('glambdar_async_oldest_job_age_seconds', 'Age of the oldest queued or running async job.', (c) =>
+    c.oldestOpenAt === null ? 0 : Math.max(0, (now - c.oldestOpenAt) / 1000),
+  );
+  perFunction('glambdar_async_dead_jobs', 'Async jobs out of tries (the dead-letter list).', (c) => c.dead);
+  family(out, 'glambdar_async_attempts_total', 'counter', 'Tries of async jobs since the process started, by how they ended (succeeded, retried, dead).');
+  for (const [name, a] of jobs.attempts) {
+    const fn = escapeLabel(name);
+    for (const outcome of ['succeeded', 'retried', 'dead'] as const) out.push(`glambdar_async_attempts_total{function="${fn}",outcome="${outcome}"} ${a[outcome]}`);
+  }
 }
 
 /** Le label of a bucket bound, in the form Prometheus client libraries use for +Inf. */

@@ -222,7 +222,7 @@ describe('the HTTP API', () => {
     });
     const table = await (await control(`/info?format=table`)).text();
     const [header, row] = table.trimEnd().split('\n');
-    expect(header?.split(/\s+/)).toEqual(['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'GENERATION', 'STATUS', 'AGE']);
+    expect(header?.split(/\s+/)).toEqual(['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'STATUS', 'AGE']);
     expect(row?.split(/\s+/).slice(0, 4)).toEqual(['echo', '1/1', '0', '3/s']);
     const plain = await control(`/info`, { headers: { accept: 'text/plain' } });
     // The same table, but for AGE, which may have ticked over a second in between.

@@ -8,6 +8,7 @@ import { ManifestSource } from '../manifests/index.js';
 import { createApp } from './app.js';
 import { httpStatusOf } from './http-errors.js';
 import { createInvokeHandler, INVOKE_PREFIX } from './invoke-handler.js';
+import { ASYNC_PREFIX, createAsyncHandler } from './routes/async.js';
 
 /** A handler on bare node:http. */
 type BareHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -19,6 +20,7 @@ type BareHandler = (req: IncomingMessage, res: ServerResponse) => void;
  */
 export const PREFIX_ROUTES: ReadonlyArray<{ prefix: string; create: (runtime: Runtime, log: Logger) => BareHandler }> = [
   { prefix: INVOKE_PREFIX, create: createInvokeHandler },
+  { prefix: ASYNC_PREFIX, create: createAsyncHandler },
 ];
 
 /** Reads the runtime configuration from the environment, with readable errors. */

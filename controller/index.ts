@@ -14,6 +14,10 @@ export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOu
 export type { InvokeOutcome } from './invocation/invoker.js';
 export type { InvokeRequest } from './pool/worker-client.js';
 export type { InvocationSnapshot } from './invocation/invocation-metrics.js';
+export type { JobView, JobStatus, JobCounts, StoredResponse } from './events/job.js';
+export { JOB_STATUSES } from './events/job.js';
+export type { JobMetrics } from './events/events.js';
+export type { AttemptCounts } from './events/dispatcher.js';
 export {
   GlambdarError,
   InvalidInput,
@@ -37,6 +41,9 @@ export {
   SecretNotFound,
   SecretInUse,
   KeyNotFound,
+  JobNotFound,
+  JobNotDead,
+  QueueFull,
   ExportInvalid,
 } from './support/errors.js';
 export { checkFunctionName, checkSecretName } from './support/function-name.js';

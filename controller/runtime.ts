@@ -1,5 +1,3 @@
-import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { RuntimeConfig } from '../schemas/index.js';
 import type { AccessControl, KeyInfo, NewKey } from './access/access-control.js';
 import type { Autoscaler } from './autoscaling/autoscaler.js';
@@ -7,6 +5,7 @@ import type { InvocationLog } from './invocation/invocation-log.js';
 import type { InvocationMetrics, InvocationSnapshot } from './invocation/invocation-metrics.js';
 import type { InvokeOutcome, Invoker } from './invocation/invoker.js';
 import { templateOf } from './pool/replica.js';
+import { removeSecretFoldersExcept } from './pool/replica-socket.js';
 import type { Pool } from './pool/router.js';
 import type { StemCells } from './pool/stem-cells.js';
 import type { InvokeRequest } from './pool/worker-client.js';
@@ -22,6 +21,8 @@ import type { Clock, TimerHandle } from './support/clock.js';
 import { SecretInUse, withCauses } from './support/errors.js';
 import type { Logger } from './support/logger.js';
 import type { DataPaths } from './wiring.js';
+import type { Events, JobMetrics } from './events/events.js';
+import type { JobStatus, JobView } from './events/job.js';
 
 /** The parts a Runtime drives, as the composition root (wiring.ts) builds them. */
 export interface RuntimeParts {
@@ -42,6 +43,8 @@ export interface RuntimeParts {
   desired: DesiredState;
   access: AccessControl;
   secrets: Secrets;
+  /** Async jobs and schedules. */
+  events: Events;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
   onPurged(handler: (name: string) => void): void;
 }
@@ -63,6 +66,7 @@ export interface MetricsSnapshot {
   functions: FunctionInfo[];
   invocations: InvocationSnapshot[];
   stemCellsReady: number;
+  jobs: JobMetrics;
 }
 
 /**
@@ -109,12 +113,15 @@ export class Runtime {
     autoscaler.start();
     this.#resyncAll();
     this.#stopWatching = sandbox.watch((event) => queue.add(event.functionName));
+    // Jobs left by the last run and missed schedule fires, once the pool has what it adopted.
+    this.#p.events.start();
   }
 
   /** Deploys (or redeploys) a function from an archive or folder; the spec patch merges over the current spec. */
   async deploy(request: DeployRequest): Promise<WriteResult> {
     const result = await this.#p.desired.deploy(request);
     this.#p.queue.add(request.name);
+    this.#p.events.specChanged(request.name);
     return result;
   }
 
@@ -122,6 +129,7 @@ export class Runtime {
   configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
     const result = this.#p.desired.configure(name, patch, source);
     this.#p.queue.add(name);
+    this.#p.events.specChanged(name);
     return result;
   }
 
@@ -141,6 +149,7 @@ export class Runtime {
     // Its keys go now, not at the purge: a function deployed again under its name meanwhile starts with none.
     this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
+    this.#p.events.functionGone(name);
     this.#p.queue.add(name);
     await Promise.race([gone, new Promise<void>((r) => this.#p.clock.setTimeout(r, waitMs))]);
   }
@@ -212,6 +221,29 @@ export class Runtime {
     return this.#p.invoker.invoke(name, request, body);
   }
 
+  /**
+   * Stores an async invocation of a live function (committed before this returns) and has it
+   * run as `invoke` would run it; `callbackUrl` gets the result when the job ends.
+   */
+  enqueue(name: string, request: InvokeRequest, body: Buffer, callbackUrl: string | null = null): JobView {
+    return this.#p.events.enqueue(name, request, body, callbackUrl);
+  }
+
+  /** One async job by its request id. */
+  job(requestId: string): JobView {
+    return this.#p.events.get(requestId);
+  }
+
+  /** Async jobs, newest first. */
+  jobs(filter: { funcName?: string; status?: JobStatus; limit: number }): JobView[] {
+    return this.#p.events.list(filter);
+  }
+
+  /** Queues a dead job again for a new round of tries. */
+  retryJob(requestId: string): JobView {
+    return this.#p.events.retry(requestId);
+  }
+
   /** FunctionInfo of one function, with live replica counts. */
   info(name: string): FunctionInfo {
     this.#p.invocations.flush();
@@ -242,7 +274,12 @@ export class Runtime {
 
   /** Everything `GET /metrics` shows, read at once. */
   metricsSnapshot(): MetricsSnapshot {
-    return { functions: this.list(), invocations: this.#p.metrics.snapshot(), stemCellsReady: this.#p.stemCells.readyCount };
+    return {
+      functions: this.list(),
+      invocations: this.#p.metrics.snapshot(),
+      stemCellsReady: this.#p.stemCells.readyCount,
+      jobs: this.#p.events.metrics(),
+    };
   }
 
   /** Stops the loop, flushes records and closes the store; containers stay for the next start to adopt. */
@@ -252,6 +289,8 @@ export class Runtime {
     this.#stopWatching?.();
     if (this.#resyncTimer) this.#p.clock.clearTimeout(this.#resyncTimer);
     this.#p.autoscaler.stop();
+    // Tries in flight finish (bounded) before the pool lets go of its containers.
+    await this.#p.events.stop();
     await this.#p.queue.shutdown();
     this.#p.pool.detachAll();
     // Generic stem cells are worth nothing to the next start; specialised ones stay to be adopted.
@@ -273,13 +312,15 @@ export class Runtime {
   }
 
   #info(fn: FunctionRecord): FunctionInfo {
-    return functionInfo(fn, this.#p.store.getStatus(fn.name), this.#p.pool.replicas(fn.name), this.#p.autoscaler.predictedRps(fn.name));
+    const { store, pool, autoscaler, events } = this.#p;
+    return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), events.schedule(fn.name));
   }
 
   #purged(name: string): void {
     this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
     this.#p.autoscaler.forget(name);
+    this.#p.events.functionGone(name);
     for (const resolve of this.#purgeWaiters.get(name) ?? []) resolve();
     this.#purgeWaiters.delete(name);
   }
@@ -306,22 +347,10 @@ export class Runtime {
         await pool.adopt(fn, c.id, c.replicaKey).catch(() => undefined);
       }),
     );
-    await this.#sweepSecretFolders();
-  }
-
-  /**
-   * Secrets folders no adopted container mounts (their containers went while the runtime was
-   * down) are removed, so no secret value outlives the containers it was written for.
-   */
-  async #sweepSecretFolders(): Promise<void> {
-    const { store, pool, paths, log } = this.#p;
+    // Secrets folders no adopted container mounts go: no value outlives its containers.
     const kept = new Set<string>();
     for (const fn of store.list()) for (const r of pool.replicas(fn.name)) kept.add(r.key);
-    try {
-      for (const key of await readdir(paths.secretMounts)) if (!kept.has(key)) await rm(join(paths.secretMounts, key), { recursive: true, force: true });
-    } catch (err) {
-      log.warn(`cannot sweep old secrets folders: ${withCauses(err)}`);
-    }
+    await removeSecretFoldersExcept(this.#p.paths.secretMounts, kept).catch((err: unknown) => log.warn(`cannot sweep old secrets folders: ${withCauses(err)}`));
   }
 
   #resyncAll(): void {

@@ -3,6 +3,7 @@
  * the record writer thread) are chosen here and nowhere else; the parts are wired together
  * and handed to the {@link Runtime} façade.
  */
+import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SPEC_DEFAULTS, type RuntimeConfig } from '../schemas/index.js';
@@ -20,6 +21,14 @@ import { DEFAULT_FRAME_BUDGET, FrameBudget } from './pool/frame-budget.js';
 import { longestSocketPath } from './pool/replica-socket.js';
 import { Pool } from './pool/router.js';
 import { StemCells } from './pool/stem-cells.js';
+import { Callbacks, fetchPoster } from './events/callbacks.js';
+import { checkSchedule } from './events/cron.js';
+import { Dispatcher } from './events/dispatcher.js';
+import { Events } from './events/events.js';
+import { AsyncGovernor, runtimeSignals } from './events/governor.js';
+import type { JobStore } from './events/job-store.js';
+import { Scheduler } from './events/scheduler.js';
+import { SqliteJobStore } from './events/sqlite-job-store.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { WorkQueue } from './reconcile/workqueue.js';
 import { Runtime, type RuntimeParts } from './runtime.js';
@@ -97,24 +106,26 @@ export async function assembleRuntime(options: RuntimeOptions): Promise<{ runtim
   const clock = options.clock ?? systemClock;
   const adminToken = await loadAdminToken(paths.adminToken, options.config.adminToken, log);
   const store = new SqliteStore(paths.db);
-  // Keys and secrets: their own connections to the same database, so one file holds all state.
+  // Async jobs, keys and secrets: the same database file, a connection each.
+  const jobs = new SqliteJobStore(paths.db);
   const access = new AccessControl({ adminToken, required: options.config.auth === 'token', keys: new SqliteKeyStore(paths.db), clock });
   const secrets = new Secrets({ store: new SqliteSecretStore(paths.db), clock });
   for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
   await installWorker(paths.worker);
-  const parts = wire({ ...options, log, clock }, { store, access, secrets }, paths, new ThreadRecordWriter({ dbPath: paths.db, store, log }));
+  const parts = wire({ ...options, log, clock }, { store, jobs, access, secrets }, paths, new ThreadRecordWriter({ dbPath: paths.db, store, log }));
   return { runtime: new Runtime(parts), parts };
 }
 
 /** The stores wire() builds around. */
 interface Stores {
   store: Store;
+  jobs: JobStore;
   access: AccessControl;
   secrets: Secrets;
 }
 
 /** Builds every part of the controller around its stores. */
-function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, access, secrets }: Stores, paths: DataPaths, writer: RecordWriter): RuntimeParts {
+function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, jobs, access, secrets }: Stores, paths: DataPaths, writer: RecordWriter): RuntimeParts {
   const { config, log, clock } = options;
   const sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log });
   const budget = new FrameBudget(DEFAULT_FRAME_BUDGET);
@@ -155,12 +166,15 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
   });
   const invocations = new InvocationLog({ store, writer, clock, log, retention: config.logRetention });
   const metrics = new InvocationMetrics();
+  // Every admitted invocation start, synchronous and async tries alike: the governor's input.
+  let arrivals = 0;
+  const arrivalsObserver = { start: () => void (arrivals += 1), finish: () => undefined, forget: () => undefined };
   const invoker = new Invoker({
     store,
     pool,
     clock,
     statusOf: options.statusOf,
-    observer: new Observers([trafficObserver(stats), metricsObserver(metrics), recordsObserver(invocations)]),
+    observer: new Observers([trafficObserver(stats), metricsObserver(metrics), recordsObserver(invocations), arrivalsObserver]),
   });
   let onPurged: (name: string) => void = () => undefined;
   const reconciler = new Reconciler({
@@ -178,6 +192,44 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     },
   });
   queue = new WorkQueue({ reconcile: reconciler.reconcile, clock, log });
+  const lookup = (name: string) => store.get(name);
+  // The parts below call each other through Events, made last.
+  let events: Events | undefined;
+  let dispatcher: Dispatcher | undefined;
+  const governor = new AsyncGovernor({ clock, signals: runtimeSignals(() => arrivals - (dispatcher?.tries ?? 0)) });
+  dispatcher = new Dispatcher({
+    governor,
+    store: jobs,
+    invoke: (name, request, body, opts) => invoker.invoke(name, request, body, opts),
+    lookup,
+    statusOf: options.statusOf,
+    clock,
+    log,
+    onFinished: (job, status, read) => events?.finished(job, status, read),
+  });
+  const scheduler = new Scheduler({
+    store: jobs,
+    clock,
+    log,
+    lookup,
+    functions: () => store.list(),
+    enqueued: (job) => events?.enqueued(job),
+    hasRoom: (name) => events?.hasRoom(name) ?? false,
+    newId: randomUUID,
+  });
+  const callbacks = new Callbacks({ store: jobs, clock, log, post: fetchPoster(10_000) });
+  events = new Events({
+    store: jobs,
+    dispatcher,
+    scheduler,
+    callbacks,
+    governor,
+    clock,
+    log,
+    lookup,
+    retentionMs: config.jobRetentionMs,
+    maxJobsPerFunction: config.maxJobsPerFunction,
+  });
   const parts: RuntimeParts = {
     config,
     clock,
@@ -195,7 +247,8 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     hostFit,
     access,
     secrets,
-    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), secrets }),
+    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule, secrets }),
+    events,
     onPurged: (handler) => (onPurged = handler),
   };
   return parts;

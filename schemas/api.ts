@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FunctionName } from './spec.js';
 import { DEFAULT_IMAGE_PREFIX, ImagePrefix } from './image.js';
 
 /** `GET /logs/:name` query. */
@@ -15,6 +16,29 @@ export const LogsQuery = z.object({
 });
 export type LogsQuery = z.infer<typeof LogsQuery>;
 
+/** Where an async job's result is posted: `X-Callback-Url` on `POST /async/:name`. */
+export const CallbackUrl = z
+  .string()
+  .max(2048, 'must be at most 2048 characters')
+  .refine(
+    (url) => {
+      try {
+        const { protocol } = new URL(url);
+        return protocol === 'http:' || protocol === 'https:';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be an absolute http:// or https:// URL' },
+  );
+
+/** `GET /invocations` query: newest first, by function and status. */
+export const InvocationsQuery = z.strictObject({
+  function: FunctionName.optional(),
+  status: z.enum(['queued', 'running', 'succeeded', 'dead']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export type InvocationsQuery = z.infer<typeof InvocationsQuery>;
 /** The formats `GET /export` writes. */
 export const EXPORT_FORMATS = ['knative', 'kubernetes'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];

@@ -32,6 +32,19 @@ const OriginText = z.string().refine(
   { message: 'must list origins such as https://dash.example.com (scheme, host and port only), separated by commas' },
 );
 
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration read from an environment variable: milliseconds, or a number with a unit (`90s`, `12h`, `7d`). */
+const envDuration = () =>
+  z.union([z.number(), z.string()]).transform((value, ctx) => {
+    const match = /^\s*(\d+)\s*(ms|s|m|h|d)?\s*$/.exec(String(value));
+    if (!match) {
+      ctx.addIssue({ code: 'custom', message: 'expected a duration: milliseconds, or a number with ms, s, m, h or d (e.g. 7d)' });
+      return z.NEVER;
+    }
+    return Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']!;
+  });
+
 /**
  * The runtime's configuration, read once from the environment. Every field has an embedded
  * default so `glambdar serve` works with no settings at all.
@@ -55,6 +68,10 @@ export const RuntimeConfigSchema = z
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
     /** Invocation records kept per function (older ones are trimmed). */
     logRetention: envNumber().int().min(1).default(10_000),
+    /** How long finished (succeeded) async jobs are kept; dead ones are never trimmed automatically. */
+    jobRetentionMs: envDuration().default(7 * 86_400_000),
+    /** Async jobs kept per function (queued, running and dead); past it an async call gets 503. */
+    maxJobsPerFunction: envNumber().int().min(1).default(100_000),
     /** Generic warm containers kept per size for first starts; 0 turns stem cells off. */
     stemCells: envNumber().int().min(0).max(20).default(2),
     /** The watched folder of GitOps manifests; `<dir>/manifests` when not given. */
@@ -92,6 +109,8 @@ export const CONFIG_ENV = {
   startTimeoutMs: 'GLAMBDAR_START_TIMEOUT_MS',
   stemCells: 'GLAMBDAR_STEM_CELLS',
   logRetention: 'GLAMBDAR_LOG_RETENTION',
+  jobRetentionMs: 'GLAMBDAR_JOB_RETENTION',
+  maxJobsPerFunction: 'GLAMBDAR_MAX_JOBS',
   resyncIntervalMs: 'GLAMBDAR_RESYNC_MS',
   logLevel: 'GLAMBDAR_LOG_LEVEL',
   manifestsDir: 'GLAMBDAR_MANIFESTS',

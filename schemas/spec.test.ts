@@ -17,7 +17,41 @@ describe('FunctionSpec', () => {
       idleTimeoutMs: 600_000,
       auth: 'none',
       secrets: [],
+      retry: { attempts: 3, backoffMs: 1000, maxBackoffMs: 60_000 },
+      asyncConcurrency: 10,
+      schedule: null,
+      timezone: 'UTC',
+      concurrencyPolicy: 'Allow',
+      schedulePayload: {},
+      startingDeadlineSeconds: 300,
     });
+  });
+
+  it('refuses async and schedule fields that cannot work, naming the field and why', () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ retry: { attempts: 0 } }, 'retry.attempts: Too small: expected number to be >=1'],
+      [{ retry: { attempts: 2, tries: 3 } }, 'unknown field in retry: tries'],
+      [{ retry: { backoffMs: 5000, maxBackoffMs: 1000 } }, 'retry.backoffMs: backoffMs must not exceed maxBackoffMs'],
+      [{ asyncConcurrency: 0 }, 'asyncConcurrency: Too small: expected number to be >=1'],
+      [{ timezone: 'Mars/Olympus' }, 'timezone: must be an IANA time zone name, e.g. "Europe/Paris" or "UTC"'],
+      [{ schedule: 'every minute' }, 'schedule: must be a cron expression of 5 fields, or 6 with seconds first'],
+      [{ concurrencyPolicy: 'Replace' }, 'concurrencyPolicy: Invalid option: expected one of "Allow"|"Forbid"'],
+      [{ startingDeadlineSeconds: -1 }, 'startingDeadlineSeconds: Too small: expected number to be >=0'],
+    ];
+    for (const [input, issue] of cases) {
+      const parsed = parseWith(FunctionSpec, input);
+      expect(parsed.ok, JSON.stringify(input)).toBe(false);
+      if (!parsed.ok) expect(parsed.issues).toEqual([issue]);
+    }
+  });
+
+  it('takes a schedule of 5 or 6 fields, an IANA zone and any JSON payload', () => {
+    expect(FunctionSpec.parse({ schedule: '*/2 * * * * *', timezone: 'Europe/Paris', schedulePayload: [1, { a: null }] })).toMatchObject({
+      schedule: '*/2 * * * * *',
+      timezone: 'Europe/Paris',
+      schedulePayload: [1, { a: null }],
+    });
+    expect(FunctionSpec.parse({ schedule: '0 9 * * 1-5' }).schedule).toBe('0 9 * * 1-5');
   });
 
   it('keeps given fields and fills the rest', () => {
@@ -55,6 +89,14 @@ describe('FunctionSpec', () => {
     const parsed = parseWith(FunctionSpec, { env: { '1BAD': 'x' } });
     expect(parsed.ok).toBe(false);
     if (!parsed.ok) expect(parsed.issues.join('\n')).toContain('env');
+  });
+});
+
+describe('specPatchFromForm, async and schedule fields', () => {
+  it('reads retry and schedulePayload as JSON, numbers as numbers, and an empty schedule as none', () => {
+    const patch = specPatchFromForm({ retry: '{"attempts":5}', schedulePayload: '{"a":1}', asyncConcurrency: '4', startingDeadlineSeconds: '60', schedule: '' });
+    expect(patch).toEqual({ retry: { attempts: 5 }, schedulePayload: { a: 1 }, asyncConcurrency: 4, startingDeadlineSeconds: 60, schedule: null });
+    expect(SpecPatch.parse(patch)).toEqual(patch);
   });
 });
 

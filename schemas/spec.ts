@@ -25,6 +25,25 @@ export const RESERVED_ENV_PREFIX = 'GLAMBDAR_';
 const MAX_ENV_VALUE_CHARS = 32 * 1024;
 const MAX_ENV_VARIABLES = 256;
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** Largest `schedulePayload`, as JSON: it is stored with every job a schedule enqueues. */
+const MAX_SCHEDULE_PAYLOAD_CHARS = 64 * 1024;
+
+/** An IANA time zone name the platform knows (`Intl` says which). */
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The retry policy of async jobs: every try counts in `attempts`; waits double from `backoffMs` up to `maxBackoffMs`. */
+const retryShape = {
+  attempts: int(1).max(100),
+  backoffMs: int(0).max(DAY_MS),
+  maxBackoffMs: int(0).max(DAY_MS),
+};
 
 /** Every spec field with its rule; defaults live in {@link FunctionSpec}. */
 const specShape = {
@@ -56,6 +75,22 @@ const specShape = {
     .array(SecretName)
     .max(MAX_SECRETS_PER_FUNCTION, `at most ${MAX_SECRETS_PER_FUNCTION} secrets`)
     .refine((names) => new Set(names).size === names.length, { message: 'names a secret twice' }),
+  asyncConcurrency: int(1).max(1000),
+  /**
+   * A cron expression: 5 fields, or 6 with seconds first. Its grammar is croner's, checked by the
+   * controller (schemas import only zod); here only its shape. null: no schedule.
+   */
+  schedule: z
+    .string()
+    .trim()
+    .refine((cron) => [5, 6].includes(cron.split(/\s+/).length), { message: 'must be a cron expression of 5 fields, or 6 with seconds first' })
+    .nullable(),
+  timezone: z.string().refine(isTimeZone, { message: 'must be an IANA time zone name, e.g. "Europe/Paris" or "UTC"' }),
+  concurrencyPolicy: z.enum(['Allow', 'Forbid']),
+  schedulePayload: z
+    .json()
+    .refine((payload) => JSON.stringify(payload).length <= MAX_SCHEDULE_PAYLOAD_CHARS, { message: `must be at most ${MAX_SCHEDULE_PAYLOAD_CHARS} characters as JSON` }),
+  startingDeadlineSeconds: int(0).max(DAY_MS / 1000),
 };
 
 /**
@@ -79,6 +114,19 @@ export const SPEC_DEFAULTS = Object.freeze({
   auth: 'none' as (typeof AUTH_MODES)[number],
   /** Secrets mounted as files at /var/glambdar/secrets/<name>. */
   secrets: Object.freeze([]) as readonly string[] as string[],
+  /** Async jobs: tries per job (every try counts), first wait between them, longest wait. */
+  retry: Object.freeze({ attempts: 3, backoffMs: 1000, maxBackoffMs: 60_000 }),
+  /** Async jobs of the function running at once, so a backlog leaves containers to synchronous calls. */
+  asyncConcurrency: 10,
+  /** No schedule. */
+  schedule: null as string | null,
+  timezone: 'UTC',
+  /** `Forbid` skips a fire while the previous scheduled job is still queued or running. */
+  concurrencyPolicy: 'Allow' as 'Allow' | 'Forbid',
+  /** The JSON body of each scheduled job. */
+  schedulePayload: Object.freeze({}) as z.core.util.JSONType,
+  /** After downtime, a fire missed less than this long ago is made once (never more). */
+  startingDeadlineSeconds: 300,
 });
 
 /** The desired state of one function, defaults filled in (README "Function spec"). */
@@ -96,8 +144,22 @@ export const FunctionSpec = z
     idleTimeoutMs: specShape.idleTimeoutMs.default(SPEC_DEFAULTS.idleTimeoutMs),
     auth: specShape.auth.default(SPEC_DEFAULTS.auth),
     secrets: specShape.secrets.default(() => []),
+    retry: z
+      .strictObject({
+        attempts: retryShape.attempts.default(SPEC_DEFAULTS.retry.attempts),
+        backoffMs: retryShape.backoffMs.default(SPEC_DEFAULTS.retry.backoffMs),
+        maxBackoffMs: retryShape.maxBackoffMs.default(SPEC_DEFAULTS.retry.maxBackoffMs),
+      })
+      .default(() => ({ ...SPEC_DEFAULTS.retry })),
+    asyncConcurrency: specShape.asyncConcurrency.default(SPEC_DEFAULTS.asyncConcurrency),
+    schedule: specShape.schedule.default(SPEC_DEFAULTS.schedule),
+    timezone: specShape.timezone.default(SPEC_DEFAULTS.timezone),
+    concurrencyPolicy: specShape.concurrencyPolicy.default(SPEC_DEFAULTS.concurrencyPolicy),
+    schedulePayload: specShape.schedulePayload.default(() => ({})),
+    startingDeadlineSeconds: specShape.startingDeadlineSeconds.default(SPEC_DEFAULTS.startingDeadlineSeconds),
   })
-  .refine((s) => s.minWarm <= s.maxReplicas, { message: 'minWarm must not exceed maxReplicas', path: ['minWarm'] });
+  .refine((s) => s.minWarm <= s.maxReplicas, { message: 'minWarm must not exceed maxReplicas', path: ['minWarm'] })
+  .refine((s) => s.retry.backoffMs <= s.retry.maxBackoffMs, { message: 'backoffMs must not exceed maxBackoffMs', path: ['retry', 'backoffMs'] });
 export type FunctionSpec = z.infer<typeof FunctionSpec>;
 
 /** A partial spec, as `POST /config/:name` and deploy form fields give it. Unknown fields are errors. */
@@ -114,19 +176,34 @@ export const SpecPatch = z.strictObject({
   idleTimeoutMs: specShape.idleTimeoutMs.optional(),
   auth: specShape.auth.optional(),
   secrets: specShape.secrets.optional(),
+  /** Merged field by field over the current policy (a JSON merge patch). */
+  retry: z.strictObject({ attempts: retryShape.attempts.optional(), backoffMs: retryShape.backoffMs.optional(), maxBackoffMs: retryShape.maxBackoffMs.optional() }).optional(),
+  asyncConcurrency: specShape.asyncConcurrency.optional(),
+  /** null removes the schedule. */
+  schedule: specShape.schedule.optional(),
+  timezone: specShape.timezone.optional(),
+  concurrencyPolicy: specShape.concurrencyPolicy.optional(),
+  schedulePayload: specShape.schedulePayload.optional(),
+  startingDeadlineSeconds: specShape.startingDeadlineSeconds.optional(),
 });
 export type SpecPatch = z.infer<typeof SpecPatch>;
 
 /** Spec fields whose change needs new containers; the others apply live. */
 export const CONTAINER_FIELDS = ['memoryMb', 'cpus', 'env', 'secrets'] as const;
 
+/** Spec fields a patch merges field by field into the current value (JSON merge patch), not replaces. */
+export const NESTED_SPEC_FIELDS = ['retry'] as const;
+
 /** Numeric spec fields, which multipart form fields carry as strings. */
-const NUMERIC_FIELDS = new Set(['rateLimit', 'maxConcurrency', 'minWarm', 'maxReplicas', 'timeoutMs', 'memoryMb', 'cpus', 'scaleDownDelayMs', 'idleTimeoutMs']);
+const NUMERIC_FIELDS = new Set(['rateLimit', 'maxConcurrency', 'minWarm', 'maxReplicas', 'timeoutMs', 'memoryMb', 'cpus', 'scaleDownDelayMs', 'idleTimeoutMs', 'asyncConcurrency', 'startingDeadlineSeconds']);
+/** Spec fields that form fields carry as JSON text. */
+const JSON_FIELDS = new Set(['env', 'retry', 'schedulePayload']);
 
 /**
  * Turns multipart form fields (all strings) into a SpecPatch input: numbers are converted,
- * `env` is a JSON object string, `secrets` a JSON array or names separated by commas
- * (`secrets=db-password,api-key`; empty: none). `name` is not a spec field and is skipped.
+ * `env`, `retry` and `schedulePayload` are JSON text, an empty `schedule` is none, `secrets` a
+ * JSON array or names separated by commas (`secrets=db-password,api-key`; empty: none). `name`
+ * is not a spec field and is skipped.
  */
 export function specPatchFromForm(fields: Record<string, unknown>): unknown {
   const out: Record<string, unknown> = {};
@@ -138,7 +215,9 @@ export function specPatchFromForm(fields: Record<string, unknown>): unknown {
       // Not a number: kept as the text, so the error says "received string", not "received NaN".
       const number = raw.trim() === '' ? Number.NaN : Number(raw);
       out[key] = Number.isNaN(number) ? raw : number;
-    } else if (key === 'env') {
+    } else if (key === 'schedule' && raw.trim() === '') {
+      out[key] = null;
+    } else if (JSON_FIELDS.has(key)) {
       try {
         out[key] = JSON.parse(raw);
       } catch {

@@ -27,6 +27,14 @@ export interface InvokeOutcome {
   rate: TakeResult;
 }
 
+/** How an invocation that is not a caller's own request (an async job's try) is run. */
+export interface InvokeOptions {
+  /** The id of its record (a job's id: every try is recorded under it); a new one when not given. */
+  requestId?: string;
+  /** Over the rate limit, wait for a token instead of failing with RateLimited. */
+  waitForRate?: boolean;
+}
+
 /**
  * The invoke path: rate limit, borrow a replica, send the request over its socket, enforce
  * the timeout, and report the outcome to one {@link InvocationObserver} (traffic stats,
@@ -57,12 +65,19 @@ export class Invoker {
     this.#observer.forget(name);
   }
 
-  async invoke(name: string, request: InvokeRequest, body: Buffer): Promise<InvokeOutcome> {
+  async invoke(name: string, request: InvokeRequest, body: Buffer, options?: InvokeOptions): Promise<InvokeOutcome> {
     const startedAt = this.#clock.monotonic();
-    const fn = this.#store.get(name);
+    let fn = this.#store.get(name);
     // Unknown names are never observed: anyone can invoke any name.
     if (!fn || fn.deleting) throw new FunctionNotFound(name);
-    const rate = this.#limiter(name, fn.spec.rateLimit).take();
+    let rate = this.#limiter(name, fn.spec.rateLimit).take();
+    // A job waits for its token; the function may be deleted meanwhile.
+    while (!rate.ok && options?.waitForRate) {
+      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, Math.max(1, rate.retryAfterMs)));
+      fn = this.#store.get(name);
+      if (!fn || fn.deleting) throw new FunctionNotFound(name);
+      rate = this.#limiter(name, fn.spec.rateLimit).take();
+    }
     if (!rate.ok) {
       const limited = new RateLimited(name, rate.limit, rate.retryAfterMs);
       this.#finish(name, false, this.#statusOf(limited), startedAt, undefined, false, null);
@@ -76,9 +91,9 @@ export class Invoker {
     let coldStart = false;
     let record: InvocationRecord | null = null;
     try {
-      const requestId = randomUUID();
+      const requestId = options?.requestId ?? randomUUID();
       const invokedAt = this.#clock.now();
-      const lease = await this.#pool.acquire(fn);
+      const lease = await this.#pool.acquire(fn!);
       const replica = lease.replica;
       coldStart = lease.coldStart;
       let failure: GlambdarError | undefined;

@@ -1,4 +1,4 @@
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUNTIME_SOCKET_NAME } from '../../worker/protocol.js';
 import type { ClientContext } from './worker-client.js';
@@ -46,6 +46,11 @@ export async function removeReplicaFolders(socketsDir: string, cellsDir: string 
   await rm(socketDirOf(socketsDir, key), { recursive: true, force: true });
   if (cellsDir !== null) await rm(join(cellsDir, key), { recursive: true, force: true });
   if (secretMountsDir !== undefined) await rm(join(secretMountsDir, key), { recursive: true, force: true });
+}
+
+/** Removes the secrets folders of every replica key but those `kept` (at start: the adopted containers'). */
+export async function removeSecretFoldersExcept(secretMountsDir: string, kept: ReadonlySet<string>): Promise<void> {
+  for (const key of await readdir(secretMountsDir)) if (!kept.has(key)) await rm(join(secretMountsDir, key), { recursive: true, force: true });
 }
 
 /** The longest socket path under `socketsDir` (keys are 10 hex characters), for the 107-byte limit of Unix sockets. */

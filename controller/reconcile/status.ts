@@ -16,7 +16,13 @@ export interface FunctionInfo {
   source: FunctionSource;
   manifestPath: string | null;
   spec: FunctionSpec;
-  status: FunctionStatus & { containers: ContainerStatus[] };
+  status: FunctionStatus & { containers: ContainerStatus[] } & ScheduleTimes;
+}
+
+/** When a function's schedule fired last and fires next (ISO), null without a schedule. */
+export interface ScheduleTimes {
+  lastScheduleTime: string | null;
+  nextScheduleTime: string | null;
 }
 
 /** One container of a function as `GET /info` shows it (its id is the Docker container id). */
@@ -63,7 +69,13 @@ export function roundedRps(rps: number): number {
  * A function as `GET /info` shows it: the stored status with live replica counts and
  * prediction (the reconciler writes status only when something changed).
  */
-export function functionInfo(fn: FunctionRecord, stored: FunctionStatus | undefined, replicas: readonly Replica[], predictedRps: number): FunctionInfo {
+export function functionInfo(
+  fn: FunctionRecord,
+  stored: FunctionStatus | undefined,
+  replicas: readonly Replica[],
+  predictedRps: number,
+  schedule: ScheduleTimes = { lastScheduleTime: null, nextScheduleTime: null },
+): FunctionInfo {
   return {
     name: fn.name,
     createdAt: new Date(fn.createdAt).toISOString(),
@@ -87,6 +99,7 @@ export function functionInfo(fn: FunctionRecord, stored: FunctionStatus | undefi
         fromStemCell: r.fromStem,
       })),
       predictedRps: roundedRps(predictedRps),
+      ...schedule,
     },
   };
 }

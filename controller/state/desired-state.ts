@@ -1,4 +1,4 @@
-import { FunctionSpec, SpecPatch, parseWith } from '../../schemas/index.js';
+import { FunctionSpec, NESTED_SPEC_FIELDS, SpecPatch, parseWith } from '../../schemas/index.js';
 import { installCode, type CodeSource } from '../code/install.js';
 import type { Clock } from '../support/clock.js';
 import { FunctionNotFound, InvalidInput, OwnedByManifest } from '../support/errors.js';
@@ -36,6 +36,8 @@ export interface DesiredStateOptions {
   clock: Pick<Clock, 'now'>;
   /** Refuses a spec that can never run here (throws InvalidInput); called after the spec parses. */
   checkFits?: (spec: FunctionSpec) => void;
+  /** Checks what zod cannot (a cron expression's grammar is croner's; throws InvalidInput); called after the spec parses. */
+  checkSpec?: (spec: FunctionSpec) => void;
   /** The secret store; without one, a spec naming any secret is refused. */
   secrets?: SecretVersions;
 }
@@ -138,9 +140,14 @@ export class DesiredState {
   }
 
   #mergeSpec(base: FunctionSpec | undefined, patch: SpecPatch): FunctionSpec {
-    const merged = { ...(base ?? {}), ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) };
+    const merged: Record<string, unknown> = { ...(base ?? {}), ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) };
+    // A nested field is merged key by key over the current value, as a JSON merge patch does.
+    for (const field of NESTED_SPEC_FIELDS) {
+      if (base && patch[field]) merged[field] = { ...base[field], ...Object.fromEntries(Object.entries(patch[field]).filter(([, v]) => v !== undefined)) };
+    }
     const parsed = parseWith(FunctionSpec, merged);
     if (!parsed.ok) throw new InvalidInput(`invalid spec: ${parsed.issues.join('; ')}`);
+    this.#o.checkSpec?.(parsed.value);
     this.#o.checkFits?.(parsed.value);
     return parsed.value;
   }

@@ -110,6 +110,30 @@ export class TerminalError extends GlambdarError {
   override readonly code = 'TERMINAL';
 }
 
+/** No async job has this request id (or it was trimmed after its retention). */
+export class JobNotFound extends GlambdarError {
+  override readonly code = 'JOB_NOT_FOUND';
+  constructor(requestId: string) {
+    super(`no async job "${requestId}"`);
+  }
+}
+
+/** Only a dead job can be queued again. */
+export class JobNotDead extends GlambdarError {
+  override readonly code = 'JOB_NOT_DEAD';
+  constructor(requestId: string, status: string) {
+    super(`job "${requestId}" is ${status}; only a dead job can be retried`);
+  }
+}
+
+/** The function's async queue holds GLAMBDAR_MAX_JOBS jobs; `retryAfterMs` says when to try again. */
+export class QueueFull extends GlambdarError {
+  override readonly code = 'QUEUE_FULL';
+  constructor(functionName: string, max: number, readonly retryAfterMs = 30_000) {
+    super(`function "${functionName}" has ${max} async jobs queued, running or dead (GLAMBDAR_MAX_JOBS); try again later, or retry or wait out the ones it has`);
+  }
+}
+
 /** No route matches the request. */
 export class RouteNotFound extends GlambdarError {
   override readonly code = 'ROUTE_NOT_FOUND';

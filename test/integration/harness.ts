@@ -66,6 +66,11 @@ export async function startRuntime(options: { dir?: string; env?: Record<string,
 /** The admin token of each runtime the harness started, by its URL. */
 const tokens = new Map<string, string>();
 
+/** Remembers the admin token of a runtime started outside the harness (a `glambdar serve` child), from its data folder. */
+export async function rememberToken(url: string, dir: string): Promise<void> {
+  tokens.set(url, (await readFile(join(dir, 'admin-token'), 'utf8')).trim());
+}
+
 /** `init` with the admin token of the runtime at `url` (a client of the control routes sends it). */
 export function withToken(url: string, init: RequestInit = {}): RequestInit {
   const headers = new Headers(init.headers);
