@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RuntimeConfigSchema } from '../schemas/index.js';
-import { silentLogger } from '../controller/support/logger.js';
+import { createLogger, silentLogger } from '../controller/support/logger.js';
 import { FakeSandbox } from '../controller/sandbox/testing/fake-sandbox.js';
 import { makeZip } from '../test/zip.js';
 import { createApp } from './app.js';
@@ -151,9 +151,20 @@ describe('the admin token', () => {
     expect(await (await invoke('open', { authorization: 'Bearer its-own-scheme' })).json()).toMatchObject({ authorization: 'Bearer its-own-scheme' });
   });
 
-  it('with GLAMBDAR_AUTH=none, control routes are open (loopback only), private functions still take only keys', async () => {
-    const other = await start({ auth: 'none' });
+  it('with GLAMBDAR_AUTH=none, control routes are open (loopback only, with a warning at start), private functions still take only keys', async () => {
+    const lines: string[] = [];
+    const at = await mkdtemp(join(tmpdir(), 'glb-access-'));
+    const other = {
+      dir: at,
+      server: await startServer({
+        config: RuntimeConfigSchema.parse({ dir: at, port: 0, stemCells: 0, auth: 'none' }),
+        sandbox,
+        log: createLogger('warn', (line) => lines.push(line)),
+        watchManifests: false,
+      }),
+    };
     extra.push(other);
+    expect(lines.some((l) => / warn GLAMBDAR_AUTH=none: the control API takes requests without the admin token/.test(l))).toBe(true);
     expect((await fetch(`${other.server.url}/info`)).status).toBe(200);
     const form = new FormData();
     form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': HELLO }))]), 'locked.zip');
