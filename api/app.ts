@@ -10,6 +10,7 @@ import { keyRoutes } from './routes/keys.js';
 import { invocationRoutes } from './routes/invocations.js';
 import { logRoutes } from './routes/logs.js';
 import { secretRoutes } from './routes/secrets.js';
+import { revisionRoutes } from './routes/revisions.js';
 
 /** What `GET /manifests` reads: the GitOps source, when one runs. */
 export interface ManifestStates {
@@ -39,6 +40,7 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   secretRoutes(app, runtime, () => {
     manifests?.resync?.().catch((err: unknown) => log.warn(`manifests: resync after a new secret failed: ${(err as Error).message}`));
   });
+  revisionRoutes(app, runtime);
   invocationRoutes(app, runtime);
   exportRoutes(app, runtime);
 

@@ -93,6 +93,26 @@ describe('the glambdar CLI client', () => {
     ]);
   });
 
+  it('lists revisions as a table and rolls back to a number, a tag, or the revision before the latest', async () => {
+    for (const v of ['one', 'two']) {
+      const form = new FormData();
+      form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': `exports.handler = async () => "${v}";` }))]), 'back.zip');
+      await fetch(`${server.url}/deploy`, { method: 'POST', body: form, headers: await authorization() });
+    }
+    const table = await cli(server.url, 'revisions', 'back');
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n').map((line) => line.split(/\s+/)[0])).toEqual(['REVISION', '1', '2', '']);
+    expect(table.stdout).toMatch(/^2 \(latest\)\s+\S+\s+100%/m);
+
+    expect(JSON.parse((await cli(server.url, 'rollback', 'back')).stdout)).toMatchObject({ generation: 3, rolledBackTo: 1 });
+    expect(JSON.parse((await cli(server.url, 'rollback', 'back', '2')).stdout)).toMatchObject({ generation: 4, rolledBackTo: 2 });
+    await cli(server.url, 'config', 'back', 'traffic=[{"revision":1,"percent":100,"tag":"first"}]');
+    expect(JSON.parse((await cli(server.url, 'rollback', 'back', 'first')).stdout)).toMatchObject({ generation: 6, rolledBackTo: 1 });
+    const missing = await cli(server.url, 'rollback', 'back', '42');
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ code: 'INVALID_INPUT', error: expect.stringContaining('revision 42') });
+  });
+
   it('queues an async invocation, lists jobs, shows one and retries a dead one', async () => {
     const form = new FormData();
     form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': 'exports.handler = async (req) => { if (req.path === "/") throw new Error("no"); return "ok"; };' }))]), 'failing.zip');

@@ -18,7 +18,10 @@ const USAGE = `usage: glambdar <command>
   info [name]                   list functions as a table, or one function as JSON
   logs <name> [limit] [-f]      invocation logs, newest first; -f prints the last ones, then
                                 each new one as it comes (one JSON line each) until Ctrl-C
-  config <name> k=v ...         change spec fields live
+  config <name> k=v ...         change spec fields live (traffic='[{"revision":2,"percent":90},...]')
+  revisions <name>              the kept revisions: traffic, tags, containers
+  rollback <name> [N|tag]       roll back to revision N (or the one a tag names; default:
+                                the revision before the latest), as a new generation
   del <name>                    delete a function
   secret set <name> [--from-file F | value | -]
                                 store a secret (from a file, the argument, or stdin with -)
@@ -202,6 +205,18 @@ async function client(command: string, args: string[]): Promise<void> {
       const patch = specPatchFromForm(fieldsOf(rest));
       return print(
         await fetch(`${base}/config/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) }),
+      );
+    }
+    case 'revisions':
+      if (!args[0]) throw new Error('revisions needs a function name');
+      return print(await fetch(`${base}/revisions/${args[0]}?format=table`));
+    case 'rollback': {
+      const [name, to] = args;
+      if (!name) throw new Error('rollback needs a function name');
+      // A number is a revision; anything else is a tag of the traffic.
+      const body = to === undefined ? {} : /^\d+$/.test(to) ? { revision: Number(to) } : { tag: to };
+      return print(
+        await fetch(`${base}/rollback/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
       );
     }
     case 'export': {

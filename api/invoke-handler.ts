@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FUNCTION_NAME_PATTERN } from '../schemas/index.js';
-import { checkFunctionName, PayloadTooLarge, type InvokeRequest, type Logger, type Runtime } from '../controller/index.js';
+import { PayloadTooLarge, splitTaggedName, type InvokeRequest, type Logger, type Runtime } from '../controller/index.js';
 import { sendError } from './http-errors.js';
 
 /** Largest invocation body (README "API"). */
@@ -55,7 +54,7 @@ function requestHeaders(req: IncomingMessage, withholdAuthorization: boolean): R
 }
 
 /**
- * `ANY /invoke/:name[/path]`, served on bare node:http ahead of express: the router costs
+ * `ANY /invoke/:name[@tag][/path]`, served on bare node:http ahead of express: the router costs
  * most of the throughput on a small machine. Errors go through the same mapping as express.
  */
 export function createInvokeHandler(runtime: Runtime, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
@@ -65,27 +64,31 @@ export function createInvokeHandler(runtime: Runtime, log: Logger): (req: Incomi
 }
 
 /**
- * An invocation as a request under `prefix` asks for it: the function's name, what its handler
- * receives (method, the path after the name, query, headers) and the body. `/invoke/` and
- * `/async/` both read requests here, so a job's handler gets what a synchronous one would, and
- * both check who may call the function (`Runtime.authorizeInvoke`) before the body is read;
- * a Glambdar credential is not among the headers the handler gets (nor a job stores).
+ * An invocation as a request under `prefix` asks for it: the function's name, the traffic tag
+ * of `<name>@<tag>` (undefined: split by weight), what its handler receives (method, the path
+ * after the name, query, headers) and the body. `/invoke/` and `/async/` both read requests
+ * here, so a job's handler gets what a synchronous one would, and both check who may call the
+ * function (`Runtime.authorizeInvoke`) before the body is read; a Glambdar credential is not
+ * among the headers the handler gets (nor a job stores).
  */
 export async function readInvocation(
   req: IncomingMessage,
   prefix: string,
   runtime: Pick<Runtime, 'authorizeInvoke'>,
-): Promise<{ name: string; request: InvokeRequest; body: Buffer }> {
+): Promise<{ name: string; tag: string | undefined; request: InvokeRequest; body: Buffer }> {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const pathname = q < 0 ? url : url.slice(0, q);
   const rest = pathname.slice(prefix.length);
   const slash = rest.indexOf('/');
-  const name = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
-  if (!FUNCTION_NAME_PATTERN.test(name)) {
+  let target;
+  try {
+    target = splitTaggedName(decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash)));
+  } catch (err) {
     req.resume();
-    checkFunctionName(name);
+    throw err;
   }
+  const { name, tag } = target;
   // Before the body is read: a caller without a key of a private function sends nothing further.
   let withhold: boolean;
   try {
@@ -101,18 +104,19 @@ export async function readInvocation(
     query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
     headers: requestHeaders(req, withhold),
   };
-  return { name, request, body };
+  return { name, tag, request, body };
 }
 
 async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { name, request, body } = await readInvocation(req, INVOKE_PREFIX, runtime);
-  const outcome = await runtime.invoke(name, request, body);
+  const { name, tag, request, body } = await readInvocation(req, INVOKE_PREFIX, runtime);
+  const outcome = await runtime.invoke(name, request, body, tag);
   // The worker client has dropped hop-by-hop and x-glambdar-* headers a handler set.
   const headers: Record<string, string | string[] | number> = {};
   for (const key in outcome.headers) headers[key] = outcome.headers[key]!;
   // 204 and 304 carry no body, so no length either (node sends no body for them).
   if (outcome.statusCode !== 204 && outcome.statusCode !== 304) headers['content-length'] = outcome.body.length;
   headers['x-glambdar-request-id'] = outcome.requestId;
+  headers['x-glambdar-revision'] = outcome.revision;
   if (outcome.rate.limit > 0) {
     headers['ratelimit-limit'] = outcome.rate.limit;
     headers['ratelimit-remaining'] = outcome.rate.remaining;

@@ -222,8 +222,8 @@ describe('the HTTP API', () => {
     });
     const table = await (await control(`/info?format=table`)).text();
     const [header, row] = table.trimEnd().split('\n');
-    expect(header?.split(/\s+/)).toEqual(['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'STATUS', 'AGE']);
-    expect(row?.split(/\s+/).slice(0, 4)).toEqual(['echo', '1/1', '0', '3/s']);
+    expect(header?.split(/\s+/)).toEqual(['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'STATUS', 'AGE']);
+    expect(row?.split(/\s+/).slice(0, 7)).toEqual(['echo', '1/1', '0', '3/s', '<none>', '1/1', '1:100%']);
     const plain = await control(`/info`, { headers: { accept: 'text/plain' } });
     // The same table, but for AGE, which may have ticked over a second in between.
     const withoutAge = (text: string) => text.trimEnd().split('\n').map((line) => line.replace(/\s+\S+$/, ''));
@@ -232,17 +232,18 @@ describe('the HTTP API', () => {
     expect(metrics).toMatch(/^glambdar_functions 1$/m);
     expect(metrics).toMatch(/^glambdar_invocations_total\{function="echo"\} 2$/m);
     expect(metrics).toMatch(/^# TYPE glambdar_invocation_responses_total counter$/m);
-    expect(metrics).toMatch(/^glambdar_invocation_responses_total\{function="echo",code="200"\} 1$/m);
-    expect(metrics).toMatch(/^glambdar_invocation_responses_total\{function="echo",code="500"\} 1$/m);
-    expect(metrics).toMatch(/^glambdar_cold_starts_total\{function="echo"\} 1$/m);
+    expect(metrics).toMatch(/^glambdar_invocation_responses_total\{function="echo",revision="1",code="200"\} 1$/m);
+    expect(metrics).toMatch(/^glambdar_invocation_responses_total\{function="echo",revision="1",code="500"\} 1$/m);
+    expect(metrics).toMatch(/^glambdar_cold_starts_total\{function="echo",revision="1"\} 1$/m);
+    expect(metrics).toMatch(/^glambdar_traffic_percent\{function="echo",revision="1"\} 100$/m);
     expect(metrics).toMatch(/^# TYPE glambdar_invocation_duration_seconds histogram$/m);
-    const buckets = [...metrics.matchAll(/^glambdar_invocation_duration_seconds_bucket\{function="echo",le="([^"]+)"\} (\d+)$/gm)];
+    const buckets = [...metrics.matchAll(/^glambdar_invocation_duration_seconds_bucket\{function="echo",revision="1",le="([^"]+)"\} (\d+)$/gm)];
     expect(buckets.map((m) => m[1])).toEqual(['0.0005', '0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf']);
     const counts = buckets.map((m) => Number(m[2]));
     expect(counts).toEqual([...counts].sort((a, b) => a - b));
     expect(counts.at(-1)).toBe(2);
-    expect(metrics).toMatch(/^glambdar_invocation_duration_seconds_count\{function="echo"\} 2$/m);
-    const sum = /^glambdar_invocation_duration_seconds_sum\{function="echo"\} (\S+)$/m.exec(metrics);
+    expect(metrics).toMatch(/^glambdar_invocation_duration_seconds_count\{function="echo",revision="1"\} 2$/m);
+    const sum = /^glambdar_invocation_duration_seconds_sum\{function="echo",revision="1"\} (\S+)$/m.exec(metrics);
     expect(Number(sum?.[1])).toBeGreaterThan(0);
     // The runtime process itself, under the names stock Node.js dashboards read.
     const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);

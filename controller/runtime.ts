@@ -4,21 +4,24 @@ import type { Autoscaler } from './autoscaling/autoscaler.js';
 import type { InvocationLog } from './invocation/invocation-log.js';
 import type { InvocationMetrics, InvocationSnapshot } from './invocation/invocation-metrics.js';
 import type { InvokeOutcome, Invoker } from './invocation/invoker.js';
-import { templateOf } from './pool/replica.js';
 import { removeSecretFoldersExcept } from './pool/replica-socket.js';
 import type { Pool } from './pool/router.js';
+import type { TrafficPlans } from './revisions/plans.js';
+import { revisionInfos, type RevisionInfo } from './revisions/revision-info.js';
+import { adoptionRecord } from './revisions/traffic-plan.js';
 import type { StemCells } from './pool/stem-cells.js';
 import type { InvokeRequest } from './pool/worker-client.js';
 import { functionInfo, type FunctionInfo } from './reconcile/status.js';
 import type { WorkQueue } from './reconcile/workqueue.js';
 import type { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
-import type { SecretInfo, Secrets } from './secrets/secrets.js';
-import type { DeployRequest, DesiredState, WriteResult } from './state/desired-state.js';
-import type { FunctionRecord, FunctionSource, LogRecord, WriteOutcome } from './state/records.js';
+import type { Secrets } from './secrets/secrets.js';
+import { SecretAdmin, type SecretListing, type SecretWrite } from './secrets/secret-admin.js';
+import type { DeployRequest, DesiredState, RollbackTarget, WriteResult } from './state/desired-state.js';
+import type { FunctionRecord, FunctionSource, LogRecord, Revision } from './state/records.js';
 import type { Store } from './state/store.js';
 import type { Clock, TimerHandle } from './support/clock.js';
-import { SecretInUse, withCauses } from './support/errors.js';
+import { TagNotFound, withCauses } from './support/errors.js';
 import type { Logger } from './support/logger.js';
 import type { DataPaths } from './wiring.js';
 import type { Events, JobMetrics } from './events/events.js';
@@ -32,6 +35,8 @@ export interface RuntimeParts {
   store: Store;
   sandbox: Sandbox;
   pool: Pool;
+  /** Each function's traffic plan, built once per generation. */
+  plans: TrafficPlans;
   stemCells: StemCells;
   autoscaler: Autoscaler;
   queue: WorkQueue;
@@ -47,18 +52,6 @@ export interface RuntimeParts {
   events: Events;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
   onPurged(handler: (name: string) => void): void;
-}
-
-/** A secret as `GET /secrets` lists it: name, size, times and the functions that name it; never its value. */
-export interface SecretListing extends SecretInfo {
-  usedBy: string[];
-}
-
-/** What a secret write did, and the functions whose containers roll to the new value. */
-export interface SecretWrite {
-  outcome: WriteOutcome;
-  secret: SecretListing;
-  rolled: string[];
 }
 
 /** What `GET /metrics` reads, in one snapshot. */
@@ -80,9 +73,11 @@ export class Runtime {
   #stopWatching: (() => void) | null = null;
   #resyncTimer: TimerHandle | null = null;
   #stopped = false;
+  #secretAdmin: SecretAdmin;
 
   constructor(parts: RuntimeParts) {
     this.#p = parts;
+    this.#secretAdmin = new SecretAdmin({ secrets: parts.secrets, desired: parts.desired, enqueue: (name) => parts.queue.add(name) });
     parts.onPurged((name) => this.#purged(name));
   }
 
@@ -119,18 +114,27 @@ export class Runtime {
 
   /** Deploys (or redeploys) a function from an archive or folder; the spec patch merges over the current spec. */
   async deploy(request: DeployRequest): Promise<WriteResult> {
-    const result = await this.#p.desired.deploy(request);
-    this.#p.queue.add(request.name);
-    this.#p.events.specChanged(request.name);
-    return result;
+    return this.#written(await this.#p.desired.deploy(request));
   }
 
   /** Applies a partial spec live. */
   configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
-    const result = this.#p.desired.configure(name, patch, source);
-    this.#p.queue.add(name);
-    this.#p.events.specChanged(name);
-    return result;
+    return this.#written(this.#p.desired.configure(name, patch, source));
+  }
+
+  /**
+   * Rolls back to a kept revision (by number or tag; by default the one before the latest):
+   * a new generation with its code and spec, rolled out as any deploy is. `from` is the
+   * revision rolled back to.
+   */
+  rollback(name: string, to: RollbackTarget = {}, source: FunctionSource = 'api'): WriteResult & { from: Revision } {
+    return this.#written(this.#p.desired.rollback(name, to, source));
+  }
+
+  /** The kept revisions of a function, oldest first, with their traffic, tags and containers. */
+  revisions(name: string): RevisionInfo[] {
+    const fn = this.#p.desired.live(name);
+    return revisionInfos(fn, this.#p.store.revisions(name), this.#p.plans.plan(fn), this.#p.pool.replicas(name));
   }
 
   /** Deletes a function: marks it, lets reconcile drain and remove everything, waits up to `waitMs`. */
@@ -187,46 +191,44 @@ export class Runtime {
     this.#p.access.revokeKey(name, id);
   }
 
-  /**
-   * Creates or replaces a secret. A new value rolls the containers of every function that
-   * names it (a new template: new containers take over once ready, the old ones drain).
-   */
+  /** Creates or replaces a secret; a new value rolls the containers of the functions naming it. */
   putSecret(name: string, value: Buffer): SecretWrite {
-    const { outcome, secret } = this.#p.secrets.put(name, value);
-    const rolled = outcome === 'unchanged' ? [] : this.#p.desired.refreshSecrets(secret.name);
-    for (const fn of rolled) this.#p.queue.add(fn);
-    return { outcome, secret: this.#listing(secret), rolled };
+    return this.#secretAdmin.put(name, value);
   }
 
   /** One secret, without its value. */
   secret(name: string): SecretListing {
-    return this.#listing(this.#p.secrets.info(name));
+    return this.#secretAdmin.info(name);
   }
 
   /** Every secret, without values. */
   listSecrets(): SecretListing[] {
-    return this.#p.secrets.list().map((s) => this.#listing(s));
+    return this.#secretAdmin.list();
   }
 
   /** Deletes a secret no function names (SecretInUse naming them otherwise). */
   deleteSecret(name: string): void {
-    const { name: secret } = this.#p.secrets.info(name);
-    const users = this.#p.desired.usersOf(secret);
-    if (users.length > 0) throw new SecretInUse(secret, users);
-    this.#p.secrets.delete(secret);
+    this.#secretAdmin.delete(name);
   }
 
-  /** Runs one invocation; see Invoker. */
-  invoke(name: string, request: InvokeRequest, body: Buffer): Promise<InvokeOutcome> {
-    return this.#p.invoker.invoke(name, request, body);
+  /**
+   * Runs one invocation; see Invoker. With `tag` (the route `/invoke/<name>@<tag>`), of the
+   * revision that tag names, whatever the split (404 `TAG_NOT_FOUND` when none does).
+   */
+  invoke(name: string, request: InvokeRequest, body: Buffer, tag?: string): Promise<InvokeOutcome> {
+    return this.#p.invoker.invoke(name, request, body, tag === undefined ? undefined : { tag });
   }
 
   /**
    * Stores an async invocation of a live function (committed before this returns) and has it
-   * run as `invoke` would run it; `callbackUrl` gets the result when the job ends.
+   * run as `invoke` would run it; `callbackUrl` gets the result when the job ends. With `tag`
+   * (`/async/<name>@<tag>`), every try goes to the revision that tag names.
    */
-  enqueue(name: string, request: InvokeRequest, body: Buffer, callbackUrl: string | null = null): JobView {
-    return this.#p.events.enqueue(name, request, body, callbackUrl);
+  enqueue(name: string, request: InvokeRequest, body: Buffer, callbackUrl: string | null = null, tag?: string): JobView {
+    // A tag no traffic entry carries is refused now (404), before anything is queued.
+    const fn = tag === undefined ? undefined : this.#p.store.get(name);
+    if (fn && !fn.deleting && !this.#p.plans.plan(fn).tagged(tag!)) throw new TagNotFound(name, tag!);
+    return this.#p.events.enqueue(name, request, body, callbackUrl, tag ?? null);
   }
 
   /** One async job by its request id. */
@@ -301,10 +303,6 @@ export class Runtime {
     this.#p.store.close();
   }
 
-  #listing(secret: SecretInfo): SecretListing {
-    return { ...secret, usedBy: this.#p.desired.usersOf(secret.name) };
-  }
-
   /** A live function, and every record handed over so far in the database. */
   #readyToReadLogs(name: string): void {
     this.#p.desired.live(name);
@@ -312,13 +310,25 @@ export class Runtime {
   }
 
   #info(fn: FunctionRecord): FunctionInfo {
-    const { store, pool, autoscaler, events } = this.#p;
-    return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), events.schedule(fn.name));
+    const { store, pool, autoscaler, plans, events } = this.#p;
+    return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), plans.plan(fn), events.schedule(fn.name));
+  }
+
+  /**
+   * After a desired-state write: the new plan is built now (not by the next request), the name
+   * is reconciled, and the async side learns of the spec.
+   */
+  #written<T extends WriteResult>(result: T): T {
+    this.#p.plans.plan(result.record);
+    this.#p.queue.add(result.record.name);
+    this.#p.events.specChanged(result.record.name);
+    return result;
   }
 
   #purged(name: string): void {
     this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
+    this.#p.plans.forget(name);
     this.#p.autoscaler.forget(name);
     this.#p.events.functionGone(name);
     for (const resolve of this.#purgeWaiters.get(name) ?? []) resolve();
@@ -326,7 +336,7 @@ export class Runtime {
   }
 
   async #adoptRunning(): Promise<void> {
-    const { sandbox, store, pool, log } = this.#p;
+    const { sandbox, store, pool, plans, log } = this.#p;
     let containers;
     try {
       containers = await sandbox.list();
@@ -339,12 +349,14 @@ export class Runtime {
         // Only labels set at create time say whose a container is. A stem cell's name no function
         // (a specialised one was about to be replaced by a labelled container): it goes.
         const fn = c.stem ? undefined : store.get(c.functionName);
-        if (!c.running || !fn || fn.deleting || c.template !== templateOf(fn)) {
+        // Every revision with traffic or a tag keeps its containers.
+        const record = fn && !fn.deleting ? adoptionRecord(plans.plan(fn), c) : undefined;
+        if (!c.running || !record) {
           if (c.stem) await sandbox.remove(c.id).catch(() => undefined);
           return;
         }
         // A container that does not answer is removed by adopt; reconcile starts a new one.
-        await pool.adopt(fn, c.id, c.replicaKey).catch(() => undefined);
+        await pool.adopt(record, c.id, c.replicaKey).catch(() => undefined);
       }),
     );
     // Secrets folders no adopted container mounts go: no value outlives its containers.

@@ -30,6 +30,7 @@ import type { JobStore } from './events/job-store.js';
 import { Scheduler } from './events/scheduler.js';
 import { SqliteJobStore } from './events/sqlite-job-store.js';
 import { Reconciler } from './reconcile/reconciler.js';
+import { TrafficPlans } from './revisions/plans.js';
 import { WorkQueue } from './reconcile/workqueue.js';
 import { Runtime, type RuntimeParts } from './runtime.js';
 import { Secrets } from './secrets/secrets.js';
@@ -105,7 +106,7 @@ export async function assembleRuntime(options: RuntimeOptions): Promise<{ runtim
   const log = options.log ?? createLogger(options.config.logLevel);
   const clock = options.clock ?? systemClock;
   const adminToken = await loadAdminToken(paths.adminToken, options.config.adminToken, log);
-  const store = new SqliteStore(paths.db);
+  const store = new SqliteStore(paths.db, { revisionHistory: options.config.revisionHistory });
   // Async jobs, keys and secrets: the same database file, a connection each.
   const jobs = new SqliteJobStore(paths.db);
   const access = new AccessControl({ adminToken, required: options.config.auth === 'token', keys: new SqliteKeyStore(paths.db), clock });
@@ -147,7 +148,9 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
   // The queue is made last (it needs the reconciler); the callbacks below run only after that.
   let queue: WorkQueue | undefined;
   const enqueue = (name: string) => queue?.add(name);
-  const autoscaler = new Autoscaler({ clock, stats, onRecommendationChange: enqueue });
+  // The autoscaler's keys are names, and `name@revision` while traffic is split (names have no "@").
+  const autoscaler = new Autoscaler({ clock, stats, onRecommendationChange: (key) => enqueue(key.split('@')[0]!) });
+  const plans = new TrafficPlans(store);
   const pool = new Pool({
     budget,
     stemCells,
@@ -172,6 +175,7 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
   const invoker = new Invoker({
     store,
     pool,
+    plans,
     clock,
     statusOf: options.statusOf,
     observer: new Observers([trafficObserver(stats), metricsObserver(metrics), recordsObserver(invocations), arrivalsObserver]),
@@ -184,11 +188,16 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     clock,
     log,
     functionsDir: paths.functions,
+    plans,
     onPurged: (name) => onPurged(name),
     scaling: {
-      observe: (fn, ready) => autoscaler.observe(fn.name, fn.spec, ready, fn.lastInvokedAt),
-      recommend: (name) => autoscaler.recommend(name),
+      observe: (key, spec, ready, lastInvokedAt) => autoscaler.observe(key, spec, ready, lastInvokedAt),
+      recommend: (key) => autoscaler.recommend(key),
       predictedRps: (name) => autoscaler.predictedRps(name),
+      forget: (key) => {
+        stats.forget(key);
+        autoscaler.forget(key);
+      },
     },
   });
   queue = new WorkQueue({ reconcile: reconciler.reconcile, clock, log });
@@ -237,6 +246,7 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     store,
     sandbox,
     pool,
+    plans,
     stemCells,
     autoscaler,
     queue,

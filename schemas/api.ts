@@ -16,6 +16,17 @@ export const LogsQuery = z.object({
 });
 export type LogsQuery = z.infer<typeof LogsQuery>;
 
+/**
+ * `POST /rollback/:name` body: the revision to roll back to, by number or by a tag of the
+ * traffic; with neither, the one before the latest.
+ */
+export const RollbackBody = z
+  .strictObject({
+    revision: z.number().int().min(1).optional(),
+    tag: z.string().min(1).max(63).optional(),
+  })
+  .refine((b) => b.revision === undefined || b.tag === undefined, { message: 'give a revision or a tag, not both', path: ['tag'] });
+export type RollbackBody = z.infer<typeof RollbackBody>;
 /** Where an async job's result is posted: `X-Callback-Url` on `POST /async/:name`. */
 export const CallbackUrl = z
   .string()

@@ -74,6 +74,8 @@ export const RuntimeConfigSchema = z
     maxJobsPerFunction: envNumber().int().min(1).default(100_000),
     /** Generic warm containers kept per size for first starts; 0 turns stem cells off. */
     stemCells: envNumber().int().min(0).max(20).default(2),
+    /** Revisions kept per function besides those with traffic or a tag (their code stays on disk). */
+    revisionHistory: envNumber().int().min(1).max(1000).default(10),
     /** The watched folder of GitOps manifests; `<dir>/manifests` when not given. */
     manifestsDir: z.string().min(1).optional(),
     /** `token`: the control plane needs the admin token; `none` turns that off (loopback only). */
@@ -118,6 +120,7 @@ export const CONFIG_ENV = {
   adminToken: 'GLAMBDAR_ADMIN_TOKEN',
   allowedHosts: 'GLAMBDAR_ALLOWED_HOSTS',
   corsOrigins: 'GLAMBDAR_CORS_ORIGINS',
+  revisionHistory: 'GLAMBDAR_REVISION_HISTORY',
 } as const;
 
 /** Configuration fields whose value an error must never repeat. */

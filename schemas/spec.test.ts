@@ -190,3 +190,38 @@ describe('FunctionSpec env', () => {
     if (!parsed.ok) expect(parsed.issues).toEqual(['env.BAD: must not contain a NUL character']);
   });
 });
+
+describe('spec.traffic', () => {
+  it('accepts a split in Knative shape, percent defaulting to 0 for a tag alone', () => {
+    const parsed = parseWith(FunctionSpec, {
+      traffic: [{ revision: 7, percent: 90 }, { latestRevision: true, percent: 10, tag: 'canary' }, { revision: 6, tag: 'old' }],
+    });
+    expect(parsed.ok).toBe(true);
+    if (parsed.ok) expect(parsed.value.traffic?.[2]).toEqual({ revision: 6, tag: 'old', percent: 0 });
+  });
+
+  it('stores no split for null or an empty list, so a merge patch can remove it', () => {
+    expect(FunctionSpec.parse({ traffic: null }).traffic).toBeUndefined();
+    expect(FunctionSpec.parse({ traffic: [] }).traffic).toBeUndefined();
+    expect(parseWith(SpecPatch, { traffic: null })).toEqual({ ok: true, value: { traffic: null } });
+  });
+
+  it.each([
+    [[{ revision: 1, percent: 50 }], 'traffic: percentages must sum to 100; these sum to 50'],
+    [[{ revision: 1, percent: 100.5 }], 'traffic.0.percent: must be a whole number'],
+    [[{ revision: 1, percent: 101 }], 'traffic.0.percent: Too big: expected number to be <=100'],
+    [[{ percent: 100 }], 'traffic.0.revision: an entry needs a revision number or latestRevision: true'],
+    [[{ revision: 1, latestRevision: true, percent: 100 }], 'traffic.0.revision: an entry names either a revision or latestRevision: true, not both'],
+    [[{ revision: 1, percent: 50, tag: 'x' }, { revision: 2, percent: 50, tag: 'x' }], 'traffic.1.tag: tag "x" is used by more than one entry'],
+    [[{ revision: 1, percent: 100, tag: 'Bad@Tag' }], 'traffic.0.tag: must be a DNS label: lower-case letters, digits and "-", 1-63 characters'],
+    [[{ revision: 1, percent: 100, weight: 1 }], 'unknown field in traffic.0: weight'],
+  ])('refuses %j naming the field', (traffic, issue) => {
+    const parsed = parseWith(FunctionSpec, { traffic });
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.issues).toContain(issue);
+  });
+
+  it('reads a form field of traffic as JSON', () => {
+    expect(specPatchFromForm({ traffic: '[{"latestRevision":true,"percent":100}]' })).toEqual({ traffic: [{ latestRevision: true, percent: 100 }] });
+  });
+});

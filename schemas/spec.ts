@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Traffic, TrafficField } from './traffic.js';
 
 /** A function name is a DNS label, as in Kubernetes, so it is safe in paths, labels and URLs. */
 export const FUNCTION_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -144,6 +145,8 @@ export const FunctionSpec = z
     idleTimeoutMs: specShape.idleTimeoutMs.default(SPEC_DEFAULTS.idleTimeoutMs),
     auth: specShape.auth.default(SPEC_DEFAULTS.auth),
     secrets: specShape.secrets.default(() => []),
+    /** How requests are split between revisions; absent: all to the latest (schemas/traffic.ts). */
+    traffic: TrafficField.optional(),
     retry: z
       .strictObject({
         attempts: retryShape.attempts.default(SPEC_DEFAULTS.retry.attempts),
@@ -176,6 +179,8 @@ export const SpecPatch = z.strictObject({
   idleTimeoutMs: specShape.idleTimeoutMs.optional(),
   auth: specShape.auth.optional(),
   secrets: specShape.secrets.optional(),
+  /** null (or []) removes the split, as a JSON merge patch removes a field. */
+  traffic: Traffic.nullable().optional(),
   /** Merged field by field over the current policy (a JSON merge patch). */
   retry: z.strictObject({ attempts: retryShape.attempts.optional(), backoffMs: retryShape.backoffMs.optional(), maxBackoffMs: retryShape.maxBackoffMs.optional() }).optional(),
   asyncConcurrency: specShape.asyncConcurrency.optional(),
@@ -191,19 +196,43 @@ export type SpecPatch = z.infer<typeof SpecPatch>;
 /** Spec fields whose change needs new containers; the others apply live. */
 export const CONTAINER_FIELDS = ['memoryMb', 'cpus', 'env', 'secrets'] as const;
 
+/**
+ * Spec fields that belong to the function as a whole, not to one revision: while traffic is
+ * split, every revision is limited, sized, routed and called asynchronously by the current
+ * values of these. Every other field (code-level: env, memory, cpus, concurrency, timeout...)
+ * is the revision's own.
+ */
+export const FUNCTION_WIDE_FIELDS = [
+  'rateLimit',
+  'minWarm',
+  'maxReplicas',
+  'scaleDownDelayMs',
+  'idleTimeoutMs',
+  'traffic',
+  'retry',
+  'asyncConcurrency',
+  'schedule',
+  'timezone',
+  'concurrencyPolicy',
+  'schedulePayload',
+  'startingDeadlineSeconds',
+  // Who may invoke it: every revision, whatever the split (and a rollback keeps it).
+  'auth',
+] as const;
+
 /** Spec fields a patch merges field by field into the current value (JSON merge patch), not replaces. */
 export const NESTED_SPEC_FIELDS = ['retry'] as const;
 
 /** Numeric spec fields, which multipart form fields carry as strings. */
 const NUMERIC_FIELDS = new Set(['rateLimit', 'maxConcurrency', 'minWarm', 'maxReplicas', 'timeoutMs', 'memoryMb', 'cpus', 'scaleDownDelayMs', 'idleTimeoutMs', 'asyncConcurrency', 'startingDeadlineSeconds']);
 /** Spec fields that form fields carry as JSON text. */
-const JSON_FIELDS = new Set(['env', 'retry', 'schedulePayload']);
+const JSON_FIELDS = new Set(['env', 'retry', 'schedulePayload', 'traffic']);
 
 /**
  * Turns multipart form fields (all strings) into a SpecPatch input: numbers are converted,
- * `env`, `retry` and `schedulePayload` are JSON text, an empty `schedule` is none, `secrets` a
- * JSON array or names separated by commas (`secrets=db-password,api-key`; empty: none). `name`
- * is not a spec field and is skipped.
+ * `env`, `retry`, `schedulePayload` and `traffic` are JSON text, an empty `schedule` is none,
+ * `secrets` a JSON array or names separated by commas (`secrets=db-password,api-key`; empty:
+ * none). `name` is not a spec field and is skipped.
  */
 export function specPatchFromForm(fields: Record<string, unknown>): unknown {
   const out: Record<string, unknown> = {};

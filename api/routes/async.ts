@@ -11,7 +11,7 @@ export const ASYNC_PREFIX = '/async/';
 const CALLBACK_HEADER = 'x-callback-url';
 
 /**
- * `POST|PUT /async/:name[/path]`, on the same lean path as `/invoke/` and read by the same
+ * `POST|PUT /async/:name[@tag][/path]`, on the same lean path as `/invoke/` and read by the same
  * function, so the job's handler later receives what a synchronous call would have. Answered
  * 202 `{requestId, status: "queued"}` with `Location: /invocations/<requestId>` once the job is
  * committed; an unknown function is 404 and nothing is queued.
@@ -37,8 +37,8 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     }
     callbackUrl = parsed.value;
   }
-  const { name, request, body } = await readInvocation(req, ASYNC_PREFIX, runtime);
-  const job = runtime.enqueue(name, request, body, callbackUrl);
+  const { name, tag, request, body } = await readInvocation(req, ASYNC_PREFIX, runtime);
+  const job = runtime.enqueue(name, request, body, callbackUrl, tag);
   const text = JSON.stringify({ requestId: job.requestId, status: job.status });
   res.writeHead(202, {
     'content-type': 'application/json; charset=utf-8',

@@ -18,6 +18,7 @@ function fn(name: string, auth: 'none' | 'key', deleting = false): FunctionRecor
     source: 'api',
     manifestPath: null,
     generation: 1,
+    revision: 1,
     createdAt: 0,
     updatedAt: 0,
     lastInvokedAt: null,

@@ -49,7 +49,7 @@ beforeEach(() => {
           body,
           options,
           answer: (statusCode, text: string | Buffer = 'ok') =>
-            resolve({ requestId: options.requestId!, statusCode, headers: { 'x-a': '1' }, body: Buffer.from(text), coldStart: false, rate: { ok: true, limit: 0, remaining: 0, retryAfterMs: 0, resetMs: 0 } }),
+            resolve({ requestId: options.requestId!, statusCode, headers: { 'x-a': '1' }, body: Buffer.from(text), coldStart: false, rate: { ok: true, limit: 0, remaining: 0, retryAfterMs: 0, resetMs: 0 }, revision: 1 }),
           fail: reject,
         });
       }),
@@ -175,7 +175,7 @@ describe('Dispatcher', () => {
       statusOf: () => 500,
       invoke: (_name, request, _body, options) => {
         calls.push({ name: 'fn', request, body: Buffer.alloc(0), options, answer: () => undefined, fail: () => undefined });
-        return Promise.resolve({ requestId: options.requestId!, statusCode: 200, headers: {}, body: Buffer.from('again'), coldStart: false, rate: { ok: true, limit: 0, remaining: 0, retryAfterMs: 0, resetMs: 0 } });
+        return Promise.resolve({ requestId: options.requestId!, statusCode: 200, headers: {}, body: Buffer.from('again'), coldStart: false, rate: { ok: true, limit: 0, remaining: 0, retryAfterMs: 0, resetMs: 0 }, revision: 1 });
       },
     });
     restarted.start();
@@ -202,7 +202,7 @@ describe('Dispatcher', () => {
         },
       },
       invoke: (name, request, body, options) =>
-        new Promise<InvokeOutcome>((resolve) => calls.push({ name, request, body, options, answer: () => resolve({ requestId: options.requestId!, statusCode: 200, headers: {}, body: Buffer.alloc(0), coldStart: false, rate: { ok: true, limit: 0, remaining: 0, retryAfterMs: 0, resetMs: 0 } }), fail: () => undefined })),
+        new Promise<InvokeOutcome>((resolve) => calls.push({ name, request, body, options, answer: () => resolve({ requestId: options.requestId!, statusCode: 200, headers: {}, body: Buffer.alloc(0), coldStart: false, rate: { ok: true, limit: 0, remaining: 0, retryAfterMs: 0, resetMs: 0 }, revision: 1 }), fail: () => undefined })),
     });
     await dispatcher.stop();
     paced.start();

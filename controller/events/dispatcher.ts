@@ -152,7 +152,8 @@ export class Dispatcher {
     if (job.scheduledAt !== null) headers[SCHEDULE_HEADER] = new Date(job.scheduledAt).toISOString();
     let finish: JobFinish;
     try {
-      const outcome = await this.#o.invoke(name, { ...job.request, headers }, job.body, { requestId: job.requestId, waitForRate: true });
+      const options = { requestId: job.requestId, waitForRate: true, ...(job.tag ? { tag: job.tag } : {}) };
+      const outcome = await this.#o.invoke(name, { ...job.request, headers }, job.body, options);
       finish = this.#decide(job, startedAt, outcome.statusCode, captureResponse(outcome.headers, outcome.body), null, false);
     } catch (err) {
       const known = err instanceof GlambdarError;

@@ -63,12 +63,12 @@ export class Events {
     this.#trim();
   }
 
-  /** Stores an async invocation (committed when this returns) and has it dispatched. */
-  enqueue(name: string, request: InvokeRequest, body: Buffer, callbackUrl: string | null): JobView {
+  /** Stores an async invocation (committed when this returns) and has it dispatched; `tag` names the revision its tries go to. */
+  enqueue(name: string, request: InvokeRequest, body: Buffer, callbackUrl: string | null, tag: string | null = null): JobView {
     const fn = this.#o.lookup(name);
     if (!fn || fn.deleting) throw new FunctionNotFound(name);
     if (!this.hasRoom(name)) throw new QueueFull(name, this.#o.maxJobsPerFunction);
-    const job = this.#o.store.enqueue({ requestId: randomUUID(), funcName: name, request, body, callbackUrl, scheduledAt: null }, this.#o.clock.now());
+    const job = this.#o.store.enqueue({ requestId: randomUUID(), funcName: name, request, body, callbackUrl, scheduledAt: null, tag }, this.#o.clock.now());
     this.enqueued(job);
     return jobView(job);
   }

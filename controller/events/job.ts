@@ -44,6 +44,8 @@ export interface NewJob {
   callbackUrl: string | null;
   /** The fire time this job was made for, when a schedule made it. */
   scheduledAt: number | null;
+  /** The traffic tag of `/async/<name>@<tag>`: every try goes to the revision it names. */
+  tag?: string | null;
 }
 
 /** A stored job. Times are ms since the epoch. */
@@ -87,6 +89,8 @@ export interface JobView {
   callback: (Omit<CallbackState, 'at'> & { at: string | null }) | null;
   /** The fire time, for a job a schedule made. */
   scheduledAt: string | null;
+  /** The traffic tag its tries go to (`/async/<name>@<tag>`), or null. */
+  tag: string | null;
   request: { method: string; path: string };
 }
 
@@ -109,6 +113,7 @@ export function jobView(job: Job): JobView {
     history: job.history.map((h) => ({ ...h, startedAt: iso(h.startedAt)!, finishedAt: iso(h.finishedAt)! })),
     callback: job.callback ? { ...job.callback, at: iso(job.callback.at) } : null,
     scheduledAt: iso(job.scheduledAt),
+    tag: job.tag ?? null,
     request: { method: job.request.method, path: job.request.path },
   };
 }

@@ -19,6 +19,7 @@ interface JobRow {
   body: Buffer;
   callback_url: string | null;
   scheduled_at: number | null;
+  tag: string | null;
   status_code: number | null;
   response: string | null;
   error: string | null;
@@ -56,6 +57,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   body BLOB NOT NULL,
   callback_url TEXT,
   scheduled_at INTEGER,
+  tag TEXT,
   status_code INTEGER,
   response TEXT,
   error TEXT,
@@ -100,6 +102,7 @@ function toJob(row: JobRow): Job {
     body: row.body,
     callbackUrl: row.callback_url,
     scheduledAt: row.scheduled_at,
+    tag: row.tag ?? null,
     statusCode: row.status_code,
     response: row.response === null ? null : (JSON.parse(row.response) as Job['response']),
     error: row.error,
@@ -137,11 +140,14 @@ export class SqliteJobStore implements JobStore {
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
     this.#db.exec(SCHEMA);
+    // A database made before revisions: jobs name no traffic tag.
+    const columns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(jobs)').all();
+    if (!columns.some((c) => c.name === 'tag')) this.#db.exec('ALTER TABLE jobs ADD COLUMN tag TEXT');
     const db = this.#db;
     this.#s = {
       insert: db.prepare(
-        `INSERT INTO jobs (request_id, func_name, status, created_at, next_attempt_at, method, path, query, headers, body, callback_url, scheduled_at, callback, callback_pending)
-         VALUES (@requestId, @funcName, 'queued', @now, @now, @method, @path, @query, @headers, @body, @callbackUrl, @scheduledAt, @callback, 0)`,
+        `INSERT INTO jobs (request_id, func_name, status, created_at, next_attempt_at, method, path, query, headers, body, callback_url, scheduled_at, tag, callback, callback_pending)
+         VALUES (@requestId, @funcName, 'queued', @now, @now, @method, @path, @query, @headers, @body, @callbackUrl, @scheduledAt, @tag, @callback, 0)`,
       ),
       get: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE request_id = ?'),
       listAll: db.prepare<[number], JobRow>('SELECT * FROM jobs ORDER BY seq DESC LIMIT ?'),
@@ -225,6 +231,7 @@ export class SqliteJobStore implements JobStore {
       body: job.body,
       callbackUrl: job.callbackUrl,
       scheduledAt: job.scheduledAt,
+      tag: job.tag ?? null,
       callback: callback ? JSON.stringify(callback) : null,
     });
   }

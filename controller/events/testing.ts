@@ -12,6 +12,7 @@ export function functionRecord(name: string, spec: Record<string, unknown> = {})
     source: 'api',
     manifestPath: null,
     generation: 1,
+    revision: 1,
     createdAt: 0,
     updatedAt: 0,
     lastInvokedAt: null,

@@ -35,7 +35,10 @@ export interface Replica {
    */
   fromStem: boolean;
   readonly template: string;
+  /** The revision it was started for (its `glambdar.generation` label). */
   readonly generation: number;
+  /** Its code version: the folder it mounts is kept on disk while it runs. */
+  readonly digest: string;
   containerId: string | null;
   client: WorkerClient | null;
   /** While starting: where its worker will connect. */
@@ -58,6 +61,7 @@ export function newReplica(fn: FunctionRecord, key: string, now: number): Replic
     fromStem: false,
     template: templateOf(fn),
     generation: fn.generation,
+    digest: fn.codeDigest,
     containerId: null,
     client: null,
     listener: null,

@@ -83,8 +83,8 @@ export interface ReplicaLifecycleOptions extends ReplicaSetting {
 export class ReplicaLifecycle {
   #o: ReplicaLifecycleOptions;
   #startFailures = new Map<string, StartFailure>();
-  /** Removals in progress, by function. */
-  #removals = new Map<string, Set<Promise<void>>>();
+  /** Replicas whose container is being removed, by key: the engine still lists it meanwhile. */
+  #removing = new Map<string, { functionName: string; done: Promise<void> }>();
 
   constructor(options: ReplicaLifecycleOptions) {
     this.#o = options;
@@ -99,6 +99,18 @@ export class ReplicaLifecycle {
   /** Why the function's last start failed, while no start has succeeded since. */
   startError(functionName: string): Error | null {
     return this.#startFailures.get(functionName)?.error ?? null;
+  }
+
+  /** True while the container of this replica key is being removed (it is no stray to adopt). */
+  isRemoving(replicaKey: string): boolean {
+    return this.#removing.has(replicaKey);
+  }
+
+  /** The removals of a function's containers under way (a deletion waits for them). */
+  removalsOf(functionName: string): Promise<void>[] {
+    const out: Promise<void>[] = [];
+    for (const r of this.#removing.values()) if (r.functionName === functionName) out.push(r.done);
+    return out;
   }
 
   /** Forgets a function's failed starts (its pool is gone). */
@@ -185,28 +197,20 @@ export class ReplicaLifecycle {
   /** Removes a replica: its container, connection and folders. `force` also removes a replica already marked dead. */
   async remove(replica: Replica, force = false): Promise<void> {
     if (isGone(replica) && !force) return;
-    // Tracked until done, so a deletion can wait for every container of its function to be gone.
-    const removal = this.#remove(replica);
-    const pending = this.#removals.get(replica.functionName) ?? new Set<Promise<void>>();
-    pending.add(removal);
-    this.#removals.set(replica.functionName, pending);
-    try {
-      await removal;
-    } finally {
-      pending.delete(removal);
-      if (pending.size === 0 && this.#removals.get(replica.functionName) === pending) this.#removals.delete(replica.functionName);
-    }
-  }
-
-  /** Resolves once every removal of the function's replicas begun so far is done (drained ones included). */
-  async removalsDone(functionName: string): Promise<void> {
-    await Promise.all([...(this.#removals.get(functionName) ?? [])]);
-  }
-
-  async #remove(replica: Replica): Promise<void> {
     this.#o.log.debug(`removing ${replica.functionName} replica ${replica.key} (was ${replica.state}, ${replica.inFlight} in flight)`);
     replica.state = 'dead';
     this.#o.untrack(replica);
+    const done = this.#teardown(replica);
+    this.#removing.set(replica.key, { functionName: replica.functionName, done });
+    try {
+      await done;
+    } finally {
+      if (this.#removing.get(replica.key)?.done === done) this.#removing.delete(replica.key);
+    }
+  }
+
+  /** Closes a removed replica's connection, then removes its container and folders. */
+  async #teardown(replica: Replica): Promise<void> {
     replica.listener?.close();
     replica.client?.close();
     await replica.exit;

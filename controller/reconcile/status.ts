@@ -1,6 +1,8 @@
 import type { Replica } from '../pool/replica.js';
 import type { FunctionRecord, FunctionSource, FunctionStatus } from '../state/records.js';
 import type { FunctionSpec } from '../../schemas/index.js';
+import { revisionOfReplica, trafficShares, type TrafficShare } from '../revisions/revision-info.js';
+import type { TrafficPlan } from '../revisions/traffic-plan.js';
 
 /** `GET /info` for one function: the original Glambdar fields plus desired and observed state. */
 export interface FunctionInfo {
@@ -11,6 +13,10 @@ export interface FunctionInfo {
   rateLimit: number;
   maxConcurrency: number;
   generation: number;
+  /** The latest revision: the generation that last changed code or spec. */
+  revision: number;
+  /** How requests are split: each serving revision with its percent and tags (one at 100 % without a split). */
+  traffic: TrafficShare[];
   /** Digest of the function's code files: the version its containers run (and its image tag carries). */
   codeDigest: string;
   source: FunctionSource;
@@ -31,6 +37,8 @@ export interface ContainerStatus {
   state: 'starting' | 'ready' | 'draining' | 'dead';
   inFlight: number;
   generation: number;
+  /** The revision it serves. */
+  revision: number;
   fromStemCell: boolean;
 }
 
@@ -74,6 +82,7 @@ export function functionInfo(
   stored: FunctionStatus | undefined,
   replicas: readonly Replica[],
   predictedRps: number,
+  plan: TrafficPlan,
   schedule: ScheduleTimes = { lastScheduleTime: null, nextScheduleTime: null },
 ): FunctionInfo {
   return {
@@ -84,6 +93,8 @@ export function functionInfo(
     rateLimit: fn.spec.rateLimit,
     maxConcurrency: fn.spec.maxConcurrency,
     generation: fn.generation,
+    revision: fn.revision,
+    traffic: trafficShares(plan),
     codeDigest: fn.codeDigest,
     source: fn.source,
     manifestPath: fn.manifestPath,
@@ -96,6 +107,7 @@ export function functionInfo(
         state: r.state,
         inFlight: r.inFlight,
         generation: r.generation,
+        revision: revisionOfReplica(plan, r),
         fromStemCell: r.fromStem,
       })),
       predictedRps: roundedRps(predictedRps),

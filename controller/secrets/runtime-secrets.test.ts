@@ -209,6 +209,43 @@ describe('Runtime: secrets in containers', () => {
   });
 });
 
+describe('Runtime: secrets and keys across revisions', () => {
+  it('keeps a private function private through a rollback to a revision made while it was public', async () => {
+    const runtime = await startRuntime();
+    await runtime.deploy({ name: 'vault', code: code(), patch: {} });
+    runtime.configure('vault', { auth: 'key', rateLimit: 5 });
+    const rolled = runtime.rollback('vault', { revision: 1 });
+    expect(rolled.record.spec.auth).toBe('key');
+    expect(() => runtime.authorizeInvoke('vault', undefined)).toThrow(Unauthorized);
+  });
+
+  it('refuses a rollback to a revision whose secret is gone, naming it, and writes nothing', async () => {
+    const runtime = await startRuntime();
+    runtime.putSecret('old-key', Buffer.from('v'));
+    await runtime.deploy({ name: 'reader', code: code(), patch: { secrets: ['old-key'] } });
+    runtime.configure('reader', { secrets: [] });
+    runtime.deleteSecret('old-key');
+    const generation = runtime.info('reader').generation;
+    expect(() => runtime.rollback('reader', { revision: 1 })).toThrow('invalid spec: secrets: secret "old-key" does not exist; create it first with PUT /secrets/old-key');
+    expect(runtime.info('reader').generation).toBe(generation);
+  });
+
+  it('counts a revision the traffic routes to as a user of its secrets: kept from deletion, and rolled by a new value', async () => {
+    const runtime = await startRuntime();
+    runtime.putSecret('db-password', Buffer.from('one'));
+    await runtime.deploy({ name: 'split', code: code(), patch: { secrets: ['db-password'] } });
+    runtime.configure('split', { secrets: [] });
+    runtime.configure('split', { traffic: [{ revision: 1, percent: 50, tag: 'old' }, { latestRevision: true, percent: 50 }] });
+    expect(() => runtime.deleteSecret('db-password')).toThrow(SecretInUse);
+    const before = runtime.info('split').generation;
+    expect(runtime.putSecret('db-password', Buffer.from('two')).rolled).toEqual(['split']);
+    expect(runtime.info('split').generation).toBe(before + 1);
+    runtime.configure('split', { traffic: null });
+    runtime.deleteSecret('db-password');
+    expect(runtime.listSecrets()).toEqual([]);
+  });
+});
+
 describe('Runtime: keys of private functions', () => {
   it('take effect at once, and go with their function, so one made later under its name starts with none', async () => {
     const runtime = await startRuntime();

@@ -22,6 +22,11 @@ export interface DesiredFunction {
 export interface FunctionRecord extends DesiredFunction {
   /** Bumped by the store when spec or code changes, never by status writes. */
   generation: number;
+  /**
+   * The latest revision: the generation that last changed code or spec (`traffic` aside, which
+   * routes between revisions and is not part of one). Its code and spec are this record's.
+   */
+  revision: number;
   createdAt: number;
   updatedAt: number;
   lastInvokedAt: number | null;
@@ -73,10 +78,25 @@ export interface FunctionStatus {
   conditions: Condition[];
 }
 
+/**
+ * One revision of a function: an immutable version of its code and spec, numbered by the
+ * generation that made it. The store keeps the newest few and every one that traffic names.
+ */
+export interface Revision {
+  functionName: string;
+  revision: number;
+  createdAt: number;
+  codeDigest: string;
+  /** The spec as the revision made it, without `traffic`. */
+  spec: FunctionSpec;
+}
+
 /** One invocation, as the invoke path records it. */
 export interface InvocationRecord {
   requestId: string;
   funcName: string;
+  /** The revision whose code answered. */
+  revision: number;
   invokedAt: number;
   durationMs: number;
   statusCode: number;
@@ -87,7 +107,9 @@ export interface InvocationRecord {
 }
 
 /** A stored invocation record, as `GET /logs` returns it. */
-export interface LogRecord extends Omit<InvocationRecord, 'invokedAt'> {
+export interface LogRecord extends Omit<InvocationRecord, 'invokedAt' | 'revision'> {
   id: number;
   invokedAt: string;
+  /** null for records written before revisions existed. */
+  revision: number | null;
 }

@@ -48,6 +48,7 @@ function invocation(overrides: Partial<InvocationRecord> = {}): InvocationRecord
   return {
     requestId: 'req',
     funcName: 'hello',
+    revision: 1,
     invokedAt: T0,
     durationMs: 1.5,
     statusCode: 200,

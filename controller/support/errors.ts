@@ -48,6 +48,14 @@ export class FunctionNotFound extends GlambdarError {
   }
 }
 
+/** No traffic entry of the function carries this tag (`/invoke/<name>@<tag>`). */
+export class TagNotFound extends GlambdarError {
+  override readonly code = 'TAG_NOT_FOUND';
+  constructor(functionName: string, tag: string) {
+    super(`function "${functionName}" has no traffic tag "${tag}"`);
+  }
+}
+
 /** The function belongs to a manifest file; change it there. */
 export class OwnedByManifest extends GlambdarError {
   override readonly code = 'OWNED_BY_MANIFEST';

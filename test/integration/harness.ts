@@ -160,6 +160,7 @@ export { join };
 /** `GET /info/:name` as the tests read it. */
 export interface InfoBody {
   generation: number;
+  codeDigest: string;
   status: {
     phase: string;
     replicas: number;

@@ -4,6 +4,7 @@ import {
   HELLO_HANDLER,
   deploy,
   docker,
+  eventually,
   functionContainers,
   integrationEnabled,
   invoke,
@@ -84,8 +85,15 @@ exports.handler = async () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ interfaces: ['lo'], uid: 65534, rootWrite: 'EROFS', codeWrite: 'EROFS', tmpWrite: 'written' });
 
-    const [container] = await functionContainers(rt, 'probe');
-    const inspect = await docker.getContainer(container!.Id).inspect();
+    // The container that served may be a stem-born one, replaced meanwhile by a labelled one:
+    // inspect whichever serves the function now (each is hardened the same way).
+    const inspect = await eventually(async () => {
+      for (const c of await functionContainers(rt, 'probe')) {
+        const found = await docker.getContainer(c.Id).inspect().catch(() => undefined);
+        if (found?.State.Running) return found;
+      }
+      return undefined;
+    }, 10_000, 'a running container of probe');
     expect(inspect.HostConfig.NetworkMode).toBe('none');
     expect(inspect.HostConfig.ReadonlyRootfs).toBe(true);
     expect(inspect.HostConfig.CapDrop).toEqual(['ALL']);
