@@ -4,13 +4,18 @@ import type { ExitReason } from '../sandbox/sandbox.js';
 import type { WorkerClient } from './worker-client.js';
 import type { WorkerListener } from './worker-listener.js';
 
-/** What a replica runs: code and the container-level spec fields. Equal templates are interchangeable. */
+/**
+ * What a replica runs: code, the container-level spec fields and the versions of its secrets
+ * (a new value rolls the containers, as new code does). Equal templates are interchangeable.
+ */
 export function templateOf(fn: FunctionRecord): string {
   let template = templates.get(fn);
   if (template === undefined) {
     const { memoryMb, cpus, env } = fn.spec;
     const envText = JSON.stringify(Object.entries(env).sort(([a], [b]) => a.localeCompare(b)));
-    template = createHash('sha256').update(`${fn.codeDigest}|${memoryMb}|${cpus}|${envText}`).digest('hex').slice(0, 16);
+    // Without secrets the text is what it was before they existed: adopted containers keep their template.
+    const secrets = fn.secretsVersion ? `|${fn.secretsVersion}` : '';
+    template = createHash('sha256').update(`${fn.codeDigest}|${memoryMb}|${cpus}|${envText}${secrets}`).digest('hex').slice(0, 16);
     templates.set(fn, template);
   }
   return template;
