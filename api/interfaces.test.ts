@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Console } from 'node:console';
@@ -17,16 +17,24 @@ import { startServer, type GlambdarServer } from './server.js';
 let dir: string;
 let server: GlambdarServer;
 let sandbox: FakeSandbox;
+let token: string;
+
+/** A control-route request, with the admin token the runtime wrote to its data folder. */
+function control(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('authorization', `Bearer ${token}`);
+  return fetch(`${server.url}${path}`, { ...init, headers });
+}
 
 async function deploy(name: string, files: Record<string, string>, fields: Record<string, string> = {}): Promise<Response> {
   const form = new FormData();
   form.set('file', new Blob([new Uint8Array(await makeZip(files))]), `${name}.zip`);
   for (const [k, v] of Object.entries(fields)) form.set(k, v);
-  return fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+  return control('/deploy', { method: 'POST', body: form });
 }
 
 async function configure(name: string, patch: unknown): Promise<Response> {
-  return fetch(`${server.url}/config/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
+  return control(`/config/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
 }
 
 const vitestConsole = globalThis.console;
@@ -46,6 +54,7 @@ beforeEach(async () => {
     log: silentLogger,
     watchManifests: false,
   });
+  token = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
 });
 
 afterEach(async () => {
@@ -60,7 +69,7 @@ describe('handler interfaces over HTTP', () => {
     expect((await deploy('aws', { 'index.js': code }, { interface: 'lambda' })).status).toBe(201);
     const res = await fetch(`${server.url}/invoke/aws?x=1`);
     expect(await res.json()).toEqual({ id: res.headers.get('x-glambdar-request-id'), q: { x: '1' } });
-    const info = (await (await fetch(`${server.url}/info/aws`)).json()) as { interface: string; spec: { interface: string } };
+    const info = (await (await control('/info/aws')).json()) as { interface: string; spec: { interface: string } };
     expect(info).toMatchObject({ interface: 'lambda', spec: { interface: 'lambda' } });
   });
 
@@ -69,11 +78,11 @@ describe('handler interfaces over HTTP', () => {
     const res = await fetch(`${server.url}/invoke/faas/x`);
     expect(res.status).toBe(201);
     expect(await res.json()).toEqual({ path: '/x' });
-    await vi.waitFor(async () => expect(await (await fetch(`${server.url}/info/faas`)).json()).toMatchObject({ interface: 'openfaas', status: { interface: 'openfaas' } }), {
+    await vi.waitFor(async () => expect(await (await control('/info/faas')).json()).toMatchObject({ interface: 'openfaas', status: { interface: 'openfaas' } }), {
       timeout: 5000,
       interval: 20,
     });
-    const table = await (await fetch(`${server.url}/info?format=table`)).text();
+    const table = await (await control('/info?format=table')).text();
     expect(table.split('\n')[1]).toMatch(/^faas\s.*\sopenfaas\s/);
   });
 

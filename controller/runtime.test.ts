@@ -222,7 +222,7 @@ describe('Runtime: specs the host can never run', () => {
     );
     expect(runtime.list()).toEqual([]);
     await runtime.deploy({ name: 'modest', code, patch: { memoryMb: 100, maxReplicas: 10 } });
-    await expect(runtime.configure('modest', { maxReplicas: 11 })).rejects.toThrow(/1100 MiB/);
+    expect(() => runtime.configure('modest', { maxReplicas: 11 })).toThrow(/1100 MiB/);
     expect(runtime.info('modest').spec.maxReplicas).toBe(10);
   });
 });

@@ -1,8 +1,10 @@
 import type { RuntimeConfig } from '../schemas/index.js';
+import type { AccessControl, KeyInfo, NewKey } from './access/access-control.js';
 import type { Autoscaler } from './autoscaling/autoscaler.js';
 import type { InvocationLog } from './invocation/invocation-log.js';
 import type { InvocationMetrics, InvocationSnapshot } from './invocation/invocation-metrics.js';
 import type { InvokeOutcome, Invoker } from './invocation/invoker.js';
+import { removeSecretFoldersExcept } from './pool/replica-socket.js';
 import type { Pool } from './pool/router.js';
 import type { TrafficPlans } from './revisions/plans.js';
 import { revisionInfos, type RevisionInfo } from './revisions/revision-info.js';
@@ -13,6 +15,8 @@ import { functionInfo, type FunctionInfo } from './reconcile/status.js';
 import type { WorkQueue } from './reconcile/workqueue.js';
 import type { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
+import type { Secrets } from './secrets/secrets.js';
+import { SecretAdmin, type SecretListing, type SecretWrite } from './secrets/secret-admin.js';
 import type { DeployRequest, DesiredState, RollbackTarget, WriteResult } from './state/desired-state.js';
 import type { FunctionRecord, FunctionSource, LogRecord, Revision } from './state/records.js';
 import type { Store } from './state/store.js';
@@ -42,6 +46,8 @@ export interface RuntimeParts {
   paths: DataPaths;
   hostFit: HostFit;
   desired: DesiredState;
+  access: AccessControl;
+  secrets: Secrets;
   /** Async jobs and schedules. */
   events: Events;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
@@ -67,9 +73,11 @@ export class Runtime {
   #stopWatching: (() => void) | null = null;
   #resyncTimer: TimerHandle | null = null;
   #stopped = false;
+  #secretAdmin: SecretAdmin;
 
   constructor(parts: RuntimeParts) {
     this.#p = parts;
+    this.#secretAdmin = new SecretAdmin({ secrets: parts.secrets, desired: parts.desired, enqueue: (name) => parts.queue.add(name) });
     parts.onPurged((name) => this.#purged(name));
   }
 
@@ -92,6 +100,9 @@ export class Runtime {
     const { sandbox, log, hostFit, stemCells, autoscaler, queue } = this.#p;
     void sandbox.prepare().catch((err: unknown) => log.error(`runtime image not ready (functions start once it is): ${withCauses(err)}`));
     hostFit.learn(sandbox);
+    // Whatever a crash cut short: keys of functions gone, secret values not yet rolled out.
+    this.#p.access.sweep((name) => this.#p.store.get(name) !== undefined);
+    this.#p.desired.refreshSecrets();
     await this.#adoptRunning();
     stemCells.start();
     autoscaler.start();
@@ -107,8 +118,13 @@ export class Runtime {
   }
 
   /** Applies a partial spec live. */
-  async configure(name: string, patch: unknown, source: FunctionSource = 'api'): Promise<WriteResult> {
-    return this.#written(await this.#p.desired.configure(name, patch, source));
+  configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
+    return this.#written(this.#p.desired.configure(name, patch, source));
+  }
+
+  /** Readies the installed code for a patch's `handler` (a TypeScript entry compiled) before `configure` checks it. */
+  prepareHandler(name: string, patch: unknown): Promise<void> {
+    return this.#p.desired.prepareHandler(name, patch);
   }
 
   /**
@@ -139,10 +155,65 @@ export class Runtime {
       this.#purgeWaiters.delete(name);
       throw err;
     }
+    // Its keys go now, not at the purge: a function deployed again under its name meanwhile starts with none.
+    this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
     this.#p.events.functionGone(name);
     this.#p.queue.add(name);
     await Promise.race([gone, new Promise<void>((r) => this.#p.clock.setTimeout(r, waitMs))]);
+  }
+
+  /** Throws Unauthorized unless `authorization` carries the admin token (always passes with GLAMBDAR_AUTH=none). */
+  authorizeControl(authorization: string | undefined): void {
+    this.#p.access.checkAdmin(authorization);
+  }
+
+  /**
+   * Whether this caller may invoke `name` (in memory: no database read). A public function
+   * takes anyone; a private one (`spec.auth: key`) one of its keys or the admin token:
+   * Unauthorized otherwise, Forbidden for a key of another function. Returns true when the
+   * Authorization header must not reach the function (it carried a Glambdar credential).
+   */
+  authorizeInvoke(name: string, authorization: string | undefined): boolean {
+    return this.#p.access.authorizeInvoke(this.#p.store.get(name), authorization);
+  }
+
+  /** Makes a key for a private function; the key is in this answer only. */
+  createKey(name: string): NewKey {
+    this.#p.desired.live(name);
+    return this.#p.access.createKey(name);
+  }
+
+  /** A function's keys: ids and times, never the keys. */
+  listKeys(name: string): KeyInfo[] {
+    this.#p.desired.live(name);
+    return this.#p.access.listKeys(name);
+  }
+
+  /** Revokes one key of a function, at once. */
+  revokeKey(name: string, id: string): void {
+    this.#p.desired.live(name);
+    this.#p.access.revokeKey(name, id);
+  }
+
+  /** Creates or replaces a secret; a new value rolls the containers of the functions naming it. */
+  putSecret(name: string, value: Buffer): SecretWrite {
+    return this.#secretAdmin.put(name, value);
+  }
+
+  /** One secret, without its value. */
+  secret(name: string): SecretListing {
+    return this.#secretAdmin.info(name);
+  }
+
+  /** Every secret, without values. */
+  listSecrets(): SecretListing[] {
+    return this.#secretAdmin.list();
+  }
+
+  /** Deletes a secret no function names (SecretInUse naming them otherwise). */
+  deleteSecret(name: string): void {
+    this.#secretAdmin.delete(name);
   }
 
   /**
@@ -232,6 +303,8 @@ export class Runtime {
     // Generic stem cells are worth nothing to the next start; specialised ones stay to be adopted.
     await this.#p.stemCells.stop();
     await this.#p.invocations.close();
+    this.#p.access.close();
+    this.#p.secrets.close();
     this.#p.store.close();
   }
 
@@ -258,6 +331,7 @@ export class Runtime {
   }
 
   #purged(name: string): void {
+    this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
     this.#p.plans.forget(name);
     this.#p.autoscaler.forget(name);
@@ -290,11 +364,20 @@ export class Runtime {
         await pool.adopt(record, c.id, c.replicaKey).catch(() => undefined);
       }),
     );
+    // Secrets folders no adopted container mounts go: no value outlives its containers.
+    const kept = new Set<string>();
+    for (const fn of store.list()) for (const r of pool.replicas(fn.name)) kept.add(r.key);
+    await removeSecretFoldersExcept(this.#p.paths.secretMounts, kept).catch((err: unknown) => log.warn(`cannot sweep old secrets folders: ${withCauses(err)}`));
   }
 
   #resyncAll(): void {
     if (this.#stopped) return;
-    const { store, sandbox, queue, clock, config } = this.#p;
+    const { store, sandbox, queue, clock, config, access, log } = this.#p;
+    try {
+      access.flushUsage();
+    } catch (err) {
+      log.warn(`cannot record when keys were last used: ${withCauses(err)}`);
+    }
     for (const fn of store.list()) queue.add(fn.name);
     // Containers of functions the store no longer knows (deleted while we were down) too.
     void sandbox

@@ -7,6 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SPEC_DEFAULTS, type RuntimeConfig } from '../schemas/index.js';
+import { AccessControl } from './access/access-control.js';
+import { loadAdminToken } from './access/admin-token.js';
+import { SqliteKeyStore } from './access/sqlite-key-store.js';
 import { Autoscaler } from './autoscaling/autoscaler.js';
 import { TrafficStats } from './autoscaling/traffic-stats.js';
 import { InvocationLog } from './invocation/invocation-log.js';
@@ -30,6 +33,8 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { TrafficPlans } from './revisions/plans.js';
 import { WorkQueue } from './reconcile/workqueue.js';
 import { Runtime, type RuntimeParts } from './runtime.js';
+import { Secrets } from './secrets/secrets.js';
+import { SqliteSecretStore } from './secrets/sqlite-secret-store.js';
 import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
 import { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
@@ -58,7 +63,11 @@ export interface DataPaths {
   worker: string;
   tmp: string;
   cells: string;
+  /** Each container's own secrets folder, `<secretMounts>/<replica key>/`. */
+  secretMounts: string;
   db: string;
+  /** The generated admin token (0600). */
+  adminToken: string;
 }
 
 /** The data folder's layout: the one place it is written down. */
@@ -69,7 +78,9 @@ export function dataPaths(dir: string): DataPaths {
     worker: join(dir, 'runtime', 'worker'),
     tmp: join(dir, 'tmp'),
     cells: join(dir, 'cells'),
+    secretMounts: join(dir, 'secret-mounts'),
     db: join(dir, 'glambdar.db'),
+    adminToken: join(dir, 'admin-token'),
   };
 }
 
@@ -91,21 +102,32 @@ export async function assembleRuntime(options: RuntimeOptions): Promise<{ runtim
   // reach the few folders they mount by bind mounts, which need no access here.
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  for (const sub of [paths.functions, paths.sockets, paths.worker, paths.tmp, paths.cells, join(dir, 'manifests')]) await mkdir(sub, { recursive: true, mode: 0o700 });
-  const store = new SqliteStore(paths.db, { revisionHistory: options.config.revisionHistory });
-  // Async jobs: the same database file, a connection of their own.
-  const jobs = new SqliteJobStore(paths.db);
-  for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
+  for (const sub of [paths.functions, paths.sockets, paths.worker, paths.tmp, paths.cells, paths.secretMounts, join(dir, 'manifests')]) await mkdir(sub, { recursive: true, mode: 0o700 });
   const log = options.log ?? createLogger(options.config.logLevel);
+  const clock = options.clock ?? systemClock;
+  const adminToken = await loadAdminToken(paths.adminToken, options.config.adminToken, log);
+  const store = new SqliteStore(paths.db, { revisionHistory: options.config.revisionHistory });
+  // Async jobs, keys and secrets: the same database file, a connection each.
+  const jobs = new SqliteJobStore(paths.db);
+  const access = new AccessControl({ adminToken, required: options.config.auth === 'token', keys: new SqliteKeyStore(paths.db), clock });
+  const secrets = new Secrets({ store: new SqliteSecretStore(paths.db), clock });
+  for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
   await installWorker(paths.worker);
-  const parts = wire({ ...options, log }, store, jobs, paths, new ThreadRecordWriter({ dbPath: paths.db, store, log }));
+  const parts = wire({ ...options, log, clock }, { store, jobs, access, secrets }, paths, new ThreadRecordWriter({ dbPath: paths.db, store, log }));
   return { runtime: new Runtime(parts), parts };
 }
 
-/** Builds every part of the controller around a store. */
-function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: JobStore, paths: DataPaths, writer: RecordWriter): RuntimeParts {
-  const { config, log } = options;
-  const clock = options.clock ?? systemClock;
+/** The stores wire() builds around. */
+interface Stores {
+  store: Store;
+  jobs: JobStore;
+  access: AccessControl;
+  secrets: Secrets;
+}
+
+/** Builds every part of the controller around its stores. */
+function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, jobs, access, secrets }: Stores, paths: DataPaths, writer: RecordWriter): RuntimeParts {
+  const { config, log, clock } = options;
   const sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log });
   const budget = new FrameBudget(DEFAULT_FRAME_BUDGET);
   const hostFit = new HostFit();
@@ -117,6 +139,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     cellsDir: paths.cells,
     socketsDir: paths.sockets,
     workerDir: paths.worker,
+    secretMountsDir: paths.secretMounts,
     startTimeoutMs: config.startTimeoutMs,
     perSize: config.stemCells,
     initialSizes: [{ memoryMb: SPEC_DEFAULTS.memoryMb, cpus: SPEC_DEFAULTS.cpus }],
@@ -137,6 +160,8 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     functionsDir: paths.functions,
     socketsDir: paths.sockets,
     workerDir: paths.worker,
+    secretMountsDir: paths.secretMounts,
+    secrets,
     startTimeoutMs: config.startTimeoutMs,
     queueTimeoutMs: config.queueTimeoutMs,
     maxQueuedPerFunction: config.maxQueuedPerFunction,
@@ -230,7 +255,9 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     metrics,
     paths,
     hostFit,
-    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule }),
+    access,
+    secrets,
+    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule, secrets }),
     events,
     onPurged: (handler) => (onPurged = handler),
   };

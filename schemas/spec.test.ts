@@ -15,6 +15,8 @@ describe('FunctionSpec', () => {
       env: {},
       scaleDownDelayMs: 60_000,
       idleTimeoutMs: 600_000,
+      auth: 'none',
+      secrets: [],
       retry: { attempts: 3, backoffMs: 1000, maxBackoffMs: 60_000 },
       asyncConcurrency: 10,
       schedule: null,

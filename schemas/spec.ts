@@ -10,6 +10,15 @@ export const FUNCTION_NAME_RULE = 'must be a DNS label: lower-case letters, digi
 /** A function's name. */
 export const FunctionName = z.string().regex(FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE);
 
+/** A secret's name follows the function-name rule: it becomes a file name inside containers. */
+export const SecretName = z.string().regex(FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE);
+
+/** Secrets one function may name. */
+const MAX_SECRETS_PER_FUNCTION = 64;
+
+/** Who may invoke a function: anyone (`none`, the original Glambdar), or holders of one of its keys (`key`). */
+export const AUTH_MODES = ['none', 'key'] as const;
+
 const int = (min: number) => z.number().int().min(min);
 
 /** Environment names the runtime and the worker read; a function may set none of them. */
@@ -97,6 +106,11 @@ const specShape = {
     .refine((env) => Object.keys(env).length <= MAX_ENV_VARIABLES, { message: `at most ${MAX_ENV_VARIABLES} variables` }),
   scaleDownDelayMs: int(0).max(DAY_MS),
   idleTimeoutMs: int(0).max(DAY_MS),
+  auth: z.enum(AUTH_MODES, { error: `must be one of: ${AUTH_MODES.join(', ')}` }),
+  secrets: z
+    .array(SecretName)
+    .max(MAX_SECRETS_PER_FUNCTION, `at most ${MAX_SECRETS_PER_FUNCTION} secrets`)
+    .refine((names) => new Set(names).size === names.length, { message: 'names a secret twice' }),
   asyncConcurrency: int(1).max(1000),
   /**
    * A cron expression: 5 fields, or 6 with seconds first. Its grammar is croner's, checked by the
@@ -132,6 +146,10 @@ export const SPEC_DEFAULTS = Object.freeze({
   scaleDownDelayMs: 60_000,
   /** With minWarm 0, the function scales to zero after this long without a request. */
   idleTimeoutMs: 600_000,
+  /** Public, as the original Glambdar. */
+  auth: 'none' as (typeof AUTH_MODES)[number],
+  /** Secrets mounted as files at /var/glambdar/secrets/<name>. */
+  secrets: Object.freeze([]) as readonly string[] as string[],
   /** Async jobs: tries per job (every try counts), first wait between them, longest wait. */
   retry: Object.freeze({ attempts: 3, backoffMs: 1000, maxBackoffMs: 60_000 }),
   /** Async jobs of the function running at once, so a backlog leaves containers to synchronous calls. */
@@ -160,6 +178,8 @@ export const FunctionSpec = z
     env: specShape.env.default(() => ({})),
     scaleDownDelayMs: specShape.scaleDownDelayMs.default(SPEC_DEFAULTS.scaleDownDelayMs),
     idleTimeoutMs: specShape.idleTimeoutMs.default(SPEC_DEFAULTS.idleTimeoutMs),
+    auth: specShape.auth.default(SPEC_DEFAULTS.auth),
+    secrets: specShape.secrets.default(() => []),
     /** How requests are split between revisions; absent: all to the latest (schemas/traffic.ts). */
     traffic: TrafficField.optional(),
     retry: z
@@ -196,6 +216,8 @@ export const SpecPatch = z.strictObject({
   env: specShape.env.optional(),
   scaleDownDelayMs: specShape.scaleDownDelayMs.optional(),
   idleTimeoutMs: specShape.idleTimeoutMs.optional(),
+  auth: specShape.auth.optional(),
+  secrets: specShape.secrets.optional(),
   /** null (or []) removes the split, as a JSON merge patch removes a field. */
   traffic: Traffic.nullable().optional(),
   /** Merged field by field over the current policy (a JSON merge patch). */
@@ -215,7 +237,7 @@ export const SpecPatch = z.strictObject({
 export type SpecPatch = z.infer<typeof SpecPatch>;
 
 /** Spec fields whose change needs new containers; the others apply live. */
-export const CONTAINER_FIELDS = ['memoryMb', 'cpus', 'env', 'interface', 'handler'] as const;
+export const CONTAINER_FIELDS = ['memoryMb', 'cpus', 'env', 'secrets', 'interface', 'handler'] as const;
 
 /**
  * Spec fields that belong to the function as a whole, not to one revision: while traffic is
@@ -237,6 +259,8 @@ export const FUNCTION_WIDE_FIELDS = [
   'concurrencyPolicy',
   'schedulePayload',
   'startingDeadlineSeconds',
+  // Who may invoke it: every revision, whatever the split (and a rollback keeps it).
+  'auth',
 ] as const;
 
 /** Spec fields a patch merges field by field into the current value (JSON merge patch), not replaces. */
@@ -250,8 +274,8 @@ const JSON_FIELDS = new Set(['env', 'retry', 'schedulePayload', 'traffic']);
 /**
  * Turns multipart form fields (all strings) into a SpecPatch input: numbers are converted,
  * `env`, `retry`, `schedulePayload` and `traffic` are JSON text, an empty `schedule`,
- * `interface` or `handler` is none.
- * `name` is not a spec field and is skipped.
+ * `interface` or `handler` is none, `secrets` a JSON array or names separated by commas
+ * (`secrets=db-password,api-key`; empty: none). `name` is not a spec field and is skipped.
  */
 export function specPatchFromForm(fields: Record<string, unknown>): unknown {
   const out: Record<string, unknown> = {};
@@ -271,9 +295,24 @@ export function specPatchFromForm(fields: Record<string, unknown>): unknown {
       } catch {
         out[key] = raw;
       }
+    } else if (key === 'secrets') {
+      out[key] = secretsFromForm(raw);
     } else {
       out[key] = raw;
     }
   }
   return out;
+}
+
+/** `secrets` as a form field: a JSON array, or comma-separated names. */
+function secretsFromForm(raw: string): unknown {
+  const text = raw.trim();
+  if (text.startsWith('[')) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return raw;
+    }
+  }
+  return text === '' ? [] : text.split(',').map((name) => name.trim());
 }

@@ -40,7 +40,9 @@ export function functionRoutes(app: express.Express, runtime: Runtime): void {
     if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
       throw new InvalidInput('body must be a JSON object of spec fields, e.g. {"rateLimit": 5}');
     }
-    const { record } = await runtime.configure(name, req.body);
+    // A new handler's entry is readied first (a TypeScript one compiled); configure then checks it.
+    await runtime.prepareHandler(name, req.body);
+    const { record } = runtime.configure(name, req.body);
     res.json({ function: name, status: 'updated', generation: record.generation, ...record.spec });
   });
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeZip } from '../../test/zip.js';
 import { CompileFailed, InvalidArchive } from '../support/errors.js';
-import { installArchive, installCode, installFolder, prepareInstalled } from './install.js';
+import { entryProblem, installArchive, installCode, installFolder, prepareInstalled } from './install.js';
 
 let work: string;
 let functionsDir: string;
@@ -96,7 +96,11 @@ describe('TypeScript at deploy', () => {
     const files = { 'index.js': 'exports.handler = () => 1;\n', 'src/other.ts': TS_APP, 'src/types.ts': TS_TYPES };
     const installed = await installArchive(await zip(files), functionsDir, 'moved');
     expect(await fs.readdir(path.join(installed.codeDir, 'src'))).toEqual(['other.ts', 'types.ts']);
+    // What the desired-state write checks before it writes: not ready until compiled.
+    expect(entryProblem(installed.codeDir, 'src/other.handler')).toBe('src/other.ts is not compiled in the installed code: deploy it again with this handler');
+    expect(entryProblem(installed.codeDir, null)).toBeNull();
     await prepareInstalled(installed.codeDir, 'src/other.handler');
+    expect(entryProblem(installed.codeDir, 'src/other.handler')).toBeNull();
     expect((await fs.readdir(path.join(installed.codeDir, 'src'))).sort()).toEqual(['other.ts', 'other.ts.glambdar.mjs', 'other.ts.glambdar.mjs.map', 'types.ts']);
     // A deploy of the same zip with that handler finds it compiled already and keeps the version.
     expect(await installArchive(await zip(files), functionsDir, 'moved', undefined, 'src/other.handler')).toEqual({ ...installed, created: false });

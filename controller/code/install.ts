@@ -6,12 +6,13 @@
  * the version (./typescript.ts), the digest staying that of the sources. Layout and rules:
  * ./versions.ts, ./rules.ts; checks: ./zip-archive.ts, ./code-folder.ts.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { compiledFilesOf, isTypeScript } from '../../worker/entry-files.js';
+import { compiledFilesOf, entryFilesOf, isTypeScript } from '../../worker/entry-files.js';
 import { checkFunctionName } from '../support/function-name.js';
 import { copyFolder, digestFolder, entryIn, scanFolder, type FolderEntry } from './code-folder.js';
 import { checkDependencies } from './dependencies.js';
-import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './rules.js';
+import { DEFAULT_ARCHIVE_LIMITS, missingEntryMessage, type ArchiveLimits } from './rules.js';
 import { compileEntry, writeCompiled, type CompiledFile } from './typescript.js';
 import { exists, placeVersion, reinstalled, withTempDir, type InstalledCode } from './versions.js';
 import { extractChecked, normalizeTree, scanArchive } from './zip-archive.js';
@@ -118,6 +119,28 @@ export async function prepareInstalled(codeDir: string, handler: string | null, 
   const { esm, cjs } = compiledFilesOf(entry);
   if (entries.some((e) => e.rel === esm || e.rel === cjs)) return; // compiled when it was installed
   await writeCompiled(codeDir, await compileEntry(codeDir, entry), true);
+}
+
+/**
+ * Why an installed version cannot start from `handler`, or null when it can: its entry file is
+ * there and, for a TypeScript one, its bundle too ({@link prepareInstalled} compiles it). Sync
+ * and cheap (a few stats), for the desired-state write to check before it writes.
+ */
+export function entryProblem(codeDir: string, handler: string | null): string | null {
+  const entry = entryFilesOf(handler).find((file) => isFileSync(path.join(codeDir, ...file.split('/'))));
+  if (entry === undefined) return missingEntryMessage('code folder', handler);
+  if (!isTypeScript(entry)) return null;
+  const { esm, cjs } = compiledFilesOf(entry);
+  if ([esm, cjs].some((file) => isFileSync(path.join(codeDir, ...file.split('/'))))) return null;
+  return `${entry} is not compiled in the installed code: deploy it again with this handler`;
+}
+
+function isFileSync(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** The checks every install makes before anything is placed, and a TypeScript entry's bundle. */

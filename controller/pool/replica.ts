@@ -5,16 +5,21 @@ import type { FunctionEntry, WorkerClient } from './worker-client.js';
 import type { InterfaceName } from '../../worker/protocol.js';
 import type { WorkerListener } from './worker-listener.js';
 
-/** What a replica runs: code and the container-level spec fields. Equal templates are interchangeable. */
+/**
+ * What a replica runs: code, the container-level spec fields (the handler entry and interface
+ * among them) and the versions of its secrets (a new value rolls the containers, as new code
+ * does). Equal templates are interchangeable.
+ */
 export function templateOf(fn: FunctionRecord): string {
   let template = templates.get(fn);
   if (template === undefined) {
     const { memoryMb, cpus, env } = fn.spec;
     const envText = JSON.stringify(Object.entries(env).sort(([a], [b]) => a.localeCompare(b)));
-    // The entry joins the hash only when set, so containers of functions without one keep their templates.
+    // What was added since (the entry, secrets) joins only when set: adopted containers keep their template.
     const { interface: iface, handler } = entryOf(fn);
     const entry = iface === null && handler === null ? '' : `|${iface ?? ''}|${handler ?? ''}`;
-    template = createHash('sha256').update(`${fn.codeDigest}|${memoryMb}|${cpus}|${envText}${entry}`).digest('hex').slice(0, 16);
+    const secrets = fn.secretsVersion ? `|${fn.secretsVersion}` : '';
+    template = createHash('sha256').update(`${fn.codeDigest}|${memoryMb}|${cpus}|${envText}${entry}${secrets}`).digest('hex').slice(0, 16);
     templates.set(fn, template);
   }
   return template;

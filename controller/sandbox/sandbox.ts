@@ -16,6 +16,9 @@ export const LABELS = {
   stem: 'glambdar.stem',
 } as const;
 
+/** Where a container sees its function's secrets: one read-only file per secret it names. */
+export const SECRETS_MOUNT = '/var/glambdar/secrets';
+
 /**
  * CPUs a container may use until its worker has answered (a start-up boost). Node's boot is
  * CPU-bound: at the default 0.5 CPU it takes about 200 ms here, at 1 CPU about 100 ms. The
@@ -47,6 +50,12 @@ export interface ContainerSpec {
   codeDir: string;
   workerDir: string;
   socketDir: string;
+  /**
+   * The container's own secrets folder, mounted read-only at {@link SECRETS_MOUNT}: the files of
+   * the secrets its function names, and nothing else of the store (a stem cell's is empty until
+   * it is specialised). None: no mount.
+   */
+  secretsDir?: string;
   memoryMb: number;
   cpus: number;
   env: Record<string, string>;

@@ -8,6 +8,12 @@ export interface DesiredFunction {
   name: string;
   spec: FunctionSpec;
   codeDigest: string;
+  /**
+   * Which values of `spec.secrets` the containers hold: a digest of the names and of each
+   * secret's version (random per value, so it says nothing of the value). '' without secrets.
+   * A new value changes it, which changes the container template and rolls the containers.
+   */
+  secretsVersion?: string;
   source: FunctionSource;
   manifestPath: string | null;
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deploy, integrationEnabled, makeZip, startRuntime, type TestRuntime } from './harness.js';
+import { control, deploy, integrationEnabled, makeZip, startRuntime, type TestRuntime } from './harness.js';
 
 /**
  * Functions written the way each platform's documentation writes them, deployed unchanged and
@@ -149,7 +149,7 @@ describe.runIf(integrationEnabled)('functions from other platforms, unchanged, i
   }
 
   async function interfaceOf(name: string): Promise<string | null> {
-    return ((await (await fetch(`${rt.url}/info/${name}`)).json()) as { interface: string | null }).interface;
+    return ((await (await control(rt, `/info/${name}`)).json()) as { interface: string | null }).interface;
   }
 
   it('runs an AWS Lambda handler with an API Gateway payload 2.0 event and maps its answer as API Gateway does', async () => {
@@ -229,7 +229,7 @@ describe.runIf(integrationEnabled)('functions from other platforms, unchanged, i
     expect(await failed.text()).toBe('Bad thing requested');
     expect(await interfaceOf('kn')).toBe('knative');
 
-    const [record] = (await (await fetch(`${rt.url}/logs/kn?limit=1`)).json()) as Array<{ stderr: string }>;
+    const [record] = (await (await control(rt, '/logs/kn?limit=1')).json()) as Array<{ stderr: string }>;
     expect(record?.stderr).toContain('Bad thing requested');
   });
 

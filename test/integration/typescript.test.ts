@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deploy, integrationEnabled, makeZip, startRuntime, type TestRuntime } from './harness.js';
+import { control, deploy, integrationEnabled, makeZip, startRuntime, type TestRuntime } from './harness.js';
 
 /**
  * A TypeScript function as a user zips it: sources, a type-only import, a dependency in its own
@@ -51,7 +51,7 @@ describe.runIf(integrationEnabled)('a TypeScript function in a container', () =>
     const res = await fetch(`${rt.url}/invoke/typed/fail`);
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ error: 'order 7 failed (at src/handler.ts:8:11)', code: 'HANDLER_ERROR' });
-    const [record] = (await (await fetch(`${rt.url}/logs/typed?limit=1`)).json()) as Array<{ stderr: string; statusCode: number }>;
+    const [record] = (await (await control(rt, '/logs/typed?limit=1')).json()) as Array<{ stderr: string; statusCode: number }>;
     expect(record?.statusCode).toBe(500);
     expect(record?.stderr).toMatch(/Error: order 7 failed\n\s+at handler \((?:file:\/\/)?\/fn\/src\/handler\.ts:8:11\)/);
   });
@@ -66,7 +66,7 @@ describe.runIf(integrationEnabled)('a TypeScript function in a container', () =>
     expect(broken.status).toBe(400);
     expect(await broken.json()).toEqual({ error: 'TypeScript compile failed: src/handler.ts:5:24: Unexpected "="', code: 'COMPILE_FAILED' });
     // Nothing was replaced.
-    expect(((await (await fetch(`${rt.url}/info/typed`)).json()) as { generation: number }).generation).toBe(1);
+    expect(((await (await control(rt, '/info/typed')).json()) as { generation: number }).generation).toBe(1);
     expect((await fetch(`${rt.url}/invoke/typed`)).status).toBe(200);
   });
 
