@@ -25,6 +25,7 @@ export {
   InvalidInput,
   InvalidName,
   InvalidArchive,
+  CompileFailed,
   FunctionNotFound,
   TagNotFound,
   OwnedByManifest,
