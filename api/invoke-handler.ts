@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FUNCTION_NAME_PATTERN } from '../schemas/index.js';
-import { checkFunctionName, PayloadTooLarge, type Logger, type Runtime } from '../controller/index.js';
+import { PayloadTooLarge, splitTaggedName, type InvokeRequest, type Logger, type Runtime } from '../controller/index.js';
 import { sendError } from './http-errors.js';
 
 /** Largest invocation body (README "API"). */
@@ -49,15 +48,20 @@ function parseQuery(search: string): Record<string, string | string[]> {
 }
 
 /**
- * The request's headers as node parsed them, passed through without a copy: node's object
- * holds no undefined values (its type allows them for headers a request may lack).
+ * The headers the function sees; `withholdAuthorization` drops a Glambdar credential. Without
+ * one to drop, node's own object is passed through, not copied: it holds no undefined values
+ * (its type allows them for headers a request may lack).
  */
-function requestHeaders(req: IncomingMessage): Record<string, string | string[]> {
-  return req.headers as Record<string, string | string[]>;
+function requestHeaders(req: IncomingMessage, withholdAuthorization: boolean): Record<string, string | string[]> {
+  if (!withholdAuthorization || req.headers.authorization === undefined) return req.headers as Record<string, string | string[]>;
+  const headers: Record<string, string | string[]> = {};
+  // Skipped, not deleted afterwards: a delete would turn the object into a slow dictionary.
+  for (const [key, value] of Object.entries(req.headers)) if (value !== undefined && key !== 'authorization') headers[key] = value;
+  return headers;
 }
 
 /**
- * `ANY /invoke/:name[/path]`, served on bare node:http ahead of express: the router costs
+ * `ANY /invoke/:name[@tag][/path]`, served on bare node:http ahead of express: the router costs
  * most of the throughput on a small machine. Errors go through the same mapping as express.
  */
 export function createInvokeHandler(runtime: Runtime, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
@@ -66,35 +70,61 @@ export function createInvokeHandler(runtime: Runtime, log: Logger): (req: Incomi
   };
 }
 
-async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * An invocation as a request under `prefix` asks for it: the function's name, the traffic tag
+ * of `<name>@<tag>` (undefined: split by weight), what its handler receives (method, the path
+ * after the name, query, headers) and the body. `/invoke/` and `/async/` both read requests
+ * here, so a job's handler gets what a synchronous one would, and both check who may call the
+ * function (`Runtime.authorizeInvoke`) before the body is read; a Glambdar credential is not
+ * among the headers the handler gets (nor a job stores).
+ */
+export async function readInvocation(
+  req: IncomingMessage,
+  prefix: string,
+  runtime: Pick<Runtime, 'authorizeInvoke'>,
+): Promise<{ name: string; tag: string | undefined; request: InvokeRequest; body: Buffer }> {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const pathname = q < 0 ? url : url.slice(0, q);
-  const rest = pathname.slice(INVOKE_PREFIX.length);
+  const rest = pathname.slice(prefix.length);
   const slash = rest.indexOf('/');
-  const encoded = slash < 0 ? rest : rest.slice(0, slash);
-  const name = encoded.includes('%') ? decodeURIComponent(encoded) : encoded;
-  if (!FUNCTION_NAME_PATTERN.test(name)) {
+  let target;
+  try {
+    const encoded = slash < 0 ? rest : rest.slice(0, slash);
+    target = splitTaggedName(encoded.includes('%') ? decodeURIComponent(encoded) : encoded);
+  } catch (err) {
     req.resume();
-    checkFunctionName(name);
+    throw err;
+  }
+  const { name, tag } = target;
+  // Before the body is read: a caller without a key of a private function sends nothing further.
+  let withhold: boolean;
+  try {
+    withhold = runtime.authorizeInvoke(name, req.headers.authorization);
+  } catch (err) {
+    req.resume();
+    throw err;
   }
   const body = await readBody(req);
-  const outcome = await runtime.invoke(
-    name,
-    {
-      method: req.method ?? 'GET',
-      path: slash < 0 ? '/' : rest.slice(slash),
-      query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
-      headers: requestHeaders(req),
-    },
-    body,
-  );
+  const request: InvokeRequest = {
+    method: req.method ?? 'GET',
+    path: slash < 0 ? '/' : rest.slice(slash),
+    query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
+    headers: requestHeaders(req, withhold),
+  };
+  return { name, tag, request, body };
+}
+
+async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { name, tag, request, body } = await readInvocation(req, INVOKE_PREFIX, runtime);
+  const outcome = await runtime.invoke(name, request, body, tag);
   // The worker client has dropped hop-by-hop and x-glambdar-* headers a handler set. The
   // object is this response's own (parsed from its result frame): completed in place, not copied.
   const headers: Record<string, string | string[] | number> = outcome.headers;
   // 204 and 304 carry no body, so no length either (node sends no body for them).
   if (outcome.statusCode !== 204 && outcome.statusCode !== 304) headers['content-length'] = outcome.body.length;
   headers['x-glambdar-request-id'] = outcome.requestId;
+  headers['x-glambdar-revision'] = outcome.revision;
   if (outcome.rate.limit > 0) {
     headers['ratelimit-limit'] = outcome.rate.limit;
     headers['ratelimit-remaining'] = outcome.rate.remaining;

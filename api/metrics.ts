@@ -1,4 +1,4 @@
-import type { InvocationSnapshot, Runtime } from '../controller/index.js';
+import type { InvocationSnapshot, JobMetrics, Runtime } from '../controller/index.js';
 
 function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -28,8 +28,12 @@ export function renderMetrics(runtime: Runtime): string {
   gauge('glambdar_busy_replicas', 'Containers with requests in flight.', 'gauge', (f) => f.status.busyReplicas);
   gauge('glambdar_desired_replicas', 'Containers the controller aims for.', 'gauge', (f) => f.status.desiredReplicas);
   gauge('glambdar_generation', 'Spec generation.', 'gauge', (f) => f.generation);
+  gauge('glambdar_revision', 'Latest revision: the generation that last changed code or spec.', 'gauge', (f) => f.revision);
+  family(out, 'glambdar_traffic_percent', 'gauge', 'Share of the function\'s requests each serving revision gets.');
+  for (const f of functions) for (const t of f.traffic) out.push(`glambdar_traffic_percent{function="${escapeLabel(f.name)}",revision="${t.revision}"} ${t.percent}`);
   gauge('glambdar_observed_generation', 'Generation the controller last reconciled.', 'gauge', (f) => f.status.observedGeneration);
   renderInvocations(snapshot.invocations, out);
+  renderJobs(snapshot.jobs, Date.now(), out);
   renderProcess(out);
   return out.join('\n') + '\n';
 }
@@ -54,6 +58,25 @@ function renderProcess(out: string[]): void {
   metric('nodejs_heap_size_total_bytes', 'gauge', 'V8 heap reserved, in bytes.', memory.heapTotal);
 }
 
+/** Async jobs: what waits and for how long, what runs, what is dead, and how tries ended. */
+function renderJobs(jobs: JobMetrics, now: number, out: string[]): void {
+  const perFunction = (name: string, help: string, pick: (c: JobMetrics['counts'][number]) => number) => {
+    family(out, name, 'gauge', help);
+    for (const c of jobs.counts) out.push(`${name}{function="${escapeLabel(c.funcName)}"} ${pick(c)}`);
+  };
+  perFunction('glambdar_async_queue_depth', 'Async jobs queued (waiting for a first try or a retry).', (c) => c.queued);
+  perFunction('glambdar_async_running_jobs', 'Async jobs in a try.', (c) => c.running);
+  perFunction('glambdar_async_oldest_job_age_seconds', 'Age of the oldest queued or running async job.', (c) =>
+    c.oldestOpenAt === null ? 0 : Math.max(0, (now - c.oldestOpenAt) / 1000),
+  );
+  perFunction('glambdar_async_dead_jobs', 'Async jobs out of tries (the dead-letter list).', (c) => c.dead);
+  family(out, 'glambdar_async_attempts_total', 'counter', 'Tries of async jobs since the process started, by how they ended (succeeded, retried, dead).');
+  for (const [name, a] of jobs.attempts) {
+    const fn = escapeLabel(name);
+    for (const outcome of ['succeeded', 'retried', 'dead'] as const) out.push(`glambdar_async_attempts_total{function="${fn}",outcome="${outcome}"} ${a[outcome]}`);
+  }
+}
+
 /** Le label of a bucket bound, in the form Prometheus client libraries use for +Inf. */
 function formatLe(le: number): string {
   return le === Infinity ? '+Inf' : String(le);
@@ -62,17 +85,17 @@ function formatLe(le: number): string {
 /** The invoker's counters since this process started: responses by status, wait-time histogram, cold starts. */
 function renderInvocations(series: readonly InvocationSnapshot[], out: string[]): void {
   family(out, 'glambdar_invocation_responses_total', 'counter', 'Invocations by the HTTP status the caller got.');
+  // Every series of a function's invocations carries the revision that answered.
+  const labels = (s: InvocationSnapshot) => `function="${escapeLabel(s.name)}",revision="${s.revision}"`;
   for (const s of series) {
-    const fn = escapeLabel(s.name);
-    for (const r of s.responses) out.push(`glambdar_invocation_responses_total{function="${fn}",code="${r.code}"} ${r.count}`);
+    for (const r of s.responses) out.push(`glambdar_invocation_responses_total{${labels(s)},code="${r.code}"} ${r.count}`);
   }
   family(out, 'glambdar_invocation_duration_seconds', 'histogram', 'Time callers waited for an invocation, waiting for a container included.');
   for (const s of series) {
-    const fn = escapeLabel(s.name);
-    for (const b of s.buckets) out.push(`glambdar_invocation_duration_seconds_bucket{function="${fn}",le="${formatLe(b.le)}"} ${b.count}`);
-    out.push(`glambdar_invocation_duration_seconds_sum{function="${fn}"} ${s.sumSeconds}`);
-    out.push(`glambdar_invocation_duration_seconds_count{function="${fn}"} ${s.count}`);
+    for (const b of s.buckets) out.push(`glambdar_invocation_duration_seconds_bucket{${labels(s)},le="${formatLe(b.le)}"} ${b.count}`);
+    out.push(`glambdar_invocation_duration_seconds_sum{${labels(s)}} ${s.sumSeconds}`);
+    out.push(`glambdar_invocation_duration_seconds_count{${labels(s)}} ${s.count}`);
   }
   family(out, 'glambdar_cold_starts_total', 'counter', 'Invocations that had to wait for a container to start.');
-  for (const s of series) out.push(`glambdar_cold_starts_total{function="${escapeLabel(s.name)}"} ${s.coldStarts}`);
+  for (const s of series) out.push(`glambdar_cold_starts_total{${labels(s)}} ${s.coldStarts}`);
 }

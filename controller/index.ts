@@ -5,18 +5,29 @@
 export { openRuntime } from './wiring.js';
 export type { RuntimeOptions } from './wiring.js';
 export type { Runtime, MetricsSnapshot } from './runtime.js';
+export type { SecretListing, SecretWrite } from './secrets/secret-admin.js';
+export type { KeyInfo, NewKey } from './access/access-control.js';
+export { MAX_SECRET_BYTES } from './secrets/secrets.js';
+export type { SecretInfo } from './secrets/secrets.js';
 export type { FunctionInfo, ContainerStatus } from './reconcile/status.js';
-export type { DeployRequest, WriteResult } from './state/desired-state.js';
-export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, WriteOutcome } from './state/records.js';
+export type { RevisionInfo, TrafficShare } from './revisions/revision-info.js';
+export type { DeployRequest, RollbackTarget, WriteResult } from './state/desired-state.js';
+export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, Revision, WriteOutcome } from './state/records.js';
 export type { InvokeOutcome } from './invocation/invoker.js';
 export type { InvokeRequest } from './pool/worker-client.js';
 export type { InvocationSnapshot } from './invocation/invocation-metrics.js';
+export type { JobView, JobStatus, JobCounts, StoredResponse } from './events/job.js';
+export { JOB_STATUSES } from './events/job.js';
+export type { JobMetrics } from './events/events.js';
+export type { AttemptCounts } from './events/dispatcher.js';
 export {
   GlambdarError,
   InvalidInput,
   InvalidName,
   InvalidArchive,
+  CompileFailed,
   FunctionNotFound,
+  TagNotFound,
   OwnedByManifest,
   PayloadTooLarge,
   RateLimited,
@@ -27,8 +38,20 @@ export {
   SandboxUnavailable,
   InvocationTimeout,
   RouteNotFound,
+  Unauthorized,
+  Forbidden,
+  HostNotAllowed,
+  OriginNotAllowed,
+  SecretNotFound,
+  SecretInUse,
+  KeyNotFound,
+  JobNotFound,
+  JobNotDead,
+  QueueFull,
+  ExportInvalid,
 } from './support/errors.js';
-export { checkFunctionName } from './support/function-name.js';
+export { checkFunctionName, checkSecretName, splitTaggedName } from './support/function-name.js';
+export type { InvokeTarget } from './support/function-name.js';
 export { createLogger, silentLogger } from './support/logger.js';
 export type { Logger, LogLevel } from './support/logger.js';
 export { systemClock } from './support/clock.js';

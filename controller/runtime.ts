@@ -1,23 +1,31 @@
 import type { RuntimeConfig } from '../schemas/index.js';
+import type { AccessControl, KeyInfo, NewKey } from './access/access-control.js';
 import type { Autoscaler } from './autoscaling/autoscaler.js';
 import type { InvocationLog } from './invocation/invocation-log.js';
 import type { InvocationMetrics, InvocationSnapshot } from './invocation/invocation-metrics.js';
 import type { InvokeOutcome, Invoker } from './invocation/invoker.js';
-import { templateOf } from './pool/replica.js';
+import { removeSecretFoldersExcept } from './pool/replica-socket.js';
 import type { Pool } from './pool/router.js';
+import type { TrafficPlans } from './revisions/plans.js';
+import { revisionInfos, type RevisionInfo } from './revisions/revision-info.js';
+import { adoptionRecord } from './revisions/traffic-plan.js';
 import type { StemCells } from './pool/stem-cells.js';
 import type { InvokeRequest } from './pool/worker-client.js';
 import { functionInfo, type FunctionInfo } from './reconcile/status.js';
 import type { WorkQueue } from './reconcile/workqueue.js';
 import type { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
-import type { DeployRequest, DesiredState, WriteResult } from './state/desired-state.js';
-import type { FunctionRecord, FunctionSource, LogRecord } from './state/records.js';
+import type { Secrets } from './secrets/secrets.js';
+import { SecretAdmin, type SecretListing, type SecretWrite } from './secrets/secret-admin.js';
+import type { DeployRequest, DesiredState, RollbackTarget, WriteResult } from './state/desired-state.js';
+import type { FunctionRecord, FunctionSource, LogRecord, Revision } from './state/records.js';
 import type { Store } from './state/store.js';
 import type { Clock, TimerHandle } from './support/clock.js';
-import { withCauses } from './support/errors.js';
+import { TagNotFound, withCauses } from './support/errors.js';
 import type { Logger } from './support/logger.js';
 import type { DataPaths } from './wiring.js';
+import type { Events, JobMetrics } from './events/events.js';
+import type { JobStatus, JobView } from './events/job.js';
 
 /** The parts a Runtime drives, as the composition root (wiring.ts) builds them. */
 export interface RuntimeParts {
@@ -27,6 +35,8 @@ export interface RuntimeParts {
   store: Store;
   sandbox: Sandbox;
   pool: Pool;
+  /** Each function's traffic plan, built once per generation. */
+  plans: TrafficPlans;
   stemCells: StemCells;
   autoscaler: Autoscaler;
   queue: WorkQueue;
@@ -36,6 +46,10 @@ export interface RuntimeParts {
   paths: DataPaths;
   hostFit: HostFit;
   desired: DesiredState;
+  access: AccessControl;
+  secrets: Secrets;
+  /** Async jobs and schedules. */
+  events: Events;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
   onPurged(handler: (name: string) => void): void;
 }
@@ -45,6 +59,7 @@ export interface MetricsSnapshot {
   functions: FunctionInfo[];
   invocations: InvocationSnapshot[];
   stemCellsReady: number;
+  jobs: JobMetrics;
 }
 
 /**
@@ -58,9 +73,11 @@ export class Runtime {
   #stopWatching: (() => void) | null = null;
   #resyncTimer: TimerHandle | null = null;
   #stopped = false;
+  #secretAdmin: SecretAdmin;
 
   constructor(parts: RuntimeParts) {
     this.#p = parts;
+    this.#secretAdmin = new SecretAdmin({ secrets: parts.secrets, desired: parts.desired, enqueue: (name) => parts.queue.add(name) });
     parts.onPurged((name) => this.#purged(name));
   }
 
@@ -83,25 +100,46 @@ export class Runtime {
     const { sandbox, log, hostFit, stemCells, autoscaler, queue } = this.#p;
     void sandbox.prepare().catch((err: unknown) => log.error(`runtime image not ready (functions start once it is): ${withCauses(err)}`));
     hostFit.learn(sandbox);
+    // Whatever a crash cut short: keys of functions gone, secret values not yet rolled out.
+    this.#p.access.sweep((name) => this.#p.store.get(name) !== undefined);
+    this.#p.desired.refreshSecrets();
     await this.#adoptRunning();
     stemCells.start();
     autoscaler.start();
     this.#resyncAll();
     this.#stopWatching = sandbox.watch((event) => queue.add(event.functionName));
+    // Jobs left by the last run and missed schedule fires, once the pool has what it adopted.
+    this.#p.events.start();
   }
 
   /** Deploys (or redeploys) a function from an archive or folder; the spec patch merges over the current spec. */
   async deploy(request: DeployRequest): Promise<WriteResult> {
-    const result = await this.#p.desired.deploy(request);
-    this.#p.queue.add(request.name);
-    return result;
+    return this.#written(await this.#p.desired.deploy(request));
   }
 
   /** Applies a partial spec live. */
   configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
-    const result = this.#p.desired.configure(name, patch, source);
-    this.#p.queue.add(name);
-    return result;
+    return this.#written(this.#p.desired.configure(name, patch, source));
+  }
+
+  /** Readies the installed code for a patch's `handler` (a TypeScript entry compiled) before `configure` checks it. */
+  prepareHandler(name: string, patch: unknown): Promise<void> {
+    return this.#p.desired.prepareHandler(name, patch);
+  }
+
+  /**
+   * Rolls back to a kept revision (by number or tag; by default the one before the latest):
+   * a new generation with its code and spec, rolled out as any deploy is. `from` is the
+   * revision rolled back to.
+   */
+  rollback(name: string, to: RollbackTarget = {}, source: FunctionSource = 'api'): WriteResult & { from: Revision } {
+    return this.#written(this.#p.desired.rollback(name, to, source));
+  }
+
+  /** The kept revisions of a function, oldest first, with their traffic, tags and containers. */
+  revisions(name: string): RevisionInfo[] {
+    const fn = this.#p.desired.live(name);
+    return revisionInfos(fn, this.#p.store.revisions(name), this.#p.plans.plan(fn), this.#p.pool.replicas(name));
   }
 
   /** Deletes a function: marks it, lets reconcile drain and remove everything, waits up to `waitMs`. */
@@ -117,14 +155,100 @@ export class Runtime {
       this.#purgeWaiters.delete(name);
       throw err;
     }
+    // Its keys go now, not at the purge: a function deployed again under its name meanwhile starts with none.
+    this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
+    this.#p.events.functionGone(name);
     this.#p.queue.add(name);
     await Promise.race([gone, new Promise<void>((r) => this.#p.clock.setTimeout(r, waitMs))]);
   }
 
-  /** Runs one invocation; see Invoker. */
-  invoke(name: string, request: InvokeRequest, body: Buffer): Promise<InvokeOutcome> {
-    return this.#p.invoker.invoke(name, request, body);
+  /** Throws Unauthorized unless `authorization` carries the admin token (always passes with GLAMBDAR_AUTH=none). */
+  authorizeControl(authorization: string | undefined): void {
+    this.#p.access.checkAdmin(authorization);
+  }
+
+  /**
+   * Whether this caller may invoke `name` (in memory: no database read). A public function
+   * takes anyone; a private one (`spec.auth: key`) one of its keys or the admin token:
+   * Unauthorized otherwise, Forbidden for a key of another function. Returns true when the
+   * Authorization header must not reach the function (it carried a Glambdar credential).
+   */
+  authorizeInvoke(name: string, authorization: string | undefined): boolean {
+    return this.#p.access.authorizeInvoke(this.#p.store.get(name), authorization);
+  }
+
+  /** Makes a key for a private function; the key is in this answer only. */
+  createKey(name: string): NewKey {
+    this.#p.desired.live(name);
+    return this.#p.access.createKey(name);
+  }
+
+  /** A function's keys: ids and times, never the keys. */
+  listKeys(name: string): KeyInfo[] {
+    this.#p.desired.live(name);
+    return this.#p.access.listKeys(name);
+  }
+
+  /** Revokes one key of a function, at once. */
+  revokeKey(name: string, id: string): void {
+    this.#p.desired.live(name);
+    this.#p.access.revokeKey(name, id);
+  }
+
+  /** Creates or replaces a secret; a new value rolls the containers of the functions naming it. */
+  putSecret(name: string, value: Buffer): SecretWrite {
+    return this.#secretAdmin.put(name, value);
+  }
+
+  /** One secret, without its value. */
+  secret(name: string): SecretListing {
+    return this.#secretAdmin.info(name);
+  }
+
+  /** Every secret, without values. */
+  listSecrets(): SecretListing[] {
+    return this.#secretAdmin.list();
+  }
+
+  /** Deletes a secret no function names (SecretInUse naming them otherwise). */
+  deleteSecret(name: string): void {
+    this.#secretAdmin.delete(name);
+  }
+
+  /**
+   * Runs one invocation; see Invoker. With `tag` (the route `/invoke/<name>@<tag>`), of the
+   * revision that tag names, whatever the split (404 `TAG_NOT_FOUND` when none does).
+   */
+  invoke(name: string, request: InvokeRequest, body: Buffer, tag?: string): Promise<InvokeOutcome> {
+    return this.#p.invoker.invoke(name, request, body, tag === undefined ? undefined : { tag });
+  }
+
+  /**
+   * Stores an async invocation of a live function (committed before this returns) and has it
+   * run as `invoke` would run it; `callbackUrl` gets the result when the job ends. With `tag`
+   * (`/async/<name>@<tag>`), every try goes to the revision that tag names.
+   */
+  enqueue(name: string, request: InvokeRequest, body: Buffer, callbackUrl: string | null = null, tag?: string): JobView {
+    // A tag no traffic entry carries is refused now (404), before anything is queued.
+    const fn = tag === undefined ? undefined : this.#p.store.get(name);
+    if (fn && !fn.deleting && !this.#p.plans.plan(fn).tagged(tag!)) throw new TagNotFound(name, tag!);
+    return this.#p.events.enqueue(name, request, body, callbackUrl, tag ?? null);
+  }
+
+  /** One async job by its request id. */
+  job(requestId: string): JobView {
+    return this.#p.events.get(requestId);
+  }
+
+  /** Async jobs, newest first. */
+  jobs(filter: { funcName?: string; status?: JobStatus; limit: number }): JobView[] {
+    return this.#p.events.list(filter);
+  }
+
+  /** Queues a dead job again for a new round of tries. */
+  retryJob(requestId: string): JobView {
+    return this.#p.events.retry(requestId);
   }
 
   /** FunctionInfo of one function, with live replica counts. */
@@ -157,7 +281,12 @@ export class Runtime {
 
   /** Everything `GET /metrics` shows, read at once. */
   metricsSnapshot(): MetricsSnapshot {
-    return { functions: this.list(), invocations: this.#p.metrics.snapshot(), stemCellsReady: this.#p.stemCells.readyCount };
+    return {
+      functions: this.list(),
+      invocations: this.#p.metrics.snapshot(),
+      stemCellsReady: this.#p.stemCells.readyCount,
+      jobs: this.#p.events.metrics(),
+    };
   }
 
   /** Stops the loop, flushes records and closes the store; containers stay for the next start to adopt. */
@@ -167,11 +296,15 @@ export class Runtime {
     this.#stopWatching?.();
     if (this.#resyncTimer) this.#p.clock.clearTimeout(this.#resyncTimer);
     this.#p.autoscaler.stop();
+    // Tries in flight finish (bounded) before the pool lets go of its containers.
+    await this.#p.events.stop();
     await this.#p.queue.shutdown();
     this.#p.pool.detachAll();
     // Generic stem cells are worth nothing to the next start; specialised ones stay to be adopted.
     await this.#p.stemCells.stop();
     await this.#p.invocations.close();
+    this.#p.access.close();
+    this.#p.secrets.close();
     this.#p.store.close();
   }
 
@@ -182,18 +315,33 @@ export class Runtime {
   }
 
   #info(fn: FunctionRecord): FunctionInfo {
-    return functionInfo(fn, this.#p.store.getStatus(fn.name), this.#p.pool.replicas(fn.name), this.#p.autoscaler.predictedRps(fn.name));
+    const { store, pool, autoscaler, plans, events } = this.#p;
+    return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), plans.plan(fn), events.schedule(fn.name));
+  }
+
+  /**
+   * After a desired-state write: the new plan is built now (not by the next request), the name
+   * is reconciled, and the async side learns of the spec.
+   */
+  #written<T extends WriteResult>(result: T): T {
+    this.#p.plans.plan(result.record);
+    this.#p.queue.add(result.record.name);
+    this.#p.events.specChanged(result.record.name);
+    return result;
   }
 
   #purged(name: string): void {
+    this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
+    this.#p.plans.forget(name);
     this.#p.autoscaler.forget(name);
+    this.#p.events.functionGone(name);
     for (const resolve of this.#purgeWaiters.get(name) ?? []) resolve();
     this.#purgeWaiters.delete(name);
   }
 
   async #adoptRunning(): Promise<void> {
-    const { sandbox, store, pool, log } = this.#p;
+    const { sandbox, store, pool, plans, log } = this.#p;
     let containers;
     try {
       containers = await sandbox.list();
@@ -206,19 +354,30 @@ export class Runtime {
         // Only labels set at create time say whose a container is. A stem cell's name no function
         // (a specialised one was about to be replaced by a labelled container): it goes.
         const fn = c.stem ? undefined : store.get(c.functionName);
-        if (!c.running || !fn || fn.deleting || c.template !== templateOf(fn)) {
+        // Every revision with traffic or a tag keeps its containers.
+        const record = fn && !fn.deleting ? adoptionRecord(plans.plan(fn), c) : undefined;
+        if (!c.running || !record) {
           if (c.stem) await sandbox.remove(c.id).catch(() => undefined);
           return;
         }
         // A container that does not answer is removed by adopt; reconcile starts a new one.
-        await pool.adopt(fn, c.id, c.replicaKey).catch(() => undefined);
+        await pool.adopt(record, c.id, c.replicaKey).catch(() => undefined);
       }),
     );
+    // Secrets folders no adopted container mounts go: no value outlives its containers.
+    const kept = new Set<string>();
+    for (const fn of store.list()) for (const r of pool.replicas(fn.name)) kept.add(r.key);
+    await removeSecretFoldersExcept(this.#p.paths.secretMounts, kept).catch((err: unknown) => log.warn(`cannot sweep old secrets folders: ${withCauses(err)}`));
   }
 
   #resyncAll(): void {
     if (this.#stopped) return;
-    const { store, sandbox, queue, clock, config } = this.#p;
+    const { store, sandbox, queue, clock, config, access, log } = this.#p;
+    try {
+      access.flushUsage();
+    } catch (err) {
+      log.warn(`cannot record when keys were last used: ${withCauses(err)}`);
+    }
     for (const fn of store.list()) queue.add(fn.name);
     // Containers of functions the store no longer knows (deleted while we were down) too.
     void sandbox

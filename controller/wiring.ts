@@ -3,9 +3,13 @@
  * the record writer thread) are chosen here and nowhere else; the parts are wired together
  * and handed to the {@link Runtime} façade.
  */
+import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SPEC_DEFAULTS, type RuntimeConfig } from '../schemas/index.js';
+import { AccessControl } from './access/access-control.js';
+import { loadAdminToken } from './access/admin-token.js';
+import { SqliteKeyStore } from './access/sqlite-key-store.js';
 import { Autoscaler } from './autoscaling/autoscaler.js';
 import { TrafficStats } from './autoscaling/traffic-stats.js';
 import { InvocationLog } from './invocation/invocation-log.js';
@@ -17,9 +21,20 @@ import { DEFAULT_FRAME_BUDGET, FrameBudget } from './pool/frame-budget.js';
 import { longestSocketPath } from './pool/replica-socket.js';
 import { Pool } from './pool/router.js';
 import { StemCells } from './pool/stem-cells.js';
+import { Callbacks, fetchPoster } from './events/callbacks.js';
+import { checkSchedule } from './events/cron.js';
+import { Dispatcher } from './events/dispatcher.js';
+import { Events } from './events/events.js';
+import { AsyncGovernor, runtimeSignals } from './events/governor.js';
+import type { JobStore } from './events/job-store.js';
+import { Scheduler } from './events/scheduler.js';
+import { SqliteJobStore } from './events/sqlite-job-store.js';
 import { Reconciler } from './reconcile/reconciler.js';
+import { TrafficPlans } from './revisions/plans.js';
 import { WorkQueue } from './reconcile/workqueue.js';
 import { Runtime, type RuntimeParts } from './runtime.js';
+import { Secrets } from './secrets/secrets.js';
+import { SqliteSecretStore } from './secrets/sqlite-secret-store.js';
 import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
 import { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
@@ -48,7 +63,11 @@ export interface DataPaths {
   worker: string;
   tmp: string;
   cells: string;
+  /** Each container's own secrets folder, `<secretMounts>/<replica key>/`. */
+  secretMounts: string;
   db: string;
+  /** The generated admin token (0600). */
+  adminToken: string;
 }
 
 /** The data folder's layout: the one place it is written down. */
@@ -59,7 +78,9 @@ export function dataPaths(dir: string): DataPaths {
     worker: join(dir, 'runtime', 'worker'),
     tmp: join(dir, 'tmp'),
     cells: join(dir, 'cells'),
+    secretMounts: join(dir, 'secret-mounts'),
     db: join(dir, 'glambdar.db'),
+    adminToken: join(dir, 'admin-token'),
   };
 }
 
@@ -81,19 +102,32 @@ export async function assembleRuntime(options: RuntimeOptions): Promise<{ runtim
   // reach the few folders they mount by bind mounts, which need no access here.
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  for (const sub of [paths.functions, paths.sockets, paths.worker, paths.tmp, paths.cells, join(dir, 'manifests')]) await mkdir(sub, { recursive: true, mode: 0o700 });
-  const store = new SqliteStore(paths.db);
-  for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
+  for (const sub of [paths.functions, paths.sockets, paths.worker, paths.tmp, paths.cells, paths.secretMounts, join(dir, 'manifests')]) await mkdir(sub, { recursive: true, mode: 0o700 });
   const log = options.log ?? createLogger(options.config.logLevel);
+  const clock = options.clock ?? systemClock;
+  const adminToken = await loadAdminToken(paths.adminToken, options.config.adminToken, log);
+  const store = new SqliteStore(paths.db, { revisionHistory: options.config.revisionHistory });
+  // Async jobs, keys and secrets: the same database file, a connection each.
+  const jobs = new SqliteJobStore(paths.db);
+  const access = new AccessControl({ adminToken, required: options.config.auth === 'token', keys: new SqliteKeyStore(paths.db), clock });
+  const secrets = new Secrets({ store: new SqliteSecretStore(paths.db), clock });
+  for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
   await installWorker(paths.worker);
-  const parts = wire({ ...options, log }, store, paths, new ThreadRecordWriter({ dbPath: paths.db, store, log }));
+  const parts = wire({ ...options, log, clock }, { store, jobs, access, secrets }, paths, new ThreadRecordWriter({ dbPath: paths.db, store, log }));
   return { runtime: new Runtime(parts), parts };
 }
 
-/** Builds every part of the controller around a store. */
-function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: DataPaths, writer: RecordWriter): RuntimeParts {
-  const { config, log } = options;
-  const clock = options.clock ?? systemClock;
+/** The stores wire() builds around. */
+interface Stores {
+  store: Store;
+  jobs: JobStore;
+  access: AccessControl;
+  secrets: Secrets;
+}
+
+/** Builds every part of the controller around its stores. */
+function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, jobs, access, secrets }: Stores, paths: DataPaths, writer: RecordWriter): RuntimeParts {
+  const { config, log, clock } = options;
   const sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log });
   const budget = new FrameBudget(DEFAULT_FRAME_BUDGET);
   const hostFit = new HostFit();
@@ -105,6 +139,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
     cellsDir: paths.cells,
     socketsDir: paths.sockets,
     workerDir: paths.worker,
+    secretMountsDir: paths.secretMounts,
     startTimeoutMs: config.startTimeoutMs,
     perSize: config.stemCells,
     initialSizes: [{ memoryMb: SPEC_DEFAULTS.memoryMb, cpus: SPEC_DEFAULTS.cpus }],
@@ -113,7 +148,9 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
   // The queue is made last (it needs the reconciler); the callbacks below run only after that.
   let queue: WorkQueue | undefined;
   const enqueue = (name: string) => queue?.add(name);
-  const autoscaler = new Autoscaler({ clock, stats, onRecommendationChange: enqueue });
+  // The autoscaler's keys are names, and `name@revision` while traffic is split (names have no "@").
+  const autoscaler = new Autoscaler({ clock, stats, onRecommendationChange: (key) => enqueue(key.split('@')[0]!) });
+  const plans = new TrafficPlans(store);
   const pool = new Pool({
     budget,
     stemCells,
@@ -123,6 +160,8 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
     functionsDir: paths.functions,
     socketsDir: paths.sockets,
     workerDir: paths.worker,
+    secretMountsDir: paths.secretMounts,
+    secrets,
     startTimeoutMs: config.startTimeoutMs,
     queueTimeoutMs: config.queueTimeoutMs,
     maxQueuedPerFunction: config.maxQueuedPerFunction,
@@ -130,12 +169,16 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
   });
   const invocations = new InvocationLog({ store, writer, clock, log, retention: config.logRetention });
   const metrics = new InvocationMetrics();
+  // Every admitted invocation start, synchronous and async tries alike: the governor's input.
+  let arrivals = 0;
+  const arrivalsObserver = { start: () => void (arrivals += 1), finish: () => undefined, forget: () => undefined };
   const invoker = new Invoker({
     store,
     pool,
+    plans,
     clock,
     statusOf: options.statusOf,
-    observer: new Observers([trafficObserver(stats), metricsObserver(metrics), recordsObserver(invocations)]),
+    observer: new Observers([trafficObserver(stats), metricsObserver(metrics), recordsObserver(invocations), arrivalsObserver]),
   });
   let onPurged: (name: string) => void = () => undefined;
   const reconciler = new Reconciler({
@@ -145,14 +188,57 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
     clock,
     log,
     functionsDir: paths.functions,
+    plans,
     onPurged: (name) => onPurged(name),
     scaling: {
-      observe: (fn, ready) => autoscaler.observe(fn.name, fn.spec, ready, fn.lastInvokedAt),
-      recommend: (name) => autoscaler.recommend(name),
+      observe: (key, spec, ready, lastInvokedAt) => autoscaler.observe(key, spec, ready, lastInvokedAt),
+      recommend: (key) => autoscaler.recommend(key),
       predictedRps: (name) => autoscaler.predictedRps(name),
+      forget: (key) => {
+        stats.forget(key);
+        autoscaler.forget(key);
+      },
     },
   });
   queue = new WorkQueue({ reconcile: reconciler.reconcile, clock, log });
+  const lookup = (name: string) => store.get(name);
+  // The parts below call each other through Events, made last.
+  let events: Events | undefined;
+  let dispatcher: Dispatcher | undefined;
+  const governor = new AsyncGovernor({ clock, signals: runtimeSignals(() => arrivals - (dispatcher?.tries ?? 0)) });
+  dispatcher = new Dispatcher({
+    governor,
+    store: jobs,
+    invoke: (name, request, body, opts) => invoker.invoke(name, request, body, opts),
+    lookup,
+    statusOf: options.statusOf,
+    clock,
+    log,
+    onFinished: (job, status, read) => events?.finished(job, status, read),
+  });
+  const scheduler = new Scheduler({
+    store: jobs,
+    clock,
+    log,
+    lookup,
+    functions: () => store.list(),
+    enqueued: (job) => events?.enqueued(job),
+    hasRoom: (name) => events?.hasRoom(name) ?? false,
+    newId: randomUUID,
+  });
+  const callbacks = new Callbacks({ store: jobs, clock, log, post: fetchPoster(10_000) });
+  events = new Events({
+    store: jobs,
+    dispatcher,
+    scheduler,
+    callbacks,
+    governor,
+    clock,
+    log,
+    lookup,
+    retentionMs: config.jobRetentionMs,
+    maxJobsPerFunction: config.maxJobsPerFunction,
+  });
   const parts: RuntimeParts = {
     config,
     clock,
@@ -160,6 +246,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
     store,
     sandbox,
     pool,
+    plans,
     stemCells,
     autoscaler,
     queue,
@@ -168,7 +255,10 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, paths: Da
     metrics,
     paths,
     hostFit,
-    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec) }),
+    access,
+    secrets,
+    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule, secrets }),
+    events,
     onPurged: (handler) => (onPurged = handler),
   };
   return parts;

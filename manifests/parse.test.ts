@@ -44,6 +44,25 @@ describe('parseManifestFile', () => {
     });
   });
 
+  it('takes schedule, retry and the other async fields as spec fields, and names a bad one', async () => {
+    const result = await parse(
+      doc('hello', 'code: ./hello\nschedule: "*/2 * * * * *"\ntimezone: Europe/Paris\nconcurrencyPolicy: Forbid\nschedulePayload:\n  kind: daily\nretry:\n  attempts: 5\nasyncConcurrency: 2'),
+    );
+    expect(result.ok && result.functions[0]!.patch).toEqual({
+      schedule: '*/2 * * * * *',
+      timezone: 'Europe/Paris',
+      concurrencyPolicy: 'Forbid',
+      schedulePayload: { kind: 'daily' },
+      retry: { attempts: 5 },
+      asyncConcurrency: 2,
+    });
+    const errors = await errorsOf(doc('hello', 'code: ./hello\ntimezone: Mars/Base\nretry:\n  attempts: 0'));
+    expect(errors.map((e) => [e.path, e.message])).toEqual([
+      ['spec.retry.attempts', 'Too small: expected number to be >=1'],
+      ['spec.timezone', 'must be an IANA time zone name, e.g. "Europe/Paris" or "UTC"'],
+    ]);
+  });
+
   it('resolves a zip relative to the manifest file, not to the process', async () => {
     await fs.mkdir(path.join(root, 'team'));
     await fs.writeFile(path.join(root, 'team', 'api.zip'), 'zip bytes');

@@ -421,6 +421,41 @@ describe('ManifestSource: bad manifests', () => {
   });
 });
 
+describe('ManifestSource: traffic', () => {
+  it('applies traffic as a spec field like any other, and refuses a revision that is not kept, keeping the last good state', async () => {
+    await codeFolder('hello');
+    await write('hello.yaml', manifest('hello'));
+    const source = newSource();
+    await source.resync();
+    await codeFolder('hello', HANDLER.replace('v1', 'v2'));
+    await source.resync();
+    expect(target.get('hello')).toMatchObject({ generation: 2, revision: 2 });
+
+    const split = 'code: ./hello\ntraffic:\n  - revision: 1\n    percent: 90\n    tag: stable\n  - latestRevision: true\n    percent: 10';
+    await write('hello.yaml', manifest('hello', split));
+    await source.resync();
+    expect(stateOf(source, 'hello.yaml')).toMatchObject({ state: 'applied', errors: [] });
+    expect(target.get('hello')).toMatchObject({ generation: 3, revision: 2 });
+    expect(target.get('hello')?.spec.traffic).toEqual([
+      { revision: 1, percent: 90, tag: 'stable' },
+      { latestRevision: true, percent: 10 },
+    ]);
+
+    await write('hello.yaml', manifest('hello', split.replace('revision: 1', 'revision: 8')));
+    await source.resync();
+    const state = stateOf(source, 'hello.yaml')!;
+    expect(state.state).toBe('invalid');
+    expect(state.errors[0]?.message).toMatch(/traffic\.0\.revision: revision 8 of function "hello" is not kept \(kept: 1, 2\)/);
+    expect(target.get('hello')).toMatchObject({ generation: 3 });
+
+    // Dropping the field from the manifest drops the split.
+    await write('hello.yaml', manifest('hello'));
+    await source.resync();
+    expect(target.get('hello')).toMatchObject({ generation: 4 });
+    expect(target.get('hello')?.spec.traffic).toBeUndefined();
+  });
+});
+
 describe('ManifestSource: watching', () => {
   it('applies a new manifest, a code change and a deletion while it watches', async () => {
     const source = newSource();

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { FunctionName } from './spec.js';
+import { DEFAULT_IMAGE_PREFIX, ImagePrefix } from './image.js';
 
 /** `GET /logs/:name` query. */
 export const LogsQuery = z.object({
@@ -13,3 +15,48 @@ export const LogsQuery = z.object({
     .optional(),
 });
 export type LogsQuery = z.infer<typeof LogsQuery>;
+
+/**
+ * `POST /rollback/:name` body: the revision to roll back to, by number or by a tag of the
+ * traffic; with neither, the one before the latest.
+ */
+export const RollbackBody = z
+  .strictObject({
+    revision: z.number().int().min(1).optional(),
+    tag: z.string().min(1).max(63).optional(),
+  })
+  .refine((b) => b.revision === undefined || b.tag === undefined, { message: 'give a revision or a tag, not both', path: ['tag'] });
+export type RollbackBody = z.infer<typeof RollbackBody>;
+/** Where an async job's result is posted: `X-Callback-Url` on `POST /async/:name`. */
+export const CallbackUrl = z
+  .string()
+  .max(2048, 'must be at most 2048 characters')
+  .refine(
+    (url) => {
+      try {
+        const { protocol } = new URL(url);
+        return protocol === 'http:' || protocol === 'https:';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be an absolute http:// or https:// URL' },
+  );
+
+/** `GET /invocations` query: newest first, by function and status. */
+export const InvocationsQuery = z.strictObject({
+  function: FunctionName.optional(),
+  status: z.enum(['queued', 'running', 'succeeded', 'dead']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export type InvocationsQuery = z.infer<typeof InvocationsQuery>;
+/** The formats `GET /export` writes. */
+export const EXPORT_FORMATS = ['knative', 'kubernetes'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** `GET /export[/:name]` query: the target format (required) and the image prefix. */
+export const ExportQuery = z.object({
+  format: z.enum(EXPORT_FORMATS, { error: `must be one of: ${EXPORT_FORMATS.join(', ')}` }),
+  imagePrefix: ImagePrefix.default(DEFAULT_IMAGE_PREFIX),
+});
+export type ExportQuery = z.infer<typeof ExportQuery>;

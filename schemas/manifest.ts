@@ -69,7 +69,9 @@ export function parseManifestDocument(input: unknown): { ok: true; value: Manife
     } else if (path === '' && issue.code === 'invalid_type') {
       issues.push({ path, message: 'a manifest document must be a mapping with apiVersion, kind, metadata and spec' });
     } else {
-      issues.push({ path, message: issueMessage(issue) });
+      const message = issueMessage(issue);
+      // The whole-spec check repeats what the field's own rule said: once is enough.
+      if (!issues.some((i) => i.path === path && i.message === message)) issues.push({ path, message });
     }
   }
   return { ok: false, issues };

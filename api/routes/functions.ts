@@ -1,20 +1,14 @@
-import express, { type Request } from 'express';
+import express from 'express';
 import multer from 'multer';
 import { unlink } from 'node:fs/promises';
 import { specPatchFromForm } from '../../schemas/index.js';
 import { checkFunctionName, InvalidInput, type Runtime } from '../../controller/index.js';
-import { infoTable } from '../info-table.js';
+import { infoTable, wantsTable } from '../info-table.js';
 
 /** Largest upload (README "API"). */
 export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
 const functionName = checkFunctionName;
-
-function wantsTable(req: Request): boolean {
-  if (req.query['format'] === 'table') return true;
-  const accept = req.get('accept') ?? '';
-  return accept.includes('text/plain') && !accept.includes('application/json');
-}
 
 /** Deploy, configure, read and delete functions: the original Glambdar's control routes. */
 export function functionRoutes(app: express.Express, runtime: Runtime): void {
@@ -41,11 +35,13 @@ export function functionRoutes(app: express.Express, runtime: Runtime): void {
     }
   });
 
-  app.post('/config/:name', express.json({ limit: '1mb' }), (req, res) => {
+  app.post('/config/:name', express.json({ limit: '1mb' }), async (req, res) => {
     const name = functionName(req.params['name'] as string);
     if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
       throw new InvalidInput('body must be a JSON object of spec fields, e.g. {"rateLimit": 5}');
     }
+    // A new handler's entry is readied first (a TypeScript one compiled); configure then checks it.
+    await runtime.prepareHandler(name, req.body);
     const { record } = runtime.configure(name, req.body);
     res.json({ function: name, status: 'updated', generation: record.generation, ...record.spec });
   });

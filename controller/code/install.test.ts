@@ -459,6 +459,16 @@ describe('pruneCode', () => {
     await expect(fs.access(otherDir)).resolves.toBeUndefined();
   });
 
+  it('keeps every digest of a set (the code of kept revisions and running containers)', async () => {
+    const digests: string[] = [];
+    for (const body of ['1', '2', '3', '4']) {
+      const zip = await makeZip(`v${body}.zip`, [{ name: 'index.js', data: `// v${body}\n${HANDLER}` }]);
+      digests.push((await installArchive(zip, functionsDir, 'kept')).digest);
+    }
+    await pruneCode(functionsDir, 'kept', new Set([digests[0]!, digests[2]!]));
+    expect((await fs.readdir(path.join(functionsDir, 'kept'))).sort()).toEqual([digests[0]!, digests[2]!].sort());
+  });
+
   it('with a cutoff, removes only versions last installed before it; installing a version again renews it', async () => {
     const zips = await Promise.all(['1', '2', '3'].map((v) => makeZip(`v${v}.zip`, [{ name: 'index.js', data: `// v${v}\n${HANDLER}` }])));
     const installed = [];

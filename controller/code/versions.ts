@@ -31,16 +31,18 @@ export async function placeVersion(src: string, codeDir: string, digest: string)
 }
 
 /**
- * Removes every code version of a function except `keepDigest` (or all if undefined); with
- * `installedBefore` (epoch ms), only versions last installed before then.
+ * Removes every code version of a function except those in `keep` (all when `keep` is
+ * undefined); with `installedBefore` (epoch ms), only versions last installed before then.
+ * The reconciler keeps the code of every kept revision and of every running container.
  */
-export async function pruneCode(functionsDir: string, name: string, keepDigest?: string, installedBefore = Infinity): Promise<void> {
+export async function pruneCode(functionsDir: string, name: string, keep?: ReadonlySet<string> | string, installedBefore = Infinity): Promise<void> {
   checkFunctionName(name);
   const dir = path.join(functionsDir, name);
-  if (keepDigest === undefined) {
+  if (keep === undefined) {
     await fs.rm(dir, { recursive: true, force: true });
     return;
   }
+  const kept = typeof keep === 'string' ? new Set([keep]) : keep;
   let versions: string[];
   try {
     versions = await fs.readdir(dir);
@@ -50,7 +52,7 @@ export async function pruneCode(functionsDir: string, name: string, keepDigest?:
   }
   await Promise.all(
     versions
-      .filter((v) => v !== keepDigest)
+      .filter((v) => !kept.has(v))
       .map(async (v) => {
         const info = await fs.stat(path.join(dir, v)).catch(() => undefined);
         if (info && info.mtimeMs < installedBefore) await fs.rm(path.join(dir, v), { recursive: true, force: true });

@@ -37,7 +37,7 @@ export class FunctionInvocations {
   }
 
   /** A copy for exposition; allocates, so it is for scrapes, not for the invoke path. */
-  snapshot(name: string): InvocationSnapshot {
+  snapshot(name: string, revision: number): InvocationSnapshot {
     const responses: InvocationSnapshot['responses'] = [];
     for (let slot = 0; slot < STATUS_SLOTS; slot++) {
       const count = this.#responses[slot]!;
@@ -49,13 +49,15 @@ export class FunctionInvocations {
       cumulative += this.#buckets[i]!;
       buckets.push({ le: DURATION_BUCKETS_SECONDS[i] ?? Infinity, count: cumulative });
     }
-    return { name, responses, buckets, sumSeconds: this.#sumMs / 1000, count: this.#count, coldStarts: this.#coldStarts };
+    return { name, revision, responses, buckets, sumSeconds: this.#sumMs / 1000, count: this.#count, coldStarts: this.#coldStarts };
   }
 }
 
-/** One function's counters as Prometheus exposes them. */
+/** One revision's counters as Prometheus exposes them. */
 export interface InvocationSnapshot {
   name: string;
+  /** The revision whose code answered (or was chosen, when no container took the request). */
+  revision: number;
   /** Invocations by the HTTP status the caller got, ascending; statuses never sent are left out. */
   responses: Array<{ code: number; count: number }>;
   /**
@@ -69,30 +71,37 @@ export interface InvocationSnapshot {
 }
 
 /**
- * Per-function invocation counters for `GET /metrics`: responses by status, the time callers
+ * Per-revision invocation counters for `GET /metrics`: responses by status, the time callers
  * waited (a histogram) and cold starts. They live as long as the process; Prometheus takes a
  * restart's reset in its stride.
  *
  * Recording sits on the invoke path, so it is hand-rolled rather than prom-client: after a
- * function's first invocation it is a Map lookup and writes into preallocated arrays, with no
- * label hashing and no allocation.
+ * revision's first invocation it is two Map lookups and writes into preallocated arrays, with
+ * no label hashing and no allocation.
  */
 export class InvocationMetrics {
-  #functions = new Map<string, FunctionInvocations>();
+  #functions = new Map<string, Map<number, FunctionInvocations>>();
 
-  /** The counters of a function, created on its first invocation. Call it only for functions that exist. */
-  series(name: string): FunctionInvocations {
-    let series = this.#functions.get(name);
+  /** The counters of a function's revision, created on its first invocation. Call it only for functions that exist. */
+  series(name: string, revision: number): FunctionInvocations {
+    let revisions = this.#functions.get(name);
+    if (!revisions) {
+      revisions = new Map();
+      this.#functions.set(name, revisions);
+    }
+    let series = revisions.get(revision);
     if (!series) {
       series = new FunctionInvocations();
-      this.#functions.set(name, series);
+      revisions.set(revision, series);
     }
     return series;
   }
 
-  /** Every function invoked since it was deployed (or since this process started). */
+  /** Every revision invoked since its function was deployed (or since this process started). */
   snapshot(): InvocationSnapshot[] {
-    return [...this.#functions].map(([name, series]) => series.snapshot(name));
+    const out: InvocationSnapshot[] = [];
+    for (const [name, revisions] of this.#functions) for (const [revision, series] of revisions) out.push(series.snapshot(name, revision));
+    return out;
   }
 
   /** Drops a function's counters (after deletion), so its series leave the exposition. */

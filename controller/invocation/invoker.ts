@@ -8,14 +8,17 @@ import {
   HandlerError,
   InvocationTimeout,
   RateLimited,
+  TagNotFound,
 } from '../support/errors.js';
-import type { InvocationRecord } from '../state/records.js';
+import type { FunctionRecord, InvocationRecord } from '../state/records.js';
 import type { InvocationObserver, InvocationOutcome } from './observer.js';
 import type { Pool } from '../pool/router.js';
 import type { ExitReason } from '../sandbox/sandbox.js';
 import { TokenBucket, type TakeResult } from './rate-limiter.js';
 import type { Store } from '../state/store.js';
-import type { InvokeRequest, InvokeResult, WorkerClient } from '../pool/worker-client.js';
+import type { TrafficPlans } from '../revisions/plans.js';
+import type { RevisionTarget } from '../revisions/traffic-plan.js';
+import type { InvokeMeta, InvokeRequest, InvokeResult, WorkerClient } from '../pool/worker-client.js';
 import type { Replica } from '../pool/replica.js';
 import { TimeoutEntry, Timeouts } from '../support/timeouts.js';
 
@@ -27,16 +30,29 @@ export interface InvokeOutcome {
   body: Buffer;
   coldStart: boolean;
   rate: TakeResult;
+  /** The revision whose code answered (`x-glambdar-revision`). */
+  revision: number;
+}
+
+/** How an invocation is run: its tag, and for one that is not a caller's own request (an async job's try), its id and patience. */
+export interface InvokeOptions {
+  /** The id of its record (a job's id: every try is recorded under it); a new one when not given. */
+  requestId?: string;
+  /** Over the rate limit, wait for a token instead of failing with RateLimited. */
+  waitForRate?: boolean;
+  /** The revision a traffic tag names (`/invoke/<name>@<tag>`); none: one chosen by the weights. */
+  tag?: string;
 }
 
 /**
- * The invoke path: rate limit, borrow a replica, send the request over its socket, enforce
+ * The invoke path: pick a revision (by weight, or by tag), rate limit, borrow a replica, send the request over its socket, enforce
  * the timeout, and report the outcome to one {@link InvocationObserver} (traffic stats,
  * metrics, the invocation log). Errors are thrown as GlambdarErrors for the HTTP layer.
  */
 export class Invoker {
   #store: Store;
   #pool: Pool;
+  #plans: TrafficPlans;
   #clock: Clock;
   #observer: InvocationObserver;
   #limiters = new Map<string, TokenBucket>();
@@ -44,13 +60,31 @@ export class Invoker {
   /** Every invocation's timeout on one timer, and the pool that replaces a timed-out replica. */
   #calls: CallContext;
   /** Handed to the observer at each finish; observers read it synchronously and keep nothing of it. */
-  #outcome: InvocationOutcome = { admitted: false, statusCode: 0, waitedMs: 0, handlerMs: undefined, coldStart: false, record: null, live: true };
+  #outcome: InvocationOutcome = {
+    admitted: false,
+    statusCode: 0,
+    waitedMs: 0,
+    handlerMs: undefined,
+    coldStart: false,
+    record: null,
+    live: true,
+    revision: 0,
+    scalingKey: '',
+  };
 
   /** `statusOf` gives the status recorded for a failed invocation (the HTTP layer's mapping). */
-  constructor(options: { store: Store; pool: Pool; clock: Clock; observer: InvocationObserver; statusOf: (err: GlambdarError) => number }) {
+  constructor(options: {
+    store: Store;
+    pool: Pool;
+    plans: TrafficPlans;
+    clock: Clock;
+    observer: InvocationObserver;
+    statusOf: (err: GlambdarError) => number;
+  }) {
     this.#statusOf = options.statusOf;
     this.#store = options.store;
     this.#pool = options.pool;
+    this.#plans = options.plans;
     this.#clock = options.clock;
     this.#observer = options.observer;
     this.#calls = { timeouts: new Timeouts(options.clock), pool: options.pool };
@@ -62,42 +96,59 @@ export class Invoker {
     this.#observer.forget(name);
   }
 
-  async invoke(name: string, request: InvokeRequest, body: Buffer): Promise<InvokeOutcome> {
+  /** Runs one invocation of `name`: of the revision `options.tag` names, or of one chosen by the traffic weights. */
+  async invoke(name: string, request: InvokeRequest, body: Buffer, options?: InvokeOptions): Promise<InvokeOutcome> {
     const startedAt = this.#clock.monotonic();
-    const fn = this.#store.get(name);
+    let fn = this.#store.get(name);
     // Unknown names are never observed: anyone can invoke any name.
     if (!fn || fn.deleting) throw new FunctionNotFound(name);
-    const rate = this.#limiter(name, fn.spec.rateLimit).take();
+    const tag = options?.tag;
+    let target = this.#target(fn, tag);
+    let rate = this.#limiter(name, fn.spec.rateLimit).take();
+    if (!rate.ok && options?.waitForRate) {
+      // A job waits for its token; the function may be deleted or its traffic changed meanwhile.
+      while (!rate.ok) {
+        await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, Math.max(1, rate.retryAfterMs)));
+        fn = this.#store.get(name);
+        if (!fn || fn.deleting) throw new FunctionNotFound(name);
+        rate = this.#limiter(name, fn.spec.rateLimit).take();
+      }
+      target = this.#target(fn, tag);
+    }
+    let revision = target.revision;
     if (!rate.ok) {
       const limited = new RateLimited(name, rate.limit, rate.retryAfterMs);
-      this.#finish(name, false, this.#statusOf(limited), startedAt, undefined, false, null);
+      this.#finish(name, target, revision, false, this.#statusOf(limited), startedAt, undefined, false, null);
       throw limited;
     }
 
     // Counted from here, waiting included: queued requests are what panic mode reacts to.
-    this.#observer.start(name);
+    this.#observer.start(name, target.scalingKey);
     let result: InvokeResult | undefined;
     let statusCode = 0;
     let coldStart = false;
     let record: InvocationRecord | null = null;
     try {
-      const requestId = randomUUID();
+      const requestId = options?.requestId ?? randomUUID();
       const invokedAt = this.#clock.now();
       // A warm replica with room is taken without a promise; otherwise wait for one.
-      let replica = this.#pool.tryAcquire(fn);
+      let replica = this.#pool.tryAcquire(target);
       if (!replica) {
-        const lease = await this.#pool.acquire(fn);
+        const lease = await this.#pool.acquire(target);
         replica = lease.replica;
         coldStart = lease.coldStart;
       }
+      // An older container answering during a rolling update runs the code of its own revision.
+      if (replica.template !== target.template) revision = replica.generation;
+      const timeoutMs = target.record.spec.timeoutMs;
       let failure: GlambdarError | undefined;
       try {
-        result = await this.#call(replica, fn.spec.timeoutMs, request, body);
+        result = await this.#call(replica, request, body, { requestId, timeoutMs });
       } catch (err) {
         failure = err instanceof GlambdarError ? err : new ContainerDied('the function container failed', { cause: err });
         // The pool asks the engine why a container went away; the caller deserves the answer.
         const exit = failure instanceof ContainerDied ? await replica.exit : null;
-        if (exit) failure = new ContainerDied(describeExit(exit, fn.spec.memoryMb), { cause: failure });
+        if (exit) failure = new ContainerDied(describeExit(exit, target.record.spec.memoryMb), { cause: failure });
       } finally {
         this.#pool.release(replica);
       }
@@ -108,6 +159,7 @@ export class Invoker {
       record = {
         requestId,
         funcName: name,
+        revision,
         invokedAt,
         durationMs: result?.durationMs ?? this.#clock.now() - invokedAt,
         statusCode,
@@ -117,19 +169,31 @@ export class Invoker {
         error: failure?.message ?? null,
       };
       if (failure) throw failure;
-      return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate };
+      return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate, revision };
     } catch (err) {
       // No container took the request (no capacity, engine unreachable): the log has no
       // record of it, but its caller got a status all the same, 500 for an unexpected error.
       if (statusCode === 0) statusCode = err instanceof GlambdarError ? this.#statusOf(err) : 500;
       throw err;
     } finally {
-      this.#finish(name, true, statusCode, startedAt, result?.durationMs, coldStart, record);
+      this.#finish(name, target, revision, true, statusCode, startedAt, result?.durationMs, coldStart, record);
     }
   }
 
-  #finish(name: string, admitted: boolean, statusCode: number, startedAt: number, handlerMs: number | undefined, coldStart: boolean, record: InvocationRecord | null): void {
+  #finish(
+    name: string,
+    target: RevisionTarget,
+    revision: number,
+    admitted: boolean,
+    statusCode: number,
+    startedAt: number,
+    handlerMs: number | undefined,
+    coldStart: boolean,
+    record: InvocationRecord | null,
+  ): void {
     const o = this.#outcome;
+    o.revision = revision;
+    o.scalingKey = target.scalingKey;
     o.admitted = admitted;
     o.statusCode = statusCode;
     o.waitedMs = this.#clock.monotonic() - startedAt;
@@ -142,6 +206,14 @@ export class Invoker {
     o.record = null;
   }
 
+  /** The revision a request goes to: the one `tag` names, else one picked by weight (404 for an unknown tag). */
+  #target(fn: FunctionRecord, tag: string | undefined): RevisionTarget {
+    const plan = this.#plans.plan(fn);
+    const target = tag === undefined ? plan.pick() : plan.tagged(tag);
+    if (!target) throw new TagNotFound(fn.name, tag!);
+    return target;
+  }
+
   #limiter(name: string, rate: number): TokenBucket {
     let limiter = this.#limiters.get(name);
     if (!limiter) {
@@ -151,12 +223,12 @@ export class Invoker {
     return limiter;
   }
 
-  /** Sends the request to the replica's worker; rejects with InvocationTimeout past `timeoutMs`. */
-  #call(replica: Replica, timeoutMs: number, request: InvokeRequest, body: Buffer): Promise<InvokeResult> {
+  /** Sends the request to the replica's worker; rejects with InvocationTimeout past `meta.timeoutMs`. */
+  #call(replica: Replica, request: InvokeRequest, body: Buffer, meta: InvokeMeta): Promise<InvokeResult> {
     return new Promise<InvokeResult>((resolve, reject) => {
-      const call = new Call(this.#calls, replica, timeoutMs, resolve, reject);
-      this.#calls.timeouts.add(call, timeoutMs);
-      (replica.client as WorkerClient).send(request, body, call);
+      const call = new Call(this.#calls, replica, meta.timeoutMs, resolve, reject);
+      this.#calls.timeouts.add(call, meta.timeoutMs);
+      (replica.client as WorkerClient).send(request, body, meta, call);
     });
   }
 }

@@ -18,6 +18,10 @@ export interface InvocationOutcome {
   record: InvocationRecord | null;
   /** False when the function was deleted while the invocation ran: it leaves no series behind. */
   live: boolean;
+  /** The revision whose code answered (or was chosen, when none did). */
+  revision: number;
+  /** The traffic-stats key of the chosen revision: the name, or `name@revision` while traffic is split. */
+  scalingKey: string;
 }
 
 /**
@@ -27,7 +31,8 @@ export interface InvocationOutcome {
  * the record.
  */
 export interface InvocationObserver {
-  start(name: string): void;
+  /** An admitted invocation starts; `scalingKey` as in {@link InvocationOutcome}. */
+  start(name: string, scalingKey: string): void;
   finish(name: string, outcome: InvocationOutcome): void;
   forget(name: string): void;
 }
@@ -40,8 +45,8 @@ export class Observers implements InvocationObserver {
     this.#all = observers;
   }
 
-  start(name: string): void {
-    for (const o of this.#all) o.start(name);
+  start(name: string, scalingKey: string): void {
+    for (const o of this.#all) o.start(name, scalingKey);
   }
 
   finish(name: string, outcome: InvocationOutcome): void {
@@ -53,14 +58,26 @@ export class Observers implements InvocationObserver {
   }
 }
 
-/** Arrivals, concurrency and durations for the autoscaler: admitted invocations only. */
+/**
+ * Arrivals, concurrency and durations for the autoscaler: admitted invocations only. While
+ * traffic is split, each is counted for the function and for its revision's key too, so the
+ * function's prediction carries on and each revision is sized from its own share.
+ */
 export function trafficObserver(stats: TrafficStats): InvocationObserver {
   return {
-    start: (name) => stats.onStart(name),
-    finish: (name, outcome) => {
-      if (outcome.admitted) stats.onFinish(name, outcome.handlerMs);
+    start: (name, key) => {
+      stats.onStart(name);
+      if (key !== name) stats.onStart(key);
     },
-    forget: (name) => stats.forget(name),
+    finish: (name, outcome) => {
+      if (!outcome.admitted) return;
+      stats.onFinish(name, outcome.handlerMs);
+      if (outcome.scalingKey !== name) stats.onFinish(outcome.scalingKey, outcome.handlerMs);
+    },
+    forget: (name) => {
+      const prefix = `${name}@`;
+      for (const key of [...stats.names()]) if (key === name || key.startsWith(prefix)) stats.forget(key);
+    },
   };
 }
 
@@ -69,7 +86,7 @@ export function metricsObserver(metrics: InvocationMetrics): InvocationObserver 
   return {
     start: () => undefined,
     finish: (name, outcome) => {
-      if (outcome.live) metrics.series(name).record(outcome.statusCode, outcome.waitedMs, outcome.coldStart);
+      if (outcome.live) metrics.series(name, outcome.revision).record(outcome.statusCode, outcome.waitedMs, outcome.coldStart);
     },
     forget: (name) => metrics.forget(name),
   };

@@ -6,8 +6,8 @@ import type { Logger } from '../support/logger.js';
 import type { ExitReason, Sandbox } from '../sandbox/sandbox.js';
 import type { FunctionRecord } from '../state/records.js';
 import { FrameBudget } from './frame-budget.js';
-import { afterFirstRelease, isGone, newReplica, type Replica } from './replica.js';
-import { listenForReplica, removeReplicaFolders, socketDirOf } from './replica-socket.js';
+import { afterFirstRelease, entryOf, functionEnv, isGone, newReplica, type Replica } from './replica.js';
+import { listenForReplica, makeSecretsFolder, removeReplicaFolders, socketDirOf } from './replica-socket.js';
 import type { StemCells } from './stem-cells.js';
 import type { WorkerClient } from './worker-client.js';
 
@@ -38,6 +38,12 @@ interface StartFailure {
   error: Error;
 }
 
+/** What the pool needs of the secret store: a function's secrets written as files. */
+export interface SecretFiles {
+  /** Writes one file per named secret into `dir`, a container's own (new or empty) secrets folder. */
+  writeInto(names: readonly string[], dir: string): Promise<void>;
+}
+
 /** Where replicas come from: the engine, the folders they mount, how long a start may take. */
 export interface ReplicaSetting {
   sandbox: Sandbox;
@@ -49,6 +55,12 @@ export interface ReplicaSetting {
   startTimeoutMs: number;
   /** Generic warm containers a start for waiting requests may specialise instead of starting one. */
   stemCells?: StemCells;
+  /**
+   * Where each container's own secrets folder is made (`<secretMountsDir>/<key>`), and what
+   * fills it. Without them no container gets a secrets mount, and a function with secrets cannot start.
+   */
+  secretMountsDir?: string;
+  secrets?: SecretFiles;
 }
 
 /** What the lifecycle needs: where replicas come from, the frame budget, and the router's hooks. */
@@ -76,6 +88,8 @@ export interface ReplicaLifecycleOptions extends ReplicaSetting {
 export class ReplicaLifecycle {
   #o: ReplicaLifecycleOptions;
   #startFailures = new Map<string, StartFailure>();
+  /** Replicas whose container is being removed, by key: the engine still lists it meanwhile. */
+  #removing = new Map<string, { functionName: string; done: Promise<void> }>();
 
   constructor(options: ReplicaLifecycleOptions) {
     this.#o = options;
@@ -90,6 +104,18 @@ export class ReplicaLifecycle {
   /** Why the function's last start failed, while no start has succeeded since. */
   startError(functionName: string): Error | null {
     return this.#startFailures.get(functionName)?.error ?? null;
+  }
+
+  /** True while the container of this replica key is being removed (it is no stray to adopt). */
+  isRemoving(replicaKey: string): boolean {
+    return this.#removing.has(replicaKey);
+  }
+
+  /** The removals of a function's containers under way (a deletion waits for them). */
+  removalsOf(functionName: string): Promise<void>[] {
+    const out: Promise<void>[] = [];
+    for (const r of this.#removing.values()) if (r.functionName === functionName) out.push(r.done);
+    return out;
   }
 
   /** Forgets a function's failed starts (its pool is gone). */
@@ -121,7 +147,9 @@ export class ReplicaLifecycle {
     cell.client.budgetKey = fn.name;
     const started = this.#o.clock.now();
     try {
-      const loadError = await this.#o.stemCells!.specialize(cell, join(this.#o.functionsDir, fn.name, fn.codeDigest), fn.spec.env);
+      // Its secrets first, into the folder the cell was made with: the function may read them as it loads.
+      await this.#writeSecrets(fn, cell.secretsDir);
+      const loadError = await this.#o.stemCells!.specialize(cell, join(this.#o.functionsDir, fn.name, fn.codeDigest), functionEnv(fn), entryOf(fn));
       if (isGone(replica)) throw new RetiredDuringStart();
       this.#attach(replica, cell.client);
       this.#startFailures.delete(fn.name);
@@ -180,6 +208,17 @@ export class ReplicaLifecycle {
     this.#o.log.debug(`removing ${replica.functionName} replica ${replica.key} (was ${replica.state}, ${replica.inFlight} in flight)`);
     replica.state = 'dead';
     this.#o.untrack(replica);
+    const done = this.#teardown(replica);
+    this.#removing.set(replica.key, { functionName: replica.functionName, done });
+    try {
+      await done;
+    } finally {
+      if (this.#removing.get(replica.key)?.done === done) this.#removing.delete(replica.key);
+    }
+  }
+
+  /** Closes a removed replica's connection, then removes its container and folders. */
+  async #teardown(replica: Replica): Promise<void> {
     replica.listener?.close();
     replica.client?.close();
     await replica.exit;
@@ -188,12 +227,22 @@ export class ReplicaLifecycle {
     } catch (err) {
       this.#o.log.warn(`could not remove container of ${replica.functionName}: ${(err as Error).message}`);
     }
-    await removeReplicaFolders(this.#o.socketsDir, this.#o.stemCells?.cellsDir ?? null, replica.key);
+    await removeReplicaFolders(this.#o.socketsDir, this.#o.stemCells?.cellsDir ?? null, replica.key, this.#o.secretMountsDir);
+  }
+
+  /** Writes a function's secrets into a container's secrets folder; a function with secrets needs one. */
+  async #writeSecrets(fn: FunctionRecord, dir: string | null): Promise<void> {
+    if (fn.spec.secrets.length === 0) return;
+    if (dir === null || !this.#o.secrets) throw new SandboxUnavailable(`function "${fn.name}" names secrets, but its container has no secrets folder`);
+    await this.#o.secrets.writeInto(fn.spec.secrets, dir);
   }
 
   async #bootLabelled(replica: Replica, fn: FunctionRecord): Promise<void> {
     const started = this.#o.clock.now();
     replica.listener = await listenForReplica(this.#o.socketsDir, replica.key, this.#context(fn.name));
+    if (isGone(replica)) throw new RetiredDuringStart();
+    const secretsDir = this.#o.secretMountsDir === undefined ? null : await makeSecretsFolder(this.#o.secretMountsDir, replica.key);
+    await this.#writeSecrets(fn, secretsDir);
     if (isGone(replica)) throw new RetiredDuringStart();
     replica.containerId = await this.#o.sandbox.start({
       replicaKey: replica.key,
@@ -204,9 +253,11 @@ export class ReplicaLifecycle {
       codeDir: join(this.#o.functionsDir, fn.name, fn.codeDigest),
       workerDir: this.#o.workerDir,
       socketDir: socketDirOf(this.#o.socketsDir, replica.key),
+      ...(secretsDir === null ? {} : { secretsDir }),
       memoryMb: fn.spec.memoryMb,
       cpus: fn.spec.cpus,
-      env: fn.spec.env,
+      env: functionEnv(fn),
+      ...entryOf(fn),
     });
     if (isGone(replica)) throw new RetiredDuringStart();
     let client: WorkerClient;
@@ -287,6 +338,7 @@ export class ReplicaLifecycle {
     replica.client = client;
     replica.listener = null;
     replica.loadError = client.loadError;
+    replica.interface = client.interface;
     client.onClose(() => {
       if (isGone(replica) || this.#o.detached()) return;
       const exit = this.askWhyItStopped(replica, EXIT_REASON_WAIT_MS);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { FakeClock, systemClock, type Clock } from '../support/clock.js';
 import { FunctionLoadFailed, NoCapacity, SandboxUnavailable } from '../support/errors.js';
 import { silentLogger } from '../support/logger.js';
 import type { Replica } from './replica.js';
-import { Pool, type Lease } from './router.js';
+import { Pool, soleTarget, type Lease } from './router.js';
 import { StemCells } from './stem-cells.js';
 import { FakeSandbox } from '../sandbox/testing/fake-sandbox.js';
 import type { FunctionRecord } from '../state/records.js';
@@ -36,6 +37,7 @@ function record(spec: Partial<FunctionSpec>, name = 'hello', codeDigest = 'd1'):
     source: 'api',
     manifestPath: null,
     generation: 1,
+    revision: 1,
     createdAt: 0,
     updatedAt: 0,
     lastInvokedAt: null,
@@ -98,7 +100,7 @@ describe('Pool routing', () => {
 
     const results = await Promise.all(
       Array.from({ length: 40 }, async () => {
-        const lease = await pool.acquire(fn);
+        const lease = await pool.acquire(soleTarget(fn));
         leases.push(lease.replica);
         const seen = perReplica.get(lease.replica.key) ?? { now: 0, max: 0 };
         perReplica.set(lease.replica.key, seen);
@@ -122,10 +124,61 @@ describe('Pool routing', () => {
     expect(pool.queued('hello')).toBe(0);
   });
 
+  it('routes a pinned revision only to its own template, and lets only the taking-over one use containers no revision serves', async () => {
+    const v1 = record({ maxConcurrency: 1 }, 'hello', 'd1');
+    const v2 = record({ maxConcurrency: 1 }, 'hello', 'd2');
+    const stale = record({ maxConcurrency: 1 }, 'hello', 'd0');
+    for (const fn of [v1, v2, stale]) await writeCode(fn);
+    const serving = new Set([soleTarget(v1).template, soleTarget(v2).template]);
+    const pinned = { ...soleTarget(v1), takesOver: false, serving };
+    const latest = { ...soleTarget(v2), takesOver: true, serving };
+    // A container of a template no revision serves any more (a rollout in progress).
+    const old = await pool.start(stale);
+    const own = await pool.start(v1);
+
+    const a = await pool.acquire(pinned);
+    expect(a.replica).toBe(own);
+    // The latest revision has no container yet: the old one answers meanwhile.
+    const b = await pool.acquire(latest);
+    expect(b.replica).toBe(old);
+    // The pinned revision never borrows another template: it waits for its own start.
+    const c = pool.acquire(pinned);
+    await vi.waitFor(() => expect(sandbox.starts).toBe(3), { timeout: 2_000, interval: 5 });
+    const third = await c;
+    expect(third.replica.template).toBe(pinned.template);
+    expect(third.coldStart).toBe(true);
+    for (const lease of [a, b, third]) pool.release(lease.replica);
+  });
+
+  it('hands waiters of one revision a replica that frees up without waiting behind those of another', async () => {
+    const v1 = record({ maxConcurrency: 1, maxReplicas: 2 }, 'hello', 'd1');
+    const v2 = record({ maxConcurrency: 1, maxReplicas: 2 }, 'hello', 'd2');
+    for (const fn of [v1, v2]) await writeCode(fn);
+    const serving = new Set([soleTarget(v1).template, soleTarget(v2).template]);
+    const one = { ...soleTarget(v1), takesOver: false, serving };
+    const two = { ...soleTarget(v2), takesOver: false, serving };
+    await pool.start(v1);
+    await pool.start(v2);
+    const busy1 = await pool.acquire(one);
+    const busy2 = await pool.acquire(two);
+    // Both revisions are full and maxReplicas is reached: each waiter waits for its own.
+    const waiting1 = pool.acquire(one);
+    const waiting2 = pool.acquire(two);
+    expect(pool.queued('hello')).toBe(2);
+    pool.release(busy2.replica);
+    const got2 = await waiting2;
+    expect(got2.replica).toBe(busy2.replica);
+    expect(pool.queued('hello')).toBe(1);
+    pool.release(busy1.replica);
+    expect((await waiting1).replica).toBe(busy1.replica);
+    expect(pool.queued('hello')).toBe(0);
+    expect(sandbox.starts).toBe(2);
+  });
+
   it('lets concurrent waiters share one container start', async () => {
     const fn = record({ maxConcurrency: 10 });
     await writeCode(fn);
-    const leases = await Promise.all(Array.from({ length: 10 }, () => pool.acquire(fn)));
+    const leases = await Promise.all(Array.from({ length: 10 }, () => pool.acquire(soleTarget(fn))));
     expect(sandbox.starts).toBe(1);
     expect(new Set(leases.map((l) => l.replica)).size).toBe(1);
     expect(leases.every((l) => l.coldStart)).toBe(true);
@@ -134,7 +187,7 @@ describe('Pool routing', () => {
     expect(pool.replicas('hello')[0]!.inFlight).toBe(0);
 
     // A warm replica with room is borrowed without a wait.
-    const warm = await pool.acquire(fn);
+    const warm = await pool.acquire(soleTarget(fn));
     expect(warm.coldStart).toBe(false);
     expect(sandbox.starts).toBe(1);
     pool.release(warm.replica);
@@ -146,10 +199,10 @@ describe('Pool routing', () => {
     const fn = record({ maxConcurrency: 1, maxReplicas: 1 });
     await writeCode(fn);
     const replica = await pool.start(fn);
-    const held = await pool.acquire(fn);
+    const held = await pool.acquire(soleTarget(fn));
     expect(held.replica).toBe(replica);
 
-    const waiting = pool.acquire(fn);
+    const waiting = pool.acquire(soleTarget(fn));
     let settled = false;
     void waiting.catch(() => (settled = true));
     expect(pool.queued('hello')).toBe(1);
@@ -167,9 +220,9 @@ describe('Pool routing', () => {
     makePool({ queueTimeoutMs: 200, maxQueuedPerFunction: 1 });
     const fn = record({ maxConcurrency: 1, maxReplicas: 1 });
     await writeCode(fn);
-    const held = await pool.acquire(fn);
-    const waiting = pool.acquire(fn);
-    await expect(pool.acquire(fn)).rejects.toBeInstanceOf(NoCapacity);
+    const held = await pool.acquire(soleTarget(fn));
+    const waiting = pool.acquire(soleTarget(fn));
+    await expect(pool.acquire(soleTarget(fn))).rejects.toBeInstanceOf(NoCapacity);
     await expect(waiting).rejects.toBeInstanceOf(NoCapacity);
     pool.release(held.replica);
   });
@@ -177,8 +230,8 @@ describe('Pool routing', () => {
   it('hands a queued request to a replica as soon as another request is released', async () => {
     const fn = record({ maxConcurrency: 1, maxReplicas: 1 });
     await writeCode(fn);
-    const first = await pool.acquire(fn);
-    const second = pool.acquire(fn);
+    const first = await pool.acquire(soleTarget(fn));
+    const second = pool.acquire(soleTarget(fn));
     pool.release(first.replica);
     const lease = await second;
     expect(lease.replica).toBe(first.replica);
@@ -190,7 +243,7 @@ describe('Pool routing', () => {
     const fn = record({ maxConcurrency: 1 });
     await writeCode(fn);
     sandbox.failStart = () => new SandboxUnavailable('engine is down');
-    const results = await Promise.allSettled([pool.acquire(fn), pool.acquire(fn)]);
+    const results = await Promise.allSettled([pool.acquire(soleTarget(fn)), pool.acquire(soleTarget(fn))]);
     for (const r of results) {
       expect(r.status).toBe('rejected');
       expect((r as PromiseRejectedResult).reason).toBeInstanceOf(SandboxUnavailable);
@@ -216,7 +269,7 @@ describe('Pool routing', () => {
     const fn = record({ maxConcurrency: 2, maxReplicas: 3 });
     await writeCode(fn);
     const old = await pool.start(fn);
-    const busy = await pool.acquire(fn);
+    const busy = await pool.acquire(soleTarget(fn));
     expect(busy.replica).toBe(old);
     const slow = invoke(busy, 50);
 
@@ -225,7 +278,7 @@ describe('Pool routing', () => {
     expect(pool.replicas('hello')).toContain(old);
 
     // The draining replica still has room but takes nothing new.
-    const next = await pool.acquire(fn);
+    const next = await pool.acquire(soleTarget(fn));
     expect(next.replica).not.toBe(old);
     expect(next.coldStart).toBe(true);
     expect(sandbox.starts).toBe(2);
@@ -250,6 +303,21 @@ describe('Pool routing', () => {
     expect(pool.replicas('hello')).toEqual([]);
     await vi.waitFor(() => expect(sandbox.containers.size).toBe(0), { timeout: 2_000, interval: 5 });
   });
+
+  it('lets a deletion wait for the removal of a replica drained before it, folders included', async () => {
+    const fn = record({});
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    const socketDir = join(socketsDir, replica.key);
+    expect(existsSync(socketDir)).toBe(true);
+    // Drained and untracked at once; its container and folders go in the background.
+    pool.drain(replica);
+    expect(pool.replicas('hello')).toEqual([]);
+    await Promise.all(pool.removalsOf('hello'));
+    expect(sandbox.removed).toEqual([replica.containerId]);
+    expect(existsSync(socketDir)).toBe(false);
+    expect(pool.removalsOf('nothing-pending')).toEqual([]);
+  });
 });
 
 describe('Pool start-up CPU boost', () => {
@@ -267,7 +335,7 @@ describe('Pool start-up CPU boost', () => {
     const fn = record({ cpus: 0.25 });
     await writeCode(fn);
     const replica = await pool.start(fn);
-    const lease = await pool.acquire(fn);
+    const lease = await pool.acquire(soleTarget(fn));
     await invoke(lease, 0);
     clock.advance(0);
     expect(sandbox.settled).toEqual([]);
@@ -275,7 +343,7 @@ describe('Pool start-up CPU boost', () => {
     clock.advance(0);
     await vi.waitFor(() => expect(sandbox.settled).toEqual([{ id: replica.containerId, cpus: 0.25 }]), { timeout: 2_000, interval: 5 });
     // Once only: later invocations leave the engine alone.
-    pool.release((await pool.acquire(fn)).replica);
+    pool.release((await pool.acquire(soleTarget(fn))).replica);
     clock.advance(1_000);
     expect(sandbox.settled).toHaveLength(1);
   });
@@ -285,7 +353,7 @@ describe('Pool start-up CPU boost', () => {
     makePool({ clock });
     const fn = record({});
     await writeCode(fn);
-    const lease = await pool.acquire(fn);
+    const lease = await pool.acquire(soleTarget(fn));
     expect(lease.coldStart).toBe(true);
     await invoke(lease, 0);
     clock.advance(0);
@@ -356,7 +424,7 @@ describe('Pool with stem cells', () => {
       const fn = record({ memoryMb: 128, cpus: 0.5 });
       await writeCode(fn);
       // Only a start for a waiting request takes a stem cell.
-      const lease = await pool.acquire(fn);
+      const lease = await pool.acquire(soleTarget(fn));
       const replica = lease.replica;
       pool.release(replica);
       expect(replica.fromStem).toBe(true);
@@ -421,7 +489,7 @@ describe('Pool: a function that never finishes loading', () => {
       const fn = record({});
       await writeModule(fn, NEVER_LOADS);
       const cellId = [...sandbox.containers.keys()][0]!;
-      const failed = await pool.acquire(fn).then(
+      const failed = await pool.acquire(soleTarget(fn)).then(
         () => new Error('served'),
         (err: unknown) => err,
       );
@@ -433,7 +501,7 @@ describe('Pool: a function that never finishes loading', () => {
       // Within the back-off, a new request is told the same at once, and nothing is started for it.
       await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
       const starts = sandbox.starts;
-      await expect(pool.acquire(fn)).rejects.toBe(failed);
+      await expect(pool.acquire(soleTarget(fn))).rejects.toBe(failed);
       expect(sandbox.starts).toBe(starts);
       expect(cells.readyCount).toBe(1);
       expect(pool.startBackoffMs('hello')).toBeGreaterThan(0);
@@ -449,7 +517,7 @@ describe('Pool: a function that never finishes loading', () => {
       const fn = record({});
       await writeModule(fn, NEVER_LOADS);
       const cellId = [...sandbox.containers.keys()][0]!;
-      const waiting = pool.acquire(fn).catch((err: unknown) => err);
+      const waiting = pool.acquire(soleTarget(fn)).catch((err: unknown) => err);
       await vi.waitFor(() => expect(pool.replicas('hello')).toHaveLength(1), { timeout: 2_000, interval: 2 });
       const [replica] = pool.replicas('hello');
       expect(replica?.containerId).toBe(cellId);

@@ -5,6 +5,31 @@ import { DEFAULT_FRAME_BUDGET, FrameBudget } from './frame-budget.js';
 import { afterFirstRelease, templateOf, type Replica } from './replica.js';
 import { ReplicaLifecycle, RetiredDuringStart, SETTLE_WITHIN_MS, type ReplicaSetting } from './replicas.js';
 
+/**
+ * Where an invocation goes: the replicas of one template (a revision's code and container
+ * spec). Replicas of the same template are interchangeable, so revisions that share one share
+ * its containers.
+ */
+export interface PoolTarget {
+  /** The record new replicas of this target start from: its revision's code and spec. */
+  readonly record: FunctionRecord;
+  readonly template: string;
+  /**
+   * While replicas of this template have no room, may replicas of a template outside `serving`
+   * take the request? True for the latest revision: that is a rolling update, where old
+   * containers answer until new ones are ready. A pinned revision gets its own code only.
+   */
+  readonly takesOver: boolean;
+  /** The templates some revision with traffic or a tag runs. */
+  readonly serving: ReadonlySet<string>;
+}
+
+/** The one target of a function that splits no traffic: its current template, taking over from older ones. */
+export function soleTarget(fn: FunctionRecord): PoolTarget {
+  const template = templateOf(fn);
+  return { record: fn, template, takesOver: true, serving: new Set([template]) };
+}
+
 /** A replica lent to one invocation; give it back with `release`. */
 export interface Lease {
   replica: Replica;
@@ -23,7 +48,7 @@ export interface PoolOptions extends ReplicaSetting {
 }
 
 interface Waiter {
-  fn: FunctionRecord;
+  target: PoolTarget;
   resolve(lease: Lease): void;
   reject(err: Error): void;
   timer: TimerHandle;
@@ -31,7 +56,10 @@ interface Waiter {
 
 interface FunctionPool {
   replicas: Replica[];
-  waiters: Waiter[];
+  /** Waiting invocations by the template they wait for, each list oldest first. */
+  waiters: Map<string, Waiter[]>;
+  /** How many wait in all. */
+  queued: number;
 }
 
 /**
@@ -76,9 +104,22 @@ export class Pool {
     return this.#pools.get(functionName)?.replicas ?? [];
   }
 
+  /**
+   * True while a replica's container is being removed: the engine lists it as running until
+   * the removal is done, and a reconcile must not take it for a stray to adopt.
+   */
+  isRemoving(replicaKey: string): boolean {
+    return this.#lifecycle.isRemoving(replicaKey);
+  }
+
+  /** Removals of a function's containers under way, stem-born ones (no function label) included. */
+  removalsOf(functionName: string): Promise<void>[] {
+    return this.#lifecycle.removalsOf(functionName);
+  }
+
   /** Invocations waiting for capacity. */
   queued(functionName: string): number {
-    return this.#pools.get(functionName)?.waiters.length ?? 0;
+    return this.#pools.get(functionName)?.queued ?? 0;
   }
 
   /** Names of functions the pool holds replicas for. */
@@ -96,40 +137,51 @@ export class Pool {
     return this.#lifecycle.startError(functionName);
   }
 
-  /** Borrows a ready replica with room, as `acquire` does, but only at once: null when it would wait. */
-  tryAcquire(fn: FunctionRecord): Replica | null {
-    const pool = this.#pools.get(fn.name);
+  /** Borrows a ready replica of `target` with room, as `acquire` does, but only at once: null when it would wait. */
+  tryAcquire(target: PoolTarget): Replica | null {
+    const pool = this.#pools.get(target.record.name);
     if (!pool) return null;
-    const replica = this.#pick(pool, fn);
+    const replica = this.#pick(pool, target);
     if (!replica) return null;
     replica.inFlight += 1;
     return replica;
   }
 
-  /** Borrows a replica for one invocation, starting one if none has room. */
-  acquire(fn: FunctionRecord): Promise<Lease> {
-    const pool = this.#pool(fn.name);
-    const replica = this.#pick(pool, fn);
+  /** Borrows a replica of `target` for one invocation, starting one if none has room. */
+  acquire(target: PoolTarget): Promise<Lease> {
+    const name = target.record.name;
+    const pool = this.#pool(name);
+    const replica = this.#pick(pool, target);
     if (replica) {
       replica.inFlight += 1;
       return Promise.resolve({ replica, coldStart: false });
     }
-    if (pool.waiters.length >= this.#opts.maxQueuedPerFunction) {
-      return Promise.reject(new NoCapacity(`function "${fn.name}" has ${pool.waiters.length} requests waiting; try again later`));
+    if (pool.queued >= this.#opts.maxQueuedPerFunction) {
+      return Promise.reject(new NoCapacity(`function "${name}" has ${pool.queued} requests waiting; try again later`));
     }
     return new Promise<Lease>((resolve, reject) => {
+      let group = pool.waiters.get(target.template);
+      if (!group) {
+        group = [];
+        pool.waiters.set(target.template, group);
+      }
+      const waiting = group;
       const waiter: Waiter = {
-        fn,
+        target,
         resolve,
         reject,
         timer: this.#opts.clock.setTimeout(() => {
-          const i = pool.waiters.indexOf(waiter);
-          if (i >= 0) pool.waiters.splice(i, 1);
-          reject(new NoCapacity(`no container of function "${fn.name}" could take the request within ${this.#opts.queueTimeoutMs} ms`));
+          const i = waiting.indexOf(waiter);
+          if (i >= 0) {
+            waiting.splice(i, 1);
+            pool.queued -= 1;
+          }
+          reject(new NoCapacity(`no container of function "${name}" could take the request within ${this.#opts.queueTimeoutMs} ms`));
         }, this.#opts.queueTimeoutMs),
       };
-      pool.waiters.push(waiter);
-      this.#scaleForWaiters(pool, fn);
+      waiting.push(waiter);
+      pool.queued += 1;
+      this.#scaleForWaiters(pool, target);
     });
   }
 
@@ -203,9 +255,14 @@ export class Pool {
   failWaiters(functionName: string, err: Error): void {
     const pool = this.#pools.get(functionName);
     if (!pool) return;
-    for (const w of pool.waiters.splice(0)) {
-      this.#opts.clock.clearTimeout(w.timer);
-      w.reject(err);
+    const groups = [...pool.waiters.values()];
+    pool.waiters.clear();
+    pool.queued = 0;
+    for (const group of groups) {
+      for (const w of group) {
+        this.#opts.clock.clearTimeout(w.timer);
+        w.reject(err);
+      }
     }
   }
 
@@ -227,7 +284,7 @@ export class Pool {
   /** Drops the bookkeeping of a function that has no replicas left. */
   forgetIfEmpty(functionName: string): void {
     const pool = this.#pools.get(functionName);
-    if (pool && pool.replicas.length === 0 && pool.waiters.length === 0) {
+    if (pool && pool.replicas.length === 0 && pool.queued === 0) {
       this.#pools.delete(functionName);
       this.#lifecycle.forget(functionName);
     }
@@ -236,26 +293,30 @@ export class Pool {
   #pool(name: string): FunctionPool {
     let pool = this.#pools.get(name);
     if (!pool) {
-      pool = { replicas: [], waiters: [] };
+      pool = { replicas: [], waiters: new Map(), queued: 0 };
       this.#pools.set(name, pool);
     }
     return pool;
   }
 
   /**
-   * The least-loaded ready replica with room. Replicas of the current template are preferred;
-   * during a rolling update, older ones keep serving until new ones are ready.
+   * The least-loaded ready replica of the target's template with room. A target that takes
+   * over (the latest revision in a rolling update) is also served by replicas of templates no
+   * revision serves any more, until its own are ready.
    */
-  #pick(pool: FunctionPool, fn: FunctionRecord): Replica | undefined {
-    const template = templateOf(fn);
-    // Healthy current first, then healthy older ones (a rollout in progress, or new code that
+  #pick(pool: FunctionPool, target: PoolTarget): Replica | undefined {
+    const max = target.record.spec.maxConcurrency;
+    // Healthy own first, then healthy older ones (a rollout in progress, or new code that
     // fails to load), then whatever is left so a broken function still answers its error.
-    const rank = (r: Replica) => (r.loadError ? 2 : 0) + (r.template === template ? 0 : 1);
     let best: Replica | undefined;
     let bestRank = Infinity;
     for (const r of pool.replicas) {
-      if (r.state !== 'ready' || r.inFlight >= fn.spec.maxConcurrency) continue;
-      const rk = rank(r);
+      if (r.state !== 'ready' || r.inFlight >= max) continue;
+      let rk: number;
+      if (r.template === target.template) rk = 0;
+      else if (target.takesOver && !target.serving.has(r.template)) rk = 1;
+      else continue;
+      if (r.loadError) rk += 2;
       if (rk < bestRank || (rk === bestRank && r.inFlight < best!.inFlight)) {
         best = r;
         bestRank = rk;
@@ -265,15 +326,20 @@ export class Pool {
   }
 
   /**
-   * Starts a replica when the waiters outnumber the room of the ones already starting. After a
-   * failed start the next waits out a back-off (1 s, doubling up to 5 min, like a crash loop):
-   * meanwhile waiters with no container to wait for are told the start error at once.
+   * Starts a replica when the target's waiters outnumber the room of its replicas already
+   * starting. After a failed start the next waits out a back-off (1 s, doubling up to 5 min,
+   * like a crash loop): meanwhile waiters with no container to wait for are told the start error at once.
    */
-  #scaleForWaiters(pool: FunctionPool, fn: FunctionRecord): void {
-    const template = templateOf(fn);
-    const starting = pool.replicas.filter((r) => r.state === 'starting' && r.template === template).length;
-    const live = pool.replicas.filter((r) => r.state === 'starting' || r.state === 'ready').length;
-    if (pool.waiters.length <= starting * fn.spec.maxConcurrency || live >= fn.spec.maxReplicas) return;
+  #scaleForWaiters(pool: FunctionPool, target: PoolTarget): void {
+    const fn = target.record;
+    const waiting = pool.waiters.get(target.template)?.length ?? 0;
+    let starting = 0;
+    let live = 0;
+    for (const r of pool.replicas) {
+      if (r.state === 'starting' || r.state === 'ready') live += 1;
+      if (r.state === 'starting' && r.template === target.template) starting += 1;
+    }
+    if (waiting <= starting * fn.spec.maxConcurrency || live >= fn.spec.maxReplicas) return;
     if (this.#lifecycle.startBackoffMs(fn.name) > 0) {
       if (live === 0) this.failWaiters(fn.name, this.#lifecycle.startError(fn.name)!);
       return;
@@ -292,16 +358,21 @@ export class Pool {
     );
   }
 
-  /** Hands waiting invocations to replicas with room. */
+  /** Hands waiting invocations to replicas with room, each template's waiters in order. */
   #dispatch(pool: FunctionPool): void {
-    while (pool.waiters.length > 0) {
-      const waiter = pool.waiters[0]!;
-      const replica = this.#pick(pool, waiter.fn);
-      if (!replica) break;
-      pool.waiters.shift();
-      this.#opts.clock.clearTimeout(waiter.timer);
-      replica.inFlight += 1;
-      waiter.resolve({ replica, coldStart: true });
+    if (pool.queued === 0) return;
+    for (const [template, group] of pool.waiters) {
+      while (group.length > 0) {
+        const waiter = group[0]!;
+        const replica = this.#pick(pool, waiter.target);
+        if (!replica) break;
+        group.shift();
+        pool.queued -= 1;
+        this.#opts.clock.clearTimeout(waiter.timer);
+        replica.inFlight += 1;
+        waiter.resolve({ replica, coldStart: true });
+      }
+      if (group.length === 0) pool.waiters.delete(template);
     }
   }
 }

@@ -8,8 +8,9 @@ import { systemClock } from '../support/clock.js';
 import { TerminalError } from '../support/errors.js';
 import { silentLogger } from '../support/logger.js';
 import { templateOf } from '../pool/replica.js';
-import { Pool } from '../pool/router.js';
+import { Pool, soleTarget } from '../pool/router.js';
 import { Reconciler } from './reconciler.js';
+import { TrafficPlans } from '../revisions/plans.js';
 import { SqliteStore } from '../state/sqlite-store.js';
 import { FakeSandbox } from '../sandbox/testing/fake-sandbox.js';
 import type { FunctionRecord, FunctionStatus } from '../state/records.js';
@@ -78,6 +79,7 @@ beforeEach(async () => {
     clock: systemClock,
     log: silentLogger,
     functionsDir,
+    plans: new TrafficPlans(store),
     onPurged: (name) => purged.push(name),
   });
 });
@@ -139,7 +141,7 @@ describe('Reconciler', () => {
     apply({ minWarm: 1 });
     await reconciler.reconcile('hello');
     const fn = store.get('hello')!;
-    const lease = await pool.acquire(fn);
+    const lease = await pool.acquire(soleTarget(fn));
 
     store.markDeleting('hello', Date.now());
     const result = await reconciler.reconcile('hello');
@@ -221,8 +223,11 @@ describe('Reconciler', () => {
     expect(store.getStatus('hello')?.phase).toBe('Ready');
   });
 
-  it('removes old code versions once no container runs them, sparing recent installs', async () => {
-    const pruning = new Reconciler({ store, pool, sandbox, clock: systemClock, log: silentLogger, functionsDir, codeGraceMs: 0 });
+  it('removes old code versions once no container runs them and no kept revision names them, sparing recent installs', async () => {
+    // One revision kept: d1 is no revision's once d2 is deployed.
+    store.close();
+    store = new SqliteStore(':memory:', { revisionHistory: 1 });
+    const pruning = new Reconciler({ store, pool, sandbox, clock: systemClock, log: silentLogger, functionsDir, plans: new TrafficPlans(store), codeGraceMs: 0 });
     await writeCode('hello', 'd1');
     apply({ minWarm: 1 }, { digest: 'd1' });
     await pruning.reconcile('hello');
@@ -230,7 +235,7 @@ describe('Reconciler', () => {
 
     // A d1 container busy through the rollout drains on d1's code: the folder stays until it is gone.
     const old = pool.replicas('hello')[0]!;
-    const lease = await pool.acquire(store.get('hello')!);
+    const lease = await pool.acquire(soleTarget(store.get('hello')!));
     const inFlight = lease.replica.client!.invoke({ method: 'GET', path: '/', query: { ms: '100' }, headers: {} }, Buffer.alloc(0));
     await writeCode('hello', 'd2');
     apply({ minWarm: 1 }, { digest: 'd2' });
@@ -245,7 +250,7 @@ describe('Reconciler', () => {
 
     // With the default grace, a version installed minutes ago is never taken.
     await writeCode('hello', 'd3');
-    await reconciler.reconcile('hello');
+    await new Reconciler({ store, pool, sandbox, clock: systemClock, log: silentLogger, functionsDir, plans: new TrafficPlans(store) }).reconcile('hello');
     expect((await readdir(join(functionsDir, 'hello'))).sort()).toEqual(['d2', 'd3']);
   });
 
@@ -282,7 +287,7 @@ describe('Reconciler', () => {
     apply({ minWarm: 1, memoryMb: 128 });
     await reconciler.reconcile('hello');
     const old = pool.replicas('hello')[0]!;
-    const lease = await pool.acquire(store.get('hello')!);
+    const lease = await pool.acquire(soleTarget(store.get('hello')!));
     const inFlight = lease.replica.client!.invoke({ method: 'GET', path: '/', query: { ms: '30' }, headers: {} }, Buffer.alloc(0));
 
     apply({ minWarm: 1, memoryMb: 256 });
@@ -290,7 +295,7 @@ describe('Reconciler', () => {
     expect(old.state).toBe('draining');
     expect(sandbox.containers.has(old.containerId!)).toBe(true);
     // New requests go to the new replica.
-    const fresh = await pool.acquire(store.get('hello')!);
+    const fresh = await pool.acquire(soleTarget(store.get('hello')!));
     expect(fresh.replica).not.toBe(old);
     pool.release(fresh.replica);
 
@@ -359,7 +364,7 @@ describe('Reconciler', () => {
   it('replaces a container whose function failed to load only after a doubling back-off', async () => {
     await writeCode('hello', 'd1', "throw new Error('broken at load');\n");
     apply({ minWarm: 1 });
-    const backoff = new Reconciler({ store, pool, sandbox, clock: systemClock, log: silentLogger, functionsDir, loadRetryBaseMs: 100 });
+    const backoff = new Reconciler({ store, pool, sandbox, clock: systemClock, log: silentLogger, functionsDir, plans: new TrafficPlans(store), loadRetryBaseMs: 100 });
     const first = await backoff.reconcile('hello');
     const [broken] = pool.replicas('hello');
     expect(broken?.loadError).toContain('broken at load');
@@ -401,7 +406,7 @@ describe('Reconciler', () => {
     expect(condition(down, 'PoolReady')).toMatchObject({ status: 'False', reason: 'SandboxUnavailable' });
     // An invocation that needs a container gets the engine's error at once, not after the queue time.
     const started = Date.now();
-    await expect(pool.acquire(fn)).rejects.toMatchObject({ code: 'SANDBOX_UNAVAILABLE' });
+    await expect(pool.acquire(soleTarget(fn))).rejects.toMatchObject({ code: 'SANDBOX_UNAVAILABLE' });
     expect(Date.now() - started).toBeLessThan(1000);
 
     sandbox.down = false;

@@ -1,6 +1,8 @@
-import type { Replica } from '../pool/replica.js';
+import { templateOf, type Replica } from '../pool/replica.js';
 import type { FunctionRecord, FunctionSource, FunctionStatus } from '../state/records.js';
-import type { FunctionSpec } from '../../schemas/index.js';
+import type { FunctionSpec, HandlerInterface } from '../../schemas/index.js';
+import { revisionOfReplica, trafficShares, type TrafficShare } from '../revisions/revision-info.js';
+import type { TrafficPlan } from '../revisions/traffic-plan.js';
 
 /** `GET /info` for one function: the original Glambdar fields plus desired and observed state. */
 export interface FunctionInfo {
@@ -11,10 +13,24 @@ export interface FunctionInfo {
   rateLimit: number;
   maxConcurrency: number;
   generation: number;
+  /** The latest revision: the generation that last changed code or spec. */
+  revision: number;
+  /** How requests are split: each serving revision with its percent and tags (one at 100 % without a split). */
+  traffic: TrafficShare[];
+  /** Digest of the function's code files: the version its containers run (and its image tag carries). */
+  codeDigest: string;
+  /** The handler interface: `spec.interface`, else the one its containers detected (null until one loaded it). */
+  interface: HandlerInterface | null;
   source: FunctionSource;
   manifestPath: string | null;
   spec: FunctionSpec;
-  status: FunctionStatus & { containers: ContainerStatus[] };
+  status: FunctionStatus & { containers: ContainerStatus[] } & ScheduleTimes;
+}
+
+/** When a function's schedule fired last and fires next (ISO), null without a schedule. */
+export interface ScheduleTimes {
+  lastScheduleTime: string | null;
+  nextScheduleTime: string | null;
 }
 
 /** One container of a function as `GET /info` shows it (its id is the Docker container id). */
@@ -23,6 +39,8 @@ export interface ContainerStatus {
   state: 'starting' | 'ready' | 'draining' | 'dead';
   inFlight: number;
   generation: number;
+  /** The revision it serves. */
+  revision: number;
   fromStemCell: boolean;
 }
 
@@ -61,7 +79,14 @@ export function roundedRps(rps: number): number {
  * A function as `GET /info` shows it: the stored status with live replica counts and
  * prediction (the reconciler writes status only when something changed).
  */
-export function functionInfo(fn: FunctionRecord, stored: FunctionStatus | undefined, replicas: readonly Replica[], predictedRps: number): FunctionInfo {
+export function functionInfo(
+  fn: FunctionRecord,
+  stored: FunctionStatus | undefined,
+  replicas: readonly Replica[],
+  predictedRps: number,
+  plan: TrafficPlan,
+  schedule: ScheduleTimes = { lastScheduleTime: null, nextScheduleTime: null },
+): FunctionInfo {
   return {
     name: fn.name,
     createdAt: new Date(fn.createdAt).toISOString(),
@@ -70,6 +95,10 @@ export function functionInfo(fn: FunctionRecord, stored: FunctionStatus | undefi
     rateLimit: fn.spec.rateLimit,
     maxConcurrency: fn.spec.maxConcurrency,
     generation: fn.generation,
+    revision: fn.revision,
+    traffic: trafficShares(plan),
+    codeDigest: fn.codeDigest,
+    interface: fn.spec.interface ?? replicas.find((r) => r.interface !== null && r.template === templateOf(fn))?.interface ?? stored?.interface ?? null,
     source: fn.source,
     manifestPath: fn.manifestPath,
     spec: fn.spec,
@@ -81,9 +110,11 @@ export function functionInfo(fn: FunctionRecord, stored: FunctionStatus | undefi
         state: r.state,
         inFlight: r.inFlight,
         generation: r.generation,
+        revision: revisionOfReplica(plan, r),
         fromStemCell: r.fromStem,
       })),
       predictedRps: roundedRps(predictedRps),
+      ...schedule,
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { FunctionSpec } from '../../schemas/index.js';
+import type { FunctionSpec, HandlerInterface } from '../../schemas/index.js';
 
 /** Where a function's desired state comes from; a manifest-owned function changes only there. */
 export type FunctionSource = 'api' | 'manifest';
@@ -8,6 +8,12 @@ export interface DesiredFunction {
   name: string;
   spec: FunctionSpec;
   codeDigest: string;
+  /**
+   * Which values of `spec.secrets` the containers hold: a digest of the names and of each
+   * secret's version (random per value, so it says nothing of the value). '' without secrets.
+   * A new value changes it, which changes the container template and rolls the containers.
+   */
+  secretsVersion?: string;
   source: FunctionSource;
   manifestPath: string | null;
 }
@@ -16,6 +22,11 @@ export interface DesiredFunction {
 export interface FunctionRecord extends DesiredFunction {
   /** Bumped by the store when spec or code changes, never by status writes. */
   generation: number;
+  /**
+   * The latest revision: the generation that last changed code or spec (`traffic` aside, which
+   * routes between revisions and is not part of one). Its code and spec are this record's.
+   */
+  revision: number;
   createdAt: number;
   updatedAt: number;
   lastInvokedAt: number | null;
@@ -65,12 +76,33 @@ export interface FunctionStatus {
   desiredReplicas: number;
   predictedRps: number;
   conditions: Condition[];
+  /**
+   * The handler interface the function's current containers run it under, as their workers
+   * report it (detected from the exports when `spec.interface` is unset); kept while scaled to
+   * zero until the spec or code changes. Absent or null: not known yet.
+   */
+  interface?: HandlerInterface | null;
+}
+
+/**
+ * One revision of a function: an immutable version of its code and spec, numbered by the
+ * generation that made it. The store keeps the newest few and every one that traffic names.
+ */
+export interface Revision {
+  functionName: string;
+  revision: number;
+  createdAt: number;
+  codeDigest: string;
+  /** The spec as the revision made it, without `traffic`. */
+  spec: FunctionSpec;
 }
 
 /** One invocation, as the invoke path records it. */
 export interface InvocationRecord {
   requestId: string;
   funcName: string;
+  /** The revision whose code answered. */
+  revision: number;
   invokedAt: number;
   durationMs: number;
   statusCode: number;
@@ -81,7 +113,9 @@ export interface InvocationRecord {
 }
 
 /** A stored invocation record, as `GET /logs` returns it. */
-export interface LogRecord extends Omit<InvocationRecord, 'invokedAt'> {
+export interface LogRecord extends Omit<InvocationRecord, 'invokedAt' | 'revision'> {
   id: number;
   invokedAt: string;
+  /** null for records written before revisions existed. */
+  revision: number | null;
 }

@@ -1,13 +1,15 @@
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { SPEC_DEFAULTS, type FunctionSpec } from '../../schemas/index.js';
-import type { DesiredFunction, FunctionRecord, FunctionStatus, InvocationRecord, LogRecord, WriteOutcome } from './records.js';
+import type { DesiredFunction, FunctionRecord, FunctionStatus, InvocationRecord, LogRecord, Revision, WriteOutcome } from './records.js';
+import { migrateToRevisions, RevisionTable, REVISIONS_SCHEMA, SELECT_FUNCTION } from './sqlite-revisions.js';
 import type { Store } from './store.js';
 
 interface FunctionRow {
   name: string;
   spec: string;
   code_digest: string;
+  secrets_version: string;
   source: 'api' | 'manifest';
   manifest_path: string | null;
   generation: number;
@@ -16,12 +18,15 @@ interface FunctionRow {
   last_invoked_at: number | null;
   invoke_count: number;
   deleting: number;
+  /** The latest revision (a subquery of the revisions table). */
+  revision: number | null;
 }
 
 interface LogRow {
   id: number;
   func_name: string;
   request_id: string;
+  revision: number | null;
   invoked_at: number;
   duration_ms: number;
   status_code: number;
@@ -37,6 +42,7 @@ CREATE TABLE IF NOT EXISTS functions (
   name TEXT PRIMARY KEY,
   spec TEXT NOT NULL,
   code_digest TEXT NOT NULL,
+  secrets_version TEXT NOT NULL DEFAULT '',
   source TEXT NOT NULL CHECK (source IN ('api', 'manifest')),
   manifest_path TEXT,
   generation INTEGER NOT NULL,
@@ -63,7 +69,7 @@ CREATE TABLE IF NOT EXISTS invocations (
   error TEXT
 );
 CREATE INDEX IF NOT EXISTS invocations_newest_first ON invocations (func_name, id DESC);
-`;
+${REVISIONS_SCHEMA}`;
 
 /** Serialises a spec with sorted keys so equal specs compare equal as text. */
 export function canonicalSpec(spec: FunctionSpec): string {
@@ -78,15 +84,22 @@ export function canonicalSpec(spec: FunctionSpec): string {
   return JSON.stringify(sortKeys(spec));
 }
 
+/** A stored spec, with the default of every field it predates. */
+function readSpec(text: string): FunctionSpec {
+  return { ...SPEC_DEFAULTS, ...(JSON.parse(text) as Partial<FunctionSpec>) };
+}
+
 function toRecord(row: FunctionRow): FunctionRecord {
   return {
     name: row.name,
     // A record stored before a field existed reads with that field's default.
-    spec: { ...SPEC_DEFAULTS, ...(JSON.parse(row.spec) as Partial<FunctionSpec>) },
+    spec: readSpec(row.spec),
     codeDigest: row.code_digest,
+    secretsVersion: row.secrets_version,
     source: row.source,
     manifestPath: row.manifest_path,
     generation: row.generation,
+    revision: row.revision ?? row.generation,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     lastInvokedAt: row.last_invoked_at,
@@ -100,6 +113,7 @@ function toLog(row: LogRow): LogRecord {
     id: row.id,
     funcName: row.func_name,
     requestId: row.request_id,
+    revision: row.revision,
     invokedAt: new Date(row.invoked_at).toISOString(),
     durationMs: row.duration_ms,
     statusCode: row.status_code,
@@ -123,27 +137,36 @@ export class SqliteStore implements Store {
   #stmts;
   /** Records by name; the invoke path reads one per request. Every write below invalidates. */
   #cache = new Map<string, FunctionRecord>();
+  #revisions: RevisionTable;
 
-  /** `path` is a file (WAL mode) or `:memory:` for tests. */
-  constructor(path: string) {
+  /**
+   * `path` is a file (WAL mode) or `:memory:` for tests. `revisionHistory` (default 10) is how
+   * many of a function's newest revisions are kept besides those its traffic names.
+   */
+  constructor(path: string, options: { revisionHistory?: number } = {}) {
     this.#db = new Database(path);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('foreign_keys = ON');
     this.#db.pragma('busy_timeout = 5000');
     this.#db.exec(SCHEMA);
+    // A database made before secrets existed gains the column (every function without secrets).
+    const columns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(functions)').all();
+    if (!columns.some((c) => c.name === 'secrets_version')) this.#db.exec("ALTER TABLE functions ADD COLUMN secrets_version TEXT NOT NULL DEFAULT ''");
+    migrateToRevisions(this.#db);
     const db = this.#db;
+    this.#revisions = new RevisionTable(db, options.revisionHistory ?? 10, readSpec, canonicalSpec);
     this.#stmts = {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       putMeta: db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)'),
-      get: db.prepare<[string], FunctionRow>('SELECT * FROM functions WHERE name = ?'),
-      list: db.prepare<[], FunctionRow>('SELECT * FROM functions ORDER BY name'),
+      get: db.prepare<[string], FunctionRow>(`${SELECT_FUNCTION} WHERE f.name = ?`),
+      list: db.prepare<[], FunctionRow>(`${SELECT_FUNCTION} ORDER BY f.name`),
       insert: db.prepare(
-        `INSERT INTO functions (name, spec, code_digest, source, manifest_path, generation, created_at, updated_at)
-         VALUES (@name, @spec, @codeDigest, @source, @manifestPath, 1, @now, @now)`,
+        `INSERT INTO functions (name, spec, code_digest, secrets_version, source, manifest_path, generation, created_at, updated_at)
+         VALUES (@name, @spec, @codeDigest, @secretsVersion, @source, @manifestPath, 1, @now, @now)`,
       ),
       update: db.prepare(
-        `UPDATE functions SET spec = @spec, code_digest = @codeDigest, source = @source, manifest_path = @manifestPath,
+        `UPDATE functions SET spec = @spec, code_digest = @codeDigest, secrets_version = @secretsVersion, source = @source, manifest_path = @manifestPath,
          generation = generation + @bump, updated_at = @now, deleting = 0 WHERE name = @name`,
       ),
       markDeleting: db.prepare('UPDATE functions SET deleting = 1, updated_at = ? WHERE name = ?'),
@@ -158,8 +181,8 @@ export class SqliteStore implements Store {
         'INSERT INTO function_status (name, status) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET status = excluded.status',
       ),
       insertLog: db.prepare(
-        `INSERT INTO invocations (func_name, request_id, invoked_at, duration_ms, status_code, cold_start, stdout, stderr, error)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO invocations (func_name, request_id, revision, invoked_at, duration_ms, status_code, cold_start, stdout, stderr, error)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       bumpCounters: db.prepare(
         `UPDATE functions SET invoke_count = invoke_count + ?, last_invoked_at = MAX(COALESCE(last_invoked_at, 0), ?)
@@ -182,23 +205,32 @@ export class SqliteStore implements Store {
 
   apply(desired: DesiredFunction, now: number): { outcome: WriteOutcome; record: FunctionRecord } {
     this.#cache.delete(desired.name);
+    this.#revisions.invalidate(desired.name);
     return this.#db.transaction(() => {
       const spec = canonicalSpec(desired.spec);
       const existing = this.#stmts.get.get(desired.name);
-      const params = { ...desired, spec, now };
+      const secretsVersion = desired.secretsVersion ?? '';
+      const params = { name: desired.name, codeDigest: desired.codeDigest, source: desired.source, manifestPath: desired.manifestPath, secretsVersion, spec, now };
       if (!existing) {
         this.#stmts.insert.run(params);
+        this.#revisions.written(desired, 1, now);
         return { outcome: 'created' as const, record: toRecord(this.#stmts.get.get(desired.name)!) };
       }
-      const specChanged = existing.spec !== spec || existing.code_digest !== desired.codeDigest;
+      // New secret values change what the containers hold, as new code does.
+      const specChanged = existing.spec !== spec || existing.code_digest !== desired.codeDigest || existing.secrets_version !== secretsVersion;
       const ownerChanged =
         existing.source !== desired.source || existing.manifest_path !== desired.manifestPath || existing.deleting === 1;
       if (!specChanged && !ownerChanged) return { outcome: 'unchanged' as const, record: toRecord(existing) };
       // A deleted-then-recreated function gets a new generation even with the same spec.
       const bump = specChanged || existing.deleting === 1 ? 1 : 0;
       this.#stmts.update.run({ ...params, bump });
+      if (bump === 1) this.#revisions.written(desired, existing.generation + 1, now);
       return { outcome: 'updated' as const, record: toRecord(this.#stmts.get.get(desired.name)!) };
     }).immediate();
+  }
+
+  revisions(name: string): readonly Revision[] {
+    return this.#revisions.list(name);
   }
 
   get(name: string): FunctionRecord | undefined {
@@ -224,6 +256,7 @@ export class SqliteStore implements Store {
     this.#cache.delete(name);
     return this.#db.transaction(() => {
       this.#stmts.deleteLogs.run(name);
+      this.#revisions.purge(name);
       return this.#stmts.deleteFunction.run(name).changes > 0 ? ('deleted' as const) : ('unchanged' as const);
     }).immediate();
   }
@@ -256,7 +289,7 @@ export class SqliteStore implements Store {
         }
         if (!known) continue;
         // Positional parameters: about a fifth cheaper per row than named ones.
-        this.#stmts.insertLog.run(r.funcName, r.requestId, r.invokedAt, r.durationMs, r.statusCode, r.coldStart ? 1 : 0, r.stdout, r.stderr, r.error);
+        this.#stmts.insertLog.run(r.funcName, r.requestId, r.revision, r.invokedAt, r.durationMs, r.statusCode, r.coldStart ? 1 : 0, r.stdout, r.stderr, r.error);
         const c = perFunction.get(r.funcName) ?? { count: 0, last: 0 };
         c.count += 1;
         c.last = Math.max(c.last, r.invokedAt);

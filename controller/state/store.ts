@@ -1,4 +1,4 @@
-import type { DesiredFunction, FunctionRecord, FunctionStatus, InvocationRecord, LogRecord, WriteOutcome } from './records.js';
+import type { DesiredFunction, FunctionRecord, FunctionStatus, InvocationRecord, LogRecord, Revision, WriteOutcome } from './records.js';
 
 /**
  * The controller's port to persistent state. Spec writes bump `generation`; status writes
@@ -7,7 +7,14 @@ import type { DesiredFunction, FunctionRecord, FunctionStatus, InvocationRecord,
 export interface Store {
   /** An id made once per data folder; it labels this runtime's containers. */
   readonly instanceId: string;
+  /**
+   * Writes desired state. A change of code or spec (traffic aside) also records a revision
+   * numbered by the new generation; revisions past the newest `revisionHistory` go unless the
+   * spec's traffic names them.
+   */
   apply(desired: DesiredFunction, now: number): { outcome: WriteOutcome; record: FunctionRecord };
+  /** The kept revisions of a function, oldest first (from memory; writes refresh it). */
+  revisions(name: string): readonly Revision[];
   get(name: string): FunctionRecord | undefined;
   list(): FunctionRecord[];
   /** First step of deletion; returns false if there was no such function. */

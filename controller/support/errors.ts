@@ -48,6 +48,14 @@ export class FunctionNotFound extends GlambdarError {
   }
 }
 
+/** No traffic entry of the function carries this tag (`/invoke/<name>@<tag>`). */
+export class TagNotFound extends GlambdarError {
+  override readonly code = 'TAG_NOT_FOUND';
+  constructor(functionName: string, tag: string) {
+    super(`function "${functionName}" has no traffic tag "${tag}"`);
+  }
+}
+
 /** The function belongs to a manifest file; change it there. */
 export class OwnedByManifest extends GlambdarError {
   override readonly code = 'OWNED_BY_MANIFEST';
@@ -67,6 +75,11 @@ export class RateLimited extends GlambdarError {
   constructor(functionName: string, readonly limit: number, readonly retryAfterMs: number) {
     super(`function "${functionName}" is rate limited to ${limit} requests per second`);
   }
+}
+
+/** A TypeScript entry did not compile at deploy; the message names file:line:column. */
+export class CompileFailed extends GlambdarError {
+  override readonly code = 'COMPILE_FAILED';
 }
 
 /** The handler threw or rejected; the message is the handler's. */
@@ -110,7 +123,86 @@ export class TerminalError extends GlambdarError {
   override readonly code = 'TERMINAL';
 }
 
+/** No async job has this request id (or it was trimmed after its retention). */
+export class JobNotFound extends GlambdarError {
+  override readonly code = 'JOB_NOT_FOUND';
+  constructor(requestId: string) {
+    super(`no async job "${requestId}"`);
+  }
+}
+
+/** Only a dead job can be queued again. */
+export class JobNotDead extends GlambdarError {
+  override readonly code = 'JOB_NOT_DEAD';
+  constructor(requestId: string, status: string) {
+    super(`job "${requestId}" is ${status}; only a dead job can be retried`);
+  }
+}
+
+/** The function's async queue holds GLAMBDAR_MAX_JOBS jobs; `retryAfterMs` says when to try again. */
+export class QueueFull extends GlambdarError {
+  override readonly code = 'QUEUE_FULL';
+  constructor(functionName: string, max: number, readonly retryAfterMs = 30_000) {
+    super(`function "${functionName}" has ${max} async jobs queued, running or dead (GLAMBDAR_MAX_JOBS); try again later, or retry or wait out the ones it has`);
+  }
+}
+
 /** No route matches the request. */
 export class RouteNotFound extends GlambdarError {
   override readonly code = 'ROUTE_NOT_FOUND';
+}
+
+/**
+ * No credential, or not one this route accepts: the admin token on control routes, a key of the
+ * function (or the admin token) on a private function. Answered with `WWW-Authenticate`.
+ */
+export class Unauthorized extends GlambdarError {
+  override readonly code = 'UNAUTHORIZED';
+}
+
+/** A valid credential that does not open this door: a key of another function. */
+export class Forbidden extends GlambdarError {
+  override readonly code = 'FORBIDDEN';
+}
+
+/** A control request for a host name this runtime does not answer to (DNS rebinding). */
+export class HostNotAllowed extends GlambdarError {
+  override readonly code = 'HOST_NOT_ALLOWED';
+}
+
+/** A control request sent by a browser page of another site. */
+export class OriginNotAllowed extends GlambdarError {
+  override readonly code = 'ORIGIN_NOT_ALLOWED';
+}
+
+/** No such secret. */
+export class SecretNotFound extends GlambdarError {
+  override readonly code = 'SECRET_NOT_FOUND';
+  constructor(readonly secretName: string) {
+    super(`secret "${secretName}" not found`);
+  }
+}
+
+/** A secret some functions still name in `spec.secrets`. */
+export class SecretInUse extends GlambdarError {
+  override readonly code = 'SECRET_IN_USE';
+  constructor(secretName: string, readonly functions: readonly string[]) {
+    super(`secret "${secretName}" is used by ${functions.map((f) => `"${f}"`).join(', ')}; remove it from their spec.secrets first`);
+  }
+}
+
+/** No key with this id for this function. */
+export class KeyNotFound extends GlambdarError {
+  override readonly code = 'KEY_NOT_FOUND';
+  constructor(functionName: string, id: string) {
+    super(`function "${functionName}" has no key "${id}"`);
+  }
+}
+
+/**
+ * A function that cannot be exported as valid objects of the target platform: an object the
+ * platform's schema refuses, or a spec value the platform reserves. Nothing is printed.
+ */
+export class ExportInvalid extends GlambdarError {
+  override readonly code = 'EXPORT_INVALID';
 }

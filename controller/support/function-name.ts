@@ -10,3 +10,27 @@ export function checkFunctionName(raw: string): string {
   const short = raw.length > 100 ? `${raw.slice(0, 100)}...` : raw;
   throw new InvalidName(`${JSON.stringify(short)} is not a valid function name: it ${FUNCTION_NAME_RULE}`);
 }
+
+/** Returns `raw` when it is a valid secret name (the function-name rule: it becomes a file name), else InvalidName. */
+export function checkSecretName(raw: string): string {
+  if (FUNCTION_NAME_PATTERN.test(raw)) return raw;
+  const short = raw.length > 100 ? `${raw.slice(0, 100)}...` : raw;
+  throw new InvalidName(`${JSON.stringify(short)} is not a valid secret name: it ${FUNCTION_NAME_RULE}`);
+}
+
+/** A function, and the traffic tag of a route `<name>@<tag>` (undefined: split by weight). */
+export interface InvokeTarget {
+  name: string;
+  tag: string | undefined;
+}
+
+/**
+ * Splits the path segment of `/invoke/<name>[@<tag>]` (and `/async/<name>[@<tag>]`): `@` cannot
+ * occur in a function name, so the first one starts the tag. The name is checked here
+ * (InvalidName); a tag no entry carries is the Runtime's 404 (`TAG_NOT_FOUND`).
+ */
+export function splitTaggedName(segment: string): InvokeTarget {
+  const at = segment.indexOf('@');
+  if (at < 0) return { name: checkFunctionName(segment), tag: undefined };
+  return { name: checkFunctionName(segment.slice(0, at)), tag: segment.slice(at + 1) };
+}

@@ -64,6 +64,8 @@ export class FakeSandbox implements Sandbox {
   startGate: ((spec: ContainerSpec) => Promise<void> | undefined) | null = null;
   /** When set, `start` throws what it returns (if anything). */
   failStart: ((spec: ContainerSpec) => Error | undefined) | null = null;
+  /** When set, a removal waits for the promise it returns before it begins. */
+  removeGate: ((containerId: string) => Promise<void> | undefined) | null = null;
   /** While true, every call fails as an unreachable engine does. */
   down = false;
   /** What `capacity` reports; null: unknown, as an engine that did not answer. */
@@ -96,6 +98,8 @@ export class FakeSandbox implements Sandbox {
       maxLogBytes: 262_144,
       drainTimeoutMs: this.#drainTimeoutMs,
       stem: spec.stem === true,
+      interface: spec.interface ?? null,
+      handler: spec.handler ?? null,
     }));
     this.containers.set(id, {
       info: {
@@ -135,6 +139,8 @@ export class FakeSandbox implements Sandbox {
 
   async remove(containerId: string): Promise<void> {
     if (this.down) throw new SandboxUnavailable('Docker engine is not reachable or refused to remove a container');
+    // The engine still lists the container while a gated removal is under way, as Docker does.
+    await this.removeGate?.(containerId);
     const container = this.containers.get(containerId);
     if (!container) return;
     this.containers.delete(containerId);
