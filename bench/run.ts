@@ -5,17 +5,18 @@
  * The runtime runs as a child process on a temp data folder and a free port, so the load
  * generator (autocannon, in this process) does not share its event loop.
  */
-import autocannon from 'autocannon';
 import Docker from 'dockerode';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, watch } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yazl from 'yazl';
-import { childPids, cpuMicros } from './proc-cpu.js';
+import { bareDockerStarts } from './engine-floor.js';
+import { load } from './load.js';
+import { childPids } from './proc-cpu.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'api', 'cli.js');
@@ -154,40 +155,9 @@ function sequential(port: number, path: string, n: number, warmup = 500): Promis
   });
 }
 
-/** The processes serving one server's requests: the HTTP front and the worker(s) behind it. */
-interface Processes {
-  front: number;
-  workers: readonly number[];
-}
-
-/** Per-request CPU time of a server's processes over one load run, in microseconds. */
-interface CpuPerRequest {
-  frontUs: number;
-  workerUs: number;
-}
-
-async function load(port: number, path: string, seconds = LOAD_SECONDS, headers: Record<string, string> = {}, processes?: Processes): Promise<{ rps: number; p99: number; errors: number; cpu: CpuPerRequest }> {
-  const frontBefore = processes ? cpuMicros([processes.front]) : NaN;
-  const workersBefore = processes ? cpuMicros(processes.workers) : NaN;
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}${path}`,
-    method: 'POST',
-    body: '{}',
-    headers: { 'content-type': 'application/json', ...headers },
-    connections: 32,
-    duration: seconds,
-  });
-  const requests = result.requests.total;
-  const cpu = {
-    frontUs: processes ? (cpuMicros([processes.front]) - frontBefore) / requests : NaN,
-    workerUs: processes ? (cpuMicros(processes.workers) - workersBefore) / requests : NaN,
-  };
-  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx, cpu };
-}
-
 /** Host pids of a function's containers (their node processes: the worker is the container's first process). */
 async function containerPids(docker: Docker, port: number, fn: string): Promise<number[]> {
-  const info = JSON.parse((await call(port, 'GET', `/info/${fn}`)).body) as { status: { containers: Array<{ id: string | null }> } };
+  const info = JSON.parse((await call(port, 'GET', `/info/${fn}`, undefined, auth(port))).body) as { status: { containers: Array<{ id: string | null }> } };
   const pids: number[] = [];
   for (const c of info.status.containers) {
     if (!c.id) continue;
@@ -206,47 +176,6 @@ async function containerRssMb(docker: Docker, port: number, fn: string): Promise
   const s = stats.memory_stats.stats ?? {};
   const bytes = s['rss'] ?? s['anon'] ?? stats.memory_stats.usage ?? NaN;
   return bytes / 1024 / 1024;
-}
-
-/**
- * The engine's own floor for a cold start: create + start of a container of the runtime image
- * with the same limits (and the same 1-CPU boot quota), until its node process has booted and
- * written a file into a mounted folder, without Glambdar. Same run, same machine.
- */
-async function bareDockerStarts(docker: Docker, image: string, samples: number): Promise<number[]> {
-  const times: number[] = [];
-  for (let i = 0; i < samples; i++) {
-    const dir = await mkdtemp('/tmp/glb-bare-');
-    await chmod(dir, 0o777);
-    const booted = new Promise<number>((resolve) => {
-      const watcher = watch(dir, () => {
-        if (!existsSync(join(dir, 'booted'))) return;
-        watcher.close();
-        resolve(performance.now());
-      });
-    });
-    const t0 = performance.now();
-    const c = await docker.createContainer({
-      Image: image,
-      Cmd: ['/usr/local/bin/node', '-e', "require('fs').writeFileSync('/out/booted', '')"],
-      User: '65534:65534',
-      NetworkDisabled: true,
-      HostConfig: {
-        NetworkMode: 'none',
-        ReadonlyRootfs: true,
-        CapDrop: ['ALL'],
-        Memory: 128 * 1024 * 1024,
-        CpuPeriod: 10_000,
-        CpuQuota: 10_000,
-        Binds: [`${dir}:/out:rw`],
-      },
-    });
-    await c.start();
-    times.push((await booted) - t0);
-    await c.remove({ force: true });
-    await rm(dir, { recursive: true, force: true });
-  }
-  return times;
 }
 
 function processRssMb(pid: number): number {
