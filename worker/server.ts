@@ -12,8 +12,10 @@ import { performance } from 'node:perf_hooks';
 import { runCaptured, writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
 import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
-import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
-import { isInvokeHeader, isLoadHeader } from './protocol.js';
+import { PROTOCOL_VERSION, type EndHeader, type HeadHeader, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
+import { isCancelHeader, isCreditHeader, isInvokeHeader, isLoadHeader } from './protocol.js';
+import { Cancellation, type BodySource } from './body-source.js';
+import { StreamOut, type SendFrame } from './stream-out.js';
 import { loadFunction, sourceLocation, type LoadResult } from './loader.js';
 import type { FunctionResponse } from './request.js';
 import type { WorkerScope } from './interfaces/types.js';
@@ -96,6 +98,12 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       if (conn.writable) conn.write(chunk);
     });
     writer = connWriter;
+    // The streamed responses of this connection in flight, by invocation id.
+    const streams = new Map<number, ActiveStream>();
+    const io: StreamIO = { send: (header, body) => connWriter.add(header, body), streams };
+    conn.once('close', () => {
+      for (const active of streams.values()) cancelStream(active, new Error('the connection to the runtime closed'));
+    });
     conn.on('data', (chunk: Buffer) => {
       let frames;
       try {
@@ -105,6 +113,19 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
         return;
       }
       for (const { header, body } of frames) {
+        const t = (header as { t?: unknown } | null)?.t;
+        if (t === 'credit' || t === 'cancel') {
+          // A stream that already ended may still get the runtime's late credit or cancel.
+          if (isCreditHeader(header)) streams.get(header.id)?.out.grant(header.bytes);
+          else if (isCancelHeader(header)) {
+            const active = streams.get(header.id);
+            if (active) cancelStream(active, new Error('the client went away, or the invocation ran out of time'));
+          } else {
+            dropConnection(conn, `frame is not a valid ${String(t)}`);
+            return;
+          }
+          continue;
+        }
         if (isLoadHeader(header)) {
           void load(header).then((frame) => connWriter.add(frame));
           continue;
@@ -114,9 +135,11 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
           return;
         }
         inFlight++;
-        invoke(loaded, header, body, config.maxLogBytes, closing !== undefined, config.fnDir)
+        invoke(loaded, header, body, config.maxLogBytes, closing !== undefined, config.fnDir, io)
           .then(
             (frame) => {
+              // A streamed response has sent its own frames.
+              if (frame === null) return;
               if (!connWriter.add(frame.header, frame.body, MAX_FRAME_BYTES)) connWriter.add(tooLarge(frame).header);
             },
             (err: unknown) => writeRealStderr(`glambdar worker: invocation ${header.id} failed: ${stackOf(err)}\n`),
@@ -246,7 +269,31 @@ interface ResultFrame {
   body: Buffer;
 }
 
-/** Runs one invocation to its result frame; never rejects. */
+/** A streamed response in flight: what a credit or cancel frame reaches. */
+interface ActiveStream {
+  out: StreamOut;
+  cancellation: Cancellation;
+  source: BodySource;
+}
+
+/** What an invocation needs to stream: the connection's frame writer and its table of streams. */
+interface StreamIO {
+  send: SendFrame;
+  streams: Map<number, ActiveStream>;
+}
+
+function cancelStream(active: ActiveStream, reason: Error): void {
+  if (active.out.cancelled) return;
+  active.out.cancel(reason);
+  active.cancellation.cancel(reason);
+  active.source.cancel(reason);
+}
+
+/**
+ * Runs one invocation to its result frame; never rejects. A streamed response sends its head,
+ * chunks and end through `io` instead (inside the invocation's capture, so what the handler
+ * logs while streaming is its own), and gives null.
+ */
 async function invoke(
   loaded: LoadResult | null,
   head: InvokeHeader,
@@ -254,21 +301,40 @@ async function invoke(
   maxLogBytes: number,
   draining: boolean,
   fnDir: string,
-): Promise<ResultFrame> {
+  io: StreamIO,
+): Promise<ResultFrame | null> {
   const started = performance.now();
   if (draining) return result(head.id, 503, 'worker is shutting down', '', '', started);
   if (!loaded) return result(head.id, 503, 'this worker has no function loaded yet', '', '', started);
   if (!loaded.ok) return result(head.id, 500, `function failed to load: ${loaded.error}`, '', '', started);
   const { invoke: adapter, typescript } = loaded;
+  const cancellation = new Cancellation();
+  let out: StreamOut | null = null;
   const run = await runCaptured(async (): Promise<FunctionResponse> => {
     try {
-      return await adapter(head, body);
+      const response = await adapter(head, body, cancellation);
+      if (response.stream !== undefined) {
+        out = new StreamOut(head.id, io.send);
+        io.streams.set(head.id, { out, cancellation, source: response.stream });
+        io.send({ t: 'head', id: head.id, statusCode: response.statusCode, headers: response.headers } satisfies HeadHeader);
+        await out.pump(response.stream);
+      }
+      return response;
     } catch (err) {
       // Like Lambda: the stack goes to the invocation's own log, the message to the caller.
-      process.stderr.write(`${stackOf(err)}\n`);
+      if (!cancellation.cancelled) process.stderr.write(`${stackOf(err)}\n`);
       throw err;
     }
   }, maxLogBytes);
+  const streamed = out as StreamOut | null;
+  if (streamed !== null) {
+    io.streams.delete(head.id);
+    const cancelled = streamed.cancelled;
+    const error = cancelled ? `the stream was cancelled: ${cancelled.message}` : run.ok ? null : messageOf(run.error) + (typescript ? sourceLocation(run.error, fnDir) : '');
+    const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+    io.send({ t: 'end', id: head.id, stdout: run.stdout, stderr: run.stderr, error, durationMs } satisfies EndHeader);
+    return null;
+  }
   if (!run.ok) {
     // A TypeScript function's message also says which .ts line threw (its stack is source-mapped).
     const where = typescript ? sourceLocation(run.error, fnDir) : '';
