@@ -15,6 +15,7 @@ export type { DeployRequest, RollbackTarget, WriteResult } from './state/desired
 export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, Revision, WriteOutcome } from './state/records.js';
 export type { InvokeOutcome } from './invocation/invoker.js';
 export type { InvokeRequest } from './pool/worker-client.js';
+export type { ResponseStream, StreamSink } from './pool/response-stream.js';
 export type { InvocationSnapshot } from './invocation/invocation-metrics.js';
 export type { JobView, JobStatus, JobCounts, StoredResponse } from './events/job.js';
 export { JOB_STATUSES } from './events/job.js';

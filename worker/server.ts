@@ -14,8 +14,8 @@ import type { WorkerConfig } from './config.js';
 import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
 import { PROTOCOL_VERSION, type EndHeader, type HeadHeader, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
 import { isCancelHeader, isCreditHeader, isInvokeHeader, isLoadHeader } from './protocol.js';
-import { Cancellation, type BodySource } from './body-source.js';
-import { StreamOut, type SendFrame } from './stream-out.js';
+import { Cancellation } from './body-source.js';
+import { cancelStream, StreamOut, type ActiveStream, type StreamIO } from './stream-out.js';
 import { loadFunction, sourceLocation, type LoadResult } from './loader.js';
 import type { FunctionResponse } from './request.js';
 import type { WorkerScope } from './interfaces/types.js';
@@ -267,26 +267,6 @@ class FolderWatch {
 interface ResultFrame {
   header: ResultHeader;
   body: Buffer;
-}
-
-/** A streamed response in flight: what a credit or cancel frame reaches. */
-interface ActiveStream {
-  out: StreamOut;
-  cancellation: Cancellation;
-  source: BodySource;
-}
-
-/** What an invocation needs to stream: the connection's frame writer and its table of streams. */
-interface StreamIO {
-  send: SendFrame;
-  streams: Map<number, ActiveStream>;
-}
-
-function cancelStream(active: ActiveStream, reason: Error): void {
-  if (active.out.cancelled) return;
-  active.out.cancel(reason);
-  active.cancellation.cancel(reason);
-  active.source.cancel(reason);
 }
 
 /**

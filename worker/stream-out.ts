@@ -5,7 +5,7 @@
  * handler's stream only while credits remain, so the worker holds at most one chunk of a
  * stream whose client is slow.
  */
-import type { BodySource } from './body-source.js';
+import type { BodySource, Cancellation } from './body-source.js';
 import { STREAM_CHUNK_BYTES, STREAM_WINDOW_BYTES, type ChunkHeader } from './protocol.js';
 
 /** Where a stream's frames go (the connection's FrameWriter). */
@@ -89,4 +89,25 @@ export class StreamOut {
     this.#wake = null;
     wake?.();
   }
+}
+
+/** A streamed response in flight: what a credit or cancel frame reaches. */
+export interface ActiveStream {
+  out: StreamOut;
+  cancellation: Cancellation;
+  source: BodySource;
+}
+
+/** What an invocation needs to stream: the connection's frame writer and its table of streams. */
+export interface StreamIO {
+  send: SendFrame;
+  streams: Map<number, ActiveStream>;
+}
+
+/** Cancels a stream at once: no more credits are waited for, the handler's signal aborts, its stream is cancelled. */
+export function cancelStream(active: ActiveStream, reason: Error): void {
+  if (active.out.cancelled) return;
+  active.out.cancel(reason);
+  active.cancellation.cancel(reason);
+  active.source.cancel(reason);
 }

@@ -176,3 +176,30 @@ export class ResponseStream {
     for (const listener of listeners) listener(end);
   }
 }
+
+/**
+ * Reads a stream to its end where no client waits (an async job): keeps its first `keepBytes`
+ * bytes and counts the rest, crediting the worker as it goes. Resolves with the stream's error
+ * (null when whole) too.
+ */
+export function drainStream(stream: ResponseStream, keepBytes: number): Promise<{ head: Buffer; size: number; error: string | null }> {
+  return new Promise((resolve) => {
+    const kept: Buffer[] = [];
+    let keptBytes = 0;
+    let size = 0;
+    stream.attach({
+      write(chunk) {
+        size += chunk.length;
+        if (keptBytes < keepBytes) {
+          const part = chunk.subarray(0, keepBytes - keptBytes);
+          kept.push(Buffer.from(part));
+          keptBytes += part.length;
+        }
+        return true;
+      },
+      end(error) {
+        resolve({ head: Buffer.concat(kept, keptBytes), size, error });
+      },
+    });
+  });
+}

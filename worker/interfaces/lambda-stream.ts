@@ -7,7 +7,7 @@
  */
 import { PushSource } from '../body-source.js';
 import { checkStatus, headerValue, HEADER_NAME, type FunctionResponse } from '../request.js';
-import { lambdaContext, lambdaEvent } from './lambda.js';
+import { lambdaContext, lambdaEvent, lambdaNames } from './lambda.js';
 import { appendHeader, type Invoke, type UserFunction } from './types.js';
 
 /** The mark Lambda's Node.js runtime sets on a streaming handler. */
@@ -61,6 +61,7 @@ export function installAwsLambdaGlobal(): void {
  * it, it breaks the stream off. The handler returning ends a stream it left open.
  */
 export function streamingLambdaAdapter(handler: UserFunction, env: NodeJS.ProcessEnv = process.env): Invoke {
+  const names = lambdaNames(env);
   return (head, body) => {
     const now = Date.now();
     const event = lambdaEvent(head, body, now);
@@ -81,7 +82,7 @@ export function streamingLambdaAdapter(handler: UserFunction, env: NodeJS.Proces
         if (!started) reject(error);
         else stream.fail(error);
       };
-      const context = lambdaContext(head, now, env, (error) => {
+      const context = lambdaContext(head, now, names, (error) => {
         if (error !== null && error !== undefined) failed(error);
       });
       let returned: unknown;

@@ -129,6 +129,7 @@ function isUtf8(bytes: Buffer): boolean {
  */
 export function lambdaAdapter(handler: UserFunction, env: NodeJS.ProcessEnv = process.env): Invoke {
   if ((handler as { [STREAMING]?: unknown })[STREAMING] === 'response') return streamingLambdaAdapter(handler, env);
+  const names = lambdaNames(env);
   const waitsForCallback = handler.length >= 3;
   return (head, body) => {
     const now = Date.now();
@@ -141,7 +142,7 @@ export function lambdaAdapter(handler: UserFunction, env: NodeJS.ProcessEnv = pr
         if (error !== null && error !== undefined) reject(error);
         else resolve(result);
       };
-      const context = lambdaContext(head, now, env, finish);
+      const context = lambdaContext(head, now, names, finish);
       let returned: unknown;
       try {
         returned = handler(event, context, (error: unknown, result?: unknown) => finish(error, result));
@@ -156,15 +157,30 @@ export function lambdaAdapter(handler: UserFunction, env: NodeJS.ProcessEnv = pr
   };
 }
 
+/** What the context says of the function, from the variables the runtime sets (read once, when the adapter is made). */
+export interface LambdaNames {
+  functionName: string;
+  functionVersion: string;
+  memoryLimitInMB: string;
+}
+
+export function lambdaNames(env: NodeJS.ProcessEnv): LambdaNames {
+  return {
+    functionName: env['AWS_LAMBDA_FUNCTION_NAME'] ?? '',
+    functionVersion: env['AWS_LAMBDA_FUNCTION_VERSION'] ?? '$LATEST',
+    memoryLimitInMB: env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'] ?? '',
+  };
+}
+
 /** The context of one invocation; `finish` is what its legacy completion methods call. */
-export function lambdaContext(head: InvokeHeader, now: number, env: NodeJS.ProcessEnv, finish: (error: unknown, result?: unknown) => void): LambdaContext {
-  const functionName = env['AWS_LAMBDA_FUNCTION_NAME'] ?? '';
+export function lambdaContext(head: InvokeHeader, now: number, names: LambdaNames, finish: (error: unknown, result?: unknown) => void): LambdaContext {
+  const { functionName, functionVersion, memoryLimitInMB } = names;
   const deadline = now + head.timeoutMs;
   return {
     functionName,
-    functionVersion: env['AWS_LAMBDA_FUNCTION_VERSION'] ?? '$LATEST',
+    functionVersion,
     invokedFunctionArn: `arn:aws:lambda:glambdar:000000000000:function:${functionName}`,
-    memoryLimitInMB: env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'] ?? '',
+    memoryLimitInMB,
     awsRequestId: head.requestId,
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: `glambdar/${process.pid}`,
