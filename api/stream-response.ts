@@ -18,6 +18,8 @@ export function sendStream(res: ServerResponse, outcome: InvokeOutcome, stream: 
     headers['ratelimit-remaining'] = outcome.rate.remaining;
     headers['ratelimit-reset'] = Math.ceil(outcome.rate.resetMs / 1000);
   }
+  // A client that left while the handler was starting: its stream is cancelled at once.
+  if (res.destroyed) return stream.cancel('the client went away');
   res.writeHead(outcome.statusCode, headers);
   // The head leaves now, not with the first chunk: the client knows the status at once.
   res.flushHeaders();
