@@ -62,3 +62,13 @@ describe('StreamOut credits', () => {
     await expect(out.pump({ next: () => Promise.reject(new Error('boom')), cancel: () => undefined })).rejects.toThrow('boom');
   });
 });
+
+describe('StreamOut cancel', () => {
+  it('does not wait for a pull that never settles', async () => {
+    const out = new StreamOut(1, recorder().send);
+    const pumped = out.pump({ next: () => new Promise<Buffer | null>(() => undefined), cancel: () => undefined });
+    await turn();
+    out.cancel(new Error('client gone'));
+    await expect(pumped).resolves.toBeUndefined();
+  });
+});

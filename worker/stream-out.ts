@@ -17,6 +17,8 @@ export class StreamOut {
   #credits: number;
   #wake: (() => void) | null = null;
   #cancelled: Error | null = null;
+  /** Settles a pull in progress when the stream is cancelled. */
+  #onCancel: (() => void) | null = null;
   #chunkHeader: ChunkHeader;
   /** Body bytes sent so far. */
   bytes = 0;
@@ -48,6 +50,7 @@ export class StreamOut {
     if (this.#cancelled) return;
     this.#cancelled = reason;
     this.#wakeUp();
+    this.#onCancel?.();
   }
 
   /** Resolves once there are credits (or the stream is cancelled). */
@@ -78,8 +81,13 @@ export class StreamOut {
         source.cancel(this.#cancelled);
         return;
       }
-      const chunk = await source.next();
-      if (chunk === null) return;
+      // A cancel does not wait for the pull (a generator may sit in an await for ever): the end leaves now.
+      const chunk = await new Promise<Buffer | null>((resolve, reject) => {
+        this.#onCancel = () => resolve(null);
+        source.next().then(resolve, reject);
+      });
+      this.#onCancel = null;
+      if (chunk === null || this.#cancelled) return;
       await this.write(chunk);
     }
   }
