@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { control, deploy, docker, eventually, functionContainers, integrationEnabled, makeZip, startRuntime, type TestRuntime } from './harness.js';
+import { control, deploy, docker, eventually, info, integrationEnabled, makeZip, startRuntime, type TestRuntime } from './harness.js';
 
 /**
  * Streamed responses in real containers: an SSE feed arrives event by event, a client that
@@ -233,8 +233,13 @@ describe.runIf(integrationEnabled)('streamed responses', () => {
     const reader = warm.body!.getReader();
     await reader.read();
     await reader.cancel();
-    const container = (await functionContainers(rt, 'bulk')).find((c) => c.State === 'running');
-    const id = container!.Id;
+    // A stem cell may have served the first call; the reconciler then moves the function to a
+    // container of its own: measure once there is one container, not stem-born.
+    const id = await eventually(async () => {
+      const { containers } = (await info(rt, 'bulk')).status;
+      const own = containers.filter((c) => !c.fromStemCell && c.state === 'ready');
+      return containers.length === 1 && own.length === 1 ? own[0]!.id : undefined;
+    }, 30_000, 'one container of its own for bulk');
     await new Promise((r) => setTimeout(r, 500));
     const idleRuntime = process.memoryUsage().rss;
     const idleWorker = await containerMemory(id);
