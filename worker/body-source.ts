@@ -179,10 +179,11 @@ export class PushSource extends Writable implements BodySource {
     return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
   }
 
+  /** Destroyed without an error: a handler with no 'error' listener must not crash on its client leaving. */
   cancel(reason: Error): void {
     this.#failure ??= reason;
     this.#settle();
-    this.destroy(reason);
+    this.destroy();
   }
 
   #start(): void {

@@ -182,6 +182,27 @@ describe('streamed responses in the worker', () => {
     expect(frames.at(-1)?.header).toMatchObject({ error: null });
   });
 
+  it("destroys a streaming Lambda handler's responseStream when the runtime cancels", async () => {
+    const client = await connect(
+      `
+      exports.handler = awslambda.streamifyResponse(async (event, responseStream) => {
+        responseStream.on('close', () => { globalThis.streamTest.cancelledAt = Date.now(); });
+        while (!responseStream.destroyed) {
+          responseStream.write('tick ');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      });`,
+      'lambda',
+    );
+    client.invoke(1, '/');
+    await until(client, (f) => (f.header as { t: string }).t === 'chunk');
+    const sentAt = Date.now();
+    client.socket.write(encodeFrame({ t: 'cancel', id: 1 } satisfies CancelHeader));
+    const frames = await until(client, isEnd(1));
+    expect(probe().cancelledAt! - sentAt).toBeLessThan(100);
+    expect(frames.at(-1)?.header).toMatchObject({ error: expect.stringMatching(/cancelled/) });
+  });
+
   it('fails a streaming Lambda handler that throws before writing as a buffered 500, and breaks off one that throws after', async () => {
     const client = await connect(
       `
