@@ -4,15 +4,16 @@ import type { Autoscaler } from './autoscaling/autoscaler.js';
 import type { InvocationLog } from './invocation/invocation-log.js';
 import type { InvocationMetrics, InvocationSnapshot } from './invocation/invocation-metrics.js';
 import type { InvokeOutcome, Invoker } from './invocation/invoker.js';
-import { removeSecretFoldersExcept } from './pool/replica-socket.js';
+import { adoptRunning } from './pool/adoption.js';
 import type { Pool } from './pool/router.js';
 import type { TrafficPlans } from './revisions/plans.js';
 import { revisionInfos, type RevisionInfo } from './revisions/revision-info.js';
-import { adoptionRecord } from './revisions/traffic-plan.js';
 import type { StemCells } from './pool/stem-cells.js';
 import type { InvokeRequest } from './pool/worker-client.js';
 import { functionInfo, type FunctionInfo } from './reconcile/status.js';
 import type { WorkQueue } from './reconcile/workqueue.js';
+import type { FunctionStats } from './stats/function-series.js';
+import type { StatsHistory, StatsOverview } from './stats/stats-history.js';
 import type { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
 import type { Secrets } from './secrets/secrets.js';
@@ -43,6 +44,8 @@ export interface RuntimeParts {
   invoker: Invoker;
   invocations: InvocationLog;
   metrics: InvocationMetrics;
+  /** The dashboard's per-second history of every function. */
+  history: StatsHistory;
   paths: DataPaths;
   hostFit: HostFit;
   desired: DesiredState;
@@ -103,7 +106,8 @@ export class Runtime {
     // Whatever a crash cut short: keys of functions gone, secret values not yet rolled out.
     this.#p.access.sweep((name) => this.#p.store.get(name) !== undefined);
     this.#p.desired.refreshSecrets();
-    await this.#adoptRunning();
+    const { store, pool, plans, paths } = this.#p;
+    await adoptRunning({ sandbox, store, pool, plans, log, secretMounts: paths.secretMounts });
     stemCells.start();
     autoscaler.start();
     this.#resyncAll();
@@ -274,6 +278,16 @@ export class Runtime {
     return this.#p.store.logsAfter(name, options);
   }
 
+  /** A function's last `seconds` whole seconds, one point each (`GET /stats/:name`): traffic, prediction, replicas, latency. */
+  stats(name: string, seconds: number): FunctionStats {
+    return this.#p.history.series(this.#p.desired.live(name).name, seconds);
+  }
+
+  /** Every function's last minute and the runtime process with its last `seconds` (`GET /stats`). */
+  statsOverview(seconds: number): StatsOverview {
+    return this.#p.history.overview(seconds);
+  }
+
   /** Everything `GET /metrics` shows, read at once. */
   metricsSnapshot(): MetricsSnapshot {
     return {
@@ -333,36 +347,6 @@ export class Runtime {
     this.#p.events.functionGone(name);
     for (const resolve of this.#purgeWaiters.get(name) ?? []) resolve();
     this.#purgeWaiters.delete(name);
-  }
-
-  async #adoptRunning(): Promise<void> {
-    const { sandbox, store, pool, plans, log } = this.#p;
-    let containers;
-    try {
-      containers = await sandbox.list();
-    } catch (err) {
-      log.warn(`cannot list containers to adopt: ${withCauses(err)}`);
-      return;
-    }
-    await Promise.all(
-      containers.map(async (c) => {
-        // Only labels set at create time say whose a container is. A stem cell's name no function
-        // (a specialised one was about to be replaced by a labelled container): it goes.
-        const fn = c.stem ? undefined : store.get(c.functionName);
-        // Every revision with traffic or a tag keeps its containers.
-        const record = fn && !fn.deleting ? adoptionRecord(plans.plan(fn), c) : undefined;
-        if (!c.running || !record) {
-          if (c.stem) await sandbox.remove(c.id).catch(() => undefined);
-          return;
-        }
-        // A container that does not answer is removed by adopt; reconcile starts a new one.
-        await pool.adopt(record, c.id, c.replicaKey).catch(() => undefined);
-      }),
-    );
-    // Secrets folders no adopted container mounts go: no value outlives its containers.
-    const kept = new Set<string>();
-    for (const fn of store.list()) for (const r of pool.replicas(fn.name)) kept.add(r.key);
-    await removeSecretFoldersExcept(this.#p.paths.secretMounts, kept).catch((err: unknown) => log.warn(`cannot sweep old secrets folders: ${withCauses(err)}`));
   }
 
   #resyncAll(): void {
