@@ -43,6 +43,7 @@ export class LiveChart<K extends string> {
   #caption: HTMLElement;
   #area: HTMLElement;
   #shade: Array<number | null> = [];
+  #xMin = 0;
   #resize: ResizeObserver;
 
   constructor(spec: ChartSpec<K>) {
@@ -59,8 +60,9 @@ export class LiveChart<K extends string> {
     this.#resize.observe(this.#area);
   }
 
-  /** Draws the window's current columns. */
-  update(window: RollingWindow<K>): void {
+  /** Draws the window's current columns from `xMin` (a second) on. */
+  update(window: RollingWindow<K>, xMin: number): void {
+    this.#xMin = xMin;
     const spec = this.#spec;
     const data: uPlot.AlignedData = [window.time, ...spec.lines.map((l) => window.columns[l.key])];
     this.#shade = spec.shade ? window.columns[spec.shade.key] : [];
@@ -128,7 +130,7 @@ export class LiveChart<K extends string> {
       height: HEIGHT,
       cursor: { drag: { x: false, y: false } },
       legend: { show: true, live: true },
-      scales: { x: { time: true }, y: spec.log ? { distr: 3, log: 10 } : { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
+      scales: { x: { time: true, range: (_u, min, max) => [Math.max(min, this.#xMin), max] }, y: spec.log ? { distr: 3, log: 10 } : { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
       axes: [{ stroke: '#444' }, { stroke: '#444', label: spec.unit, size: 56, labelSize: 18 }],
       series: [
         { label: 'time' },
@@ -146,6 +148,26 @@ export class LiveChart<K extends string> {
       hooks: { drawClear: [shadeHook] },
     };
   }
+}
+
+/** Ranges the charts of a page can show. */
+const RANGES: ReadonlyArray<[string, number]> = [
+  ['15 min', 900],
+  ['5 min', 300],
+  ['1 min', 60],
+];
+
+/** Buttons choosing how much of the 15 minutes the charts show; calls `onChange` with seconds. */
+export function rangePicker(onChange: (seconds: number) => void): HTMLElement {
+  const buttons = RANGES.map(([label, seconds]) => {
+    const b = h('button', { type: 'button', class: 'range', 'aria-pressed': seconds === 900 ? 'true' : 'false', 'data-seconds': seconds }, label);
+    b.addEventListener('click', () => {
+      for (const other of buttons) other.setAttribute('aria-pressed', other === b ? 'true' : 'false');
+      onChange(seconds);
+    });
+    return b;
+  });
+  return h('div', { class: 'ranges', role: 'group', 'aria-label': 'Time range of the charts' }, h('span', {}, 'Show the last'), ...buttons);
 }
 
 function cap(key: string): string {

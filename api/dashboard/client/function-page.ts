@@ -1,6 +1,6 @@
 import type { FunctionInfo, FunctionStats, JobView, RevisionInfo } from '../../../controller/index.js';
 import { ApiError, getJson } from './api.js';
-import { LiveChart, type ChartSpec } from './charts.js';
+import { LiveChart, rangePicker, type ChartSpec } from './charts.js';
 import { fill, h, section } from './dom.js';
 import { ms, num, phaseBadge, readyCondition } from './format.js';
 import { renderJobs, renderRevisions, renderSpec, renderStatus } from './details.js';
@@ -95,6 +95,15 @@ export function functionPage(name: string, report: (err: unknown) => void): Page
   const logs = section('Invocations and logs', 'logs');
   const logsPanel = new LogsPanel(name, report);
   logs.body.append(logsPanel.el);
+  let range = 900;
+  const draw = () => {
+    const xMin = window.chartStart('predictedRps', range);
+    for (const c of charts) c.update(window, xMin);
+  };
+  const picker = rangePicker((seconds) => {
+    range = seconds;
+    if (window.last !== null) draw();
+  });
   const missing = h('p', { class: 'empty', hidden: true }, `There is no function named ${name}. `, h('a', { href: '#/' }, 'Back to the overview'));
   const el = h(
     'div',
@@ -102,6 +111,7 @@ export function functionPage(name: string, report: (err: unknown) => void): Page
     h('p', { class: 'crumbs' }, h('a', { href: '#/' }, '← All functions')),
     heading,
     missing,
+    picker,
     h('div', { class: 'chart-grid' }, ...charts.map((c) => c.el)),
     logs.el,
     h('div', { class: 'detail-grid' }, conditions.el, containers.el, revisions.el, spec.el, jobs.el, dead.el),
@@ -126,7 +136,7 @@ export function functionPage(name: string, report: (err: unknown) => void): Page
       }
       missing.hidden = true;
       window.merge({ ...stats, s2xx: stats.responses['2xx'], s3xx: stats.responses['3xx'], s4xx: stats.responses['4xx'], s5xx: stats.responses['5xx'] });
-      for (const c of charts) c.update(window);
+      draw();
       renderHeading(heading, info);
       renderStatus(conditions.body, containers.body, info);
       if (tick++ % 5 === 0) {

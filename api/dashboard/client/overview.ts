@@ -60,8 +60,9 @@ export function overviewPage(report: (err: unknown) => void): Page {
         rssMiB: s.rssBytes.map((b) => (b === null ? null : b / 1048576)),
         eventLoopPercent: s.eventLoopUtilization.map((u) => (u === null ? null : u * 100)),
       });
-      cpuChart.update(window);
-      memChart.update(window);
+      const xMin = window.chartStart('cpuPercent', 900);
+      cpuChart.update(window, xMin);
+      memChart.update(window, xMin);
       const r = stats.runtime;
       fill(
         runtimeCard,

@@ -22,4 +22,17 @@ describe("the dashboard's rolling window", () => {
     expect(w.secondsToAsk(1000)).toBe(5);
     expect(w.secondsToAsk(1060)).toBe(64);
   });
+
+  it('starts charts at the first sample within the range, showing at least a minute', () => {
+    const w = new RollingWindow(['a'] as const);
+    const time = Array.from({ length: 600 }, (_, i) => 1000 + i);
+    w.merge({ time, a: time.map((t) => (t < 1400 ? null : 1)) });
+    expect(w.chartStart('a', 900)).toBe(1400);
+    expect(w.chartStart('a', 60)).toBe(1540);
+    w.merge({ time: [1600], a: [1] });
+    expect(w.chartStart('a', 900)).toBe(1400);
+    const fresh = new RollingWindow(['a'] as const);
+    fresh.merge({ time: [5000, 5001], a: [null, 1] });
+    expect(fresh.chartStart('a', 900)).toBe(5001 - 59);
+  });
 });

@@ -22,6 +22,23 @@ export class RollingWindow<K extends string> {
     return this.time.length === 0 ? null : this.time[this.time.length - 1]!;
   }
 
+  /**
+   * Where charts of this window start: `rangeSeconds` before the last second, but not before
+   * `key` has its first value (the function's or runtime's first sample), and never less than a minute.
+   */
+  chartStart(key: K, rangeSeconds: number): number {
+    const last = this.last ?? 0;
+    const column = this.columns[key];
+    let first = this.time[0] ?? last;
+    for (let i = 0; i < column.length; i++) {
+      if (column[i] !== null && column[i] !== undefined) {
+        first = this.time[i]!;
+        break;
+      }
+    }
+    return Math.min(last - 59, Math.max(first, last - rangeSeconds + 1));
+  }
+
   /** How many seconds the next poll should ask for, so that nothing is missed after a pause. */
   secondsToAsk(nowSeconds: number): number {
     const last = this.last;
