@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { describe, expect, it } from 'vitest';
-import { chromiumPresent, CHROMIUM, launchChromium, watchErrors } from './chromium.js';
+import { chromiumPresent, CHROMIUM, launchChromium, watchErrors } from '../../bench/chromium.js';
 import { control, deploy, eventually, info, integrationEnabled, invoke, makeZip, useRuntimes } from './harness.js';
 
 /** Where the screenshots go (gitignored); printed by the test. */

@@ -137,6 +137,7 @@ export function functionPage(name: string, report: (err: unknown) => void): Page
       missing.hidden = true;
       window.merge({ ...stats, s2xx: stats.responses['2xx'], s3xx: stats.responses['3xx'], s4xx: stats.responses['4xx'], s5xx: stats.responses['5xx'] });
       draw();
+      logsPanel.observeRate(stats.requests[stats.requests.length - 1] ?? 0);
       renderHeading(heading, info);
       renderStatus(conditions.body, containers.body, info);
       if (tick++ % 5 === 0) {

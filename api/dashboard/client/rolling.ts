@@ -76,14 +76,15 @@ export class RollingWindow<K extends string> {
 
 /**
  * Runs `task` now and then every `intervalMs` after each run ends (never two at once), until
- * `stop`. A failed run is reported and the polling goes on.
+ * `stop`. A failed run is reported and the polling goes on. While the tab is hidden nothing
+ * runs (the next run after it asks for what it missed).
  */
 export function poll(intervalMs: number, task: () => Promise<void>, onError: (err: unknown) => void): { stop(): void } {
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const run = async () => {
     try {
-      await task();
+      if (typeof document === 'undefined' || !document.hidden) await task();
     } catch (err) {
       if (!stopped) onError(err);
     }

@@ -23,7 +23,10 @@ const FLAGS = [
   '--disable-dev-shm-usage',
 ];
 
-/** A headless Chromium on a fresh profile folder, removed by `close`. */
+/**
+ * A headless Chromium on a fresh profile folder, removed by `close`: the dashboard's browser
+ * test (test/integration/dashboard.test.ts) and its bench (bench/dashboard.ts) drive it.
+ */
 export interface TestBrowser {
   browser: Browser;
   close(): Promise<void>;
@@ -44,6 +47,15 @@ export async function launchChromium(): Promise<TestBrowser> {
       await rm(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** Signs in on the dashboard at `url` (the runtime's address) with `token` and waits for the overview. */
+export async function signIn(page: Page, url: string, token: string): Promise<void> {
+  await page.goto(`${url}/ui`, { waitUntil: 'load' });
+  await page.waitForSelector('#token');
+  await page.type('#token', token);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#functions-title');
 }
 
 /** What a page logged as an error: script errors, console.error calls and the browser's own error entries (failed loads). */
