@@ -114,6 +114,12 @@ describe('GET /stats', () => {
     expect(series.responses['2xx']!.reduce((a, b) => a + b, 0)).toBe(3);
     expect(series.responses['5xx']!.reduce((a, b) => a + b, 0)).toBe(1);
     expect(series.p50Ms.some((v) => v !== null)).toBe(true);
+    // The autoscaler's tick samples prediction and replicas every second.
+    await new Promise((r) => setTimeout(r, 1100));
+    const sampled = (await (await control('/stats/echo?seconds=3')).json()) as { predictedRps: Array<number | null>; readyReplicas: Array<number | null>; panic: Array<number | null> };
+    expect(sampled.predictedRps.some((v) => v !== null && v > 0)).toBe(true);
+    expect(sampled.readyReplicas.some((v) => v !== null && v >= 1)).toBe(true);
+    expect(sampled.panic.filter((v) => v !== null).every((v) => v === 0 || v === 1)).toBe(true);
     const overview = (await (await control('/stats?seconds=2')).json()) as {
       windowSeconds: number;
       runtime: { rssBytes: number; series: { time: number[] } };
