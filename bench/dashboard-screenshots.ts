@@ -106,37 +106,34 @@ async function main(): Promise<void> {
     await deploy('checkout', CHECKOUT, { maxConcurrency: '4', maxReplicas: '8', scaleDownDelayMs: '20000' });
     await deploy('thumbnails', THUMBS, { maxConcurrency: '10' });
     await deploy('nightly-report', REPORT, { schedule: '*/20 * * * * *' });
-    log('traffic: steady, a ramp, a burst, then calm (about two minutes)');
-    await Promise.all([
-      traffic(url, 'thumbnails', 125, () => 8),
-      (async () => {
-        await traffic(url, 'checkout', 20, () => 5);
-        await traffic(url, 'checkout', 30, (t) => 5 + (t / 30) * 55);
-        await traffic(url, 'checkout', 20, () => 60);
-        await traffic(url, 'checkout', 8, () => 250);
-        await traffic(url, 'checkout', 45, () => 12);
-      })(),
-    ]);
-    log('screenshots');
+    log('traffic: steady, a ramp, a burst, then calm (about two minutes); pictures during the calm');
+    const thumbnails = traffic(url, 'thumbnails', 140, () => 8);
+    await traffic(url, 'checkout', 20, () => 5);
+    await traffic(url, 'checkout', 30, (t) => 5 + (t / 30) * 55);
+    await traffic(url, 'checkout', 20, () => 60);
+    await traffic(url, 'checkout', 8, () => 250);
+    const calm = traffic(url, 'checkout', 60, () => 12);
+    await new Promise((r) => setTimeout(r, 25_000));
     const chromium = await launchChromium();
     try {
       const page = await chromium.browser.newPage();
       const errors = watchErrors(page);
       await signIn(page, url, token);
       await page.waitForSelector('a.fn-link');
-      await new Promise((r) => setTimeout(r, 2500));
+      await new Promise((r) => setTimeout(r, 3000));
       await mkdir(OUT, { recursive: true });
       await page.screenshot({ path: join(OUT, 'dashboard-overview.png') });
       await page.evaluate("location.hash = '#/functions/checkout'");
       await page.waitForSelector('#chart-traffic[data-points]:not([data-points="0"])');
       await page.waitForSelector('#log-list .log-entry');
-      await new Promise((r) => setTimeout(r, 2500));
+      await new Promise((r) => setTimeout(r, 3000));
       await page.screenshot({ path: join(OUT, 'dashboard-function.png'), clip: { x: 0, y: 0, width: 1280, height: 1240 } });
       if (errors.all.length > 0) throw new Error(`the page logged errors: ${errors.all.join('; ')}`);
       log(`saved in ${OUT}`);
     } finally {
       await chromium.close();
     }
+    await Promise.all([calm, thumbnails]);
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));

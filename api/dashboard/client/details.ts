@@ -44,7 +44,7 @@ export function renderStatus(conditions: HTMLElement, containers: HTMLElement, i
     table(
       'Conditions',
       ['Type', 'Status', 'Reason', 'Message', 'Since'],
-      info.status.conditions.map((c) => [c.type, conditionBadge(c.status), c.reason, c.message, ago(c.lastTransitionTime)]),
+      info.status.conditions.map((c) => [c.type, conditionBadge(c.status), c.reason, h('span', { class: 'condition' }, c.message), ago(c.lastTransitionTime)]),
       'Not reconciled yet.',
     ),
   );
@@ -86,7 +86,7 @@ export function renderJobs(recent: HTMLElement, dead: HTMLElement, jobs: JobView
     String(j.attempts),
     j.statusCode === null ? '–' : String(j.statusCode),
     clock(j.createdAt),
-    j.error ?? '',
+    h('span', { class: 'condition' }, j.error ?? ''),
   ];
   const headers = ['Request id', 'Status', 'Tries', 'Code', 'Queued', 'Error'];
   fill(recent, table('Async jobs', headers, jobs.map(row), 'No async jobs.'));

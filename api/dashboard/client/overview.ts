@@ -109,17 +109,21 @@ function renderFunctions(body: HTMLElement, list: FunctionInfo[], stats: StatsOv
       percent(s?.errorRate),
       String(s?.coldStarts ?? 0),
       `r${fn.revision} · gen ${fn.generation}`,
-      h('span', { class: 'condition' }, readyCondition(fn)),
+      h('span', { class: 'condition' }, shortCondition(fn)),
     ];
   });
   fill(
     body,
-    table(
-      'Functions',
-      ['Function', 'Status', 'Ready / desired', 'Req/s (5 s)', 'Predicted req/s', 'p50 (1 min)', 'p99 (1 min)', 'Errors (5xx, 1 min)', 'Cold starts (1 min)', 'Revision', 'Condition'],
-      rows,
-    ),
+    h('p', { class: 'help' }, 'Requests per second: mean of the last 5 s. Latency, 5xx share and cold starts: the last minute.'),
+    table('Functions', ['Function', 'Status', 'Ready / desired', 'Req/s', 'Predicted', 'p50', 'p99', '5xx', 'Cold starts', 'Revision', 'Condition'], rows),
   );
+}
+
+/** The Ready condition in a few words: its reason, and its message when it is not True. */
+function shortCondition(fn: FunctionInfo): string {
+  const ready = fn.status.conditions.find((c) => c.type === 'Ready');
+  if (!ready) return 'not reconciled yet';
+  return ready.status === 'True' ? ready.reason : readyCondition(fn);
 }
 
 function renderManifests(body: HTMLElement, files: ManifestFileState[]): void {
