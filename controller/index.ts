@@ -28,6 +28,7 @@ export {
   InvalidInput,
   InvalidName,
   InvalidArchive,
+  CompileFailed,
   FunctionNotFound,
   TagNotFound,
   OwnedByManifest,

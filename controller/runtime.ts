@@ -126,6 +126,11 @@ export class Runtime {
     return this.#written(this.#p.desired.configure(name, patch, source));
   }
 
+  /** Readies the installed code for a patch's `handler` (a TypeScript entry compiled) before `configure` checks it. */
+  prepareHandler(name: string, patch: unknown): Promise<void> {
+    return this.#p.desired.prepareHandler(name, patch);
+  }
+
   /**
    * Rolls back to a kept revision (by number or tag; by default the one before the latest):
    * a new generation with its code and spec, rolled out as any deploy is. `from` is the

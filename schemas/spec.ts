@@ -46,6 +46,41 @@ const retryShape = {
   maxBackoffMs: int(0).max(DAY_MS),
 };
 
+/**
+ * The handler interfaces a function may be written to (README "Handler interfaces"): the
+ * original `glambdar`, and the contracts of AWS Lambda (API Gateway payload 2.0), OpenFaaS
+ * (node20 template), Knative (`func`'s Node template) and fetch-style runtimes.
+ */
+export const HANDLER_INTERFACES = ['glambdar', 'lambda', 'openfaas', 'knative', 'fetch'] as const;
+export const HandlerInterface = z.enum(HANDLER_INTERFACES);
+export type HandlerInterface = z.infer<typeof HandlerInterface>;
+
+/** One path segment of a handler: no leading dot (so no `..`, no hidden files), no slash. */
+const HANDLER_SEGMENT = '[A-Za-z0-9_@$-][A-Za-z0-9_.@$-]*';
+const HANDLER_PATH = new RegExp(`^(?:${HANDLER_SEGMENT}/)*${HANDLER_SEGMENT}$`);
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const MAX_HANDLER_CHARS = 256;
+
+/**
+ * `spec.handler`: `path/file.export` as Lambda writes it (the file without its extension, then
+ * the export), or `path/file` alone to let the interface pick the export. The worker splits it
+ * (worker/entry-files.ts); here only its shape is checked.
+ */
+export const HandlerPath = z
+  .string()
+  .max(MAX_HANDLER_CHARS, `must be at most ${MAX_HANDLER_CHARS} characters`)
+  .refine((handler) => HANDLER_PATH.test(handler), {
+    message: 'must be a relative path to the file without its extension, then the export: e.g. "index.handler" or "src/app.handler" (no leading "/", no "." or ".." segments)',
+  })
+  .refine(
+    (handler) => {
+      const last = handler.slice(handler.lastIndexOf('/') + 1);
+      const dot = last.lastIndexOf('.');
+      return dot < 0 || IDENTIFIER.test(last.slice(dot + 1));
+    },
+    { message: 'the part after the last "." must be the name of an export (a JavaScript identifier)' },
+  );
+
 /** Every spec field with its rule; defaults live in {@link FunctionSpec}. */
 const specShape = {
   rateLimit: int(0),
@@ -160,6 +195,10 @@ export const FunctionSpec = z
     concurrencyPolicy: specShape.concurrencyPolicy.default(SPEC_DEFAULTS.concurrencyPolicy),
     schedulePayload: specShape.schedulePayload.default(() => ({})),
     startingDeadlineSeconds: specShape.startingDeadlineSeconds.default(SPEC_DEFAULTS.startingDeadlineSeconds),
+    /** The handler interface; absent: detected from the module's exports when it loads. */
+    interface: HandlerInterface.nullish().transform((value) => value ?? undefined).optional(),
+    /** Where the handler is; absent: `index` at the root (index.mjs, .js, .cjs, .ts...) with the interface's export. */
+    handler: HandlerPath.nullish().transform((value) => value ?? undefined).optional(),
   })
   .refine((s) => s.minWarm <= s.maxReplicas, { message: 'minWarm must not exceed maxReplicas', path: ['minWarm'] })
   .refine((s) => s.retry.backoffMs <= s.retry.maxBackoffMs, { message: 'backoffMs must not exceed maxBackoffMs', path: ['retry', 'backoffMs'] });
@@ -190,11 +229,15 @@ export const SpecPatch = z.strictObject({
   concurrencyPolicy: specShape.concurrencyPolicy.optional(),
   schedulePayload: specShape.schedulePayload.optional(),
   startingDeadlineSeconds: specShape.startingDeadlineSeconds.optional(),
+  /** null: detect the interface again. */
+  interface: HandlerInterface.nullable().optional(),
+  /** null: back to the default entry. */
+  handler: HandlerPath.nullable().optional(),
 });
 export type SpecPatch = z.infer<typeof SpecPatch>;
 
 /** Spec fields whose change needs new containers; the others apply live. */
-export const CONTAINER_FIELDS = ['memoryMb', 'cpus', 'env', 'secrets'] as const;
+export const CONTAINER_FIELDS = ['memoryMb', 'cpus', 'env', 'secrets', 'interface', 'handler'] as const;
 
 /**
  * Spec fields that belong to the function as a whole, not to one revision: while traffic is
@@ -230,9 +273,9 @@ const JSON_FIELDS = new Set(['env', 'retry', 'schedulePayload', 'traffic']);
 
 /**
  * Turns multipart form fields (all strings) into a SpecPatch input: numbers are converted,
- * `env`, `retry`, `schedulePayload` and `traffic` are JSON text, an empty `schedule` is none,
- * `secrets` a JSON array or names separated by commas (`secrets=db-password,api-key`; empty:
- * none). `name` is not a spec field and is skipped.
+ * `env`, `retry`, `schedulePayload` and `traffic` are JSON text, an empty `schedule`,
+ * `interface` or `handler` is none, `secrets` a JSON array or names separated by commas
+ * (`secrets=db-password,api-key`; empty: none). `name` is not a spec field and is skipped.
  */
 export function specPatchFromForm(fields: Record<string, unknown>): unknown {
   const out: Record<string, unknown> = {};
@@ -244,7 +287,7 @@ export function specPatchFromForm(fields: Record<string, unknown>): unknown {
       // Not a number: kept as the text, so the error says "received string", not "received NaN".
       const number = raw.trim() === '' ? Number.NaN : Number(raw);
       out[key] = Number.isNaN(number) ? raw : number;
-    } else if (key === 'schedule' && raw.trim() === '') {
+    } else if ((key === 'schedule' || key === 'interface' || key === 'handler') && raw.trim() === '') {
       out[key] = null;
     } else if (JSON_FIELDS.has(key)) {
       try {

@@ -6,7 +6,7 @@ import type { Logger } from '../support/logger.js';
 import type { ExitReason, Sandbox } from '../sandbox/sandbox.js';
 import type { FunctionRecord } from '../state/records.js';
 import { FrameBudget } from './frame-budget.js';
-import { isGone, newReplica, type Replica } from './replica.js';
+import { entryOf, functionEnv, isGone, newReplica, type Replica } from './replica.js';
 import { listenForReplica, makeSecretsFolder, removeReplicaFolders, socketDirOf } from './replica-socket.js';
 import type { StemCells } from './stem-cells.js';
 import type { WorkerClient } from './worker-client.js';
@@ -144,7 +144,7 @@ export class ReplicaLifecycle {
     try {
       // Its secrets first, into the folder the cell was made with: the function may read them as it loads.
       await this.#writeSecrets(fn, cell.secretsDir);
-      const loadError = await this.#o.stemCells!.specialize(cell, join(this.#o.functionsDir, fn.name, fn.codeDigest), fn.spec.env);
+      const loadError = await this.#o.stemCells!.specialize(cell, join(this.#o.functionsDir, fn.name, fn.codeDigest), functionEnv(fn), entryOf(fn));
       if (isGone(replica)) throw new RetiredDuringStart();
       this.#attach(replica, cell.client);
       this.#startFailures.delete(fn.name);
@@ -248,7 +248,8 @@ export class ReplicaLifecycle {
       ...(secretsDir === null ? {} : { secretsDir }),
       memoryMb: fn.spec.memoryMb,
       cpus: fn.spec.cpus,
-      env: fn.spec.env,
+      env: functionEnv(fn),
+      ...entryOf(fn),
     });
     if (isGone(replica)) throw new RetiredDuringStart();
     let client: WorkerClient;
@@ -324,6 +325,7 @@ export class ReplicaLifecycle {
     replica.client = client;
     replica.listener = null;
     replica.loadError = client.loadError;
+    replica.interface = client.interface;
     client.onClose(() => {
       if (isGone(replica) || this.#o.detached()) return;
       const exit = this.askWhyItStopped(replica, EXIT_REASON_WAIT_MS);

@@ -6,7 +6,7 @@ import type { Logger } from '../support/logger.js';
 import { listenForReplica, makeSecretsFolder, removeReplicaFolders, socketDirOf } from './replica-socket.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { DEFAULT_FRAME_BUDGET, FrameBudget } from './frame-budget.js';
-import type { WorkerClient } from './worker-client.js';
+import type { FunctionEntry, WorkerClient } from './worker-client.js';
 import type { WorkerListener } from './worker-listener.js';
 
 /** The container-level sizes a stem cell is made for; a function takes one of its own size. */
@@ -100,13 +100,14 @@ export class StemCells {
   }
 
   /**
-   * Copies `codeDir` into a taken cell and loads it with `env`. Resolves with the load error,
+   * Copies `codeDir` into a taken cell and loads it with `env` (and its entry: `spec.handler`
+   * and `spec.interface`). Resolves with the load error,
    * or null when the handler is ready; rejects (FunctionLoadFailed) when the load does not end
    * within the start timeout, as a function that loops at load would.
    */
-  async specialize(cell: StemCell, codeDir: string, env: Record<string, string>): Promise<string | null> {
+  async specialize(cell: StemCell, codeDir: string, env: Record<string, string>, entry: FunctionEntry): Promise<string | null> {
     await cp(codeDir, cell.codeDir, { recursive: true });
-    return cell.client.specialize(env, this.#o.startTimeoutMs);
+    return cell.client.specialize(env, entry, this.#o.startTimeoutMs);
   }
 
   /** Removes every ready cell and any still starting, and stops refilling. */

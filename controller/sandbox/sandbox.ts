@@ -2,6 +2,7 @@
  * The controller's port to the container engine. dockerode lives behind it
  * (docker-sandbox.ts); reconcile tests use an in-memory fake.
  */
+import type { InterfaceName } from '../../worker/protocol.js';
 
 /** Labels every Glambdar container carries; the instance label scopes everything we touch. */
 export const LABELS = {
@@ -58,6 +59,10 @@ export interface ContainerSpec {
   memoryMb: number;
   cpus: number;
   env: Record<string, string>;
+  /** `spec.interface` for the worker (`GLAMBDAR_INTERFACE`); absent or null: detected at load. */
+  interface?: InterfaceName | null;
+  /** `spec.handler` for the worker (`GLAMBDAR_HANDLER`); absent or null: the default entry. */
+  handler?: string | null;
 }
 
 /** How a container ended: killed by the kernel's OOM killer at its memory limit, or its exit code. */

@@ -1,7 +1,8 @@
+import * as path from 'node:path';
 import { FunctionSpec, NESTED_SPEC_FIELDS, SpecPatch, parseWith } from '../../schemas/index.js';
-import { installCode, type CodeSource } from '../code/install.js';
+import { entryProblem, installCode, prepareInstalled, type CodeSource } from '../code/install.js';
 import type { Clock } from '../support/clock.js';
-import { FunctionNotFound, InvalidInput, OwnedByManifest } from '../support/errors.js';
+import { FunctionNotFound, InvalidArchive, InvalidInput, OwnedByManifest } from '../support/errors.js';
 import type { FunctionRecord, FunctionSource, Revision, WriteOutcome } from './records.js';
 import type { Store } from './store.js';
 
@@ -73,7 +74,7 @@ export class DesiredState {
     const spec = this.#mergeSpec(base, patch.value, request.name);
     // Before the code is installed: a spec naming a missing secret writes nothing at all.
     this.#secretsVersion(request.name, spec);
-    const { digest } = await installCode(request.code, this.#o.functionsDir, request.name);
+    const { digest } = await installCode(request.code, this.#o.functionsDir, request.name, { handler: spec.handler ?? null });
     // Read again after the install's awaits: a secret changed meanwhile is not missed.
     const secretsVersion = this.#secretsVersion(request.name, spec);
     return this.#o.store.apply(
@@ -82,14 +83,35 @@ export class DesiredState {
     );
   }
 
-  /** Applies a partial spec to an existing function. */
+  /** Applies a partial spec to an existing function. A new `handler` must name a ready entry of the installed code. */
   configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
     const existing = this.live(name);
     checkOwner(existing, source);
     const parsed = parseWith(SpecPatch, patch);
     if (!parsed.ok) throw new InvalidInput(`invalid config: ${parsed.issues.join('; ')}`);
     const spec = this.#mergeSpec(existing.spec, parsed.value, name);
+    if ((spec.handler ?? null) !== (existing.spec.handler ?? null)) {
+      // A few stats: the entry is there, and a TypeScript one was compiled (prepareHandler).
+      const problem = entryProblem(this.#codeDir(existing), spec.handler ?? null);
+      if (problem !== null) throw new InvalidArchive(problem);
+    }
     return this.#o.store.apply({ ...existing, spec, secretsVersion: this.#secretsVersion(name, spec) }, this.#o.clock.now());
+  }
+
+  /**
+   * Readies the installed code for the `handler` a patch names, before `configure` writes it:
+   * the entry must be there (400 naming the files looked for), and a TypeScript entry is
+   * compiled into the version (400 `COMPILE_FAILED`). Writes no desired state; a patch without
+   * a valid `handler` is left to `configure` to judge.
+   */
+  async prepareHandler(name: string, patch: unknown): Promise<void> {
+    const parsed = parseWith(SpecPatch, patch);
+    if (!parsed.ok || typeof parsed.value.handler !== 'string') return;
+    await prepareInstalled(this.#codeDir(this.live(name)), parsed.value.handler);
+  }
+
+  #codeDir(fn: FunctionRecord): string {
+    return path.join(this.#o.functionsDir, fn.name, fn.codeDigest);
   }
 
   /**

@@ -77,6 +77,11 @@ export class RateLimited extends GlambdarError {
   }
 }
 
+/** A TypeScript entry did not compile at deploy; the message names file:line:column. */
+export class CompileFailed extends GlambdarError {
+  override readonly code = 'COMPILE_FAILED';
+}
+
 /** The handler threw or rejected; the message is the handler's. */
 export class HandlerError extends GlambdarError {
   override readonly code = 'HANDLER_ERROR';

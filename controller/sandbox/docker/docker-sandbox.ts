@@ -94,6 +94,8 @@ export class DockerSandbox implements Sandbox {
           `GLAMBDAR_SOCKET=${SOCKET_MOUNT}/${RUNTIME_SOCKET_NAME}`,
           'GLAMBDAR_FN_DIR=/fn',
           ...(spec.stem ? ['GLAMBDAR_STEM=1'] : []),
+          ...(spec.interface ? [`GLAMBDAR_INTERFACE=${spec.interface}`] : []),
+          ...(spec.handler ? [`GLAMBDAR_HANDLER=${spec.handler}`] : []),
         ],
         Labels: {
           [LABELS.instance]: this.#instanceId,
