@@ -4,7 +4,8 @@
  */
 export { openRuntime } from './wiring.js';
 export type { RuntimeOptions } from './wiring.js';
-export type { Runtime, MetricsSnapshot } from './runtime.js';
+export type { Runtime } from './runtime.js';
+export type { MetricsSnapshot } from './wiring.js';
 export type { SecretListing, SecretWrite } from './secrets/secret-admin.js';
 export type { KeyInfo, NewKey } from './access/access-control.js';
 export { MAX_SECRET_BYTES } from './secrets/secrets.js';

@@ -1,69 +1,17 @@
-import type { RuntimeConfig } from '../schemas/index.js';
-import type { AccessControl, KeyInfo, NewKey } from './access/access-control.js';
-import type { Autoscaler } from './autoscaling/autoscaler.js';
-import type { InvocationLog } from './invocation/invocation-log.js';
-import type { InvocationMetrics, InvocationSnapshot } from './invocation/invocation-metrics.js';
-import type { InvokeOutcome, Invoker } from './invocation/invoker.js';
-import { adoptRunning } from './pool/adoption.js';
-import type { Pool } from './pool/router.js';
-import type { TrafficPlans } from './revisions/plans.js';
+import type { KeyInfo, NewKey } from './access/access-control.js';
+import type { InvokeOutcome } from './invocation/invoker.js';
 import { revisionInfos, type RevisionInfo } from './revisions/revision-info.js';
-import type { StemCells } from './pool/stem-cells.js';
 import type { InvokeRequest } from './pool/worker-client.js';
 import { functionInfo, type FunctionInfo } from './reconcile/status.js';
-import type { WorkQueue } from './reconcile/workqueue.js';
-import type { FunctionStats } from './stats/function-series.js';
-import type { StatsHistory, StatsOverview } from './stats/stats-history.js';
-import type { HostFit } from './sandbox/host-fit.js';
-import type { Sandbox } from './sandbox/sandbox.js';
-import type { Secrets } from './secrets/secrets.js';
 import { SecretAdmin, type SecretListing, type SecretWrite } from './secrets/secret-admin.js';
-import type { DeployRequest, DesiredState, RollbackTarget, WriteResult } from './state/desired-state.js';
+import type { DeployRequest, RollbackTarget, WriteResult } from './state/desired-state.js';
 import type { FunctionRecord, FunctionSource, LogRecord, Revision } from './state/records.js';
-import type { Store } from './state/store.js';
-import type { Clock, TimerHandle } from './support/clock.js';
 import { TagNotFound, withCauses } from './support/errors.js';
-import type { Logger } from './support/logger.js';
-import type { DataPaths } from './wiring.js';
-import type { Events, JobMetrics } from './events/events.js';
+import type { MetricsSnapshot, RuntimeParts } from './wiring.js';
+import { adoptRunning, Resync } from './reconcile/resync.js';
 import type { JobStatus, JobView } from './events/job.js';
-
-/** The parts a Runtime drives, as the composition root (wiring.ts) builds them. */
-export interface RuntimeParts {
-  config: RuntimeConfig;
-  clock: Clock;
-  log: Logger;
-  store: Store;
-  sandbox: Sandbox;
-  pool: Pool;
-  /** Each function's traffic plan, built once per generation. */
-  plans: TrafficPlans;
-  stemCells: StemCells;
-  autoscaler: Autoscaler;
-  queue: WorkQueue;
-  invoker: Invoker;
-  invocations: InvocationLog;
-  metrics: InvocationMetrics;
-  /** The dashboard's per-second history of every function. */
-  history: StatsHistory;
-  paths: DataPaths;
-  hostFit: HostFit;
-  desired: DesiredState;
-  access: AccessControl;
-  secrets: Secrets;
-  /** Async jobs and schedules. */
-  events: Events;
-  /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
-  onPurged(handler: (name: string) => void): void;
-}
-
-/** What `GET /metrics` reads, in one snapshot. */
-export interface MetricsSnapshot {
-  functions: FunctionInfo[];
-  invocations: InvocationSnapshot[];
-  stemCellsReady: number;
-  jobs: JobMetrics;
-}
+import type { FunctionStats } from './stats/function-series.js';
+import type { StatsOverview } from './stats/stats-history.js';
 
 /**
  * The controller as the API sees it: verbs, no parts. Writes change desired state and
@@ -74,11 +22,12 @@ export class Runtime {
   #p: RuntimeParts;
   #purgeWaiters = new Map<string, Array<() => void>>();
   #stopWatching: (() => void) | null = null;
-  #resyncTimer: TimerHandle | null = null;
+  #resync: Resync;
   #stopped = false;
   #secretAdmin: SecretAdmin;
 
   constructor(parts: RuntimeParts) {
+    this.#resync = new Resync(parts);
     this.#p = parts;
     this.#secretAdmin = new SecretAdmin({ secrets: parts.secrets, desired: parts.desired, enqueue: (name) => parts.queue.add(name) });
     parts.onPurged((name) => this.#purged(name));
@@ -106,11 +55,10 @@ export class Runtime {
     // Whatever a crash cut short: keys of functions gone, secret values not yet rolled out.
     this.#p.access.sweep((name) => this.#p.store.get(name) !== undefined);
     this.#p.desired.refreshSecrets();
-    const { store, pool, plans, paths } = this.#p;
-    await adoptRunning({ sandbox, store, pool, plans, log, secretMounts: paths.secretMounts });
+    await adoptRunning(this.#p);
     stemCells.start();
     autoscaler.start();
-    this.#resyncAll();
+    this.#resync.start();
     this.#stopWatching = sandbox.watch((event) => queue.add(event.functionName));
     // Jobs left by the last run and missed schedule fires, once the pool has what it adopted.
     this.#p.events.start();
@@ -308,7 +256,7 @@ export class Runtime {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#stopWatching?.();
-    if (this.#resyncTimer) this.#p.clock.clearTimeout(this.#resyncTimer);
+    this.#resync.stop();
     this.#p.autoscaler.stop();
     // Tries in flight finish (bounded) before the pool lets go of its containers.
     await this.#p.events.stop();
@@ -352,32 +300,5 @@ export class Runtime {
     this.#p.events.functionGone(name);
     for (const resolve of this.#purgeWaiters.get(name) ?? []) resolve();
     this.#purgeWaiters.delete(name);
-  }
-
-  #resyncAll(): void {
-    if (this.#stopped) return;
-    const { store, sandbox, queue, clock, config, access, log } = this.#p;
-    try {
-      access.flushUsage();
-    } catch (err) {
-      log.warn(`cannot record when keys were last used: ${withCauses(err)}`);
-    }
-    for (const fn of store.list()) queue.add(fn.name);
-    // Containers of functions the store no longer knows (deleted while we were down) too.
-    void sandbox
-      .list()
-      .then((containers) => {
-        for (const c of containers) {
-          if (!c.stem) {
-            if (c.functionName) queue.add(c.functionName);
-          } else if (c.exited) {
-            // A stem-born container's labels name no function, so no reconcile ever claims it:
-            // one that stopped while its removal failed (the engine was down) is swept here.
-            sandbox.remove(c.id).catch(() => undefined);
-          }
-        }
-      })
-      .catch(() => undefined);
-    this.#resyncTimer = clock.setTimeout(() => this.#resyncAll(), config.resyncIntervalMs);
   }
 }

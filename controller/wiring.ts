@@ -13,7 +13,7 @@ import { SqliteKeyStore } from './access/sqlite-key-store.js';
 import { Autoscaler } from './autoscaling/autoscaler.js';
 import { TrafficStats } from './autoscaling/traffic-stats.js';
 import { InvocationLog } from './invocation/invocation-log.js';
-import { InvocationMetrics } from './invocation/invocation-metrics.js';
+import { InvocationMetrics, type InvocationSnapshot } from './invocation/invocation-metrics.js';
 import { Invoker } from './invocation/invoker.js';
 import { metricsObserver, Observers, recordsObserver, trafficObserver } from './invocation/observer.js';
 import { ThreadRecordWriter, type RecordWriter } from './invocation/record-writer.js';
@@ -24,7 +24,7 @@ import { StemCells } from './pool/stem-cells.js';
 import { Callbacks, fetchPoster } from './events/callbacks.js';
 import { checkSchedule } from './events/cron.js';
 import { Dispatcher } from './events/dispatcher.js';
-import { Events } from './events/events.js';
+import { Events, type JobMetrics } from './events/events.js';
 import { AsyncGovernor, runtimeSignals } from './events/governor.js';
 import type { JobStore } from './events/job-store.js';
 import { Scheduler } from './events/scheduler.js';
@@ -33,7 +33,8 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { replicaCounts } from './reconcile/status.js';
 import { TrafficPlans } from './revisions/plans.js';
 import { WorkQueue } from './reconcile/workqueue.js';
-import { Runtime, type RuntimeParts } from './runtime.js';
+import { Runtime } from './runtime.js';
+import type { FunctionInfo } from './reconcile/status.js';
 import { Secrets } from './secrets/secrets.js';
 import { StatsHistory } from './stats/stats-history.js';
 import { SqliteSecretStore } from './secrets/sqlite-secret-store.js';
@@ -47,6 +48,43 @@ import { systemClock, type Clock } from './support/clock.js';
 import { compiledFile } from './support/compiled-file.js';
 import type { GlambdarError } from './support/errors.js';
 import { createLogger, type Logger } from './support/logger.js';
+
+/** The parts a Runtime drives, as the composition root (wiring.ts) builds them. */
+export interface RuntimeParts {
+  config: RuntimeConfig;
+  clock: Clock;
+  log: Logger;
+  store: Store;
+  sandbox: Sandbox;
+  pool: Pool;
+  /** Each function's traffic plan, built once per generation. */
+  plans: TrafficPlans;
+  stemCells: StemCells;
+  autoscaler: Autoscaler;
+  queue: WorkQueue;
+  invoker: Invoker;
+  invocations: InvocationLog;
+  metrics: InvocationMetrics;
+  /** The dashboard's per-second history of every function. */
+  history: StatsHistory;
+  paths: DataPaths;
+  hostFit: HostFit;
+  desired: DesiredState;
+  access: AccessControl;
+  secrets: Secrets;
+  /** Async jobs and schedules. */
+  events: Events;
+  /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
+  onPurged(handler: (name: string) => void): void;
+}
+
+/** What `GET /metrics` reads, in one snapshot. */
+export interface MetricsSnapshot {
+  functions: FunctionInfo[];
+  invocations: InvocationSnapshot[];
+  stemCellsReady: number;
+  jobs: JobMetrics;
+}
 
 /** Options of the composition root; everything but `config` and `statusOf` has a production default. */
 export interface RuntimeOptions {
