@@ -17,9 +17,9 @@ export function overflowSlots(concurrency: number, rps: number, perSecond: numbe
   const target = perSecond / rps;
   if (target >= 1) return 0;
   if (concurrency > EXACT_UP_TO) {
-    // P(N >= n) ~ P(Z >= (n - 0.5 - c) / sqrt(c)); find z with that tail by bisection.
+    // The normal quantile with a continuity and a skew (Cornish-Fisher) correction.
     const z = upperQuantile(target);
-    return Math.ceil(concurrency + 0.5 + z * Math.sqrt(concurrency));
+    return Math.ceil(concurrency + 0.5 + z * Math.sqrt(concurrency) + (z * z - 1) / 6);
   }
   // tail(n) = P(N >= n) = 1 - P(N <= n - 1), walking the pmf in log space.
   let logPmf = -concurrency;
