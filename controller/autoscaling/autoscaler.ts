@@ -46,7 +46,7 @@ export interface AutoscalerOptions {
   keepAlive?: KeepAlivePolicyOptions;
   /**
    * Sizing target of policy `hybrid`: requests a minute predicted to find every slot busy
-   * (see {@link overflowSlots}), from one request in flight on average. Default 4.
+   * (see {@link overflowSlots}), from one request in flight on average. Default 3.
    */
   overflowPerMinute?: number;
 }
@@ -168,7 +168,7 @@ export class Autoscaler {
     this.#panicBuckets = Math.max(1, Math.ceil(this.#panicWindowMs / options.stats.bucketMs));
     this.#policy = options.policy ?? 'hybrid';
     this.#keepAlive = new KeepAlivePolicy(options.keepAlive);
-    this.#overflowPerMinute = options.overflowPerMinute ?? 4;
+    this.#overflowPerMinute = options.overflowPerMinute ?? 3;
   }
 
   /** Ticks at every bucket boundary of the clock until `stop`. */
@@ -305,8 +305,10 @@ export class Autoscaler {
   #plan(name: string, st: FunctionState, now: number): void {
     const c = st.concurrency.value;
     let slots = Math.max(c / this.#util, st.lastPeak);
+    // Requests waiting for a container hold no slot: at most rate x handler time (Little's law).
     // Below one request in flight, the per-second EWMA of sparse traffic is too noisy to size a tail by.
-    if (this.#policy === 'hybrid' && c >= 1) slots = Math.max(slots, overflowSlots(c, st.rps.value, this.#overflowPerMinute / 60));
+    const busySlots = Math.min(c, (st.rps.value * this.#stats.meanDurationMs(name)) / 1000);
+    if (this.#policy === 'hybrid' && busySlots >= 1) slots = Math.max(slots, overflowSlots(busySlots, st.rps.value, this.#overflowPerMinute / 60));
     if (now < st.panicUntil) {
       let seen = 0;
       for (let i = 0; i < Math.min(st.recentCount, st.recent.length); i++) seen = Math.max(seen, st.recent[i]!);

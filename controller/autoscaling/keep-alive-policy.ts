@@ -11,7 +11,7 @@ export interface KeepAlivePolicyOptions {
   keepAlivePercentiles?: readonly number[];
   /** The pre-warm begins this share before its percentile, the keep-alive ends this share after its. Default 0.05. */
   margin?: number;
-  /** About a container start and a tick: the pre-warm begins at least this long before its percentile. Default 2000 ms. */
+  /** About a container start and a tick: the pre-warm begins at least this long before its percentile. Default 3000 ms. */
   leadMs?: number;
   /** Idle times the histogram needs before it decides alone (with fewer it only adds a pre-warm). Default 3. */
   minSamples?: number;
@@ -73,7 +73,7 @@ export class KeepAlivePolicy {
     this.#low = options.prewarmPercentile ?? 0.05;
     this.#highs = options.keepAlivePercentiles ?? [0.99, 0.95, 0.9];
     this.#margin = options.margin ?? 0.05;
-    this.#leadMs = options.leadMs ?? 2000;
+    this.#leadMs = options.leadMs ?? 3000;
     this.#minSamples = Math.max(1, options.minSamples ?? 3);
     this.#maxSpread = options.maxSpread ?? 3;
     this.#minUnloadMs = options.minUnloadMs ?? 5000;
