@@ -72,13 +72,13 @@ export function verdict(c: Comparison): Verdict {
   return { reactiveWaits, hybridWaits, reduction, costRatio, safe: noWorse || exception, exception };
 }
 
-const percent = (x: number): string => (Number.isFinite(x) ? `${Math.round(x * 100)} %` : 'more');
-
-/** What the last column says. */
+/** What the last column says: waits after the first burst, reactive -> hybrid, and the cost ratio. */
 function summary(v: Verdict): string {
-  const head = `${percent(v.reduction)} fewer, ${v.costRatio.toFixed(2)}x container-s`;
-  if (!v.safe) return `${head}, LOSES to reactive`;
-  return v.exception ? `${head}, more waits but saves ${Math.round((1 - v.costRatio) * 100)} %` : head;
+  const { reactiveWaits: r, hybridWaits: h } = v;
+  const waits = h < r ? `${Math.round(v.reduction * 100)} % fewer waits (${r} -> ${h})` : h === r ? `as many waits (${h})` : `${h - r} more waits (${r} -> ${h})`;
+  const head = `${waits}, ${v.costRatio.toFixed(2)}x container-s`;
+  if (!v.safe) return `${head}: LOSES to reactive`;
+  return v.exception ? `${head}: saves ${Math.round((1 - v.costRatio) * 100)} % (the exception)` : head;
 }
 
 /** The results as a markdown table: one row per scenario and trace, the three policies side by side. */

@@ -66,7 +66,7 @@ describe('autoscale simulator', () => {
       expect({ row: `${c.scenario} ${c.trace}`, safe: v.safe }).toEqual({ row: `${c.scenario} ${c.trace}`, safe: true });
       if (v.exception) expect(v.costRatio).toBeLessThanOrEqual(0.8);
     }
-  });
+  }, 120_000);
 
   it('lambda-like: on every trace, >= 80 % fewer cold-start waits than reactive-only after the first burst, for <= 1.2x its container-seconds', () => {
     const rows = standardRun().filter((c) => c.scenario === 'lambda-like');
@@ -76,12 +76,12 @@ describe('autoscale simulator', () => {
       expect({ trace: c.trace, enough: v.reduction >= 0.8, cheap: v.costRatio <= 1.2 }).toEqual({ trace: c.trace, enough: true, cheap: true });
       expect(c.runs.hybrid.rejected).toBe(0);
     }
-  });
+  }, 120_000);
 
   it('the README shows the table of this very run, exceptions to the safety rule included', () => {
     const readme = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
     expect(readme).toContain(markdownTable(standardRun()));
-  });
+  }, 120_000);
 
   it('prints one markdown row per scenario and trace, the three policies side by side', () => {
     const results = runAll({ traces: [steadyTrace({ durationMs: 10_000 })] });
