@@ -318,7 +318,8 @@ export class Autoscaler {
     const idleSince = this.#stats.idleSince(name);
     const busy = this.#stats.inFlight(name) > 0 || (idleSince !== null && now - idleSince < this.#stats.minIdleMs);
     st.held.track(busy, slots);
-    if (!busy && idleSince !== null && this.#policy === 'hybrid' && holds(this.idlePlan(name, st), now - idleSince)) st.held.heldAt(now);
+    const lastArrival = this.#stats.lastArrivalAt(name);
+    if (!busy && lastArrival !== null && this.#policy === 'hybrid' && holds(this.idlePlan(name, st), now - lastArrival)) st.held.heldAt(now);
     const delay = st.spec?.scaleDownDelayMs ?? SPEC_DEFAULTS.scaleDownDelayMs;
     // A decreasing deque: an entry below a newer one can never be the window's maximum.
     while (st.window.length > 0 && st.window[st.window.length - 1]!.slots <= slots) st.window.pop();
@@ -353,20 +354,21 @@ export class Autoscaler {
     slots = Math.max(slots, inFlight, this.#stats.openPeakInFlight(name));
     slots = Math.max(slots, st.held.floor(now));
     const idleSince = this.#stats.idleSince(name);
+    const lastArrival = this.#stats.lastArrivalAt(name);
     let replicas: number;
-    if (this.#policy === 'hybrid' && idleSince !== null && inFlight === 0) {
-      // Busy through short pauses (unless the idle timeout is shorter still), then as the policy says.
-      const idleFor = now - idleSince;
-      const busy = idleFor < Math.min(this.#stats.minIdleMs, idleTimeout);
+    if (this.#policy === 'hybrid' && idleSince !== null && lastArrival !== null && inFlight === 0) {
+      // Busy through short pauses (unless the idle timeout is shorter still), then as the
+      // policy says, in idle time counted from the last arrival.
+      const busy = now - idleSince < Math.min(this.#stats.minIdleMs, idleTimeout);
       if (busy) replicas = Math.max(1, Math.ceil(slots / spec.maxConcurrency - 1e-9));
-      else if (holds(this.idlePlan(name, st), idleFor)) replicas = Math.max(1, Math.ceil(Math.max(slots, st.held.slots) / spec.maxConcurrency - 1e-9));
+      else if (holds(this.idlePlan(name, st), now - lastArrival)) replicas = Math.max(1, Math.ceil(Math.max(slots, st.held.slots) / spec.maxConcurrency - 1e-9));
       else replicas = 0;
     } else {
       // In flight, or not seen since the runtime started: the stored time counts too, so a
       // runtime restarted 1 minute after the last request keeps the containers it adopted
       // for the rest of the idle timeout, as it would have without the restart.
-      const lastArrival = Math.max(this.#stats.lastArrivalAt(name) ?? -Infinity, st.lastInvokedAt ?? -Infinity);
-      const active = inFlight > 0 || now - lastArrival < idleTimeout;
+      const last = Math.max(lastArrival ?? -Infinity, st.lastInvokedAt ?? -Infinity);
+      const active = inFlight > 0 || now - last < idleTimeout;
       replicas = active ? Math.max(1, Math.ceil(slots / spec.maxConcurrency - 1e-9)) : 0;
     }
     return Math.min(spec.maxReplicas, Math.max(spec.minWarm, replicas));

@@ -22,8 +22,8 @@ export interface KeepAlivePolicyOptions {
 }
 
 /**
- * What a function does while it is idle, in idle time (ms since its last request ended; a
- * pause shorter than the histogram's `minMs` is part of a burst and never idle):
+ * What a function does while it is idle, in idle time (ms since its last request arrived; it
+ * is idle once nothing has been in flight for the histogram's `minMs`):
  * it keeps its containers over `[0, keepUntilMs)` and holds them again (pre-warmed) over
  * `[prewarmFromMs, prewarmUntilMs)`; outside both it has none (beyond `minWarm`).
  *
@@ -92,8 +92,9 @@ export class KeepAlivePolicy {
       const prewarmFromMs = this.#prewarmFrom(low);
       const top = until(this.#highs[0] ?? 0.99);
       if (!Number.isFinite(top)) return fallback('out of range');
-      // Too spread, or more holding than one cold start is worth (it avoids at most one a pause).
-      if (top > this.#maxSpread * low * (1 + this.#margin) || top - prewarmFromMs > idleTimeoutMs) return fallback('too spread');
+      // Too spread, or more holding than one cold start is worth (it avoids at most one a
+      // pause): past the lead every pre-warm needs, at most one keep-alive.
+      if (top > this.#maxSpread * low * (1 + this.#margin) || top - prewarmFromMs > idleTimeoutMs + this.#leadMs) return fallback('too spread');
       return { mode: 'learning', reason: 'few idle times', keepUntilMs: idleTimeoutMs, prewarmFromMs, prewarmUntilMs: top };
     }
 
@@ -109,7 +110,7 @@ export class KeepAlivePolicy {
       outOfRange = false;
       // Never given up sooner than the keep-alive would: a late burst finds what an early one would.
       const prewarmUntilMs = Math.max(high, idleTimeoutMs);
-      // Unloaded from the moment the pause counts as idle (`minMs`) until the pre-warm.
+      // Unloaded from about `minMs` (when the pause counts as idle) until the pre-warm.
       const cold = idle.share(prewarmFromMs) + 1 - idle.share(prewarmUntilMs);
       const hold = idle.minMs + idle.meanCapped(prewarmUntilMs) - idle.meanCapped(prewarmFromMs);
       // A cold start avoided is worth at most `idleTimeoutMs` of holding: the rate the keep-alive pays.

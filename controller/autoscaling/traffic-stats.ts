@@ -70,9 +70,10 @@ class Series {
  * so it sizes replicas without the sampling noise of a peak (one overlap of 1 ms would
  * count as a whole extra request for the second). The peak is kept beside it for display.
  *
- * Each time a function with nothing in flight gets a request, the pause that ends (from its
- * last request's end) goes to the function's {@link IdleHistogram}: the keep-alive policy's
- * input. Pauses shorter than the histogram's `minMs` are part of a burst and are not kept.
+ * Each time a function gets a request after a pause (nothing in flight) of at least
+ * `minIdleMs`, the idle time that ends, from the last request's arrival to this one's, goes to
+ * the function's {@link IdleHistogram}: the keep-alive policy's input. Shorter pauses are part
+ * of a burst and are not kept.
  *
  * The hot path (`onStart`, `onFinish`) is O(1) and allocates nothing once a function has
  * been seen (and has had its first long pause): it bumps counters in fixed rings and
@@ -105,7 +106,9 @@ export class TrafficStats {
     const s = this.#advance(name, now);
     const i = s.current % this.#size;
     s.arrivals[i] = s.arrivals[i]! + 1;
-    if (s.inFlight === 0 && s.idleSince !== null) this.#recordIdle(s, now - s.idleSince);
+    // A pause long enough to part two bursts: its idle time runs from arrival to arrival (bursts
+    // come on the rhythm of their arrivals; when they end depends on cold starts and handlers).
+    if (s.inFlight === 0 && s.idleSince !== null && now - s.idleSince >= this.minIdleMs && s.lastArrivalAt !== null) this.#recordIdle(s, now - s.lastArrivalAt);
     s.idleSince = null;
     s.inFlight += 1;
     if (s.inFlight > s.peak[i]!) s.peak[i] = s.inFlight;
