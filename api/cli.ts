@@ -2,13 +2,15 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { specPatchFromForm } from '../schemas/index.js';
+import { findToken, unauthorizedHint } from './cli-token.js';
 import { loadConfig, startServer } from './server.js';
 
 const USAGE = `usage: glambdar <command>
 
   serve                         run the runtime (GLAMBDAR_DIR, GLAMBDAR_PORT, GLAMBDAR_IMAGE ...)
   deploy <file.zip> [k=v ...]   deploy a function (spec fields as k=v, e.g. rateLimit=5)
-  invoke <name> [json]          invoke a function with a JSON body
+  invoke <name> [json] [--key K] invoke a function with a JSON body (a private one: with key K,
+                                or the admin token)
   invoke --async <name> [json]  queue an async invocation; prints its request id
   jobs [name] [--status S]      async jobs, newest first (S: queued, running, succeeded, dead)
   job <id>                      one async job as JSON: status, attempts, response, error
@@ -21,12 +23,20 @@ const USAGE = `usage: glambdar <command>
   rollback <name> [N|tag]       roll back to revision N (or the one a tag names; default:
                                 the revision before the latest), as a new generation
   del <name>                    delete a function
+  secret set <name> [--from-file F | value | -]
+                                store a secret (from a file, the argument, or stdin with -)
+  secret ls                     list secrets: names, sizes, times, users (never values)
+  secret rm <name>              delete a secret no function uses
+  keys create <function>        make a key for a private function (shown once)
+  keys ls <function>            list a function's keys (ids and times)
+  keys rm <function> <id>       revoke a key
   export <name>|--all --format knative|kubernetes [--image-prefix R]
                                 the function(s) as Knative or Kubernetes YAML, validated, for
                                 kubectl apply -f - (images: <R>/<name>:r<revision>-<digest>,
                                 R defaults to glambdar; docs/kubernetes.md)
 
-The client commands talk to GLAMBDAR_URL (default http://127.0.0.1:8000).`;
+The client commands talk to GLAMBDAR_URL (default http://127.0.0.1:8000) and send the admin
+token from GLAMBDAR_TOKEN, else from admin-token in GLAMBDAR_DIR (default ~/.glambdar).`;
 
 async function serve(): Promise<void> {
   const running = await startServer({ config: loadConfig() });
@@ -51,10 +61,38 @@ function fieldsOf(pairs: string[]): Record<string, string> {
   return out;
 }
 
+const found = findToken();
+/** Set by `invoke --key`: the request carries a function key instead of the admin token. */
+let usedKey = false;
+
 async function print(res: Response): Promise<void> {
   const text = await res.text();
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
   if (!res.ok) process.exitCode = 1;
+  if (res.status === 401) process.stderr.write(`glambdar: ${unauthorizedHint(found, usedKey)}\n`);
+}
+
+/** `--name value` taken out of `args`, or undefined. */
+function option(args: string[], name: string): string | undefined {
+  const at = args.indexOf(name);
+  if (at < 0) return undefined;
+  const value = args[at + 1];
+  if (value === undefined) throw new Error(`${name} needs a value`);
+  args.splice(at, 2);
+  return value;
+}
+
+async function stdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** `secret ls` as a table. */
+function secretTable(list: { secrets: Array<{ name: string; size: number; updatedAt: string; usedBy: string[] }> }): string {
+  const rows = [['NAME', 'SIZE', 'UPDATED', 'USED BY'], ...list.secrets.map((s) => [s.name, String(s.size), s.updatedAt, s.usedBy.join(',') || '-'])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('   ').trimEnd()).join('\n') + '\n';
 }
 
 /** The fields of a job `glambdar jobs` prints. */
@@ -99,12 +137,15 @@ function exportArgs(args: string[]): { path: string; query: URLSearchParams } {
 
 async function client(command: string, args: string[]): Promise<void> {
   const base = process.env['GLAMBDAR_URL'] ?? 'http://127.0.0.1:8000';
-  const fetch = (url: string, init?: RequestInit): Promise<Response> =>
-    globalThis.fetch(url, init).catch((err: unknown) => {
+  const fetch = (url: string, init: RequestInit = {}): Promise<Response> => {
+    const headers = new Headers(init.headers);
+    if (!headers.has('authorization') && found.token !== undefined) headers.set('authorization', `Bearer ${found.token}`);
+    return globalThis.fetch(url, { ...init, headers }).catch((err: unknown) => {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       const why = cause?.code ?? cause?.message ?? (err as Error).message;
       throw new Error(`cannot reach the runtime at ${base} (${why}); is it running? Set GLAMBDAR_URL to another address`);
     });
+  };
   switch (command) {
     case 'deploy': {
       const [file, ...rest] = args;
@@ -115,12 +156,16 @@ async function client(command: string, args: string[]): Promise<void> {
       return print(await fetch(`${base}/deploy`, { method: 'POST', body: form }));
     }
     case 'invoke': {
+      const key = option(args, '--key');
       const async = args.includes('--async');
       const [name, body] = args.filter((a) => a !== '--async');
       if (!name) throw new Error('invoke needs a function name');
-      return print(
-        await fetch(`${base}/${async ? 'async' : 'invoke'}/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body ?? '{}' }),
-      );
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (key !== undefined) {
+        headers['authorization'] = `Bearer ${key}`;
+        usedKey = true;
+      }
+      return print(await fetch(`${base}/${async ? 'async' : 'invoke'}/${name}`, { method: 'POST', headers, body: body ?? '{}' }));
     }
     case 'jobs': {
       const at = args.indexOf('--status');
@@ -186,8 +231,58 @@ async function client(command: string, args: string[]): Promise<void> {
     case 'del':
       if (!args[0]) throw new Error('del needs a function name');
       return print(await fetch(`${base}/del/${args[0]}`, { method: 'DELETE' }));
+    case 'secret':
+      return secret(args, base, fetch);
+    case 'keys':
+      return keys(args, base, fetch);
     default:
       throw new Error(USAGE);
+  }
+}
+
+type Fetch = (url: string, init?: RequestInit) => Promise<Response>;
+
+async function secret(args: string[], base: string, fetch: Fetch): Promise<void> {
+  const [verb, ...rest] = args;
+  const url = (name: string | undefined) => {
+    if (!name) throw new Error(`secret ${verb} needs a secret name`);
+    return `${base}/secrets/${encodeURIComponent(name)}`;
+  };
+  switch (verb) {
+    case 'set': {
+      const file = option(rest, '--from-file');
+      const [name, value] = rest;
+      if (file === undefined && value === undefined) throw new Error('secret set needs a value: --from-file F, the value, or - to read stdin');
+      const body = file !== undefined ? await readFile(file) : value === '-' ? await stdin() : Buffer.from(value!);
+      return print(await fetch(url(name), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(body) }));
+    }
+    case 'ls': {
+      const res = await fetch(`${base}/secrets`);
+      if (!res.ok) return print(res);
+      process.stdout.write(secretTable((await res.json()) as Parameters<typeof secretTable>[0]));
+      return;
+    }
+    case 'rm':
+      return print(await fetch(url(rest[0]), { method: 'DELETE' }));
+    default:
+      throw new Error('usage: glambdar secret set <name> [--from-file F | value | -] | secret ls | secret rm <name>');
+  }
+}
+
+async function keys(args: string[], base: string, fetch: Fetch): Promise<void> {
+  const [verb, name, id] = args;
+  if (!name) throw new Error('usage: glambdar keys create <function> | keys ls <function> | keys rm <function> <id>');
+  const url = `${base}/keys/${encodeURIComponent(name)}`;
+  switch (verb) {
+    case 'create':
+      return print(await fetch(url, { method: 'POST' }));
+    case 'ls':
+      return print(await fetch(url));
+    case 'rm':
+      if (!id) throw new Error('keys rm needs a key id (keys ls lists them)');
+      return print(await fetch(`${url}/${encodeURIComponent(id)}`, { method: 'DELETE' }));
+    default:
+      throw new Error('usage: glambdar keys create <function> | keys ls <function> | keys rm <function> <id>');
   }
 }
 

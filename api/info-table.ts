@@ -30,7 +30,7 @@ export function formatTraffic(traffic: readonly TrafficShare[]): string {
 
 /** `GET /info?format=table`. */
 export function infoTable(functions: readonly FunctionInfo[], now: number): string {
-  const rows = [['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'STATUS', 'AGE']];
+  const rows = [['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'INTERFACE', 'STATUS', 'AGE']];
   for (const f of functions) {
     rows.push([
       f.name,
@@ -40,6 +40,8 @@ export function infoTable(functions: readonly FunctionInfo[], now: number): stri
       f.spec.schedule === null ? '<none>' : f.spec.schedule,
       `${f.status.observedGeneration}/${f.generation}`,
       formatTraffic(f.traffic),
+      // Not known until a container loaded the function (when spec.interface is unset).
+      f.interface ?? '<unknown>',
       f.status.phase,
       formatAge(now - Date.parse(f.createdAt)),
     ]);

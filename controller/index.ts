@@ -4,7 +4,12 @@
  */
 export { openRuntime } from './wiring.js';
 export type { RuntimeOptions } from './wiring.js';
-export type { Runtime, MetricsSnapshot } from './runtime.js';
+export type { Runtime } from './runtime.js';
+export type { MetricsSnapshot } from './wiring.js';
+export type { SecretListing, SecretWrite } from './secrets/secret-admin.js';
+export type { KeyInfo, NewKey } from './access/access-control.js';
+export { MAX_SECRET_BYTES } from './secrets/secrets.js';
+export type { SecretInfo } from './secrets/secrets.js';
 export type { FunctionInfo, ContainerStatus } from './reconcile/status.js';
 export type { RevisionInfo, TrafficShare } from './revisions/revision-info.js';
 export type { DeployRequest, RollbackTarget, WriteResult } from './state/desired-state.js';
@@ -21,6 +26,7 @@ export {
   InvalidInput,
   InvalidName,
   InvalidArchive,
+  CompileFailed,
   FunctionNotFound,
   TagNotFound,
   OwnedByManifest,
@@ -33,12 +39,19 @@ export {
   SandboxUnavailable,
   InvocationTimeout,
   RouteNotFound,
+  Unauthorized,
+  Forbidden,
+  HostNotAllowed,
+  OriginNotAllowed,
+  SecretNotFound,
+  SecretInUse,
+  KeyNotFound,
   JobNotFound,
   JobNotDead,
   QueueFull,
   ExportInvalid,
 } from './support/errors.js';
-export { checkFunctionName, splitTaggedName } from './support/function-name.js';
+export { checkFunctionName, checkSecretName, splitTaggedName } from './support/function-name.js';
 export type { InvokeTarget } from './support/function-name.js';
 export { createLogger, silentLogger } from './support/logger.js';
 export type { Logger, LogLevel } from './support/logger.js';

@@ -1,60 +1,15 @@
-import type { RuntimeConfig } from '../schemas/index.js';
-import type { Autoscaler } from './autoscaling/autoscaler.js';
-import type { InvocationLog } from './invocation/invocation-log.js';
-import type { InvocationMetrics, InvocationSnapshot } from './invocation/invocation-metrics.js';
-import type { InvokeOutcome, Invoker } from './invocation/invoker.js';
-import type { Pool } from './pool/router.js';
-import type { TrafficPlans } from './revisions/plans.js';
+import type { KeyInfo, NewKey } from './access/access-control.js';
+import type { InvokeOutcome } from './invocation/invoker.js';
 import { revisionInfos, type RevisionInfo } from './revisions/revision-info.js';
-import { adoptionRecord } from './revisions/traffic-plan.js';
-import type { StemCells } from './pool/stem-cells.js';
 import type { InvokeRequest } from './pool/worker-client.js';
 import { functionInfo, type FunctionInfo } from './reconcile/status.js';
-import type { WorkQueue } from './reconcile/workqueue.js';
-import type { HostFit } from './sandbox/host-fit.js';
-import type { Sandbox } from './sandbox/sandbox.js';
-import type { DeployRequest, DesiredState, RollbackTarget, WriteResult } from './state/desired-state.js';
+import { SecretAdmin, type SecretListing, type SecretWrite } from './secrets/secret-admin.js';
+import type { DeployRequest, RollbackTarget, WriteResult } from './state/desired-state.js';
 import type { FunctionRecord, FunctionSource, LogRecord, Revision } from './state/records.js';
-import type { Store } from './state/store.js';
-import type { Clock, TimerHandle } from './support/clock.js';
 import { TagNotFound, withCauses } from './support/errors.js';
-import type { Logger } from './support/logger.js';
-import type { DataPaths } from './wiring.js';
-import type { Events, JobMetrics } from './events/events.js';
+import type { MetricsSnapshot, RuntimeParts } from './wiring.js';
+import { adoptRunning, Resync } from './reconcile/resync.js';
 import type { JobStatus, JobView } from './events/job.js';
-
-/** The parts a Runtime drives, as the composition root (wiring.ts) builds them. */
-export interface RuntimeParts {
-  config: RuntimeConfig;
-  clock: Clock;
-  log: Logger;
-  store: Store;
-  sandbox: Sandbox;
-  pool: Pool;
-  /** Each function's traffic plan, built once per generation. */
-  plans: TrafficPlans;
-  stemCells: StemCells;
-  autoscaler: Autoscaler;
-  queue: WorkQueue;
-  invoker: Invoker;
-  invocations: InvocationLog;
-  metrics: InvocationMetrics;
-  paths: DataPaths;
-  hostFit: HostFit;
-  desired: DesiredState;
-  /** Async jobs and schedules. */
-  events: Events;
-  /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
-  onPurged(handler: (name: string) => void): void;
-}
-
-/** What `GET /metrics` reads, in one snapshot. */
-export interface MetricsSnapshot {
-  functions: FunctionInfo[];
-  invocations: InvocationSnapshot[];
-  stemCellsReady: number;
-  jobs: JobMetrics;
-}
 
 /**
  * The controller as the API sees it: verbs, no parts. Writes change desired state and
@@ -65,11 +20,14 @@ export class Runtime {
   #p: RuntimeParts;
   #purgeWaiters = new Map<string, Array<() => void>>();
   #stopWatching: (() => void) | null = null;
-  #resyncTimer: TimerHandle | null = null;
+  #resync: Resync;
   #stopped = false;
+  #secretAdmin: SecretAdmin;
 
   constructor(parts: RuntimeParts) {
+    this.#resync = new Resync(parts);
     this.#p = parts;
+    this.#secretAdmin = new SecretAdmin({ secrets: parts.secrets, desired: parts.desired, enqueue: (name) => parts.queue.add(name) });
     parts.onPurged((name) => this.#purged(name));
   }
 
@@ -92,10 +50,13 @@ export class Runtime {
     const { sandbox, log, hostFit, stemCells, autoscaler, queue } = this.#p;
     void sandbox.prepare().catch((err: unknown) => log.error(`runtime image not ready (functions start once it is): ${withCauses(err)}`));
     hostFit.learn(sandbox);
-    await this.#adoptRunning();
+    // Whatever a crash cut short: keys of functions gone, secret values not yet rolled out.
+    this.#p.access.sweep((name) => this.#p.store.get(name) !== undefined);
+    this.#p.desired.refreshSecrets();
+    await adoptRunning(this.#p);
     stemCells.start();
     autoscaler.start();
-    this.#resyncAll();
+    this.#resync.start();
     this.#stopWatching = sandbox.watch((event) => queue.add(event.functionName));
     // Jobs left by the last run and missed schedule fires, once the pool has what it adopted.
     this.#p.events.start();
@@ -109,6 +70,11 @@ export class Runtime {
   /** Applies a partial spec live. */
   configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
     return this.#written(this.#p.desired.configure(name, patch, source));
+  }
+
+  /** Readies the installed code for a patch's `handler` (a TypeScript entry compiled) before `configure` checks it. */
+  prepareHandler(name: string, patch: unknown): Promise<void> {
+    return this.#p.desired.prepareHandler(name, patch);
   }
 
   /**
@@ -139,10 +105,65 @@ export class Runtime {
       this.#purgeWaiters.delete(name);
       throw err;
     }
+    // Its keys go now, not at the purge: a function deployed again under its name meanwhile starts with none.
+    this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
     this.#p.events.functionGone(name);
     this.#p.queue.add(name);
     await Promise.race([gone, new Promise<void>((r) => this.#p.clock.setTimeout(r, waitMs))]);
+  }
+
+  /** Throws Unauthorized unless `authorization` carries the admin token (always passes with GLAMBDAR_AUTH=none). */
+  authorizeControl(authorization: string | undefined): void {
+    this.#p.access.checkAdmin(authorization);
+  }
+
+  /**
+   * Whether this caller may invoke `name` (in memory: no database read). A public function
+   * takes anyone; a private one (`spec.auth: key`) one of its keys or the admin token:
+   * Unauthorized otherwise, Forbidden for a key of another function. Returns true when the
+   * Authorization header must not reach the function (it carried a Glambdar credential).
+   */
+  authorizeInvoke(name: string, authorization: string | undefined): boolean {
+    return this.#p.access.authorizeInvoke(this.#p.store.get(name), authorization);
+  }
+
+  /** Makes a key for a private function; the key is in this answer only. */
+  createKey(name: string): NewKey {
+    this.#p.desired.live(name);
+    return this.#p.access.createKey(name);
+  }
+
+  /** A function's keys: ids and times, never the keys. */
+  listKeys(name: string): KeyInfo[] {
+    this.#p.desired.live(name);
+    return this.#p.access.listKeys(name);
+  }
+
+  /** Revokes one key of a function, at once. */
+  revokeKey(name: string, id: string): void {
+    this.#p.desired.live(name);
+    this.#p.access.revokeKey(name, id);
+  }
+
+  /** Creates or replaces a secret; a new value rolls the containers of the functions naming it. */
+  putSecret(name: string, value: Buffer): SecretWrite {
+    return this.#secretAdmin.put(name, value);
+  }
+
+  /** One secret, without its value. */
+  secret(name: string): SecretListing {
+    return this.#secretAdmin.info(name);
+  }
+
+  /** Every secret, without values. */
+  listSecrets(): SecretListing[] {
+    return this.#secretAdmin.list();
+  }
+
+  /** Deletes a secret no function names (SecretInUse naming them otherwise). */
+  deleteSecret(name: string): void {
+    this.#secretAdmin.delete(name);
   }
 
   /**
@@ -223,7 +244,7 @@ export class Runtime {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#stopWatching?.();
-    if (this.#resyncTimer) this.#p.clock.clearTimeout(this.#resyncTimer);
+    this.#resync.stop();
     this.#p.autoscaler.stop();
     // Tries in flight finish (bounded) before the pool lets go of its containers.
     await this.#p.events.stop();
@@ -232,6 +253,8 @@ export class Runtime {
     // Generic stem cells are worth nothing to the next start; specialised ones stay to be adopted.
     await this.#p.stemCells.stop();
     await this.#p.invocations.close();
+    this.#p.access.close();
+    this.#p.secrets.close();
     this.#p.store.close();
   }
 
@@ -258,59 +281,12 @@ export class Runtime {
   }
 
   #purged(name: string): void {
+    this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
     this.#p.plans.forget(name);
     this.#p.autoscaler.forget(name);
     this.#p.events.functionGone(name);
     for (const resolve of this.#purgeWaiters.get(name) ?? []) resolve();
     this.#purgeWaiters.delete(name);
-  }
-
-  async #adoptRunning(): Promise<void> {
-    const { sandbox, store, pool, plans, log } = this.#p;
-    let containers;
-    try {
-      containers = await sandbox.list();
-    } catch (err) {
-      log.warn(`cannot list containers to adopt: ${withCauses(err)}`);
-      return;
-    }
-    await Promise.all(
-      containers.map(async (c) => {
-        // Only labels set at create time say whose a container is. A stem cell's name no function
-        // (a specialised one was about to be replaced by a labelled container): it goes.
-        const fn = c.stem ? undefined : store.get(c.functionName);
-        // Every revision with traffic or a tag keeps its containers.
-        const record = fn && !fn.deleting ? adoptionRecord(plans.plan(fn), c) : undefined;
-        if (!c.running || !record) {
-          if (c.stem) await sandbox.remove(c.id).catch(() => undefined);
-          return;
-        }
-        // A container that does not answer is removed by adopt; reconcile starts a new one.
-        await pool.adopt(record, c.id, c.replicaKey).catch(() => undefined);
-      }),
-    );
-  }
-
-  #resyncAll(): void {
-    if (this.#stopped) return;
-    const { store, sandbox, queue, clock, config } = this.#p;
-    for (const fn of store.list()) queue.add(fn.name);
-    // Containers of functions the store no longer knows (deleted while we were down) too.
-    void sandbox
-      .list()
-      .then((containers) => {
-        for (const c of containers) {
-          if (!c.stem) {
-            if (c.functionName) queue.add(c.functionName);
-          } else if (c.exited) {
-            // A stem-born container's labels name no function, so no reconcile ever claims it:
-            // one that stopped while its removal failed (the engine was down) is swept here.
-            sandbox.remove(c.id).catch(() => undefined);
-          }
-        }
-      })
-      .catch(() => undefined);
-    this.#resyncTimer = clock.setTimeout(() => this.#resyncAll(), config.resyncIntervalMs);
   }
 }

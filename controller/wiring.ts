@@ -7,10 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SPEC_DEFAULTS, type RuntimeConfig } from '../schemas/index.js';
+import { AccessControl } from './access/access-control.js';
+import { loadAdminToken } from './access/admin-token.js';
+import { SqliteKeyStore } from './access/sqlite-key-store.js';
 import { Autoscaler } from './autoscaling/autoscaler.js';
 import { TrafficStats } from './autoscaling/traffic-stats.js';
 import { InvocationLog } from './invocation/invocation-log.js';
-import { InvocationMetrics } from './invocation/invocation-metrics.js';
+import { InvocationMetrics, type InvocationSnapshot } from './invocation/invocation-metrics.js';
 import { Invoker } from './invocation/invoker.js';
 import { metricsObserver, Observers, recordsObserver, trafficObserver } from './invocation/observer.js';
 import { ThreadRecordWriter, type RecordWriter } from './invocation/record-writer.js';
@@ -21,7 +24,7 @@ import { StemCells } from './pool/stem-cells.js';
 import { Callbacks, fetchPoster } from './events/callbacks.js';
 import { checkSchedule } from './events/cron.js';
 import { Dispatcher } from './events/dispatcher.js';
-import { Events } from './events/events.js';
+import { Events, type JobMetrics } from './events/events.js';
 import { AsyncGovernor, runtimeSignals } from './events/governor.js';
 import type { JobStore } from './events/job-store.js';
 import { Scheduler } from './events/scheduler.js';
@@ -29,7 +32,10 @@ import { SqliteJobStore } from './events/sqlite-job-store.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { TrafficPlans } from './revisions/plans.js';
 import { WorkQueue } from './reconcile/workqueue.js';
-import { Runtime, type RuntimeParts } from './runtime.js';
+import { Runtime } from './runtime.js';
+import type { FunctionInfo } from './reconcile/status.js';
+import { Secrets } from './secrets/secrets.js';
+import { SqliteSecretStore } from './secrets/sqlite-secret-store.js';
 import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
 import { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
@@ -40,6 +46,41 @@ import { systemClock, type Clock } from './support/clock.js';
 import { compiledFile } from './support/compiled-file.js';
 import type { GlambdarError } from './support/errors.js';
 import { createLogger, type Logger } from './support/logger.js';
+
+/** The parts a Runtime drives, as the composition root (wiring.ts) builds them. */
+export interface RuntimeParts {
+  config: RuntimeConfig;
+  clock: Clock;
+  log: Logger;
+  store: Store;
+  sandbox: Sandbox;
+  pool: Pool;
+  /** Each function's traffic plan, built once per generation. */
+  plans: TrafficPlans;
+  stemCells: StemCells;
+  autoscaler: Autoscaler;
+  queue: WorkQueue;
+  invoker: Invoker;
+  invocations: InvocationLog;
+  metrics: InvocationMetrics;
+  paths: DataPaths;
+  hostFit: HostFit;
+  desired: DesiredState;
+  access: AccessControl;
+  secrets: Secrets;
+  /** Async jobs and schedules. */
+  events: Events;
+  /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
+  onPurged(handler: (name: string) => void): void;
+}
+
+/** What `GET /metrics` reads, in one snapshot. */
+export interface MetricsSnapshot {
+  functions: FunctionInfo[];
+  invocations: InvocationSnapshot[];
+  stemCellsReady: number;
+  jobs: JobMetrics;
+}
 
 /** Options of the composition root; everything but `config` and `statusOf` has a production default. */
 export interface RuntimeOptions {
@@ -58,7 +99,11 @@ export interface DataPaths {
   worker: string;
   tmp: string;
   cells: string;
+  /** Each container's own secrets folder, `<secretMounts>/<replica key>/`. */
+  secretMounts: string;
   db: string;
+  /** The generated admin token (0600). */
+  adminToken: string;
 }
 
 /** The data folder's layout: the one place it is written down. */
@@ -69,7 +114,9 @@ export function dataPaths(dir: string): DataPaths {
     worker: join(dir, 'runtime', 'worker'),
     tmp: join(dir, 'tmp'),
     cells: join(dir, 'cells'),
+    secretMounts: join(dir, 'secret-mounts'),
     db: join(dir, 'glambdar.db'),
+    adminToken: join(dir, 'admin-token'),
   };
 }
 
@@ -91,21 +138,32 @@ export async function assembleRuntime(options: RuntimeOptions): Promise<{ runtim
   // reach the few folders they mount by bind mounts, which need no access here.
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  for (const sub of [paths.functions, paths.sockets, paths.worker, paths.tmp, paths.cells, join(dir, 'manifests')]) await mkdir(sub, { recursive: true, mode: 0o700 });
-  const store = new SqliteStore(paths.db, { revisionHistory: options.config.revisionHistory });
-  // Async jobs: the same database file, a connection of their own.
-  const jobs = new SqliteJobStore(paths.db);
-  for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
+  for (const sub of [paths.functions, paths.sockets, paths.worker, paths.tmp, paths.cells, paths.secretMounts, join(dir, 'manifests')]) await mkdir(sub, { recursive: true, mode: 0o700 });
   const log = options.log ?? createLogger(options.config.logLevel);
+  const clock = options.clock ?? systemClock;
+  const adminToken = await loadAdminToken(paths.adminToken, options.config.adminToken, log);
+  const store = new SqliteStore(paths.db, { revisionHistory: options.config.revisionHistory });
+  // Async jobs, keys and secrets: the same database file, a connection each.
+  const jobs = new SqliteJobStore(paths.db);
+  const access = new AccessControl({ adminToken, required: options.config.auth === 'token', keys: new SqliteKeyStore(paths.db), clock });
+  const secrets = new Secrets({ store: new SqliteSecretStore(paths.db), clock });
+  for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
   await installWorker(paths.worker);
-  const parts = wire({ ...options, log }, store, jobs, paths, new ThreadRecordWriter({ dbPath: paths.db, store, log }));
+  const parts = wire({ ...options, log, clock }, { store, jobs, access, secrets }, paths, new ThreadRecordWriter({ dbPath: paths.db, store, log }));
   return { runtime: new Runtime(parts), parts };
 }
 
-/** Builds every part of the controller around a store. */
-function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: JobStore, paths: DataPaths, writer: RecordWriter): RuntimeParts {
-  const { config, log } = options;
-  const clock = options.clock ?? systemClock;
+/** The stores wire() builds around. */
+interface Stores {
+  store: Store;
+  jobs: JobStore;
+  access: AccessControl;
+  secrets: Secrets;
+}
+
+/** Builds every part of the controller around its stores. */
+function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, jobs, access, secrets }: Stores, paths: DataPaths, writer: RecordWriter): RuntimeParts {
+  const { config, log, clock } = options;
   const sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log });
   const budget = new FrameBudget(DEFAULT_FRAME_BUDGET);
   const hostFit = new HostFit();
@@ -117,6 +175,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     cellsDir: paths.cells,
     socketsDir: paths.sockets,
     workerDir: paths.worker,
+    secretMountsDir: paths.secretMounts,
     startTimeoutMs: config.startTimeoutMs,
     perSize: config.stemCells,
     initialSizes: [{ memoryMb: SPEC_DEFAULTS.memoryMb, cpus: SPEC_DEFAULTS.cpus }],
@@ -137,6 +196,8 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     functionsDir: paths.functions,
     socketsDir: paths.sockets,
     workerDir: paths.worker,
+    secretMountsDir: paths.secretMounts,
+    secrets,
     startTimeoutMs: config.startTimeoutMs,
     queueTimeoutMs: config.queueTimeoutMs,
     maxQueuedPerFunction: config.maxQueuedPerFunction,
@@ -230,7 +291,9 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     metrics,
     paths,
     hostFit,
-    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule }),
+    access,
+    secrets,
+    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule, secrets }),
     events,
     onPurged: (handler) => (onPurged = handler),
   };

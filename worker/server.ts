@@ -14,8 +14,9 @@ import type { WorkerConfig } from './config.js';
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from './framing.js';
 import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
 import { isInvokeHeader, isLoadHeader } from './protocol.js';
-import { loadFunction, type LoadResult } from './loader.js';
-import { createRequest, normalizeResponse, type FunctionResponse } from './request.js';
+import { loadFunction, sourceLocation, type LoadResult } from './loader.js';
+import type { FunctionResponse } from './request.js';
+import type { WorkerScope } from './interfaces/types.js';
 
 /** A running worker. */
 export interface Worker {
@@ -41,8 +42,20 @@ const MAX_RETRY_MS = 1000;
  * connection may still be on its way. Installs no process-wide handlers: that is `main.ts`'s job.
  */
 export async function startWorker(config: WorkerConfig): Promise<Worker> {
+  // Work a function asked to finish after its response (fetch's ctx.waitUntil): the drain waits for it.
+  const lingering = new Set<Promise<unknown>>();
+  const scope: WorkerScope = {
+    waitUntil(promise) {
+      const tracked: Promise<unknown> = Promise.resolve(promise).then(
+        () => undefined,
+        (err: unknown) => writeRealStderr(`glambdar worker: a waitUntil promise rejected: ${stackOf(err)}\n`),
+      );
+      lingering.add(tracked);
+      void tracked.finally(() => lingering.delete(tracked));
+    },
+  };
   // A stem cell starts empty and loads when the runtime has placed a function's code.
-  let loaded: LoadResult | null = config.stem ? null : await loadFunction(config.fnDir);
+  let loaded: LoadResult | null = config.stem ? null : await loadFunction(config.fnDir, { interface: config.interface ?? null, handler: config.handler ?? null, scope });
   if (loaded && !loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
   const hello = () =>
     encodeFrame({
@@ -51,17 +64,18 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       pid: process.pid,
       loadError: loaded && !loaded.ok ? loaded.error : null,
       stem: loaded === null,
+      interface: loaded?.ok === true ? loaded.interface : null,
     } satisfies HelloHeader);
   let loading: Promise<LoadResult> | null = null;
   const load = async (head: LoadHeader): Promise<Buffer> => {
     if (loaded || loading) {
-      return encodeFrame({ t: 'loaded', id: head.id, loadError: 'this worker has already loaded a function' } satisfies LoadedHeader);
+      return encodeFrame({ t: 'loaded', id: head.id, loadError: 'this worker has already loaded a function', interface: null } satisfies LoadedHeader);
     }
     for (const [key, value] of Object.entries(head.env)) process.env[key] = value;
-    loading = loadFunction(config.fnDir);
+    loading = loadFunction(config.fnDir, { interface: head.interface, handler: head.handler, scope });
     loaded = await loading;
     if (!loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
-    return encodeFrame({ t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error } satisfies LoadedHeader);
+    return encodeFrame({ t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error, interface: loaded.ok ? loaded.interface : null } satisfies LoadedHeader);
   };
 
   let socket: Socket | null = null;
@@ -95,7 +109,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
           return;
         }
         inFlight++;
-        invoke(loaded, header, body, config.maxLogBytes, closing !== undefined)
+        invoke(loaded, header, body, config.maxLogBytes, closing !== undefined, config.fnDir)
           .then(
             (frame) => {
               if (!conn.writable) return;
@@ -154,6 +168,8 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     folder.close();
     const deadline = Date.now() + config.drainTimeoutMs;
     if (inFlight > 0) await within(deadline, new Promise<void>((resolve) => (onIdle = resolve)));
+    // Then what invocations asked to finish after their responses (ctx.waitUntil), within the same bound.
+    while (lingering.size > 0 && Date.now() < deadline) await within(deadline, Promise.all(lingering).then(() => undefined));
     const open = socket as Socket | null;
     if (open) {
       const closed = new Promise<void>((resolve) => open.once('close', () => resolve()));
@@ -228,23 +244,27 @@ async function invoke(
   body: Buffer,
   maxLogBytes: number,
   draining: boolean,
+  fnDir: string,
 ): Promise<Buffer> {
   const started = performance.now();
   if (draining) return result(head.id, 503, 'worker is shutting down', '', '', started);
   if (!loaded) return result(head.id, 503, 'this worker has no function loaded yet', '', '', started);
   if (!loaded.ok) return result(head.id, 500, `function failed to load: ${loaded.error}`, '', '', started);
-  const { handler } = loaded;
-  const request = createRequest(head, body);
+  const { invoke: adapter, typescript } = loaded;
   const run = await runCaptured(async (): Promise<FunctionResponse> => {
     try {
-      return normalizeResponse(await handler(request));
+      return await adapter(head, body);
     } catch (err) {
       // Like Lambda: the stack goes to the invocation's own log, the message to the caller.
       process.stderr.write(`${stackOf(err)}\n`);
       throw err;
     }
   }, maxLogBytes);
-  if (!run.ok) return result(head.id, 500, messageOf(run.error), run.stdout, run.stderr, started);
+  if (!run.ok) {
+    // A TypeScript function's message also says which .ts line threw (its stack is source-mapped).
+    const where = typescript ? sourceLocation(run.error, fnDir) : '';
+    return result(head.id, 500, messageOf(run.error) + where, run.stdout, run.stderr, started);
+  }
   const frame = result(head.id, run.value.statusCode, null, run.stdout, run.stderr, started, run.value);
   if (frame.length - 4 <= MAX_FRAME_BYTES) return frame;
   const error = `response of ${run.value.body.length} bytes does not fit the ${MAX_FRAME_BYTES}-byte frame limit`;

@@ -2,7 +2,7 @@
  * The rules every code install follows, whichever way the code comes: limits, modes, the entry
  * files, how an offending name is shown in a message. One home for each (README "API").
  */
-import { ENTRY_FILES } from '../../worker/entry-files.js';
+import { describeEntry, ENTRY_FILES, entryFilesOf } from '../../worker/entry-files.js';
 
 /** Limits on an uploaded archive or a code folder. */
 export interface ArchiveLimits {
@@ -12,8 +12,18 @@ export interface ArchiveLimits {
 
 export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = { maxUnpackedBytes: 250 * 1024 * 1024, maxEntries: 10_000 };
 
-/** The files a function's code may start from, at its root (the worker loads the first found). */
-export { ENTRY_FILES };
+/**
+ * The files a function's code may start from (the worker loads the first found): `index.*` at
+ * its root, or the file of `spec.handler`. One list, the worker's (worker/entry-files.ts).
+ */
+export { ENTRY_FILES, entryFilesOf };
+
+/** What a code without its entry is told; the default entry keeps the original wording. */
+export function missingEntryMessage(where: 'archive' | 'code folder', handler: string | null | undefined): string {
+  const what = handler === null || handler === undefined ? 'index.js' : `${describeEntry(handler)} (spec.handler ${JSON.stringify(handler)})`;
+  if (where === 'archive') return `archive has no ${what} at its root or in a single top-level folder`;
+  return `code folder has no ${what}${handler === null || handler === undefined ? ' at its root' : ''}`;
+}
 
 /** Hex characters of the code digest. */
 export const DIGEST_LENGTH = 20;

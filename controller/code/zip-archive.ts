@@ -15,11 +15,12 @@ import type { Entry, ZipFile } from 'yauzl';
 import { GlambdarError, InvalidArchive } from '../support/errors.js';
 import {
   DIR_MODE,
-  ENTRY_FILES,
+  entryFilesOf,
   EXEC_FILE_MODE,
   FILE_MODE,
   formatBytes,
   isSystemError,
+  missingEntryMessage,
   S_IFDIR,
   S_IFLNK,
   S_IFMT,
@@ -128,21 +129,22 @@ function recordEntry(state: ScanState, entry: Entry, isDir: boolean, segments: s
   if (forCode) state.codeTop.add(segments[0]!);
 }
 
-/** Where index.js is: '' for the archive root, or the name of the single top-level folder. */
-function pickRoot(state: ScanState): string {
+/** Where the entry is: '' for the archive root, or the name of the single top-level folder. */
+function pickRoot(state: ScanState, handler: string | null): string {
+  const entryFiles = entryFilesOf(handler);
   for (const file of state.files) {
     if (state.dirs.has(file)) {
       throw new InvalidArchive(`archive entry ${shown(file)} is both a file and a folder`);
     }
   }
-  if (ENTRY_FILES.some((f) => state.codeFiles.has(f))) return '';
+  if (entryFiles.some((f) => state.codeFiles.has(f))) return '';
   if (state.codeTop.size === 1) {
     const [top] = state.codeTop;
-    if (top !== undefined && state.dirs.has(top) && ENTRY_FILES.some((f) => state.codeFiles.has(`${top}/${f}`))) {
+    if (top !== undefined && state.dirs.has(top) && entryFiles.some((f) => state.codeFiles.has(`${top}/${f}`))) {
       return top;
     }
   }
-  throw new InvalidArchive('archive has no index.js at its root or in a single top-level folder');
+  throw new InvalidArchive(missingEntryMessage('archive', handler));
 }
 
 function openZip(zipPath: string): Promise<ZipFile> {
@@ -157,8 +159,8 @@ function openZip(zipPath: string): Promise<ZipFile> {
   });
 }
 
-/** Reads the central directory only (no file data) and checks every entry. */
-export async function scanArchive(zipPath: string, limits: ArchiveLimits): Promise<{ root: string }> {
+/** Reads the central directory only (no file data) and checks every entry; `handler` says which entry file to look for. */
+export async function scanArchive(zipPath: string, limits: ArchiveLimits, handler: string | null = null): Promise<{ root: string }> {
   const zip = await openZip(zipPath);
   try {
     checkEntryCount(zip.entryCount, limits);
@@ -176,7 +178,7 @@ export async function scanArchive(zipPath: string, limits: ArchiveLimits): Promi
       });
       zip.on('end', () => {
         try {
-          resolve({ root: pickRoot(state) });
+          resolve({ root: pickRoot(state, handler) });
         } catch (err) {
           reject(err);
         }
@@ -294,12 +296,4 @@ export async function normalizeTree(dir: string, rel = ''): Promise<void> {
       throw new InvalidArchive(`archive entry ${shown(relName)} is not a regular file or folder`);
     }
   }
-}
-
-export async function assertEntryPoint(dir: string): Promise<void> {
-  for (const f of ENTRY_FILES) {
-    const st = await fs.lstat(path.join(dir, f)).catch(() => undefined);
-    if (st?.isFile()) return;
-  }
-  throw new InvalidArchive('archive has no index.js at its root or in a single top-level folder');
 }

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { compiledFile } from '../../controller/support/compiled-file.js';
-import { deploy, eventually, integrationEnabled, makeZip, removeInstanceContainers, useRuntimes } from './harness.js';
+import { control, deploy, eventually, integrationEnabled, makeZip, rememberToken, removeInstanceContainers, useRuntimes, withToken } from './harness.js';
 
 /** A job as `GET /invocations` shows it (the fields these tests read). */
 interface Job {
@@ -21,7 +21,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Jobs of a function, newest first (up to 1000). */
 async function jobsOf(url: string, name: string, status?: string): Promise<Job[]> {
-  const res = await fetch(`${url}/invocations?function=${name}&limit=1000${status ? `&status=${status}` : ''}`);
+  const res = await fetch(`${url}/invocations?function=${name}&limit=1000${status ? `&status=${status}` : ''}`, withToken(url));
   return (await res.json()) as Job[];
 }
 
@@ -82,7 +82,7 @@ describe.runIf(integrationEnabled)('async jobs in containers', () => {
     const [id] = await enqueueMany(rt.url, 'broken', 1);
     const job = await eventually(
       async () => {
-        const res = await fetch(`${rt.url}/invocations/${id}`);
+        const res = await control(rt, `/invocations/${id}`);
         const j = (await res.json()) as Job;
         return j.status === 'dead' ? j : undefined;
       },
@@ -98,7 +98,7 @@ describe.runIf(integrationEnabled)('async jobs in containers', () => {
       expect(gap, `wait before try ${k + 2}`).toBeGreaterThanOrEqual(ceiling / 2 - 5);
       expect(gap, `wait before try ${k + 2}`).toBeLessThan(ceiling + 500);
     }
-    const logs = (await (await fetch(`${rt.url}/logs/broken`)).json()) as Array<{ requestId: string; statusCode: number }>;
+    const logs = (await (await control(rt, `/logs/broken`)).json()) as Array<{ requestId: string; statusCode: number }>;
     expect(logs.filter((l) => l.requestId === id).map((l) => l.statusCode)).toEqual([500, 500, 500, 500]);
     expect((await jobsOf(rt.url, 'broken', 'dead')).map((j) => j.requestId)).toEqual([id]);
   });
@@ -108,7 +108,7 @@ describe.runIf(integrationEnabled)('async jobs in containers', () => {
     const zip = await makeZip({ 'index.js': `exports.handler = async (req) => ({ at: req.headers['x-glambdar-schedule'], payload: await req.json() });` });
     expect((await deploy(rt.url, 'tick.zip', zip)).status).toBe(201);
     const setAt = Date.now();
-    const cfg = await fetch(`${rt.url}/config/tick`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ schedule: '*/2 * * * * *', schedulePayload: { n: 1 } }) });
+    const cfg = await control(rt, `/config/tick`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ schedule: '*/2 * * * * *', schedulePayload: { n: 1 } }) });
     expect(cfg.status).toBe(200);
     await sleep(10_000 - (Date.now() - setAt) + 1500);
     const inWindow = (await jobsOf(rt.url, 'tick'))
@@ -166,6 +166,7 @@ async function serveChild(dir: string, port: number): Promise<{ child: ChildProc
     30_000,
     'the runtime to listen',
   );
+  await rememberToken(url, dir);
   return { child, url, instance: health.instance };
 }
 
