@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deploy, info, integrationEnabled, invoke, makeZip, useRuntimes } from './harness.js';
+import { control, deploy, info, integrationEnabled, invoke, makeZip, useRuntimes } from './harness.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -49,7 +49,7 @@ describe.runIf(integrationEnabled)('pre-warming from idle times on a real Docker
         polling = false;
       }
 
-      const logs = (await (await fetch(`${rt.url}/logs/rhythm?limit=100`)).json()) as Array<{ requestId: string; coldStart: boolean }>;
+      const logs = (await (await control(rt, `/logs/rhythm?limit=100`)).json()) as Array<{ requestId: string; coldStart: boolean }>;
       const cold = new Map(logs.map((r) => [r.requestId, r.coldStart]));
       const coldPerBurst = requestIds.map((ids) => ids.filter((id) => cold.get(id) !== false).length);
       // On failure, when containers came and went.
