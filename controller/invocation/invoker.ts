@@ -337,8 +337,9 @@ class Call extends TimeoutEntry {
 
   /**
    * Past its timeout the handler may be blocking the event loop: the container is replaced. A
-   * stream past it is cancelled instead (its worker answers frames, or it could not stream):
-   * the client sees it broken off, and the slot is freed.
+   * stream past it is cancelled instead (other streams may share the container, and a worker
+   * that sent a head was not blocked then): the client sees it broken off, the slot is freed.
+   * A worker that really is stuck fails the next invocation's timeout and is replaced then.
    */
   expire(): void {
     if (this.#stream !== undefined) {
