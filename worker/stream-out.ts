@@ -11,6 +11,7 @@ import { STREAM_CHUNK_BYTES, STREAM_WINDOW_BYTES, type ChunkHeader } from './pro
 /** Where a stream's frames go (the connection's FrameWriter). */
 export type SendFrame = (header: unknown, body?: Buffer) => void;
 
+/** One streamed response of the worker: its credits, and the pump that spends them. */
 export class StreamOut {
   readonly id: number;
   #send: SendFrame;

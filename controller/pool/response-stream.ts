@@ -38,6 +38,7 @@ export interface StreamControl {
 /** Credits are returned in batches of at least this many bytes (a quarter of the window). */
 export const CREDIT_BATCH_BYTES = STREAM_WINDOW_BYTES / 4;
 
+/** One streamed response in the runtime: what `WorkerClient` feeds and a sink drains, with its credits. */
 export class ResponseStream {
   readonly id: number;
   readonly statusCode: number;

@@ -141,7 +141,7 @@ describe.runIf(integrationEnabled)('streamed responses', () => {
       ['sse', { 'index.js': SSE }, {}],
       ['cancellable', { 'index.js': CANCELLABLE }, { maxReplicas: '1' }],
       ['breaks', { 'index.js': BREAKS }, {}],
-      ['bulk', { 'index.js': BULK }, { maxReplicas: '1', timeoutMs: '120000' }],
+      ['bulk', { 'index.js': BULK }, { maxReplicas: '1', timeoutMs: '300000' }],
       ['lambda-stream', { 'index.mjs': LAMBDA }, { interface: 'lambda' }],
       ['fetch-stream', { 'index.mjs': FETCH }, { interface: 'fetch' }],
     ];

@@ -164,6 +164,7 @@ export interface LambdaNames {
   memoryLimitInMB: string;
 }
 
+/** The context's names, from `AWS_LAMBDA_FUNCTION_*` (defaults as the Lambda runtime has them). */
 export function lambdaNames(env: NodeJS.ProcessEnv): LambdaNames {
   return {
     functionName: env['AWS_LAMBDA_FUNCTION_NAME'] ?? '',
