@@ -108,6 +108,28 @@ describe('streamed responses in the worker', () => {
     expect(frames.at(-1)?.header).toMatchObject({ t: 'end', id: 1, error: expect.stringMatching(/cancelled/) });
   });
 
+  it('runs several streams at once on the one connection, a stalled one holding up only itself', async () => {
+    const client = await connect(`
+      exports.handler = async (req) => ({
+        body: (async function* () {
+          const size = req.path === '/big' ? 1024 * 1024 : 1024;
+          for (let sent = 0; sent < size; sent += 16 * 1024) yield Buffer.alloc(Math.min(16 * 1024, size - sent), req.path === '/big' ? 98 : 115);
+        })(),
+      });`);
+    client.invoke(1, '/big');
+    client.invoke(2, '/small');
+    // The big one spends its window and waits for credits nobody grants; the small one ends.
+    const frames = await until(client, isEnd(2));
+    expect(chunksOf(frames, 2).length).toBe(1024);
+    await settle(50);
+    expect(chunksOf(client.frames, 1).length).toBe(STREAM_WINDOW_BYTES);
+    expect(client.frames.some(isEnd(1))).toBe(false);
+    // Credits for the rest: it ends too.
+    client.socket.write(encodeFrame({ t: 'credit', id: 1, bytes: 1024 * 1024 } satisfies CreditHeader));
+    await until(client, isEnd(1));
+    expect(chunksOf(client.frames, 1).length).toBe(1024 * 1024);
+  });
+
   it('cancels a ReadableStream body and aborts req.signal at once when the runtime cancels', async () => {
     const client = await connect(`
       exports.handler = async (req) => {
