@@ -37,6 +37,8 @@ import type { FunctionInfo } from './reconcile/status.js';
 import { Secrets } from './secrets/secrets.js';
 import { SqliteSecretStore } from './secrets/sqlite-secret-store.js';
 import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
+import { DockerImageBuilder } from './sandbox/docker/image-builder.js';
+import type { ImageBuilder } from './images/function-image.js';
 import { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
 import { DesiredState } from './state/desired-state.js';
@@ -70,6 +72,8 @@ export interface RuntimeParts {
   secrets: Secrets;
   /** Async jobs and schedules. */
   events: Events;
+  /** Builds function images (`glambdar image`). */
+  images: ImageBuilder;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
   onPurged(handler: (name: string) => void): void;
 }
@@ -88,6 +92,8 @@ export interface RuntimeOptions {
   /** The HTTP layer's status for an error, recorded with failed invocations. */
   statusOf: (err: GlambdarError) => number;
   sandbox?: Sandbox;
+  /** Builds function images; default: Docker's builder. */
+  images?: ImageBuilder;
   clock?: Clock;
   log?: Logger;
 }
@@ -295,6 +301,7 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     secrets,
     desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule, secrets }),
     events,
+    images: options.images ?? new DockerImageBuilder({ image: config.image, workerDir: paths.worker, log }),
     onPurged: (handler) => (onPurged = handler),
   };
   return parts;
