@@ -225,8 +225,8 @@ export class Runtime {
    * cache, the same image.
    */
   async image(name: string, options: { imagePrefix: string; tag?: string | undefined }): Promise<ImageResult> {
-    const info = this.#info(this.#p.desired.live(name));
-    const request = imageRequest(info, this.#p.paths.functions, options);
+    const record = this.#p.desired.live(name);
+    const request = imageRequest(this.#info(record), record, this.#p.paths.functions, options);
     const built = await this.#p.images.build(request);
     return { name, revision: request.revision, codeDigest: request.codeDigest, image: built.reference, imageId: built.id, labels: built.labels };
   }

@@ -74,7 +74,12 @@ export async function startHttpWorker(config: WorkerConfig & { httpPort: number 
       send(res, health(loaded, draining), draining);
       return;
     }
+    // Done once the response has left (or the connection broke), not when it was written: the
+    // drain closes connections only after that.
     inFlight++;
+    res.once('close', () => {
+      if (--inFlight === 0) onIdle?.();
+    });
     let answer: Answer;
     let outcome: InvocationOutcome | null = null;
     try {
@@ -103,7 +108,6 @@ export async function startHttpWorker(config: WorkerConfig & { httpPort: number 
       send(res, answer, draining);
     } finally {
       logLine(config, req.method ?? 'GET', path, requestId, answer, outcome, started);
-      if (--inFlight === 0) onIdle?.();
     }
   };
 
@@ -133,8 +137,10 @@ export async function startHttpWorker(config: WorkerConfig & { httpPort: number 
     const deadline = Date.now() + config.drainTimeoutMs;
     if (inFlight > 0) await within(deadline, new Promise<void>((resolve) => (onIdle = resolve)));
     await settleWithin(deadline, lingering);
-    server.closeAllConnections();
+    // Responses sent while draining said `connection: close`, so their connections end by
+    // themselves; what is still open at the deadline is cut.
     await within(deadline, closed);
+    server.closeAllConnections();
   };
 
   return {

@@ -8,7 +8,9 @@
 import { join } from 'node:path';
 import { imageTag } from '../../schemas/index.js';
 import type { InterfaceName } from '../../worker/protocol.js';
+import { functionEnv } from '../pool/replica.js';
 import type { FunctionInfo } from '../reconcile/status.js';
+import type { FunctionRecord } from '../state/records.js';
 
 /** Labels every function image carries: who it is, which revision, which code. */
 export const IMAGE_LABELS = {
@@ -36,6 +38,11 @@ export interface ImageBuildRequest {
   handler: string | null;
   /** `spec.timeoutMs`: past it the worker answers 504, as `/invoke` does. */
   timeoutMs: number;
+  /**
+   * What the interface's platform sets (a `lambda` function's `AWS_LAMBDA_FUNCTION_*`), baked in
+   * as Glambdar sets it for its containers. Not `spec.env`: the exported manifests carry that.
+   */
+  platformEnv: Record<string, string>;
 }
 
 /** An image built. */
@@ -64,7 +71,9 @@ export interface ImageResult {
 }
 
 /** The build request of a function's latest revision, named `<prefix>/<name>:<tag>` (tag default: `r<revision>-<digest>`). */
-export function imageRequest(info: FunctionInfo, functionsDir: string, options: { imagePrefix: string; tag?: string | undefined }): ImageBuildRequest {
+export function imageRequest(info: FunctionInfo, record: FunctionRecord, functionsDir: string, options: { imagePrefix: string; tag?: string | undefined }): ImageBuildRequest {
+  const platformEnv: Record<string, string> = {};
+  for (const [key, value] of Object.entries(functionEnv(record))) if (!Object.hasOwn(record.spec.env, key)) platformEnv[key] = value;
   const tag = options.tag ?? imageTag(info.revision, info.codeDigest);
   return {
     reference: `${options.imagePrefix}/${info.name}:${tag}`,
@@ -76,5 +85,6 @@ export function imageRequest(info: FunctionInfo, functionsDir: string, options: 
     interface: info.spec.interface ?? null,
     handler: info.spec.handler ?? null,
     timeoutMs: info.spec.timeoutMs,
+    platformEnv,
   };
 }

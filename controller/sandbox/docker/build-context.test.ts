@@ -17,6 +17,7 @@ const request: ImageBuildRequest = {
   interface: 'lambda',
   handler: 'src/app.handler',
   timeoutMs: 5000,
+  platformEnv: { AWS_LAMBDA_FUNCTION_NAME: 'hello' },
 };
 
 beforeAll(async () => {
@@ -65,7 +66,7 @@ describe('function image build context', () => {
       'COPY fn/ /fn/',
       'WORKDIR /fn',
       'USER 65534:65534',
-      'ENV NODE_ENV="production" GLAMBDAR_FN_DIR="/fn" PORT="8080" GLAMBDAR_FUNCTION="hello" GLAMBDAR_REVISION="3" GLAMBDAR_TIMEOUT_MS="5000" GLAMBDAR_INTERFACE="lambda" GLAMBDAR_HANDLER="src/app.handler"',
+      'ENV NODE_ENV="production" GLAMBDAR_FN_DIR="/fn" PORT="8080" GLAMBDAR_FUNCTION="hello" GLAMBDAR_REVISION="3" GLAMBDAR_TIMEOUT_MS="5000" GLAMBDAR_INTERFACE="lambda" GLAMBDAR_HANDLER="src/app.handler" AWS_LAMBDA_FUNCTION_NAME="hello"',
       'EXPOSE 8080',
       'LABEL glambdar.function="hello" glambdar.revision="3" glambdar.digest="0123456789abcdef0123"',
       'ENTRYPOINT ["/usr/local/bin/node","/worker/main.cjs"]',

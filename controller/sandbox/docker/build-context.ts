@@ -25,6 +25,7 @@ export function dockerfile(base: string, request: ImageBuildRequest): string {
     ['GLAMBDAR_TIMEOUT_MS', String(request.timeoutMs)],
     ...(request.interface ? ([['GLAMBDAR_INTERFACE', request.interface]] as Array<[string, string]>) : []),
     ...(request.handler ? ([['GLAMBDAR_HANDLER', request.handler]] as Array<[string, string]>) : []),
+    ...Object.entries(request.platformEnv),
   ];
   const labels: Array<[string, string]> = [
     [IMAGE_LABELS.function, request.functionName],
