@@ -10,6 +10,8 @@ import type { BuiltImage, ImageBuilder, ImageBuildRequest } from '../controller/
 import { RuntimeConfigSchema } from '../schemas/index.js';
 import { makeZip } from '../test/zip.js';
 import { startServer, type GlambdarServer } from './server.js';
+import { HEALTH_PATH as EXPORTED_PROBE } from './export/pod.js';
+import { HEALTH_PATH as WORKER_PROBE } from '../worker/http-mode.js';
 
 /** Records what it was asked to build; answers as the engine would, labels from the request. */
 class RecordingBuilder implements ImageBuilder {
@@ -114,6 +116,10 @@ describe('POST /images/:name', () => {
     expect(((await unknown.json()) as { error: string }).error).toContain('platform');
     expect((await build('ghost')).status).toBe(404);
     expect(builder.requests).toEqual([]);
+  });
+
+  it('probes, in the exported manifests, the path the worker in the image answers', () => {
+    expect(EXPORTED_PROBE).toBe(WORKER_PROBE);
   });
 
   it('is what glambdar image calls, flags as --flag value or --flag=value', async () => {
