@@ -11,7 +11,8 @@ import { RuntimeConfigSchema } from '../schemas/index.js';
 import { makeZip } from '../test/zip.js';
 import { startServer, type GlambdarServer } from './server.js';
 import { HEALTH_PATH as EXPORTED_PROBE } from './export/pod.js';
-import { HEALTH_PATH as WORKER_PROBE } from '../worker/http-mode.js';
+import { HEALTH_PATH as WORKER_PROBE, MAX_HTTP_BODY_BYTES } from '../worker/http-mode.js';
+import { MAX_INVOKE_BODY_BYTES } from './invoke-handler.js';
 
 /** Records what it was asked to build; answers as the engine would, labels from the request. */
 class RecordingBuilder implements ImageBuilder {
@@ -118,8 +119,9 @@ describe('POST /images/:name', () => {
     expect(builder.requests).toEqual([]);
   });
 
-  it('probes, in the exported manifests, the path the worker in the image answers', () => {
+  it('probes, in the exported manifests, the path the worker in the image answers; the image takes the bodies /invoke takes', () => {
     expect(EXPORTED_PROBE).toBe(WORKER_PROBE);
+    expect(MAX_HTTP_BODY_BYTES).toBe(MAX_INVOKE_BODY_BYTES);
   });
 
   it('is what glambdar image calls, flags as --flag value or --flag=value', async () => {

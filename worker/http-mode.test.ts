@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
-import { startHttpWorker, withoutReservedHeaders, type HttpWorker } from './http-mode.js';
-import type { InterfaceName } from './protocol.js';
+import { startHttpWorker, type HttpWorker } from './http-mode.js';
+import { withoutReservedHeaders, type InterfaceName } from './protocol.js';
 import { runFunction, type FunctionUnderTest } from './testing/function-under-test.js';
 import { INTERFACE_FUNCTIONS, pathFor } from './testing/interface-functions.js';
 

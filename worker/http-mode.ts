@@ -16,7 +16,7 @@ import { writeRealStderr, writeRealStdout } from './capture.js';
 import type { WorkerConfig } from './config.js';
 import { elapsed, lingeringWork, runInvocation, settleWithin, within, type InvocationOutcome } from './invocation.js';
 import { loadFunction, type LoadResult } from './loader.js';
-import { isReservedResponseHeader, type InvokeHeader } from './protocol.js';
+import { withoutReservedHeaders, type InvokeHeader } from './protocol.js';
 
 /** Largest request body, as on `/invoke` (README "API"). */
 export const MAX_HTTP_BODY_BYTES = 6 * 1024 * 1024;
@@ -165,7 +165,7 @@ function fromOutcome(outcome: InvocationOutcome, requestId: string, revision: nu
     // The runtime's HandlerError and FunctionLoadFailed, with the worker's own text.
     return failure(500, outcome.loadFailed ? 'FUNCTION_LOAD_FAILED' : 'HANDLER_ERROR', outcome.error);
   }
-  const headers: Record<string, string | string[] | number> = withoutReservedHeaders(outcome.headers);
+  const headers: Record<string, string | string[] | number> = { ...withoutReservedHeaders(outcome.headers) };
   // 204 and 304 carry no body, so no length either (node sends no body for them).
   if (outcome.statusCode !== 204 && outcome.statusCode !== 304) headers['content-length'] = outcome.body.length;
   headers['x-glambdar-request-id'] = requestId;
@@ -184,22 +184,6 @@ function send(res: ServerResponse, answer: Answer, draining: boolean): void {
   // With the status's reason phrase, as the runtime's errors: a writeHead that threw leaves its own.
   res.writeHead(answer.status, STATUS_CODES[answer.status], headers);
   res.end(answer.body);
-}
-
-/**
- * The response headers a handler may set, as the runtime's worker client keeps them: names
- * lower-cased, repeated names merged, hop-by-hop and `x-glambdar-*` ones dropped.
- */
-export function withoutReservedHeaders(headers: Record<string, string | string[]>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    const lower = name.toLowerCase();
-    if (isReservedResponseHeader(lower)) continue;
-    const existing = out[lower];
-    if (existing === undefined) out[lower] = value;
-    else out[lower] = [...(Array.isArray(existing) ? existing : [existing]), ...(Array.isArray(value) ? value : [value])];
-  }
-  return out;
 }
 
 class TooLarge extends Error {}

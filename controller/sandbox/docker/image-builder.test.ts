@@ -30,7 +30,7 @@ function engine(progress: unknown[], refuse?: Error): { docker: Docker; built: s
   const built: string[] = [];
   const stub = {
     ping: async () => 'OK',
-    getImage: (name: string) => ({ inspect: async () => ({ Id: `sha256:${name === request.reference ? "built" : "base"}`, Config: { Labels: { 'glambdar.digest': request.codeDigest } } }) }),
+    getImage: (name: string) => ({ inspect: async () => ({ Id: `sha256:${name === request.reference ? 'built' : 'base'}`, Config: { Labels: { 'glambdar.digest': request.codeDigest } } }) }),
     buildImage: async (context: Readable, options: { t: string; networkmode: string }) => {
       if (refuse) throw refuse;
       for await (const chunk of context) void chunk;
@@ -48,7 +48,7 @@ describe('DockerImageBuilder', () => {
     const builder = new DockerImageBuilder({ image: 'node:20-slim', workerDir: join(dir, 'worker'), log: silentLogger, docker });
     const image = await builder.build(request);
     expect(built).toEqual(['glambdar/hello:r1-0123456789ab none']);
-    expect(image).toEqual({ reference: request.reference, id: "sha256:built", labels: { 'glambdar.digest': request.codeDigest } });
+    expect(image).toEqual({ reference: request.reference, id: 'sha256:built', labels: { 'glambdar.digest': request.codeDigest } });
   });
 
   it('fails with IMAGE_BUILD_FAILED and the step error when a build step fails', async () => {
