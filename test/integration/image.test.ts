@@ -1,6 +1,7 @@
 import { execFile, type ExecFileException } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compiledFile } from '../../controller/support/compiled-file.js';
 import { INTERFACE_FUNCTIONS, pathFor } from '../../worker/testing/interface-functions.js';
 import { control, deploy, docker, eventually, integrationEnabled, makeZip, startRuntime, type TestRuntime } from './harness.js';
 
@@ -74,6 +75,19 @@ describe.runIf(integrationEnabled)('function images (glambdar image) run outside
     if (res.status === 201) images.add(answer.image);
     expect(res.status, JSON.stringify(answer)).toBe(201);
     return answer;
+  }
+
+  /** `glambdar image NAME --image-prefix P`, the CLI against this runtime. */
+  function cliImage(name: string): Promise<{ image: string; imageId: string; revision: number; codeDigest: string; labels: Record<string, string> }> {
+    return new Promise((resolve, reject) => {
+      const env = { ...process.env, GLAMBDAR_URL: rt.url, GLAMBDAR_TOKEN: rt.token };
+      execFile(process.execPath, [compiledFile('api/cli.js'), 'image', name, '--image-prefix', prefix], { env }, (err, stdout, stderr) => {
+        if (err) return reject(new Error(`glambdar image failed: ${stderr}${stdout}`));
+        const answer = JSON.parse(stdout) as { image: string; imageId: string; revision: number; codeDigest: string; labels: Record<string, string> };
+        images.add(answer.image);
+        resolve(answer);
+      });
+    });
   }
 
   /** Runs an image hardened as Glambdar runs its containers, and waits for its probe. */
@@ -172,7 +186,7 @@ describe.runIf(integrationEnabled)('function images (glambdar image) run outside
   }, 60_000);
 
   it('gives the same code the same digest label (and the same image), and a new revision a new tag', async () => {
-    const first = await buildImage('img-fetch');
+    const first = await cliImage('img-fetch');
     const again = await buildImage('img-fetch');
     expect(again.image).toBe(first.image);
     expect(again.labels['glambdar.digest']).toBe(first.labels['glambdar.digest']);
