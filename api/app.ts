@@ -12,6 +12,8 @@ import { invocationRoutes } from './routes/invocations.js';
 import { logRoutes } from './routes/logs.js';
 import { secretRoutes } from './routes/secrets.js';
 import { revisionRoutes } from './routes/revisions.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { statsRoutes } from './routes/stats.js';
 
 /** What `GET /manifests` reads: the GitOps source, when one runs. */
 export interface ManifestStates {
@@ -45,6 +47,8 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   invocationRoutes(app, runtime);
   exportRoutes(app, runtime);
   imageRoutes(app, runtime);
+  statsRoutes(app, runtime);
+  dashboardRoutes(app);
 
   app.get('/manifests', (_req, res) => {
     res.json(manifests?.files() ?? []);

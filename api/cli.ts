@@ -30,6 +30,8 @@ const USAGE = `usage: glambdar <command>
   keys create <function>        make a key for a private function (shown once)
   keys ls <function>            list a function's keys (ids and times)
   keys rm <function> <id>       revoke a key
+  ui                            print the dashboard's address (it opens nothing); sign in there
+                                with the admin token
   export <name>|--all --format knative|kubernetes [--image-prefix R]
                                 the function(s) as Knative or Kubernetes YAML, validated, for
                                 kubectl apply -f - (images: <R>/<name>:r<revision>-<digest>,
@@ -256,6 +258,8 @@ async function client(command: string, args: string[]): Promise<void> {
       const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
       return print(await fetch(`${base}/images/${encodeURIComponent(name)}`, init));
     }
+    case 'ui':
+      return dashboard(base, fetch);
     case 'del':
       if (!args[0]) throw new Error('del needs a function name');
       return print(await fetch(`${base}/del/${args[0]}`, { method: 'DELETE' }));
@@ -269,6 +273,24 @@ async function client(command: string, args: string[]): Promise<void> {
 }
 
 type Fetch = (url: string, init?: RequestInit) => Promise<Response>;
+
+/**
+ * `glambdar ui`: the dashboard's address on stdout (for `xdg-open "$(glambdar ui)"`), and on
+ * stderr whether the runtime answers and takes the token, and where the token is. It opens no
+ * browser and never prints the token.
+ */
+async function dashboard(base: string, fetch: Fetch): Promise<void> {
+  process.stdout.write(`${base.replace(/\/+$/, '')}/ui\n`);
+  const res = await fetch(`${base}/stats?seconds=1`);
+  const where = found.from === 'GLAMBDAR_TOKEN' ? 'the value of GLAMBDAR_TOKEN' : `the content of ${found.from}`;
+  if (res.status === 401) {
+    process.stderr.write(`glambdar: ${unauthorizedHint(found, false)}\n`);
+    process.exitCode = 1;
+  } else if (!res.ok) {
+    process.stderr.write(`glambdar: the runtime answered ${res.status}: ${await res.text()}\n`);
+    process.exitCode = 1;
+  } else process.stderr.write(`Sign in with the admin token: ${where} (kept in that browser tab only).\n`);
+}
 
 async function secret(args: string[], base: string, fetch: Fetch): Promise<void> {
   const [verb, ...rest] = args;

@@ -17,6 +17,9 @@ export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, Revisio
 export type { InvokeOutcome } from './invocation/invoker.js';
 export type { InvokeRequest } from './pool/worker-client.js';
 export type { InvocationSnapshot } from './invocation/invocation-metrics.js';
+export type { FunctionStats, TickSample } from './stats/function-series.js';
+export type { StatsOverview, FunctionOverview } from './stats/stats-history.js';
+export type { ProcessStats } from './stats/process-probe.js';
 export type { JobView, JobStatus, JobCounts, StoredResponse } from './events/job.js';
 export { JOB_STATUSES } from './events/job.js';
 export type { JobMetrics } from './events/events.js';
@@ -59,6 +62,7 @@ export type { InvokeTarget } from './support/function-name.js';
 export { createLogger, silentLogger } from './support/logger.js';
 export type { Logger, LogLevel } from './support/logger.js';
 export { systemClock } from './support/clock.js';
+export { compiledFile } from './support/compiled-file.js';
 export type { Clock, TimerHandle } from './support/clock.js';
 export { installCode } from './code/install.js';
 export type { CodeSource } from './code/install.js';

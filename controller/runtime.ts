@@ -11,6 +11,8 @@ import type { MetricsSnapshot, RuntimeParts } from './wiring.js';
 import { adoptRunning, Resync } from './reconcile/resync.js';
 import type { JobStatus, JobView } from './events/job.js';
 import { imageRequest, type ImageResult } from './images/function-image.js';
+import type { FunctionStats } from './stats/function-series.js';
+import type { StatsOverview } from './stats/stats-history.js';
 
 /**
  * The controller as the API sees it: verbs, no parts. Writes change desired state and
@@ -241,6 +243,16 @@ export class Runtime {
   logsAfter(name: string, options: { afterId: number; limit: number; since?: number }): LogRecord[] {
     this.#readyToReadLogs(name);
     return this.#p.store.logsAfter(name, options);
+  }
+
+  /** A function's last `seconds` whole seconds, one point each (`GET /stats/:name`): traffic, prediction, replicas, latency. */
+  stats(name: string, seconds: number): FunctionStats {
+    return this.#p.history.series(this.#p.desired.live(name).name, seconds);
+  }
+
+  /** Every function's last minute and the runtime process with its last `seconds` (`GET /stats`). */
+  statsOverview(seconds: number): StatsOverview {
+    return this.#p.history.overview(seconds);
   }
 
   /** Everything `GET /metrics` shows, read at once. */
