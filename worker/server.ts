@@ -9,16 +9,15 @@ import { watch, type FSWatcher } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { runCaptured, writeRealStderr } from './capture.js';
+import { writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
 import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
 import { PROTOCOL_VERSION, type EndHeader, type HeadHeader, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
 import { isCancelHeader, isCreditHeader, isInvokeHeader, isLoadHeader } from './protocol.js';
 import { Cancellation } from './body-source.js';
 import { cancelStream, StreamOut, type ActiveStream, type StreamIO } from './stream-out.js';
-import { loadFunction, sourceLocation, type LoadResult } from './loader.js';
-import type { FunctionResponse } from './request.js';
-import type { WorkerScope } from './interfaces/types.js';
+import { loadFunction, type LoadResult } from './loader.js';
+import { failed, lingeringWork, runInvocation, settleWithin, stackOf, within, type InvocationOutcome } from './invocation.js';
 
 /** A running worker. */
 export interface Worker {
@@ -45,17 +44,7 @@ const MAX_RETRY_MS = 1000;
  */
 export async function startWorker(config: WorkerConfig): Promise<Worker> {
   // Work a function asked to finish after its response (fetch's ctx.waitUntil): the drain waits for it.
-  const lingering = new Set<Promise<unknown>>();
-  const scope: WorkerScope = {
-    waitUntil(promise) {
-      const tracked: Promise<unknown> = Promise.resolve(promise).then(
-        () => undefined,
-        (err: unknown) => writeRealStderr(`glambdar worker: a waitUntil promise rejected: ${stackOf(err)}\n`),
-      );
-      lingering.add(tracked);
-      void tracked.finally(() => lingering.delete(tracked));
-    },
-  };
+  const { scope, pending: lingering } = lingeringWork();
   // A stem cell starts empty and loads when the runtime has placed a function's code.
   let loaded: LoadResult | null = config.stem ? null : await loadFunction(config.fnDir, { interface: config.interface ?? null, handler: config.handler ?? null, scope });
   if (loaded && !loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
@@ -194,7 +183,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     const deadline = Date.now() + config.drainTimeoutMs;
     if (inFlight > 0) await within(deadline, new Promise<void>((resolve) => (onIdle = resolve)));
     // Then what invocations asked to finish after their responses (ctx.waitUntil), within the same bound.
-    while (lingering.size > 0 && Date.now() < deadline) await within(deadline, Promise.all(lingering).then(() => undefined));
+    await settleWithin(deadline, lingering);
     const open = socket as Socket | null;
     if (open) {
       const closed = new Promise<void>((resolve) => open.once('close', () => resolve()));
@@ -283,44 +272,26 @@ async function invoke(
   fnDir: string,
   io: StreamIO,
 ): Promise<ResultFrame | null> {
-  const started = performance.now();
-  if (draining) return result(head.id, 503, 'worker is shutting down', '', '', started);
-  if (!loaded) return result(head.id, 503, 'this worker has no function loaded yet', '', '', started);
-  if (!loaded.ok) return result(head.id, 500, `function failed to load: ${loaded.error}`, '', '', started);
-  const { invoke: adapter, typescript } = loaded;
+  if (draining) return resultFrame(head.id, failed(503, 'worker is shutting down', '', '', performance.now()));
   const cancellation = new Cancellation();
   let out: StreamOut | null = null;
-  const run = await runCaptured(async (): Promise<FunctionResponse> => {
-    try {
-      const response = await adapter(head, body, cancellation);
-      if (response.stream !== undefined) {
-        out = new StreamOut(head.id, io.send);
-        io.streams.set(head.id, { out, cancellation, source: response.stream });
-        io.send({ t: 'head', id: head.id, statusCode: response.statusCode, headers: response.headers } satisfies HeadHeader);
-        await out.pump(response.stream);
-      }
-      return response;
-    } catch (err) {
-      // Like Lambda: the stack goes to the invocation's own log, the message to the caller.
-      if (!cancellation.cancelled) process.stderr.write(`${stackOf(err)}\n`);
-      throw err;
-    }
-  }, maxLogBytes);
+  const outcome = await runInvocation(loaded, head, body, maxLogBytes, fnDir, {
+    cancellation,
+    async stream(response) {
+      const stream = new StreamOut(head.id, io.send);
+      out = stream;
+      io.streams.set(head.id, { out: stream, cancellation, source: response.stream });
+      io.send({ t: 'head', id: head.id, statusCode: response.statusCode, headers: response.headers } satisfies HeadHeader);
+      await stream.pump(response.stream);
+    },
+  });
   const streamed = out as StreamOut | null;
-  if (streamed !== null) {
-    io.streams.delete(head.id);
-    const cancelled = streamed.cancelled;
-    const error = cancelled ? `the stream was cancelled: ${cancelled.message}` : run.ok ? null : messageOf(run.error) + (typescript ? sourceLocation(run.error, fnDir) : '');
-    const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-    io.send({ t: 'end', id: head.id, stdout: run.stdout, stderr: run.stderr, error, durationMs } satisfies EndHeader);
-    return null;
-  }
-  if (!run.ok) {
-    // A TypeScript function's message also says which .ts line threw (its stack is source-mapped).
-    const where = typescript ? sourceLocation(run.error, fnDir) : '';
-    return result(head.id, 500, messageOf(run.error) + where, run.stdout, run.stderr, started);
-  }
-  return result(head.id, run.value.statusCode, null, run.stdout, run.stderr, started, run.value);
+  if (streamed === null) return resultFrame(head.id, outcome);
+  io.streams.delete(head.id);
+  const cancelled = streamed.cancelled;
+  const error = cancelled ? `the stream was cancelled: ${cancelled.message}` : outcome.error;
+  io.send({ t: 'end', id: head.id, stdout: outcome.stdout, stderr: outcome.stderr, error, durationMs: outcome.durationMs } satisfies EndHeader);
+  return null;
 }
 
 /** What a response that does not fit in one frame becomes: a 500 that says why. */
@@ -330,64 +301,12 @@ function tooLarge(frame: ResultFrame): ResultFrame {
   return { header: { ...header, statusCode: 500, headers: {}, error }, body: EMPTY };
 }
 
-function result(
-  id: number,
-  statusCode: number,
-  error: string | null,
-  stdout: string,
-  stderr: string,
-  started: number,
-  response?: FunctionResponse,
-): ResultFrame {
-  const header: ResultHeader = {
-    t: 'result',
-    id,
-    statusCode,
-    headers: response?.headers ?? {},
-    stdout,
-    stderr,
-    error,
-    durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-  };
-  return { header, body: response?.body ?? EMPTY };
+function resultFrame(id: number, outcome: InvocationOutcome): ResultFrame {
+  const { statusCode, headers, stdout, stderr, error, durationMs } = outcome;
+  return { header: { t: 'result', id, statusCode, headers, stdout, stderr, error, durationMs }, body: outcome.body };
 }
 
 function dropConnection(socket: Socket, why: string): void {
   writeRealStderr(`glambdar worker: dropping connection after a malformed frame: ${why}\n`);
   socket.destroy();
-}
-
-function messageOf(err: unknown): string {
-  if (err !== null && typeof err === 'object' && typeof (err as Error).message === 'string') {
-    const { message } = err as Error;
-    if (message !== '') return message;
-  }
-  return safeString(err);
-}
-
-function stackOf(err: unknown): string {
-  if (err !== null && typeof err === 'object' && typeof (err as Error).stack === 'string') return (err as Error).stack as string;
-  return `Uncaught ${safeString(err)}`;
-}
-
-function safeString(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
-
-/** Waits for `promise`, but not past `deadline` (epoch ms). */
-async function within(deadline: number, promise: Promise<void>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-    timer.unref();
-  });
-  try {
-    await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

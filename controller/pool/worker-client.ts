@@ -1,12 +1,11 @@
 import type { Socket } from 'node:net';
 import { chunkFrameIssue, FromWorkerFrame, HelloFrame, resultFrameIssue } from '../../schemas/index.js';
 import { FrameDecoder, FrameWriter, type Frame } from '../../worker/framing.js';
-import { PROTOCOL_VERSION, type CancelHeader, type CreditHeader, type InterfaceName, type InvokeHeader, type LoadHeader, type ResultHeader } from '../../worker/protocol.js';
+import { PROTOCOL_VERSION, withoutReservedHeaders, type CancelHeader, type CreditHeader, type InterfaceName, type InvokeHeader, type LoadHeader, type ResultHeader } from '../../worker/protocol.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import { ContainerDied, FunctionLoadFailed } from '../support/errors.js';
 import type { FrameBudget, Holder } from './frame-budget.js';
 import { ResponseStream, type StreamControl } from './response-stream.js';
-import { withoutReservedHeaders } from './response-headers.js';
 
 /** What one invocation sends: everything but the frame id and what {@link InvokeMeta} adds. */
 export type InvokeRequest = Omit<InvokeHeader, 't' | 'id' | 'requestId' | 'timeoutMs'>;
