@@ -39,6 +39,8 @@ import { Secrets } from './secrets/secrets.js';
 import { StatsHistory } from './stats/stats-history.js';
 import { SqliteSecretStore } from './secrets/sqlite-secret-store.js';
 import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
+import { DockerImageBuilder } from './sandbox/docker/image-builder.js';
+import type { ImageBuilder } from './images/function-image.js';
 import { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
 import { DesiredState } from './state/desired-state.js';
@@ -74,6 +76,8 @@ export interface RuntimeParts {
   secrets: Secrets;
   /** Async jobs and schedules. */
   events: Events;
+  /** Builds function images (`glambdar image`). */
+  images: ImageBuilder;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
   onPurged(handler: (name: string) => void): void;
 }
@@ -92,6 +96,8 @@ export interface RuntimeOptions {
   /** The HTTP layer's status for an error, recorded with failed invocations. */
   statusOf: (err: GlambdarError) => number;
   sandbox?: Sandbox;
+  /** Builds function images; default: Docker's builder. */
+  images?: ImageBuilder;
   clock?: Clock;
   log?: Logger;
 }
@@ -311,6 +317,7 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     secrets,
     desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule, secrets }),
     events,
+    images: options.images ?? new DockerImageBuilder({ image: config.image, workerDir: paths.worker, log }),
     onPurged: (handler) => (onPurged = handler),
   };
   return parts;

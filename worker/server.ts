@@ -9,14 +9,13 @@ import { watch, type FSWatcher } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { runCaptured, writeRealStderr } from './capture.js';
+import { writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
 import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
 import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
 import { isInvokeHeader, isLoadHeader } from './protocol.js';
-import { loadFunction, sourceLocation, type LoadResult } from './loader.js';
-import type { FunctionResponse } from './request.js';
-import type { WorkerScope } from './interfaces/types.js';
+import { loadFunction, type LoadResult } from './loader.js';
+import { failed, lingeringWork, runInvocation, settleWithin, stackOf, within, type InvocationOutcome } from './invocation.js';
 
 /** A running worker. */
 export interface Worker {
@@ -43,17 +42,7 @@ const MAX_RETRY_MS = 1000;
  */
 export async function startWorker(config: WorkerConfig): Promise<Worker> {
   // Work a function asked to finish after its response (fetch's ctx.waitUntil): the drain waits for it.
-  const lingering = new Set<Promise<unknown>>();
-  const scope: WorkerScope = {
-    waitUntil(promise) {
-      const tracked: Promise<unknown> = Promise.resolve(promise).then(
-        () => undefined,
-        (err: unknown) => writeRealStderr(`glambdar worker: a waitUntil promise rejected: ${stackOf(err)}\n`),
-      );
-      lingering.add(tracked);
-      void tracked.finally(() => lingering.delete(tracked));
-    },
-  };
+  const { scope, pending: lingering } = lingeringWork();
   // A stem cell starts empty and loads when the runtime has placed a function's code.
   let loaded: LoadResult | null = config.stem ? null : await loadFunction(config.fnDir, { interface: config.interface ?? null, handler: config.handler ?? null, scope });
   if (loaded && !loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
@@ -171,7 +160,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     const deadline = Date.now() + config.drainTimeoutMs;
     if (inFlight > 0) await within(deadline, new Promise<void>((resolve) => (onIdle = resolve)));
     // Then what invocations asked to finish after their responses (ctx.waitUntil), within the same bound.
-    while (lingering.size > 0 && Date.now() < deadline) await within(deadline, Promise.all(lingering).then(() => undefined));
+    await settleWithin(deadline, lingering);
     const open = socket as Socket | null;
     if (open) {
       const closed = new Promise<void>((resolve) => open.once('close', () => resolve()));
@@ -255,26 +244,8 @@ async function invoke(
   draining: boolean,
   fnDir: string,
 ): Promise<ResultFrame> {
-  const started = performance.now();
-  if (draining) return result(head.id, 503, 'worker is shutting down', '', '', started);
-  if (!loaded) return result(head.id, 503, 'this worker has no function loaded yet', '', '', started);
-  if (!loaded.ok) return result(head.id, 500, `function failed to load: ${loaded.error}`, '', '', started);
-  const { invoke: adapter, typescript } = loaded;
-  const run = await runCaptured(async (): Promise<FunctionResponse> => {
-    try {
-      return await adapter(head, body);
-    } catch (err) {
-      // Like Lambda: the stack goes to the invocation's own log, the message to the caller.
-      process.stderr.write(`${stackOf(err)}\n`);
-      throw err;
-    }
-  }, maxLogBytes);
-  if (!run.ok) {
-    // A TypeScript function's message also says which .ts line threw (its stack is source-mapped).
-    const where = typescript ? sourceLocation(run.error, fnDir) : '';
-    return result(head.id, 500, messageOf(run.error) + where, run.stdout, run.stderr, started);
-  }
-  return result(head.id, run.value.statusCode, null, run.stdout, run.stderr, started, run.value);
+  if (draining) return result(head.id, failed(503, 'worker is shutting down', '', '', performance.now()));
+  return result(head.id, await runInvocation(loaded, head, body, maxLogBytes, fnDir));
 }
 
 /** What a response that does not fit in one frame becomes: a 500 that says why. */
@@ -284,64 +255,13 @@ function tooLarge(frame: ResultFrame): ResultFrame {
   return { header: { ...header, statusCode: 500, headers: {}, error }, body: EMPTY };
 }
 
-function result(
-  id: number,
-  statusCode: number,
-  error: string | null,
-  stdout: string,
-  stderr: string,
-  started: number,
-  response?: FunctionResponse,
-): ResultFrame {
-  const header: ResultHeader = {
-    t: 'result',
-    id,
-    statusCode,
-    headers: response?.headers ?? {},
-    stdout,
-    stderr,
-    error,
-    durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-  };
-  return { header, body: response?.body ?? EMPTY };
+function result(id: number, outcome: InvocationOutcome): ResultFrame {
+  const { statusCode, headers, stdout, stderr, error, durationMs } = outcome;
+  const header: ResultHeader = { t: 'result', id, statusCode, headers, stdout, stderr, error, durationMs };
+  return { header, body: outcome.body };
 }
 
 function dropConnection(socket: Socket, why: string): void {
   writeRealStderr(`glambdar worker: dropping connection after a malformed frame: ${why}\n`);
   socket.destroy();
-}
-
-function messageOf(err: unknown): string {
-  if (err !== null && typeof err === 'object' && typeof (err as Error).message === 'string') {
-    const { message } = err as Error;
-    if (message !== '') return message;
-  }
-  return safeString(err);
-}
-
-function stackOf(err: unknown): string {
-  if (err !== null && typeof err === 'object' && typeof (err as Error).stack === 'string') return (err as Error).stack as string;
-  return `Uncaught ${safeString(err)}`;
-}
-
-function safeString(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
-
-/** Waits for `promise`, but not past `deadline` (epoch ms). */
-async function within(deadline: number, promise: Promise<void>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-    timer.unref();
-  });
-  try {
-    await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
