@@ -11,7 +11,7 @@ import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
-import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from './framing.js';
+import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
 import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
 import { isInvokeHeader, isLoadHeader } from './protocol.js';
 import { loadFunction, type LoadResult } from './loader.js';
@@ -56,18 +56,18 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       interface: loaded?.ok === true ? loaded.interface : null,
     } satisfies HelloHeader);
   let loading: Promise<LoadResult> | null = null;
-  const load = async (head: LoadHeader): Promise<Buffer> => {
-    if (loaded || loading) {
-      return encodeFrame({ t: 'loaded', id: head.id, loadError: 'this worker has already loaded a function', interface: null } satisfies LoadedHeader);
-    }
+  const load = async (head: LoadHeader): Promise<LoadedHeader> => {
+    if (loaded || loading) return { t: 'loaded', id: head.id, loadError: 'this worker has already loaded a function', interface: null };
     for (const [key, value] of Object.entries(head.env)) process.env[key] = value;
     loading = loadFunction(config.fnDir, { interface: head.interface, handler: head.handler, scope });
     loaded = await loading;
     if (!loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
-    return encodeFrame({ t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error, interface: loaded.ok ? loaded.interface : null } satisfies LoadedHeader);
+    return { t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error, interface: loaded.ok ? loaded.interface : null };
   };
 
   let socket: Socket | null = null;
+  /** The open connection's writer: what it holds leaves before the connection ends. */
+  let writer: FrameWriter | null = null;
   let inFlight = 0;
   let closing: Promise<void> | undefined;
   let onIdle: (() => void) | undefined;
@@ -80,6 +80,11 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     retryMs = FIRST_RETRY_MS;
     conn.write(hello());
     const decoder = new FrameDecoder();
+    // Results finished in one turn of the event loop leave in one write.
+    const connWriter = new FrameWriter((chunk) => {
+      if (conn.writable) conn.write(chunk);
+    });
+    writer = connWriter;
     conn.on('data', (chunk: Buffer) => {
       let frames;
       try {
@@ -90,7 +95,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       }
       for (const { header, body } of frames) {
         if (isLoadHeader(header)) {
-          void load(header).then((frame) => conn.writable && conn.write(frame));
+          void load(header).then((frame) => connWriter.add(frame));
           continue;
         }
         if (!isInvokeHeader(header)) {
@@ -101,13 +106,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
         invoke(loaded, header, body, config.maxLogBytes, closing !== undefined, config.fnDir)
           .then(
             (frame) => {
-              if (!conn.writable) return;
-              // Results finished in one turn of the event loop leave in one write (writev).
-              if (conn.writableCorked === 0) {
-                conn.cork();
-                setImmediate(() => conn.uncork());
-              }
-              conn.write(frame);
+              if (!connWriter.add(frame.header, frame.body, MAX_FRAME_BYTES)) connWriter.add(tooLarge(frame).header);
             },
             (err: unknown) => writeRealStderr(`glambdar worker: invocation ${header.id} failed: ${stackOf(err)}\n`),
           )
@@ -132,7 +131,10 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       if (opened) writeRealStderr(`glambdar worker: connection error: ${err.message}\n`);
     });
     conn.once('close', () => {
-      if (socket === conn) socket = null;
+      if (socket === conn) {
+        socket = null;
+        writer = null;
+      }
       scheduleRetry();
     });
   };
@@ -162,6 +164,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     const open = socket as Socket | null;
     if (open) {
       const closed = new Promise<void>((resolve) => open.once('close', () => resolve()));
+      writer?.flush();
       open.end();
       await within(deadline, closed);
       open.destroy();
@@ -226,7 +229,13 @@ class FolderWatch {
   }
 }
 
-/** Runs one invocation to its encoded result frame; never rejects. */
+/** A result frame before encoding. */
+interface ResultFrame {
+  header: ResultHeader;
+  body: Buffer;
+}
+
+/** Runs one invocation to its result frame; never rejects. */
 async function invoke(
   loaded: LoadResult | null,
   head: InvokeHeader,
@@ -234,19 +243,22 @@ async function invoke(
   maxLogBytes: number,
   draining: boolean,
   fnDir: string,
-): Promise<Buffer> {
+): Promise<ResultFrame> {
   if (draining) return result(head.id, failed(503, 'worker is shutting down', '', '', performance.now()));
-  const outcome = await runInvocation(loaded, head, body, maxLogBytes, fnDir);
-  const frame = result(head.id, outcome);
-  if (frame.length - 4 <= MAX_FRAME_BYTES) return frame;
-  const error = `response of ${outcome.body.length} bytes does not fit the ${MAX_FRAME_BYTES}-byte frame limit`;
-  return result(head.id, { ...outcome, statusCode: 500, headers: {}, body: EMPTY, error });
+  return result(head.id, await runInvocation(loaded, head, body, maxLogBytes, fnDir));
 }
 
-function result(id: number, outcome: InvocationOutcome): Buffer {
+/** What a response that does not fit in one frame becomes: a 500 that says why. */
+function tooLarge(frame: ResultFrame): ResultFrame {
+  const { header, body } = frame;
+  const error = `response of ${body.length} bytes does not fit the ${MAX_FRAME_BYTES}-byte frame limit`;
+  return { header: { ...header, statusCode: 500, headers: {}, error }, body: EMPTY };
+}
+
+function result(id: number, outcome: InvocationOutcome): ResultFrame {
   const { statusCode, headers, stdout, stderr, error, durationMs } = outcome;
   const header: ResultHeader = { t: 'result', id, statusCode, headers, stdout, stderr, error, durationMs };
-  return encodeFrame(header, outcome.body);
+  return { header, body: outcome.body };
 }
 
 function dropConnection(socket: Socket, why: string): void {
