@@ -9,14 +9,13 @@ import Docker from 'dockerode';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { Agent, request, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yazl from 'yazl';
 import { bareDockerStarts } from './engine-floor.js';
 import { load } from './load.js';
 import { childPids } from './proc-cpu.js';
+import { freePort, zipOf } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'api', 'cli.js');
@@ -29,16 +28,6 @@ const LOAD_ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function call(port: number, method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, method, path, agent, headers }, (res) => {
@@ -48,17 +37,6 @@ function call(port: number, method: string, path: string, body?: Buffer | string
     });
     req.on('error', reject);
     req.end(body);
-  });
-}
-
-function zipOf(files: Record<string, string>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), name);
-  zip.end();
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
   });
 }
 
@@ -324,7 +302,6 @@ async function main(): Promise<void> {
   const privateToPublic = median(runs.map((r) => r.private.rps / r.glambdar.rps));
   await new Promise((r) => setTimeout(r, 1500));
   const containerRss = await containerRssMb(docker, rt.port, 'ping');
-
 
   log('runtime memory with 100 functions');
   const zip = await zipOf({ 'index.js': PING });
