@@ -16,6 +16,7 @@ export type { DeployRequest, RollbackTarget, WriteResult } from './state/desired
 export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, Revision, WriteOutcome } from './state/records.js';
 export type { InvokeOutcome } from './invocation/invoker.js';
 export type { InvokeRequest } from './pool/worker-client.js';
+export type { ResponseStream, StreamSink } from './pool/response-stream.js';
 export type { InvocationSnapshot } from './invocation/invocation-metrics.js';
 export type { FunctionStats, TickSample } from './stats/function-series.js';
 export type { StatsOverview, FunctionOverview } from './stats/stats-history.js';

@@ -7,7 +7,22 @@ export type { RuntimeConfig } from './config.js';
 export { CallbackUrl, InvocationsQuery, LogsQuery, RollbackBody, ExportQuery, EXPORT_FORMATS, StatsQuery } from './api.js';
 export type { ExportFormat } from './api.js';
 export { DEFAULT_IMAGE_PREFIX, ImageBuildBody, ImagePrefix, ImageTag, imageReference, imageTag } from './image.js';
-export { FromWorkerFrame, HelloFrame, ResultFrame, LoadedFrame, InvokeFrame, LoadFrame, MAX_RESPONSE_HEADERS, resultFrameIssue } from './protocol.js';
+export {
+  FromWorkerFrame,
+  HelloFrame,
+  ResultFrame,
+  LoadedFrame,
+  InvokeFrame,
+  LoadFrame,
+  HeadFrame,
+  ChunkFrame,
+  EndFrame,
+  CreditFrame,
+  CancelFrame,
+  MAX_RESPONSE_HEADERS,
+  resultFrameIssue,
+  chunkFrameIssue,
+} from './protocol.js';
 export { describeIssues, parseWith } from './issues.js';
 export type { Parsed } from './issues.js';
 export { ManifestDocument, MANIFEST_API_VERSION, MANIFEST_KIND, parseManifestDocument } from './manifest.js';

@@ -1,7 +1,8 @@
 /**
  * The two shapes a handler sees: the request object it receives, and the rules that turn
- * whatever it returns into status, headers and body bytes.
+ * whatever it returns into status, headers and body bytes (or a stream of them).
  */
+import { bodySource, isStreamBody, type BodySource, type Cancellation } from './body-source.js';
 
 /** What the handler receives. `body` is the raw body decoded as UTF-8. */
 export interface FunctionRequest {
@@ -14,6 +15,8 @@ export interface FunctionRequest {
   rawBody: Buffer;
   /** Parses `body` as JSON; an empty body gives `undefined`, an invalid one rejects with a SyntaxError. */
   json(): Promise<unknown>;
+  /** Aborted when the client of a streamed response goes away (or its time is up). */
+  readonly signal: AbortSignal;
 }
 
 /** A normalized response, ready for a result frame. Header names are lower-case. */
@@ -21,6 +24,8 @@ export interface FunctionResponse {
   statusCode: number;
   headers: Record<string, string | string[]>;
   body: Buffer;
+  /** Set for a streamed response: the body is read from here (and `body` is empty). */
+  stream?: BodySource;
 }
 
 /** Fields of the request that travel in the invoke frame's header. */
@@ -32,9 +37,11 @@ export interface RequestHead {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The signal of a request built outside an invocation: never aborted. */
+const NEVER = { signal: new AbortController().signal };
 
 /** Builds the handler's request; the body is decoded only when read. */
-export function createRequest(head: RequestHead, rawBody: Buffer): FunctionRequest {
+export function createRequest(head: RequestHead, rawBody: Buffer, cancellation?: Cancellation): FunctionRequest {
   let text: string | undefined;
   const decode = (): string => (text ??= rawBody.toString('utf8'));
   return {
@@ -46,6 +53,9 @@ export function createRequest(head: RequestHead, rawBody: Buffer): FunctionReque
       return decode();
     },
     rawBody,
+    get signal(): AbortSignal {
+      return (cancellation ?? NEVER).signal;
+    },
     json(): Promise<unknown> {
       const body = decode();
       if (body.trim() === '') return Promise.resolve(undefined);
@@ -67,6 +77,8 @@ export function createRequest(head: RequestHead, rawBody: Buffer): FunctionReque
  * anything else is JSON (`application/json`). A content-type the handler set is kept.
  * Throws a TypeError naming the problem when the value cannot be sent (bad status code,
  * malformed headers, a body JSON cannot encode): the invocation then fails with 500.
+ * A body that is a Node `Readable`, a WHATWG `ReadableStream` or an async iterable of strings
+ * or bytes is streamed (default content type `application/octet-stream`).
  */
 export function normalizeResponse(value: unknown): FunctionResponse {
   let statusCode = 200;
@@ -76,6 +88,10 @@ export function normalizeResponse(value: unknown): FunctionResponse {
     if (value.statusCode !== undefined && value.statusCode !== null) statusCode = checkStatus(value.statusCode);
     if (value.headers !== undefined && value.headers !== null) headers = lowerHeaders(value.headers);
     body = value.body;
+  }
+  if (typeof body === 'object' && body !== null && !(body instanceof Uint8Array) && isStreamBody(body)) {
+    if (headers['content-type'] === undefined) headers['content-type'] = 'application/octet-stream';
+    return { statusCode, headers, body: EMPTY, stream: bodySource(body) };
   }
   const [bytes, contentType] = encodeBody(body);
   if (contentType !== undefined && headers['content-type'] === undefined) headers['content-type'] = contentType;

@@ -4,8 +4,20 @@
  * added, removed or retyped on one side only, `npm run typecheck` fails on this file.
  */
 import type { z } from 'zod';
-import type { HandlerInterface, HelloFrame, InvokeFrame, LoadedFrame, LoadFrame, ResultFrame } from '../../schemas/index.js';
-import type { HelloHeader, InterfaceName, InvokeHeader, LoadedHeader, LoadHeader, ResultHeader } from '../../worker/protocol.js';
+import type { CancelFrame, ChunkFrame, CreditFrame, EndFrame, HandlerInterface, HeadFrame, HelloFrame, InvokeFrame, LoadedFrame, LoadFrame, ResultFrame } from '../../schemas/index.js';
+import type {
+  CancelHeader,
+  ChunkHeader,
+  CreditHeader,
+  EndHeader,
+  HeadHeader,
+  HelloHeader,
+  InterfaceName,
+  InvokeHeader,
+  LoadedHeader,
+  LoadHeader,
+  ResultHeader,
+} from '../../worker/protocol.js';
 
 /** True when A and B are the same type (not merely assignable either way). */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -18,6 +30,11 @@ export type ProtocolIsDefinedOnce = [
   Same<Equal<z.infer<typeof LoadedFrame>, LoadedHeader>>,
   Same<Equal<z.infer<typeof InvokeFrame>, InvokeHeader>>,
   Same<Equal<z.infer<typeof LoadFrame>, LoadHeader>>,
+  Same<Equal<z.infer<typeof HeadFrame>, HeadHeader>>,
+  Same<Equal<z.infer<typeof ChunkFrame>, ChunkHeader>>,
+  Same<Equal<z.infer<typeof EndFrame>, EndHeader>>,
+  Same<Equal<z.infer<typeof CreditFrame>, CreditHeader>>,
+  Same<Equal<z.infer<typeof CancelFrame>, CancelHeader>>,
   // The spec's interfaces are the ones the worker adapts.
   Same<Equal<HandlerInterface, InterfaceName>>,
 ];
