@@ -182,8 +182,12 @@ function health(loaded: LoadResult, draining: boolean): Answer {
 /** An invocation's outcome as `/invoke` answers it (api/invoke-handler.ts and api/http-errors.ts). */
 function fromOutcome(outcome: InvocationOutcome, requestId: string, revision: number | undefined): Answer {
   if (outcome.error !== null) {
-    // The runtime's HandlerError and FunctionLoadFailed, with the worker's own text.
-    return failure(500, outcome.loadFailed ? 'FUNCTION_LOAD_FAILED' : 'HANDLER_ERROR', outcome.error);
+    // The runtime's HandlerError and FunctionLoadFailed, with the worker's own text, and (as the
+    // runtime tells a failed invocation) its request id and revision.
+    const answer = failure(500, outcome.loadFailed ? 'FUNCTION_LOAD_FAILED' : 'HANDLER_ERROR', outcome.error);
+    answer.headers['x-glambdar-request-id'] = requestId;
+    if (revision !== undefined) answer.headers['x-glambdar-revision'] = revision;
+    return answer;
   }
   const headers: Record<string, string | string[] | number> = { ...withoutReservedHeaders(outcome.headers) };
   // 204 and 304 carry no body, so no length either (node sends no body for them).
