@@ -457,21 +457,24 @@ describe('ManifestSource: traffic', () => {
 });
 
 describe('ManifestSource: watching', () => {
-  it('applies a new manifest, a code change and a deletion while it watches', async () => {
+  it('applies a new manifest, a code change and a deletion while it watches, however slow each write is', async () => {
+    // Each write takes 2 s, as on a machine under CPU load: the test waits on the writes
+    // themselves, never on a deadline of its own (the three first deploys alone take 6 s, past a 5 s poll).
+    target.delayMs = 2000;
     const source = newSource();
     await source.start();
     await fs.cp(EXAMPLES, dir, { recursive: true });
-    await eventually(() => names().length === 3, 'the example functions');
+    await target.until(() => names().length === 3);
     const digest = target.get('hello')!.codeDigest;
 
     await fs.writeFile(path.join(dir, 'hello', 'index.js'), 'exports.handler = async () => ({ body: "v2" });\n');
-    await eventually(() => target.get('hello')?.codeDigest !== digest, 'the new code');
+    await target.until(() => target.get('hello')?.codeDigest !== digest);
     expect(target.get('hello')?.generation).toBe(2);
 
     await fs.rm(path.join(dir, 'hello.yaml'));
-    await eventually(() => target.get('hello') === undefined, 'the deletion');
+    await target.until(() => target.get('hello') === undefined);
     expect(names()).toEqual(['greet-en', 'greet-fr']);
-  });
+  }, 60_000);
 
   it('re-reads an invalid manifest when the code it names appears', async () => {
     const source = newSource();

@@ -12,7 +12,10 @@ import type { ManifestTarget } from '../source.js';
 
 type DeployRequest = Parameters<ManifestTarget['deploy']>[0];
 
-/** Records what the source asked for; `failDeploy` makes chosen deploys throw. */
+/**
+ * Records what the source asked for; `failDeploy` makes chosen deploys throw; `delayMs` makes
+ * every write slow, as a loaded machine does. {@link until} waits on writes, not on time.
+ */
 export class FakeTarget implements ManifestTarget {
   readonly store = new SqliteStore(':memory:');
   /** Every log line, `level message`. */
@@ -21,7 +24,10 @@ export class FakeTarget implements ManifestTarget {
   /** `deploy <name>` and `remove <name>`, in order. */
   readonly calls: string[] = [];
   failDeploy: ((name: string) => Error | undefined) | null = null;
+  /** How long each deploy and remove takes before it writes. */
+  delayMs = 0;
   #now = 1_000;
+  #watchers = new Set<() => void>();
   #desired: DesiredState;
 
   constructor(readonly functionsDir: string) {
@@ -30,9 +36,30 @@ export class FakeTarget implements ManifestTarget {
 
   async deploy(request: DeployRequest): Promise<WriteResult> {
     this.calls.push(`deploy ${request.name}`);
-    const failure = this.failDeploy?.(request.name);
-    if (failure) throw failure;
-    return this.#desired.deploy(request);
+    await this.#slow();
+    try {
+      const failure = this.failDeploy?.(request.name);
+      if (failure) throw failure;
+      return await this.#desired.deploy(request);
+    } finally {
+      this.#changed();
+    }
+  }
+
+  /**
+   * Resolves once `check` holds: at once, or after the write that makes it true. It has no
+   * deadline of its own (the test's timeout is one), so a slow machine only makes it slower.
+   */
+  until(check: () => boolean): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const watcher = () => {
+        if (!check()) return;
+        this.#watchers.delete(watcher);
+        resolve();
+      };
+      this.#watchers.add(watcher);
+    });
   }
 
   /** A deploy through the API (`POST /deploy`): refused for manifest-owned functions, as the Runtime does. */
@@ -44,8 +71,13 @@ export class FakeTarget implements ManifestTarget {
 
   async remove(name: string, source: 'manifest' | 'api', _waitMs?: number): Promise<void> {
     this.calls.push(`remove ${name}`);
-    this.#desired.markDeleting(name, source);
-    this.store.purge(name);
+    await this.#slow();
+    try {
+      this.#desired.markDeleting(name, source);
+      this.store.purge(name);
+    } finally {
+      this.#changed();
+    }
   }
 
   list(): FunctionRecord[] {
@@ -56,6 +88,14 @@ export class FakeTarget implements ManifestTarget {
   get(name: string): FunctionRecord | undefined {
     const fn = this.store.get(name);
     return fn && !fn.deleting ? fn : undefined;
+  }
+
+  #slow(): Promise<void> {
+    return this.delayMs > 0 ? new Promise((resolve) => setTimeout(resolve, this.delayMs)) : Promise.resolve();
+  }
+
+  #changed(): void {
+    for (const watcher of [...this.#watchers]) watcher();
   }
 
   #tick(): number {
