@@ -10,6 +10,7 @@ export type { RevisionInfo, TrafficShare } from './revisions/revision-info.js';
 export type { DeployRequest, RollbackTarget, WriteResult } from './state/desired-state.js';
 export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, Revision, WriteOutcome } from './state/records.js';
 export type { InvokeOutcome } from './invocation/invoker.js';
+export type { ContainerOutputEntry } from './invocation/container-output.js';
 export type { InvokeRequest } from './pool/worker-client.js';
 export type { InvocationSnapshot } from './invocation/invocation-metrics.js';
 export type { JobView, JobStatus, JobCounts, StoredResponse } from './events/job.js';
@@ -27,6 +28,7 @@ export {
   PayloadTooLarge,
   RateLimited,
   HandlerError,
+  InvalidJsonBody,
   FunctionLoadFailed,
   ContainerDied,
   NoCapacity,

@@ -1,5 +1,6 @@
 import type { RuntimeConfig } from '../schemas/index.js';
 import type { Autoscaler } from './autoscaling/autoscaler.js';
+import type { ContainerOutput, ContainerOutputEntry } from './invocation/container-output.js';
 import type { InvocationLog } from './invocation/invocation-log.js';
 import type { InvocationMetrics, InvocationSnapshot } from './invocation/invocation-metrics.js';
 import type { InvokeOutcome, Invoker } from './invocation/invoker.js';
@@ -38,6 +39,8 @@ export interface RuntimeParts {
   queue: WorkQueue;
   invoker: Invoker;
   invocations: InvocationLog;
+  /** What containers printed outside invocations, per function. */
+  containerOutput: ContainerOutput;
   metrics: InvocationMetrics;
   paths: DataPaths;
   hostFit: HostFit;
@@ -208,6 +211,15 @@ export class Runtime {
     return this.#p.store.logsAfter(name, options);
   }
 
+  /**
+   * What the function's containers printed outside invocations (at load, in background timers),
+   * the newest `limit` entries, oldest first; in memory, bounded per function.
+   */
+  containerLogs(name: string, limit: number): ContainerOutputEntry[] {
+    this.#p.desired.live(name);
+    return this.#p.containerOutput.read(name, limit);
+  }
+
   /** Everything `GET /metrics` shows, read at once. */
   metricsSnapshot(): MetricsSnapshot {
     return {
@@ -259,6 +271,7 @@ export class Runtime {
 
   #purged(name: string): void {
     this.#p.invoker.forget(name);
+    this.#p.containerOutput.forget(name);
     this.#p.plans.forget(name);
     this.#p.autoscaler.forget(name);
     this.#p.events.functionGone(name);

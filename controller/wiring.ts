@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { SPEC_DEFAULTS, type RuntimeConfig } from '../schemas/index.js';
 import { Autoscaler } from './autoscaling/autoscaler.js';
 import { TrafficStats } from './autoscaling/traffic-stats.js';
+import { ContainerOutput } from './invocation/container-output.js';
 import { InvocationLog } from './invocation/invocation-log.js';
 import { InvocationMetrics } from './invocation/invocation-metrics.js';
 import { Invoker } from './invocation/invoker.js';
@@ -128,6 +129,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
   // The autoscaler's keys are names, and `name@revision` while traffic is split (names have no "@").
   const autoscaler = new Autoscaler({ clock, stats, onRecommendationChange: (key) => enqueue(key.split('@')[0]!) });
   const plans = new TrafficPlans(store);
+  const containerOutput = new ContainerOutput({ clock });
   const pool = new Pool({
     budget,
     stemCells,
@@ -141,6 +143,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     queueTimeoutMs: config.queueTimeoutMs,
     maxQueuedPerFunction: config.maxQueuedPerFunction,
     onChange: enqueue,
+    onOutput: (name, container, stream, text) => containerOutput.append(name, container, stream, text),
   });
   const invocations = new InvocationLog({ store, writer, clock, log, retention: config.logRetention });
   const metrics = new InvocationMetrics();
@@ -227,6 +230,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     queue,
     invoker,
     invocations,
+    containerOutput,
     metrics,
     paths,
     hostFit,

@@ -13,6 +13,11 @@ export const LogsQuery = z.object({
     .enum(['1', 'true', '0', 'false'])
     .transform((v) => v === '1' || v === 'true')
     .optional(),
+  /** What the containers printed outside invocations instead of the invocation records. */
+  container: z
+    .enum(['1', 'true', '0', 'false'])
+    .transform((v) => v === '1' || v === 'true')
+    .optional(),
 });
 export type LogsQuery = z.infer<typeof LogsQuery>;
 

@@ -65,11 +65,22 @@ export const ResultFrame = z.object({
   stdout: z.string().max(MAX_LOG_CHARS),
   stderr: z.string().max(MAX_LOG_CHARS),
   error: z.string().max(MAX_LOG_CHARS).nullable(),
+  errorCode: z.literal('INVALID_JSON_BODY').nullable(),
   durationMs: z.number().min(0).max(Number.MAX_SAFE_INTEGER),
 });
 
+/** The longest text of one output frame (worker/protocol.ts MAX_OUTPUT_FRAME_CHARS). */
+export const MAX_OUTPUT_CHARS = 16_384;
+
+/** Output printed outside any invocation. */
+export const OutputFrame = z.object({
+  t: z.literal('output'),
+  stream: z.enum(['stdout', 'stderr']),
+  text: z.string().max(MAX_OUTPUT_CHARS),
+});
+
 /** Every frame a worker may send. */
-export const FromWorkerFrame = z.discriminatedUnion('t', [HelloFrame, ResultFrame, LoadedFrame]);
+export const FromWorkerFrame = z.discriminatedUnion('t', [HelloFrame, ResultFrame, LoadedFrame, OutputFrame]);
 export type FromWorkerFrame = z.infer<typeof FromWorkerFrame>;
 export type HelloFrame = z.infer<typeof HelloFrame>;
 

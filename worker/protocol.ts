@@ -9,8 +9,14 @@
  * This file has no imports: the worker folder is mounted alone into containers.
  */
 
-/** Version of this protocol, sent in `hello`; a runtime refuses a worker of another version. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Version of this protocol, sent in `hello`; a runtime refuses a worker of another version.
+ * 2: `result.errorCode` and the `output` frame.
+ */
+export const PROTOCOL_VERSION = 2;
+
+/** The longest text of one `output` frame, in characters; the worker splits longer writes. */
+export const MAX_OUTPUT_FRAME_CHARS = 16_384;
 
 /** Where a container sees the folder holding the runtime's socket (mounted read-only). */
 export const SOCKET_MOUNT = '/run/glambdar';
@@ -88,13 +94,28 @@ export interface ResultHeader {
   stderr: string;
   /** Set when the handler threw or could not run; statusCode is then 500. */
   error: string | null;
+  /**
+   * Why the invocation failed when it was the caller's mistake: `INVALID_JSON_BODY` when the
+   * error `req.json()` threw for a body that is not JSON escaped the handler. null otherwise.
+   */
+  errorCode: 'INVALID_JSON_BODY' | null;
   durationMs: number;
+}
+
+/**
+ * Worker -> runtime: what the function printed outside any invocation (at module load, in a
+ * background timer), as it is printed. The runtime keeps a bounded tail of it per container.
+ */
+export interface OutputHeader {
+  t: 'output';
+  stream: 'stdout' | 'stderr';
+  text: string;
 }
 
 /** Every frame the runtime sends. */
 export type ToWorkerHeader = InvokeHeader | LoadHeader;
 /** Every frame the worker sends. */
-export type FromWorkerHeader = HelloHeader | ResultHeader | LoadedHeader;
+export type FromWorkerHeader = HelloHeader | ResultHeader | LoadedHeader | OutputHeader;
 
 /** A check per field of a frame header: adding a field to the type without a check here fails to compile. */
 type FieldChecks<H> = { readonly [K in keyof H]-?: (value: unknown) => boolean };

@@ -12,7 +12,10 @@ export interface FunctionRequest {
   body: string;
   /** The raw body bytes, for binary payloads. */
   rawBody: Buffer;
-  /** Parses `body` as JSON; an empty body gives `undefined`, an invalid one rejects with a SyntaxError. */
+  /**
+   * Parses `body` as JSON; an empty body gives `null`, an invalid one rejects with a
+   * SyntaxError the handler can catch (uncaught, the caller gets 400 `INVALID_JSON_BODY`).
+   */
   json(): Promise<unknown>;
 }
 
@@ -33,6 +36,14 @@ export interface RequestHead {
 
 const EMPTY = Buffer.alloc(0);
 
+/** The errors `json()` made: one of them escaping the handler is the caller's mistake, not the handler's. */
+const invalidJsonErrors = new WeakSet<object>();
+
+/** True when `err` is the error `json()` rejected with for a body that is not JSON. */
+export function isInvalidJsonBody(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && invalidJsonErrors.has(err);
+}
+
 /** Builds the handler's request; the body is decoded only when read. */
 export function createRequest(head: RequestHead, rawBody: Buffer): FunctionRequest {
   let text: string | undefined;
@@ -48,11 +59,13 @@ export function createRequest(head: RequestHead, rawBody: Buffer): FunctionReque
     rawBody,
     json(): Promise<unknown> {
       const body = decode();
-      if (body.trim() === '') return Promise.resolve(undefined);
+      if (body.trim() === '') return Promise.resolve(null);
       try {
         return Promise.resolve(JSON.parse(body) as unknown);
       } catch (cause) {
-        return Promise.reject(new SyntaxError('request body is not valid JSON', { cause }));
+        const err = new SyntaxError(`request body is not valid JSON: ${(cause as Error).message}`, { cause });
+        invalidJsonErrors.add(err);
+        return Promise.reject(err);
       }
     },
   };
@@ -66,7 +79,7 @@ export function createRequest(head: RequestHead, rawBody: Buffer): FunctionReque
  * bytes default to `application/octet-stream`; strings to `text/plain; charset=utf-8`;
  * anything else is JSON (`application/json`). A content-type the handler set is kept.
  * Throws a TypeError naming the problem when the value cannot be sent (bad status code,
- * malformed headers, a body JSON cannot encode): the invocation then fails with 500.
+ * malformed headers, a body JSON cannot encode, a stream): the invocation then fails with 500.
  */
 export function normalizeResponse(value: unknown): FunctionResponse {
   let statusCode = 200;
@@ -131,6 +144,10 @@ function headerValue(value: unknown, name: string): string {
 
 function encodeBody(body: unknown): [Buffer, string | undefined] {
   if (body === undefined || body === null) return [EMPTY, undefined];
+  const streamed = streamKind(body);
+  if (streamed !== undefined) {
+    throw new TypeError(`handler returned ${streamed} as its body: streamed bodies are not supported yet; return a string, a Buffer or a JSON value`);
+  }
   if (typeof body === 'string') return [Buffer.from(body, 'utf8'), 'text/plain; charset=utf-8'];
   if (body instanceof Uint8Array) {
     const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -145,6 +162,20 @@ function encodeBody(body: unknown): [Buffer, string | undefined] {
   }
   if (json === undefined) throw new TypeError(`handler returned a body that cannot be encoded as JSON: ${describe(body)}`);
   return [Buffer.from(json, 'utf8'), 'application/json'];
+}
+
+/**
+ * What kind of stream a body is, or undefined: a Node stream, a web ReadableStream, a
+ * generator or any other (async) iterator. JSON would send their internals, not their data.
+ */
+function streamKind(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body instanceof Uint8Array || Array.isArray(body)) return undefined;
+  const value = body as Record<PropertyKey, unknown>;
+  if (typeof value['pipe'] === 'function' && typeof value['on'] === 'function') return 'a Node stream';
+  if (typeof value['getReader'] === 'function') return 'a ReadableStream';
+  if (typeof value[Symbol.asyncIterator] === 'function') return 'an async iterable';
+  if (typeof value[Symbol.iterator] === 'function' && typeof value['next'] === 'function') return 'a generator';
+  return undefined;
 }
 
 function describe(value: unknown): string {

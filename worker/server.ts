@@ -9,13 +9,20 @@ import { watch, type FSWatcher } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { runCaptured, writeRealStderr } from './capture.js';
+import { onStrayOutput, runCaptured, writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from './framing.js';
 import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
 import { isInvokeHeader, isLoadHeader } from './protocol.js';
 import { loadFunction, type LoadResult } from './loader.js';
-import { createRequest, normalizeResponse, type FunctionResponse } from './request.js';
+import { createRequest, isInvalidJsonBody, normalizeResponse, type FunctionResponse } from './request.js';
+import { StrayOutput } from './stray-output.js';
+
+/** What the function printed while it loaded: shown once as container output, and in the first invocation's record (as Lambda shows init logs). */
+interface InitOutput {
+  stdout: string;
+  stderr: string;
+}
 
 /** A running worker. */
 export interface Worker {
@@ -41,8 +48,26 @@ const MAX_RETRY_MS = 1000;
  * connection may still be on its way. Installs no process-wide handlers: that is `main.ts`'s job.
  */
 export async function startWorker(config: WorkerConfig): Promise<Worker> {
+  const stray = new StrayOutput();
+  onStrayOutput((stream, text) => stray.write(stream, text));
+  let initOutput: InitOutput | null = null;
+  /** Loads the function with its output captured: that output is the init log. */
+  const loadCaptured = async (): Promise<LoadResult> => {
+    const run = await runCaptured(() => loadFunction(config.fnDir), config.maxLogBytes);
+    if (run.stdout !== '' || run.stderr !== '') {
+      initOutput = { stdout: run.stdout, stderr: run.stderr };
+      stray.write('stdout', run.stdout);
+      stray.write('stderr', run.stderr);
+    }
+    return run.ok ? run.value : { ok: false, error: String(run.error) };
+  };
+  const takeInitOutput = (): InitOutput | null => {
+    const output = initOutput;
+    initOutput = null;
+    return output;
+  };
   // A stem cell starts empty and loads when the runtime has placed a function's code.
-  let loaded: LoadResult | null = config.stem ? null : await loadFunction(config.fnDir);
+  let loaded: LoadResult | null = config.stem ? null : await loadCaptured();
   if (loaded && !loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
   const hello = () =>
     encodeFrame({
@@ -58,7 +83,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       return encodeFrame({ t: 'loaded', id: head.id, loadError: 'this worker has already loaded a function' } satisfies LoadedHeader);
     }
     for (const [key, value] of Object.entries(head.env)) process.env[key] = value;
-    loading = loadFunction(config.fnDir);
+    loading = loadCaptured();
     loaded = await loading;
     if (!loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
     return encodeFrame({ t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error } satisfies LoadedHeader);
@@ -76,6 +101,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     socket = conn;
     retryMs = FIRST_RETRY_MS;
     conn.write(hello());
+    stray.connect((frame) => conn.writable && conn.write(frame));
     const decoder = new FrameDecoder();
     conn.on('data', (chunk: Buffer) => {
       let frames;
@@ -95,7 +121,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
           return;
         }
         inFlight++;
-        invoke(loaded, header, body, config.maxLogBytes, closing !== undefined)
+        invoke(loaded, header, body, config.maxLogBytes, closing !== undefined, takeInitOutput)
           .then(
             (frame) => {
               if (!conn.writable) return;
@@ -129,7 +155,10 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       if (opened) writeRealStderr(`glambdar worker: connection error: ${err.message}\n`);
     });
     conn.once('close', () => {
-      if (socket === conn) socket = null;
+      if (socket === conn) {
+        socket = null;
+        stray.disconnect();
+      }
       scheduleRetry();
     });
   };
@@ -228,11 +257,18 @@ async function invoke(
   body: Buffer,
   maxLogBytes: number,
   draining: boolean,
+  takeInitOutput: () => InitOutput | null,
 ): Promise<Buffer> {
   const started = performance.now();
   if (draining) return result(head.id, 503, 'worker is shutting down', '', '', started);
   if (!loaded) return result(head.id, 503, 'this worker has no function loaded yet', '', '', started);
-  if (!loaded.ok) return result(head.id, 500, `function failed to load: ${loaded.error}`, '', '', started);
+  const init = takeInitOutput();
+  const withInit = (captured: { stdout: string; stderr: string }) =>
+    init === null ? captured : { stdout: init.stdout + captured.stdout, stderr: init.stderr + captured.stderr };
+  if (!loaded.ok) {
+    const out = withInit({ stdout: '', stderr: '' });
+    return result(head.id, 500, `function failed to load: ${loaded.error}`, out.stdout, out.stderr, started);
+  }
   const { handler } = loaded;
   const request = createRequest(head, body);
   const run = await runCaptured(async (): Promise<FunctionResponse> => {
@@ -240,15 +276,20 @@ async function invoke(
       return normalizeResponse(await handler(request));
     } catch (err) {
       // Like Lambda: the stack goes to the invocation's own log, the message to the caller.
-      process.stderr.write(`${stackOf(err)}\n`);
+      // A body that is not JSON is the caller's mistake: one line says so, no stack.
+      process.stderr.write(isInvalidJsonBody(err) ? `${messageOf(err)}\n` : `${stackOf(err)}\n`);
       throw err;
     }
   }, maxLogBytes);
-  if (!run.ok) return result(head.id, 500, messageOf(run.error), run.stdout, run.stderr, started);
-  const frame = result(head.id, run.value.statusCode, null, run.stdout, run.stderr, started, run.value);
+  const out = withInit(run);
+  if (!run.ok) {
+    const errorCode = isInvalidJsonBody(run.error) ? 'INVALID_JSON_BODY' : null;
+    return result(head.id, errorCode ? 400 : 500, messageOf(run.error), out.stdout, out.stderr, started, undefined, errorCode);
+  }
+  const frame = result(head.id, run.value.statusCode, null, out.stdout, out.stderr, started, run.value);
   if (frame.length - 4 <= MAX_FRAME_BYTES) return frame;
   const error = `response of ${run.value.body.length} bytes does not fit the ${MAX_FRAME_BYTES}-byte frame limit`;
-  return result(head.id, 500, error, run.stdout, run.stderr, started);
+  return result(head.id, 500, error, out.stdout, out.stderr, started);
 }
 
 function result(
@@ -259,6 +300,7 @@ function result(
   stderr: string,
   started: number,
   response?: FunctionResponse,
+  errorCode: ResultHeader['errorCode'] = null,
 ): Buffer {
   const header: ResultHeader = {
     t: 'result',
@@ -268,6 +310,7 @@ function result(
     stdout,
     stderr,
     error,
+    errorCode,
     durationMs: Math.round((performance.now() - started) * 1000) / 1000,
   };
   return encodeFrame(header, response?.body ?? EMPTY);

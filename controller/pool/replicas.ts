@@ -44,6 +44,8 @@ export interface ReplicaSetting {
   startTimeoutMs: number;
   /** Generic warm containers a start for waiting requests may specialise instead of starting one. */
   stemCells?: StemCells;
+  /** Where what a replica's function prints outside invocations goes. */
+  onOutput?: (functionName: string, containerId: string, stream: 'stdout' | 'stderr', text: string) => void;
 }
 
 /** What the lifecycle needs: where replicas come from, the frame budget, and the router's hooks. */
@@ -299,6 +301,8 @@ export class ReplicaLifecycle {
     replica.client = client;
     replica.listener = null;
     replica.loadError = client.loadError;
+    const onOutput = this.#o.onOutput;
+    if (onOutput) client.onOutput((stream, text) => onOutput(replica.functionName, replica.containerId ?? '', stream, text));
     client.onClose(() => {
       if (isGone(replica) || this.#o.detached()) return;
       const exit = this.askWhyItStopped(replica, EXIT_REASON_WAIT_MS);

@@ -17,8 +17,21 @@ export interface InvokeResult {
   stdout: string;
   stderr: string;
   error: string | null;
+  /** Set when the failure was the caller's (a body that is not JSON), see ResultHeader. */
+  errorCode: 'INVALID_JSON_BODY' | null;
   durationMs: number;
 }
+
+/** Where a worker's output printed outside invocations goes. */
+export type OutputListener = (stream: 'stdout' | 'stderr', text: string) => void;
+
+/** Output frames kept until a listener is set (a stem cell's load output, say), in characters. */
+const MAX_UNHEARD_OUTPUT_CHARS = 64 * 1024;
+/**
+ * A partial frame may arrive while no request is in flight only if it can be an output frame:
+ * at most this many bytes (its text, JSON-escaped, plus the header's few fields).
+ */
+const MAX_UNASKED_PARTIAL_BYTES = 6 * 16_384 + 1024;
 
 interface Pending {
   resolve(result: InvokeResult): void;
@@ -66,6 +79,9 @@ export class WorkerClient {
   /** This connection's account of partial-frame bytes. */
   #holder: Holder;
   #stallTimer: TimerHandle | null = null;
+  #onOutput: OutputListener | null = null;
+  #unheard: Array<[stream: 'stdout' | 'stderr', text: string]> = [];
+  #unheardChars = 0;
 
   private constructor(socket: Socket, hello: HelloFrame, decoder: FrameDecoder, context: ClientContext) {
     this.#socket = socket;
@@ -106,8 +122,12 @@ export class WorkerClient {
         if (hello.data.v !== PROTOCOL_VERSION) return fail(`speaks protocol ${hello.data.v}, not ${PROTOCOL_VERSION}`);
         const client = new WorkerClient(socket, hello.data, decoder, context);
         resolve(client);
-        if (rest.length > 0) client.#violation('sent frames nobody asked for');
-        else if (decoder.buffered > 0) client.#onData(Buffer.alloc(0));
+        // Output printed at load may follow the hello at once; anything else is a violation there.
+        for (const frame of rest) {
+          client.#onFrame(frame.header, frame.body);
+          if (client.#closed) return;
+        }
+        if (decoder.buffered > 0) client.#onData(Buffer.alloc(0));
       };
       const onClose = () => reject(new ContainerDied('the function container closed its connection before hello'));
       socket.on('data', onData);
@@ -177,6 +197,15 @@ export class WorkerClient {
     return this.#closed;
   }
 
+  /** Registers where output printed outside invocations goes; what came before is handed over now. */
+  onOutput(listener: OutputListener): void {
+    this.#onOutput = listener;
+    const unheard = this.#unheard;
+    this.#unheard = [];
+    this.#unheardChars = 0;
+    for (const [stream, text] of unheard) listener(stream, text);
+  }
+
   /** Registers the one callback run when the connection is lost. */
   onClose(callback: () => void): void {
     this.#onClose = callback;
@@ -218,7 +247,7 @@ export class WorkerClient {
       if (this.#closed) return;
     }
     const buffered = this.#decoder.buffered;
-    if (buffered > 0 && this.#pending.size === 0) return this.#violation('sent data nobody asked for');
+    if (buffered > MAX_UNASKED_PARTIAL_BYTES && this.#pending.size === 0) return this.#violation('sent data nobody asked for');
     this.#account(buffered);
   }
 
@@ -255,6 +284,15 @@ export class WorkerClient {
     if (!parsed.success) return this.#violation(`sent an invalid frame (${parsed.error.issues[0]?.path.join('.') || 'frame'}: ${parsed.error.issues[0]?.message ?? 'invalid'})`);
     const frame = parsed.data;
     if (frame.t === 'hello') return this.#violation('said hello twice');
+    if (frame.t === 'output') {
+      if (body.length > 0) return this.#violation('sent an output frame with a body');
+      if (this.#onOutput) this.#onOutput(frame.stream, frame.text);
+      else if (this.#unheardChars + frame.text.length <= MAX_UNHEARD_OUTPUT_CHARS) {
+        this.#unheard.push([frame.stream, frame.text]);
+        this.#unheardChars += frame.text.length;
+      }
+      return;
+    }
     if (frame.t === 'loaded') {
       const done = this.#loads.get(frame.id);
       if (!done) return this.#violation(`answered a load ${frame.id} nobody asked for`);
@@ -273,6 +311,7 @@ export class WorkerClient {
       stdout: frame.stdout,
       stderr: frame.stderr,
       error: frame.error,
+      errorCode: frame.errorCode,
       durationMs: frame.durationMs,
     });
   }

@@ -82,6 +82,11 @@ export class HandlerError extends GlambdarError {
   override readonly code = 'HANDLER_ERROR';
 }
 
+/** The handler let the error of `req.json()` escape: the caller sent a body that is not JSON. */
+export class InvalidJsonBody extends GlambdarError {
+  override readonly code = 'INVALID_JSON_BODY';
+}
+
 /** index.js could not be loaded or exports no handler. */
 export class FunctionLoadFailed extends GlambdarError {
   override readonly code = 'FUNCTION_LOAD_FAILED';

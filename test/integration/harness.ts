@@ -121,7 +121,7 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
 
 /** The handler of the README quick start. */
 export const HELLO_HANDLER = `exports.handler = async (req) => {
-  const data = await req.json();
+  const data = (await req.json()) ?? {};
   console.log('greeting', data.name);
   console.error('a line on stderr');
   return { statusCode: 200, body: { message: \`Hello \${data.name}!\` } };
