@@ -8,6 +8,7 @@ import { functionRoutes } from './routes/functions.js';
 import { invocationRoutes } from './routes/invocations.js';
 import { logRoutes } from './routes/logs.js';
 import { revisionRoutes } from './routes/revisions.js';
+import { rootRoute } from './routes/root.js';
 
 /** What `GET /manifests` reads: the GitOps source, when one runs. */
 export interface ManifestStates {
@@ -41,8 +42,10 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
     res.type('text/plain; version=0.0.4').send(renderMetrics(runtime));
   });
 
+  rootRoute(app);
+
   app.use((req) => {
-    throw new RouteNotFound(`no route ${req.method} ${req.path}`);
+    throw new RouteNotFound(`no route ${req.method} ${req.path}; GET / lists the routes`);
   });
   app.use(errorMiddleware(log));
   return app;

@@ -199,7 +199,7 @@ describe('the HTTP API', () => {
     expect(await (await fetch(`${server.url}/invoke/ghost`)).json()).toEqual({ error: 'function "ghost" not found', code: 'FUNCTION_NOT_FOUND' });
     expect((await fetch(`${server.url}/logs/ghost`)).status).toBe(404);
     expect((await fetch(`${server.url}/del/ghost`, { method: 'DELETE' })).status).toBe(404);
-    expect(await (await fetch(`${server.url}/nothing`)).json()).toEqual({ error: 'no route GET /nothing', code: 'ROUTE_NOT_FOUND' });
+    expect(await (await fetch(`${server.url}/nothing`)).json()).toEqual({ error: 'no route GET /nothing; GET / lists the routes', code: 'ROUTE_NOT_FOUND' });
   });
 
   it('shows functions as a kubectl-like table and as Prometheus metrics', async () => {

@@ -40,12 +40,13 @@ export {
   QueueFull,
   ExportInvalid,
 } from './support/errors.js';
-export { checkFunctionName, splitTaggedName } from './support/function-name.js';
+export { checkFunctionName, splitTaggedName, suggestFunctionName } from './support/function-name.js';
 export type { InvokeTarget } from './support/function-name.js';
 export { createLogger, silentLogger } from './support/logger.js';
 export type { Logger, LogLevel } from './support/logger.js';
 export { systemClock } from './support/clock.js';
 export type { Clock, TimerHandle } from './support/clock.js';
 export { installCode } from './code/install.js';
+export { looksLikeZip } from './code/zip-archive.js';
 export type { CodeSource } from './code/install.js';
 export type { Sandbox } from './sandbox/sandbox.js';

@@ -2,13 +2,26 @@ import express from 'express';
 import multer from 'multer';
 import { unlink } from 'node:fs/promises';
 import { specPatchFromForm } from '../../schemas/index.js';
-import { checkFunctionName, InvalidInput, type Runtime } from '../../controller/index.js';
+import { checkFunctionName, InvalidArchive, InvalidInput, InvalidName, looksLikeZip, suggestFunctionName, type Runtime } from '../../controller/index.js';
 import { infoTable, wantsTable } from '../info-table.js';
 
 /** Largest upload (README "API"). */
 export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
 const functionName = checkFunctionName;
+
+/** The function's name from its zip's file name, or InvalidName suggesting a `name` field. */
+function nameFromFile(fileName: string): string {
+  const raw = fileName.replace(/\.zip$/i, '');
+  try {
+    return functionName(raw);
+  } catch (err) {
+    if (!(err instanceof InvalidName)) throw err;
+    const suggestion = suggestFunctionName(raw);
+    const hint = `the name comes from the file name ${JSON.stringify(fileName.slice(0, 100))}: rename the file, or give the name as a form field` + (suggestion ? ` (curl -F name=${suggestion}, glambdar deploy FILE name=${suggestion})` : ' (curl -F name=...)');
+    throw new InvalidName(`${err.message}; ${hint}`);
+  }
+}
 
 /** Deploy, configure, read and delete functions: the original Glambdar's control routes. */
 export function functionRoutes(app: express.Express, runtime: Runtime): void {
@@ -21,9 +34,12 @@ export function functionRoutes(app: express.Express, runtime: Runtime): void {
     const file = req.file;
     try {
       if (!file) throw new InvalidInput('multipart field "file" with the function\'s .zip is required');
+      if (!(await looksLikeZip(file.path))) {
+        throw new InvalidArchive(`upload ${JSON.stringify(file.originalname.slice(0, 100))} is not a zip archive: zip the function's folder (e.g. cd myfunc && zip -r ../myfunc.zip .) and deploy the .zip`);
+      }
       const fields = (req.body ?? {}) as Record<string, unknown>;
-      const rawName = typeof fields['name'] === 'string' && fields['name'] !== '' ? fields['name'] : file.originalname.replace(/\.zip$/i, '');
-      const name = functionName(rawName);
+      const named = typeof fields['name'] === 'string' && fields['name'] !== '';
+      const name = named ? functionName(fields['name'] as string) : nameFromFile(file.originalname);
       const { outcome, record } = await runtime.deploy({ name, code: { kind: 'zip', path: file.path }, patch: specPatchFromForm(fields) });
       res.status(outcome === 'created' ? 201 : 200).json({
         function: name,

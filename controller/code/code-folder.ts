@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidArchive } from '../support/errors.js';
-import { DIGEST_LENGTH, DIR_MODE, ENTRY_FILES, EXEC_FILE_MODE, FILE_MODE, formatBytes, isErrno, shown, type ArchiveLimits } from './rules.js';
+import { DIGEST_LENGTH, DIR_MODE, ENTRY_FILES, EXEC_FILE_MODE, FILE_MODE, formatBytes, isErrno, noEntryMessage, shown, type ArchiveLimits } from './rules.js';
 
 /** One entry of a code folder, by its path relative to the folder. */
 export interface FolderEntry {
@@ -43,7 +43,8 @@ export async function scanFolder(srcDir: string, limits: ArchiveLimits): Promise
   await walk(srcDir, '');
 
   if (!out.some((e) => !e.isDir && ENTRY_FILES.includes(e.rel))) {
-    throw new InvalidArchive('code folder has no index.js at its root');
+    const found = out.filter((e) => !e.isDir && !e.rel.includes('/')).map((e) => e.rel);
+    throw new InvalidArchive(noEntryMessage('code folder', 'at its root', found));
   }
   // Code-unit order; a folder sorts before everything inside it.
   return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));

@@ -15,6 +15,16 @@ export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = { maxUnpackedBytes: 250 * 1
 /** The files a function's code may start from, at its root (the worker loads the first found). */
 export { ENTRY_FILES };
 
+/**
+ * What a refusal for a missing entry file says: the accepted names, and what was there
+ * instead (at most 8 names), so `index.ts` or `handler.js` reads as the reason it is.
+ */
+export function noEntryMessage(what: string, place: string, found: readonly string[]): string {
+  const accepted = ENTRY_FILES.length > 1 ? `${ENTRY_FILES.slice(0, -1).join(', ')} or ${ENTRY_FILES.at(-1)}` : ENTRY_FILES[0];
+  const shownFound = found.length === 0 ? 'nothing' : found.slice(0, 8).map(shown).join(', ') + (found.length > 8 ? ', ...' : '');
+  return `${what} has no ${accepted} ${place} (found: ${shownFound})`;
+}
+
 /** Hex characters of the code digest. */
 export const DIGEST_LENGTH = 20;
 

@@ -1,5 +1,6 @@
 import { FunctionSpec, NESTED_SPEC_FIELDS, SpecPatch, parseWith } from '../../schemas/index.js';
 import { installCode, type CodeSource } from '../code/install.js';
+import { applyPatch, splitPatch, type SplitPatch } from './merge-patch.js';
 import type { Clock } from '../support/clock.js';
 import { FunctionNotFound, InvalidInput, OwnedByManifest } from '../support/errors.js';
 import type { FunctionRecord, FunctionSource, Revision, WriteOutcome } from './records.js';
@@ -55,11 +56,10 @@ export class DesiredState {
     const source = request.source ?? 'api';
     const existing = this.#o.store.get(request.name);
     checkOwner(existing, source);
-    const patch = parseWith(SpecPatch, request.patch);
-    if (!patch.ok) throw new InvalidInput(`invalid spec: ${patch.issues.join('; ')}`);
+    const patch = parsePatch(request.patch, 'spec');
     // An API redeploy keeps settings made through /config; a manifest states the whole spec.
     const base = source === 'api' && existing && !existing.deleting ? existing.spec : undefined;
-    const spec = this.#mergeSpec(base, patch.value, request.name);
+    const spec = this.#mergeSpec(base, patch, request.name);
     const { digest } = await installCode(request.code, this.#o.functionsDir, request.name);
     return this.#o.store.apply(
       { name: request.name, spec, codeDigest: digest, source, manifestPath: request.manifestPath ?? null },
@@ -71,9 +71,7 @@ export class DesiredState {
   configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
     const existing = this.live(name);
     checkOwner(existing, source);
-    const parsed = parseWith(SpecPatch, patch);
-    if (!parsed.ok) throw new InvalidInput(`invalid config: ${parsed.issues.join('; ')}`);
-    const spec = this.#mergeSpec(existing.spec, parsed.value, name);
+    const spec = this.#mergeSpec(existing.spec, parsePatch(patch, 'config'), name);
     return this.#o.store.apply({ ...existing, spec }, this.#o.clock.now());
   }
 
@@ -127,12 +125,9 @@ export class DesiredState {
     return fn;
   }
 
-  #mergeSpec(base: FunctionSpec | undefined, patch: SpecPatch, name: string): FunctionSpec {
-    const merged: Record<string, unknown> = { ...(base ?? {}), ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) };
-    // A nested field is merged key by key over the current value, as a JSON merge patch does.
-    for (const field of NESTED_SPEC_FIELDS) {
-      if (base && patch[field]) merged[field] = { ...base[field], ...Object.fromEntries(Object.entries(patch[field]).filter(([, v]) => v !== undefined)) };
-    }
+  /** The spec `patch` makes of `base`, as a JSON merge patch (./merge-patch.ts), validated whole. */
+  #mergeSpec(base: FunctionSpec | undefined, patch: ParsedPatch, name: string): FunctionSpec {
+    const merged = applyPatch(base, patch.split, patch.value, NESTED_SPEC_FIELDS);
     const parsed = parseWith(FunctionSpec, merged);
     if (!parsed.ok) throw new InvalidInput(`invalid spec: ${parsed.issues.join('; ')}`);
     this.#checkTraffic(name, parsed.value);
@@ -151,6 +146,22 @@ export class DesiredState {
       throw new InvalidInput(`invalid spec: traffic.${i}.revision: revision ${entry.revision} of function "${name}" is not kept (${which})`);
     });
   }
+}
+
+/** A merge patch of the spec, its set fields parsed by the schema. */
+interface ParsedPatch {
+  split: SplitPatch;
+  value: SpecPatch;
+}
+
+/** Splits and validates a merge patch: what it sets by the spec schema, what it removes by name. */
+function parsePatch(raw: unknown, what: 'spec' | 'config'): ParsedPatch {
+  const split = splitPatch(raw, NESTED_SPEC_FIELDS);
+  const unknown = split.removes.filter((key) => !Object.hasOwn(SpecPatch.shape, key));
+  if (unknown.length > 0) throw new InvalidInput(`invalid ${what}: unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
+  const parsed = parseWith(SpecPatch, split.sets);
+  if (!parsed.ok) throw new InvalidInput(`invalid ${what}: ${parsed.issues.join('; ')}`);
+  return { split, value: parsed.value };
 }
 
 /**
