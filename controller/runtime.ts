@@ -11,6 +11,7 @@ import { adoptionRecord } from './revisions/traffic-plan.js';
 import type { StemCells } from './pool/stem-cells.js';
 import type { InvokeRequest } from './pool/worker-client.js';
 import { functionInfo, type FunctionInfo } from './reconcile/status.js';
+import { awaitRollout } from './reconcile/rollout.js';
 import type { WorkQueue } from './reconcile/workqueue.js';
 import type { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
@@ -107,6 +108,16 @@ export class Runtime {
   /** Deploys (or redeploys) a function from an archive or folder; the spec patch merges over the current spec. */
   async deploy(request: DeployRequest): Promise<WriteResult> {
     return this.#written(await this.#p.desired.deploy(request));
+  }
+
+  /**
+   * Waits until the function's current generation has a container that loaded its code
+   * (`POST /deploy?wait=ready`), or rejects with NotReady and the load or start error; see
+   * reconcile/rollout.ts. The default deadline is the start timeout and 5 s.
+   */
+  async awaitReady(name: string, timeoutMs = this.#p.config.startTimeoutMs + 5_000): Promise<void> {
+    const { pool, store, clock } = this.#p;
+    await awaitRollout({ pool, store, clock }, this.#p.desired.live(name), timeoutMs);
   }
 
   /** Applies a partial spec live. */

@@ -40,11 +40,15 @@ export function functionRoutes(app: express.Express, runtime: Runtime): void {
       const fields = (req.body ?? {}) as Record<string, unknown>;
       const named = typeof fields['name'] === 'string' && fields['name'] !== '';
       const name = named ? functionName(fields['name'] as string) : nameFromFile(file.originalname);
+      const wait = req.query['wait'];
+      if (wait !== undefined && wait !== 'ready') throw new InvalidInput('invalid query: wait: must be "ready" (answer once the new generation has loaded)');
       const { outcome, record } = await runtime.deploy({ name, code: { kind: 'zip', path: file.path }, patch: specPatchFromForm(fields) });
+      if (wait === 'ready') await runtime.awaitReady(name);
       res.status(outcome === 'created' ? 201 : 200).json({
         function: name,
         status: outcome === 'created' ? 'deployed' : 'updated',
         generation: record.generation,
+        ...(wait === 'ready' ? { ready: true } : {}),
       });
     } finally {
       if (file) await unlink(file.path).catch(() => undefined);

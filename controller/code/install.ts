@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { checkFunctionName } from '../support/function-name.js';
 import { copyFolder, digestFolder, scanFolder } from './code-folder.js';
 import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './rules.js';
+import { checkSyntax } from './syntax-check.js';
 import { exists, placeVersion, reinstalled, withTempDir, type InstalledCode } from './versions.js';
 import { assertEntryPoint, extractChecked, normalizeTree, scanArchive } from './zip-archive.js';
 
@@ -45,6 +46,7 @@ export async function installArchive(
     await normalizeTree(tmp);
     const src = root === '' ? tmp : path.join(tmp, root);
     await assertEntryPoint(src);
+    await checkSyntax(src);
     const digest = await digestFolder(src, await scanFolder(src, limits), limits);
     return placeVersion(src, path.join(functionsDir, name, digest), digest);
   });
@@ -79,6 +81,7 @@ export async function installFolder(
     // The digest of a new version is computed from the very bytes that are copied, so a file
     // edited between the two passes cannot leave a code folder that does not match its name.
     const digest = await copyFolder(srcDir, tmp, entries, limits);
+    await checkSyntax(tmp);
     return placeVersion(tmp, path.join(functionsDir, name, digest), digest);
   });
 }

@@ -40,6 +40,11 @@ export class InvalidArchive extends GlambdarError {
   override readonly code = 'INVALID_ARCHIVE';
 }
 
+/** The function's code does not parse (its entry file has a syntax error): `file:line` and the error. */
+export class InvalidCode extends GlambdarError {
+  override readonly code = 'INVALID_CODE';
+}
+
 /** No such function, or it is being deleted. */
 export class FunctionNotFound extends GlambdarError {
   override readonly code = 'FUNCTION_NOT_FOUND';
@@ -90,6 +95,11 @@ export class InvalidJsonBody extends GlambdarError {
 /** index.js could not be loaded or exports no handler. */
 export class FunctionLoadFailed extends GlambdarError {
   override readonly code = 'FUNCTION_LOAD_FAILED';
+}
+
+/** A deploy asked to wait (`?wait=ready`) for a generation that did not load: the load or start error. */
+export class NotReady extends GlambdarError {
+  override readonly code = 'NOT_READY';
 }
 
 /** The container or its socket went away while a request was in flight. */
