@@ -213,8 +213,8 @@ describe('the HTTP API', () => {
     });
     const table = await (await fetch(`${server.url}/info?format=table`)).text();
     const [header, row] = table.trimEnd().split('\n');
-    expect(header?.split(/\s+/)).toEqual(['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'STATUS', 'AGE']);
-    expect(row?.split(/\s+/).slice(0, 7)).toEqual(['echo', '1/1', '0', '3/s', '<none>', '1/1', '1:100%']);
+    expect(header?.split(/\s+/)).toEqual(['NAME', 'READY', 'MIN', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'SOURCE', 'STATUS', 'REASON', 'AGE']);
+    expect(row?.split(/\s+/).slice(0, 10)).toEqual(['echo', '1/1', '0', '3/s', '<none>', '1/1', '1:100%', 'api', 'Ready', '-']);
     const plain = await fetch(`${server.url}/info`, { headers: { accept: 'text/plain' } });
     // The same table, but for AGE, which may have ticked over a second in between.
     const withoutAge = (text: string) => text.trimEnd().split('\n').map((line) => line.replace(/\s+\S+$/, ''));

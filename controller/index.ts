@@ -26,6 +26,7 @@ export {
   FunctionNotFound,
   TagNotFound,
   OwnedByManifest,
+  OwnedByApi,
   PayloadTooLarge,
   RateLimited,
   HandlerError,

@@ -12,6 +12,7 @@ import type { StemCells } from './pool/stem-cells.js';
 import type { InvokeRequest } from './pool/worker-client.js';
 import { functionInfo, type FunctionInfo } from './reconcile/status.js';
 import { awaitRollout } from './reconcile/rollout.js';
+import type { SourceConditions } from './reconcile/source-conditions.js';
 import type { WorkQueue } from './reconcile/workqueue.js';
 import type { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
@@ -48,6 +49,8 @@ export interface RuntimeParts {
   desired: DesiredState;
   /** Async jobs and schedules. */
   events: Events;
+  /** Whether each manifest function's file applies (the SourceValid condition). */
+  sources: SourceConditions;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
   onPurged(handler: (name: string) => void): void;
 }
@@ -160,6 +163,16 @@ export class Runtime {
   }
 
   /**
+   * The GitOps source's word on a function it manages: its manifest file applies (`problem`
+   * null) or not (the file's first error). Shown as the SourceValid condition.
+   */
+  reportSource(name: string, problem: string | null): void {
+    const fn = this.#p.store.get(name);
+    if (!fn || fn.deleting) return;
+    this.#p.sources.report(name, problem, fn.generation, this.#p.clock.now());
+  }
+
+  /**
    * Runs one invocation; see Invoker. With `tag` (the route `/invoke/<name>@<tag>`), of the
    * revision that tag names, whatever the split (404 `TAG_NOT_FOUND` when none does).
    */
@@ -265,8 +278,8 @@ export class Runtime {
   }
 
   #info(fn: FunctionRecord): FunctionInfo {
-    const { store, pool, autoscaler, plans, events } = this.#p;
-    return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), plans.plan(fn), events.schedule(fn.name));
+    const { store, pool, autoscaler, plans, events, sources } = this.#p;
+    return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), plans.plan(fn), events.schedule(fn.name), sources.get(fn.name));
   }
 
   /**
@@ -283,6 +296,7 @@ export class Runtime {
   #purged(name: string): void {
     this.#p.invoker.forget(name);
     this.#p.containerOutput.forget(name);
+    this.#p.sources.forget(name);
     this.#p.plans.forget(name);
     this.#p.autoscaler.forget(name);
     this.#p.events.functionGone(name);

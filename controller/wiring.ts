@@ -29,6 +29,7 @@ import { Scheduler } from './events/scheduler.js';
 import { SqliteJobStore } from './events/sqlite-job-store.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { TrafficPlans } from './revisions/plans.js';
+import { SourceConditions } from './reconcile/source-conditions.js';
 import { WorkQueue } from './reconcile/workqueue.js';
 import { Runtime, type RuntimeParts } from './runtime.js';
 import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
@@ -236,6 +237,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     hostFit,
     desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule }),
     events,
+    sources: new SourceConditions(),
     onPurged: (handler) => (onPurged = handler),
   };
   return parts;

@@ -12,8 +12,15 @@ export interface ManifestTarget {
     patch: SpecPatch;
     source: 'manifest';
     manifestPath: string;
+    /** The manifest says `glambdar/adopt: "true"`: it may take over a function deployed through the API. */
+    adopt?: boolean;
   }): Promise<{ outcome: 'unchanged' | 'created' | 'updated' | 'deleted'; record: { generation: number } }>;
-  remove(name: string, source: 'manifest', waitMs?: number): Promise<void>;
+  remove(name: string, source: 'manifest', waitMs?: number): Promise<unknown>;
+  /**
+   * Tells whether the manifest file of a function it manages applies (`problem` null) or not
+   * (the file's first error): the function's `SourceValid` condition.
+   */
+  reportSource?(name: string, problem: string | null): void;
   list(): ReadonlyArray<{ name: string; source: 'api' | 'manifest'; manifestPath: string | null }>;
 }
 
@@ -31,4 +38,6 @@ export interface ManifestSourceOptions {
   stabilityMs?: number;
   /** File events are gathered this long before a sync runs. */
   debounceMs?: number;
+  /** A file in conflict is read again after this long (its owner may have let go). Default 10 s. */
+  conflictRecheckMs?: number;
 }

@@ -8,5 +8,5 @@ export { DEFAULT_IMAGE_PREFIX, ImagePrefix, imageReference, imageTag } from './i
 export { FromWorkerFrame, HelloFrame, ResultFrame, LoadedFrame, InvokeFrame, LoadFrame, OutputFrame, MAX_OUTPUT_CHARS, MAX_RESPONSE_HEADERS } from './protocol.js';
 export { describeIssues, parseWith } from './issues.js';
 export type { Parsed } from './issues.js';
-export { ManifestDocument, MANIFEST_API_VERSION, MANIFEST_KIND, parseManifestDocument } from './manifest.js';
+export { ADOPT_ANNOTATION, ManifestDocument, MANIFEST_API_VERSION, MANIFEST_KIND, parseManifestDocument } from './manifest.js';
 export type { ManifestIssue } from './manifest.js';

@@ -47,3 +47,14 @@ describe('DesiredState: /config is a JSON merge patch (RFC 7386)', () => {
     expect(record.spec.env).toEqual({ A: 'a', C: 'c' });
   });
 });
+
+describe('DesiredState: owners', () => {
+  it('refuses a manifest write over a function deployed through the API unless it adopts it', async () => {
+    await desired.deploy({ name: 'fn', code: { kind: 'folder', path: code }, patch: {} });
+    const fromManifest = { name: 'fn', code: { kind: 'folder' as const, path: code }, patch: {}, source: 'manifest' as const, manifestPath: 'fn.yaml' };
+    await expect(desired.deploy(fromManifest)).rejects.toMatchObject({ code: 'OWNED_BY_API' });
+    expect(store.get('fn')).toMatchObject({ source: 'api', manifestPath: null });
+    await desired.deploy({ ...fromManifest, adopt: true });
+    expect(store.get('fn')).toMatchObject({ source: 'manifest', manifestPath: 'fn.yaml' });
+  });
+});

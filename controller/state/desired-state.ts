@@ -2,7 +2,7 @@ import { FunctionSpec, NESTED_SPEC_FIELDS, SpecPatch, parseWith } from '../../sc
 import { installCode, type CodeSource } from '../code/install.js';
 import { applyPatch, splitPatch, type SplitPatch } from './merge-patch.js';
 import type { Clock } from '../support/clock.js';
-import { FunctionNotFound, InvalidInput, OwnedByManifest } from '../support/errors.js';
+import { FunctionNotFound, InvalidInput, OwnedByApi, OwnedByManifest } from '../support/errors.js';
 import type { FunctionRecord, FunctionSource, Revision, WriteOutcome } from './records.js';
 import type { Store } from './store.js';
 
@@ -13,6 +13,8 @@ export interface DeployRequest {
   patch: unknown;
   source?: FunctionSource;
   manifestPath?: string | null;
+  /** A manifest may take over a function deployed through the API only when it says so (`glambdar/adopt`). */
+  adopt?: boolean;
 }
 
 /** What a desired-state write did, and the record as it is now. */
@@ -55,7 +57,7 @@ export class DesiredState {
   async deploy(request: DeployRequest): Promise<WriteResult> {
     const source = request.source ?? 'api';
     const existing = this.#o.store.get(request.name);
-    checkOwner(existing, source);
+    checkOwner(existing, source, request.adopt === true);
     const patch = parsePatch(request.patch, 'spec');
     // An API redeploy keeps settings made through /config; a manifest states the whole spec.
     const base = source === 'api' && existing && !existing.deleting ? existing.spec : undefined;
@@ -165,11 +167,12 @@ function parsePatch(raw: unknown, what: 'spec' | 'config'): ParsedPatch {
 }
 
 /**
- * A manifest-owned function is refused to the API. Between manifest files the manifests source
- * arbitrates (it sees the whole folder, and moves a function to another file once its owner no
- * longer names it).
+ * A manifest-owned function is refused to the API, and a function deployed through the API to
+ * a manifest unless it adopts it. Between manifest files the manifests source arbitrates (it
+ * sees the whole folder, and moves a function to another file once its owner no longer names it).
  */
-function checkOwner(existing: FunctionRecord | undefined, source: FunctionSource): void {
-  if (!existing || existing.deleting || existing.source !== 'manifest') return;
-  if (source === 'api') throw new OwnedByManifest(existing.name, existing.manifestPath ?? 'a manifest');
+function checkOwner(existing: FunctionRecord | undefined, source: FunctionSource, adopt = false): void {
+  if (!existing || existing.deleting) return;
+  if (existing.source === 'manifest' && source === 'api') throw new OwnedByManifest(existing.name, existing.manifestPath ?? 'a manifest');
+  if (existing.source === 'api' && source === 'manifest' && !adopt) throw new OwnedByApi(existing.name);
 }

@@ -69,6 +69,14 @@ export class OwnedByManifest extends GlambdarError {
   }
 }
 
+/** The function was deployed through the API; a manifest takes it over only with `glambdar/adopt: "true"`. */
+export class OwnedByApi extends GlambdarError {
+  override readonly code = 'OWNED_BY_API';
+  constructor(functionName: string) {
+    super(`function "${functionName}" was deployed through the API; a manifest takes it over only with metadata.annotations "glambdar/adopt": "true"`);
+  }
+}
+
 /** An invocation body or upload over its limit. */
 export class PayloadTooLarge extends GlambdarError {
   override readonly code = 'PAYLOAD_TOO_LARGE';

@@ -24,6 +24,8 @@ export class FakeTarget implements ManifestTarget {
   /** `deploy <name>` and `remove <name>`, in order. */
   readonly calls: string[] = [];
   failDeploy: ((name: string) => Error | undefined) | null = null;
+  /** The last source report of each function: null when its file applies, else the problem. */
+  readonly sourceReports = new Map<string, string | null>();
   /** How long each deploy and remove takes before it writes. */
   delayMs = 0;
   #now = 1_000;
@@ -44,6 +46,10 @@ export class FakeTarget implements ManifestTarget {
     } finally {
       this.#changed();
     }
+  }
+
+  reportSource(name: string, problem: string | null): void {
+    this.sourceReports.set(name, problem);
   }
 
   /**
