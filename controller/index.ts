@@ -6,6 +6,7 @@ export { openRuntime } from './wiring.js';
 export type { RuntimeOptions } from './wiring.js';
 export type { Runtime, MetricsSnapshot } from './runtime.js';
 export type { FunctionInfo, ContainerStatus } from './reconcile/status.js';
+export type { InfoPage, ListOptions } from './reconcile/info-listing.js';
 export type { RevisionInfo, TrafficShare } from './revisions/revision-info.js';
 export type { DeployRequest, RollbackTarget, WriteResult } from './state/desired-state.js';
 export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, Revision, WriteOutcome } from './state/records.js';

@@ -11,6 +11,7 @@ import { adoptionRecord } from './revisions/traffic-plan.js';
 import type { StemCells } from './pool/stem-cells.js';
 import type { InvokeRequest } from './pool/worker-client.js';
 import { functionInfo, type FunctionInfo } from './reconcile/status.js';
+import { InfoListing, type InfoPage, type ListOptions } from './reconcile/info-listing.js';
 import { awaitRollout } from './reconcile/rollout.js';
 import type { SourceConditions } from './reconcile/source-conditions.js';
 import type { WorkQueue } from './reconcile/workqueue.js';
@@ -74,9 +75,11 @@ export class Runtime {
   #stopWatching: (() => void) | null = null;
   #resyncTimer: TimerHandle | null = null;
   #stopped = false;
+  #listing: InfoListing;
 
   constructor(parts: RuntimeParts) {
     this.#p = parts;
+    this.#listing = new InfoListing({ build: () => this.#buildList(), clock: parts.clock });
     parts.onPurged((name) => this.#purged(name));
   }
 
@@ -158,6 +161,7 @@ export class Runtime {
     }
     this.#p.invoker.forget(name);
     this.#p.events.functionGone(name);
+    this.#listing.changed();
     this.#p.queue.add(name);
     await Promise.race([gone, new Promise<void>((r) => this.#p.clock.setTimeout(r, waitMs))]);
   }
@@ -169,7 +173,7 @@ export class Runtime {
   reportSource(name: string, problem: string | null): void {
     const fn = this.#p.store.get(name);
     if (!fn || fn.deleting) return;
-    this.#p.sources.report(name, problem, fn.generation, this.#p.clock.now());
+    if (this.#p.sources.report(name, problem, fn.generation, this.#p.clock.now())) this.#listing.changed();
   }
 
   /**
@@ -213,14 +217,22 @@ export class Runtime {
     return this.#info(this.#p.desired.live(name));
   }
 
-  /** FunctionInfo of every function. */
-  list(): FunctionInfo[] {
-    // Counters come from invocation records; write the pending ones so they are current.
-    this.#p.invocations.flush();
-    return this.#p.store
-      .list()
-      .filter((fn) => !fn.deleting)
-      .map((fn) => this.#info(fn));
+  /**
+   * FunctionInfo of every function, by name, from a snapshot shared by every reader and built
+   * at most once a second (reconcile/info-listing.ts): counts may be that old.
+   */
+  list(): readonly FunctionInfo[] {
+    return this.#listing.all();
+  }
+
+  /** One page of `GET /info` (`?limit=&continue=`), from the same snapshot. */
+  listPage(options: ListOptions): InfoPage {
+    return this.#listing.page(options);
+  }
+
+  /** Every live function and who owns it: what the GitOps source decides ownership by (live, cheap). */
+  owners(): Array<Pick<FunctionRecord, 'name' | 'source' | 'manifestPath'>> {
+    return this.#p.store.list().filter((fn) => !fn.deleting);
   }
 
   /** Invocation records, newest first. */
@@ -244,10 +256,11 @@ export class Runtime {
     return this.#p.containerOutput.read(name, limit);
   }
 
-  /** Everything `GET /metrics` shows, read at once. */
+  /** Everything `GET /metrics` shows, read at once (counters exact: records are written first). */
   metricsSnapshot(): MetricsSnapshot {
+    this.#p.invocations.flush();
     return {
-      functions: this.list(),
+      functions: this.#buildList(),
       invocations: this.#p.metrics.snapshot(),
       stemCellsReady: this.#p.stemCells.readyCount,
       jobs: this.#p.events.metrics(),
@@ -277,6 +290,14 @@ export class Runtime {
     this.#p.invocations.flush();
   }
 
+  /** FunctionInfo of every live function, built now. */
+  #buildList(): FunctionInfo[] {
+    return this.#p.store
+      .list()
+      .filter((fn) => !fn.deleting)
+      .map((fn) => this.#info(fn));
+  }
+
   #info(fn: FunctionRecord): FunctionInfo {
     const { store, pool, autoscaler, plans, events, sources } = this.#p;
     return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), plans.plan(fn), events.schedule(fn.name), sources.get(fn.name));
@@ -287,6 +308,7 @@ export class Runtime {
    * is reconciled, and the async side learns of the spec.
    */
   #written<T extends WriteResult>(result: T): T {
+    this.#listing.changed();
     this.#p.plans.plan(result.record);
     this.#p.queue.add(result.record.name);
     this.#p.events.specChanged(result.record.name);
@@ -294,6 +316,7 @@ export class Runtime {
   }
 
   #purged(name: string): void {
+    this.#listing.changed();
     this.#p.invoker.forget(name);
     this.#p.containerOutput.forget(name);
     this.#p.sources.forget(name);

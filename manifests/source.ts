@@ -90,7 +90,7 @@ export class ManifestSource {
   /** Every manifest file with its state, ordered by path. */
   files(): ManifestFileState[] {
     const owned = new Map<string, string[]>();
-    for (const fn of this.#target.list()) {
+    for (const fn of this.#target.owners()) {
       if (fn.source !== 'manifest' || fn.manifestPath === null) continue;
       owned.set(fn.manifestPath, [...(owned.get(fn.manifestPath) ?? []), fn.name]);
     }
@@ -227,7 +227,7 @@ export class ManifestSource {
     }
 
     const names = parsed.functions.map((fn) => fn.name);
-    const current = new Map(this.#target.list().map((fn) => [fn.name, fn]));
+    const current = new Map(this.#target.owners().map((fn) => [fn.name, fn]));
     const conflicts: ManifestError[] = [];
     const failures: ManifestError[] = [];
     for (const fn of parsed.functions) {
@@ -272,7 +272,7 @@ export class ManifestSource {
    * which); a function another file also names moves to that file instead.
    */
   async #prune(): Promise<void> {
-    for (const verdict of pruneVerdicts(this.#files, this.#target.list())) {
+    for (const verdict of pruneVerdicts(this.#files, this.#target.owners())) {
       if (verdict.action === 'move') {
         // Re-read the file that waited for this name; if that file is itself broken, the
         // function keeps running as it is until the file is fixed.
@@ -348,7 +348,7 @@ export class ManifestSource {
     entry.errors = errors.map(({ file: _file, ...rest }) => rest);
     // The functions this file manages say in their status whether it applies (SourceValid).
     const problem = state === 'invalid' && errors.length > 0 ? `${formatManifestError(errors[0]!)}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}` : null;
-    for (const fn of this.#target.list()) if (fn.source === 'manifest' && fn.manifestPath === rel) this.#target.reportSource?.(fn.name, problem);
+    for (const fn of this.#target.owners()) if (fn.source === 'manifest' && fn.manifestPath === rel) this.#target.reportSource?.(fn.name, problem);
     // A conflict may end without this file changing (the API deletes its function, the owner
     // file drops it): look again in a while.
     if (state === 'conflict') this.#recheck(rel, this.#conflictRecheckMs);

@@ -2,7 +2,7 @@ import type { SpecPatch } from '../schemas/index.js';
 import type { Clock, Logger } from '../controller/index.js';
 
 /**
- * What the source needs from the runtime; `Runtime` satisfies it structurally. `list` returns
+ * What the source needs from the runtime; `Runtime` satisfies it structurally. `owners` returns
  * live functions (not being deleted) with their owner.
  */
 export interface ManifestTarget {
@@ -21,7 +21,7 @@ export interface ManifestTarget {
    * (the file's first error): the function's `SourceValid` condition.
    */
   reportSource?(name: string, problem: string | null): void;
-  list(): ReadonlyArray<{ name: string; source: 'api' | 'manifest'; manifestPath: string | null }>;
+  owners(): ReadonlyArray<{ name: string; source: 'api' | 'manifest'; manifestPath: string | null }>;
 }
 
 /** Options of {@link ManifestSource}. */

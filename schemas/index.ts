@@ -2,7 +2,7 @@ export { FunctionName, FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE, FunctionSpec, 
 export { Traffic, TrafficEntry, TRAFFIC_TAG_PATTERN } from './traffic.js';
 export { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput } from './config.js';
 export type { RuntimeConfig } from './config.js';
-export { CallbackUrl, InvocationsQuery, LogsQuery, RollbackBody, ExportQuery, EXPORT_FORMATS } from './api.js';
+export { CallbackUrl, InfoQuery, InvocationsQuery, LogsQuery, RollbackBody, ExportQuery, EXPORT_FORMATS } from './api.js';
 export type { ExportFormat } from './api.js';
 export { DEFAULT_IMAGE_PREFIX, ImagePrefix, imageReference, imageTag } from './image.js';
 export { FromWorkerFrame, HelloFrame, ResultFrame, LoadedFrame, InvokeFrame, LoadFrame, OutputFrame, MAX_OUTPUT_CHARS, MAX_RESPONSE_HEADERS } from './protocol.js';

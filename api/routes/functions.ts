@@ -1,8 +1,8 @@
 import express from 'express';
 import multer from 'multer';
 import { unlink } from 'node:fs/promises';
-import { specPatchFromForm } from '../../schemas/index.js';
-import { checkFunctionName, InvalidArchive, InvalidInput, InvalidName, looksLikeZip, suggestFunctionName, type Runtime } from '../../controller/index.js';
+import { InfoQuery, parseWith, specPatchFromForm } from '../../schemas/index.js';
+import { checkFunctionName, InvalidArchive, InvalidInput, InvalidName, looksLikeZip, suggestFunctionName, type FunctionInfo, type Runtime } from '../../controller/index.js';
 import { infoTable, wantsTable } from '../info-table.js';
 
 /** Largest upload (README "API"). */
@@ -64,10 +64,22 @@ export function functionRoutes(app: express.Express, runtime: Runtime): void {
     res.json({ function: name, status: 'updated', generation: record.generation, ...record.spec });
   });
 
+  // The whole list's JSON, by the snapshot it was made of: pollers of GET /info share one encoding.
+  const encoded = new WeakMap<readonly FunctionInfo[], Buffer>();
   app.get('/info', (req, res) => {
-    const functions = runtime.list();
-    if (wantsTable(req)) res.type('text/plain').send(infoTable(functions, Date.now()));
-    else res.json({ count: functions.length, functions });
+    const query = parseWith(InfoQuery, req.query);
+    if (!query.ok) throw new InvalidInput(`invalid query: ${query.issues.join('; ')}`);
+    const page = runtime.listPage({ limit: query.value.limit, continue: query.value.continue });
+    if (wantsTable(req)) {
+      res.type('text/plain').send(infoTable(page.functions, Date.now()));
+      return;
+    }
+    let body = encoded.get(page.functions);
+    if (!body) {
+      body = Buffer.from(JSON.stringify({ count: page.functions.length, functions: page.functions, continue: page.continue, remaining: page.remaining }));
+      if (page.continue === null && query.value.continue === undefined) encoded.set(page.functions, body);
+    }
+    res.type('application/json').send(body);
   });
 
   app.get('/info/:name', (req, res) => {

@@ -46,8 +46,8 @@ export async function installArchive(
     await normalizeTree(tmp);
     const src = root === '' ? tmp : path.join(tmp, root);
     await assertEntryPoint(src);
-    await checkSyntax(src);
     const digest = await digestFolder(src, await scanFolder(src, limits), limits);
+    await checkSyntax(src, digest);
     return placeVersion(src, path.join(functionsDir, name, digest), digest);
   });
 }
@@ -81,7 +81,7 @@ export async function installFolder(
     // The digest of a new version is computed from the very bytes that are copied, so a file
     // edited between the two passes cannot leave a code folder that does not match its name.
     const digest = await copyFolder(srcDir, tmp, entries, limits);
-    await checkSyntax(tmp);
+    await checkSyntax(tmp, digest);
     return placeVersion(tmp, path.join(functionsDir, name, digest), digest);
   });
 }

@@ -35,6 +35,6 @@ describe('checkSyntax', () => {
   it('accepts a CommonJS entry that parses, and leaves files it does not check alone', async () => {
     await writeFile(join(dir, 'index.js'), 'exports.handler = async (req) => ({ ok: true });\n');
     await checkSyntax(dir);
-    await checkSyntax(dir, 'handler.ts');
+    await checkSyntax(dir, undefined, 'handler.ts');
   });
 });

@@ -16,6 +16,10 @@ const CHECK_TIMEOUT_MS = 10_000;
 /** The files `node --check` parses: JavaScript in either module system. */
 const CHECKED_EXTENSIONS = new Set(['.js', '.mjs', '.cjs']);
 
+/** Digests of code whose entry parsed: the same files deployed under another name are not checked again. */
+const parsedDigests = new Set<string>();
+const MAX_REMEMBERED = 10_000;
+
 /** The entry file of a code folder, as the worker picks it: the first of ENTRY_FILES that exists. */
 async function entryOf(codeDir: string): Promise<string | undefined> {
   for (const name of ENTRY_FILES) {
@@ -26,10 +30,20 @@ async function entryOf(codeDir: string): Promise<string | undefined> {
 }
 
 /**
- * Refuses (InvalidCode) an entry file of `codeDir` that does not parse; `entry` defaults to the
- * worker's choice among ENTRY_FILES. Only .js, .mjs and .cjs files are checked.
+ * Refuses (InvalidCode) an entry file of `codeDir` that does not parse. `digest` (of the whole
+ * folder) spares a second check of the same code; `entry` defaults to the worker's choice
+ * among ENTRY_FILES. Only .js, .mjs and .cjs files are checked.
  */
-export async function checkSyntax(codeDir: string, entry?: string): Promise<void> {
+export async function checkSyntax(codeDir: string, digest?: string, entry?: string): Promise<void> {
+  const key = digest === undefined ? undefined : `${digest}:${entry ?? ''}`;
+  if (key !== undefined && parsedDigests.has(key)) return;
+  await checkOnce(codeDir, entry);
+  if (key === undefined) return;
+  if (parsedDigests.size >= MAX_REMEMBERED) parsedDigests.clear();
+  parsedDigests.add(key);
+}
+
+async function checkOnce(codeDir: string, entry: string | undefined): Promise<void> {
   const file = entry ?? (await entryOf(codeDir));
   if (file === undefined || !CHECKED_EXTENSIONS.has(path.extname(file))) return;
   const absolute = path.join(codeDir, file);

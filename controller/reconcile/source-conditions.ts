@@ -10,14 +10,15 @@ import { setCondition } from './conditions.js';
 export class SourceConditions {
   #byName = new Map<string, Condition>();
 
-  /** `problem`: the file's first error, or null when it applies. */
-  report(name: string, problem: string | null, generation: number, now: number): void {
+  /** `problem`: the file's first error, or null when it applies. True when the condition changed. */
+  report(name: string, problem: string | null, generation: number, now: number): boolean {
     const previous = this.#byName.get(name);
     const [condition] =
       problem === null
         ? setCondition(previous ? [previous] : [], 'SourceValid', 'True', 'ManifestApplied', 'the manifest file applies', generation, now)
         : setCondition(previous ? [previous] : [], 'SourceValid', 'False', 'ManifestInvalid', problem, generation, now);
     this.#byName.set(name, condition!);
+    return previous?.status !== condition!.status || previous.message !== condition!.message;
   }
 
   /** The function's SourceValid condition, if its source reported one. */

@@ -134,6 +134,10 @@ export class SqliteStore implements Store {
   #stmts;
   /** Records by name; the invoke path reads one per request. Every write below invalidates. */
   #cache = new Map<string, FunctionRecord>();
+  /** Every function's name in order, or null after a create or purge: list() reads records from #cache by it. */
+  #names: string[] | null = null;
+  /** Statuses by name, as stored (only this connection writes them). */
+  #statuses = new Map<string, { text: string; status: FunctionStatus }>();
   #revisions: RevisionTable;
 
   /**
@@ -205,6 +209,7 @@ export class SqliteStore implements Store {
       const existing = this.#stmts.get.get(desired.name);
       const params = { ...desired, spec, now };
       if (!existing) {
+        this.#names = null;
         this.#stmts.insert.run(params);
         this.#revisions.written(desired, 1, now);
         return { outcome: 'created' as const, record: toRecord(this.#stmts.get.get(desired.name)!) };
@@ -236,7 +241,17 @@ export class SqliteStore implements Store {
   }
 
   list(): FunctionRecord[] {
-    return this.#stmts.list.all().map(toRecord);
+    if (this.#names === null) {
+      const rows = this.#stmts.list.all();
+      this.#names = rows.map((row) => row.name);
+      for (const row of rows) if (!this.#cache.has(row.name)) this.#cache.set(row.name, toRecord(row));
+    }
+    const out: FunctionRecord[] = [];
+    for (const name of this.#names) {
+      const record = this.get(name);
+      if (record) out.push(record);
+    }
+    return out;
   }
 
   markDeleting(name: string, now: number): boolean {
@@ -246,6 +261,8 @@ export class SqliteStore implements Store {
 
   purge(name: string): WriteOutcome {
     this.#cache.delete(name);
+    this.#names = null;
+    this.#statuses.delete(name);
     return this.#db.transaction(() => {
       this.#stmts.deleteLogs.run(name);
       this.#revisions.purge(name);
@@ -254,17 +271,28 @@ export class SqliteStore implements Store {
   }
 
   getStatus(name: string): FunctionStatus | undefined {
-    const row = this.#stmts.getStatus.get(name);
-    return row ? (JSON.parse(row.status) as FunctionStatus) : undefined;
+    return this.#storedStatus(name)?.status;
   }
 
   writeStatus(name: string, status: FunctionStatus): WriteOutcome {
     const text = JSON.stringify(status);
-    const existing = this.#stmts.getStatus.get(name);
-    if (existing?.status === text) return 'unchanged';
-    if (!this.#stmts.get.get(name)) return 'unchanged';
+    const existing = this.#storedStatus(name);
+    if (existing?.text === text) return 'unchanged';
+    if (!this.get(name)) return 'unchanged';
     this.#stmts.putStatus.run(name, text);
+    this.#statuses.set(name, { text, status: JSON.parse(text) as FunctionStatus });
     return existing ? 'updated' : 'created';
+  }
+
+  /** A status as stored, read from the database once. */
+  #storedStatus(name: string): { text: string; status: FunctionStatus } | undefined {
+    const cached = this.#statuses.get(name);
+    if (cached) return cached;
+    const row = this.#stmts.getStatus.get(name);
+    if (!row) return undefined;
+    const stored = { text: row.status, status: JSON.parse(row.status) as FunctionStatus };
+    this.#statuses.set(name, stored);
+    return stored;
   }
 
   appendInvocations(records: readonly InvocationRecord[]): void {

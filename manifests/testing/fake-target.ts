@@ -86,8 +86,13 @@ export class FakeTarget implements ManifestTarget {
     }
   }
 
-  list(): FunctionRecord[] {
+  owners(): FunctionRecord[] {
     return this.store.list().filter((fn) => !fn.deleting);
+  }
+
+  /** Live functions, by name. */
+  list(): FunctionRecord[] {
+    return this.owners();
   }
 
   /** The stored record of a live function, or undefined. */
