@@ -25,6 +25,7 @@ export {
   InvalidArchive,
   InvalidCode,
   FunctionNotFound,
+  FunctionDeleting,
   TagNotFound,
   OwnedByManifest,
   OwnedByApi,

@@ -146,24 +146,34 @@ export class Runtime {
     return revisionInfos(fn, this.#p.store.revisions(name), this.#p.plans.plan(fn), this.#p.pool.replicas(name));
   }
 
-  /** Deletes a function: marks it, lets reconcile drain and remove everything, waits up to `waitMs`. */
-  async remove(name: string, source: FunctionSource = 'api', waitMs = 30_000): Promise<void> {
-    const gone = new Promise<void>((resolve) => {
-      const list = this.#purgeWaiters.get(name) ?? [];
-      list.push(resolve);
-      this.#purgeWaiters.set(name, list);
-    });
+  /**
+   * Deletes a function: marks it, lets reconcile drain and remove everything, and waits up to
+   * `waitMs` for that. Says which happened: `deleted` (it is gone) or `deleting` (it still
+   * drains; a deploy of the name is refused until it is gone).
+   */
+  async remove(name: string, source: FunctionSource = 'api', waitMs = 30_000): Promise<'deleted' | 'deleting'> {
+    let resolveGone!: () => void;
+    const gone = new Promise<'deleted'>((resolve) => (resolveGone = () => resolve('deleted')));
+    const list = this.#purgeWaiters.get(name) ?? [];
+    list.push(resolveGone);
+    this.#purgeWaiters.set(name, list);
     try {
       this.#p.desired.markDeleting(name, source);
     } catch (err) {
-      this.#purgeWaiters.delete(name);
+      const left = (this.#purgeWaiters.get(name) ?? []).filter((r) => r !== resolveGone);
+      if (left.length > 0) this.#purgeWaiters.set(name, left);
+      else this.#purgeWaiters.delete(name);
       throw err;
     }
     this.#p.invoker.forget(name);
     this.#p.events.functionGone(name);
     this.#listing.changed();
     this.#p.queue.add(name);
-    await Promise.race([gone, new Promise<void>((r) => this.#p.clock.setTimeout(r, waitMs))]);
+    if (waitMs <= 0) return 'deleting';
+    let timer: TimerHandle | null = null;
+    const outcome = await Promise.race([gone, new Promise<'deleting'>((resolve) => (timer = this.#p.clock.setTimeout(() => resolve('deleting'), waitMs)))]);
+    if (timer) this.#p.clock.clearTimeout(timer);
+    return outcome;
   }
 
   /**

@@ -300,6 +300,18 @@ describe('ManifestSource: ownership', () => {
     await expect(target.deployFromApi('hello', path.join(dir, 'hello'))).rejects.toMatchObject({ code: 'OWNED_BY_MANIFEST' });
   });
 
+  it('applies a function whose name is still being deleted once the deletion is done', async () => {
+    await codeFolder('hello');
+    await target.deployFromApi('hello', path.join(dir, 'hello'));
+    target.store.markDeleting('hello', 2_000);
+    await write('hello.yaml', manifest('hello'));
+    const source = newSource();
+    await source.resync();
+    expect(stateOf(source, 'hello.yaml')).toMatchObject({ state: 'invalid', errors: [{ message: expect.stringMatching(/^function "hello" is being deleted/) }] });
+    target.store.purge('hello');
+    await target.until(() => target.get('hello')?.source === 'manifest');
+  });
+
   it('applies a conflicted file once the API function it names is deleted', async () => {
     await codeFolder('hello');
     await target.deployFromApi('hello', path.join(dir, 'hello'));

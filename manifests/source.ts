@@ -255,6 +255,8 @@ export class ManifestSource {
         else this.#log.info(`manifests: ${rel}: function "${fn.name}" ${outcome} (generation ${record.generation})`);
       } catch (err) {
         failures.push({ file: rel, documentIndex: fn.documentIndex, path: codePathOf(err), message: userMessage(err, this.#log) });
+        // A function still being deleted takes its name back once it is gone: try again then.
+        if ((err as { code?: unknown } | null)?.code === 'FUNCTION_DELETING') this.#recheck(rel, 1000);
       }
     }
     if (failures.length > 0) {

@@ -90,8 +90,9 @@ export function functionRoutes(app: express.Express, runtime: Runtime): void {
 
   app.delete('/del/:name', async (req, res) => {
     const name = functionName(req.params['name'] as string);
-    await runtime.remove(name);
-    res.json({ deleted: name });
+    // A DELETE says what it did: gone (200), or still draining after the wait (202).
+    if ((await runtime.remove(name)) === 'deleted') res.json({ deleted: name });
+    else res.status(202).json({ function: name, status: 'deleting', message: `function "${name}" is still draining its in-flight requests; it goes once they finish (at most its timeoutMs), and its name cannot be deployed until then` });
   });
 
 }

@@ -2,7 +2,7 @@ import { FunctionSpec, NESTED_SPEC_FIELDS, SpecPatch, parseWith } from '../../sc
 import { installCode, type CodeSource } from '../code/install.js';
 import { applyPatch, splitPatch, type SplitPatch } from './merge-patch.js';
 import type { Clock } from '../support/clock.js';
-import { FunctionNotFound, InvalidInput, OwnedByApi, OwnedByManifest } from '../support/errors.js';
+import { FunctionDeleting, FunctionNotFound, InvalidInput, OwnedByApi, OwnedByManifest } from '../support/errors.js';
 import type { FunctionRecord, FunctionSource, Revision, WriteOutcome } from './records.js';
 import type { Store } from './store.js';
 
@@ -57,6 +57,9 @@ export class DesiredState {
   async deploy(request: DeployRequest): Promise<WriteResult> {
     const source = request.source ?? 'api';
     const existing = this.#o.store.get(request.name);
+    // Like Kubernetes, a name being deleted cannot be created again until it is gone: the
+    // DELETE under way would otherwise remove what this deploy writes, or answer for nothing.
+    if (existing?.deleting) throw new FunctionDeleting(request.name);
     checkOwner(existing, source, request.adopt === true);
     const patch = parsePatch(request.patch, 'spec');
     // An API redeploy keeps settings made through /config; a manifest states the whole spec.

@@ -53,6 +53,14 @@ export class FunctionNotFound extends GlambdarError {
   }
 }
 
+/** The function is being deleted (its containers drain); the name is free once the deletion is done. */
+export class FunctionDeleting extends GlambdarError {
+  override readonly code = 'FUNCTION_DELETING';
+  constructor(functionName: string) {
+    super(`function "${functionName}" is being deleted (its containers are draining); deploy it again once it is gone (GET /info/${functionName} answers 404)`);
+  }
+}
+
 /** No traffic entry of the function carries this tag (`/invoke/<name>@<tag>`). */
 export class TagNotFound extends GlambdarError {
   override readonly code = 'TAG_NOT_FOUND';
