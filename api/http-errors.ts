@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { GlambdarError, InvalidInput, NoCapacity, PayloadTooLarge, QueueFull, RateLimited, type Logger } from '../controller/index.js';
+import { GlambdarError, InsufficientStorage, InvalidInput, NoCapacity, PayloadTooLarge, QueueFull, RateLimited, type Logger } from '../controller/index.js';
 
 /** The one mapping from error code to HTTP status. */
 const STATUS_BY_CODE: Record<string, number> = {
@@ -28,6 +28,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   SANDBOX_UNAVAILABLE: 503,
   QUEUE_FULL: 503,
   INVOCATION_TIMEOUT: 504,
+  INSUFFICIENT_STORAGE: 507,
 };
 
 /** HTTP status of an error; anything unknown is a 500. */
@@ -81,6 +82,7 @@ function translateExpressError(err: unknown): unknown {
   if (err instanceof GlambdarError) return err;
   const e = err as { type?: string; code?: string; status?: number; message?: string; field?: string };
   if (e?.type === 'entity.too.large') return new PayloadTooLarge('request body is too large');
+  if (e?.code === 'ENOSPC') return new InsufficientStorage('the data disk is full: the upload could not be stored; free space or delete functions');
   if (e?.type === 'entity.parse.failed') return new InvalidInput('request body is not valid JSON');
   if (e?.code === 'LIMIT_FILE_SIZE') return new PayloadTooLarge('upload is larger than 50 MiB');
   if (typeof e?.code === 'string' && e.code.startsWith('LIMIT_')) return new InvalidInput(`upload rejected: ${e.message ?? e.code}`);

@@ -38,6 +38,7 @@ export {
   ContainerDied,
   NoCapacity,
   SandboxUnavailable,
+  InsufficientStorage,
   InvocationTimeout,
   RouteNotFound,
   JobNotFound,

@@ -7,13 +7,15 @@ import type { InvokeOutcome, Invoker } from './invocation/invoker.js';
 import type { Pool } from './pool/router.js';
 import type { TrafficPlans } from './revisions/plans.js';
 import { revisionInfos, type RevisionInfo } from './revisions/revision-info.js';
-import { adoptionRecord } from './revisions/traffic-plan.js';
 import type { StemCells } from './pool/stem-cells.js';
 import type { InvokeRequest } from './pool/worker-client.js';
 import { functionInfo, type FunctionInfo } from './reconcile/status.js';
 import { InfoListing, type InfoPage, type ListOptions } from './reconcile/info-listing.js';
+import { Housekeeping } from './reconcile/housekeeping.js';
 import { awaitRollout } from './reconcile/rollout.js';
 import type { SourceConditions } from './reconcile/source-conditions.js';
+import type { RecordDrops } from './invocation/record-drops.js';
+import type { DiskSpace } from './state/disk-space.js';
 import type { WorkQueue } from './reconcile/workqueue.js';
 import type { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
@@ -52,6 +54,10 @@ export interface RuntimeParts {
   events: Events;
   /** Whether each manifest function's file applies (the SourceValid condition). */
   sources: SourceConditions;
+  /** The data disk's free space, its reserve and ballast. */
+  space: DiskSpace;
+  /** Invocation records that could not be written. */
+  drops: RecordDrops;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
   onPurged(handler: (name: string) => void): void;
 }
@@ -62,6 +68,8 @@ export interface MetricsSnapshot {
   invocations: InvocationSnapshot[];
   stemCellsReady: number;
   jobs: JobMetrics;
+  /** Invocation records dropped since the process started (a full data disk). */
+  recordsDropped: number;
 }
 
 /**
@@ -73,13 +81,15 @@ export class Runtime {
   #p: RuntimeParts;
   #purgeWaiters = new Map<string, Array<() => void>>();
   #stopWatching: (() => void) | null = null;
-  #resyncTimer: TimerHandle | null = null;
+  #housekeeping: Housekeeping;
   #stopped = false;
   #listing: InfoListing;
 
   constructor(parts: RuntimeParts) {
     this.#p = parts;
     this.#listing = new InfoListing({ build: () => this.#buildList(), clock: parts.clock });
+    const { store, sandbox, pool, plans, queue, clock, log, space, config } = parts;
+    this.#housekeeping = new Housekeeping({ store, sandbox, pool, plans, queue, clock, log, space, resyncIntervalMs: config.resyncIntervalMs });
     parts.onPurged((name) => this.#purged(name));
   }
 
@@ -102,10 +112,11 @@ export class Runtime {
     const { sandbox, log, hostFit, stemCells, autoscaler, queue } = this.#p;
     void sandbox.prepare().catch((err: unknown) => log.error(`runtime image not ready (functions start once it is): ${withCauses(err)}`));
     hostFit.learn(sandbox);
-    await this.#adoptRunning();
+    await this.#p.space.ensureBallast();
+    await this.#housekeeping.adoptRunning();
     stemCells.start();
     autoscaler.start();
-    this.#resyncAll();
+    this.#housekeeping.startResync();
     this.#stopWatching = sandbox.watch((event) => queue.add(event.functionName));
     // Jobs left by the last run and missed schedule fires, once the pool has what it adopted.
     this.#p.events.start();
@@ -124,6 +135,11 @@ export class Runtime {
   async awaitReady(name: string, timeoutMs = this.#p.config.startTimeoutMs + 5_000): Promise<void> {
     const { pool, store, clock } = this.#p;
     await awaitRollout({ pool, store, clock }, this.#p.desired.live(name), timeoutMs);
+  }
+
+  /** Refuses (507 INSUFFICIENT_STORAGE) before an upload is stored when the data disk is under its reserve. */
+  checkStorage(): void {
+    this.#p.desired.checkStorage();
   }
 
   /** Applies a partial spec live. */
@@ -274,6 +290,7 @@ export class Runtime {
       invocations: this.#p.metrics.snapshot(),
       stemCellsReady: this.#p.stemCells.readyCount,
       jobs: this.#p.events.metrics(),
+      recordsDropped: this.#p.drops.total,
     };
   }
 
@@ -282,7 +299,7 @@ export class Runtime {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#stopWatching?.();
-    if (this.#resyncTimer) this.#p.clock.clearTimeout(this.#resyncTimer);
+    this.#housekeeping.stop();
     this.#p.autoscaler.stop();
     // Tries in flight finish (bounded) before the pool lets go of its containers.
     await this.#p.events.stop();
@@ -291,6 +308,7 @@ export class Runtime {
     // Generic stem cells are worth nothing to the next start; specialised ones stay to be adopted.
     await this.#p.stemCells.stop();
     await this.#p.invocations.close();
+    this.#p.drops.close();
     this.#p.store.close();
   }
 
@@ -335,53 +353,5 @@ export class Runtime {
     this.#p.events.functionGone(name);
     for (const resolve of this.#purgeWaiters.get(name) ?? []) resolve();
     this.#purgeWaiters.delete(name);
-  }
-
-  async #adoptRunning(): Promise<void> {
-    const { sandbox, store, pool, plans, log } = this.#p;
-    let containers;
-    try {
-      containers = await sandbox.list();
-    } catch (err) {
-      log.warn(`cannot list containers to adopt: ${withCauses(err)}`);
-      return;
-    }
-    await Promise.all(
-      containers.map(async (c) => {
-        // Only labels set at create time say whose a container is. A stem cell's name no function
-        // (a specialised one was about to be replaced by a labelled container): it goes.
-        const fn = c.stem ? undefined : store.get(c.functionName);
-        // Every revision with traffic or a tag keeps its containers.
-        const record = fn && !fn.deleting ? adoptionRecord(plans.plan(fn), c) : undefined;
-        if (!c.running || !record) {
-          if (c.stem) await sandbox.remove(c.id).catch(() => undefined);
-          return;
-        }
-        // A container that does not answer is removed by adopt; reconcile starts a new one.
-        await pool.adopt(record, c.id, c.replicaKey).catch(() => undefined);
-      }),
-    );
-  }
-
-  #resyncAll(): void {
-    if (this.#stopped) return;
-    const { store, sandbox, queue, clock, config } = this.#p;
-    for (const fn of store.list()) queue.add(fn.name);
-    // Containers of functions the store no longer knows (deleted while we were down) too.
-    void sandbox
-      .list()
-      .then((containers) => {
-        for (const c of containers) {
-          if (!c.stem) {
-            if (c.functionName) queue.add(c.functionName);
-          } else if (c.exited) {
-            // A stem-born container's labels name no function, so no reconcile ever claims it:
-            // one that stopped while its removal failed (the engine was down) is swept here.
-            sandbox.remove(c.id).catch(() => undefined);
-          }
-        }
-      })
-      .catch(() => undefined);
-    this.#resyncTimer = clock.setTimeout(() => this.#resyncAll(), config.resyncIntervalMs);
   }
 }

@@ -11,6 +11,8 @@ import { Autoscaler } from './autoscaling/autoscaler.js';
 import { TrafficStats } from './autoscaling/traffic-stats.js';
 import { ContainerOutput } from './invocation/container-output.js';
 import { InvocationLog } from './invocation/invocation-log.js';
+import { RecordDrops } from './invocation/record-drops.js';
+import { DiskSpace } from './state/disk-space.js';
 import { InvocationMetrics } from './invocation/invocation-metrics.js';
 import { Invoker } from './invocation/invoker.js';
 import { metricsObserver, Observers, recordsObserver, trafficObserver } from './invocation/observer.js';
@@ -42,6 +44,9 @@ import { systemClock, type Clock } from './support/clock.js';
 import { compiledFile } from './support/compiled-file.js';
 import type { GlambdarError } from './support/errors.js';
 import { createLogger, type Logger } from './support/logger.js';
+
+/** The ballast file kept in the data folder for a deletion on a disk something else filled. */
+const BALLAST_BYTES = 4 * 1024 * 1024;
 
 /** Options of the composition root; everything but `config` and `statusOf` has a production default. */
 export interface RuntimeOptions {
@@ -100,14 +105,17 @@ export async function assembleRuntime(options: RuntimeOptions): Promise<{ runtim
   for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
   const log = options.log ?? createLogger(options.config.logLevel);
   await installWorker(paths.worker);
-  const parts = wire({ ...options, log }, store, jobs, paths, new ThreadRecordWriter({ dbPath: paths.db, store, log }));
+  const drops = new RecordDrops({ clock: options.clock ?? systemClock, log });
+  const writer = new ThreadRecordWriter({ dbPath: paths.db, store, log, onDropped: (records, why) => drops.count(records, why) });
+  const parts = wire({ ...options, log }, store, jobs, paths, writer, drops);
   return { runtime: new Runtime(parts), parts };
 }
 
 /** Builds every part of the controller around a store. */
-function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: JobStore, paths: DataPaths, writer: RecordWriter): RuntimeParts {
+function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: JobStore, paths: DataPaths, writer: RecordWriter, drops: RecordDrops): RuntimeParts {
   const { config, log } = options;
   const clock = options.clock ?? systemClock;
+  const space = new DiskSpace({ dir: options.config.dir, reserveBytes: config.diskReserveMb === undefined ? 'auto' : Math.round(config.diskReserveMb * 1024 * 1024), ballastBytes: BALLAST_BYTES, clock });
   const sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log });
   const budget = new FrameBudget(DEFAULT_FRAME_BUDGET);
   const hostFit = new HostFit();
@@ -146,7 +154,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     onChange: enqueue,
     onOutput: (name, container, stream, text) => containerOutput.append(name, container, stream, text),
   });
-  const invocations = new InvocationLog({ store, writer, clock, log, retention: config.logRetention });
+  const invocations = new InvocationLog({ store, writer, clock, log, retention: config.logRetention, space, drops });
   const metrics = new InvocationMetrics();
   // Every admitted invocation start, synchronous and async tries alike: the governor's input.
   let arrivals = 0;
@@ -235,7 +243,9 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     metrics,
     paths,
     hostFit,
-    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule }),
+    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule, space }),
+    space,
+    drops,
     events,
     sources: new SourceConditions(),
     onPurged: (handler) => (onPurged = handler),

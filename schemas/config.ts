@@ -46,6 +46,11 @@ export const RuntimeConfigSchema = z
     maxJobsPerFunction: envNumber().int().min(1).default(100_000),
     /** Generic warm containers kept per size for first starts; 0 turns stem cells off. */
     stemCells: envNumber().int().min(0).max(20).default(2),
+    /**
+     * Free space kept on the data disk for deploys and deletions: below it records are dropped
+     * and deploys refused. Not given: 64 MiB, or 5 % of a smaller disk.
+     */
+    diskReserveMb: envNumber().min(0).max(1024 * 1024).optional(),
     /** Revisions kept per function besides those with traffic or a tag (their code stays on disk). */
     revisionHistory: envNumber().int().min(1).max(1000).default(10),
     /** The watched folder of GitOps manifests; `<dir>/manifests` when not given. */
@@ -71,6 +76,7 @@ export const CONFIG_ENV = {
   logLevel: 'GLAMBDAR_LOG_LEVEL',
   manifestsDir: 'GLAMBDAR_MANIFESTS',
   revisionHistory: 'GLAMBDAR_REVISION_HISTORY',
+  diskReserveMb: 'GLAMBDAR_DISK_RESERVE_MB',
 } as const;
 
 /** Reads GLAMBDAR_* variables; `defaultDir` is `~/.glambdar`. */

@@ -30,7 +30,13 @@ export function functionRoutes(app: express.Express, runtime: Runtime): void {
     limits: { fileSize: MAX_UPLOAD_BYTES, files: 1, fields: 20, fieldSize: 64 * 1024 },
   });
 
-  app.post('/deploy', upload.single('file'), async (req, res) => {
+  // A full disk refuses the deploy before the upload is written.
+  const storage: express.RequestHandler = (_req, _res, next) => {
+    runtime.checkStorage();
+    next();
+  };
+
+  app.post('/deploy', storage, upload.single('file'), async (req, res) => {
     const file = req.file;
     try {
       if (!file) throw new InvalidInput('multipart field "file" with the function\'s .zip is required');

@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FunctionSpec } from '../../schemas/index.js';
 import { FakeClock } from '../support/clock.js';
 import { InvocationLog, RECORD_HANDOVER_MS } from './invocation-log.js';
-import { silentLogger } from '../support/logger.js';
+import { createLogger, silentLogger } from '../support/logger.js';
+import { RecordDrops } from './record-drops.js';
 import { SqliteStore } from '../state/sqlite-store.js';
 import type { InvocationRecord } from '../state/records.js';
 
@@ -62,10 +63,8 @@ describe('InvocationLog', () => {
     // 19,000 records at 1,000 a second, a batch every 10 ms, as a busy function makes them.
     for (let i = 0; i < 19_000; i++) {
       log.record(record(i));
-      if (i % 10 === 9) {
-        clock.advance(10);
-        most = Math.max(most, count());
-      }
+      if (i % 10 === 9) clock.advance(10);
+      if (i % 100 === 99) most = Math.max(most, count());
     }
     log.record(record(0, 'other'));
     log.flush();
@@ -78,5 +77,29 @@ describe('InvocationLog', () => {
     expect(store.logs('other', { limit: 100 })).toHaveLength(1);
     // Trimming never touches the counters.
     expect(store.get('hello')?.invokeCount).toBe(19_000);
+  });
+
+  it('drops records instead of writing them while the data disk is under its reserve, counts them, and logs once per 10 s', () => {
+    const lines: string[] = [];
+    const logger = createLogger('debug', (line) => lines.push(line));
+    const drops = new RecordDrops({ clock, log: logger });
+    let low = true;
+    const space = { low: () => low, freeBytes: () => 3 * 1024 * 1024, reserveMb: 64 };
+    const log = new InvocationLog({ store, clock, log: logger, space, drops });
+    for (let i = 0; i < 5; i++) log.record(record(i));
+    clock.advance(10);
+    for (let i = 5; i < 8; i++) log.record(record(i));
+    clock.advance(10);
+    expect(store.logs('hello', { limit: 10 })).toEqual([]);
+    expect(drops.total).toBe(8);
+    expect(lines.filter((l) => l.includes('dropping invocation records'))).toHaveLength(1);
+    expect(lines[0]).toMatch(/dropping invocation records \(5 now\): the data disk has 3 MiB free, under GLAMBDAR_DISK_RESERVE_MB=64/);
+    clock.advance(10_000);
+    expect(lines.filter((l) => l.includes('dropped 3 invocation records in the last 10 s'))).toHaveLength(1);
+    low = false;
+    log.record(record(9));
+    clock.advance(10);
+    expect(store.logs('hello', { limit: 10 }).map((l) => l.requestId)).toEqual(['r9']);
+    drops.close();
   });
 });

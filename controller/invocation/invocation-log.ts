@@ -3,6 +3,8 @@ import type { Logger } from '../support/logger.js';
 import { StoreRecordWriter, type RecordWriter } from './record-writer.js';
 import type { Store } from '../state/store.js';
 import type { InvocationRecord } from '../state/records.js';
+import type { DiskSpace } from '../state/disk-space.js';
+import type { RecordDrops } from './record-drops.js';
 
 /**
  * The longest a record waits before it is handed to the writer, which commits each batch at
@@ -34,6 +36,8 @@ export class InvocationLog {
   /** Records handed over since the function's last trim. */
   #untrimmed = new Map<string, number>();
   #idleTrim: TimerHandle | null = null;
+  #space: Pick<DiskSpace, 'low' | 'freeBytes' | 'reserveMb'> | undefined;
+  #drops: Pick<RecordDrops, 'count'> | undefined;
   /** Functions whose counters changed in batches not yet synced: the store's cache of them is stale. */
   #unsynced = new Set<string>();
 
@@ -50,7 +54,13 @@ export class InvocationLog {
     trimSlack?: number;
     /** How long after the last hand-over the final trim runs. */
     trimIdleMs?: number;
+    /** The data disk: below its reserve, records are dropped (and counted) instead of written. */
+    space?: Pick<DiskSpace, 'low' | 'freeBytes' | 'reserveMb'>;
+    /** Where dropped records are counted. */
+    drops?: Pick<RecordDrops, 'count'>;
   }) {
+    this.#space = options.space;
+    this.#drops = options.drops;
     this.#retention = options.retention ?? 10_000;
     this.#trimSlack = options.trimSlack ?? Math.max(1, Math.ceil(this.#retention / 10));
     this.#trimIdleMs = options.trimIdleMs ?? 1000;
@@ -104,14 +114,24 @@ export class InvocationLog {
     if (this.#buffer.length === 0) return;
     const records = this.#buffer;
     this.#buffer = [];
+    if (this.#space?.low()) {
+      const freeMb = Math.floor(this.#space.freeBytes() / (1024 * 1024));
+      this.#dropped(records.length, `the data disk has ${freeMb} MiB free, under GLAMBDAR_DISK_RESERVE_MB=${this.#space.reserveMb} (kept for deploys and deletions)`);
+      return;
+    }
     const names = new Set(records.map((r) => r.funcName));
     for (const name of names) this.#unsynced.add(name);
     try {
       this.#writer.write({ records, trim: this.#dueForTrim(records), keep: this.#retention });
     } catch (err) {
-      this.#log.error(`could not write ${records.length} invocation records: ${(err as Error).message}`);
+      this.#dropped(records.length, (err as Error).message);
     }
     this.#armIdleTrim();
+  }
+
+  #dropped(records: number, why: string): void {
+    if (this.#drops) this.#drops.count(records, why);
+    else this.#log.error(`could not write ${records} invocation records: ${why}`);
   }
 
   /** Functions with `trimSlack` records handed over since their last trim. */

@@ -90,8 +90,9 @@ export class ThreadRecordWriter implements RecordWriter {
    * `store` is the main connection, used only if the thread is gone. `threadFile` is the
    * thread's module (tests give one that crashes).
    */
-  constructor(options: { dbPath: string; store: Store; log: Logger; syncTimeoutMs?: number; threadFile?: string }) {
+  constructor(options: { dbPath: string; store: Store; log: Logger; syncTimeoutMs?: number; threadFile?: string; onDropped?: (records: number, why: string) => void }) {
     this.#log = options.log;
+    const onDropped = options.onDropped;
     this.#fallback = new StoreRecordWriter(options.store);
     this.#syncTimeoutMs = options.syncTimeoutMs ?? 10_000;
     const state = new SharedArrayBuffer(12);
@@ -100,7 +101,8 @@ export class ThreadRecordWriter implements RecordWriter {
     this.#worker = new Worker(threadFile, { workerData: { dbPath: options.dbPath, state } satisfies WriterThreadData });
     this.#worker.unref();
     this.#worker.on('message', (m: WriterThreadError) => {
-      this.#log.error(`could not write ${m.records} invocation records: ${m.error}`);
+      if (onDropped) onDropped(m.records, m.error);
+      else this.#log.error(`could not write ${m.records} invocation records: ${m.error}`);
     });
     this.#worker.on('error', (err) => {
       this.#log.error(`invocation record writer failed, writing on the main thread from now on: ${err.message}`);

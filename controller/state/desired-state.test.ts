@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,5 +57,23 @@ describe('DesiredState: owners', () => {
     expect(store.get('fn')).toMatchObject({ source: 'api', manifestPath: null });
     await desired.deploy({ ...fromManifest, adopt: true });
     expect(store.get('fn')).toMatchObject({ source: 'manifest', manifestPath: 'fn.yaml' });
+  });
+});
+
+describe('DesiredState: a full data disk', () => {
+  it('refuses a deploy with INSUFFICIENT_STORAGE under the reserve and writes nothing, but lets a deletion through', async () => {
+    await desired.deploy({ name: 'fn', code: { kind: 'folder', path: code }, patch: {} });
+    let low = true;
+    const space = { low: () => low, freeBytes: () => 5 * 1024 * 1024, reserveMb: 64, releaseBallast: () => false };
+    const guarded = new DesiredState({ store, functionsDir: join(work, 'functions'), clock: { now: () => 5000 }, space });
+    const refused = (await guarded.deploy({ name: 'other', code: { kind: 'folder', path: code }, patch: {} }).catch((err: unknown) => err)) as Error & { code: string };
+    expect(refused).toMatchObject({ code: 'INSUFFICIENT_STORAGE' });
+    expect(refused.message).toBe('the data disk is full (5 MiB free, under GLAMBDAR_DISK_RESERVE_MB=64): nothing was deployed; free space, or delete functions (a deletion frees their code and records)');
+    expect(store.get('other')).toBeUndefined();
+    expect(existsSync(join(work, 'functions', 'other'))).toBe(false);
+    guarded.markDeleting('fn');
+    expect(store.get('fn')?.deleting).toBe(true);
+    low = false;
+    expect((await guarded.deploy({ name: 'other', code: { kind: 'folder', path: code }, patch: {} })).outcome).toBe('created');
   });
 });

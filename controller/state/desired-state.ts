@@ -2,7 +2,8 @@ import { FunctionSpec, NESTED_SPEC_FIELDS, SpecPatch, parseWith } from '../../sc
 import { installCode, type CodeSource } from '../code/install.js';
 import { applyPatch, splitPatch, type SplitPatch } from './merge-patch.js';
 import type { Clock } from '../support/clock.js';
-import { FunctionDeleting, FunctionNotFound, InvalidInput, OwnedByApi, OwnedByManifest } from '../support/errors.js';
+import { FunctionDeleting, FunctionNotFound, InsufficientStorage, InvalidInput, OwnedByApi, OwnedByManifest } from '../support/errors.js';
+import { isDiskFull, type DiskSpace } from './disk-space.js';
 import type { FunctionRecord, FunctionSource, Revision, WriteOutcome } from './records.js';
 import type { Store } from './store.js';
 
@@ -38,6 +39,8 @@ export interface DesiredStateOptions {
   checkFits?: (spec: FunctionSpec) => void;
   /** Checks what zod cannot (a cron expression's grammar is croner's; throws InvalidInput); called after the spec parses. */
   checkSpec?: (spec: FunctionSpec) => void;
+  /** The data disk: a deploy is refused under its reserve, a deletion may give up its ballast. */
+  space?: Pick<DiskSpace, 'low' | 'freeBytes' | 'reserveMb' | 'releaseBallast'>;
 }
 
 /**
@@ -55,6 +58,25 @@ export class DesiredState {
 
   /** Deploys (or redeploys) a function; the spec patch merges over the current spec for the API. */
   async deploy(request: DeployRequest): Promise<WriteResult> {
+    this.checkStorage();
+    try {
+      return await this.#deploy(request);
+    } catch (err) {
+      throw this.#storageError(err, 'nothing was deployed');
+    }
+  }
+
+  /** Refuses (InsufficientStorage) a write that would fill the disk: under the reserve, nothing new is written. */
+  checkStorage(): void {
+    const space = this.#o.space;
+    if (space?.low()) {
+      throw new InsufficientStorage(
+        `the data disk is full (${Math.floor(space.freeBytes() / (1024 * 1024))} MiB free, under GLAMBDAR_DISK_RESERVE_MB=${space.reserveMb}): nothing was deployed; free space, or delete functions (a deletion frees their code and records)`,
+      );
+    }
+  }
+
+  async #deploy(request: DeployRequest): Promise<WriteResult> {
     const source = request.source ?? 'api';
     const existing = this.#o.store.get(request.name);
     // Like Kubernetes, a name being deleted cannot be created again until it is gone: the
@@ -77,7 +99,17 @@ export class DesiredState {
     const existing = this.live(name);
     checkOwner(existing, source);
     const spec = this.#mergeSpec(existing.spec, parsePatch(patch, 'config'), name);
-    return this.#o.store.apply({ ...existing, spec }, this.#o.clock.now());
+    try {
+      return this.#o.store.apply({ ...existing, spec }, this.#o.clock.now());
+    } catch (err) {
+      throw this.#storageError(err, 'the spec was not changed');
+    }
+  }
+
+  /** A full disk's error as a 507 saying so; anything else as it is. */
+  #storageError(err: unknown, what: string): unknown {
+    if (!isDiskFull(err) || err instanceof InsufficientStorage) return err;
+    return new InsufficientStorage(`the data disk is full: ${what}; free space, or delete functions (a deletion frees their code and records)`, { cause: err });
   }
 
   /**
@@ -119,7 +151,13 @@ export class DesiredState {
     const existing = this.#o.store.get(name);
     if (!existing) throw new FunctionNotFound(name);
     checkOwner(existing, source);
-    this.#o.store.markDeleting(name, this.#o.clock.now());
+    try {
+      this.#o.store.markDeleting(name, this.#o.clock.now());
+    } catch (err) {
+      // A deletion is what frees a full disk: it may spend the ballast kept for it, once.
+      if (!isDiskFull(err) || !this.#o.space?.releaseBallast()) throw this.#storageError(err, 'the function was not deleted');
+      this.#o.store.markDeleting(name, this.#o.clock.now());
+    }
     return existing;
   }
 

@@ -131,6 +131,11 @@ export class NoCapacity extends GlambdarError {
   }
 }
 
+/** The data disk is full (or under its reserve): nothing was written. */
+export class InsufficientStorage extends GlambdarError {
+  override readonly code = 'INSUFFICIENT_STORAGE';
+}
+
 /** The Docker engine cannot be reached or refused to start a container. */
 export class SandboxUnavailable extends GlambdarError {
   override readonly code = 'SANDBOX_UNAVAILABLE';
