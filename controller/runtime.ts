@@ -88,8 +88,13 @@ export class Runtime {
   constructor(parts: RuntimeParts) {
     this.#p = parts;
     this.#listing = new InfoListing({ build: () => this.#buildList(), clock: parts.clock });
-    const { store, sandbox, pool, plans, queue, clock, log, space, config } = parts;
-    this.#housekeeping = new Housekeeping({ store, sandbox, pool, plans, queue, clock, log, space, resyncIntervalMs: config.resyncIntervalMs });
+    const { store, sandbox, pool, plans, queue, clock, log, space, config, stemCells, paths } = parts;
+    this.#housekeeping = new Housekeeping({
+      ...{ store, sandbox, pool, plans, queue, clock, log, space, stemCells },
+      socketsDir: paths.sockets,
+      cellsDir: paths.cells,
+      resyncIntervalMs: config.resyncIntervalMs,
+    });
     parts.onPurged((name) => this.#purged(name));
   }
 

@@ -91,6 +91,17 @@ export class ReplicaLifecycle {
     return this.#startFailures.get(functionName)?.error ?? null;
   }
 
+  /** Keys of replicas whose container is being removed. */
+  removingKeys(): Set<string> {
+    return new Set(this.#removing.keys());
+  }
+
+  /** Removes a container no replica stands for, then the folders its key names. */
+  async removeStray(containerId: string, replicaKey: string): Promise<void> {
+    await this.#o.sandbox.remove(containerId);
+    if (replicaKey !== '') await removeReplicaFolders(this.#o.socketsDir, this.#o.stemCells?.cellsDir ?? null, replicaKey);
+  }
+
   /** True while the container of this replica key is being removed (it is no stray to adopt). */
   isRemoving(replicaKey: string): boolean {
     return this.#removing.has(replicaKey);
