@@ -93,9 +93,12 @@ describe('the HTTP API', () => {
         log: silentLogger,
         watchManifests: false,
       });
-      await expect(starting).rejects.toMatchObject({ code: 'EADDRINUSE' });
-      // A stem cell was on its way when the listen failed; it is removed, not left running.
-      await vi.waitFor(() => expect(other.starts).toBe(1), { timeout: 2_000, interval: 5 });
+      await expect(starting).rejects.toMatchObject({
+        code: 'EADDRINUSE',
+        message: `port ${server.port} is in use (GLAMBDAR_PORT); stop what listens there, or set GLAMBDAR_PORT to another port`,
+      });
+      // The port is taken before anything starts: no stem cell was ever started.
+      expect(other.starts).toBe(0);
       expect(other.containers.size).toBe(0);
     } finally {
       await other.closeAll();

@@ -2,8 +2,8 @@
  * The controller's public surface: what the API, the GitOps source and the bench use. The
  * rest stays internal; `api/` imports nothing of the controller but this file.
  */
-export { openRuntime } from './wiring.js';
-export type { RuntimeOptions } from './wiring.js';
+export { openRuntime, collectOrphans, removeInstanceContainers, instanceOf } from './wiring.js';
+export type { RuntimeOptions, RemovedContainer } from './wiring.js';
 export type { Runtime, MetricsSnapshot } from './runtime.js';
 export type { FunctionInfo, ContainerStatus } from './reconcile/status.js';
 export type { InfoPage, ListOptions } from './reconcile/info-listing.js';

@@ -58,6 +58,8 @@ export interface RuntimeParts {
   space: DiskSpace;
   /** Invocation records that could not be written. */
   drops: RecordDrops;
+  /** Removes containers of runtimes whose data folder is gone (Docker only; see wiring.ts). */
+  collectOrphans?: () => Promise<Array<{ name: string }>>;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
   onPurged(handler: (name: string) => void): void;
 }
@@ -117,6 +119,11 @@ export class Runtime {
     const { sandbox, log, hostFit, stemCells, autoscaler, queue } = this.#p;
     void sandbox.prepare().catch((err: unknown) => log.error(`runtime image not ready (functions start once it is): ${withCauses(err)}`));
     hostFit.learn(sandbox);
+    // Containers no runtime can ever adopt (their data folder was deleted): gone, in the background.
+    void this.#p.collectOrphans?.().then(
+      (removed) => removed.length > 0 && log.info(`removed ${removed.length} orphaned container(s) of runtimes whose data folder is gone: ${removed.map((c) => c.name).join(', ')}`),
+      (err: unknown) => log.warn(`could not look for orphaned containers: ${withCauses(err)}`),
+    );
     await this.#p.space.ensureBallast();
     await this.#housekeeping.adoptRunning();
     stemCells.start();

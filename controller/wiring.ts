@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import Docker from 'dockerode';
 import { SPEC_DEFAULTS, type RuntimeConfig } from '../schemas/index.js';
 import { Autoscaler } from './autoscaling/autoscaler.js';
 import { TrafficStats } from './autoscaling/traffic-stats.js';
@@ -38,7 +39,8 @@ import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
 import { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
 import { DesiredState } from './state/desired-state.js';
-import { SqliteStore } from './state/sqlite-store.js';
+import { readInstanceId, SqliteStore } from './state/sqlite-store.js';
+import { findOrphans, listGlambdarContainers, removeContainers, type GlambdarContainer } from './sandbox/docker/instances.js';
 import type { Store } from './state/store.js';
 import { systemClock, type Clock } from './support/clock.js';
 import { compiledFile } from './support/compiled-file.js';
@@ -116,7 +118,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
   const { config, log } = options;
   const clock = options.clock ?? systemClock;
   const space = new DiskSpace({ dir: options.config.dir, reserveBytes: config.diskReserveMb === undefined ? 'auto' : Math.round(config.diskReserveMb * 1024 * 1024), ballastBytes: BALLAST_BYTES, clock });
-  const sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log });
+  const sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log, dataDir: resolve(config.dir) });
   const budget = new FrameBudget(DEFAULT_FRAME_BUDGET);
   const hostFit = new HostFit();
   const stemCells = new StemCells({
@@ -246,11 +248,52 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule, space }),
     space,
     drops,
+    // Orphans are Docker's matter: with another sandbox (the tests' fake) there are none.
+    collectOrphans: options.sandbox ? undefined : () => collectOrphans(),
     events,
     sources: new SourceConditions(),
     onPurged: (handler) => (onPurged = handler),
   };
   return parts;
+}
+
+/** A container of some Glambdar instance, as `glambdar down` and `gc` report what they removed. */
+export interface RemovedContainer {
+  name: string;
+  functionName: string;
+  stem: boolean;
+}
+
+const removedOf = (c: GlambdarContainer): RemovedContainer => ({ name: c.name, functionName: c.functionName, stem: c.stem });
+
+/** True when `dataDir` still holds the runtime of `instanceId` (or cannot be read now: then it is left alone). */
+function ownsFolder(dataDir: string, instanceId: string): boolean {
+  const found = readInstanceId(join(dataDir, 'glambdar.db'));
+  return found === undefined || found === instanceId;
+}
+
+/**
+ * Removes the containers of instances whose data folder is gone or holds another instance now
+ * (`glambdar gc`, and every runtime at start): they can never be adopted.
+ */
+export async function collectOrphans(docker: Docker = new Docker()): Promise<RemovedContainer[]> {
+  return (await removeContainers(docker, await findOrphans(docker, ownsFolder))).map(removedOf);
+}
+
+/**
+ * Removes every container of the runtime whose data folder is `dir` (`glambdar down`):
+ * function containers and stem cells. The instance is read from the folder's database; null
+ * when the folder holds no runtime.
+ */
+export async function removeInstanceContainers(dir: string, docker: Docker = new Docker()): Promise<{ instanceId: string | null; removed: RemovedContainer[] }> {
+  const instanceId = readInstanceId(join(dir, 'glambdar.db'));
+  if (!instanceId) return { instanceId: null, removed: [] };
+  return { instanceId, removed: (await removeContainers(docker, await listGlambdarContainers(docker, instanceId))).map(removedOf) };
+}
+
+/** The instance id of the runtime whose data folder is `dir`, or null. */
+export function instanceOf(dir: string): string | null {
+  return readInstanceId(join(dir, 'glambdar.db')) ?? null;
 }
 
 /** Copies the compiled worker into the data folder: that copy alone is mounted into containers. */

@@ -13,6 +13,11 @@ export const LABELS = {
   template: 'glambdar.template',
   /** Set on stem cells: generic containers that get their function later. */
   stem: 'glambdar.stem',
+  /**
+   * The data folder of the runtime that made it: a container whose folder is gone (or now
+   * belongs to another instance) is an orphan, removed at start and by `glambdar gc`.
+   */
+  dir: 'glambdar.dir',
 } as const;
 
 /**

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { SPEC_DEFAULTS, type FunctionSpec } from '../../schemas/index.js';
 import type { DesiredFunction, FunctionRecord, FunctionStatus, InvocationRecord, LogRecord, Revision, WriteOutcome } from './records.js';
 import { migrateToRevisions, RevisionTable, REVISIONS_SCHEMA, SELECT_FUNCTION } from './sqlite-revisions.js';
@@ -68,6 +69,28 @@ CREATE TABLE IF NOT EXISTS invocations (
 );
 CREATE INDEX IF NOT EXISTS invocations_newest_first ON invocations (func_name, id DESC);
 ${REVISIONS_SCHEMA}`;
+
+/**
+ * The instance id written in a data folder's database, read without writing anything: null
+ * when there is no database there (the folder is gone, or never held a runtime); undefined
+ * when it cannot be read now (then nobody should act on it).
+ */
+export function readInstanceId(dbPath: string): string | null | undefined {
+  if (!existsSync(dbPath)) return null;
+  let db: Database.Database;
+  try {
+    db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  } catch {
+    return undefined;
+  }
+  try {
+    return db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'instance_id'").get()?.value ?? null;
+  } catch {
+    return undefined;
+  } finally {
+    db.close();
+  }
+}
 
 /** Serialises a spec with sorted keys so equal specs compare equal as text. */
 export function canonicalSpec(spec: FunctionSpec): string {

@@ -1,0 +1,39 @@
+/** `glambdar help`: every command, and where the client commands go. */
+export const USAGE = `usage: glambdar <command> [arguments]
+
+Running the runtime (on this machine, data in GLAMBDAR_DIR, default ~/.glambdar):
+  serve [--cleanup-on-exit]     run the runtime (GLAMBDAR_PORT, GLAMBDAR_DIR, GLAMBDAR_IMAGE ...);
+                                --cleanup-on-exit (or GLAMBDAR_CLEANUP_ON_EXIT=1) removes its
+                                containers when it stops; without it they stay to be adopted
+  down                          remove every container of the runtime of GLAMBDAR_DIR (stop it first)
+  gc                            remove the containers of runtimes whose data folder is gone
+
+Talking to a runtime (GLAMBDAR_URL, default http://127.0.0.1:8000):
+  deploy <file.zip> [k=v ...] [--wait]
+                                deploy a function (spec fields as k=v, e.g. rateLimit=5);
+                                --wait answers once the new generation has loaded
+  invoke <name> [json]          invoke a function with a JSON body
+  invoke --async <name> [json]  queue an async invocation; prints its request id
+  jobs [name] [--status S]      async jobs, newest first (S: queued, running, succeeded, dead)
+  job <id>                      one async job as JSON: status, attempts, response, error
+  retry <id>                    queue a dead job again for a new round of tries
+  info [name] [-o json|yaml|wide]
+                                list functions as a table, or describe one function
+  logs <name> [limit] [-f] [--container] [-o json]
+                                invocation records, newest first: time, status, duration,
+                                request id, then the output; -f follows new ones until
+                                Ctrl-C; --container shows what the function printed outside
+                                invocations (at load, in timers)
+  config <name> k=v ...         change spec fields live (a JSON merge patch: env='{"A":null}'
+                                removes A; traffic='[{"revision":2,"percent":90},...]')
+  revisions <name>              the kept revisions: traffic, tags, containers
+  rollback <name> [N|tag]       roll back to revision N (or the one a tag names; default:
+                                the revision before the latest), as a new generation
+  del <name>                    delete a function
+  export <name>|--all --format knative|kubernetes [--image-prefix R]
+                                the function(s) as Knative or Kubernetes YAML, validated, for
+                                kubectl apply -f - (images: <R>/<name>:r<revision>-<digest>,
+                                R defaults to glambdar; docs/kubernetes.md)
+
+  help, -h, --help              this text
+  version, --version            the version`;
