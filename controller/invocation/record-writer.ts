@@ -151,6 +151,9 @@ export class ThreadRecordWriter implements RecordWriter {
   /** Ends the thread once it has written every batch handed over (messages are handled in order). */
   async close(): Promise<void> {
     if (!this.#dead) this.#worker.postMessage(null);
+    // The thread is unref'd so it never keeps a process up; while we wait for it, it must:
+    // with nothing else left (a start that failed), node would end with exit code 13, silently.
+    this.#worker.ref();
     await this.#exited;
     this.#recover();
   }
