@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { SPEC_DEFAULTS, type FunctionSpec } from '../../schemas/index.js';
 import type { DesiredFunction, FunctionRecord, FunctionStatus, InvocationRecord, LogRecord, Revision, WriteOutcome } from './records.js';
 import { migrateToRevisions, RevisionTable, REVISIONS_SCHEMA, SELECT_FUNCTION } from './sqlite-revisions.js';
@@ -76,7 +76,13 @@ ${REVISIONS_SCHEMA}`;
  * when it cannot be read now (then nobody should act on it).
  */
 export function readInstanceId(dbPath: string): string | null | undefined {
-  if (!existsSync(dbPath)) return null;
+  try {
+    statSync(dbPath);
+  } catch (err) {
+    // Gone (or its folder is): null. Not readable by us (EACCES...): nobody should act on it.
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? null : undefined;
+  }
   let db: Database.Database;
   try {
     db = new Database(dbPath, { readonly: true, fileMustExist: true });
