@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,14 @@ const ECHO = `exports.handler = async (req) => {
 let dir: string;
 let server: GlambdarServer;
 let sandbox: FakeSandbox;
+let token: string;
+
+/** A control-route request with the admin token the runtime wrote into its data folder. */
+function control(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('authorization', `Bearer ${token}`);
+  return fetch(`${server.url}${path}`, { ...init, headers });
+}
 
 async function start(env: Record<string, unknown> = {}, watchManifests = false): Promise<void> {
   server = await startServer({
@@ -33,18 +41,19 @@ async function start(env: Record<string, unknown> = {}, watchManifests = false):
     log: silentLogger,
     watchManifests,
   });
+  token = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
 }
 
 async function deploy(name: string, fields: Record<string, string> = {}): Promise<Response> {
   const form = new FormData();
   form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': ECHO }))]), `${name}.zip`);
   for (const [k, v] of Object.entries(fields)) form.set(k, v);
-  return fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+  return control(`/deploy`, { method: 'POST', body: form });
 }
 
 const post = (path: string, body = '{"hello":"world"}', headers: Record<string, string> = {}) =>
   fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-user': 'me', ...headers }, body });
-const json = async <T = Record<string, unknown>>(path: string, init?: RequestInit): Promise<T> => (await (await fetch(`${server.url}${path}`, init)).json()) as T;
+const json = async <T = Record<string, unknown>>(path: string, init?: RequestInit): Promise<T> => (await (await control(path, init)).json()) as T;
 
 interface Job {
   requestId: string;
@@ -142,7 +151,7 @@ describe('POST /async/:name', () => {
     expect(dead).toMatchObject({ status: 'dead', attempts: 2, statusCode: 500, error: 'always fails (after 2 of 2 attempts)' });
     expect((await json<Job[]>('/invocations?function=echo&status=dead')).map((j) => j.requestId)).toEqual([requestId]);
 
-    const retried = await fetch(`${server.url}/invocations/${requestId}/retry`, { method: 'POST' });
+    const retried = await control(`/invocations/${requestId}/retry`, { method: 'POST' });
     expect(retried.status).toBe(202);
     expect(await retried.json()).toMatchObject({ requestId, status: 'queued', attempts: 0 });
     const again = await ended(requestId);
@@ -151,13 +160,13 @@ describe('POST /async/:name', () => {
 
     const ok = (await (await post('/async/echo')).json()) as { requestId: string };
     await ended(ok.requestId);
-    const notDead = await fetch(`${server.url}/invocations/${ok.requestId}/retry`, { method: 'POST' });
+    const notDead = await control(`/invocations/${ok.requestId}/retry`, { method: 'POST' });
     expect(notDead.status).toBe(409);
     expect(await notDead.json()).toMatchObject({ code: 'JOB_NOT_DEAD' });
-    const missing = await fetch(`${server.url}/invocations/no-such-job`);
+    const missing = await control(`/invocations/no-such-job`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: 'no async job "no-such-job"', code: 'JOB_NOT_FOUND' });
-    const badQuery = await fetch(`${server.url}/invocations?status=lost`);
+    const badQuery = await control(`/invocations?status=lost`);
     expect(badQuery.status).toBe(400);
   });
 
@@ -197,7 +206,7 @@ describe('POST /async/:name', () => {
     for (let i = 0; i < 4; i++) ids.push(((await (await post('/async/echo')).json()) as { requestId: string }).requestId);
     const jobs = await Promise.all(ids.map(ended));
     expect(jobs.map((j) => [j.status, j.attempts, j.statusCode])).toEqual(Array.from({ length: 4 }, () => ['succeeded', 1, 200]));
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const text = await (await control(`/metrics`)).text();
     expect(text).not.toContain('glambdar_invocation_responses_total{function="echo",code="429"}');
   });
 
@@ -216,7 +225,7 @@ describe('POST /async/:name', () => {
     await deploy('echo', { asyncConcurrency: '1' });
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push(((await (await post('/async/echo/slow')).json()) as { requestId: string }).requestId);
-    expect((await fetch(`${server.url}/del/echo`, { method: 'DELETE' })).status).toBe(200);
+    expect((await control(`/del/echo`, { method: 'DELETE' })).status).toBe(200);
     const jobs = await Promise.all(ids.map(ended));
     expect(jobs.filter((j) => j.status === 'dead').every((j) => j.error === 'function "echo" was deleted')).toBe(true);
     expect(jobs.slice(1).map((j) => j.status)).toEqual(['dead', 'dead']);
@@ -226,7 +235,7 @@ describe('POST /async/:name', () => {
     await start();
     await deploy('echo', { retry: '{"attempts":1}' });
     await ended(((await (await post('/async/echo/always')).json()) as { requestId: string }).requestId);
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const text = await (await control(`/metrics`)).text();
     expect(text).toContain('glambdar_async_dead_jobs{function="echo"} 1');
     expect(text).toContain('glambdar_async_queue_depth{function="echo"} 0');
     expect(text).toContain('glambdar_async_oldest_job_age_seconds{function="echo"} 0');
@@ -245,7 +254,7 @@ describe('schedules through the API', () => {
       [{ retry: { attempts: 0 } }, /^invalid config: retry\.attempts: Too small/],
     ];
     for (const [patch, message] of cases) {
-      const res = await fetch(`${server.url}/config/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
+      const res = await control(`/config/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
       expect(res.status, JSON.stringify(patch)).toBe(400);
       expect(((await res.json()) as { error: string }).error).toMatch(message);
     }
@@ -253,13 +262,13 @@ describe('schedules through the API', () => {
     expect(info).toMatchObject({ generation: 1, spec: { schedule: null, retry: { attempts: 3 } } });
     const badDeploy = await deploy('other', { schedule: 'nope nope nope nope nope' });
     expect(badDeploy.status).toBe(400);
-    expect((await fetch(`${server.url}/info/other`)).status).toBe(404);
+    expect((await control(`/info/other`)).status).toBe(404);
   });
 
   it('fires a schedule set through /config: jobs with x-glambdar-schedule, times in /info, a SCHEDULE column', async () => {
     await start();
     await deploy('echo');
-    const res = await fetch(`${server.url}/config/echo`, {
+    const res = await control(`/config/echo`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ schedule: '* * * * * *', schedulePayload: { from: 'cron' }, retry: { backoffMs: 10 } }),
@@ -279,9 +288,9 @@ describe('schedules through the API', () => {
     expect(answer.echo.headers['x-glambdar-schedule']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
     const info = await json<{ status: { lastScheduleTime: string; nextScheduleTime: string } }>('/info/echo');
     expect(Date.parse(info.status.nextScheduleTime)).toBeGreaterThan(Date.parse(info.status.lastScheduleTime));
-    const table = await (await fetch(`${server.url}/info?format=table`)).text();
+    const table = await (await control(`/info?format=table`)).text();
     expect(table.split('\n')[1]).toContain('* * * * * *');
-    await fetch(`${server.url}/config/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"schedule":null}' });
+    await control(`/config/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"schedule":null}' });
     expect((await json<{ status: { nextScheduleTime: null } }>('/info/echo')).status.nextScheduleTime).toBeNull();
   });
 

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { access, mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,19 +17,27 @@ let dir: string;
 let server: GlambdarServer;
 let sandbox: FakeSandbox;
 
-/** Runs the built CLI with `env` (GLAMBDAR_URL is the test server's unless given). */
+/** Runs the built CLI with `env`: by default a local user of the test server (its URL, its data folder, where the CLI finds the token). */
 function cli(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const base: NodeJS.ProcessEnv = { ...process.env, GLAMBDAR_URL: server.url, GLAMBDAR_DIR: dir };
+  delete base['GLAMBDAR_TOKEN'];
   return new Promise((resolve) => {
-    execFile(process.execPath, [compiledFile('api/cli.js'), ...args], { env: { ...process.env, GLAMBDAR_URL: server.url, ...env }, timeout: 30_000 }, (err, stdout, stderr) =>
+    execFile(process.execPath, [compiledFile('api/cli.js'), ...args], { env: { ...base, ...env }, timeout: 30_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
 
+/** A control-plane request with the admin token the runtime wrote into its data folder. */
+async function control(path: string, init: RequestInit = {}): Promise<Response> {
+  const token = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
+  return fetch(`${server.url}${path}`, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${token}` } });
+}
+
 async function deploy(name: string, files: Record<string, string>): Promise<void> {
   const form = new FormData();
   form.set('file', new Blob([new Uint8Array(await makeZip(files))]), `${name}.zip`);
-  expect((await fetch(`${server.url}/deploy`, { method: 'POST', body: form })).status).toBe(201);
+  expect((await control('/deploy', { method: 'POST', body: form })).status).toBe(201);
 }
 
 beforeAll(async () => {
@@ -108,7 +116,7 @@ describe('readable output, and -o for machines (issue 23, item 9)', () => {
     expect(human.stdout).toMatch(/^Conditions:\n {2}TYPE +STATUS +REASON +MESSAGE\n/m);
     expect(human.stdout).not.toContain('{');
 
-    const api = (await (await fetch(`${server.url}/info/greet`)).json()) as { name: string; generation: number };
+    const api = (await (await control('/info/greet')).json()) as { name: string; generation: number };
     const json = await cli({}, 'info', 'greet', '-o', 'json');
     expect(JSON.parse(json.stdout)).toMatchObject({ name: 'greet', generation: api.generation });
     const yaml = await cli({}, 'info', 'greet', '--output=yaml');

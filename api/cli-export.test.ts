@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,11 +14,16 @@ import { startServer, type GlambdarServer } from './server.js';
 let dir: string;
 let server: GlambdarServer;
 let sandbox: FakeSandbox;
+/** The admin token the runtime wrote into its data folder, as a client of the control routes sends it. */
+let auth: Record<string, string>;
 
 /** Runs the built CLI (`npm test` builds first) against the test server. */
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [compiledFile('api/cli.js'), ...args], { env: { ...process.env, GLAMBDAR_URL: server.url } }, (err, stdout, stderr) =>
+    // The CLI finds the admin token in the runtime's data folder, as it does in ~/.glambdar for a local user.
+    const env: NodeJS.ProcessEnv = { ...process.env, GLAMBDAR_URL: server.url, GLAMBDAR_DIR: dir };
+    delete env['GLAMBDAR_TOKEN'];
+    execFile(process.execPath, [compiledFile('api/cli.js'), ...args], { env }, (err, stdout, stderr) =>
       resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -28,10 +33,11 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'glb-cli-export-'));
   sandbox = new FakeSandbox({ drainTimeoutMs: 50 });
   server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0 }), sandbox, log: silentLogger, watchManifests: false });
+  auth = { authorization: `Bearer ${(await readFile(join(dir, 'admin-token'), 'utf8')).trim()}` };
   for (const name of ['hello', 'other']) {
     const form = new FormData();
     form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': 'exports.handler = async () => "hi";' }))]), `${name}.zip`);
-    await fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+    await fetch(`${server.url}/deploy`, { method: 'POST', body: form, headers: auth });
   }
 });
 
@@ -46,7 +52,7 @@ describe('glambdar export', () => {
     const out = await cli('export', 'hello', '--format', 'knative', '--image-prefix', 'ghcr.io/acme');
     expect(out.code).toBe(0);
     expect(out.stderr).toBe('');
-    expect(out.stdout).toBe(await (await fetch(`${server.url}/export/hello?format=knative&imagePrefix=ghcr.io%2Facme`)).text());
+    expect(out.stdout).toBe(await (await fetch(`${server.url}/export/hello?format=knative&imagePrefix=ghcr.io%2Facme`, { headers: auth })).text());
     expect(readBack(out.stdout).map((d) => d.kind)).toEqual(['Service', 'NetworkPolicy']);
     expect(out.stdout).toMatch(/image: ghcr\.io\/acme\/hello:r1-[0-9a-f]{12}\n/);
   });

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,12 +15,30 @@ let dir: string;
 let server: GlambdarServer;
 let sandbox: FakeSandbox;
 
-/** Runs the built CLI (`npm test` builds first) against `url`. */
+/** The environment of a local user of the runtime under test: no token given, its data folder where the CLI looks. */
+function cliEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, GLAMBDAR_DIR: dir };
+  delete env['GLAMBDAR_TOKEN'];
+  return env;
+}
+
+/** The admin token the runtime wrote into its data folder. */
+async function authorization(): Promise<Record<string, string>> {
+  return { authorization: `Bearer ${(await readFile(join(dir, 'admin-token'), 'utf8')).trim()}` };
+}
+
+/** Runs the built CLI (`npm test` builds first) against `url`; `env` adds to a local user's environment, `input` is its stdin. */
 function cli(url: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return cliWith({}, url, ...args);
+}
+
+function cliWith(env: NodeJS.ProcessEnv, url: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [compiledFile('api/cli.js'), ...args], { env: { ...process.env, GLAMBDAR_URL: url } }, (err, stdout, stderr) =>
+    // The CLI finds the admin token by itself, in the data folder of the runtime (as ~/.glambdar for a local user).
+    const child = execFile(process.execPath, [compiledFile('api/cli.js'), ...args], { env: { ...cliEnv(), GLAMBDAR_URL: url, ...env } }, (err, stdout, stderr) =>
       resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
     );
+    child.stdin?.end(env['STDIN'] ?? '');
   });
 }
 
@@ -30,7 +48,7 @@ beforeAll(async () => {
   server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0 }), sandbox, log: silentLogger, watchManifests: false });
   const form = new FormData();
   form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': 'exports.handler = async () => ({ body: "hi" });' }))]), 'hello.zip');
-  await fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+  await fetch(`${server.url}/deploy`, { method: 'POST', body: form, headers: await authorization() });
 });
 
 afterAll(async () => {
@@ -52,10 +70,10 @@ describe('the glambdar CLI client', () => {
   it('follows logs with -f -o json: the last records, then each new one as a JSON line, until the function goes', async () => {
     const form = new FormData();
     form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': 'exports.handler = async (req) => { process.stdout.write(req.path + "\\n"); return "ok"; };' }))]), 'tail.zip');
-    await fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+    await fetch(`${server.url}/deploy`, { method: 'POST', body: form, headers: await authorization() });
     await fetch(`${server.url}/invoke/tail/first`, { method: 'POST' });
 
-    const child = spawn(process.execPath, [compiledFile('api/cli.js'), 'logs', 'tail', '-f', '-o', 'json'], { env: { ...process.env, GLAMBDAR_URL: server.url } });
+    const child = spawn(process.execPath, [compiledFile('api/cli.js'), 'logs', 'tail', '-f', '-o', 'json'], { env: { ...cliEnv(), GLAMBDAR_URL: server.url } });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -63,7 +81,7 @@ describe('the glambdar CLI client', () => {
       await vi.waitFor(() => expect(out).toContain('"stdout":"/first\\n"'), { timeout: 5_000, interval: 20 });
       await fetch(`${server.url}/invoke/tail/second`, { method: 'POST' });
       await vi.waitFor(() => expect(out).toContain('"stdout":"/second\\n"'), { timeout: 5_000, interval: 20 });
-      await fetch(`${server.url}/del/tail`, { method: 'DELETE' });
+      await fetch(`${server.url}/del/tail`, { method: 'DELETE', headers: await authorization() });
       expect(await exited).toBe(0);
     } finally {
       child.kill();
@@ -79,7 +97,7 @@ describe('the glambdar CLI client', () => {
     for (const v of ['one', 'two']) {
       const form = new FormData();
       form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': `exports.handler = async () => "${v}";` }))]), 'back.zip');
-      await fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+      await fetch(`${server.url}/deploy`, { method: 'POST', body: form, headers: await authorization() });
     }
     const table = await cli(server.url, 'revisions', 'back');
     expect(table.code).toBe(0);
@@ -99,7 +117,7 @@ describe('the glambdar CLI client', () => {
     const form = new FormData();
     form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': 'exports.handler = async (req) => { if (req.path === "/") throw new Error("no"); return "ok"; };' }))]), 'failing.zip');
     form.set('retry', '{"attempts":1}');
-    await fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+    await fetch(`${server.url}/deploy`, { method: 'POST', body: form, headers: await authorization() });
     const queued = await cli(server.url, 'invoke', '--async', 'failing', '{"a":1}');
     expect(queued.code).toBe(0);
     const { requestId, status } = JSON.parse(queued.stdout) as { requestId: string; status: string };
@@ -129,5 +147,59 @@ describe('the glambdar CLI client', () => {
     const down = await cli(`http://127.0.0.1:${port}`, 'info');
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/^glambdar: cannot reach the runtime at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); is it running\?/);
+  });
+
+  it('sends the token from GLAMBDAR_TOKEN before the file, and after a 401 says where the token it sent came from', async () => {
+    const wrong = await cliWith({ GLAMBDAR_TOKEN: 'not-the-token-0123456789' }, server.url, 'info');
+    expect(wrong.code).toBe(1);
+    expect(JSON.parse(wrong.stdout)).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(wrong.stderr).toMatch(/^glambdar: the runtime refused the token in GLAMBDAR_TOKEN/);
+    const nowhere = await mkdtemp(join(tmpdir(), 'glb-cli-none-'));
+    try {
+      const none = await cliWith({ GLAMBDAR_DIR: nowhere }, server.url, 'info');
+      expect(none.code).toBe(1);
+      expect(none.stderr).toBe(`glambdar: no admin token found: set GLAMBDAR_TOKEN, or run where the runtime keeps its data (looked for ${join(nowhere, 'admin-token')})\n`);
+    } finally {
+      await rm(nowhere, { recursive: true, force: true });
+    }
+    expect((await cliWith({ GLAMBDAR_TOKEN: (await authorization())['authorization']!.slice(7) }, server.url, 'info')).code).toBe(0);
+  });
+
+  it('sets secrets from an argument, a file or stdin, lists them without values, and removes them', async () => {
+    const file = join(dir, 'tmp', 'pw.txt');
+    await writeFile(file, 'from-a-file');
+    expect(JSON.parse((await cli(server.url, 'secret', 'set', 'one', 'from-the-argument')).stdout)).toMatchObject({ name: 'one', size: 17, status: 'created' });
+    expect(JSON.parse((await cli(server.url, 'secret', 'set', 'two', '--from-file', file)).stdout)).toMatchObject({ name: 'two', size: 11 });
+    expect(JSON.parse((await cliWith({ STDIN: 'from-stdin' }, server.url, 'secret', 'set', 'three', '-')).stdout)).toMatchObject({ name: 'three', size: 10 });
+    const ls = await cli(server.url, 'secret', 'ls');
+    expect(ls.code).toBe(0);
+    const rows = ls.stdout.trimEnd().split('\n').map((line) => line.split(/\s{3,}/));
+    expect(rows.map((r) => [r[0], r[1], r[3]])).toEqual([
+      ['NAME', 'SIZE', 'USED BY'],
+      ['one', '17', '-'],
+      ['three', '10', '-'],
+      ['two', '11', '-'],
+    ]);
+    expect(ls.stdout).not.toMatch(/from-/);
+    expect(JSON.parse((await cli(server.url, 'secret', 'rm', 'one')).stdout)).toEqual({ deleted: 'one' });
+    const bad = await cli(server.url, 'secret', 'set', 'four');
+    expect(bad).toMatchObject({ code: 1, stderr: 'glambdar: secret set needs a value: --from-file F, the value, or - to read stdin\n' });
+  });
+
+  it('makes, lists and revokes keys, and invokes a private function with --key', async () => {
+    const form = new FormData();
+    form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': 'exports.handler = async () => ({ body: "secret hi" });' }))]), 'vault.zip');
+    form.set('auth', 'key');
+    await fetch(`${server.url}/deploy`, { method: 'POST', body: form, headers: await authorization() });
+    const made = JSON.parse((await cli(server.url, 'keys', 'create', 'vault')).stdout) as { id: string; key: string };
+    expect(made.key).toMatch(/^gk_/);
+    expect((await cli(server.url, 'invoke', 'vault', '{}', '--key', made.key)).stdout).toBe('secret hi\n');
+    // Without --key, the local user's admin token opens it too.
+    expect((await cli(server.url, 'invoke', 'vault')).stdout).toBe('secret hi\n');
+    expect(JSON.parse((await cli(server.url, 'keys', 'ls', 'vault')).stdout)).toMatchObject({ count: 1, keys: [{ id: made.id }] });
+    expect(JSON.parse((await cli(server.url, 'keys', 'rm', 'vault', made.id)).stdout)).toEqual({ function: 'vault', revoked: made.id });
+    const refused = await cli(server.url, 'invoke', 'vault', '{}', '--key', made.key);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe('glambdar: the runtime refused the key; make one with `glambdar keys create <function>`\n');
   });
 });

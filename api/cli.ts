@@ -8,6 +8,7 @@ import { down, gc, serve } from './cli/local.js';
 import { containerOutputLines, describeFunction, logRecordLines, machine, outputFormat, wideTable } from './cli/output.js';
 import { USAGE } from './cli/usage.js';
 import { VERSION } from './version.js';
+import { findToken, unauthorizedHint } from './cli-token.js';
 
 function fieldsOf(pairs: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -19,10 +20,38 @@ function fieldsOf(pairs: string[]): Record<string, string> {
   return out;
 }
 
+const found = findToken();
+/** Set by `invoke --key`: the request carries a function key instead of the admin token. */
+let usedKey = false;
+
 async function print(res: Response): Promise<void> {
   const text = await res.text();
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
   if (!res.ok) process.exitCode = 1;
+  if (res.status === 401) process.stderr.write(`glambdar: ${unauthorizedHint(found, usedKey)}\n`);
+}
+
+/** `--name value` taken out of `args`, or undefined. */
+function option(args: string[], name: string): string | undefined {
+  const at = args.indexOf(name);
+  if (at < 0) return undefined;
+  const value = args[at + 1];
+  if (value === undefined) throw new Error(`${name} needs a value`);
+  args.splice(at, 2);
+  return value;
+}
+
+async function stdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** `secret ls` as a table. */
+function secretTable(list: { secrets: Array<{ name: string; size: number; updatedAt: string; usedBy: string[] }> }): string {
+  const rows = [['NAME', 'SIZE', 'UPDATED', 'USED BY'], ...list.secrets.map((s) => [s.name, String(s.size), s.updatedAt, s.usedBy.join(',') || '-'])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('   ').trimEnd()).join('\n') + '\n';
 }
 
 /** The fields of a job `glambdar jobs` prints. */
@@ -67,12 +96,15 @@ function exportArgs(args: string[]): { path: string; query: URLSearchParams } {
 
 async function client(command: string, args: string[]): Promise<void> {
   const base = process.env['GLAMBDAR_URL'] ?? 'http://127.0.0.1:8000';
-  const fetch = (url: string, init?: RequestInit): Promise<Response> =>
-    globalThis.fetch(url, init).catch((err: unknown) => {
+  const fetch = (url: string, init: RequestInit = {}): Promise<Response> => {
+    const headers = new Headers(init.headers);
+    if (!headers.has('authorization') && found.token !== undefined) headers.set('authorization', `Bearer ${found.token}`);
+    return globalThis.fetch(url, { ...init, headers }).catch((err: unknown) => {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       const why = cause?.code ?? cause?.message ?? (err as Error).message;
       throw new Error(`cannot reach the runtime at ${base} (${why}); is it running? Set GLAMBDAR_URL to another address`);
     });
+  };
   switch (command) {
     case 'deploy': {
       const wait = args.includes('--wait');
@@ -84,12 +116,16 @@ async function client(command: string, args: string[]): Promise<void> {
       return print(await fetch(`${base}/deploy${wait ? '?wait=ready' : ''}`, { method: 'POST', body: form }));
     }
     case 'invoke': {
+      const key = option(args, '--key');
       const async = args.includes('--async');
       const [name, body] = args.filter((a) => a !== '--async');
       if (!name) throw new Error('invoke needs a function name');
-      return print(
-        await fetch(`${base}/${async ? 'async' : 'invoke'}/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body ?? '{}' }),
-      );
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (key !== undefined) {
+        headers['authorization'] = `Bearer ${key}`;
+        usedKey = true;
+      }
+      return print(await fetch(`${base}/${async ? 'async' : 'invoke'}/${name}`, { method: 'POST', headers, body: body ?? '{}' }));
     }
     case 'jobs': {
       const at = args.indexOf('--status');
@@ -198,6 +234,10 @@ async function client(command: string, args: string[]): Promise<void> {
     case 'del':
       if (!args[0]) throw new Error('del needs a function name');
       return print(await fetch(`${base}/del/${args[0]}`, { method: 'DELETE' }));
+    case 'secret':
+      return secret(args, base, fetch);
+    case 'keys':
+      return keys(args, base, fetch);
     default:
       throw new UnknownCommand(command);
   }
@@ -207,6 +247,52 @@ async function client(command: string, args: string[]): Promise<void> {
 class UnknownCommand extends Error {
   constructor(command: string) {
     super(`unknown command "${command}"; run glambdar help for the commands`);
+  }
+}
+
+type Fetch = (url: string, init?: RequestInit) => Promise<Response>;
+
+async function secret(args: string[], base: string, fetch: Fetch): Promise<void> {
+  const [verb, ...rest] = args;
+  const url = (name: string | undefined) => {
+    if (!name) throw new Error(`secret ${verb} needs a secret name`);
+    return `${base}/secrets/${encodeURIComponent(name)}`;
+  };
+  switch (verb) {
+    case 'set': {
+      const file = option(rest, '--from-file');
+      const [name, value] = rest;
+      if (file === undefined && value === undefined) throw new Error('secret set needs a value: --from-file F, the value, or - to read stdin');
+      const body = file !== undefined ? await readFile(file) : value === '-' ? await stdin() : Buffer.from(value!);
+      return print(await fetch(url(name), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(body) }));
+    }
+    case 'ls': {
+      const res = await fetch(`${base}/secrets`);
+      if (!res.ok) return print(res);
+      process.stdout.write(secretTable((await res.json()) as Parameters<typeof secretTable>[0]));
+      return;
+    }
+    case 'rm':
+      return print(await fetch(url(rest[0]), { method: 'DELETE' }));
+    default:
+      throw new Error('usage: glambdar secret set <name> [--from-file F | value | -] | secret ls | secret rm <name>');
+  }
+}
+
+async function keys(args: string[], base: string, fetch: Fetch): Promise<void> {
+  const [verb, name, id] = args;
+  if (!name) throw new Error('usage: glambdar keys create <function> | keys ls <function> | keys rm <function> <id>');
+  const url = `${base}/keys/${encodeURIComponent(name)}`;
+  switch (verb) {
+    case 'create':
+      return print(await fetch(url, { method: 'POST' }));
+    case 'ls':
+      return print(await fetch(url));
+    case 'rm':
+      if (!id) throw new Error('keys rm needs a key id (keys ls lists them)');
+      return print(await fetch(`${url}/${encodeURIComponent(id)}`, { method: 'DELETE' }));
+    default:
+      throw new Error('usage: glambdar keys create <function> | keys ls <function> | keys rm <function> <id>');
   }
 }
 

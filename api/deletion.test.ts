@@ -29,7 +29,7 @@ async function deploy(name: string, fields: Record<string, string> = {}): Promis
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'glb-deletion-'));
   sandbox = new FakeSandbox({ drainTimeoutMs: 50 });
-  server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0 }), sandbox, log: silentLogger, watchManifests: false });
+  server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0, auth: 'none' }), sandbox, log: silentLogger, watchManifests: false });
 });
 
 afterEach(async () => {

@@ -17,7 +17,7 @@ let sandbox: FakeSandbox;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'glb-deploy-checks-'));
   sandbox = new FakeSandbox({ drainTimeoutMs: 50 });
-  server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0, startTimeoutMs: 5000 }), sandbox, log: silentLogger, watchManifests: false });
+  server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0, auth: 'none', startTimeoutMs: 5000 }), sandbox, log: silentLogger, watchManifests: false });
 });
 
 afterAll(async () => {

@@ -36,7 +36,7 @@ afterAll(() => {
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'glb-contract-'));
   sandbox = new FakeSandbox({ drainTimeoutMs: 50 });
-  server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0 }), sandbox, log: silentLogger, watchManifests: false });
+  server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0, auth: 'none' }), sandbox, log: silentLogger, watchManifests: false });
 });
 
 afterEach(async () => {

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { GlambdarError, InsufficientStorage, InvalidInput, NoCapacity, PayloadTooLarge, QueueFull, RateLimited, type Logger } from '../controller/index.js';
+import { GlambdarError, InsufficientStorage, InvalidInput, NoCapacity, PayloadTooLarge, QueueFull, RateLimited, Unauthorized, type Logger } from '../controller/index.js';
 
 /** The one mapping from error code to HTTP status. */
 const STATUS_BY_CODE: Record<string, number> = {
@@ -9,15 +9,23 @@ const STATUS_BY_CODE: Record<string, number> = {
   INVALID_ARCHIVE: 400,
   INVALID_JSON_BODY: 400,
   INVALID_CODE: 400,
+  COMPILE_FAILED: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  ORIGIN_NOT_ALLOWED: 403,
   FUNCTION_NOT_FOUND: 404,
   TAG_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
+  SECRET_NOT_FOUND: 404,
+  KEY_NOT_FOUND: 404,
   JOB_NOT_FOUND: 404,
   JOB_NOT_DEAD: 409,
   OWNED_BY_MANIFEST: 409,
   OWNED_BY_API: 409,
   FUNCTION_DELETING: 409,
+  SECRET_IN_USE: 409,
   PAYLOAD_TOO_LARGE: 413,
+  HOST_NOT_ALLOWED: 421,
   EXPORT_INVALID: 422,
   NOT_READY: 422,
   RATE_LIMITED: 429,
@@ -53,6 +61,8 @@ export function errorResponse(err: unknown, log: Logger): { status: number; head
     headers['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
   } else if (err instanceof NoCapacity || err.code === 'SANDBOX_UNAVAILABLE') {
     headers['retry-after'] = '1';
+  } else if (err instanceof Unauthorized) {
+    headers['www-authenticate'] = 'Bearer realm="glambdar"';
   }
   if (status >= 500 && err.code !== 'HANDLER_ERROR' && err.code !== 'FUNCTION_LOAD_FAILED') log.warn(`${err.code}: ${err.message}`);
   return { status, headers, body: JSON.stringify({ error: err.message, code: err.code }) };

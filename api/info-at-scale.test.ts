@@ -21,7 +21,7 @@ let sandbox: FakeSandbox;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'glb-scale-'));
   sandbox = new FakeSandbox({ drainTimeoutMs: 50 });
-  server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0 }), sandbox, log: silentLogger, watchManifests: false });
+  server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0, auth: 'none' }), sandbox, log: silentLogger, watchManifests: false });
   const code = join(dir, 'code');
   await mkdir(code);
   await writeFile(join(code, 'index.js'), 'exports.handler = async () => ({ pong: true });');

@@ -42,7 +42,7 @@ function reasonOf(f: FunctionInfo): string {
  * REASON says why a row is not Ready.
  */
 export function infoTable(functions: readonly FunctionInfo[], now: number): string {
-  const rows = [['NAME', 'READY', 'MIN', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'SOURCE', 'STATUS', 'REASON', 'AGE']];
+  const rows = [['NAME', 'READY', 'MIN', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'INTERFACE', 'SOURCE', 'STATUS', 'REASON', 'AGE']];
   for (const f of functions) {
     rows.push([
       f.name,
@@ -52,6 +52,8 @@ export function infoTable(functions: readonly FunctionInfo[], now: number): stri
       f.spec.schedule === null ? '<none>' : f.spec.schedule,
       `${f.status.observedGeneration}/${f.generation}`,
       formatTraffic(f.traffic),
+      // Not known until a container loaded the function (when spec.interface is unset).
+      f.interface ?? '<unknown>',
       f.source === 'api' ? 'api' : (f.manifestPath ?? 'manifest'),
       f.status.phase,
       reasonOf(f),

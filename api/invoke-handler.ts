@@ -45,9 +45,11 @@ function parseQuery(search: string): Record<string, string | string[]> {
   return query;
 }
 
-function requestHeaders(req: IncomingMessage): Record<string, string | string[]> {
+/** The headers the function sees; `withholdAuthorization` drops a Glambdar credential. */
+function requestHeaders(req: IncomingMessage, withholdAuthorization: boolean): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
-  for (const [key, value] of Object.entries(req.headers)) if (value !== undefined) headers[key] = value;
+  // Skipped, not deleted afterwards: a delete would turn the object into a slow dictionary.
+  for (const [key, value] of Object.entries(req.headers)) if (value !== undefined && !(withholdAuthorization && key === 'authorization')) headers[key] = value;
   return headers;
 }
 
@@ -65,11 +67,14 @@ export function createInvokeHandler(runtime: Runtime, log: Logger): (req: Incomi
  * An invocation as a request under `prefix` asks for it: the function's name, the traffic tag
  * of `<name>@<tag>` (undefined: split by weight), what its handler receives (method, the path
  * after the name, query, headers) and the body. `/invoke/` and `/async/` both read requests
- * here, so a job's handler gets what a synchronous one would.
+ * here, so a job's handler gets what a synchronous one would, and both check who may call the
+ * function (`Runtime.authorizeInvoke`) before the body is read; a Glambdar credential is not
+ * among the headers the handler gets (nor a job stores).
  */
 export async function readInvocation(
   req: IncomingMessage,
   prefix: string,
+  runtime: Pick<Runtime, 'authorizeInvoke'>,
 ): Promise<{ name: string; tag: string | undefined; request: InvokeRequest; body: Buffer }> {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
@@ -84,18 +89,26 @@ export async function readInvocation(
     throw err;
   }
   const { name, tag } = target;
+  // Before the body is read: a caller without a key of a private function sends nothing further.
+  let withhold: boolean;
+  try {
+    withhold = runtime.authorizeInvoke(name, req.headers.authorization);
+  } catch (err) {
+    req.resume();
+    throw err;
+  }
   const body = await readBody(req);
   const request: InvokeRequest = {
     method: req.method ?? 'GET',
     path: slash < 0 ? '/' : rest.slice(slash),
     query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
-    headers: requestHeaders(req),
+    headers: requestHeaders(req, withhold),
   };
   return { name, tag, request, body };
 }
 
 async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { name, tag, request, body } = await readInvocation(req, INVOKE_PREFIX);
+  const { name, tag, request, body } = await readInvocation(req, INVOKE_PREFIX, runtime);
   const outcome = await runtime.invoke(name, request, body, tag);
   // The worker client has dropped hop-by-hop and x-glambdar-* headers a handler set.
   const headers: Record<string, string | string[] | number> = {};

@@ -17,7 +17,7 @@ let sandbox: FakeSandbox;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'glb-messages-'));
   sandbox = new FakeSandbox({ drainTimeoutMs: 50 });
-  server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0 }), sandbox, log: silentLogger, watchManifests: false });
+  server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0, auth: 'none' }), sandbox, log: silentLogger, watchManifests: false });
 });
 
 afterAll(async () => {
@@ -52,9 +52,9 @@ describe('deploy messages', () => {
   });
 
   it('names the accepted entry files and what the zip holds instead', async () => {
-    const { status, body } = await upload('typed.zip', await makeZip({ 'index.ts': 'export const handler = async () => "hi";', 'package.json': '{}' }));
+    const { status, body } = await upload('typed.zip', await makeZip({ 'main.js': 'exports.handler = async () => "hi";', 'package.json': '{}' }));
     expect(status).toBe(400);
-    expect(body.error).toBe('archive has no index.mjs, index.js or index.cjs at its root or in a single top-level folder (found: "index.ts", "package.json")');
+    expect(body.error).toBe('archive has no index.js (nor index.mjs, index.cjs, index.ts, index.mts, index.cts) at its root or in a single top-level folder (found: "main.js", "package.json")');
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -32,11 +32,18 @@ async function deploy(name: string, handler: string, fields: Record<string, stri
   const form = new FormData();
   form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': handler }))]), `${name}.zip`);
   for (const [k, v] of Object.entries(fields)) form.set(k, v);
-  return fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+  return control(`/deploy`, { method: 'POST', body: form });
+}
+
+/** A control-route request with the admin token the runtime wrote into its data folder. */
+async function control(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('authorization', `Bearer ${(await readFile(join(dir, 'admin-token'), 'utf8')).trim()}`);
+  return fetch(`${server.url}${path}`, { ...init, headers });
 }
 
 function post(path: string, body?: unknown): Promise<Response> {
-  return fetch(`${server.url}${path}`, {
+  return control(path, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -61,11 +68,11 @@ interface RevisionBody {
 }
 
 async function revisions(name: string): Promise<RevisionBody[]> {
-  return (await (await fetch(`${server.url}/revisions/${name}`)).json()) as RevisionBody[];
+  return (await (await control(`/revisions/${name}`)).json()) as RevisionBody[];
 }
 
 async function generation(name: string): Promise<number> {
-  return ((await (await fetch(`${server.url}/info/${name}`)).json()) as { generation: number }).generation;
+  return ((await (await control(`/info/${name}`)).json()) as { generation: number }).generation;
 }
 
 beforeEach(async () => {
@@ -171,22 +178,22 @@ describe('traffic split and tags', () => {
     expect(nosuch.status).toBe(404);
     expect(await nosuch.json()).toEqual({ error: 'function "split" has no traffic tag "nosuch"', code: 'TAG_NOT_FOUND' });
 
-    const info = (await (await fetch(`${server.url}/info/split`)).json()) as { revision: number; traffic: unknown[] };
+    const info = (await (await control(`/info/split`)).json()) as { revision: number; traffic: unknown[] };
     expect(info.revision).toBe(3);
     expect(info.traffic).toEqual([
       { revision: 1, percent: 75, tags: ['stable'], latestRevision: false },
       { revision: 2, percent: 0, tags: ['old'], latestRevision: false },
       { revision: 3, percent: 25, tags: ['canary'], latestRevision: true },
     ]);
-    const table = await (await fetch(`${server.url}/info?format=table`)).text();
+    const table = await (await control(`/info?format=table`)).text();
     expect(table).toContain('1:75%@stable 2:0%@old 3:25%@canary');
-    const revisionTable = await (await fetch(`${server.url}/revisions/split?format=table`)).text();
+    const revisionTable = await (await control(`/revisions/split?format=table`)).text();
     expect(revisionTable.split('\n')[0]?.split(/\s+/)).toEqual(['REVISION', 'DIGEST', 'TRAFFIC', 'TAGS', 'READY', 'AGE']);
     expect(revisionTable).toMatch(/^3 \(latest\)\s+\S+\s+25%\s+canary\s+\d+\/\d+/m);
 
-    const logs = (await (await fetch(`${server.url}/logs/split?limit=1000`)).json()) as Array<{ revision: number }>;
+    const logs = (await (await control(`/logs/split?limit=1000`)).json()) as Array<{ revision: number }>;
     expect(new Set(logs.map((r) => r.revision))).toEqual(new Set([1, 2, 3]));
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await control(`/metrics`)).text();
     expect(metrics).toMatch(/^glambdar_invocation_responses_total\{function="split",revision="1",code="200"\} \d+$/m);
     expect(metrics).toMatch(/^glambdar_invocation_responses_total\{function="split",revision="3",code="200"\} \d+$/m);
     expect(metrics).toMatch(/^glambdar_traffic_percent\{function="split",revision="1"\} 75$/m);
@@ -264,8 +271,8 @@ describe('traffic split and tags', () => {
     await invoke('gone');
     await invoke('gone');
     await vi.waitFor(async () => expect((await revisions('gone')).every((r) => r.replicas > 0)).toBe(true), { timeout: 5_000, interval: 20 });
-    expect((await fetch(`${server.url}/del/gone`, { method: 'DELETE' })).status).toBe(200);
-    expect((await fetch(`${server.url}/revisions/gone`)).status).toBe(404);
+    expect((await control(`/del/gone`, { method: 'DELETE' })).status).toBe(200);
+    expect((await control(`/revisions/gone`)).status).toBe(404);
     expect([...sandbox.containers.values()].filter((c) => c.info.functionName === 'gone')).toEqual([]);
     await expect(readdir(join(dir, 'functions', 'gone'))).rejects.toThrow();
   });
@@ -275,7 +282,7 @@ describe('traffic split and tags', () => {
     await deploy('out', version('v2'));
     await post('/config/out', { traffic: [{ revision: 1, percent: 30, tag: 'old' }, { latestRevision: true, percent: 70 }] });
     expect(await generation('out')).toBe(3);
-    const yaml = await (await fetch(`${server.url}/export/out?format=knative`)).text();
+    const yaml = await (await control(`/export/out?format=knative`)).text();
     expect(yaml).toContain('name: out-r2');
     expect(yaml).toMatch(/revisionName: out-r1\n\s+percent: 30\n\s+tag: old/);
   });
@@ -289,7 +296,7 @@ describe('traffic split and tags', () => {
     const { requestId } = (await queued.json()) as { requestId: string };
     const job = await vi.waitFor(
       async () => {
-        const view = (await (await fetch(`${server.url}/invocations/${requestId}`)).json()) as { status: string; tag: string; response: { body: string } };
+        const view = (await (await control(`/invocations/${requestId}`)).json()) as { status: string; tag: string; response: { body: string } };
         expect(view.status).toBe('succeeded');
         return view;
       },
@@ -297,13 +304,13 @@ describe('traffic split and tags', () => {
     );
     expect(job.tag).toBe('first');
     expect(JSON.parse(job.response.body)).toEqual({ version: 'v1' });
-    const logs = (await (await fetch(`${server.url}/logs/later?limit=10`)).json()) as Array<{ requestId: string; revision: number }>;
+    const logs = (await (await control(`/logs/later?limit=10`)).json()) as Array<{ requestId: string; revision: number }>;
     expect(logs.find((r) => r.requestId === requestId)?.revision).toBe(1);
 
     const unknown = await fetch(`${server.url}/async/later@nosuch`, { method: 'POST', body: '{}' });
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ code: 'TAG_NOT_FOUND' });
-    const jobs = (await (await fetch(`${server.url}/invocations?function=later`)).json()) as unknown[];
+    const jobs = (await (await control(`/invocations?function=later`)).json()) as unknown[];
     expect(jobs).toHaveLength(1);
   });
 });

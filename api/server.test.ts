@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Console } from 'node:console';
@@ -25,13 +25,21 @@ const ECHO = `exports.handler = async (req) => {
 let dir: string;
 let server: GlambdarServer;
 let sandbox: FakeSandbox;
+let token: string;
 
 async function deploy(name: string, files: Record<string, string> | Buffer, fields: Record<string, string> = {}): Promise<Response> {
   const form = new FormData();
   const bytes = Buffer.isBuffer(files) ? files : await makeZip(files);
   form.set('file', new Blob([new Uint8Array(bytes)]), `${name}.zip`);
   for (const [k, v] of Object.entries(fields)) form.set(k, v);
-  return fetch(`${server.url}/deploy`, { method: 'POST', body: form });
+  return control(`/deploy`, { method: 'POST', body: form });
+}
+
+/** A control-route request as a client with the admin token sends it (the token the runtime wrote to its data folder). */
+function control(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('authorization', `Bearer ${token}`);
+  return fetch(`${server.url}${path}`, { ...init, headers });
 }
 
 // Handlers run in this process here; vitest's console would not reach process.stdout,
@@ -53,6 +61,7 @@ beforeEach(async () => {
     log: silentLogger,
     watchManifests: false,
   });
+  token = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
 });
 
 afterEach(async () => {
@@ -117,11 +126,11 @@ describe('the HTTP API', () => {
     const res = await deploy('huge', Buffer.alloc(50 * 1024 * 1024 + 10, 1));
     expect(res.status).toBe(413);
     expect(await res.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
-    expect((await fetch(`${server.url}/info/huge`)).status).toBe(404);
+    expect((await control(`/info/huge`)).status).toBe(404);
   });
 
   it('refuses bad deploys with 400 naming what was wrong, and never a host path', async () => {
-    const noFile = await fetch(`${server.url}/deploy`, { method: 'POST', body: new FormData() });
+    const noFile = await control(`/deploy`, { method: 'POST', body: new FormData() });
     expect(noFile.status).toBe(400);
     expect(await noFile.json()).toMatchObject({ code: 'INVALID_INPUT', error: expect.stringContaining('"file"') });
 
@@ -139,8 +148,8 @@ describe('the HTTP API', () => {
     const noIndexBody = (await noIndex.json()) as { error: string };
     expect(noIndexBody.error).toMatch(/index\.js/);
     for (const body of [badFieldBody.error, noIndexBody.error]) expect(body).not.toContain(dir);
-    expect((await fetch(`${server.url}/info`)).status).toBe(200);
-    expect(((await (await fetch(`${server.url}/info`)).json()) as { count: number }).count).toBe(0);
+    expect((await control(`/info`)).status).toBe(200);
+    expect(((await (await control(`/info`)).json()) as { count: number }).count).toBe(0);
   });
 
   it('treats a redeploy as an update with a new generation only when the code changed', async () => {
@@ -155,24 +164,24 @@ describe('the HTTP API', () => {
 
   it('keeps settings made through /config across an API redeploy', async () => {
     await deploy('echo', { 'index.js': ECHO });
-    const config = await fetch(`${server.url}/config/echo`, {
+    const config = await control(`/config/echo`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ rateLimit: 7 }),
     });
     expect(await config.json()).toMatchObject({ function: 'echo', status: 'updated', generation: 2, rateLimit: 7 });
     await deploy('echo', { 'index.js': ECHO + '\n// v2' });
-    const info = (await (await fetch(`${server.url}/info/echo`)).json()) as { rateLimit: number; generation: number };
+    const info = (await (await control(`/info/echo`)).json()) as { rateLimit: number; generation: number };
     expect(info).toMatchObject({ rateLimit: 7, generation: 3 });
   });
 
   it('refuses a /config body that is not a JSON object of known fields', async () => {
     await deploy('echo', { 'index.js': ECHO });
-    const post = (body: string) => fetch(`${server.url}/config/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const post = (body: string) => control(`/config/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(await (await post('[1]')).json()).toMatchObject({ code: 'INVALID_INPUT' });
     expect(await (await post('{not json')).json()).toMatchObject({ code: 'INVALID_INPUT', error: 'request body is not valid JSON' });
     expect(await (await post('{"maxConcurrency":0}')).json()).toMatchObject({ code: 'INVALID_INPUT', error: expect.stringMatching(/maxConcurrency/) });
-    expect((await fetch(`${server.url}/config/ghost`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(404);
+    expect((await control(`/config/ghost`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(404);
   });
 
   it('answers 504 past timeoutMs and replaces the blocked container', async () => {
@@ -191,18 +200,18 @@ describe('the HTTP API', () => {
     const res = await fetch(`${server.url}/invoke/broken`);
     expect(res.status).toBe(500);
     expect(await res.json()).toMatchObject({ code: 'FUNCTION_LOAD_FAILED' });
-    const info = (await (await fetch(`${server.url}/info/broken`)).json()) as { status: { replicas: number; readyReplicas: number } };
+    const info = (await (await control(`/info/broken`)).json()) as { status: { replicas: number; readyReplicas: number } };
     expect(info.status).toMatchObject({ replicas: 1, readyReplicas: 0 });
-    const table = await (await fetch(`${server.url}/info?format=table`)).text();
+    const table = await (await control(`/info?format=table`)).text();
     expect(table.trimEnd().split('\n')[1]?.split(/\s+/).slice(0, 2)).toEqual(['broken', '0/1']);
   });
 
   it('answers 400 for an invalid name and 404 for unknown functions and routes', async () => {
     expect(await (await fetch(`${server.url}/invoke/Not_A_Label`)).json()).toMatchObject({ code: 'INVALID_NAME' });
     expect(await (await fetch(`${server.url}/invoke/ghost`)).json()).toEqual({ error: 'function "ghost" not found', code: 'FUNCTION_NOT_FOUND' });
-    expect((await fetch(`${server.url}/logs/ghost`)).status).toBe(404);
-    expect((await fetch(`${server.url}/del/ghost`, { method: 'DELETE' })).status).toBe(404);
-    expect(await (await fetch(`${server.url}/nothing`)).json()).toEqual({ error: 'no route GET /nothing; GET / lists the routes', code: 'ROUTE_NOT_FOUND' });
+    expect((await control(`/logs/ghost`)).status).toBe(404);
+    expect((await control(`/del/ghost`, { method: 'DELETE' })).status).toBe(404);
+    expect(await (await control(`/nothing`)).json()).toEqual({ error: 'no route GET /nothing; GET / lists the routes', code: 'ROUTE_NOT_FOUND' });
   });
 
   it('shows functions as a kubectl-like table and as Prometheus metrics', async () => {
@@ -210,19 +219,19 @@ describe('the HTTP API', () => {
     expect((await fetch(`${server.url}/invoke/echo`)).status).toBe(200);
     expect((await fetch(`${server.url}/invoke/echo/throw`)).status).toBe(500);
     // The reconciler writes status on its own time: read both forms once it has settled.
-    await vi.waitFor(async () => expect(await (await fetch(`${server.url}/info/echo`)).json()).toMatchObject({ status: { phase: 'Ready' } }), {
+    await vi.waitFor(async () => expect(await (await control(`/info/echo`)).json()).toMatchObject({ status: { phase: 'Ready' } }), {
       timeout: 5_000,
       interval: 10,
     });
-    const table = await (await fetch(`${server.url}/info?format=table`)).text();
+    const table = await (await control(`/info?format=table`)).text();
     const [header, row] = table.trimEnd().split('\n');
-    expect(header?.split(/\s+/)).toEqual(['NAME', 'READY', 'MIN', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'SOURCE', 'STATUS', 'REASON', 'AGE']);
-    expect(row?.split(/\s+/).slice(0, 10)).toEqual(['echo', '1/1', '0', '3/s', '<none>', '1/1', '1:100%', 'api', 'Ready', '-']);
-    const plain = await fetch(`${server.url}/info`, { headers: { accept: 'text/plain' } });
+    expect(header?.split(/\s+/)).toEqual(['NAME', 'READY', 'MIN', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'INTERFACE', 'SOURCE', 'STATUS', 'REASON', 'AGE']);
+    expect(row?.split(/\s+/).slice(0, 11)).toEqual(['echo', '1/1', '0', '3/s', '<none>', '1/1', '1:100%', 'glambdar', 'api', 'Ready', '-']);
+    const plain = await control(`/info`, { headers: { accept: 'text/plain' } });
     // The same table, but for AGE, which may have ticked over a second in between.
     const withoutAge = (text: string) => text.trimEnd().split('\n').map((line) => line.replace(/\s+\S+$/, ''));
     expect(withoutAge(await plain.text())).toEqual(withoutAge(table));
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await control(`/metrics`)).text();
     expect(metrics).toMatch(/^glambdar_functions 1$/m);
     expect(metrics).toMatch(/^glambdar_invocations_total\{function="echo"\} 2$/m);
     expect(metrics).toMatch(/^# TYPE glambdar_invocation_responses_total counter$/m);
@@ -246,27 +255,27 @@ describe('the HTTP API', () => {
     expect(value('nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
     expect(Math.abs(value('process_start_time_seconds') - (Date.now() / 1000 - process.uptime()))).toBeLessThan(5);
     // A deleted function's series go with it.
-    await fetch(`${server.url}/del/echo`, { method: 'DELETE' });
-    expect(await (await fetch(`${server.url}/metrics`)).text()).not.toContain('function="echo"');
+    await control(`/del/echo`, { method: 'DELETE' });
+    expect(await (await control(`/metrics`)).text()).not.toContain('function="echo"');
   });
 
   it('serves logs newest first with limit and since, and deletes them with the function', async () => {
     await deploy('echo', { 'index.js': ECHO });
     for (const path of ['/one', '/two', '/three']) await fetch(`${server.url}/invoke/echo${path}`);
-    const logs = (await (await fetch(`${server.url}/logs/echo?limit=2`)).json()) as Array<{ stdout: string; statusCode: number }>;
+    const logs = (await (await control(`/logs/echo?limit=2`)).json()) as Array<{ stdout: string; statusCode: number }>;
     expect(logs.map((l) => l.stdout)).toEqual(['echo GET /three\n', 'echo GET /two\n']);
-    expect((await fetch(`${server.url}/logs/echo?limit=zero`)).status).toBe(400);
-    const future = (await (await fetch(`${server.url}/logs/echo?since=${Date.now() + 60_000}`)).json()) as unknown[];
+    expect((await control(`/logs/echo?limit=zero`)).status).toBe(400);
+    const future = (await (await control(`/logs/echo?since=${Date.now() + 60_000}`)).json()) as unknown[];
     expect(future).toEqual([]);
-    expect(await (await fetch(`${server.url}/del/echo`, { method: 'DELETE' })).json()).toEqual({ deleted: 'echo' });
-    expect((await fetch(`${server.url}/logs/echo`)).status).toBe(404);
+    expect(await (await control(`/del/echo`, { method: 'DELETE' })).json()).toEqual({ deleted: 'echo' });
+    expect((await control(`/logs/echo`)).status).toBe(404);
     expect(sandbox.containers.size).toBe(0);
   });
 
   /** Opens `GET /logs/echo?follow=1<query>`; `until` reads until a text arrived, `stdouts` ends it. */
   async function follow(query: string) {
     const abort = new AbortController();
-    const res = await fetch(`${server.url}/logs/echo?follow=1${query}`, { signal: abort.signal });
+    const res = await control(`/logs/echo?follow=1${query}`, { signal: abort.signal });
     const reader = res.body!.getReader();
     let text = '';
     return {

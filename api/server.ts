@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput, type RuntimeConfig } from '../schemas/index.js';
+import { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput, SECRET_CONFIG_FIELDS, type RuntimeConfig } from '../schemas/index.js';
 import { openRuntime, createLogger, type Clock, type Logger, type Runtime, type Sandbox } from '../controller/index.js';
 import { ManifestSource } from '../manifests/index.js';
 import { createApp } from './app.js';
@@ -10,13 +10,29 @@ import { httpStatusOf } from './http-errors.js';
 import { createInvokeHandler, INVOKE_PREFIX } from './invoke-handler.js';
 import { ASYNC_PREFIX, createAsyncHandler } from './routes/async.js';
 
+/** A handler on bare node:http. */
+type BareHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * The paths served on bare node:http ahead of express (and so ahead of its guard), by URL
+ * prefix. Each checks access itself with `Runtime.authorizeInvoke` (public functions take
+ * anyone, private ones a key); server.test.ts walks this list, so add a new one here.
+ */
+export const PREFIX_ROUTES: ReadonlyArray<{ prefix: string; create: (runtime: Runtime, log: Logger) => BareHandler }> = [
+  { prefix: INVOKE_PREFIX, create: createInvokeHandler },
+  { prefix: ASYNC_PREFIX, create: createAsyncHandler },
+];
+
 /** Reads the runtime configuration from the environment, with readable errors. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): RuntimeConfig {
   const parsed = RuntimeConfigSchema.safeParse(runtimeConfigInput(env, join(homedir(), '.glambdar')));
   if (parsed.success) return parsed.data;
   // Name what the user set: the variable and its value, not the field behind it.
   const problems = parsed.error.issues.map((issue) => {
-    const variable = CONFIG_ENV[String(issue.path[0]) as keyof typeof CONFIG_ENV];
+    const field = String(issue.path[0]);
+    const variable = CONFIG_ENV[field as keyof typeof CONFIG_ENV];
+    // A token's value is never repeated, not even in an error.
+    if (SECRET_CONFIG_FIELDS.has(field)) return `${variable}: ${issue.message}`;
     return `${variable}=${JSON.stringify(env[variable] ?? '')}: ${issue.message}`;
   });
   throw new Error(`invalid configuration: ${problems.join('; ')}`);
@@ -62,15 +78,18 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 /** Opens the data folder, takes the port, starts the control loop, then serves. */
 export async function startServer(options: StartOptions): Promise<GlambdarServer> {
   const log = options.log ?? createLogger(options.config.logLevel);
+  const { config } = options;
+  if (config.auth === 'none') {
+    log.warn('GLAMBDAR_AUTH=none: the control API takes requests without the admin token; anyone who can reach this machine\'s loopback address can deploy code');
+  }
   const runtime = await openRuntime({ ...options, log, statusOf: httpStatusOf });
-  const manifests = options.watchManifests === false ? null : new ManifestSource({ dir: options.config.manifestsDir, target: runtime, log });
-  const app = createApp(runtime, log, manifests);
-  const invoke = createInvokeHandler(runtime, log);
-  const enqueue = createAsyncHandler(runtime, log);
+  const manifests = options.watchManifests === false ? null : new ManifestSource({ dir: config.manifestsDir, target: runtime, log });
+  const app = createApp(runtime, log, manifests, { listenHost: config.host, allowedHosts: config.allowedHosts, corsOrigins: config.corsOrigins });
+  const prefixed = PREFIX_ROUTES.map((route) => ({ prefix: route.prefix, handle: route.create(runtime, log) }));
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.url?.startsWith(INVOKE_PREFIX)) invoke(req, res);
-    else if (req.url?.startsWith(ASYNC_PREFIX)) enqueue(req, res);
-    else app(req, res);
+    const url = req.url ?? '/';
+    for (const route of prefixed) if (url.startsWith(route.prefix)) return route.handle(req, res);
+    app(req, res);
   };
   // The port is taken first, so a port in use stops the start before anything runs; requests
   // that come while the runtime starts wait for it (the first invoke after a restart finds the

@@ -19,7 +19,7 @@ beforeEach(async () => {
   await writeFile(join(dir, 'manifests', 'hello', 'index.js'), 'exports.handler = async () => "hi";');
   await writeFile(join(dir, 'manifests', 'hello.yaml'), manifest('rateLimit: 5'));
   sandbox = new FakeSandbox({ drainTimeoutMs: 50 });
-  server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0 }), sandbox, log: silentLogger });
+  server = await startServer({ config: RuntimeConfigSchema.parse({ dir, port: 0, stemCells: 0, auth: 'none' }), sandbox, log: silentLogger });
 });
 
 afterEach(async () => {
@@ -43,7 +43,7 @@ describe('status of a manifest function', () => {
   it('is Degraded with SourceValid=False naming the file\'s error while its manifest is invalid, and Ready again once fixed', async () => {
     await vi.waitFor(async () => expect((await info()).status.phase).toBe('Ready'), { timeout: 5_000, interval: 20 });
     expect((await info()).status.conditions.find((c) => c.type === 'SourceValid')).toMatchObject({ status: 'True', reason: 'ManifestApplied' });
-    expect((await row()).slice(7, 10)).toEqual(['hello.yaml', 'Ready', '-']);
+    expect((await row()).slice(8, 11)).toEqual(['hello.yaml', 'Ready', '-']);
 
     // The watcher picks the edit up once the file has settled (by default 500 ms after its last write).
     await writeFile(join(dir, 'manifests', 'hello.yaml'), manifest('rateLimit: lots'));
@@ -57,10 +57,10 @@ describe('status of a manifest function', () => {
     // It still serves its last good version.
     expect((await fetch(`${server.url}/invoke/hello`)).status).toBe(200);
     expect((await row()).slice(0, 3)).toEqual(['hello', '1/1', '1']);
-    expect((await row()).slice(7, 10)).toEqual(['hello.yaml', 'Degraded', 'ManifestInvalid']);
+    expect((await row()).slice(8, 11)).toEqual(['hello.yaml', 'Degraded', 'ManifestInvalid']);
 
     await writeFile(join(dir, 'manifests', 'hello.yaml'), manifest('rateLimit: 6'));
     await vi.waitFor(async () => expect((await info()).status.phase).toBe('Ready'), { timeout: 10_000, interval: 50 });
-    expect((await row()).slice(7, 10)).toEqual(['hello.yaml', 'Ready', '-']);
+    expect((await row()).slice(8, 11)).toEqual(['hello.yaml', 'Ready', '-']);
   });
 });

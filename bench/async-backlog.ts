@@ -11,7 +11,7 @@
 import autocannon from 'autocannon';
 import Docker from 'dockerode';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -28,6 +28,8 @@ const JOBS = Number(process.env['BENCH_JOBS'] ?? 10_000);
 const TARGET = process.env['BENCH_ASYNC_SAME'] === '1' ? 'ping' : 'work';
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 const log = (m: string) => process.stderr.write(`bench:async: ${m}\n`);
+/** The admin token the runtime wrote into its data folder, for the control routes. */
+let auth: Record<string, string> = {};
 
 function call(port: number, method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -62,13 +64,13 @@ async function deploy(port: number, name: string, zip: Buffer, fields: Record<st
   const form = new FormData();
   form.set('file', new Blob([new Uint8Array(zip)]), `${name}.zip`);
   for (const [k, v] of Object.entries(fields)) form.set(k, v);
-  const res = await fetch(`http://127.0.0.1:${port}/deploy`, { method: 'POST', body: form });
+  const res = await fetch(`http://127.0.0.1:${port}/deploy`, { method: 'POST', body: form, headers: auth });
   if (res.status >= 300) throw new Error(`deploy ${name}: ${res.status} ${await res.text()}`);
 }
 
 /** Queued plus running jobs of the target, from /metrics. */
 async function backlog(port: number): Promise<number> {
-  const text = (await call(port, 'GET', '/metrics')).body;
+  const text = (await call(port, 'GET', '/metrics', undefined, auth)).body;
   const pick = (family: string) => Number(new RegExp(`${family}\\{function="${TARGET}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
   return pick('glambdar_async_queue_depth') + pick('glambdar_async_running_jobs');
 }
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 50));
       }
     }
+    auth = { authorization: `Bearer ${(await readFile(join(dir, 'admin-token'), 'utf8')).trim()}` };
     const zip = await zipOf({ 'index.js': PING });
     await deploy(port, 'ping', zip, { maxConcurrency: '64' });
     if (TARGET === 'work') await deploy(port, 'work', zip, { maxConcurrency: '64' });

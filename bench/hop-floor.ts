@@ -74,7 +74,7 @@ createServer((req, res) => {
     });
     const headers: Record<string, string | string[]> = {};
     for (const [key, value] of Object.entries(req.headers)) if (value !== undefined) headers[key] = value;
-    const invoke: InvokeHeader = { t: 'invoke', id, method: req.method ?? 'POST', path: '/', query: {}, headers };
+    const invoke: InvokeHeader = { t: 'invoke', id, method: req.method ?? 'POST', path: '/', query: {}, headers, requestId: String(id), timeoutMs: 30_000 };
     if (!corked) {
       corked = true;
       socket.cork();

@@ -60,11 +60,15 @@ function zipOf(files: Record<string, string>): Promise<Buffer> {
   });
 }
 
+/** The admin token of the runtime on `port`, read from its data folder as the CLI reads it. */
+const tokens = new Map<number, string>();
+const auth = (port: number): Record<string, string> => ({ authorization: `Bearer ${tokens.get(port) ?? ''}` });
+
 async function deploy(port: number, name: string, zip: Buffer, fields: Record<string, string> = {}): Promise<void> {
   const form = new FormData();
   form.set('file', new Blob([new Uint8Array(zip)]), `${name}.zip`);
   for (const [k, v] of Object.entries(fields)) form.set(k, v);
-  const res = await fetch(`http://127.0.0.1:${port}/deploy`, { method: 'POST', body: form });
+  const res = await fetch(`http://127.0.0.1:${port}/deploy`, { method: 'POST', body: form, headers: auth(port) });
   if (res.status >= 300) throw new Error(`deploy ${name}: ${res.status} ${await res.text()}`);
 }
 
@@ -92,7 +96,10 @@ async function startRuntime(env: Record<string, string>): Promise<Runtime> {
   for (let i = 0; i < 200; i++) {
     try {
       const res = await call(port, 'GET', '/healthz');
-      if (res.status === 200) return { port, child, dir, instance: (JSON.parse(res.body) as { instance: string }).instance };
+      if (res.status === 200) {
+        tokens.set(port, readFileSync(join(dir, 'admin-token'), 'utf8').trim());
+        return { port, child, dir, instance: (JSON.parse(res.body) as { instance: string }).instance };
+      }
     } catch {
       // not listening yet
     }
@@ -146,12 +153,12 @@ function sequential(port: number, path: string, n: number, warmup = 500): Promis
   });
 }
 
-async function load(port: number, path: string, seconds = LOAD_SECONDS): Promise<{ rps: number; p99: number; errors: number }> {
+async function load(port: number, path: string, seconds = LOAD_SECONDS, headers: Record<string, string> = {}): Promise<{ rps: number; p99: number; errors: number }> {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}${path}`,
     method: 'POST',
     body: '{}',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     connections: 32,
     duration: seconds,
   });
@@ -160,7 +167,7 @@ async function load(port: number, path: string, seconds = LOAD_SECONDS): Promise
 
 async function containerRssMb(docker: Docker, port: number, fn: string): Promise<number> {
   // A container specialised from a stem cell has no function label: ask /info for its id.
-  const info = JSON.parse((await call(port, 'GET', `/info/${fn}`)).body) as { status: { containers: Array<{ id: string }> } };
+  const info = JSON.parse((await call(port, 'GET', `/info/${fn}`, undefined, auth(port))).body) as { status: { containers: Array<{ id: string }> } };
   const id = info.status.containers[0]?.id;
   if (!id) return NaN;
   const stats = (await docker.getContainer(id).stats({ stream: false })) as { memory_stats: { stats?: Record<string, number>; usage?: number } };
@@ -255,7 +262,7 @@ async function main(): Promise<void> {
   log('cold starts through stem cells');
   rt = await startRuntime({});
   const stemReady = async () => {
-    const text = (await call(rt.port, 'GET', '/metrics')).body;
+    const text = (await call(rt.port, 'GET', '/metrics', undefined, auth(rt.port))).body;
     const ready = Number(/glambdar_stem_cells_ready(?:\{[^}]*\})? (\d+)/.exec(text)?.[1] ?? 0);
     return ready >= 1;
   };
@@ -265,7 +272,7 @@ async function main(): Promise<void> {
   let previous: string | null = null;
   const settled = async () => {
     if (previous === null) return true;
-    const info = JSON.parse((await call(rt.port, 'GET', `/info/${previous}`)).body) as { status: { containers: Array<{ fromStemCell: boolean; state: string }> } };
+    const info = JSON.parse((await call(rt.port, 'GET', `/info/${previous}`, undefined, auth(rt.port))).body) as { status: { containers: Array<{ fromStemCell: boolean; state: string }> } };
     return info.status.containers.length > 0 && info.status.containers.every((c) => !c.fromStemCell && c.state === 'ready');
   };
   let sample = 0;
@@ -277,10 +284,16 @@ async function main(): Promise<void> {
   log('warm latency and throughput');
   await deploy(rt.port, 'ping', await zipOf({ 'index.js': PING }), { maxConcurrency: '64' });
   await call(rt.port, 'POST', '/invoke/ping', '{}');
+  // The same function, private: each request carries a key the runtime checks (README "Private functions").
+  await deploy(rt.port, 'ping-key', await zipOf({ 'index.js': PING }), { maxConcurrency: '64', auth: 'key' });
+  const keyMade = await call(rt.port, 'POST', '/keys/ping-key', undefined, auth(rt.port));
+  const keyHeader = { authorization: `Bearer ${(JSON.parse(keyMade.body) as { key: string }).key}` };
+  const privateCall = await call(rt.port, 'POST', '/invoke/ping-key', '{}', keyHeader);
+  if (privateCall.status !== 200) throw new Error(`private invoke: ${privateCall.status} ${privateCall.body}`);
   // Quiet the machine before warm figures: no cold-start containers, no stem refill running.
-  for (let i = 0; i < COLD_SAMPLES; i++) await call(rt.port, 'DELETE', `/del/stem-${i}`);
+  for (let i = 0; i < COLD_SAMPLES; i++) await call(rt.port, 'DELETE', `/del/stem-${i}`, undefined, auth(rt.port));
   await waitFor(async () => {
-    const text = (await call(rt.port, 'GET', '/metrics')).body;
+    const text = (await call(rt.port, 'GET', '/metrics', undefined, auth(rt.port))).body;
     return Number(/glambdar_stem_cells_ready (\d+)/.exec(text)?.[1] ?? 0) >= 2;
   }, 60_000);
   await new Promise((r) => setTimeout(r, 1000));
@@ -291,18 +304,20 @@ async function main(): Promise<void> {
   // server gets the same unreported burst first, so the figures are those of a server in service.
   log('warming up the three servers');
   for (const [port, path] of [[base.port, '/'], [floor.port, '/'], [rt.port, '/invoke/ping']] as const) await load(port, path, 3);
+  await load(rt.port, '/invoke/ping-key', 3, keyHeader);
 
   log('throughput, alternating with a bare node:http baseline and the hop floor');
   // The machine is shared and its speed drifts by 2x within a minute: alternate the three, round
   // after round; a round's ratios compare servers measured within the same minute, and their
   // median shrugs off one bad round.
   type Load = Awaited<ReturnType<typeof load>>;
-  const runs: Array<{ glambdar: Load; baseline: Load; floor: Load }> = [];
+  const runs: Array<{ glambdar: Load; baseline: Load; floor: Load; private: Load }> = [];
   for (let round = 0; round < LOAD_ROUNDS; round++) {
     const baseline = await load(base.port, '/');
     const floorLoad = await load(floor.port, '/');
     const glambdar = await load(rt.port, '/invoke/ping');
-    runs.push({ glambdar, baseline, floor: floorLoad });
+    const keyed = await load(rt.port, '/invoke/ping-key', LOAD_SECONDS, keyHeader);
+    runs.push({ glambdar, baseline, floor: floorLoad, private: keyed });
   }
 
   log('sequential latency, alternating the same three');
@@ -328,6 +343,8 @@ async function main(): Promise<void> {
   const floorLoad = { rps: median(runs.map((r) => r.floor.rps)) };
   const ratioToBaseline = median(runs.map((r) => r.glambdar.rps / r.baseline.rps));
   const ratioToFloor = median(runs.map((r) => r.glambdar.rps / r.floor.rps));
+  const privateLoad = { rps: median(runs.map((r) => r.private.rps)), errors: runs.reduce((a, r) => a + r.private.errors, 0) };
+  const privateToPublic = median(runs.map((r) => r.private.rps / r.glambdar.rps));
   await new Promise((r) => setTimeout(r, 1500));
   const containerRss = await containerRssMb(docker, rt.port, 'ping');
 
@@ -355,12 +372,16 @@ async function main(): Promise<void> {
     hopFloorRps: Math.round(floorLoad.rps),
     hopFloorWarmP50Ms: round(percentile(floorWarm, 50), 3),
     throughputRatioToHopFloor: round(ratioToFloor, 3),
+    privateThroughputRps: Math.round(privateLoad.rps),
+    privateErrors: privateLoad.errors,
+    privateToPublicRatio: round(privateToPublic, 3),
     loadP99Ms: glambdarLoad.p99,
     loadErrors: glambdarLoad.errors,
     throughputRounds: runs.map((r) => ({
       glambdarRps: Math.round(r.glambdar.rps),
       baselineRps: Math.round(r.baseline.rps),
       hopFloorRps: Math.round(r.floor.rps),
+      privateRps: Math.round(r.private.rps),
     })),
     containerRssMb: round(containerRss, 1),
     runtimeRssMb: round(runtimeRss, 1),
@@ -376,6 +397,8 @@ async function main(): Promise<void> {
     ['Glambdar / baseline (median of the rounds\' ratios)', `${results.throughputRatio}`, '-'],
     ['hop floor: bare proxy to the same worker over one socket, no container (sequential p50; req/s)', `${results.hopFloorWarmP50Ms} ms; ${results.hopFloorRps} req/s`, '-'],
     ['Glambdar / hop floor (median of the rounds\' ratios)', `${results.throughputRatioToHopFloor}`, '-'],
+    ['private function (a key checked per request), same rounds', `${results.privateThroughputRps} req/s (${results.privateErrors} errors)`, '-'],
+    ['private / public (median of the rounds\' ratios)', `${results.privateToPublicRatio}`, '-'],
     ['p99 latency under load', `${results.loadP99Ms} ms (${results.loadErrors} errors)`, '-'],
     ['idle warm container RSS', `${results.containerRssMb} MiB`, '-'],
     ['runtime RSS, 100 functions deployed', `${results.runtimeRssMb} MiB`, '-'],

@@ -2,9 +2,16 @@
  * The controller's public surface: what the API, the GitOps source and the bench use. The
  * rest stays internal; `api/` imports nothing of the controller but this file.
  */
-export { openRuntime, collectOrphans, removeInstanceContainers, instanceOf } from './wiring.js';
-export type { RuntimeOptions, RemovedContainer } from './wiring.js';
-export type { Runtime, MetricsSnapshot } from './runtime.js';
+export { openRuntime } from './wiring.js';
+export { collectOrphans, removeInstanceContainers, instanceOf } from './cleanup.js';
+export type { RemovedContainer } from './cleanup.js';
+export type { RuntimeOptions } from './wiring.js';
+export type { Runtime } from './runtime.js';
+export type { MetricsSnapshot } from './wiring.js';
+export type { SecretListing, SecretWrite } from './secrets/secret-admin.js';
+export type { KeyInfo, NewKey } from './access/access-control.js';
+export { MAX_SECRET_BYTES } from './secrets/secrets.js';
+export type { SecretInfo } from './secrets/secrets.js';
 export type { FunctionInfo, ContainerStatus } from './reconcile/status.js';
 export type { InfoPage, ListOptions } from './reconcile/info-listing.js';
 export type { RevisionInfo, TrafficShare } from './revisions/revision-info.js';
@@ -24,6 +31,7 @@ export {
   InvalidName,
   InvalidArchive,
   InvalidCode,
+  CompileFailed,
   FunctionNotFound,
   FunctionDeleting,
   TagNotFound,
@@ -41,12 +49,19 @@ export {
   InsufficientStorage,
   InvocationTimeout,
   RouteNotFound,
+  Unauthorized,
+  Forbidden,
+  HostNotAllowed,
+  OriginNotAllowed,
+  SecretNotFound,
+  SecretInUse,
+  KeyNotFound,
   JobNotFound,
   JobNotDead,
   QueueFull,
   ExportInvalid,
 } from './support/errors.js';
-export { checkFunctionName, splitTaggedName, suggestFunctionName } from './support/function-name.js';
+export { checkFunctionName, checkSecretName, splitTaggedName, suggestFunctionName } from './support/function-name.js';
 export type { InvokeTarget } from './support/function-name.js';
 export { createLogger, silentLogger } from './support/logger.js';
 export type { Logger, LogLevel } from './support/logger.js';

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ContainerDied, InvocationTimeout, SandboxUnavailable } from './support/errors.js';
 import { RuntimeConfigSchema } from '../schemas/index.js';
 import { createLogger, silentLogger } from './support/logger.js';
-import type { Runtime, RuntimeParts } from './runtime.js';
+import type { Runtime } from './runtime.js';
+import type { RuntimeParts } from './wiring.js';
 import { assembleRuntime, type RuntimeOptions } from './wiring.js';
 import { FakeSandbox } from './sandbox/testing/fake-sandbox.js';
 

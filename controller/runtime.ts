@@ -1,78 +1,19 @@
-import type { RuntimeConfig } from '../schemas/index.js';
-import type { Autoscaler } from './autoscaling/autoscaler.js';
-import type { ContainerOutput, ContainerOutputEntry } from './invocation/container-output.js';
-import type { InvocationLog } from './invocation/invocation-log.js';
-import type { InvocationMetrics, InvocationSnapshot } from './invocation/invocation-metrics.js';
-import type { InvokeOutcome, Invoker } from './invocation/invoker.js';
-import type { Pool } from './pool/router.js';
-import type { TrafficPlans } from './revisions/plans.js';
+import type { KeyInfo, NewKey } from './access/access-control.js';
+import type { ContainerOutputEntry } from './invocation/container-output.js';
+import type { InvokeOutcome } from './invocation/invoker.js';
 import { revisionInfos, type RevisionInfo } from './revisions/revision-info.js';
-import type { StemCells } from './pool/stem-cells.js';
 import type { InvokeRequest } from './pool/worker-client.js';
 import { functionInfo, type FunctionInfo } from './reconcile/status.js';
 import { InfoListing, type InfoPage, type ListOptions } from './reconcile/info-listing.js';
-import { Housekeeping } from './reconcile/housekeeping.js';
 import { awaitRollout } from './reconcile/rollout.js';
-import type { SourceConditions } from './reconcile/source-conditions.js';
-import type { RecordDrops } from './invocation/record-drops.js';
-import type { DiskSpace } from './state/disk-space.js';
-import type { WorkQueue } from './reconcile/workqueue.js';
-import type { HostFit } from './sandbox/host-fit.js';
-import type { Sandbox } from './sandbox/sandbox.js';
-import type { DeployRequest, DesiredState, RollbackTarget, WriteResult } from './state/desired-state.js';
+import { SecretAdmin, type SecretListing, type SecretWrite } from './secrets/secret-admin.js';
+import type { DeployRequest, RollbackTarget, WriteResult } from './state/desired-state.js';
+import type { TimerHandle } from './support/clock.js';
 import type { FunctionRecord, FunctionSource, LogRecord, Revision } from './state/records.js';
-import type { Store } from './state/store.js';
-import type { Clock, TimerHandle } from './support/clock.js';
 import { TagNotFound, withCauses } from './support/errors.js';
-import type { Logger } from './support/logger.js';
-import type { DataPaths } from './wiring.js';
-import type { Events, JobMetrics } from './events/events.js';
+import type { MetricsSnapshot, RuntimeParts } from './wiring.js';
+import { adoptRunning, Resync } from './reconcile/resync.js';
 import type { JobStatus, JobView } from './events/job.js';
-
-/** The parts a Runtime drives, as the composition root (wiring.ts) builds them. */
-export interface RuntimeParts {
-  config: RuntimeConfig;
-  clock: Clock;
-  log: Logger;
-  store: Store;
-  sandbox: Sandbox;
-  pool: Pool;
-  /** Each function's traffic plan, built once per generation. */
-  plans: TrafficPlans;
-  stemCells: StemCells;
-  autoscaler: Autoscaler;
-  queue: WorkQueue;
-  invoker: Invoker;
-  invocations: InvocationLog;
-  /** What containers printed outside invocations, per function. */
-  containerOutput: ContainerOutput;
-  metrics: InvocationMetrics;
-  paths: DataPaths;
-  hostFit: HostFit;
-  desired: DesiredState;
-  /** Async jobs and schedules. */
-  events: Events;
-  /** Whether each manifest function's file applies (the SourceValid condition). */
-  sources: SourceConditions;
-  /** The data disk's free space, its reserve and ballast. */
-  space: DiskSpace;
-  /** Invocation records that could not be written. */
-  drops: RecordDrops;
-  /** Removes containers of runtimes whose data folder is gone (Docker only; see wiring.ts). */
-  collectOrphans?: () => Promise<Array<{ name: string }>>;
-  /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
-  onPurged(handler: (name: string) => void): void;
-}
-
-/** What `GET /metrics` reads, in one snapshot. */
-export interface MetricsSnapshot {
-  functions: FunctionInfo[];
-  invocations: InvocationSnapshot[];
-  stemCellsReady: number;
-  jobs: JobMetrics;
-  /** Invocation records dropped since the process started (a full data disk). */
-  recordsDropped: number;
-}
 
 /**
  * The controller as the API sees it: verbs, no parts. Writes change desired state and
@@ -83,20 +24,16 @@ export class Runtime {
   #p: RuntimeParts;
   #purgeWaiters = new Map<string, Array<() => void>>();
   #stopWatching: (() => void) | null = null;
-  #housekeeping: Housekeeping;
+  #resync: Resync;
   #stopped = false;
+  #secretAdmin: SecretAdmin;
   #listing: InfoListing;
 
   constructor(parts: RuntimeParts) {
+    this.#resync = new Resync(parts);
     this.#p = parts;
     this.#listing = new InfoListing({ build: () => this.#buildList(), clock: parts.clock });
-    const { store, sandbox, pool, plans, queue, clock, log, space, config, stemCells, paths } = parts;
-    this.#housekeeping = new Housekeeping({
-      ...{ store, sandbox, pool, plans, queue, clock, log, space, stemCells },
-      socketsDir: paths.sockets,
-      cellsDir: paths.cells,
-      resyncIntervalMs: config.resyncIntervalMs,
-    });
+    this.#secretAdmin = new SecretAdmin({ secrets: parts.secrets, desired: parts.desired, enqueue: (name) => parts.queue.add(name) });
     parts.onPurged((name) => this.#purged(name));
   }
 
@@ -125,10 +62,13 @@ export class Runtime {
       (err: unknown) => log.warn(`could not look for orphaned containers: ${withCauses(err)}`),
     );
     await this.#p.space.ensureBallast();
-    await this.#housekeeping.adoptRunning();
+    // Whatever a crash cut short: keys of functions gone, secret values not yet rolled out.
+    this.#p.access.sweep((name) => this.#p.store.get(name) !== undefined);
+    this.#p.desired.refreshSecrets();
+    await adoptRunning(this.#p);
     stemCells.start();
     autoscaler.start();
-    this.#housekeeping.startResync();
+    this.#resync.start();
     this.#stopWatching = sandbox.watch((event) => queue.add(event.functionName));
     // Jobs left by the last run and missed schedule fires, once the pool has what it adopted.
     this.#p.events.start();
@@ -157,6 +97,11 @@ export class Runtime {
   /** Applies a partial spec live. */
   configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
     return this.#written(this.#p.desired.configure(name, patch, source));
+  }
+
+  /** Readies the installed code for a patch's `handler` (a TypeScript entry compiled) before `configure` checks it. */
+  prepareHandler(name: string, patch: unknown): Promise<void> {
+    return this.#p.desired.prepareHandler(name, patch);
   }
 
   /**
@@ -193,6 +138,8 @@ export class Runtime {
       else this.#purgeWaiters.delete(name);
       throw err;
     }
+    // Its keys go now, not at the purge: a function deployed again under its name meanwhile starts with none.
+    this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
     this.#p.events.functionGone(name);
     this.#listing.changed();
@@ -212,6 +159,59 @@ export class Runtime {
     const fn = this.#p.store.get(name);
     if (!fn || fn.deleting) return;
     if (this.#p.sources.report(name, problem, fn.generation, this.#p.clock.now())) this.#listing.changed();
+  }
+
+  /** Throws Unauthorized unless `authorization` carries the admin token (always passes with GLAMBDAR_AUTH=none). */
+  authorizeControl(authorization: string | undefined): void {
+    this.#p.access.checkAdmin(authorization);
+  }
+
+  /**
+   * Whether this caller may invoke `name` (in memory: no database read). A public function
+   * takes anyone; a private one (`spec.auth: key`) one of its keys or the admin token:
+   * Unauthorized otherwise, Forbidden for a key of another function. Returns true when the
+   * Authorization header must not reach the function (it carried a Glambdar credential).
+   */
+  authorizeInvoke(name: string, authorization: string | undefined): boolean {
+    return this.#p.access.authorizeInvoke(this.#p.store.get(name), authorization);
+  }
+
+  /** Makes a key for a private function; the key is in this answer only. */
+  createKey(name: string): NewKey {
+    this.#p.desired.live(name);
+    return this.#p.access.createKey(name);
+  }
+
+  /** A function's keys: ids and times, never the keys. */
+  listKeys(name: string): KeyInfo[] {
+    this.#p.desired.live(name);
+    return this.#p.access.listKeys(name);
+  }
+
+  /** Revokes one key of a function, at once. */
+  revokeKey(name: string, id: string): void {
+    this.#p.desired.live(name);
+    this.#p.access.revokeKey(name, id);
+  }
+
+  /** Creates or replaces a secret; a new value rolls the containers of the functions naming it. */
+  putSecret(name: string, value: Buffer): SecretWrite {
+    return this.#secretAdmin.put(name, value);
+  }
+
+  /** One secret, without its value. */
+  secret(name: string): SecretListing {
+    return this.#secretAdmin.info(name);
+  }
+
+  /** Every secret, without values. */
+  listSecrets(): SecretListing[] {
+    return this.#secretAdmin.list();
+  }
+
+  /** Deletes a secret no function names (SecretInUse naming them otherwise). */
+  deleteSecret(name: string): void {
+    this.#secretAdmin.delete(name);
   }
 
   /**
@@ -311,7 +311,7 @@ export class Runtime {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#stopWatching?.();
-    this.#housekeeping.stop();
+    this.#resync.stop();
     this.#p.autoscaler.stop();
     // Tries in flight finish (bounded) before the pool lets go of its containers.
     await this.#p.events.stop();
@@ -321,6 +321,8 @@ export class Runtime {
     await this.#p.stemCells.stop();
     await this.#p.invocations.close();
     this.#p.drops.close();
+    this.#p.access.close();
+    this.#p.secrets.close();
     this.#p.store.close();
   }
 
@@ -357,6 +359,7 @@ export class Runtime {
 
   #purged(name: string): void {
     this.#listing.changed();
+    this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
     this.#p.containerOutput.forget(name);
     this.#p.sources.forget(name);

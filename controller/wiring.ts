@@ -6,15 +6,17 @@
 import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import Docker from 'dockerode';
 import { SPEC_DEFAULTS, type RuntimeConfig } from '../schemas/index.js';
+import { AccessControl } from './access/access-control.js';
+import { loadAdminToken } from './access/admin-token.js';
+import { SqliteKeyStore } from './access/sqlite-key-store.js';
 import { Autoscaler } from './autoscaling/autoscaler.js';
 import { TrafficStats } from './autoscaling/traffic-stats.js';
 import { ContainerOutput } from './invocation/container-output.js';
 import { InvocationLog } from './invocation/invocation-log.js';
 import { RecordDrops } from './invocation/record-drops.js';
 import { DiskSpace } from './state/disk-space.js';
-import { InvocationMetrics } from './invocation/invocation-metrics.js';
+import { InvocationMetrics, type InvocationSnapshot } from './invocation/invocation-metrics.js';
 import { Invoker } from './invocation/invoker.js';
 import { metricsObserver, Observers, recordsObserver, trafficObserver } from './invocation/observer.js';
 import { ThreadRecordWriter, type RecordWriter } from './invocation/record-writer.js';
@@ -25,7 +27,7 @@ import { StemCells } from './pool/stem-cells.js';
 import { Callbacks, fetchPoster } from './events/callbacks.js';
 import { checkSchedule } from './events/cron.js';
 import { Dispatcher } from './events/dispatcher.js';
-import { Events } from './events/events.js';
+import { Events, type JobMetrics } from './events/events.js';
 import { AsyncGovernor, runtimeSignals } from './events/governor.js';
 import type { JobStore } from './events/job-store.js';
 import { Scheduler } from './events/scheduler.js';
@@ -34,13 +36,16 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { TrafficPlans } from './revisions/plans.js';
 import { SourceConditions } from './reconcile/source-conditions.js';
 import { WorkQueue } from './reconcile/workqueue.js';
-import { Runtime, type RuntimeParts } from './runtime.js';
+import { Runtime } from './runtime.js';
+import type { FunctionInfo } from './reconcile/status.js';
+import { Secrets } from './secrets/secrets.js';
+import { SqliteSecretStore } from './secrets/sqlite-secret-store.js';
 import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
 import { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
 import { DesiredState } from './state/desired-state.js';
-import { readInstanceId, SqliteStore } from './state/sqlite-store.js';
-import { findOrphans, listGlambdarContainers, removeContainers, type GlambdarContainer } from './sandbox/docker/instances.js';
+import { SqliteStore } from './state/sqlite-store.js';
+import { collectOrphans } from './cleanup.js';
 import type { Store } from './state/store.js';
 import { systemClock, type Clock } from './support/clock.js';
 import { compiledFile } from './support/compiled-file.js';
@@ -49,6 +54,53 @@ import { createLogger, type Logger } from './support/logger.js';
 
 /** The ballast file kept in the data folder for a deletion on a disk something else filled. */
 const BALLAST_BYTES = 4 * 1024 * 1024;
+
+/** The parts a Runtime drives, as the composition root (wiring.ts) builds them. */
+export interface RuntimeParts {
+  config: RuntimeConfig;
+  clock: Clock;
+  log: Logger;
+  store: Store;
+  sandbox: Sandbox;
+  pool: Pool;
+  /** Each function's traffic plan, built once per generation. */
+  plans: TrafficPlans;
+  stemCells: StemCells;
+  autoscaler: Autoscaler;
+  queue: WorkQueue;
+  invoker: Invoker;
+  invocations: InvocationLog;
+  /** What containers printed outside invocations, per function. */
+  containerOutput: ContainerOutput;
+  metrics: InvocationMetrics;
+  paths: DataPaths;
+  hostFit: HostFit;
+  desired: DesiredState;
+  access: AccessControl;
+  secrets: Secrets;
+  /** Async jobs and schedules. */
+  events: Events;
+  /** Whether each manifest function's file applies (the SourceValid condition). */
+  sources: SourceConditions;
+  /** The data disk's free space, its reserve and ballast. */
+  space: DiskSpace;
+  /** Invocation records that could not be written. */
+  drops: RecordDrops;
+  /** Removes containers of runtimes whose data folder is gone (Docker only; see cleanup.ts). */
+  collectOrphans?: () => Promise<Array<{ name: string }>>;
+  /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
+  onPurged(handler: (name: string) => void): void;
+}
+
+/** What `GET /metrics` reads, in one snapshot. */
+export interface MetricsSnapshot {
+  functions: FunctionInfo[];
+  invocations: InvocationSnapshot[];
+  stemCellsReady: number;
+  jobs: JobMetrics;
+  /** Invocation records dropped since the process started (a full data disk). */
+  recordsDropped: number;
+}
 
 /** Options of the composition root; everything but `config` and `statusOf` has a production default. */
 export interface RuntimeOptions {
@@ -67,7 +119,11 @@ export interface DataPaths {
   worker: string;
   tmp: string;
   cells: string;
+  /** Each container's own secrets folder, `<secretMounts>/<replica key>/`. */
+  secretMounts: string;
   db: string;
+  /** The generated admin token (0600). */
+  adminToken: string;
 }
 
 /** The data folder's layout: the one place it is written down. */
@@ -78,7 +134,9 @@ export function dataPaths(dir: string): DataPaths {
     worker: join(dir, 'runtime', 'worker'),
     tmp: join(dir, 'tmp'),
     cells: join(dir, 'cells'),
+    secretMounts: join(dir, 'secret-mounts'),
     db: join(dir, 'glambdar.db'),
+    adminToken: join(dir, 'admin-token'),
   };
 }
 
@@ -100,23 +158,35 @@ export async function assembleRuntime(options: RuntimeOptions): Promise<{ runtim
   // reach the few folders they mount by bind mounts, which need no access here.
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  for (const sub of [paths.functions, paths.sockets, paths.worker, paths.tmp, paths.cells, join(dir, 'manifests')]) await mkdir(sub, { recursive: true, mode: 0o700 });
-  const store = new SqliteStore(paths.db, { revisionHistory: options.config.revisionHistory });
-  // Async jobs: the same database file, a connection of their own.
-  const jobs = new SqliteJobStore(paths.db);
-  for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
+  for (const sub of [paths.functions, paths.sockets, paths.worker, paths.tmp, paths.cells, paths.secretMounts, join(dir, 'manifests')]) await mkdir(sub, { recursive: true, mode: 0o700 });
   const log = options.log ?? createLogger(options.config.logLevel);
+  const clock = options.clock ?? systemClock;
+  const adminToken = await loadAdminToken(paths.adminToken, options.config.adminToken, log);
+  const store = new SqliteStore(paths.db, { revisionHistory: options.config.revisionHistory });
+  // Async jobs, keys and secrets: the same database file, a connection each.
+  const jobs = new SqliteJobStore(paths.db);
+  const access = new AccessControl({ adminToken, required: options.config.auth === 'token', keys: new SqliteKeyStore(paths.db), clock });
+  const secrets = new Secrets({ store: new SqliteSecretStore(paths.db), clock });
+  for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
   await installWorker(paths.worker);
-  const drops = new RecordDrops({ clock: options.clock ?? systemClock, log });
+  const drops = new RecordDrops({ clock, log });
   const writer = new ThreadRecordWriter({ dbPath: paths.db, store, log, onDropped: (records, why) => drops.count(records, why) });
-  const parts = wire({ ...options, log }, store, jobs, paths, writer, drops);
+  const parts = wire({ ...options, log, clock }, { store, jobs, access, secrets, drops }, paths, writer);
   return { runtime: new Runtime(parts), parts };
 }
 
-/** Builds every part of the controller around a store. */
-function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: JobStore, paths: DataPaths, writer: RecordWriter, drops: RecordDrops): RuntimeParts {
-  const { config, log } = options;
-  const clock = options.clock ?? systemClock;
+/** The stores wire() builds around. */
+interface Stores {
+  store: Store;
+  jobs: JobStore;
+  access: AccessControl;
+  secrets: Secrets;
+  drops: RecordDrops;
+}
+
+/** Builds every part of the controller around its stores. */
+function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, jobs, access, secrets, drops }: Stores, paths: DataPaths, writer: RecordWriter): RuntimeParts {
+  const { config, log, clock } = options;
   const space = new DiskSpace({ dir: options.config.dir, reserveBytes: config.diskReserveMb === undefined ? 'auto' : Math.round(config.diskReserveMb * 1024 * 1024), ballastBytes: BALLAST_BYTES, clock });
   const sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log, dataDir: resolve(config.dir) });
   const budget = new FrameBudget(DEFAULT_FRAME_BUDGET);
@@ -129,6 +199,7 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     cellsDir: paths.cells,
     socketsDir: paths.sockets,
     workerDir: paths.worker,
+    secretMountsDir: paths.secretMounts,
     startTimeoutMs: config.startTimeoutMs,
     perSize: config.stemCells,
     initialSizes: [{ memoryMb: SPEC_DEFAULTS.memoryMb, cpus: SPEC_DEFAULTS.cpus }],
@@ -150,6 +221,8 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     functionsDir: paths.functions,
     socketsDir: paths.sockets,
     workerDir: paths.worker,
+    secretMountsDir: paths.secretMounts,
+    secrets,
     startTimeoutMs: config.startTimeoutMs,
     queueTimeoutMs: config.queueTimeoutMs,
     maxQueuedPerFunction: config.maxQueuedPerFunction,
@@ -245,7 +318,9 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     metrics,
     paths,
     hostFit,
-    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule, space }),
+    access,
+    secrets,
+    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule, space, secrets }),
     space,
     drops,
     // Orphans are Docker's matter: with another sandbox (the tests' fake) there are none.
@@ -255,45 +330,6 @@ function wire(options: RuntimeOptions & { log: Logger }, store: Store, jobs: Job
     onPurged: (handler) => (onPurged = handler),
   };
   return parts;
-}
-
-/** A container of some Glambdar instance, as `glambdar down` and `gc` report what they removed. */
-export interface RemovedContainer {
-  name: string;
-  functionName: string;
-  stem: boolean;
-}
-
-const removedOf = (c: GlambdarContainer): RemovedContainer => ({ name: c.name, functionName: c.functionName, stem: c.stem });
-
-/** True when `dataDir` still holds the runtime of `instanceId` (or cannot be read now: then it is left alone). */
-function ownsFolder(dataDir: string, instanceId: string): boolean {
-  const found = readInstanceId(join(dataDir, 'glambdar.db'));
-  return found === undefined || found === instanceId;
-}
-
-/**
- * Removes the containers of instances whose data folder is gone or holds another instance now
- * (`glambdar gc`, and every runtime at start): they can never be adopted.
- */
-export async function collectOrphans(docker: Docker = new Docker()): Promise<RemovedContainer[]> {
-  return (await removeContainers(docker, await findOrphans(docker, ownsFolder))).map(removedOf);
-}
-
-/**
- * Removes every container of the runtime whose data folder is `dir` (`glambdar down`):
- * function containers and stem cells. The instance is read from the folder's database; null
- * when the folder holds no runtime.
- */
-export async function removeInstanceContainers(dir: string, docker: Docker = new Docker()): Promise<{ instanceId: string | null; removed: RemovedContainer[] }> {
-  const instanceId = readInstanceId(join(dir, 'glambdar.db'));
-  if (!instanceId) return { instanceId: null, removed: [] };
-  return { instanceId, removed: (await removeContainers(docker, await listGlambdarContainers(docker, instanceId))).map(removedOf) };
-}
-
-/** The instance id of the runtime whose data folder is `dir`, or null. */
-export function instanceOf(dir: string): string | null {
-  return readInstanceId(join(dir, 'glambdar.db')) ?? null;
 }
 
 /** Copies the compiled worker into the data folder: that copy alone is mounted into containers. */

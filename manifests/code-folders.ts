@@ -82,7 +82,7 @@ export async function checkCode(rel: string, functions: readonly ManifestFunctio
   try {
     for (const fn of functions) {
       try {
-        await installCode(fn.code, scratch, fn.name);
+        await installCode(fn.code, scratch, fn.name, { handler: fn.patch.handler ?? null });
       } catch (err) {
         errors.push({ file: rel, documentIndex: fn.documentIndex, path: 'spec.code', message: userMessage(err, log) });
       }

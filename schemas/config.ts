@@ -4,6 +4,34 @@ import { z } from 'zod';
 const envNumber = () =>
   z.coerce.number({ error: (issue) => (issue.code === 'invalid_type' && issue.expected === 'number' ? 'expected a number' : undefined) });
 
+/** A comma-separated list from one variable: trimmed, empty entries dropped. */
+const envList = () =>
+  z
+    .string()
+    .optional()
+    .transform((text) => (text ?? '').split(',').map((item) => item.trim()).filter((item) => item !== ''));
+
+/**
+ * True for a host name or address that only this machine reaches: `localhost`, 127.0.0.0/8,
+ * `::1`. What `GLAMBDAR_AUTH=none` needs, so a runtime without a token never listens beyond it.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** An origin as browsers send it in `Origin`: scheme, host and port, no path. */
+const OriginText = z.string().refine(
+  (text) => {
+    try {
+      return new URL(text).origin === text.replace(/\/+$/, '');
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must list origins such as https://dash.example.com (scheme, host and port only), separated by commas' },
+);
+
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** A duration read from an environment variable: milliseconds, or a number with a unit (`90s`, `12h`, `7d`). */
@@ -55,6 +83,24 @@ export const RuntimeConfigSchema = z
     revisionHistory: envNumber().int().min(1).max(1000).default(10),
     /** The watched folder of GitOps manifests; `<dir>/manifests` when not given. */
     manifestsDir: z.string().min(1).optional(),
+    /** `token`: the control plane needs the admin token; `none` turns that off (loopback only). */
+    auth: z.enum(['token', 'none'], { error: 'must be "token" or "none"' }).default('token'),
+    /** The admin token, instead of the one generated into `<dir>/admin-token`. */
+    adminToken: z
+      .string()
+      .min(16, 'must be at least 16 characters')
+      .max(512, 'must be at most 512 characters')
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (it is sent in an HTTP header)')
+      .optional(),
+    /** Host names the control routes answer besides the listening address, localhost and IP addresses. */
+    allowedHosts: envList().transform((hosts) => hosts.map((h) => h.toLowerCase())),
+    /** Origins whose browser pages may call the control routes (CORS); none by default. */
+    corsOrigins: envList().pipe(z.array(OriginText)).transform((origins) => origins.map((o) => o.replace(/\/+$/, ''))),
+  })
+  .superRefine((config, ctx) => {
+    if (config.auth === 'none' && !isLoopbackHost(config.host)) {
+      ctx.addIssue({ code: 'custom', path: ['auth'], message: `is refused while GLAMBDAR_HOST (${config.host}) is not a loopback address: anyone who reaches the port could deploy code` });
+    }
   })
   .transform((config) => ({ ...config, manifestsDir: config.manifestsDir ?? `${config.dir.replace(/\/+$/, '')}/manifests` }));
 export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;
@@ -75,9 +121,16 @@ export const CONFIG_ENV = {
   resyncIntervalMs: 'GLAMBDAR_RESYNC_MS',
   logLevel: 'GLAMBDAR_LOG_LEVEL',
   manifestsDir: 'GLAMBDAR_MANIFESTS',
+  auth: 'GLAMBDAR_AUTH',
+  adminToken: 'GLAMBDAR_ADMIN_TOKEN',
+  allowedHosts: 'GLAMBDAR_ALLOWED_HOSTS',
+  corsOrigins: 'GLAMBDAR_CORS_ORIGINS',
   revisionHistory: 'GLAMBDAR_REVISION_HISTORY',
   diskReserveMb: 'GLAMBDAR_DISK_RESERVE_MB',
 } as const;
+
+/** Configuration fields whose value an error must never repeat. */
+export const SECRET_CONFIG_FIELDS: ReadonlySet<string> = new Set(['adminToken']);
 
 /** Reads GLAMBDAR_* variables; `defaultDir` is `~/.glambdar`. */
 export function runtimeConfigInput(env: Record<string, string | undefined>, defaultDir: string): Record<string, unknown> {

@@ -1,6 +1,8 @@
-export { FunctionName, FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE, FunctionSpec, SPEC_DEFAULTS, SpecPatch, CONTAINER_FIELDS, FUNCTION_WIDE_FIELDS, NESTED_SPEC_FIELDS, specPatchFromForm } from './spec.js';
+export { FunctionName, FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE, FunctionSpec, SPEC_DEFAULTS, SpecPatch, CONTAINER_FIELDS, FUNCTION_WIDE_FIELDS, NESTED_SPEC_FIELDS, specPatchFromForm, HANDLER_INTERFACES, HandlerInterface, HandlerPath } from './spec.js';
 export { Traffic, TrafficEntry, TRAFFIC_TAG_PATTERN } from './traffic.js';
+export { SecretName, AUTH_MODES } from './spec.js';
 export { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput } from './config.js';
+export { isLoopbackHost, SECRET_CONFIG_FIELDS } from './config.js';
 export type { RuntimeConfig } from './config.js';
 export { CallbackUrl, InfoQuery, InvocationsQuery, LogsQuery, RollbackBody, ExportQuery, EXPORT_FORMATS } from './api.js';
 export type { ExportFormat } from './api.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HandlerInterface } from './spec.js';
 
 /**
  * Validation of the worker frames the runtime receives (the codec itself is worker/framing.ts).
@@ -52,9 +53,16 @@ export const HelloFrame = z.object({
   pid: z.number().int(),
   loadError: z.string().max(MAX_LOG_CHARS).nullable(),
   stem: z.boolean(),
+  /** The interface the loaded function runs under (null: not loaded, or its load failed). */
+  interface: HandlerInterface.nullable(),
 });
 
-export const LoadedFrame = z.object({ t: z.literal('loaded'), id: FrameId, loadError: z.string().max(MAX_LOG_CHARS).nullable() });
+export const LoadedFrame = z.object({
+  t: z.literal('loaded'),
+  id: FrameId,
+  loadError: z.string().max(MAX_LOG_CHARS).nullable(),
+  interface: HandlerInterface.nullable(),
+});
 
 export const ResultFrame = z.object({
   t: z.literal('result'),
@@ -96,5 +104,13 @@ export const InvokeFrame = z.object({
   path: z.string(),
   query: z.record(z.string(), StringOrList),
   headers: z.record(z.string(), StringOrList),
+  requestId: z.string(),
+  timeoutMs: z.number(),
 });
-export const LoadFrame = z.object({ t: z.literal('load'), id: FrameId, env: z.record(z.string(), z.string()) });
+export const LoadFrame = z.object({
+  t: z.literal('load'),
+  id: FrameId,
+  env: z.record(z.string(), z.string()),
+  interface: HandlerInterface.nullable(),
+  handler: z.string().nullable(),
+});

@@ -15,6 +15,8 @@ describe('FunctionSpec', () => {
       env: {},
       scaleDownDelayMs: 60_000,
       idleTimeoutMs: 600_000,
+      auth: 'none',
+      secrets: [],
       retry: { attempts: 3, backoffMs: 1000, maxBackoffMs: 60_000 },
       asyncConcurrency: 10,
       schedule: null,
@@ -221,5 +223,34 @@ describe('spec.traffic', () => {
 
   it('reads a form field of traffic as JSON', () => {
     expect(specPatchFromForm({ traffic: '[{"latestRevision":true,"percent":100}]' })).toEqual({ traffic: [{ latestRevision: true, percent: 100 }] });
+  });
+});
+
+describe('spec.interface and spec.handler', () => {
+  it('takes the five interfaces and handler paths as Lambda writes them; absent means detect and index', () => {
+    for (const name of ['glambdar', 'lambda', 'openfaas', 'knative', 'fetch']) expect(FunctionSpec.parse({ interface: name }).interface).toBe(name);
+    expect(FunctionSpec.parse({ handler: 'src/app.handler' }).handler).toBe('src/app.handler');
+    expect(FunctionSpec.parse({ handler: 'handler' }).handler).toBe('handler');
+    expect(FunctionSpec.parse({ handler: 'dist/@scope/fn-v2.main_$' }).handler).toBe('dist/@scope/fn-v2.main_$');
+    expect(FunctionSpec.parse({})).not.toHaveProperty('interface');
+    expect(FunctionSpec.parse({ interface: null, handler: null }).interface).toBeUndefined();
+  });
+
+  it.each([
+    [{ interface: 'azure' }, 'interface: Invalid option: expected one of "glambdar"|"lambda"|"openfaas"|"knative"|"fetch"'],
+    [{ handler: '/abs/app.handler' }, 'handler: must be a relative path to the file without its extension, then the export: e.g. "index.handler" or "src/app.handler" (no leading "/", no "." or ".." segments)'],
+    [{ handler: '../up.handler' }, 'handler: must be a relative path to the file without its extension, then the export: e.g. "index.handler" or "src/app.handler" (no leading "/", no "." or ".." segments)'],
+    [{ handler: 'src/.hidden.handler' }, 'handler: must be a relative path to the file without its extension, then the export: e.g. "index.handler" or "src/app.handler" (no leading "/", no "." or ".." segments)'],
+    [{ handler: 'src/app.1x' }, 'handler: the part after the last "." must be the name of an export (a JavaScript identifier)'],
+  ])('refuses %j naming the field', (input, issue) => {
+    const parsed = parseWith(FunctionSpec, input);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.issues).toContain(issue);
+  });
+
+  it('lets a patch reset either with null, and a form field with an empty string', () => {
+    expect(SpecPatch.parse({ interface: null, handler: null })).toEqual({ interface: null, handler: null });
+    expect(specPatchFromForm({ interface: '', handler: '', name: 'x' })).toEqual({ interface: null, handler: null });
+    expect(specPatchFromForm({ interface: 'lambda', handler: 'src/app.handler' })).toEqual({ interface: 'lambda', handler: 'src/app.handler' });
   });
 });

@@ -10,6 +10,15 @@ export const FUNCTION_NAME_RULE = 'must be a DNS label: lower-case letters, digi
 /** A function's name. */
 export const FunctionName = z.string().regex(FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE);
 
+/** A secret's name follows the function-name rule: it becomes a file name inside containers. */
+export const SecretName = z.string().regex(FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE);
+
+/** Secrets one function may name. */
+const MAX_SECRETS_PER_FUNCTION = 64;
+
+/** Who may invoke a function: anyone (`none`, the original Glambdar), or holders of one of its keys (`key`). */
+export const AUTH_MODES = ['none', 'key'] as const;
+
 const int = (min: number) => z.number().int().min(min);
 
 /** Environment names the runtime and the worker read; a function may set none of them. */
@@ -37,6 +46,41 @@ const retryShape = {
   maxBackoffMs: int(0).max(DAY_MS),
 };
 
+/**
+ * The handler interfaces a function may be written to (README "Handler interfaces"): the
+ * original `glambdar`, and the contracts of AWS Lambda (API Gateway payload 2.0), OpenFaaS
+ * (node20 template), Knative (`func`'s Node template) and fetch-style runtimes.
+ */
+export const HANDLER_INTERFACES = ['glambdar', 'lambda', 'openfaas', 'knative', 'fetch'] as const;
+export const HandlerInterface = z.enum(HANDLER_INTERFACES);
+export type HandlerInterface = z.infer<typeof HandlerInterface>;
+
+/** One path segment of a handler: no leading dot (so no `..`, no hidden files), no slash. */
+const HANDLER_SEGMENT = '[A-Za-z0-9_@$-][A-Za-z0-9_.@$-]*';
+const HANDLER_PATH = new RegExp(`^(?:${HANDLER_SEGMENT}/)*${HANDLER_SEGMENT}$`);
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const MAX_HANDLER_CHARS = 256;
+
+/**
+ * `spec.handler`: `path/file.export` as Lambda writes it (the file without its extension, then
+ * the export), or `path/file` alone to let the interface pick the export. The worker splits it
+ * (worker/entry-files.ts); here only its shape is checked.
+ */
+export const HandlerPath = z
+  .string()
+  .max(MAX_HANDLER_CHARS, `must be at most ${MAX_HANDLER_CHARS} characters`)
+  .refine((handler) => HANDLER_PATH.test(handler), {
+    message: 'must be a relative path to the file without its extension, then the export: e.g. "index.handler" or "src/app.handler" (no leading "/", no "." or ".." segments)',
+  })
+  .refine(
+    (handler) => {
+      const last = handler.slice(handler.lastIndexOf('/') + 1);
+      const dot = last.lastIndexOf('.');
+      return dot < 0 || IDENTIFIER.test(last.slice(dot + 1));
+    },
+    { message: 'the part after the last "." must be the name of an export (a JavaScript identifier)' },
+  );
+
 /** Every spec field with its rule; defaults live in {@link FunctionSpec}. */
 const specShape = {
   rateLimit: int(0),
@@ -62,6 +106,11 @@ const specShape = {
     .refine((env) => Object.keys(env).length <= MAX_ENV_VARIABLES, { message: `at most ${MAX_ENV_VARIABLES} variables` }),
   scaleDownDelayMs: int(0).max(DAY_MS),
   idleTimeoutMs: int(0).max(DAY_MS),
+  auth: z.enum(AUTH_MODES, { error: `must be one of: ${AUTH_MODES.join(', ')}` }),
+  secrets: z
+    .array(SecretName)
+    .max(MAX_SECRETS_PER_FUNCTION, `at most ${MAX_SECRETS_PER_FUNCTION} secrets`)
+    .refine((names) => new Set(names).size === names.length, { message: 'names a secret twice' }),
   asyncConcurrency: int(1).max(1000),
   /**
    * A cron expression: 5 fields, or 6 with seconds first. Its grammar is croner's, checked by the
@@ -97,6 +146,10 @@ export const SPEC_DEFAULTS = Object.freeze({
   scaleDownDelayMs: 60_000,
   /** With minWarm 0, the function scales to zero after this long without a request. */
   idleTimeoutMs: 600_000,
+  /** Public, as the original Glambdar. */
+  auth: 'none' as (typeof AUTH_MODES)[number],
+  /** Secrets mounted as files at /var/glambdar/secrets/<name>. */
+  secrets: Object.freeze([]) as readonly string[] as string[],
   /** Async jobs: tries per job (every try counts), first wait between them, longest wait. */
   retry: Object.freeze({ attempts: 3, backoffMs: 1000, maxBackoffMs: 60_000 }),
   /** Async jobs of the function running at once, so a backlog leaves containers to synchronous calls. */
@@ -125,6 +178,8 @@ export const FunctionSpec = z
     env: specShape.env.default(() => ({})),
     scaleDownDelayMs: specShape.scaleDownDelayMs.default(SPEC_DEFAULTS.scaleDownDelayMs),
     idleTimeoutMs: specShape.idleTimeoutMs.default(SPEC_DEFAULTS.idleTimeoutMs),
+    auth: specShape.auth.default(SPEC_DEFAULTS.auth),
+    secrets: specShape.secrets.default(() => []),
     /** How requests are split between revisions; absent: all to the latest (schemas/traffic.ts). */
     traffic: TrafficField.optional(),
     retry: z
@@ -140,6 +195,10 @@ export const FunctionSpec = z
     concurrencyPolicy: specShape.concurrencyPolicy.default(SPEC_DEFAULTS.concurrencyPolicy),
     schedulePayload: specShape.schedulePayload.default(() => ({})),
     startingDeadlineSeconds: specShape.startingDeadlineSeconds.default(SPEC_DEFAULTS.startingDeadlineSeconds),
+    /** The handler interface; absent: detected from the module's exports when it loads. */
+    interface: HandlerInterface.nullish().transform((value) => value ?? undefined).optional(),
+    /** Where the handler is; absent: `index` at the root (index.mjs, .js, .cjs, .ts...) with the interface's export. */
+    handler: HandlerPath.nullish().transform((value) => value ?? undefined).optional(),
   })
   .refine((s) => s.minWarm <= s.maxReplicas, { message: 'minWarm must not exceed maxReplicas', path: ['minWarm'] })
   .refine((s) => s.retry.backoffMs <= s.retry.maxBackoffMs, { message: 'backoffMs must not exceed maxBackoffMs', path: ['retry', 'backoffMs'] });
@@ -157,6 +216,8 @@ export const SpecPatch = z.strictObject({
   env: specShape.env.optional(),
   scaleDownDelayMs: specShape.scaleDownDelayMs.optional(),
   idleTimeoutMs: specShape.idleTimeoutMs.optional(),
+  auth: specShape.auth.optional(),
+  secrets: specShape.secrets.optional(),
   /** null (or []) removes the split, as a JSON merge patch removes a field. */
   traffic: Traffic.nullable().optional(),
   /** Merged field by field over the current policy (a JSON merge patch). */
@@ -168,11 +229,15 @@ export const SpecPatch = z.strictObject({
   concurrencyPolicy: specShape.concurrencyPolicy.optional(),
   schedulePayload: specShape.schedulePayload.optional(),
   startingDeadlineSeconds: specShape.startingDeadlineSeconds.optional(),
+  /** null: detect the interface again. */
+  interface: HandlerInterface.nullable().optional(),
+  /** null: back to the default entry. */
+  handler: HandlerPath.nullable().optional(),
 });
 export type SpecPatch = z.infer<typeof SpecPatch>;
 
 /** Spec fields whose change needs new containers; the others apply live. */
-export const CONTAINER_FIELDS = ['memoryMb', 'cpus', 'env'] as const;
+export const CONTAINER_FIELDS = ['memoryMb', 'cpus', 'env', 'secrets', 'interface', 'handler'] as const;
 
 /**
  * Spec fields that belong to the function as a whole, not to one revision: while traffic is
@@ -194,6 +259,8 @@ export const FUNCTION_WIDE_FIELDS = [
   'concurrencyPolicy',
   'schedulePayload',
   'startingDeadlineSeconds',
+  // Who may invoke it: every revision, whatever the split (and a rollback keeps it).
+  'auth',
 ] as const;
 
 /**
@@ -209,8 +276,9 @@ const JSON_FIELDS = new Set(['env', 'retry', 'schedulePayload', 'traffic']);
 
 /**
  * Turns multipart form fields (all strings) into a SpecPatch input: numbers are converted,
- * `env`, `retry`, `schedulePayload` and `traffic` are JSON text, an empty `schedule` is none.
- * `name` is not a spec field and is skipped.
+ * `env`, `retry`, `schedulePayload` and `traffic` are JSON text, an empty `schedule`,
+ * `interface` or `handler` is none, `secrets` a JSON array or names separated by commas
+ * (`secrets=db-password,api-key`; empty: none). `name` is not a spec field and is skipped.
  */
 export function specPatchFromForm(fields: Record<string, unknown>): unknown {
   const out: Record<string, unknown> = {};
@@ -222,7 +290,7 @@ export function specPatchFromForm(fields: Record<string, unknown>): unknown {
       // Not a number: kept as the text, so the error says "received string", not "received NaN".
       const number = raw.trim() === '' ? Number.NaN : Number(raw);
       out[key] = Number.isNaN(number) ? raw : number;
-    } else if (key === 'schedule' && raw.trim() === '') {
+    } else if ((key === 'schedule' || key === 'interface' || key === 'handler') && raw.trim() === '') {
       out[key] = null;
     } else if (JSON_FIELDS.has(key)) {
       try {
@@ -230,9 +298,24 @@ export function specPatchFromForm(fields: Record<string, unknown>): unknown {
       } catch {
         out[key] = raw;
       }
+    } else if (key === 'secrets') {
+      out[key] = secretsFromForm(raw);
     } else {
       out[key] = raw;
     }
   }
   return out;
+}
+
+/** `secrets` as a form field: a JSON array, or comma-separated names. */
+function secretsFromForm(raw: string): unknown {
+  const text = raw.trim();
+  if (text.startsWith('[')) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return raw;
+    }
+  }
+  return text === '' ? [] : text.split(',').map((name) => name.trim());
 }

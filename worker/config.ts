@@ -3,7 +3,7 @@
  * everything below depends on this typed value, never on `process.env` directly.
  */
 
-import { RUNTIME_SOCKET_NAME, SOCKET_MOUNT } from './protocol.js';
+import { INTERFACE_NAMES, RUNTIME_SOCKET_NAME, SOCKET_MOUNT, type InterfaceName } from './protocol.js';
 
 /** Typed worker settings. */
 export interface WorkerConfig {
@@ -17,6 +17,10 @@ export interface WorkerConfig {
   drainTimeoutMs: number;
   /** A stem cell (`GLAMBDAR_STEM=1`): load nothing until a load frame says so. */
   stem: boolean;
+  /** `spec.interface` (`GLAMBDAR_INTERFACE`); unset: detected from the module's exports. */
+  interface?: InterfaceName | null;
+  /** `spec.handler` (`GLAMBDAR_HANDLER`), e.g. `src/app.handler`; unset: `index`. */
+  handler?: string | null;
 }
 
 /** Defaults used when a variable is unset or empty. */
@@ -32,7 +36,15 @@ export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
  * The variables the runtime sets for the worker itself. `main.ts` removes them once read, so a
  * function sees the same environment whether its container was started for it or was a stem cell.
  */
-export const WORKER_ENV_NAMES = ['GLAMBDAR_SOCKET', 'GLAMBDAR_FN_DIR', 'GLAMBDAR_STEM', 'GLAMBDAR_MAX_LOG_BYTES', 'GLAMBDAR_DRAIN_TIMEOUT_MS'] as const;
+export const WORKER_ENV_NAMES = [
+  'GLAMBDAR_SOCKET',
+  'GLAMBDAR_FN_DIR',
+  'GLAMBDAR_STEM',
+  'GLAMBDAR_MAX_LOG_BYTES',
+  'GLAMBDAR_DRAIN_TIMEOUT_MS',
+  'GLAMBDAR_INTERFACE',
+  'GLAMBDAR_HANDLER',
+] as const;
 
 /**
  * Parses the environment into a {@link WorkerConfig}.
@@ -46,7 +58,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     maxLogBytes: count(env, 'GLAMBDAR_MAX_LOG_BYTES', DEFAULT_CONFIG.maxLogBytes),
     drainTimeoutMs: count(env, 'GLAMBDAR_DRAIN_TIMEOUT_MS', DEFAULT_CONFIG.drainTimeoutMs),
     stem: env['GLAMBDAR_STEM'] === '1',
+    // Unset stays undefined (not null), so a config without them equals DEFAULT_CONFIG.
+    interface: interfaceName(env) ?? undefined,
+    handler: text(env, 'GLAMBDAR_HANDLER', '') || undefined,
   };
+}
+
+function interfaceName(env: NodeJS.ProcessEnv): InterfaceName | null {
+  const value = env['GLAMBDAR_INTERFACE'];
+  if (value === undefined || value === '') return null;
+  if (!INTERFACE_NAMES.includes(value as InterfaceName)) {
+    throw new Error(`GLAMBDAR_INTERFACE must be one of ${INTERFACE_NAMES.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as InterfaceName;
 }
 
 function text(env: NodeJS.ProcessEnv, name: string, fallback: string): string {

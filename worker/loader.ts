@@ -1,70 +1,103 @@
 /**
- * Loads the user's function once: `index.mjs` (ESM), else `index.js` (CommonJS through
- * `require`, or ESM when its package.json says `"type": "module"` or `require` refuses it),
- * else `index.cjs`. A broken function never crashes the worker: the outcome is a value.
+ * Loads the user's function once and adapts it to its handler interface. The entry is the
+ * handler path's file (`spec.handler`, default `index`): `.mjs` (ESM), else `.js` (CommonJS
+ * through `require`, or ESM when its package.json says `"type": "module"` or `require` refuses
+ * it), else `.cjs`, else a TypeScript entry's bundle compiled at deploy. A broken function never
+ * crashes the worker: the outcome is a value.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ENTRY_FILES } from './entry-files.js';
+import { compiledFilesOf, describeEntry, entryFilesOf, isTypeScript, parseHandler } from './entry-files.js';
+import { resolveInterface } from './interfaces/detect.js';
+import { DETACHED_SCOPE, type Invoke, type WorkerScope } from './interfaces/types.js';
+import type { InterfaceName } from './protocol.js';
 
-/** The user's handler: receives the request, returns (a promise of) the response. */
-export type Handler = (request: unknown) => unknown;
+/** The user's handler as exported: what the interface's adapter calls. */
+export type Handler = (...args: unknown[]) => unknown;
 
-/** Outcome of {@link loadFunction}; `error` is a readable sentence for the hello frame and logs. */
-export type LoadResult = { ok: true; handler: Handler; file: string } | { ok: false; error: string };
+/**
+ * Outcome of {@link loadFunction}; `error` is a readable sentence for the hello frame and logs.
+ * `typescript`: the entry was compiled from TypeScript, so errors name their `.ts` lines.
+ */
+export type LoadResult =
+  | { ok: true; handler: Handler; invoke: Invoke; interface: InterfaceName; file: string; typescript: boolean }
+  | { ok: false; error: string };
 
-/** Loads the function in `fnDir` and resolves its handler. Never rejects. */
-export async function loadFunction(dir: string): Promise<LoadResult> {
+/** What decides the entry and the interface: `spec.handler` and `spec.interface` (null: defaults). */
+export interface LoadOptions {
+  interface?: InterfaceName | null;
+  handler?: string | null;
+  /** Where fetch's `ctx.waitUntil` registers its promises (the worker's drain waits for them). */
+  scope?: WorkerScope;
+}
+
+/** Loads the function in `dir`, picks its interface and builds its adapter. Never rejects. */
+export async function loadFunction(dir: string, options: LoadOptions = {}): Promise<LoadResult> {
   const fnDir = resolve(dir);
-  const file = ENTRY_FILES.find((name) => existsSync(join(fnDir, name)));
-  if (file === undefined) return { ok: false, error: `index.js not found in ${dir}` };
-  const path = join(fnDir, file);
+  const handlerPath = options.handler ?? null;
+  const file = entryFilesOf(handlerPath).find((name) => isFile(join(fnDir, name)));
+  if (file === undefined) {
+    return { ok: false, error: handlerPath === null ? `index.js not found in ${dir}` : `${describeEntry(handlerPath)} not found in ${dir} (spec.handler ${JSON.stringify(handlerPath)})` };
+  }
+  const typescript = isTypeScript(file);
   let mod: unknown;
+  let commonjs: boolean;
   try {
-    mod = await (file === 'index.js' && !isModulePackage(fnDir) ? requireOrImport(path) : importFile(path));
+    if (typescript) {
+      const compiled = compiledFilesOf(file);
+      const esm = isFile(join(fnDir, compiled.esm));
+      if (!esm && !isFile(join(fnDir, compiled.cjs))) return { ok: false, error: `${file} has no compiled bundle: deploy the function again` };
+      // Stack traces then name the .ts lines (the bundles carry source maps); only for these,
+      // since mapping costs every Error.stack.
+      process.setSourceMapsEnabled(true);
+      commonjs = !esm;
+      mod = await (esm ? importFile(join(fnDir, compiled.esm)) : createRequire(join(fnDir, compiled.cjs))(join(fnDir, compiled.cjs)));
+    } else {
+      const path = join(fnDir, file);
+      const loaded = file.endsWith('.mjs') || (file.endsWith('.js') && isModulePackage(fnDir, dirname(path))) ? { mod: importFile(path), commonjs: false } : requireOrImport(path);
+      commonjs = loaded.commonjs;
+      mod = await loaded.mod;
+    }
   } catch (err) {
     return { ok: false, error: describeLoadError(err, fnDir, file) };
   }
-  const handler = resolveHandler(mod);
-  if (handler === undefined) {
-    return { ok: false, error: `${file} does not export a handler function (exports.handler)` };
-  }
-  return { ok: true, handler, file };
+  const resolved = resolveInterface({ exports: mod, commonjs, file }, options.interface ?? null, parseHandler(handlerPath).exportName, options.scope ?? DETACHED_SCOPE);
+  if (!resolved.ok) return resolved;
+  return { ok: true, handler: resolved.handler, invoke: resolved.invoke, interface: resolved.interface, file, typescript };
 }
 
-/** `exports.handler` is the contract; `export default { handler }` and a default function are accepted too. */
-function resolveHandler(mod: unknown): Handler | undefined {
-  if (typeof mod === 'function') return mod as Handler;
-  if (mod === null || typeof mod !== 'object') return undefined;
-  const { handler, default: fallback } = mod as { handler?: unknown; default?: unknown };
-  if (typeof handler === 'function') return handler as Handler;
-  if (typeof fallback === 'function') return fallback as Handler;
-  if (fallback !== null && typeof fallback === 'object') {
-    const nested = (fallback as { handler?: unknown }).handler;
-    if (typeof nested === 'function') return nested as Handler;
-  }
-  return undefined;
-}
-
-function isModulePackage(fnDir: string): boolean {
-  const pkg = join(fnDir, 'package.json');
-  if (!existsSync(pkg)) return false;
+function isFile(path: string): boolean {
   try {
-    return (JSON.parse(readFileSync(pkg, 'utf8')) as { type?: unknown }).type === 'module';
+    return statSync(path).isFile();
   } catch {
-    return false; // a broken package.json is Node's to report when it matters
+    return false;
   }
 }
 
-/** Returns the exports, or a promise of them when `require` refuses an ES module. */
-function requireOrImport(path: string): unknown {
+/** Whether the nearest package.json from `dir` up to the function's folder says `"type": "module"`. */
+function isModulePackage(fnDir: string, dir: string): boolean {
+  for (let at = dir; ; at = dirname(at)) {
+    const pkg = join(at, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        return (JSON.parse(readFileSync(pkg, 'utf8')) as { type?: unknown }).type === 'module';
+      } catch {
+        return false; // a broken package.json is Node's to report when it matters
+      }
+    }
+    if (at === fnDir || !at.startsWith(fnDir + sep)) return false;
+  }
+}
+
+/** The exports through `require`, or the promise of a namespace when `require` refuses an ES module. */
+function requireOrImport(path: string): { mod: unknown; commonjs: boolean } {
   try {
-    return createRequire(path)(path);
+    return { mod: createRequire(path)(path), commonjs: true };
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;
-    if (code === 'ERR_REQUIRE_ESM' || code === 'ERR_REQUIRE_ASYNC_MODULE') return importFile(path);
+    if (code === 'ERR_REQUIRE_ESM' || code === 'ERR_REQUIRE_ASYNC_MODULE') return { mod: importFile(path), commonjs: false };
     throw err;
   }
 }
@@ -89,7 +122,18 @@ export function describeLoadError(err: unknown, fnDir: string, file: string): st
   return name === 'SyntaxError' ? `${head} (in ${file})` : head;
 }
 
-function locate(stack: string, fnDir: string): string | undefined {
+/**
+ * Where a TypeScript function's error was thrown: ` (at src/app.ts:12:9)`, from the first stack
+ * frame in one of its `.ts` files (source-mapped), or '' when none is.
+ */
+export function sourceLocation(err: unknown, fnDir: string): string {
+  const stack = err !== null && typeof err === 'object' ? (err as { stack?: unknown }).stack : undefined;
+  if (typeof stack !== 'string') return '';
+  const where = locate(stack, resolve(fnDir), (path) => isTypeScript(path) && !path.split(sep).includes('node_modules'));
+  return where === undefined ? '' : ` (at ${where})`;
+}
+
+function locate(stack: string, fnDir: string, accept: (path: string) => boolean = () => true): string | undefined {
   const dir = fnDir.endsWith(sep) ? fnDir : fnDir + sep;
   const dirUrl = pathToFileURL(dir).href;
   for (const line of stack.split('\n')) {
@@ -102,7 +146,7 @@ function locate(stack: string, fnDir: string): string | undefined {
     } catch {
       continue;
     }
-    if (!path.startsWith(dir)) continue;
+    if (!path.startsWith(dir) || !accept(path)) continue;
     return `${relative(fnDir, path)}:${match[2]}${match[3] !== undefined ? `:${match[3]}` : ''}`;
   }
   return undefined;

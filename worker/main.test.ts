@@ -83,7 +83,7 @@ async function open(runtime: FakeRuntime): Promise<{ socket: Socket; next: (coun
 }
 
 function invoke(socket: Socket, id: number, path: string): void {
-  const header: InvokeHeader = { t: 'invoke', id, method: 'GET', path, query: {}, headers: {} };
+  const header: InvokeHeader = { t: 'invoke', id, method: 'GET', path, query: {}, headers: {}, requestId: `req-${id}`, timeoutMs: 30_000 };
   socket.write(encodeFrame(header));
 }
 
@@ -141,7 +141,7 @@ describe('worker process', () => {
     const stem = await run('env-stem', files, { GLAMBDAR_STEM: '1' });
     const a = await open(direct.runtime);
     const b = await open(stem.runtime);
-    b.socket.write(encodeFrame({ t: 'load', id: 1, env: { GREETING: 'hi' } } satisfies LoadHeader));
+    b.socket.write(encodeFrame({ t: 'load', id: 1, env: { GREETING: 'hi' }, interface: null, handler: null } satisfies LoadHeader));
     expect((await b.next(2))[1]?.header).toMatchObject({ t: 'loaded', id: 1, loadError: null });
     invoke(a.socket, 2, '/');
     invoke(b.socket, 2, '/');

@@ -11,12 +11,20 @@
 
 /**
  * Version of this protocol, sent in `hello`; a runtime refuses a worker of another version.
- * 2: `result.errorCode` and the `output` frame.
+ * 2: the handler interface in `load`/`hello`; 3: `result.errorCode` and the `output` frame.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** The longest text of one `output` frame, in characters; the worker splits longer writes. */
 export const MAX_OUTPUT_FRAME_CHARS = 16_384;
+
+/**
+ * The handler interfaces a worker can adapt a function to (worker/interfaces/). The spec's
+ * list (schemas/spec.ts) is tied to this one by controller/pool/protocol-check.ts.
+ */
+export type InterfaceName = 'glambdar' | 'lambda' | 'openfaas' | 'knative' | 'fetch';
+/** The same names as values, for the worker's own checks. */
+export const INTERFACE_NAMES: readonly InterfaceName[] = ['glambdar', 'lambda', 'openfaas', 'knative', 'fetch'];
 
 /** Where a container sees the folder holding the runtime's socket (mounted read-only). */
 export const SOCKET_MOUNT = '/run/glambdar';
@@ -51,6 +59,10 @@ export interface InvokeHeader {
   path: string;
   query: Record<string, string | string[]>;
   headers: Record<string, string | string[]>;
+  /** The invocation's id (`x-glambdar-request-id`): Lambda's `awsRequestId`, and the like. */
+  requestId: string;
+  /** How long the runtime waits for this answer (ms, from when it sent it): Lambda's `getRemainingTimeInMillis()`. */
+  timeoutMs: number;
 }
 
 /**
@@ -61,6 +73,10 @@ export interface LoadHeader {
   t: 'load';
   id: number;
   env: Record<string, string>;
+  /** `spec.interface` (null: detect it from the exports), as `GLAMBDAR_INTERFACE` gives it to other workers. */
+  interface: InterfaceName | null;
+  /** `spec.handler` (null: the default entry), as `GLAMBDAR_HANDLER` gives it to other workers. */
+  handler: string | null;
 }
 
 /** Worker -> runtime: the answer to a load frame. */
@@ -68,6 +84,8 @@ export interface LoadedHeader {
   t: 'loaded';
   id: number;
   loadError: string | null;
+  /** The interface the function runs under; null when its load failed. */
+  interface: InterfaceName | null;
 }
 
 /**
@@ -82,6 +100,8 @@ export interface HelloHeader {
   pid: number;
   loadError: string | null;
   stem: boolean;
+  /** The interface the function runs under; null for a stem cell or a failed load. */
+  interface: InterfaceName | null;
 }
 
 /** Worker -> runtime: the outcome of one invocation. Body: the response body bytes. */
@@ -122,6 +142,8 @@ type FieldChecks<H> = { readonly [K in keyof H]-?: (value: unknown) => boolean }
 
 const isId = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 1;
 const isString = (v: unknown): boolean => typeof v === 'string';
+const isNullableString = (v: unknown): boolean => v === null || typeof v === 'string';
+const isInterface = (v: unknown): boolean => v === null || INTERFACE_NAMES.includes(v as InterfaceName);
 const isPlainRecord = (v: unknown): boolean => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 const INVOKE_FIELDS: FieldChecks<InvokeHeader> = {
@@ -131,12 +153,16 @@ const INVOKE_FIELDS: FieldChecks<InvokeHeader> = {
   path: isString,
   query: isPlainRecord,
   headers: isPlainRecord,
+  requestId: isString,
+  timeoutMs: (v) => typeof v === 'number' && v >= 0,
 };
 
 const LOAD_FIELDS: FieldChecks<LoadHeader> = {
   t: (v) => v === 'load',
   id: isId,
   env: isPlainRecord,
+  interface: isInterface,
+  handler: isNullableString,
 };
 
 function matches<H>(checks: FieldChecks<H>, header: unknown): header is H {

@@ -110,12 +110,12 @@ function isResponseShape(value: unknown): value is ResponseShape {
  * A final status: 200..599. 1xx are interim responses (100 Continue, 101 Switching Protocols)
  * that an HTTP client would take for another exchange, never an answer of their own.
  */
-function checkStatus(code: unknown): number {
+export function checkStatus(code: unknown): number {
   if (typeof code === 'number' && Number.isInteger(code) && code >= 200 && code <= 599) return code;
   throw new TypeError(`handler returned an invalid statusCode ${describe(code)}: expected an integer 200..599`);
 }
 
-function lowerHeaders(raw: unknown): Record<string, string | string[]> {
+export function lowerHeaders(raw: unknown): Record<string, string | string[]> {
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new TypeError(`handler returned invalid headers ${describe(raw)}: expected an object`);
   }
@@ -129,11 +129,11 @@ function lowerHeaders(raw: unknown): Record<string, string | string[]> {
 }
 
 /** An HTTP token (RFC 9110), as node checks header names. */
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+export const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What node refuses in a header value: control characters (a newline would split the response). */
 const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
-function headerValue(value: unknown, name: string): string {
+export function headerValue(value: unknown, name: string): string {
   let text: string;
   if (typeof value === 'string') text = value;
   else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') text = String(value);
@@ -142,7 +142,7 @@ function headerValue(value: unknown, name: string): string {
   return text;
 }
 
-function encodeBody(body: unknown): [Buffer, string | undefined] {
+export function encodeBody(body: unknown): [Buffer, string | undefined] {
   if (body === undefined || body === null) return [EMPTY, undefined];
   const streamed = streamKind(body);
   if (streamed !== undefined) {

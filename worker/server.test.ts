@@ -7,6 +7,7 @@ import type { WorkerConfig } from './config.js';
 import { encodeFrame, type Frame } from './framing.js';
 import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type OutputHeader, type ResultHeader } from './protocol.js';
 import { startWorker, type Worker } from './server.js';
+import { ACCEPTED_SHAPES } from './interfaces/detect.js';
 import { FakeRuntime, type RuntimeConnection } from './testing/fake-runtime.js';
 
 const HANDLER = `
@@ -70,7 +71,7 @@ describe('worker server', () => {
     expect(worker.ready).toBe(true);
     const first = await runtime.accept(1);
     const [hello] = await first.next(1);
-    expect(hello?.header).toEqual({ t: 'hello', v: PROTOCOL_VERSION, pid: process.pid, loadError: null, stem: false } satisfies HelloHeader);
+    expect(hello?.header).toEqual({ t: 'hello', v: PROTOCOL_VERSION, pid: process.pid, loadError: null, stem: false, interface: 'glambdar' } satisfies HelloHeader);
     // A restarted runtime listens again on the same socket: the worker connects again and greets it.
     first.socket.destroy();
     const second = await runtime.accept(2);
@@ -85,7 +86,7 @@ describe('worker server', () => {
     const wire = Buffer.concat(
       Array.from({ length: 30 }, (_, n) =>
         encodeFrame(
-          { t: 'invoke', id: 100 + n, method: 'POST', path: '/ok', query: { id: String(n) }, headers: {} } satisfies InvokeHeader,
+          { t: 'invoke', id: 100 + n, method: 'POST', path: '/ok', query: { id: String(n) }, headers: {}, requestId: `req-${n}`, timeoutMs: 30_000 } satisfies InvokeHeader,
           Buffer.from(JSON.stringify({ n })),
         ),
       ),
@@ -129,14 +130,12 @@ describe('worker server', () => {
     expect(worker.ready).toBe(false);
     const client = await runtime.accept();
     const [hello] = await client.next(1);
-    expect(hello?.header).toMatchObject({ loadError: 'index.js does not export a handler function (exports.handler)' });
+    // The export is named "nothing".
+    const why = `index.js fits no handler interface: it exports nothing (a number); accepted: ${ACCEPTED_SHAPES}`;
+    expect(hello?.header).toMatchObject({ loadError: why });
     client.invoke(9, '/', {});
     const [, result] = await client.next(2);
-    expect(result?.header).toMatchObject({
-      id: 9,
-      statusCode: 500,
-      error: 'function failed to load: index.js does not export a handler function (exports.handler)',
-    });
+    expect(result?.header).toMatchObject({ id: 9, statusCode: 500, error: `function failed to load: ${why}` });
   });
 
   it('drops a connection that sends a malformed frame, then connects again and serves', async () => {
@@ -221,7 +220,7 @@ describe('worker server as a stem cell', () => {
     const { worker, runtime, fnDir } = await setup({}, { drainTimeoutMs: 100, stem: true });
     const client: RuntimeConnection = await runtime.accept();
     const [hello] = await client.next(1);
-    expect(hello?.header).toEqual({ t: 'hello', v: PROTOCOL_VERSION, pid: process.pid, loadError: null, stem: true });
+    expect(hello?.header).toEqual({ t: 'hello', v: PROTOCOL_VERSION, pid: process.pid, loadError: null, stem: true, interface: null });
     expect(worker.ready).toBe(false);
 
     client.invoke(1, '/', {});
@@ -230,9 +229,9 @@ describe('worker server as a stem cell', () => {
 
     // The runtime places the code, then asks for the load.
     await writeFile(join(fnDir, 'index.js'), 'exports.handler = async () => ({ greeting: process.env.STEM_GREETING });');
-    client.socket.write(encodeFrame({ t: 'load', id: 2, env: { STEM_GREETING: 'specialized' } }));
+    client.socket.write(encodeFrame({ t: 'load', id: 2, env: { STEM_GREETING: 'specialized' }, interface: null, handler: null }));
     const [, , loaded] = await client.next(3);
-    expect(loaded?.header).toEqual({ t: 'loaded', id: 2, loadError: null });
+    expect(loaded?.header).toEqual({ t: 'loaded', id: 2, loadError: null, interface: 'glambdar' });
     expect(worker.ready).toBe(true);
 
     client.invoke(3, '/', {});
@@ -240,9 +239,9 @@ describe('worker server as a stem cell', () => {
     expect(answer?.header).toMatchObject({ t: 'result', id: 3, statusCode: 200, error: null });
     expect(JSON.parse(answer!.body.toString())).toEqual({ greeting: 'specialized' });
 
-    client.socket.write(encodeFrame({ t: 'load', id: 4, env: {} }));
+    client.socket.write(encodeFrame({ t: 'load', id: 4, env: {}, interface: null, handler: null }));
     const frames = await client.next(5);
-    expect(frames[4]?.header).toEqual({ t: 'loaded', id: 4, loadError: 'this worker has already loaded a function' });
+    expect(frames[4]?.header).toEqual({ t: 'loaded', id: 4, loadError: 'this worker has already loaded a function', interface: null });
     Reflect.deleteProperty(process.env, 'STEM_GREETING');
   });
 
@@ -277,9 +276,9 @@ exports.handler = async (req) => {
 };`;
     const { runtime } = await setup({ 'index.js': handler });
     const client = await runtime.accept();
-    client.socket.write(encodeFrame({ t: 'invoke', id: 1, method: 'POST', path: '/', query: {}, headers: {} } satisfies InvokeHeader, Buffer.from('{nope')));
-    client.socket.write(encodeFrame({ t: 'invoke', id: 2, method: 'POST', path: '/caught', query: {}, headers: {} } satisfies InvokeHeader, Buffer.from('{nope')));
-    client.socket.write(encodeFrame({ t: 'invoke', id: 3, method: 'POST', path: '/', query: {}, headers: {} } satisfies InvokeHeader));
+    client.socket.write(encodeFrame({ t: 'invoke', id: 1, method: 'POST', path: '/', query: {}, headers: {}, requestId: 'r', timeoutMs: 30_000 } satisfies InvokeHeader, Buffer.from('{nope')));
+    client.socket.write(encodeFrame({ t: 'invoke', id: 2, method: 'POST', path: '/caught', query: {}, headers: {}, requestId: 'r', timeoutMs: 30_000 } satisfies InvokeHeader, Buffer.from('{nope')));
+    client.socket.write(encodeFrame({ t: 'invoke', id: 3, method: 'POST', path: '/', query: {}, headers: {}, requestId: 'r', timeoutMs: 30_000 } satisfies InvokeHeader));
     const bad = await resultOf(client, 1);
     expect(bad.header).toMatchObject({ statusCode: 400, errorCode: 'INVALID_JSON_BODY', error: expect.stringMatching(/^request body is not valid JSON: /) });
     expect(bad.header.stderr).not.toMatch(/\n\s+at /);

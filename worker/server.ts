@@ -14,9 +14,10 @@ import type { WorkerConfig } from './config.js';
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from './framing.js';
 import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
 import { isInvokeHeader, isLoadHeader } from './protocol.js';
-import { loadFunction, type LoadResult } from './loader.js';
-import { createRequest, isInvalidJsonBody, normalizeResponse, type FunctionResponse } from './request.js';
+import { loadFunction, sourceLocation, type LoadOptions, type LoadResult } from './loader.js';
+import { isInvalidJsonBody, type FunctionResponse } from './request.js';
 import { StrayOutput } from './stray-output.js';
+import type { WorkerScope } from './interfaces/types.js';
 
 /** What the function printed while it loaded: shown once as container output, and in the first invocation's record (as Lambda shows init logs). */
 interface InitOutput {
@@ -50,10 +51,22 @@ const MAX_RETRY_MS = 1000;
 export async function startWorker(config: WorkerConfig): Promise<Worker> {
   const stray = new StrayOutput();
   onStrayOutput((stream, text) => stray.write(stream, text));
+  // Work a function asked to finish after its response (fetch's ctx.waitUntil): the drain waits for it.
+  const lingering = new Set<Promise<unknown>>();
+  const scope: WorkerScope = {
+    waitUntil(promise) {
+      const tracked: Promise<unknown> = Promise.resolve(promise).then(
+        () => undefined,
+        (err: unknown) => writeRealStderr(`glambdar worker: a waitUntil promise rejected: ${stackOf(err)}\n`),
+      );
+      lingering.add(tracked);
+      void tracked.finally(() => lingering.delete(tracked));
+    },
+  };
   let initOutput: InitOutput | null = null;
   /** Loads the function with its output captured: that output is the init log. */
-  const loadCaptured = async (): Promise<LoadResult> => {
-    const run = await runCaptured(() => loadFunction(config.fnDir), config.maxLogBytes);
+  const loadCaptured = async (options: LoadOptions): Promise<LoadResult> => {
+    const run = await runCaptured(() => loadFunction(config.fnDir, options), config.maxLogBytes);
     if (run.stdout !== '' || run.stderr !== '') {
       initOutput = { stdout: run.stdout, stderr: run.stderr };
       stray.write('stdout', run.stdout);
@@ -67,7 +80,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     return output;
   };
   // A stem cell starts empty and loads when the runtime has placed a function's code.
-  let loaded: LoadResult | null = config.stem ? null : await loadCaptured();
+  let loaded: LoadResult | null = config.stem ? null : await loadCaptured({ interface: config.interface ?? null, handler: config.handler ?? null, scope });
   if (loaded && !loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
   const hello = () =>
     encodeFrame({
@@ -76,17 +89,18 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       pid: process.pid,
       loadError: loaded && !loaded.ok ? loaded.error : null,
       stem: loaded === null,
+      interface: loaded?.ok === true ? loaded.interface : null,
     } satisfies HelloHeader);
   let loading: Promise<LoadResult> | null = null;
   const load = async (head: LoadHeader): Promise<Buffer> => {
     if (loaded || loading) {
-      return encodeFrame({ t: 'loaded', id: head.id, loadError: 'this worker has already loaded a function' } satisfies LoadedHeader);
+      return encodeFrame({ t: 'loaded', id: head.id, loadError: 'this worker has already loaded a function', interface: null } satisfies LoadedHeader);
     }
     for (const [key, value] of Object.entries(head.env)) process.env[key] = value;
-    loading = loadCaptured();
+    loading = loadCaptured({ interface: head.interface, handler: head.handler, scope });
     loaded = await loading;
     if (!loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
-    return encodeFrame({ t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error } satisfies LoadedHeader);
+    return encodeFrame({ t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error, interface: loaded.ok ? loaded.interface : null } satisfies LoadedHeader);
   };
 
   let socket: Socket | null = null;
@@ -121,7 +135,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
           return;
         }
         inFlight++;
-        invoke(loaded, header, body, config.maxLogBytes, closing !== undefined, takeInitOutput)
+        invoke(loaded, header, body, config.maxLogBytes, closing !== undefined, takeInitOutput, config.fnDir)
           .then(
             (frame) => {
               if (!conn.writable) return;
@@ -183,6 +197,8 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     folder.close();
     const deadline = Date.now() + config.drainTimeoutMs;
     if (inFlight > 0) await within(deadline, new Promise<void>((resolve) => (onIdle = resolve)));
+    // Then what invocations asked to finish after their responses (ctx.waitUntil), within the same bound.
+    while (lingering.size > 0 && Date.now() < deadline) await within(deadline, Promise.all(lingering).then(() => undefined));
     const open = socket as Socket | null;
     if (open) {
       const closed = new Promise<void>((resolve) => open.once('close', () => resolve()));
@@ -258,6 +274,7 @@ async function invoke(
   maxLogBytes: number,
   draining: boolean,
   takeInitOutput: () => InitOutput | null,
+  fnDir: string,
 ): Promise<Buffer> {
   const started = performance.now();
   if (draining) return result(head.id, 503, 'worker is shutting down', '', '', started);
@@ -269,11 +286,10 @@ async function invoke(
     const out = withInit({ stdout: '', stderr: '' });
     return result(head.id, 500, `function failed to load: ${loaded.error}`, out.stdout, out.stderr, started);
   }
-  const { handler } = loaded;
-  const request = createRequest(head, body);
+  const { invoke: adapter, typescript } = loaded;
   const run = await runCaptured(async (): Promise<FunctionResponse> => {
     try {
-      return normalizeResponse(await handler(request));
+      return await adapter(head, body);
     } catch (err) {
       // Like Lambda: the stack goes to the invocation's own log, the message to the caller.
       // A body that is not JSON is the caller's mistake: one line says so, no stack.
@@ -284,7 +300,10 @@ async function invoke(
   const out = withInit(run);
   if (!run.ok) {
     const errorCode = isInvalidJsonBody(run.error) ? 'INVALID_JSON_BODY' : null;
-    return result(head.id, errorCode ? 400 : 500, messageOf(run.error), out.stdout, out.stderr, started, undefined, errorCode);
+    if (errorCode) return result(head.id, 400, messageOf(run.error), out.stdout, out.stderr, started, undefined, errorCode);
+    // A TypeScript function's message also says which .ts line threw (its stack is source-mapped).
+    const where = typescript ? sourceLocation(run.error, fnDir) : '';
+    return result(head.id, 500, messageOf(run.error) + where, out.stdout, out.stderr, started);
   }
   const frame = result(head.id, run.value.statusCode, null, out.stdout, out.stderr, started, run.value);
   if (frame.length - 4 <= MAX_FRAME_BYTES) return frame;

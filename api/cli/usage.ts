@@ -8,11 +8,13 @@ Running the runtime (on this machine, data in GLAMBDAR_DIR, default ~/.glambdar)
   down                          remove every container of the runtime of GLAMBDAR_DIR (stop it first)
   gc                            remove the containers of runtimes whose data folder is gone
 
-Talking to a runtime (GLAMBDAR_URL, default http://127.0.0.1:8000):
+Talking to a runtime (GLAMBDAR_URL, default http://127.0.0.1:8000; the admin token comes from
+GLAMBDAR_TOKEN, else from admin-token in GLAMBDAR_DIR):
   deploy <file.zip> [k=v ...] [--wait]
                                 deploy a function (spec fields as k=v, e.g. rateLimit=5);
                                 --wait answers once the new generation has loaded
-  invoke <name> [json]          invoke a function with a JSON body
+  invoke <name> [json] [--key K] invoke a function with a JSON body (a private one: with key K,
+                                or the admin token)
   invoke --async <name> [json]  queue an async invocation; prints its request id
   jobs [name] [--status S]      async jobs, newest first (S: queued, running, succeeded, dead)
   job <id>                      one async job as JSON: status, attempts, response, error
@@ -30,6 +32,13 @@ Talking to a runtime (GLAMBDAR_URL, default http://127.0.0.1:8000):
   rollback <name> [N|tag]       roll back to revision N (or the one a tag names; default:
                                 the revision before the latest), as a new generation
   del <name>                    delete a function
+  secret set <name> [--from-file F | value | -]
+                                store a secret (from a file, the argument, or stdin with -)
+  secret ls                     list secrets: names, sizes, times, users (never values)
+  secret rm <name>              delete a secret no function uses
+  keys create <function>        make a key for a private function (shown once)
+  keys ls <function>            list a function's keys (ids and times)
+  keys rm <function> <id>       revoke a key
   export <name>|--all --format knative|kubernetes [--image-prefix R]
                                 the function(s) as Knative or Kubernetes YAML, validated, for
                                 kubectl apply -f - (images: <R>/<name>:r<revision>-<digest>,

@@ -10,7 +10,7 @@ import { imageReference, type ExportFormat } from '../../schemas/index.js';
 import { knativeObjects } from './knative.js';
 import { kubernetesObjects } from './kubernetes.js';
 import type { ManifestObject } from './manifest-object.js';
-import { notCarriedOver } from './not-carried.js';
+import { losesNothing, notCarriedOver } from './not-carried.js';
 import type { ExportTarget } from './pod.js';
 import { SpecReader } from './spec-reader.js';
 
@@ -86,7 +86,8 @@ export function exportFunction(source: ExportSource, options: ExportOptions): Ex
     }
     return object.toJSON();
   });
-  return { name: source.name, revision, image, objects, notes: target.notes, fields: spec.fields, fieldsRead: spec.fieldsRead };
+  const fields = spec.fields.filter((field) => !losesNothing(field, source.spec[field]));
+  return { name: source.name, revision, image, objects, notes: target.notes, fields, fieldsRead: spec.fieldsRead };
 }
 
 /**

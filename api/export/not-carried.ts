@@ -35,6 +35,17 @@ export const CARRIED_BY_IMAGE: Readonly<Record<string, string>> = {
   handler: 'the handler entry is baked into the image by glambdar image',
 };
 
+/**
+ * Values at which a field listed above loses nothing in any format: a public function
+ * (`auth: none`, the default every spec now has) has no keys to leave behind.
+ */
+const LOSES_NOTHING_AT: Readonly<Record<string, unknown>> = { auth: 'none' };
+
+/** True when a spec field at this value loses nothing in an export, though the field is listed above. */
+export function losesNothing(field: string, value: unknown): boolean {
+  return Object.hasOwn(LOSES_NOTHING_AT, field) && LOSES_NOTHING_AT[field] === value;
+}
+
 /** The fields of `fields` a format does not carry over, with their reasons, in the order given. */
 export function notCarriedOver(format: ExportFormat, fields: Iterable<string>): Array<[field: string, reason: string]> {
   const table = NOT_CARRIED_OVER[format];

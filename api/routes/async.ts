@@ -37,7 +37,7 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     }
     callbackUrl = parsed.value;
   }
-  const { name, tag, request, body } = await readInvocation(req, ASYNC_PREFIX);
+  const { name, tag, request, body } = await readInvocation(req, ASYNC_PREFIX, runtime);
   const job = runtime.enqueue(name, request, body, callbackUrl, tag);
   const text = JSON.stringify({ requestId: job.requestId, status: job.status });
   res.writeHead(202, {

@@ -61,11 +61,13 @@ export function functionRoutes(app: express.Express, runtime: Runtime): void {
     }
   });
 
-  app.post('/config/:name', express.json({ limit: '1mb' }), (req, res) => {
+  app.post('/config/:name', express.json({ limit: '1mb' }), async (req, res) => {
     const name = functionName(req.params['name'] as string);
     if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
       throw new InvalidInput('body must be a JSON object of spec fields, e.g. {"rateLimit": 5}');
     }
+    // A new handler's entry is readied first (a TypeScript one compiled); configure then checks it.
+    await runtime.prepareHandler(name, req.body);
     const { record } = runtime.configure(name, req.body);
     res.json({ function: name, status: 'updated', generation: record.generation, ...record.spec });
   });

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidArchive } from '../support/errors.js';
-import { DIGEST_LENGTH, DIR_MODE, ENTRY_FILES, EXEC_FILE_MODE, FILE_MODE, formatBytes, isErrno, noEntryMessage, shown, type ArchiveLimits } from './rules.js';
+import { DIGEST_LENGTH, DIR_MODE, entryFilesOf, EXEC_FILE_MODE, FILE_MODE, formatBytes, isErrno, missingEntryMessage, shown, type ArchiveLimits } from './rules.js';
 
 /** One entry of a code folder, by its path relative to the folder. */
 export interface FolderEntry {
@@ -18,8 +18,8 @@ export interface FolderEntry {
   isDir: boolean;
 }
 
-/** Lists a code folder without following links; enforces the archive limits and index.js. */
-export async function scanFolder(srcDir: string, limits: ArchiveLimits): Promise<FolderEntry[]> {
+/** Lists a code folder without following links; enforces the archive limits and the entry file (`handler`'s, or index.js). */
+export async function scanFolder(srcDir: string, limits: ArchiveLimits, handler: string | null = null, where: 'archive' | 'code folder' = 'code folder'): Promise<FolderEntry[]> {
   const st = await fs.stat(srcDir).catch(() => undefined);
   if (!st?.isDirectory()) throw new InvalidArchive('code folder does not exist or is not a folder');
 
@@ -42,12 +42,18 @@ export async function scanFolder(srcDir: string, limits: ArchiveLimits): Promise
   };
   await walk(srcDir, '');
 
-  if (!out.some((e) => !e.isDir && ENTRY_FILES.includes(e.rel))) {
+  if (entryIn(out, handler) === undefined) {
     const found = out.filter((e) => !e.isDir && !e.rel.includes('/')).map((e) => e.rel);
-    throw new InvalidArchive(noEntryMessage('code folder', 'at its root', found));
+    throw new InvalidArchive(missingEntryMessage(where, handler, found));
   }
   // Code-unit order; a folder sorts before everything inside it.
   return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+}
+
+/** The file a code starts from: the first of the handler's entry files (worker/entry-files.ts order) it holds. */
+export function entryIn(entries: readonly FolderEntry[], handler: string | null): string | undefined {
+  const files = new Set(entries.filter((e) => !e.isDir).map((e) => e.rel));
+  return entryFilesOf(handler).find((file) => files.has(file));
 }
 
 /** Opens a regular file without following a link, even one put there after the scan. */

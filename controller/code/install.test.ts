@@ -330,7 +330,7 @@ describe('installArchive', () => {
   it('refuses an archive without an entry file at its root or in a single top-level folder, naming the accepted ones and what it found', async () => {
     const cases: Array<[FixtureEntry[], string]> = [
       [[{ name: 'handler.js' }], '"handler.js"'],
-      [[{ name: 'index.ts' }, { name: 'package.json', data: '{}' }], '"index.ts", "package.json"'],
+      [[{ name: 'main.py' }, { name: 'package.json', data: '{}' }], '"main.py", "package.json"'],
       [[{ name: 'a/index.js' }, { name: 'b/index.js' }], 'nothing'],
       [[{ name: 'a/index.js' }, { name: 'README.md', data: '' }], '"README.md"'],
       [[{ name: 'a/b/index.js' }], 'nothing'],
@@ -339,7 +339,7 @@ describe('installArchive', () => {
     for (const [i, [entries, found]] of cases.entries()) {
       const zip = await makeZip(`none${i}.zip`, entries);
       const err = await refusal(installArchive(zip, functionsDir, 'none'));
-      expect(err.message).toBe(`archive has no index.mjs, index.js or index.cjs at its root or in a single top-level folder (found: ${found})`);
+      expect(err.message).toBe(`archive has no index.js (nor index.mjs, index.cjs, index.ts, index.mts, index.cts) at its root or in a single top-level folder (found: ${found})`);
     }
     await expectNothingInstalled('none');
   });
@@ -428,7 +428,7 @@ describe('installFolder', () => {
   it('refuses a folder without index.js and a folder over the limits', async () => {
     const src = path.join(work, 'src-none');
     await writeTree(src, { 'lib/index.js': HANDLER });
-    expect((await refusal(installFolder(src, functionsDir, 'none'))).message).toBe('code folder has no index.mjs, index.js or index.cjs at its root (found: nothing)');
+    expect((await refusal(installFolder(src, functionsDir, 'none'))).message).toBe('code folder has no index.js (nor index.mjs, index.cjs, index.ts, index.mts, index.cts) at its root (found: nothing)');
 
     const big = path.join(work, 'src-big');
     await writeTree(big, { 'index.js': HANDLER, 'a.txt': 'x'.repeat(2048) });

@@ -2,7 +2,7 @@
  * The rules every code install follows, whichever way the code comes: limits, modes, the entry
  * files, how an offending name is shown in a message. One home for each (README "API").
  */
-import { ENTRY_FILES } from '../../worker/entry-files.js';
+import { describeEntry, ENTRY_FILES, entryFilesOf } from '../../worker/entry-files.js';
 
 /** Limits on an uploaded archive or a code folder. */
 export interface ArchiveLimits {
@@ -12,17 +12,23 @@ export interface ArchiveLimits {
 
 export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = { maxUnpackedBytes: 250 * 1024 * 1024, maxEntries: 10_000 };
 
-/** The files a function's code may start from, at its root (the worker loads the first found). */
-export { ENTRY_FILES };
+/**
+ * The files a function's code may start from (the worker loads the first found): `index.*` at
+ * its root, or the file of `spec.handler`. One list, the worker's (worker/entry-files.ts).
+ */
+export { ENTRY_FILES, entryFilesOf };
 
 /**
- * What a refusal for a missing entry file says: the accepted names, and what was there
- * instead (at most 8 names), so `index.ts` or `handler.js` reads as the reason it is.
+ * What a code without its entry is told: the entry file(s) looked for and, for the default
+ * entry, what was there instead (at most 8 names), so `main.py` or `handler.js` reads as the
+ * reason it is.
  */
-export function noEntryMessage(what: string, place: string, found: readonly string[]): string {
-  const accepted = ENTRY_FILES.length > 1 ? `${ENTRY_FILES.slice(0, -1).join(', ')} or ${ENTRY_FILES.at(-1)}` : ENTRY_FILES[0];
-  const shownFound = found.length === 0 ? 'nothing' : found.slice(0, 8).map(shown).join(', ') + (found.length > 8 ? ', ...' : '');
-  return `${what} has no ${accepted} ${place} (found: ${shownFound})`;
+export function missingEntryMessage(where: 'archive' | 'code folder', handler: string | null | undefined, found?: readonly string[]): string {
+  const byDefault = handler === null || handler === undefined;
+  const what = byDefault ? `index.js (nor ${ENTRY_FILES.filter((f) => f !== 'index.js').join(', ')})` : `${describeEntry(handler)} (spec.handler ${JSON.stringify(handler)})`;
+  const place = where === 'archive' ? ' at its root or in a single top-level folder' : byDefault ? ' at its root' : '';
+  const shownFound = !byDefault || found === undefined ? '' : ` (found: ${found.length === 0 ? 'nothing' : found.slice(0, 8).map(shown).join(', ') + (found.length > 8 ? ', ...' : '')})`;
+  return `${where} has no ${what}${place}${shownFound}`;
 }
 
 /** Hex characters of the code digest. */

@@ -15,12 +15,12 @@ import type { Entry, ZipFile } from 'yauzl';
 import { GlambdarError, InvalidArchive } from '../support/errors.js';
 import {
   DIR_MODE,
-  ENTRY_FILES,
+  entryFilesOf,
   EXEC_FILE_MODE,
   FILE_MODE,
   formatBytes,
   isSystemError,
-  noEntryMessage,
+  missingEntryMessage,
   S_IFDIR,
   S_IFLNK,
   S_IFMT,
@@ -129,17 +129,18 @@ function recordEntry(state: ScanState, entry: Entry, isDir: boolean, segments: s
   if (forCode) state.codeTop.add(segments[0]!);
 }
 
-/** Where index.js is: '' for the archive root, or the name of the single top-level folder. */
-function pickRoot(state: ScanState): string {
+/** Where the entry is: '' for the archive root, or the name of the single top-level folder. */
+function pickRoot(state: ScanState, handler: string | null): string {
+  const entryFiles = entryFilesOf(handler);
   for (const file of state.files) {
     if (state.dirs.has(file)) {
       throw new InvalidArchive(`archive entry ${shown(file)} is both a file and a folder`);
     }
   }
-  if (ENTRY_FILES.some((f) => state.codeFiles.has(f))) return '';
+  if (entryFiles.some((f) => state.codeFiles.has(f))) return '';
   if (state.codeTop.size === 1) {
     const [top] = state.codeTop;
-    if (top !== undefined && state.dirs.has(top) && ENTRY_FILES.some((f) => state.codeFiles.has(`${top}/${f}`))) {
+    if (top !== undefined && state.dirs.has(top) && entryFiles.some((f) => state.codeFiles.has(`${top}/${f}`))) {
       return top;
     }
   }
@@ -147,7 +148,7 @@ function pickRoot(state: ScanState): string {
   const [top] = state.codeTop.size === 1 && state.dirs.has([...state.codeTop][0]!) ? [...state.codeTop] : [];
   const prefix = top === undefined ? '' : `${top}/`;
   const found = [...state.codeFiles].filter((f) => f.startsWith(prefix) && !f.slice(prefix.length).includes('/')).sort();
-  throw new InvalidArchive(noEntryMessage('archive', 'at its root or in a single top-level folder', found));
+  throw new InvalidArchive(missingEntryMessage('archive', handler, found));
 }
 
 /**
@@ -177,8 +178,8 @@ function openZip(zipPath: string): Promise<ZipFile> {
   });
 }
 
-/** Reads the central directory only (no file data) and checks every entry. */
-export async function scanArchive(zipPath: string, limits: ArchiveLimits): Promise<{ root: string }> {
+/** Reads the central directory only (no file data) and checks every entry; `handler` says which entry file to look for. */
+export async function scanArchive(zipPath: string, limits: ArchiveLimits, handler: string | null = null): Promise<{ root: string }> {
   const zip = await openZip(zipPath);
   try {
     checkEntryCount(zip.entryCount, limits);
@@ -196,7 +197,7 @@ export async function scanArchive(zipPath: string, limits: ArchiveLimits): Promi
       });
       zip.on('end', () => {
         try {
-          resolve({ root: pickRoot(state) });
+          resolve({ root: pickRoot(state, handler) });
         } catch (err) {
           reject(err);
         }
@@ -314,13 +315,4 @@ export async function normalizeTree(dir: string, rel = ''): Promise<void> {
       throw new InvalidArchive(`archive entry ${shown(relName)} is not a regular file or folder`);
     }
   }
-}
-
-export async function assertEntryPoint(dir: string): Promise<void> {
-  for (const f of ENTRY_FILES) {
-    const st = await fs.lstat(path.join(dir, f)).catch(() => undefined);
-    if (st?.isFile()) return;
-  }
-  const found = (await fs.readdir(dir).catch(() => [])).sort();
-  throw new InvalidArchive(noEntryMessage('archive', 'at its root or in a single top-level folder', found));
 }

@@ -135,7 +135,7 @@ export class Invoker {
       const timeoutMs = target.record.spec.timeoutMs;
       let failure: GlambdarError | undefined;
       try {
-        result = await this.#withTimeout(replica.client!.invoke(request, body), timeoutMs, () => {
+        result = await this.#withTimeout(replica.client!.invoke(request, body, { requestId, timeoutMs }), timeoutMs, () => {
           // A handler past its timeout may be blocking the event loop: replace the container.
           void this.#pool.replace(replica);
           return new InvocationTimeout(name, timeoutMs);

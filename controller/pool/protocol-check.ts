@@ -4,8 +4,8 @@
  * added, removed or retyped on one side only, `npm run typecheck` fails on this file.
  */
 import type { z } from 'zod';
-import type { MAX_OUTPUT_CHARS, HelloFrame, InvokeFrame, LoadedFrame, LoadFrame, OutputFrame, ResultFrame } from '../../schemas/index.js';
-import type { MAX_OUTPUT_FRAME_CHARS, HelloHeader, InvokeHeader, LoadedHeader, LoadHeader, OutputHeader, ResultHeader } from '../../worker/protocol.js';
+import type { HandlerInterface, MAX_OUTPUT_CHARS, HelloFrame, InvokeFrame, LoadedFrame, LoadFrame, OutputFrame, ResultFrame } from '../../schemas/index.js';
+import type { MAX_OUTPUT_FRAME_CHARS, HelloHeader, InterfaceName, InvokeHeader, LoadedHeader, LoadHeader, OutputHeader, ResultHeader } from '../../worker/protocol.js';
 
 /** True when A and B are the same type (not merely assignable either way). */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -21,4 +21,6 @@ export type ProtocolIsDefinedOnce = [
   Same<Equal<z.infer<typeof OutputFrame>, OutputHeader>>,
   // The output frame's bound: the worker splits longer text at it, the runtime refuses past it.
   Same<Equal<typeof MAX_OUTPUT_CHARS, typeof MAX_OUTPUT_FRAME_CHARS>>,
+  // The spec's interfaces are the ones the worker adapts.
+  Same<Equal<HandlerInterface, InterfaceName>>,
 ];

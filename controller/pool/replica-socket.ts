@@ -1,4 +1,4 @@
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUNTIME_SOCKET_NAME } from '../../worker/protocol.js';
 import type { ClientContext } from './worker-client.js';
@@ -7,8 +7,9 @@ import { WorkerListener } from './worker-listener.js';
 /**
  * A container's own folders on the host, named by its replica key: `<socketsDir>/<key>/`
  * holds the socket the runtime listens on for that container's worker (mounted read-only at
- * /run/glambdar), and a stem cell's `<cellsDir>/<key>/` holds the code it is given (mounted
- * read-only at /fn). Both belong to the runtime's user; a container can write to neither.
+ * /run/glambdar), a stem cell's `<cellsDir>/<key>/` holds the code it is given (mounted
+ * read-only at /fn), and `<secretMountsDir>/<key>/` the secrets of its function (mounted
+ * read-only at /var/glambdar/secrets). All belong to the runtime's user; a container can write to none.
  */
 export function socketDirOf(socketsDir: string, key: string): string {
   return join(socketsDir, key);
@@ -25,10 +26,31 @@ export async function listenForReplica(socketsDir: string, key: string, context:
   return WorkerListener.listen(join(dir, RUNTIME_SOCKET_NAME), context);
 }
 
-/** Removes what a replica had on the host: its socket folder, and its code copy if it was a stem cell. */
-export async function removeReplicaFolders(socketsDir: string, cellsDir: string | null, key: string): Promise<void> {
+/**
+ * Makes a container's own secrets folder, `<secretMountsDir>/<key>/` (0755 in the 0700 data
+ * folder: the container's user reads it through its read-only mount, nobody else reaches it),
+ * and returns it.
+ */
+export async function makeSecretsFolder(secretMountsDir: string, key: string): Promise<string> {
+  const dir = join(secretMountsDir, key);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await chmod(dir, 0o755);
+  return dir;
+}
+
+/**
+ * Removes what a replica had on the host: its socket folder, its code copy if it was a stem
+ * cell, and its secrets folder.
+ */
+export async function removeReplicaFolders(socketsDir: string, cellsDir: string | null, key: string, secretMountsDir?: string): Promise<void> {
   await rm(socketDirOf(socketsDir, key), { recursive: true, force: true });
   if (cellsDir !== null) await rm(join(cellsDir, key), { recursive: true, force: true });
+  if (secretMountsDir !== undefined) await rm(join(secretMountsDir, key), { recursive: true, force: true });
+}
+
+/** Removes the secrets folders of every replica key but those `kept` (at start: the adopted containers'). */
+export async function removeSecretFoldersExcept(secretMountsDir: string, kept: ReadonlySet<string>): Promise<void> {
+  for (const key of await readdir(secretMountsDir)) if (!kept.has(key)) await rm(join(secretMountsDir, key), { recursive: true, force: true });
 }
 
 /** The longest socket path under `socketsDir` (keys are 10 hex characters), for the 107-byte limit of Unix sockets. */

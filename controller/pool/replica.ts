@@ -1,16 +1,25 @@
 import { createHash } from 'node:crypto';
 import type { FunctionRecord } from '../state/records.js';
 import type { ExitReason } from '../sandbox/sandbox.js';
-import type { WorkerClient } from './worker-client.js';
+import type { FunctionEntry, WorkerClient } from './worker-client.js';
+import type { InterfaceName } from '../../worker/protocol.js';
 import type { WorkerListener } from './worker-listener.js';
 
-/** What a replica runs: code and the container-level spec fields. Equal templates are interchangeable. */
+/**
+ * What a replica runs: code, the container-level spec fields (the handler entry and interface
+ * among them) and the versions of its secrets (a new value rolls the containers, as new code
+ * does). Equal templates are interchangeable.
+ */
 export function templateOf(fn: FunctionRecord): string {
   let template = templates.get(fn);
   if (template === undefined) {
     const { memoryMb, cpus, env } = fn.spec;
     const envText = JSON.stringify(Object.entries(env).sort(([a], [b]) => a.localeCompare(b)));
-    template = createHash('sha256').update(`${fn.codeDigest}|${memoryMb}|${cpus}|${envText}`).digest('hex').slice(0, 16);
+    // What was added since (the entry, secrets) joins only when set: adopted containers keep their template.
+    const { interface: iface, handler } = entryOf(fn);
+    const entry = iface === null && handler === null ? '' : `|${iface ?? ''}|${handler ?? ''}`;
+    const secrets = fn.secretsVersion ? `|${fn.secretsVersion}` : '';
+    template = createHash('sha256').update(`${fn.codeDigest}|${memoryMb}|${cpus}|${envText}${entry}${secrets}`).digest('hex').slice(0, 16);
     templates.set(fn, template);
   }
   return template;
@@ -18,6 +27,26 @@ export function templateOf(fn: FunctionRecord): string {
 
 /** The store hands out one record object per version, so this spares a hash per request. */
 const templates = new WeakMap<FunctionRecord, string>();
+
+/** Where a function's code starts and which interface calls it (null: the worker's defaults). */
+export function entryOf(fn: FunctionRecord): FunctionEntry {
+  return { interface: fn.spec.interface ?? null, handler: fn.spec.handler ?? null };
+}
+
+/**
+ * The environment of a function's containers: its `spec.env`, plus what its interface's
+ * platform sets, for a `lambda` function `AWS_LAMBDA_FUNCTION_NAME`, `_MEMORY_SIZE` and
+ * `_VERSION` (the revision its container was started for), which its context reads too.
+ */
+export function functionEnv(fn: FunctionRecord): Record<string, string> {
+  if (fn.spec.interface !== 'lambda') return fn.spec.env;
+  return {
+    ...fn.spec.env,
+    AWS_LAMBDA_FUNCTION_NAME: fn.name,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.spec.memoryMb),
+    AWS_LAMBDA_FUNCTION_VERSION: String(fn.generation),
+  };
+}
 
 /** One container of a function as the pool tracks it. */
 export interface Replica {
@@ -42,6 +71,8 @@ export interface Replica {
   inFlight: number;
   /** The worker's error when the function failed to load in this container. */
   loadError: string | null;
+  /** The handler interface its worker runs the function under (null until loaded, or when the load failed). */
+  interface: InterfaceName | null;
   /** Once its connection was lost: why the container stopped, as the engine tells (null: unknown). */
   exit?: Promise<ExitReason | null>;
   startedAt: number;
@@ -63,6 +94,7 @@ export function newReplica(fn: FunctionRecord, key: string, now: number): Replic
     state: 'starting',
     inFlight: 0,
     loadError: null,
+    interface: null,
     startedAt: now,
     lastUsedAt: now,
   };

@@ -6,8 +6,8 @@ import type { Logger } from '../support/logger.js';
 import type { ExitReason, Sandbox } from '../sandbox/sandbox.js';
 import type { FunctionRecord } from '../state/records.js';
 import { FrameBudget } from './frame-budget.js';
-import { isGone, newReplica, type Replica } from './replica.js';
-import { listenForReplica, removeReplicaFolders, socketDirOf } from './replica-socket.js';
+import { entryOf, functionEnv, isGone, newReplica, type Replica } from './replica.js';
+import { listenForReplica, makeSecretsFolder, removeReplicaFolders, socketDirOf } from './replica-socket.js';
 import type { StemCells } from './stem-cells.js';
 import type { WorkerClient } from './worker-client.js';
 
@@ -33,6 +33,12 @@ interface StartFailure {
   error: Error;
 }
 
+/** What the pool needs of the secret store: a function's secrets written as files. */
+export interface SecretFiles {
+  /** Writes one file per named secret into `dir`, a container's own (new or empty) secrets folder. */
+  writeInto(names: readonly string[], dir: string): Promise<void>;
+}
+
 /** Where replicas come from: the engine, the folders they mount, how long a start may take. */
 export interface ReplicaSetting {
   sandbox: Sandbox;
@@ -46,6 +52,12 @@ export interface ReplicaSetting {
   stemCells?: StemCells;
   /** Where what a replica's function prints outside invocations goes. */
   onOutput?: (functionName: string, containerId: string, stream: 'stdout' | 'stderr', text: string) => void;
+  /**
+   * Where each container's own secrets folder is made (`<secretMountsDir>/<key>`), and what
+   * fills it. Without them no container gets a secrets mount, and a function with secrets cannot start.
+   */
+  secretMountsDir?: string;
+  secrets?: SecretFiles;
 }
 
 /** What the lifecycle needs: where replicas come from, the frame budget, and the router's hooks. */
@@ -143,7 +155,9 @@ export class ReplicaLifecycle {
     cell.client.budgetKey = fn.name;
     const started = this.#o.clock.now();
     try {
-      const loadError = await this.#o.stemCells!.specialize(cell, join(this.#o.functionsDir, fn.name, fn.codeDigest), fn.spec.env);
+      // Its secrets first, into the folder the cell was made with: the function may read them as it loads.
+      await this.#writeSecrets(fn, cell.secretsDir);
+      const loadError = await this.#o.stemCells!.specialize(cell, join(this.#o.functionsDir, fn.name, fn.codeDigest), functionEnv(fn), entryOf(fn));
       if (isGone(replica)) throw new RetiredDuringStart();
       this.#attach(replica, cell.client);
       this.#startFailures.delete(fn.name);
@@ -218,12 +232,22 @@ export class ReplicaLifecycle {
     } catch (err) {
       this.#o.log.warn(`could not remove container of ${replica.functionName}: ${(err as Error).message}`);
     }
-    await removeReplicaFolders(this.#o.socketsDir, this.#o.stemCells?.cellsDir ?? null, replica.key);
+    await removeReplicaFolders(this.#o.socketsDir, this.#o.stemCells?.cellsDir ?? null, replica.key, this.#o.secretMountsDir);
+  }
+
+  /** Writes a function's secrets into a container's secrets folder; a function with secrets needs one. */
+  async #writeSecrets(fn: FunctionRecord, dir: string | null): Promise<void> {
+    if (fn.spec.secrets.length === 0) return;
+    if (dir === null || !this.#o.secrets) throw new SandboxUnavailable(`function "${fn.name}" names secrets, but its container has no secrets folder`);
+    await this.#o.secrets.writeInto(fn.spec.secrets, dir);
   }
 
   async #bootLabelled(replica: Replica, fn: FunctionRecord): Promise<void> {
     const started = this.#o.clock.now();
     replica.listener = await listenForReplica(this.#o.socketsDir, replica.key, this.#context(fn.name));
+    if (isGone(replica)) throw new RetiredDuringStart();
+    const secretsDir = this.#o.secretMountsDir === undefined ? null : await makeSecretsFolder(this.#o.secretMountsDir, replica.key);
+    await this.#writeSecrets(fn, secretsDir);
     if (isGone(replica)) throw new RetiredDuringStart();
     replica.containerId = await this.#o.sandbox.start({
       replicaKey: replica.key,
@@ -234,9 +258,11 @@ export class ReplicaLifecycle {
       codeDir: join(this.#o.functionsDir, fn.name, fn.codeDigest),
       workerDir: this.#o.workerDir,
       socketDir: socketDirOf(this.#o.socketsDir, replica.key),
+      ...(secretsDir === null ? {} : { secretsDir }),
       memoryMb: fn.spec.memoryMb,
       cpus: fn.spec.cpus,
-      env: fn.spec.env,
+      env: functionEnv(fn),
+      ...entryOf(fn),
     });
     if (isGone(replica)) throw new RetiredDuringStart();
     let client: WorkerClient;
@@ -314,6 +340,7 @@ export class ReplicaLifecycle {
     replica.loadError = client.loadError;
     const onOutput = this.#o.onOutput;
     if (onOutput) client.onOutput((stream, text) => onOutput(replica.functionName, replica.containerId ?? '', stream, text));
+    replica.interface = client.interface;
     client.onClose(() => {
       if (isGone(replica) || this.#o.detached()) return;
       const exit = this.askWhyItStopped(replica, EXIT_REASON_WAIT_MS);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -301,6 +302,21 @@ describe('Pool routing', () => {
     expect(replica.state).toBe('dead');
     expect(pool.replicas('hello')).toEqual([]);
     await vi.waitFor(() => expect(sandbox.containers.size).toBe(0), { timeout: 2_000, interval: 5 });
+  });
+
+  it('lets a deletion wait for the removal of a replica drained before it, folders included', async () => {
+    const fn = record({});
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    const socketDir = join(socketsDir, replica.key);
+    expect(existsSync(socketDir)).toBe(true);
+    // Drained and untracked at once; its container and folders go in the background.
+    pool.drain(replica);
+    expect(pool.replicas('hello')).toEqual([]);
+    await Promise.all(pool.removalsOf('hello'));
+    expect(sandbox.removed).toEqual([replica.containerId]);
+    expect(existsSync(socketDir)).toBe(false);
+    expect(pool.removalsOf('nothing-pending')).toEqual([]);
   });
 });
 

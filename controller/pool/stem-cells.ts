@@ -3,10 +3,10 @@ import { chmod, cp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/logger.js';
-import { listenForReplica, removeReplicaFolders, socketDirOf } from './replica-socket.js';
+import { listenForReplica, makeSecretsFolder, removeReplicaFolders, socketDirOf } from './replica-socket.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { DEFAULT_FRAME_BUDGET, FrameBudget } from './frame-budget.js';
-import type { WorkerClient } from './worker-client.js';
+import type { FunctionEntry, WorkerClient } from './worker-client.js';
 import type { WorkerListener } from './worker-listener.js';
 
 /** The container-level sizes a stem cell is made for; a function takes one of its own size. */
@@ -22,6 +22,11 @@ export interface StemCell {
   readonly client: WorkerClient;
   /** Host folder mounted read-only at /fn in the container; the function's code goes here. */
   readonly codeDir: string;
+  /**
+   * Host folder mounted read-only at /var/glambdar/secrets, empty until the cell is specialised:
+   * then its function's secrets go here, and nothing else. Null without a secrets mount.
+   */
+  readonly secretsDir: string | null;
 }
 
 /** Folders and counts stem cells need. */
@@ -32,6 +37,8 @@ export interface StemCellOptions {
   cellsDir: string;
   socketsDir: string;
   workerDir: string;
+  /** Where each cell's own secrets folder is made; without it cells have no secrets mount. */
+  secretMountsDir?: string;
   startTimeoutMs: number;
   /** Ready cells kept per size; 0 turns stem cells off. */
   perSize: number;
@@ -102,13 +109,14 @@ export class StemCells {
   }
 
   /**
-   * Copies `codeDir` into a taken cell and loads it with `env`. Resolves with the load error,
+   * Copies `codeDir` into a taken cell and loads it with `env` (and its entry: `spec.handler`
+   * and `spec.interface`). Resolves with the load error,
    * or null when the handler is ready; rejects (FunctionLoadFailed) when the load does not end
    * within the start timeout, as a function that loops at load would.
    */
-  async specialize(cell: StemCell, codeDir: string, env: Record<string, string>): Promise<string | null> {
+  async specialize(cell: StemCell, codeDir: string, env: Record<string, string>, entry: FunctionEntry): Promise<string | null> {
     await cp(codeDir, cell.codeDir, { recursive: true });
-    return cell.client.specialize(env, this.#o.startTimeoutMs);
+    return cell.client.specialize(env, entry, this.#o.startTimeoutMs);
   }
 
   /** Removes every ready cell and any still starting, and stops refilling. */
@@ -124,7 +132,7 @@ export class StemCells {
   async discard(cell: StemCell): Promise<void> {
     cell.client.close();
     await this.#o.sandbox.remove(cell.containerId).catch(() => undefined);
-    await removeReplicaFolders(this.#o.socketsDir, this.#o.cellsDir, cell.key);
+    await removeReplicaFolders(this.#o.socketsDir, this.#o.cellsDir, cell.key, this.#o.secretMountsDir);
   }
 
   #ensure(size: CellSize): void {
@@ -183,6 +191,7 @@ export class StemCells {
     let listener: WorkerListener | undefined;
     let containerId: string | undefined;
     try {
+      const secretsDir = this.#o.secretMountsDir === undefined ? null : await makeSecretsFolder(this.#o.secretMountsDir, key);
       listener = await listenForReplica(this.#o.socketsDir, key, { clock: this.#o.clock, budget: this.#budget, budgetKey: '' });
       containerId = await this.#o.sandbox.start({
         replicaKey: key,
@@ -194,6 +203,7 @@ export class StemCells {
         codeDir,
         workerDir: this.#o.workerDir,
         socketDir: socketDirOf(this.#o.socketsDir, key),
+        ...(secretsDir === null ? {} : { secretsDir }),
         memoryMb: size.memoryMb,
         cpus: size.cpus,
         env: {},
@@ -206,11 +216,11 @@ export class StemCells {
         client.close();
         throw err;
       }
-      return { key, containerId, client, codeDir };
+      return { key, containerId, client, codeDir, secretsDir };
     } catch (err) {
       listener?.close();
       if (containerId) await this.#o.sandbox.remove(containerId).catch(() => undefined);
-      await removeReplicaFolders(this.#o.socketsDir, this.#o.cellsDir, key);
+      await removeReplicaFolders(this.#o.socketsDir, this.#o.cellsDir, key, this.#o.secretMountsDir);
       throw err;
     }
   }

@@ -69,7 +69,7 @@ async function fakeWorker(path: string): Promise<{ socket: Socket; frames: Frame
   const frames: Frame[] = [];
   const decoder = new FrameDecoder();
   socket.on('data', (chunk: Buffer) => frames.push(...decoder.push(chunk)));
-  const hello: HelloHeader = { t: 'hello', v: PROTOCOL_VERSION, pid: 1, loadError: null, stem: false };
+  const hello: HelloHeader = { t: 'hello', v: PROTOCOL_VERSION, pid: 1, loadError: null, stem: false, interface: 'glambdar' };
   socket.write(encodeFrame(hello));
   return { socket, frames, write: (header, body) => socket.write(encodeFrame(header, body)) };
 }
@@ -187,7 +187,7 @@ describe('WorkerClient takes nothing on trust from the worker', () => {
     await expect(answer).rejects.toThrow(`answered a request ${id + 100} nobody asked for`);
 
     const again = await connectedAgain();
-    again.write({ t: 'hello', v: PROTOCOL_VERSION, pid: 2, loadError: null, stem: false });
+    again.write({ t: 'hello', v: PROTOCOL_VERSION, pid: 2, loadError: null, stem: false, interface: null });
     await vi.waitFor(() => expect(client!.closeReason).toMatch(/said hello twice/), { timeout: 2_000, interval: 2 });
   });
 
@@ -228,7 +228,7 @@ describe('WorkerClient takes nothing on trust from the worker', () => {
     raw.push(socket);
     socket.on('error', () => undefined);
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    const hello: HelloHeader = { t: 'hello', v: PROTOCOL_VERSION, pid: 1, loadError: null, stem: false };
+    const hello: HelloHeader = { t: 'hello', v: PROTOCOL_VERSION, pid: 1, loadError: null, stem: false, interface: 'glambdar' };
     socket.write(Buffer.concat([encodeFrame(hello), encodeFrame({ t: 'output', stream: 'stdout', text: 'at load\n' })]));
     client = await accepting;
     const heard: string[] = [];

@@ -1,13 +1,19 @@
 import type { Socket } from 'node:net';
 import { FromWorkerFrame, HelloFrame } from '../../schemas/index.js';
 import { encodeFrame, FrameDecoder, type Frame } from '../../worker/framing.js';
-import { isReservedResponseHeader, PROTOCOL_VERSION, type InvokeHeader, type LoadHeader } from '../../worker/protocol.js';
+import { isReservedResponseHeader, PROTOCOL_VERSION, type InterfaceName, type InvokeHeader, type LoadHeader } from '../../worker/protocol.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import { ContainerDied, FunctionLoadFailed } from '../support/errors.js';
 import type { FrameBudget, Holder } from './frame-budget.js';
 
-/** What one invocation sends: everything but the frame id. */
-export type InvokeRequest = Omit<InvokeHeader, 't' | 'id'>;
+/** What one invocation sends: everything but the frame id and what {@link InvokeMeta} adds. */
+export type InvokeRequest = Omit<InvokeHeader, 't' | 'id' | 'requestId' | 'timeoutMs'>;
+
+/** What the invoke path adds to a request: its id and how long it may take. */
+export type InvokeMeta = Pick<InvokeHeader, 'requestId' | 'timeoutMs'>;
+
+/** For callers outside an invocation (tests, tools): no id, no deadline. */
+const NO_META: InvokeMeta = { requestId: '', timeoutMs: 0 };
 
 /** What a worker answered for one invocation. */
 export interface InvokeResult {
@@ -38,6 +44,9 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** Where a function starts and how it is called: `spec.handler` and `spec.interface` (null: the defaults). */
+export type FunctionEntry = Pick<LoadHeader, 'interface' | 'handler'>;
+
 /** A partial frame that gets no new byte for this long (while the runtime reads) ends the connection. */
 export const FRAME_STALL_MS = 5000;
 
@@ -62,11 +71,12 @@ export interface ClientContext {
 export class WorkerClient {
   #loadError: string | null;
   #stem: boolean;
+  #interface: InterfaceName | null;
   #socket: Socket;
   #decoder: FrameDecoder;
   #context: ClientContext;
   #pending = new Map<number, Pending>();
-  #loads = new Map<number, (loadError: string | null) => void>();
+  #loads = new Map<number, (loadError: string | null, loadedInterface: InterfaceName | null) => void>();
   #nextId = 1;
   #closed = false;
   #closeReason = 'the function container closed its connection';
@@ -90,6 +100,7 @@ export class WorkerClient {
     this.#holder = context.budget.open(context.budgetKey);
     this.#loadError = hello.loadError;
     this.#stem = hello.stem;
+    this.#interface = hello.interface;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('close', () => this.#fail());
     socket.on('error', () => socket.destroy());
@@ -117,9 +128,11 @@ export class WorkerClient {
         }
         socket.off('data', onData);
         socket.off('close', onClose);
+        // The version first: a worker of another version may greet with other fields.
+        const version = (first.header as { v?: unknown } | null)?.v;
+        if (typeof version === 'number' && version !== PROTOCOL_VERSION) return fail(`speaks protocol ${version}, not ${PROTOCOL_VERSION}`);
         const hello = HelloFrame.safeParse(first.header);
         if (!hello.success) return fail('did not greet with a valid hello');
-        if (hello.data.v !== PROTOCOL_VERSION) return fail(`speaks protocol ${hello.data.v}, not ${PROTOCOL_VERSION}`);
         const client = new WorkerClient(socket, hello.data, decoder, context);
         resolve(client);
         // Output printed at load may follow the hello at once; anything else is a violation there.
@@ -139,6 +152,11 @@ export class WorkerClient {
   /** The worker's load error, or null when its handler is ready (or not loaded yet). */
   get loadError(): string | null {
     return this.#loadError;
+  }
+
+  /** The handler interface the worker runs its function under (null: none loaded, or the load failed). */
+  get interface(): InterfaceName | null {
+    return this.#interface;
   }
 
   /** True while the worker is a stem cell with no function loaded. */
@@ -161,7 +179,7 @@ export class WorkerClient {
    * code folder. Resolves with the load error, or null when the handler is ready; rejects with
    * FunctionLoadFailed when the load takes longer than `timeoutMs` (the caller removes the cell).
    */
-  specialize(env: Record<string, string>, timeoutMs: number): Promise<string | null> {
+  specialize(env: Record<string, string>, entry: FunctionEntry, timeoutMs: number): Promise<string | null> {
     if (this.#closed) return Promise.reject(new ContainerDied('the stem cell is gone'));
     const id = this.#nextId++;
     const { clock } = this.#context;
@@ -171,9 +189,10 @@ export class WorkerClient {
         this.#pending.delete(id);
         reject(new FunctionLoadFailed(`the function did not finish loading within ${timeoutMs} ms (does it block at load, e.g. in an endless loop?)`));
       }, timeoutMs);
-      this.#loads.set(id, (loadError) => {
+      this.#loads.set(id, (loadError, loadedInterface) => {
         clock.clearTimeout(timer);
         this.#loadError = loadError;
+        this.#interface = loadedInterface;
         this.#stem = false;
         resolve(loadError);
       });
@@ -184,7 +203,7 @@ export class WorkerClient {
           reject(err);
         },
       });
-      this.#socket.write(encodeFrame({ t: 'load', id, env } satisfies LoadHeader));
+      this.#socket.write(encodeFrame({ t: 'load', id, env, interface: entry.interface, handler: entry.handler } satisfies LoadHeader));
     });
   }
 
@@ -213,12 +232,12 @@ export class WorkerClient {
   }
 
   /** Sends one invocation; resolves with the worker's result. */
-  invoke(request: InvokeRequest, body: Buffer): Promise<InvokeResult> {
+  invoke(request: InvokeRequest, body: Buffer, meta: InvokeMeta = NO_META): Promise<InvokeResult> {
     if (this.#closed) return Promise.reject(new ContainerDied('the function container is gone'));
     const id = this.#nextId++;
     return new Promise<InvokeResult>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      const header: InvokeHeader = { t: 'invoke', id, ...request };
+      const header: InvokeHeader = { t: 'invoke', id, ...request, requestId: meta.requestId, timeoutMs: meta.timeoutMs };
       // Frames sent in one turn of the event loop leave in one write (writev), not one syscall each.
       if (!this.#corked) {
         this.#corked = true;
@@ -298,7 +317,7 @@ export class WorkerClient {
       if (!done) return this.#violation(`answered a load ${frame.id} nobody asked for`);
       this.#loads.delete(frame.id);
       this.#pending.delete(frame.id);
-      done(frame.loadError);
+      done(frame.loadError, frame.interface);
       return;
     }
     const pending = this.#pending.get(frame.id);

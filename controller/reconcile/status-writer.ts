@@ -1,6 +1,7 @@
 import type { Replica } from '../pool/replica.js';
 import type { Condition, ConditionReason, FunctionRecord, FunctionStatus, Phase } from '../state/records.js';
 import { setCondition } from './conditions.js';
+import { templateOf } from '../pool/replica.js';
 import { replicaCounts, roundedRps } from './status.js';
 
 /** What a reconcile knows better than the pool: a missing code folder, an engine away, a deletion. */
@@ -79,5 +80,17 @@ export function nextStatus(input: StatusInput): FunctionStatus {
     desiredReplicas: desired,
     predictedRps: roundedRps(input.predictedRps),
     conditions,
+    interface: reportedInterface(input, current),
   };
+}
+
+/**
+ * What the latest revision's containers report, else any current one's; with none running,
+ * what the status said for this generation (a new generation may run other code).
+ */
+function reportedInterface(input: StatusInput, current: readonly Replica[]): FunctionStatus['interface'] {
+  const latest = templateOf(input.fn);
+  const reported = current.find((r) => r.interface && r.template === latest) ?? current.find((r) => r.interface);
+  if (reported) return reported.interface;
+  return input.previous?.observedGeneration === input.fn.generation ? (input.previous.interface ?? null) : null;
 }

@@ -1,6 +1,6 @@
-import type { Replica } from '../pool/replica.js';
+import { templateOf, type Replica } from '../pool/replica.js';
 import type { Condition, FunctionRecord, FunctionSource, FunctionStatus } from '../state/records.js';
-import type { FunctionSpec } from '../../schemas/index.js';
+import type { FunctionSpec, HandlerInterface } from '../../schemas/index.js';
 import { revisionOfReplica, trafficShares, type TrafficShare } from '../revisions/revision-info.js';
 import type { TrafficPlan } from '../revisions/traffic-plan.js';
 
@@ -19,6 +19,8 @@ export interface FunctionInfo {
   traffic: TrafficShare[];
   /** Digest of the function's code files: the version its containers run (and its image tag carries). */
   codeDigest: string;
+  /** The handler interface: `spec.interface`, else the one its containers detected (null until one loaded it). */
+  interface: HandlerInterface | null;
   source: FunctionSource;
   manifestPath: string | null;
   spec: FunctionSpec;
@@ -110,6 +112,7 @@ export function functionInfo(
     revision: fn.revision,
     traffic: trafficShares(plan),
     codeDigest: fn.codeDigest,
+    interface: fn.spec.interface ?? replicas.find((r) => r.interface !== null && r.template === templateOf(fn))?.interface ?? stored?.interface ?? null,
     source: fn.source,
     manifestPath: fn.manifestPath,
     spec: fn.spec,

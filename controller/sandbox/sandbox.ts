@@ -2,6 +2,7 @@
  * The controller's port to the container engine. dockerode lives behind it
  * (docker-sandbox.ts); reconcile tests use an in-memory fake.
  */
+import type { InterfaceName } from '../../worker/protocol.js';
 
 /** Labels every Glambdar container carries; the instance label scopes everything we touch. */
 export const LABELS = {
@@ -19,6 +20,9 @@ export const LABELS = {
    */
   dir: 'glambdar.dir',
 } as const;
+
+/** Where a container sees its function's secrets: one read-only file per secret it names. */
+export const SECRETS_MOUNT = '/var/glambdar/secrets';
 
 /**
  * CPUs a container may use until its worker has answered (a start-up boost). Node's boot is
@@ -51,9 +55,19 @@ export interface ContainerSpec {
   codeDir: string;
   workerDir: string;
   socketDir: string;
+  /**
+   * The container's own secrets folder, mounted read-only at {@link SECRETS_MOUNT}: the files of
+   * the secrets its function names, and nothing else of the store (a stem cell's is empty until
+   * it is specialised). None: no mount.
+   */
+  secretsDir?: string;
   memoryMb: number;
   cpus: number;
   env: Record<string, string>;
+  /** `spec.interface` for the worker (`GLAMBDAR_INTERFACE`); absent or null: detected at load. */
+  interface?: InterfaceName | null;
+  /** `spec.handler` for the worker (`GLAMBDAR_HANDLER`); absent or null: the default entry. */
+  handler?: string | null;
 }
 
 /** How a container ended: killed by the kernel's OOM killer at its memory limit, or its exit code. */

@@ -1,8 +1,9 @@
+import * as path from 'node:path';
 import { FunctionSpec, NESTED_SPEC_FIELDS, SpecPatch, parseWith } from '../../schemas/index.js';
-import { installCode, type CodeSource } from '../code/install.js';
+import { entryProblem, installCode, prepareInstalled, type CodeSource } from '../code/install.js';
 import { applyPatch, splitPatch, type SplitPatch } from './merge-patch.js';
 import type { Clock } from '../support/clock.js';
-import { FunctionDeleting, FunctionNotFound, InsufficientStorage, InvalidInput, OwnedByApi, OwnedByManifest } from '../support/errors.js';
+import { FunctionDeleting, FunctionNotFound, InsufficientStorage, InvalidArchive, InvalidInput, OwnedByApi, OwnedByManifest } from '../support/errors.js';
 import { isDiskFull, type DiskSpace } from './disk-space.js';
 import type { FunctionRecord, FunctionSource, Revision, WriteOutcome } from './records.js';
 import type { Store } from './store.js';
@@ -24,6 +25,15 @@ export interface WriteResult {
   record: FunctionRecord;
 }
 
+/** What desired-state writes need of the secret store. */
+export interface SecretVersions {
+  /**
+   * The digest of these secrets' current versions ('' for none), the record's `secretsVersion`;
+   * throws InvalidInput naming a secret that does not exist.
+   */
+  versionOf(names: readonly string[]): string;
+}
+
 /** Which revision to roll back to: a number, a tag of the traffic, or (neither) the one before the latest. */
 export interface RollbackTarget {
   revision?: number;
@@ -41,6 +51,8 @@ export interface DesiredStateOptions {
   checkSpec?: (spec: FunctionSpec) => void;
   /** The data disk: a deploy is refused under its reserve, a deletion may give up its ballast. */
   space?: Pick<DiskSpace, 'low' | 'freeBytes' | 'reserveMb' | 'releaseBallast'>;
+  /** The secret store; without one, a spec naming any secret is refused. */
+  secrets?: SecretVersions;
 }
 
 /**
@@ -87,20 +99,30 @@ export class DesiredState {
     // An API redeploy keeps settings made through /config; a manifest states the whole spec.
     const base = source === 'api' && existing && !existing.deleting ? existing.spec : undefined;
     const spec = this.#mergeSpec(base, patch, request.name);
-    const { digest } = await installCode(request.code, this.#o.functionsDir, request.name);
+    // Before the code is installed: a spec naming a missing secret writes nothing at all.
+    this.#secretsVersion(request.name, spec);
+    const { digest } = await installCode(request.code, this.#o.functionsDir, request.name, { handler: spec.handler ?? null });
+    // Read again after the install's awaits: a secret changed meanwhile is not missed.
+    const secretsVersion = this.#secretsVersion(request.name, spec);
     return this.#o.store.apply(
-      { name: request.name, spec, codeDigest: digest, source, manifestPath: request.manifestPath ?? null },
+      { name: request.name, spec, codeDigest: digest, secretsVersion, source, manifestPath: request.manifestPath ?? null },
       this.#o.clock.now(),
     );
   }
 
-  /** Applies a partial spec to an existing function. */
+  /** Applies a partial spec to an existing function. A new `handler` must name a ready entry of the installed code. */
   configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
     const existing = this.live(name);
     checkOwner(existing, source);
     const spec = this.#mergeSpec(existing.spec, parsePatch(patch, 'config'), name);
+    if ((spec.handler ?? null) !== (existing.spec.handler ?? null)) {
+      // A few stats: the entry is there, and a TypeScript one was compiled (prepareHandler).
+      const problem = entryProblem(this.#codeDir(existing), spec.handler ?? null);
+      if (problem !== null) throw new InvalidArchive(problem);
+    }
+    const secretsVersion = this.#secretsVersion(name, spec);
     try {
-      return this.#o.store.apply({ ...existing, spec }, this.#o.clock.now());
+      return this.#o.store.apply({ ...existing, spec, secretsVersion }, this.#o.clock.now());
     } catch (err) {
       throw this.#storageError(err, 'the spec was not changed');
     }
@@ -113,20 +135,76 @@ export class DesiredState {
   }
 
   /**
+   * Readies the installed code for the `handler` a patch names, before `configure` writes it:
+   * the entry must be there (400 naming the files looked for), and a TypeScript entry is
+   * compiled into the version (400 `COMPILE_FAILED`). Writes no desired state; a patch without
+   * a valid `handler` is left to `configure` to judge.
+   */
+  async prepareHandler(name: string, patch: unknown): Promise<void> {
+    let handler: unknown;
+    try {
+      handler = parsePatch(patch, 'config').value.handler;
+    } catch {
+      return;
+    }
+    if (typeof handler !== 'string') return;
+    await prepareInstalled(this.#codeDir(this.live(name)), handler);
+  }
+
+  #codeDir(fn: FunctionRecord): string {
+    return path.join(this.#o.functionsDir, fn.name, fn.codeDigest);
+  }
+
+  /**
+   * After a secret's value changed (or, at start, after any change a crash may have cut short):
+   * every live function naming `secret` (every one with secrets, without it) gets the new
+   * `secretsVersion`, which rolls its containers. Returns the names of the functions it changed.
+   */
+  refreshSecrets(secret?: string): string[] {
+    const changed: string[] = [];
+    for (const fn of this.#o.store.list()) {
+      if (fn.deleting) continue;
+      const names = this.#secretNames(fn.name, fn.spec);
+      if (names.length === 0 || (secret !== undefined && !names.includes(secret))) continue;
+      let secretsVersion: string;
+      try {
+        secretsVersion = this.#secretsVersion(fn.name, fn.spec);
+      } catch {
+        continue; // a secret it names is gone (the API refuses that): its containers keep what they hold
+      }
+      if (secretsVersion === (fn.secretsVersion ?? '')) continue;
+      this.#o.store.apply({ ...fn, secretsVersion }, this.#o.clock.now());
+      changed.push(fn.name);
+    }
+    return changed;
+  }
+
+  /** Live functions whose spec, or a revision their traffic routes to, names `secret`. */
+  usersOf(secret: string): string[] {
+    return this.#o.store
+      .list()
+      .filter((fn) => !fn.deleting && this.#secretNames(fn.name, fn.spec).includes(secret))
+      .map((fn) => fn.name);
+  }
+
+  /**
    * Rolls a function back as `kubectl rollout undo` does: a new generation (and revision)
    * whose code and spec are those of a kept revision. `traffic` stays as it is: it routes
    * between revisions and is no part of one, so without a split the rollback takes every
-   * request once its containers are ready.
+   * request once its containers are ready; nor does `auth`. A secret the revision names that
+   * is gone is refused (InvalidInput naming it).
    */
   rollback(name: string, to: RollbackTarget, source: FunctionSource = 'api'): WriteResult & { from: Revision } {
     const existing = this.live(name);
     checkOwner(existing, source);
     const kept = this.#o.store.revisions(name);
     const from = this.#rollbackSource(existing, kept, to);
-    const spec = { ...from.spec, traffic: existing.spec.traffic };
+    // Who may invoke the function is no part of a revision either: a rollback never opens it.
+    const spec = { ...from.spec, traffic: existing.spec.traffic, auth: existing.spec.auth };
     this.#o.checkSpec?.(spec);
     this.#o.checkFits?.(spec);
-    return { ...this.#o.store.apply({ ...existing, spec, codeDigest: from.codeDigest }, this.#o.clock.now()), from };
+    const secretsVersion = this.#secretsVersion(name, spec);
+    return { ...this.#o.store.apply({ ...existing, spec, codeDigest: from.codeDigest, secretsVersion }, this.#o.clock.now()), from };
   }
 
   #rollbackSource(fn: FunctionRecord, kept: readonly Revision[], to: RollbackTarget): Revision {
@@ -166,6 +244,27 @@ export class DesiredState {
     const fn = this.#o.store.get(name);
     if (!fn || fn.deleting) throw new FunctionNotFound(name);
     return fn;
+  }
+
+  /**
+   * The record's `secretsVersion`: the versions of the secrets its serving revisions name (the
+   * spec's own, and those of the revisions its `traffic` routes to), so a new value rolls every
+   * container that holds one. Each must exist, else InvalidInput naming it: nothing serves a
+   * revision whose secret is gone.
+   */
+  #secretsVersion(name: string, spec: FunctionSpec): string {
+    const names = this.#secretNames(name, spec);
+    if (names.length === 0) return '';
+    if (!this.#o.secrets) throw new InvalidInput(`invalid spec: secrets: secret "${names[0]}" does not exist`);
+    return this.#o.secrets.versionOf(names);
+  }
+
+  /** The secrets a spec names and those of the kept revisions its traffic routes to, each once. */
+  #secretNames(name: string, spec: FunctionSpec): string[] {
+    const names = new Set(spec.secrets);
+    const routed = new Set((spec.traffic ?? []).map((entry) => entry.revision));
+    if (routed.size > 0) for (const r of this.#o.store.revisions(name)) if (routed.has(r.revision)) for (const n of r.spec.secrets ?? []) names.add(n);
+    return [...names];
   }
 
   /** The spec `patch` makes of `base`, as a JSON merge patch (./merge-patch.ts), validated whole. */

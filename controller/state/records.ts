@@ -1,4 +1,4 @@
-import type { FunctionSpec } from '../../schemas/index.js';
+import type { FunctionSpec, HandlerInterface } from '../../schemas/index.js';
 
 /** Where a function's desired state comes from; a manifest-owned function changes only there. */
 export type FunctionSource = 'api' | 'manifest';
@@ -8,6 +8,12 @@ export interface DesiredFunction {
   name: string;
   spec: FunctionSpec;
   codeDigest: string;
+  /**
+   * Which values of `spec.secrets` the containers hold: a digest of the names and of each
+   * secret's version (random per value, so it says nothing of the value). '' without secrets.
+   * A new value changes it, which changes the container template and rolls the containers.
+   */
+  secretsVersion?: string;
   source: FunctionSource;
   manifestPath: string | null;
 }
@@ -73,6 +79,12 @@ export interface FunctionStatus {
   desiredReplicas: number;
   predictedRps: number;
   conditions: Condition[];
+  /**
+   * The handler interface the function's current containers run it under, as their workers
+   * report it (detected from the exports when `spec.interface` is unset); kept while scaled to
+   * zero until the spec or code changes. Absent or null: not known yet.
+   */
+  interface?: HandlerInterface | null;
 }
 
 /**

@@ -372,3 +372,47 @@ describe('readInstanceId (glambdar down and orphan collection)', () => {
     }
   });
 });
+
+describe('SqliteStore and secrets', () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'glambdar-store-secrets-'));
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('gives a function a new generation when the versions of its secrets change, and none when they do not', () => {
+    const store = new SqliteStore(':memory:');
+    try {
+      store.apply(desired({ specPatch: { secrets: ['db'] }, secretsVersion: 'v1' }), T0);
+      expect(store.apply(desired({ specPatch: { secrets: ['db'] }, secretsVersion: 'v1' }), T0 + 1).outcome).toBe('unchanged');
+      const { outcome, record } = store.apply(desired({ specPatch: { secrets: ['db'] }, secretsVersion: 'v2' }), T0 + 2);
+      expect(outcome).toBe('updated');
+      expect(record).toMatchObject({ generation: 2, secretsVersion: 'v2' });
+      expect(store.get('hello')?.secretsVersion).toBe('v2');
+    } finally {
+      store.close();
+    }
+  });
+
+  it('opens a database made before secrets existed: every function reads with no secrets version, as it was', () => {
+    const path = join(dir, 'old.db');
+    const old = new Database(path);
+    old.exec(`CREATE TABLE functions (
+      name TEXT PRIMARY KEY, spec TEXT NOT NULL, code_digest TEXT NOT NULL,
+      source TEXT NOT NULL CHECK (source IN ('api', 'manifest')), manifest_path TEXT,
+      generation INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+      last_invoked_at INTEGER, invoke_count INTEGER NOT NULL DEFAULT 0, deleting INTEGER NOT NULL DEFAULT 0)`);
+    old.prepare(`INSERT INTO functions (name, spec, code_digest, source, generation, created_at, updated_at) VALUES ('hello', '{"rateLimit":3}', 'digest-1', 'api', 4, 1, 1)`).run();
+    old.close();
+    const store = new SqliteStore(path);
+    try {
+      expect(store.get('hello')).toMatchObject({ generation: 4, secretsVersion: '', spec: { rateLimit: 3, auth: 'none', secrets: [] } });
+    } finally {
+      store.close();
+    }
+  });
+});

@@ -10,6 +10,7 @@ interface FunctionRow {
   name: string;
   spec: string;
   code_digest: string;
+  secrets_version: string;
   source: 'api' | 'manifest';
   manifest_path: string | null;
   generation: number;
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS functions (
   name TEXT PRIMARY KEY,
   spec TEXT NOT NULL,
   code_digest TEXT NOT NULL,
+  secrets_version TEXT NOT NULL DEFAULT '',
   source TEXT NOT NULL CHECK (source IN ('api', 'manifest')),
   manifest_path TEXT,
   generation INTEGER NOT NULL,
@@ -122,6 +124,7 @@ function toRecord(row: FunctionRow): FunctionRecord {
     // A record stored before a field existed reads with that field's default.
     spec: readSpec(row.spec),
     codeDigest: row.code_digest,
+    secretsVersion: row.secrets_version,
     source: row.source,
     manifestPath: row.manifest_path,
     generation: row.generation,
@@ -180,6 +183,9 @@ export class SqliteStore implements Store {
     this.#db.pragma('foreign_keys = ON');
     this.#db.pragma('busy_timeout = 5000');
     this.#db.exec(SCHEMA);
+    // A database made before secrets existed gains the column (every function without secrets).
+    const columns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(functions)').all();
+    if (!columns.some((c) => c.name === 'secrets_version')) this.#db.exec("ALTER TABLE functions ADD COLUMN secrets_version TEXT NOT NULL DEFAULT ''");
     migrateToRevisions(this.#db);
     const db = this.#db;
     this.#revisions = new RevisionTable(db, options.revisionHistory ?? 10, readSpec, canonicalSpec);
@@ -189,11 +195,11 @@ export class SqliteStore implements Store {
       get: db.prepare<[string], FunctionRow>(`${SELECT_FUNCTION} WHERE f.name = ?`),
       list: db.prepare<[], FunctionRow>(`${SELECT_FUNCTION} ORDER BY f.name`),
       insert: db.prepare(
-        `INSERT INTO functions (name, spec, code_digest, source, manifest_path, generation, created_at, updated_at)
-         VALUES (@name, @spec, @codeDigest, @source, @manifestPath, 1, @now, @now)`,
+        `INSERT INTO functions (name, spec, code_digest, secrets_version, source, manifest_path, generation, created_at, updated_at)
+         VALUES (@name, @spec, @codeDigest, @secretsVersion, @source, @manifestPath, 1, @now, @now)`,
       ),
       update: db.prepare(
-        `UPDATE functions SET spec = @spec, code_digest = @codeDigest, source = @source, manifest_path = @manifestPath,
+        `UPDATE functions SET spec = @spec, code_digest = @codeDigest, secrets_version = @secretsVersion, source = @source, manifest_path = @manifestPath,
          generation = generation + @bump, updated_at = @now, deleting = 0 WHERE name = @name`,
       ),
       markDeleting: db.prepare('UPDATE functions SET deleting = 1, updated_at = ? WHERE name = ?'),
@@ -236,14 +242,16 @@ export class SqliteStore implements Store {
     return this.#db.transaction(() => {
       const spec = canonicalSpec(desired.spec);
       const existing = this.#stmts.get.get(desired.name);
-      const params = { ...desired, spec, now };
+      const secretsVersion = desired.secretsVersion ?? '';
+      const params = { name: desired.name, codeDigest: desired.codeDigest, source: desired.source, manifestPath: desired.manifestPath, secretsVersion, spec, now };
       if (!existing) {
         this.#names = null;
         this.#stmts.insert.run(params);
         this.#revisions.written(desired, 1, now);
         return { outcome: 'created' as const, record: toRecord(this.#stmts.get.get(desired.name)!) };
       }
-      const specChanged = existing.spec !== spec || existing.code_digest !== desired.codeDigest;
+      // New secret values change what the containers hold, as new code does.
+      const specChanged = existing.spec !== spec || existing.code_digest !== desired.codeDigest || existing.secrets_version !== secretsVersion;
       const ownerChanged =
         existing.source !== desired.source || existing.manifest_path !== desired.manifestPath || existing.deleting === 1;
       if (!specChanged && !ownerChanged) return { outcome: 'unchanged' as const, record: toRecord(existing) };

@@ -98,6 +98,11 @@ export class RateLimited extends GlambdarError {
   }
 }
 
+/** A TypeScript entry did not compile at deploy; the message names file:line:column. */
+export class CompileFailed extends GlambdarError {
+  override readonly code = 'COMPILE_FAILED';
+}
+
 /** The handler threw or rejected; the message is the handler's. */
 export class HandlerError extends GlambdarError {
   override readonly code = 'HANDLER_ERROR';
@@ -181,6 +186,53 @@ export class QueueFull extends GlambdarError {
 /** No route matches the request. */
 export class RouteNotFound extends GlambdarError {
   override readonly code = 'ROUTE_NOT_FOUND';
+}
+
+/**
+ * No credential, or not one this route accepts: the admin token on control routes, a key of the
+ * function (or the admin token) on a private function. Answered with `WWW-Authenticate`.
+ */
+export class Unauthorized extends GlambdarError {
+  override readonly code = 'UNAUTHORIZED';
+}
+
+/** A valid credential that does not open this door: a key of another function. */
+export class Forbidden extends GlambdarError {
+  override readonly code = 'FORBIDDEN';
+}
+
+/** A control request for a host name this runtime does not answer to (DNS rebinding). */
+export class HostNotAllowed extends GlambdarError {
+  override readonly code = 'HOST_NOT_ALLOWED';
+}
+
+/** A control request sent by a browser page of another site. */
+export class OriginNotAllowed extends GlambdarError {
+  override readonly code = 'ORIGIN_NOT_ALLOWED';
+}
+
+/** No such secret. */
+export class SecretNotFound extends GlambdarError {
+  override readonly code = 'SECRET_NOT_FOUND';
+  constructor(readonly secretName: string) {
+    super(`secret "${secretName}" not found`);
+  }
+}
+
+/** A secret some functions still name in `spec.secrets`. */
+export class SecretInUse extends GlambdarError {
+  override readonly code = 'SECRET_IN_USE';
+  constructor(secretName: string, readonly functions: readonly string[]) {
+    super(`secret "${secretName}" is used by ${functions.map((f) => `"${f}"`).join(', ')}; remove it from their spec.secrets first`);
+  }
+}
+
+/** No key with this id for this function. */
+export class KeyNotFound extends GlambdarError {
+  override readonly code = 'KEY_NOT_FOUND';
+  constructor(functionName: string, id: string) {
+    super(`function "${functionName}" has no key "${id}"`);
+  }
 }
 
 /**

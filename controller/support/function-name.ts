@@ -25,6 +25,13 @@ export function suggestFunctionName(raw: string): string | null {
   return FUNCTION_NAME_PATTERN.test(name) ? name : null;
 }
 
+/** Returns `raw` when it is a valid secret name (the function-name rule: it becomes a file name), else InvalidName. */
+export function checkSecretName(raw: string): string {
+  if (FUNCTION_NAME_PATTERN.test(raw)) return raw;
+  const short = raw.length > 100 ? `${raw.slice(0, 100)}...` : raw;
+  throw new InvalidName(`${JSON.stringify(short)} is not a valid secret name: it ${FUNCTION_NAME_RULE}`);
+}
+
 /** A function, and the traffic tag of a route `<name>@<tag>` (undefined: split by weight). */
 export interface InvokeTarget {
   name: string;

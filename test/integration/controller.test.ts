@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  control,
   deploy,
   docker,
   eventually,
@@ -65,7 +66,7 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     expect(second.instanceId).toBe(first.instanceId);
     const res = await invoke(second.url, 'keeper');
     expect(res.status).toBe(200);
-    const logs = (await (await fetch(`${second.url}/logs/keeper?limit=1`)).json()) as Array<{ coldStart: boolean }>;
+    const logs = (await (await control(second, `/logs/keeper?limit=1`)).json()) as Array<{ coldStart: boolean }>;
     expect(logs[0]?.coldStart).toBe(false);
     expect((await functionContainers(second, 'keeper')).map((c) => c.Id)).toEqual(before);
   });
@@ -156,7 +157,7 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     const ids = (await functionContainers(rt, 'doomed')).map((c) => c.Id);
     const running = load(rt, 'doomed', 100, 8);
     await new Promise((r) => setTimeout(r, 30));
-    const del = await fetch(`${rt.url}/del/doomed`, { method: 'DELETE' });
+    const del = await control(rt, `/del/doomed`, { method: 'DELETE' });
     expect(del.status).toBe(200);
     const results = await running;
     // Requests before the delete succeed; after it they get 404; none gets a server error.
@@ -180,7 +181,7 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     expect((await docker.listContainers({ filters: { id: ids } })).map((c) => c.Id)).toEqual(ids);
 
     const again = await start(rt.dir);
-    const logs = (await (await fetch(`${again.url}/logs/patient`)).json()) as Array<{ statusCode: number }>;
+    const logs = (await (await control(again, `/logs/patient`)).json()) as Array<{ statusCode: number }>;
     expect(logs.map((l) => l.statusCode)).toEqual([200, 200]);
   });
 });

@@ -1,6 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { deploy, eventually, freePort, integrationEnabled, makeZip, removeInstanceContainers, serveChild, useRuntimes } from './harness.js';
+import { control, deploy, eventually, freePort, integrationEnabled, makeZip, removeInstanceContainers, serveChild, useRuntimes, withToken } from './harness.js';
 
 /** A job as `GET /invocations` shows it (the fields these tests read). */
 interface Job {
@@ -18,7 +18,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Jobs of a function, newest first (up to 1000). */
 async function jobsOf(url: string, name: string, status?: string): Promise<Job[]> {
-  const res = await fetch(`${url}/invocations?function=${name}&limit=1000${status ? `&status=${status}` : ''}`);
+  const res = await fetch(`${url}/invocations?function=${name}&limit=1000${status ? `&status=${status}` : ''}`, withToken(url));
   return (await res.json()) as Job[];
 }
 
@@ -79,7 +79,7 @@ describe.runIf(integrationEnabled)('async jobs in containers', () => {
     const [id] = await enqueueMany(rt.url, 'broken', 1);
     const job = await eventually(
       async () => {
-        const res = await fetch(`${rt.url}/invocations/${id}`);
+        const res = await control(rt, `/invocations/${id}`);
         const j = (await res.json()) as Job;
         return j.status === 'dead' ? j : undefined;
       },
@@ -95,7 +95,7 @@ describe.runIf(integrationEnabled)('async jobs in containers', () => {
       expect(gap, `wait before try ${k + 2}`).toBeGreaterThanOrEqual(ceiling / 2 - 5);
       expect(gap, `wait before try ${k + 2}`).toBeLessThan(ceiling + 500);
     }
-    const logs = (await (await fetch(`${rt.url}/logs/broken`)).json()) as Array<{ requestId: string; statusCode: number }>;
+    const logs = (await (await control(rt, `/logs/broken`)).json()) as Array<{ requestId: string; statusCode: number }>;
     expect(logs.filter((l) => l.requestId === id).map((l) => l.statusCode)).toEqual([500, 500, 500, 500]);
     expect((await jobsOf(rt.url, 'broken', 'dead')).map((j) => j.requestId)).toEqual([id]);
   });
@@ -105,7 +105,7 @@ describe.runIf(integrationEnabled)('async jobs in containers', () => {
     const zip = await makeZip({ 'index.js': `exports.handler = async (req) => ({ at: req.headers['x-glambdar-schedule'], payload: await req.json() });` });
     expect((await deploy(rt.url, 'tick.zip', zip)).status).toBe(201);
     const setAt = Date.now();
-    const cfg = await fetch(`${rt.url}/config/tick`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ schedule: '*/2 * * * * *', schedulePayload: { n: 1 } }) });
+    const cfg = await control(rt, `/config/tick`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ schedule: '*/2 * * * * *', schedulePayload: { n: 1 } }) });
     expect(cfg.status).toBe(200);
     await sleep(10_000 - (Date.now() - setAt) + 1500);
     const inWindow = (await jobsOf(rt.url, 'tick'))

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { deploy, eventually, integrationEnabled, invoke, makeZip, useRuntimes } from './harness.js';
+import { control, deploy, eventually, integrationEnabled, invoke, makeZip, useRuntimes } from './harness.js';
 
 const MIB = 1024 * 1024;
 
@@ -38,7 +38,7 @@ describe.runIf(integrationEnabled)('a full data disk', () => {
       await fill(disk, 'filler', 4 * MIB);
       for (let i = 0; i < 20; i++) expect((await invoke(rt.url, 'chatty')).status).toBe(200);
       const metrics = await eventually(async () => {
-        const text = await (await fetch(`${rt.url}/metrics`)).text();
+        const text = await (await control(rt, `/metrics`)).text();
         const dropped = Number(/^glambdar_invocation_records_dropped_total (\d+)$/m.exec(text)?.[1]);
         return dropped >= 20 ? text : undefined;
       }, 10_000, 'dropped records counted');
@@ -48,12 +48,12 @@ describe.runIf(integrationEnabled)('a full data disk', () => {
       const refused = await deploy(rt.url, 'newcomer.zip', await makeZip({ 'index.js': 'exports.handler = async () => "hi";' }));
       expect(refused.status).toBe(507);
       expect(await refused.json()).toMatchObject({ code: 'INSUFFICIENT_STORAGE', error: expect.stringMatching(/^the data disk is full \(\d+ MiB free, under GLAMBDAR_DISK_RESERVE_MB=8\): nothing was deployed/) });
-      expect((await fetch(`${rt.url}/info/newcomer`)).status).toBe(404);
+      expect((await control(rt, `/info/newcomer`)).status).toBe(404);
 
       // Now the disk is full to the last byte: a DELETE still works (the ballast gives way) and frees space.
       await fill(disk, 'filler-2');
       const before = freeBytes(disk);
-      const del = await fetch(`${rt.url}/del/victim`, { method: 'DELETE' });
+      const del = await control(rt, `/del/victim`, { method: 'DELETE' });
       expect(del.status).toBe(200);
       expect(await del.json()).toEqual({ deleted: 'victim' });
       expect(existsSync(join(dir, 'functions', 'victim'))).toBe(false);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { cp, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, functionContainers, integrationEnabled, invoke, join, makeZip, startRuntime, type TestRuntime } from './harness.js';
+import { control, eventually, functionContainers, integrationEnabled, invoke, join, makeZip, startRuntime, type TestRuntime } from './harness.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/manifests', import.meta.url));
 
@@ -24,12 +24,12 @@ interface ManifestFile {
 }
 
 async function info(rt: TestRuntime, name: string): Promise<Info | undefined> {
-  const res = await fetch(`${rt.url}/info/${name}`);
+  const res = await control(rt, `/info/${name}`);
   return res.status === 200 ? ((await res.json()) as Info) : undefined;
 }
 
 async function manifests(rt: TestRuntime): Promise<ManifestFile[]> {
-  return (await (await fetch(`${rt.url}/manifests`)).json()) as ManifestFile[];
+  return (await (await control(rt, `/manifests`)).json()) as ManifestFile[];
 }
 
 /** Waits for `name` to be Ready at its current generation. */
@@ -82,7 +82,7 @@ describe.runIf(integrationEnabled)('GitOps manifests folder on a real Docker eng
   });
 
   it('refuses API writes to the manifest-owned function with 409 naming the file', async () => {
-    const res = await fetch(`${rt.url}/del/hello`, { method: 'DELETE' });
+    const res = await control(rt, `/del/hello`, { method: 'DELETE' });
     expect(res.status).toBe(409);
     expect(await res.json()).toEqual({ code: 'OWNED_BY_MANIFEST', error: expect.stringContaining('hello.yaml') });
   });
@@ -196,7 +196,7 @@ describe.runIf(integrationEnabled)('GitOps manifests across a restart', () => {
       );
     }
     const before = await eventually(async () => {
-      const all = (await (await fetch(`${first.url}/info`)).json()) as { functions: Info[] };
+      const all = (await (await control(first, `/info`)).json()) as { functions: Info[] };
       return all.functions.length === 20 && all.functions.every((f) => f.status.phase === 'Ready') ? all.functions : undefined;
     }, 20_000, '20 functions Ready');
 
@@ -204,7 +204,7 @@ describe.runIf(integrationEnabled)('GitOps manifests across a restart', () => {
     const second = await startRuntime({ dir: first.dir });
     runtimes.push(second);
     // startServer resolves after the folder was read and pruned: the state is final at once.
-    const after = (await (await fetch(`${second.url}/info`)).json()) as { functions: Info[] };
+    const after = (await (await control(second, `/info`)).json()) as { functions: Info[] };
     const key = (f: Info) => [f.name, f.createdAt, f.generation, f.manifestPath];
     expect(after.functions.map(key)).toEqual(before.map(key));
     expect((await manifests(second)).every((m) => m.state === 'applied')).toBe(true);

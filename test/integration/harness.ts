@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { compiledFile } from '../../controller/support/compiled-file.js';
@@ -22,6 +22,8 @@ export const docker = new Docker();
 export interface TestRuntime extends GlambdarServer {
   dir: string;
   instanceId: string;
+  /** The admin token, as the runtime wrote it into its data folder (tests send it as a client would). */
+  token: string;
   /** Stops the server (containers stay, as on a real restart). */
   stop(): Promise<void>;
   /** Stops the server and removes its containers and folder, even after a failure. */
@@ -41,6 +43,9 @@ export async function startRuntime(options: { dir?: string; env?: Record<string,
   });
   const server = await startServer({ config, log: createLogger(process.env['GLAMBDAR_TEST_LOG'] === '1' ? 'debug' : 'warn') });
   const instanceId = server.runtime.instanceId;
+  // The real path: the token the runtime made on its first start in this folder (or was given).
+  const token = options.env?.['adminToken'] ?? (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
+  tokens.set(server.url, token);
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -51,6 +56,7 @@ export async function startRuntime(options: { dir?: string; env?: Record<string,
     ...server,
     dir,
     instanceId,
+    token,
     stop,
     async destroy() {
       await stop().catch(() => undefined);
@@ -58,6 +64,27 @@ export async function startRuntime(options: { dir?: string; env?: Record<string,
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The admin token of each runtime the harness started, by its URL. */
+const tokens = new Map<string, string>();
+
+/** Remembers the admin token of a runtime started outside the harness (a `glambdar serve` child), from its data folder. */
+export async function rememberToken(url: string, dir: string): Promise<void> {
+  tokens.set(url, (await readFile(join(dir, 'admin-token'), 'utf8')).trim());
+}
+
+/** `init` with the admin token of the runtime at `url` (a client of the control routes sends it). */
+export function withToken(url: string, init: RequestInit = {}): RequestInit {
+  const headers = new Headers(init.headers);
+  const token = tokens.get(url);
+  if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
+  return { ...init, headers };
+}
+
+/** A control-route request (`/info`, `/logs`, `/del` ...) to a runtime, with its admin token. */
+export function control(rt: { url: string }, path: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${rt.url}${path}`, withToken(rt.url, init));
 }
 
 /** Every container (any state) of one Glambdar instance, optionally of one function. */
@@ -73,7 +100,7 @@ export async function instanceContainers(instanceId: string, functionName?: stri
  * earlier, so a test can check that they are gone after a delete or a rollout.
  */
 export async function functionContainers(rt: { url: string; instanceId: string }, name: string, alsoIds: string[] = []): Promise<Docker.ContainerInfo[]> {
-  const res = await fetch(`${rt.url}/info/${name}`);
+  const res = await control(rt, `/info/${name}`);
   const ids = new Set(alsoIds);
   if (res.status === 200) {
     const info = (await res.json()) as { status: { containers: Array<{ id: string }> } };
@@ -94,7 +121,7 @@ export async function deploy(url: string, fileName: string, zip: Buffer, fields:
   const form = new FormData();
   form.set('file', new Blob([new Uint8Array(zip)]), fileName);
   for (const [k, v] of Object.entries(fields)) form.set(k, v);
-  return fetch(`${url}/deploy`, { method: 'POST', body: form });
+  return fetch(`${url}/deploy`, withToken(url, { method: 'POST', body: form }));
 }
 
 /** `POST /invoke/:name` with a JSON body. */
@@ -148,12 +175,12 @@ export interface InfoBody {
 }
 
 export async function info(rt: { url: string }, name: string): Promise<InfoBody> {
-  return (await (await fetch(`${rt.url}/info/${name}`)).json()) as InfoBody;
+  return (await (await control(rt, `/info/${name}`)).json()) as InfoBody;
 }
 
 /** The newest invocation record of a function. */
 export async function lastLog(rt: { url: string }, name: string): Promise<{ statusCode: number; coldStart: boolean } | undefined> {
-  const logs = (await (await fetch(`${rt.url}/logs/${name}?limit=1`)).json()) as Array<{ statusCode: number; coldStart: boolean }>;
+  const logs = (await (await control(rt, `/logs/${name}?limit=1`)).json()) as Array<{ statusCode: number; coldStart: boolean }>;
   return logs[0];
 }
 
@@ -197,5 +224,6 @@ export async function serveChild(dir: string, port: number, env: Record<string, 
     30_000,
     'the runtime to listen',
   );
+  await rememberToken(url, dir);
   return { child, url, instance: health.instance };
 }

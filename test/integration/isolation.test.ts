@@ -5,7 +5,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { LABELS } from '../../controller/sandbox/sandbox.js';
-import { deploy, docker, eventually, info, instanceContainers, integrationEnabled, invoke, join, makeZip, useRuntimes, type TestRuntime } from './harness.js';
+import { control, deploy, docker, eventually, info, instanceContainers, integrationEnabled, invoke, join, makeZip, useRuntimes, type TestRuntime } from './harness.js';
 
 // Each test is an attack from inside a deployed handler, as the isolation issue found them.
 
@@ -32,7 +32,7 @@ async function labelled(rt: TestRuntime, name: string): Promise<string[]> {
 /** Waits until at least `count` stem cells are ready. */
 async function stemCellsReady(rt: TestRuntime, count: number): Promise<void> {
   await eventually(async () => {
-    const text = await (await fetch(`${rt.url}/metrics`)).text();
+    const text = await (await control(rt, `/metrics`)).text();
     return Number(/^glambdar_stem_cells_ready (\d+)$/m.exec(text)?.[1] ?? 0) >= count ? true : undefined;
   }, 30_000, `${count} stem cells`);
 }
@@ -134,7 +134,7 @@ describe.runIf(integrationEnabled)("isolation against the function's own code, o
       expect((await used()) - before).toBeLessThan(1024 * 1024);
       // Deploy, config and delete keep working.
       expect((await deploy(rt.url, 'after.zip', await makeZip({ 'index.js': 'exports.handler = async () => "ok";' }))).status).toBe(201);
-      const del = await fetch(`${rt.url}/del/filler`, { method: 'DELETE' });
+      const del = await control(rt, `/del/filler`, { method: 'DELETE' });
       expect(del.status).toBe(200);
       await rt.destroy();
     } finally {
@@ -243,7 +243,7 @@ describe.runIf(integrationEnabled)("isolation against the function's own code, o
     expect((await invoke(rt.url, 'spinner')).status).toBe(500);
     expect(Date.now() - quick).toBeLessThan(2000);
 
-    expect((await fetch(`${rt.url}/del/spinner`, { method: 'DELETE' })).status).toBe(200);
+    expect((await control(rt, `/del/spinner`, { method: 'DELETE' })).status).toBe(200);
     await eventually(async () => ((await instanceContainers(rt.instanceId)).every((c) => c.Labels[LABELS.function] !== 'spinner') ? true : undefined), 10_000, 'no container of the deleted function');
     // None is left spinning either: what is left are idle stem cells.
     const cpu = async (id: string) => (await docker.getContainer(id).stats({ stream: false })).cpu_stats.cpu_usage.total_usage;
@@ -264,7 +264,7 @@ describe.runIf(integrationEnabled)("isolation against the function's own code, o
     const nul = await deploy(rt.url, 'envy.zip', zip, { env: JSON.stringify({ TOKEN: 'a\u0000b' }) });
     expect(nul.status).toBe(400);
     expect(await nul.json()).toEqual({ code: 'INVALID_INPUT', error: 'invalid spec: env.TOKEN: must not contain a NUL character' });
-    expect((await fetch(`${rt.url}/info/envy`)).status).toBe(404);
+    expect((await control(rt, `/info/envy`)).status).toBe(404);
     expect(existsSync(join(rt.dir, 'functions', 'envy'))).toBe(false);
   });
 

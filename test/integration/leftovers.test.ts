@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LABELS } from '../../controller/sandbox/sandbox.js';
-import { deploy, eventually, info, instanceContainers, integrationEnabled, invoke, makeZip, useRuntimes } from './harness.js';
+import { control, deploy, eventually, info, instanceContainers, integrationEnabled, invoke, makeZip, useRuntimes } from './harness.js';
 
 /** The replica keys that have a folder in the data folder. */
 async function folders(dir: string): Promise<string[]> {
@@ -36,7 +36,7 @@ describe.runIf(integrationEnabled)('leftovers on a real engine', () => {
     const keysOfLive = async () => (await instanceContainers(again.instanceId)).map((c) => c.Labels[LABELS.replica]!).sort();
     await eventually(async () => (JSON.stringify(await folders(again.dir)) === JSON.stringify(await keysOfLive()) ? true : undefined), 45_000, 'only live containers to have folders');
 
-    expect((await fetch(`${again.url}/del/burst`, { method: 'DELETE' })).status).toBe(200);
+    expect((await control(again, `/del/burst`, { method: 'DELETE' })).status).toBe(200);
     const containers = await instanceContainers(again.instanceId);
     expect(containers.every((c) => c.Labels[LABELS.stem] === '1')).toBe(true);
     await eventually(async () => (JSON.stringify(await folders(again.dir)) === JSON.stringify(await keysOfLive()) ? true : undefined), 45_000, 'only the stem cells to have folders');

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  control,
   HELLO_HANDLER,
   deploy,
   docker,
@@ -35,7 +36,7 @@ describe.runIf(integrationEnabled)('README quick start on a real Docker engine',
 
   it('keeps that invocation\'s console output in its log record', async () => {
     await invoke(rt.url, 'myfunc', { name: 'Logger' });
-    const res = await fetch(`${rt.url}/logs/myfunc?limit=1`);
+    const res = await control(rt, `/logs/myfunc?limit=1`);
     expect(res.status).toBe(200);
     const [record] = (await res.json()) as Array<Record<string, unknown>>;
     expect(record).toMatchObject({ funcName: 'myfunc', statusCode: 200, stdout: 'greeting Logger\n', stderr: 'a line on stderr\n' });
@@ -45,17 +46,17 @@ describe.runIf(integrationEnabled)('README quick start on a real Docker engine',
   });
 
   it('shows the original and the new fields in /info', async () => {
-    const res = await fetch(`${rt.url}/info/myfunc`);
+    const res = await control(rt, `/info/myfunc`);
     const info = (await res.json()) as Record<string, unknown> & { status: Record<string, unknown> };
     expect(info).toMatchObject({ name: 'myfunc', invokeCount: 2, rateLimit: 0, maxConcurrency: 10, generation: 1, source: 'api' });
     expect(info['lastInvokedAt']).toEqual(expect.any(String));
     expect(info.status).toMatchObject({ observedGeneration: 1, readyReplicas: 1 });
-    const list = (await (await fetch(`${rt.url}/info`)).json()) as { count: number };
+    const list = (await (await control(rt, `/info`)).json()) as { count: number };
     expect(list.count).toBe(1);
   });
 
   it('changes the rate limit live through /config', async () => {
-    const res = await fetch(`${rt.url}/config/myfunc`, {
+    const res = await control(rt, `/config/myfunc`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ rateLimit: 50 }),
@@ -125,19 +126,19 @@ exports.handler = async () => {
     expect(await badName.json()).toMatchObject({ code: 'INVALID_NAME' });
     const notZip = await deploy(rt.url, 'junk.zip', Buffer.from('this is not a zip'));
     expect(notZip.status).toBe(400);
-    const list = (await (await fetch(`${rt.url}/info`)).json()) as { functions: Array<{ name: string }> };
+    const list = (await (await control(rt, `/info`)).json()) as { functions: Array<{ name: string }> };
     expect(list.functions.map((f) => f.name).sort()).toEqual(['myfunc', 'probe', 'thrower']);
   });
 
   it('deletes a function with its containers, code and logs', async () => {
     const before = (await functionContainers(rt, 'myfunc')).map((c) => c.Id);
     expect(before.length).toBeGreaterThan(0);
-    const res = await fetch(`${rt.url}/del/myfunc`, { method: 'DELETE' });
+    const res = await control(rt, `/del/myfunc`, { method: 'DELETE' });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ deleted: 'myfunc' });
     expect(await functionContainers(rt, 'myfunc', before)).toEqual([]);
-    expect((await fetch(`${rt.url}/info/myfunc`)).status).toBe(404);
-    expect((await fetch(`${rt.url}/logs/myfunc`)).status).toBe(404);
+    expect((await control(rt, `/info/myfunc`)).status).toBe(404);
+    expect((await control(rt, `/logs/myfunc`)).status).toBe(404);
     expect((await invoke(rt.url, 'myfunc')).status).toBe(404);
   });
 });

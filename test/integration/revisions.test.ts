@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { LABELS } from '../../controller/sandbox/sandbox.js';
-import { deploy, eventually, functionContainers, info, instanceContainers, integrationEnabled, join, makeZip, useRuntimes, type TestRuntime } from './harness.js';
+import { control, deploy, eventually, functionContainers, info, instanceContainers, integrationEnabled, join, makeZip, useRuntimes, type TestRuntime } from './harness.js';
 
 /** Answers its version; `ms` of sleep first (the container's event loop stays free meanwhile). */
 const versioned = (version: string, ms = 0) =>
@@ -73,11 +73,11 @@ interface RevisionBody {
 }
 
 async function revisions(rt: TestRuntime, name: string): Promise<RevisionBody[]> {
-  return (await (await fetch(`${rt.url}/revisions/${name}`)).json()) as RevisionBody[];
+  return (await (await control(rt, `/revisions/${name}`)).json()) as RevisionBody[];
 }
 
 async function configure(rt: TestRuntime, name: string, patch: unknown): Promise<Response> {
-  return fetch(`${rt.url}/config/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
+  return control(rt, `/config/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
 }
 
 async function deployVersions(rt: TestRuntime, name: string, versions: string[], fields: Record<string, string> = {}, ms = 0): Promise<void> {
@@ -103,7 +103,7 @@ describe.runIf(integrationEnabled)('revisions on a real Docker engine', () => {
     );
     const load = runningLoad(rt, 'undo', 6);
     await new Promise((r) => setTimeout(r, 500));
-    const rolled = await fetch(`${rt.url}/rollback/undo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"revision":1}' });
+    const rolled = await control(rt, `/rollback/undo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"revision":1}' });
     expect(rolled.status).toBe(200);
     expect(await rolled.json()).toEqual({ function: 'undo', status: 'rolled back', generation: 4, revision: 4, rolledBackTo: 1 });
 
@@ -209,10 +209,10 @@ describe.runIf(integrationEnabled)('revisions on a real Docker engine', () => {
     const ids = (await functionContainers(rt, 'tagged')).map((c) => c.Id);
     expect((await readdir(join(rt.dir, 'functions', 'tagged'))).length).toBe(3);
 
-    expect((await fetch(`${rt.url}/del/tagged`, { method: 'DELETE' })).status).toBe(200);
+    expect((await control(rt, `/del/tagged`, { method: 'DELETE' })).status).toBe(200);
     await eventually(async () => ((await functionContainers(rt, 'tagged', ids)).length === 0 ? true : undefined), 20_000, 'every container gone');
     await expect(readdir(join(rt.dir, 'functions', 'tagged'))).rejects.toThrow();
-    expect((await fetch(`${rt.url}/revisions/tagged`)).status).toBe(404);
+    expect((await control(rt, `/revisions/tagged`)).status).toBe(404);
   });
 
   it("keeps revisions, traffic and tags across a restart and adopts every revision's containers", async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LABELS } from '../../controller/sandbox/sandbox.js';
 import {
+  control,
   deploy,
   docker,
   eventually,
@@ -21,7 +22,7 @@ const STEM_METRIC = 'glambdar_stem_cells_ready';
 
 /** The `glambdar_stem_cells_ready` gauge of `/metrics`; fails when the metric is missing. */
 async function stemCellsReady(rt: TestRuntime): Promise<number> {
-  const text = await (await fetch(`${rt.url}/metrics`)).text();
+  const text = await (await control(rt, `/metrics`)).text();
   const match = new RegExp(`^${STEM_METRIC} (\\d+)$`, 'm').exec(text);
   if (!match) throw new Error(`/metrics has no ${STEM_METRIC} gauge`);
   return Number(match[1]);
@@ -144,8 +145,9 @@ describe.runIf(integrationEnabled)('stem cells on a real Docker engine', () => {
     expect(stemHardening.securityOpt).toContain('no-new-privileges');
     expect(stemHardening.pidsLimit).toBeGreaterThan(0);
     expect(stemHardening.pidsLimit).toBeLessThanOrEqual(128);
-    // No host folder a container can write: code, worker and the runtime's socket folder, all read-only.
-    expect(stemHardening.mounts.map((m) => m.destination)).toEqual(['/fn', '/run/glambdar', '/worker']);
+    // No host folder a container can write: code, worker, the runtime's socket folder and the
+    // container's own secrets folder, all read-only.
+    expect(stemHardening.mounts.map((m) => m.destination)).toEqual(['/fn', '/run/glambdar', '/var/glambdar/secrets', '/worker']);
     expect(stemHardening.mounts.every((m) => !m.rw)).toBe(true);
 
     // A labelled container of the function takes over; the stem-born one goes.
@@ -220,11 +222,11 @@ describe.runIf(integrationEnabled)('stem cells on a real Docker engine', () => {
     expect(existsSync(join(rt.dir, 'cells', key, 'index.js'))).toBe(true);
     expect(existsSync(join(rt.dir, 'sockets', key))).toBe(true);
 
-    const del = await fetch(`${rt.url}/del/short-lived`, { method: 'DELETE' });
+    const del = await control(rt, `/del/short-lived`, { method: 'DELETE' });
     expect(del.status).toBe(200);
     expect(await del.json()).toEqual({ deleted: 'short-lived' });
     expect(await functionContainers(rt, 'short-lived', [cell.Id])).toEqual([]);
-    expect((await fetch(`${rt.url}/info/short-lived`)).status).toBe(404);
+    expect((await control(rt, `/info/short-lived`)).status).toBe(404);
     expect(existsSync(join(rt.dir, 'cells', key))).toBe(false);
     expect(existsSync(join(rt.dir, 'sockets', key))).toBe(false);
   });

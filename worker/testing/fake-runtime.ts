@@ -43,7 +43,7 @@ export class RuntimeConnection {
 
   /** Sends an invoke frame with a JSON body (or none). */
   invoke(id: number, path: string, body?: unknown, method = 'POST'): void {
-    const header: InvokeHeader = { t: 'invoke', id, method, path, query: { id: String(id) }, headers: {} };
+    const header: InvokeHeader = { t: 'invoke', id, method, path, query: { id: String(id) }, headers: {}, requestId: `req-${id}`, timeoutMs: 30_000 };
     this.socket.write(encodeFrame(header, body === undefined ? undefined : Buffer.from(JSON.stringify(body))));
   }
 }

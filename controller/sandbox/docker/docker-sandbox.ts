@@ -3,7 +3,7 @@ import { SandboxUnavailable } from '../../support/errors.js';
 import type { Logger } from '../../support/logger.js';
 import { ensureRuntimeImage, NODE_PATH_IN_IMAGE } from './runtime-image.js';
 import { RUNTIME_SOCKET_NAME, SOCKET_MOUNT } from '../../../worker/protocol.js';
-import { BOOT_CPUS, LABELS, type ContainerInfo, type ContainerSpec, type ExitReason, type HostCapacity, type Sandbox, type SandboxEvent } from '../sandbox.js';
+import { BOOT_CPUS, LABELS, SECRETS_MOUNT, type ContainerInfo, type ContainerSpec, type ExitReason, type HostCapacity, type Sandbox, type SandboxEvent } from '../sandbox.js';
 
 const MIB = 1024 * 1024;
 /** CFS scheduling period of function containers, in microseconds. */
@@ -98,6 +98,8 @@ export class DockerSandbox implements Sandbox {
           `GLAMBDAR_SOCKET=${SOCKET_MOUNT}/${RUNTIME_SOCKET_NAME}`,
           'GLAMBDAR_FN_DIR=/fn',
           ...(spec.stem ? ['GLAMBDAR_STEM=1'] : []),
+          ...(spec.interface ? [`GLAMBDAR_INTERFACE=${spec.interface}`] : []),
+          ...(spec.handler ? [`GLAMBDAR_HANDLER=${spec.handler}`] : []),
         ],
         Labels: {
           [LABELS.instance]: this.#instanceId,
@@ -127,8 +129,13 @@ export class DockerSandbox implements Sandbox {
           IpcMode: 'private',
           RestartPolicy: { Name: 'no' },
           LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
-          // Read-only, all three: connecting to the runtime's socket needs no write access to its folder.
-          Binds: [`${spec.codeDir}:/fn:ro`, `${spec.workerDir}:/worker:ro`, `${spec.socketDir}:${SOCKET_MOUNT}:ro`],
+          // Read-only, all of them: connecting to the runtime's socket needs no write access to its folder.
+          Binds: [
+            `${spec.codeDir}:/fn:ro`,
+            `${spec.workerDir}:/worker:ro`,
+            `${spec.socketDir}:${SOCKET_MOUNT}:ro`,
+            ...(spec.secretsDir ? [`${spec.secretsDir}:${SECRETS_MOUNT}:ro`] : []),
+          ],
         },
       });
     } catch (err) {

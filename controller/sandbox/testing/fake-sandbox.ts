@@ -98,6 +98,8 @@ export class FakeSandbox implements Sandbox {
       maxLogBytes: 262_144,
       drainTimeoutMs: this.#drainTimeoutMs,
       stem: spec.stem === true,
+      interface: spec.interface ?? null,
+      handler: spec.handler ?? null,
     }));
     this.containers.set(id, {
       info: {

@@ -1,0 +1,212 @@
+/**
+ * AWS Lambda behind an API Gateway HTTP API or a Function URL (payload format 2.0):
+ * `handler(event, context[, callback])`. The event and the mapping of the answer follow what
+ * API Gateway does; the context carries what the Node.js runtime's does, from the
+ * `AWS_LAMBDA_FUNCTION_*` variables the runtime sets for lambda functions.
+ */
+import { checkStatus, headerValue, HEADER_NAME, type FunctionResponse } from '../request.js';
+import { appendHeader, isTextType, isThenable, mediaType, queryString, type Invoke, type UserFunction } from './types.js';
+import type { InvokeHeader } from '../protocol.js';
+
+/** The payload 2.0 event (the fields API Gateway leaves out when empty are left out here too). */
+export interface LambdaEvent {
+  version: '2.0';
+  routeKey: '$default';
+  rawPath: string;
+  rawQueryString: string;
+  cookies?: string[];
+  headers: Record<string, string>;
+  queryStringParameters?: Record<string, string>;
+  requestContext: {
+    accountId: string;
+    apiId: string;
+    domainName: string;
+    domainPrefix: string;
+    http: { method: string; path: string; protocol: string; sourceIp: string; userAgent: string };
+    requestId: string;
+    routeKey: '$default';
+    stage: '$default';
+    time: string;
+    timeEpoch: number;
+  };
+  body?: string;
+  isBase64Encoded: boolean;
+}
+
+/** The Node.js runtime's context object, as far as it means anything here. */
+export interface LambdaContext {
+  functionName: string;
+  functionVersion: string;
+  invokedFunctionArn: string;
+  memoryLimitInMB: string;
+  awsRequestId: string;
+  logGroupName: string;
+  logStreamName: string;
+  callbackWaitsForEmptyEventLoop: boolean;
+  getRemainingTimeInMillis(): number;
+  /** The runtime's legacy completion methods, kept for old handlers. */
+  done(error?: unknown, result?: unknown): void;
+  succeed(result?: unknown): void;
+  fail(error?: unknown): void;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** API Gateway's `requestContext.time`: `12/Mar/2020:19:03:58 +0000`. */
+export function gatewayTime(epochMs: number): string {
+  const d = new Date(epochMs);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000`;
+}
+
+/** Builds the payload 2.0 event of one invocation. */
+export function lambdaEvent(head: InvokeHeader, body: Buffer, now: number): LambdaEvent {
+  const headers: Record<string, string> = {};
+  let cookies: string[] | undefined;
+  for (const name in head.headers) {
+    const raw = head.headers[name]!;
+    const lower = name.toLowerCase();
+    if (lower === 'cookie') {
+      // Cookies move to their own field, one entry per cookie; the header is not repeated.
+      cookies = (Array.isArray(raw) ? raw : [raw]).flatMap((value) => value.split(';')).map((c) => c.trim()).filter((c) => c !== '');
+      continue;
+    }
+    headers[lower] = Array.isArray(raw) ? raw.join(',') : raw;
+  }
+  const query: Record<string, string> = {};
+  let anyQuery = false;
+  for (const name in head.query) {
+    const value = head.query[name]!;
+    query[name] = Array.isArray(value) ? value.join(',') : value;
+    anyQuery = true;
+  }
+  const host = headers['host'] ?? 'localhost';
+  const type = mediaType(headers['content-type']);
+  // Text as text; anything else (or bytes that are not UTF-8 under no content-type) base64-encoded.
+  const text = type === '' ? isUtf8(body) : isTextType(type);
+  const forwarded = headers['x-forwarded-for'];
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: head.path,
+    rawQueryString: queryString(head.query),
+    ...(cookies !== undefined && cookies.length > 0 ? { cookies } : {}),
+    headers,
+    ...(anyQuery ? { queryStringParameters: query } : {}),
+    requestContext: {
+      accountId: 'anonymous',
+      apiId: 'glambdar',
+      domainName: host,
+      domainPrefix: host.split('.')[0] ?? host,
+      http: {
+        method: head.method,
+        path: head.path,
+        protocol: 'HTTP/1.1',
+        sourceIp: forwarded !== undefined ? (forwarded.split(',')[0]?.trim() ?? '') : '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: head.requestId,
+      routeKey: '$default',
+      stage: '$default',
+      time: gatewayTime(now),
+      timeEpoch: now,
+    },
+    ...(body.length > 0 ? { body: text ? body.toString('utf8') : body.toString('base64') } : {}),
+    isBase64Encoded: body.length > 0 && !text,
+  };
+}
+
+function isUtf8(bytes: Buffer): boolean {
+  return Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
+}
+
+/**
+ * Adapts a Lambda handler: async handlers resolve their answer, callback-style ones
+ * (`(event, context, callback)`) call back, and a synchronous one with fewer parameters
+ * answers what it returns. Whichever comes first counts.
+ */
+export function lambdaAdapter(handler: UserFunction, env: NodeJS.ProcessEnv = process.env): Invoke {
+  const functionName = env['AWS_LAMBDA_FUNCTION_NAME'] ?? '';
+  const functionVersion = env['AWS_LAMBDA_FUNCTION_VERSION'] ?? '$LATEST';
+  const memoryLimitInMB = env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'] ?? '';
+  const waitsForCallback = handler.length >= 3;
+  return (head, body) => {
+    const now = Date.now();
+    const deadline = now + head.timeoutMs;
+    const event = lambdaEvent(head, body, now);
+    return new Promise<unknown>((resolve, reject) => {
+      let settled = false;
+      const finish = (error: unknown, result?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        if (error !== null && error !== undefined) reject(error);
+        else resolve(result);
+      };
+      const context: LambdaContext = {
+        functionName,
+        functionVersion,
+        invokedFunctionArn: `arn:aws:lambda:glambdar:000000000000:function:${functionName}`,
+        memoryLimitInMB,
+        awsRequestId: head.requestId,
+        logGroupName: `/aws/lambda/${functionName}`,
+        logStreamName: `glambdar/${process.pid}`,
+        callbackWaitsForEmptyEventLoop: true,
+        getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+        done: (error, result) => finish(error, result),
+        succeed: (result) => finish(null, result),
+        fail: (error) => finish(error ?? new Error('handler failed')),
+      };
+      let returned: unknown;
+      try {
+        returned = handler(event, context, (error: unknown, result?: unknown) => finish(error, result));
+      } catch (err) {
+        finish(err);
+        return;
+      }
+      if (isThenable(returned)) returned.then((result) => finish(null, result), (err: unknown) => finish(err ?? new Error('handler rejected')));
+      else if (!waitsForCallback) finish(null, returned);
+      // Otherwise the callback answers; the runtime's timeout bounds the wait.
+    }).then(lambdaResponse);
+  };
+}
+
+/**
+ * Maps a handler's answer as API Gateway (payload 2.0) does: with a `statusCode`, the answer
+ * is the response (`headers`, `multiValueHeaders`, `cookies` as `set-cookie`, a string `body`,
+ * base64-decoded when `isBase64Encoded`); without one, the whole answer is a 200 JSON body.
+ */
+export function lambdaResponse(result: unknown): FunctionResponse {
+  if (result === null || typeof result !== 'object' || !Object.hasOwn(result, 'statusCode')) {
+    return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(result ?? null) ?? 'null', 'utf8') };
+  }
+  const answer = result as { statusCode: unknown; headers?: unknown; multiValueHeaders?: unknown; cookies?: unknown; body?: unknown; isBase64Encoded?: unknown };
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of entries(answer.headers, 'headers')) {
+    if (value === undefined || value === null) continue;
+    appendHeader(headers, checkedName(name), headerValue(value, name));
+  }
+  for (const [name, values] of entries(answer.multiValueHeaders, 'multiValueHeaders')) {
+    if (values === undefined || values === null) continue;
+    for (const value of Array.isArray(values) ? values : [values]) appendHeader(headers, checkedName(name), headerValue(value, name));
+  }
+  if (answer.cookies !== undefined && answer.cookies !== null) {
+    if (!Array.isArray(answer.cookies)) throw new TypeError('handler returned invalid cookies: expected an array of strings');
+    for (const cookie of answer.cookies) appendHeader(headers, 'set-cookie', headerValue(cookie, 'set-cookie'));
+  }
+  let body: Buffer;
+  if (answer.body === undefined || answer.body === null) body = Buffer.alloc(0);
+  else if (typeof answer.body === 'string') body = Buffer.from(answer.body, answer.isBase64Encoded === true ? 'base64' : 'utf8');
+  else body = Buffer.from(JSON.stringify(answer.body) ?? '', 'utf8');
+  return { statusCode: checkStatus(answer.statusCode), headers, body };
+}
+
+function entries(value: unknown, field: string): Array<[string, unknown]> {
+  if (value === undefined || value === null) return [];
+  if (typeof value !== 'object' || Array.isArray(value)) throw new TypeError(`handler returned invalid ${field}: expected an object`);
+  return Object.entries(value);
+}
+
+function checkedName(name: string): string {
+  if (!HEADER_NAME.test(name)) throw new TypeError(`handler returned an invalid header name ${JSON.stringify(name)}`);
+  return name;
+}
