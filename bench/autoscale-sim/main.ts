@@ -4,11 +4,14 @@
  *   node dist/bench/autoscale-sim/main.js [--seed N] [--start-ms N] [--scenario NAME]
  *     [--max-concurrency N] [--max-replicas N] [--scale-down-delay-ms N] [--idle-timeout-ms N]
  *
- * Runs every trace under both policies in each scenario (all by default) and prints a
- * markdown table; spec flags override the scenarios' specs.
+ * Runs every trace under the three policies (reactive, EWMA, hybrid) in each scenario (all by
+ * default) and prints a markdown table, the cells `reactive / EWMA / hybrid`; spec flags
+ * override the scenarios' specs.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_SIM_SPEC, SCENARIOS, markdownTable, runAll, standardTraces, type SimSpec } from './sim.js';
+import { SCENARIOS, markdownTable, runAll } from './report.js';
+import { DEFAULT_SIM_SPEC, type SimSpec } from './sim.js';
+import { standardTraces } from './traces.js';
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -57,7 +60,10 @@ if (scenarios.length === 0) fail(`unknown --scenario "${values.scenario}"; one o
 
 const traces = standardTraces();
 const results = runAll({ seed, startMs, spec, traces, scenarios });
-const out: string[] = [`Autoscale simulation: seed ${seed}, container start ${startMs} ms, minWarm ${DEFAULT_SIM_SPEC.minWarm}.`, ''];
+const out: string[] = [
+  `Autoscale simulation: seed ${seed}, container start ${startMs} ms, minWarm ${DEFAULT_SIM_SPEC.minWarm}. Cells: reactive / EWMA / hybrid.`,
+  '',
+];
 out.push(markdownTable(results));
 out.push('Scenarios:');
 for (const s of scenarios) {
@@ -65,5 +71,5 @@ for (const s of scenarios) {
   out.push(`- **${s.name}**: ${s.description}${overridden}`);
 }
 out.push('', 'Traces:');
-for (const t of traces) out.push(`- **${t.name}**: ${t.description}; ${t.durationMs / 1000} s; log-normal handler time, mean ${t.meanDurationMs} ms`);
+for (const t of traces) out.push(`- **${t.name}**: ${t.description}; ${t.durationMs / 1000} s`);
 process.stdout.write(out.join('\n') + '\n');

@@ -100,8 +100,8 @@ describe('Autoscaler predictor', () => {
 });
 
 describe('Autoscaler recommendation', () => {
-  it('recommends ceil(predicted concurrency / (maxConcurrency x 0.7))', () => {
-    const t = setup();
+  it('recommends ceil(predicted concurrency / (maxConcurrency x 0.7)) (the EWMA sizing, policy ewma)', () => {
+    const t = setup({ policy: 'ewma' });
     traffic(t, 30, 20, 500); // concurrency 15 -> 15 / 7 = 2.1 -> 3
     expect(desired(t.autoscaler, NAME, spec(), 3)).toBe(3);
     expect(desired(t.autoscaler, NAME, spec({ maxConcurrency: 4 }), 3)).toBe(6); // 15 / 2.8 = 5.4
@@ -146,7 +146,7 @@ describe('Autoscaler recommendation', () => {
   });
 
   it('without a stable window it follows the prediction down', () => {
-    const t = setup();
+    const t = setup({ policy: 'ewma' });
     const s = spec({ scaleDownDelayMs: 0 });
     desired(t.autoscaler, NAME, s, 0);
     traffic(t, 50, 5, 500);
@@ -156,7 +156,7 @@ describe('Autoscaler recommendation', () => {
   });
 
   it('panics when observed concurrency exceeds twice the ready capacity: scales at once and never down while it lasts', () => {
-    const t = setup();
+    const t = setup({ policy: 'ewma' });
     const s = spec({ scaleDownDelayMs: 0 });
     traffic(t, 5, 10, 200); // concurrency 1
     expect(desired(t.autoscaler, NAME, s, 1)).toBe(1); // 1 ready container holds 10
@@ -215,14 +215,16 @@ describe('Autoscaler recommendation', () => {
     expect(desired(t.autoscaler, NAME, s, 1, t.clock.now() - 121_000)).toBe(0);
   });
 
-  it('scales to zero after idleTimeoutMs even inside the stable window', () => {
-    const t = setup();
-    const s = spec({ idleTimeoutMs: 5000 });
-    desired(t.autoscaler, NAME, s, 0);
-    traffic(t, 50, 5, 500);
-    expect(desired(t.autoscaler, NAME, s, 4)).toBe(4);
-    traffic(t, 0, 6);
-    expect(desired(t.autoscaler, NAME, s, 4)).toBe(0);
+  it('scales to zero after idleTimeoutMs even inside the stable window, under both policies', () => {
+    for (const policy of ['ewma', 'hybrid'] as const) {
+      const t = setup({ policy });
+      const s = spec({ idleTimeoutMs: 5000 });
+      desired(t.autoscaler, NAME, s, 0);
+      traffic(t, 50, 5, 500);
+      expect(desired(t.autoscaler, NAME, s, 4)).toBeGreaterThanOrEqual(4);
+      traffic(t, 0, 6);
+      expect(desired(t.autoscaler, NAME, s, 4)).toBe(0);
+    }
   });
 
   it('announces each change of recommendation once, at the tick', () => {
@@ -241,10 +243,17 @@ describe('Autoscaler recommendation', () => {
 
   it('uses the spec defaults for records stored without the window fields', () => {
     const t = setup();
-    traffic(t, 50, 5, 500);
-    traffic(t, 0, 120);
     const old: ScalingSpec = { maxConcurrency: 10, minWarm: 0, maxReplicas: 10 };
-    expect(desired(t.autoscaler, NAME, old, 4)).toBe(1); // window 60 s passed, idle 10 min not yet
+    traffic(t, 50, 5, 500);
+    const busy = desired(t.autoscaler, NAME, old, 4);
+    traffic(t, 0, 120);
+    expect(desired(t.autoscaler, NAME, old, 4)).toBe(busy); // kept alive: the idle timeout (10 min) has not passed
+    traffic(t, 0, 481);
+    expect(desired(t.autoscaler, NAME, old, 4)).toBe(0);
+    const e = setup({ policy: 'ewma' });
+    traffic(e, 50, 5, 500);
+    traffic(e, 0, 120);
+    expect(desired(e.autoscaler, NAME, old, 4)).toBe(1); // policy ewma: the window (60 s) passed, one container stays
   });
 
   it('forgets a function', () => {

@@ -1,5 +1,8 @@
 import { SPEC_DEFAULTS, type FunctionSpec } from '../../schemas/index.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
+import { KeepAlivePolicy, holds, type IdlePlan, type KeepAlivePolicyOptions } from './keep-alive-policy.js';
+import { HeldCapacity } from './held-capacity.js';
+import { overflowSlots } from './overflow-sizing.js';
 import type { TrafficStats } from './traffic-stats.js';
 
 /**
@@ -8,6 +11,13 @@ import type { TrafficStats } from './traffic-stats.js';
  */
 export type ScalingSpec = Pick<FunctionSpec, 'maxConcurrency' | 'minWarm' | 'maxReplicas'> &
   Partial<Pick<FunctionSpec, 'scaleDownDelayMs' | 'idleTimeoutMs'>>;
+
+/**
+ * `hybrid` (the runtime's): the EWMA sizes, the idle-time histogram decides when an idle
+ * function holds containers ({@link KeepAlivePolicy}). `ewma`: the EWMA alone with the fixed
+ * keep-alive, as before idle times were kept; the simulator compares the two.
+ */
+export type ScalingPolicy = 'hybrid' | 'ewma';
 
 /** Buckets a late tick feeds at most. */
 const MAX_CATCH_UP_BUCKETS = 60;
@@ -30,6 +40,15 @@ export interface AutoscalerOptions {
   panicWindowMs?: number;
   /** Panic when observed concurrency exceeds this many times what ready containers hold. Default 2. */
   panicThreshold?: number;
+  /** Default `hybrid`. */
+  policy?: ScalingPolicy;
+  /** Tuning of the idle-time policy (`hybrid` only). */
+  keepAlive?: KeepAlivePolicyOptions;
+  /**
+   * Sizing target of policy `hybrid`: requests a minute predicted to find every slot busy
+   * (see {@link overflowSlots}), from one request in flight on average. Default 3.
+   */
+  overflowPerMinute?: number;
 }
 
 /** A dynamic-alpha EWMA of one signal, starting at 0. */
@@ -81,6 +100,10 @@ interface FunctionState {
   lastInvokedAt: number | null;
   /** The recommendation the runtime last saw (told by a tick or read by the reconciler). */
   lastRecommendation: number | null;
+  /** What the function holds while idle (policy `hybrid`). */
+  held: HeldCapacity;
+  /** The idle plan, made again when the idle times or the idle timeout change. */
+  idlePlan: { plan: IdlePlan; samples: number; idleTimeoutMs: number } | null;
 }
 
 /**
@@ -96,13 +119,24 @@ interface FunctionState {
  *    for those waiters must not be undone by the next reconcile;
  * 3. while panicking (observed concurrency over `panicThreshold` x readyReplicas x
  *    maxConcurrency, as in Knative), at least the highest concurrency of the panic window
- *    with headroom, and never less than earlier in the same panic.
+ *    with headroom, and never less than earlier in the same panic;
+ * 4. policy `hybrid`, from one request in flight on average: enough slots that at most
+ *    `overflowPerMinute` requests a minute are predicted to find them all busy
+ *    ({@link overflowSlots}, Little's law and the Poisson tail of an M/G/inf queue).
  * The stable window keeps the slots of the last `scaleDownDelayMs`, and its maximum is used:
  * a rise applies at once, a fall only after the window. Between ticks the requests in flight
  * (and the peak of the open bucket) are a floor too.
  *
- * `replicas = ceil(slots / maxConcurrency)`, at least 1 while the function had a request in
- * the last `idleTimeoutMs` and 0 after it (scale to zero), clamped to `[minWarm, maxReplicas]`.
+ * `replicas = ceil(slots / maxConcurrency)`, at least 1 while the function is busy (a request
+ * in flight, or a pause shorter than the traffic stats' `minIdleMs`), clamped to
+ * `[minWarm, maxReplicas]`. Once idle (policy `hybrid`), the function holds the slots of its
+ * last busy periods ({@link HeldCapacity}) whenever its {@link IdlePlan} says so, and none
+ * otherwise: with no, few or spread idle times that is until `idleTimeoutMs` after its last
+ * request ended (the keep-alive, then scale to zero); with a regular rhythm it unloads at
+ * once and is pre-warmed shortly before the next burst is due. Policy `ewma` keeps one
+ * container (or the stable window's plan) until `idleTimeoutMs` after the last request
+ * instead, and knows no pre-warm. A function the traffic stats have not seen since the
+ * runtime started counts the stored last invocation toward `idleTimeoutMs` under both.
  */
 export class Autoscaler {
   #clock: Clock;
@@ -115,6 +149,9 @@ export class Autoscaler {
   #panicWindowMs: number;
   #panicThreshold: number;
   #panicBuckets: number;
+  #policy: ScalingPolicy;
+  #keepAlive: KeepAlivePolicy;
+  #overflowPerMinute: number;
   #states = new Map<string, FunctionState>();
   #timer: TimerHandle | null = null;
 
@@ -129,6 +166,9 @@ export class Autoscaler {
     this.#panicWindowMs = options.panicWindowMs ?? 6000;
     this.#panicThreshold = options.panicThreshold ?? 2;
     this.#panicBuckets = Math.max(1, Math.ceil(this.#panicWindowMs / options.stats.bucketMs));
+    this.#policy = options.policy ?? 'hybrid';
+    this.#keepAlive = new KeepAlivePolicy(options.keepAlive);
+    this.#overflowPerMinute = options.overflowPerMinute ?? 3;
   }
 
   /** Ticks at every bucket boundary of the clock until `stop`. */
@@ -165,7 +205,7 @@ export class Autoscaler {
         this.#observe(st, bucket?.arrivals ?? 0, bucket?.concurrency ?? 0, bucket?.peakInFlight ?? 0, (b + 1) * this.#stats.bucketMs);
       }
       st.fedBucket = Math.max(st.fedBucket, open - 1);
-      this.#plan(st, now);
+      this.#plan(name, st, now);
       if (!st.spec) continue;
       const recommendation = this.#recommend(name, st, st.spec, now);
       if (recommendation !== st.lastRecommendation) {
@@ -236,6 +276,8 @@ export class Autoscaler {
         readyReplicas: 0,
         lastInvokedAt: null,
         lastRecommendation: null,
+        held: new HeldCapacity(),
+        idlePlan: null,
       };
       // A function first seen mid-bucket: that bucket is its first observation.
       const first = this.#stats.lastArrivalAt(name);
@@ -256,20 +298,48 @@ export class Autoscaler {
     if (concurrency > 0 && concurrency > this.#panicThreshold * capacity) st.panicUntil = endMs + this.#panicWindowMs;
   }
 
-  /** Adds this tick's planned slots to the stable window. */
-  #plan(st: FunctionState, now: number): void {
-    let slots = Math.max(st.concurrency.value / this.#util, st.lastPeak);
+  /**
+   * Adds this tick's planned slots to the stable window: what traffic needs, or what an idle
+   * function holds (policy `hybrid`) when that is more. Tracks the busy periods' needs.
+   */
+  #plan(name: string, st: FunctionState, now: number): void {
+    const c = st.concurrency.value;
+    let slots = Math.max(c / this.#util, st.lastPeak);
+    // Requests waiting for a container hold no slot: at most rate x handler time (Little's law).
+    // Below one request in flight, the per-second EWMA of sparse traffic is too noisy to size a tail by.
+    const busySlots = Math.min(c, (st.rps.value * this.#stats.meanDurationMs(name)) / 1000);
+    if (this.#policy === 'hybrid' && busySlots >= 1) slots = Math.max(slots, overflowSlots(busySlots, st.rps.value, this.#overflowPerMinute / 60));
     if (now < st.panicUntil) {
       let seen = 0;
       for (let i = 0; i < Math.min(st.recentCount, st.recent.length); i++) seen = Math.max(seen, st.recent[i]!);
       slots = Math.max(slots, seen / this.#util, st.panicSlots);
       st.panicSlots = slots;
     } else st.panicSlots = 0;
+    const idleSince = this.#stats.idleSince(name);
+    const busy = this.#stats.inFlight(name) > 0 || (idleSince !== null && now - idleSince < this.#stats.minIdleMs);
+    st.held.track(busy, slots);
+    const lastArrival = this.#stats.lastArrivalAt(name);
+    if (!busy && lastArrival !== null && this.#policy === 'hybrid' && holds(this.idlePlan(name, st), now - lastArrival)) st.held.heldAt(now);
     const delay = st.spec?.scaleDownDelayMs ?? SPEC_DEFAULTS.scaleDownDelayMs;
     // A decreasing deque: an entry below a newer one can never be the window's maximum.
     while (st.window.length > 0 && st.window[st.window.length - 1]!.slots <= slots) st.window.pop();
     st.window.push({ at: now, slots });
     while (st.window.length > 1 && st.window[0]!.at <= now - delay) st.window.shift();
+  }
+
+  /**
+   * When an idle function holds containers, by its idle times and idle timeout (the fixed
+   * keep-alive without a spec or idle times). A query; made again only when those change.
+   */
+  idlePlan(name: string, st: FunctionState | undefined = this.#states.get(name)): IdlePlan {
+    const idleTimeoutMs = st?.spec?.idleTimeoutMs ?? SPEC_DEFAULTS.idleTimeoutMs;
+    const idle = this.#stats.idleTimes(name);
+    const samples = idle?.samples ?? 0;
+    const cached = st?.idlePlan;
+    if (cached && cached.samples === samples && cached.idleTimeoutMs === idleTimeoutMs) return cached.plan;
+    const plan = this.#keepAlive.plan(idle, idleTimeoutMs);
+    if (st) st.idlePlan = { plan, samples, idleTimeoutMs };
+    return plan;
   }
 
   #recommend(name: string, st: FunctionState, spec: ScalingSpec, now: number): number {
@@ -282,11 +352,26 @@ export class Autoscaler {
     }
     const inFlight = this.#stats.inFlight(name);
     slots = Math.max(slots, inFlight, this.#stats.openPeakInFlight(name));
-    // The stored time counts too: a runtime restarted 1 minute after the last request keeps
-    // the containers it adopted for the rest of the idle timeout, as it would have without the restart.
-    const lastArrival = Math.max(this.#stats.lastArrivalAt(name) ?? -Infinity, st.lastInvokedAt ?? -Infinity);
-    const active = inFlight > 0 || now - lastArrival < idleTimeout;
-    const replicas = active ? Math.max(1, Math.ceil(slots / spec.maxConcurrency - 1e-9)) : 0;
+    slots = Math.max(slots, st.held.floor(now));
+    const idleSince = this.#stats.idleSince(name);
+    const lastArrival = this.#stats.lastArrivalAt(name);
+    let replicas: number;
+    if (this.#policy === 'hybrid' && idleSince !== null && lastArrival !== null && inFlight === 0) {
+      // Busy through short pauses (unless the idle timeout is shorter still), then as the
+      // policy says, in idle time counted from the last arrival.
+      const busy = now - idleSince < Math.min(this.#stats.minIdleMs, idleTimeout);
+      if (busy) replicas = Math.max(1, Math.ceil(slots / spec.maxConcurrency - 1e-9));
+      else if (holds(this.idlePlan(name, st), now - lastArrival)) replicas = Math.max(1, Math.ceil(Math.max(slots, st.held.slots) / spec.maxConcurrency - 1e-9));
+      else replicas = 0;
+    } else {
+      // In flight, or not seen since the runtime started: the stored time counts too, so a
+      // runtime restarted 1 minute after the last request keeps the containers it adopted
+      // for the rest of the idle timeout, as it would have without the restart.
+      const last = Math.max(lastArrival ?? -Infinity, st.lastInvokedAt ?? -Infinity);
+      const active = inFlight > 0 || now - last < idleTimeout;
+      replicas = active ? Math.max(1, Math.ceil(slots / spec.maxConcurrency - 1e-9)) : 0;
+    }
     return Math.min(spec.maxReplicas, Math.max(spec.minWarm, replicas));
   }
 }
+

@@ -102,4 +102,29 @@ describe('TrafficStats', () => {
     expect([...stats.names()]).toEqual([]);
     expect(stats.inFlight('f')).toBe(0);
   });
+
+  it('records an idle time, from arrival to arrival, when a request ends a pause of minIdleMs with nothing in flight', () => {
+    const { clock, stats } = setup();
+    expect(stats.minIdleMs).toBe(5000);
+    stats.onStart('f');
+    expect(stats.idleSince('f')).toBeNull();
+    clock.advance(1000);
+    stats.onFinish('f', 1000);
+    expect(stats.idleSince('f')).toBe(1000);
+    clock.advance(3000); // a pause of 3 s: part of the burst
+    stats.onStart('f');
+    clock.advance(500);
+    stats.onFinish('f', 500);
+    expect(stats.idleTimes('f')).toBeUndefined();
+    clock.advance(20_000); // a pause of 20 s: 20.5 s from the last arrival
+    stats.onStart('f');
+    const idle = stats.idleTimes('f')!;
+    expect(idle.samples).toBe(1);
+    expect(idle.percentile(0.5)! / 20_500).toBeGreaterThan(0.95);
+    expect(idle.percentile(0.5)! / 20_500).toBeLessThan(1.05);
+    // Still in flight: the next arrival ends no pause.
+    clock.advance(10_000);
+    stats.onStart('f');
+    expect(idle.samples).toBe(1);
+  });
 });

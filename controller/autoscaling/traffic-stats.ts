@@ -1,4 +1,5 @@
 import type { Clock } from '../support/clock.js';
+import { DEFAULT_MIN_IDLE_MS, IdleHistogram, type IdleHistogramOptions } from './idle-histogram.js';
 
 /** Tuning of {@link TrafficStats}; the defaults suit the autoscaler's 1-second tick. */
 export interface TrafficStatsOptions {
@@ -9,7 +10,12 @@ export interface TrafficStatsOptions {
   historyBuckets?: number;
   /** Weight of the newest duration in the mean handler duration. Default 0.2. */
   durationAlpha?: number;
+  /** Bins and memory of each function's idle-time histogram. */
+  idleTimes?: IdleHistogramOptions;
 }
+
+/** What the keep-alive policy reads of a function's idle times. */
+export type IdleTimes = Pick<IdleHistogram, 'samples' | 'percentile' | 'share' | 'meanCapped' | 'minMs' | 'maxMs'>;
 
 /** One closed bucket of a function's traffic. */
 export interface TrafficBucket {
@@ -34,6 +40,10 @@ class Series {
   /** When `area` of the open bucket was last brought up to date. */
   lastAt: number;
   lastArrivalAt: number | null = null;
+  /** When the in-flight count last fell to 0; null while something is in flight. */
+  idleSince: number | null = null;
+  /** Made at the first idle time worth keeping. */
+  idleTimes: IdleHistogram | null = null;
   meanDurationMs = 0;
   finished = 0;
   readonly arrivals: Uint32Array;
@@ -60,15 +70,24 @@ class Series {
  * so it sizes replicas without the sampling noise of a peak (one overlap of 1 ms would
  * count as a whole extra request for the second). The peak is kept beside it for display.
  *
+ * Each time a function gets a request after a pause (nothing in flight) of at least
+ * `minIdleMs`, the idle time that ends, from the last request's arrival to this one's, goes to
+ * the function's {@link IdleHistogram}: the keep-alive policy's input. Shorter pauses are part
+ * of a burst and are not kept.
+ *
  * The hot path (`onStart`, `onFinish`) is O(1) and allocates nothing once a function has
- * been seen: it bumps counters in fixed rings and integrates the in-flight count lazily.
+ * been seen (and has had its first long pause): it bumps counters in fixed rings and
+ * integrates the in-flight count lazily.
  */
 export class TrafficStats {
   /** Width of one bucket in ms. */
   readonly bucketMs: number;
+  /** A pause shorter than this is part of a burst: it is not an idle time, and the function is still busy. */
+  readonly minIdleMs: number;
   #clock: Clock;
   #size: number;
   #durationAlpha: number;
+  #idleOptions: IdleHistogramOptions;
   #series = new Map<string, Series>();
 
   constructor(options: TrafficStatsOptions) {
@@ -77,6 +96,8 @@ export class TrafficStats {
     // One slot more than the history: the open bucket lives in the ring too.
     this.#size = Math.max(2, (options.historyBuckets ?? 64) + 1);
     this.#durationAlpha = options.durationAlpha ?? 0.2;
+    this.#idleOptions = options.idleTimes ?? {};
+    this.minIdleMs = this.#idleOptions.minMs ?? DEFAULT_MIN_IDLE_MS;
   }
 
   /** An invocation arrived (call it once the rate limiter admitted it, before waiting for a container). */
@@ -85,6 +106,10 @@ export class TrafficStats {
     const s = this.#advance(name, now);
     const i = s.current % this.#size;
     s.arrivals[i] = s.arrivals[i]! + 1;
+    // A pause long enough to part two bursts: its idle time runs from arrival to arrival (bursts
+    // come on the rhythm of their arrivals; when they end depends on cold starts and handlers).
+    if (s.inFlight === 0 && s.idleSince !== null && now - s.idleSince >= this.minIdleMs && s.lastArrivalAt !== null) this.#recordIdle(s, now - s.lastArrivalAt);
+    s.idleSince = null;
     s.inFlight += 1;
     if (s.inFlight > s.peak[i]!) s.peak[i] = s.inFlight;
     s.lastArrivalAt = now;
@@ -95,8 +120,12 @@ export class TrafficStats {
     const s = this.#series.get(name);
     // A request that outlived its function's deletion leaves no trace.
     if (!s) return;
-    this.#roll(s, this.#clock.now());
-    if (s.inFlight > 0) s.inFlight -= 1;
+    const now = this.#clock.now();
+    this.#roll(s, now);
+    if (s.inFlight > 0) {
+      s.inFlight -= 1;
+      if (s.inFlight === 0) s.idleSince = now;
+    }
     if (durationMs === undefined || !(durationMs >= 0)) return;
     s.meanDurationMs = s.finished === 0 ? durationMs : s.meanDurationMs + this.#durationAlpha * (durationMs - s.meanDurationMs);
     s.finished += 1;
@@ -137,6 +166,19 @@ export class TrafficStats {
     return this.#series.get(name)?.lastArrivalAt ?? null;
   }
 
+  /**
+   * When the function's in-flight count last fell to 0: the start of the pause it is in now.
+   * Null while a request is in flight, and for a function not seen since it was last forgotten.
+   */
+  idleSince(name: string): number | null {
+    return this.#series.get(name)?.idleSince ?? null;
+  }
+
+  /** The function's idle times (gaps between bursts), or undefined before its first one. */
+  idleTimes(name: string): IdleTimes | undefined {
+    return this.#series.get(name)?.idleTimes ?? undefined;
+  }
+
   /** EWMA of handler durations in ms; 0 before the first finished invocation. */
   meanDurationMs(name: string): number {
     return this.#series.get(name)?.meanDurationMs ?? 0;
@@ -150,6 +192,14 @@ export class TrafficStats {
   /** Drops a function's stats (after deletion). */
   forget(name: string): void {
     this.#series.delete(name);
+  }
+
+  #recordIdle(s: Series, ms: number): void {
+    if (!s.idleTimes) {
+      if (!(ms >= this.minIdleMs)) return;
+      s.idleTimes = new IdleHistogram(this.#idleOptions);
+    }
+    s.idleTimes.record(ms);
   }
 
   #advance(name: string, now: number): Series {
