@@ -8,6 +8,7 @@ import { createLogger, silentLogger } from '../controller/support/logger.js';
 import { FakeSandbox } from '../controller/sandbox/testing/fake-sandbox.js';
 import { makeZip } from '../test/zip.js';
 import { createApp } from './app.js';
+import { OPEN_ROUTES } from './guard.js';
 import { PREFIX_ROUTES, startServer, type GlambdarServer } from './server.js';
 
 /**
@@ -100,15 +101,16 @@ describe('the admin token', () => {
     expect((await stat(join(dir, 'admin-token'))).mode & 0o777).toBe(0o600);
   });
 
-  it('guards every control route: 401 UNAUTHORIZED with WWW-Authenticate without it or with a wrong one; only GET /healthz is open', async () => {
+  it('guards every control route: 401 UNAUTHORIZED with WWW-Authenticate without it or with a wrong one; only GET /healthz and the dashboard shell and assets are open', async () => {
     const routes = controlRoutes();
+    expect([...OPEN_ROUTES].sort()).toEqual(['GET /healthz', 'GET /ui', 'GET /ui/', 'GET /ui/app.css', 'GET /ui/app.js', 'GET /ui/favicon.svg']);
     // The walk sees the routes there are (a route added later is walked too).
     for (const known of ['POST /deploy', 'POST /config/p-name', 'GET /info', 'GET /logs/p-name', 'DELETE /del/p-name', 'GET /manifests', 'GET /metrics', 'POST /keys/p-name', 'PUT /secrets/p-secret']) {
       expect(routes.map((r) => `${r.method} ${r.path}`)).toContain(known);
     }
     for (const { method, path } of routes) {
       const what = `${method} ${path}`;
-      if (what === 'GET /healthz') {
+      if (OPEN_ROUTES.has(what)) {
         expect((await fetch(`${server.url}${path}`)).status, what).toBe(200);
         continue;
       }

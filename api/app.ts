@@ -12,6 +12,8 @@ import { logRoutes } from './routes/logs.js';
 import { secretRoutes } from './routes/secrets.js';
 import { revisionRoutes } from './routes/revisions.js';
 import { rootRoute } from './routes/root.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { statsRoutes } from './routes/stats.js';
 
 /** What `GET /manifests` reads: the GitOps source, when one runs. */
 export interface ManifestStates {
@@ -44,6 +46,8 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   revisionRoutes(app, runtime);
   invocationRoutes(app, runtime);
   exportRoutes(app, runtime);
+  statsRoutes(app, runtime);
+  dashboardRoutes(app);
 
   app.get('/manifests', (_req, res) => {
     res.json(manifests?.files() ?? []);

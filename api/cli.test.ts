@@ -58,6 +58,19 @@ afterAll(async () => {
 });
 
 describe('the glambdar CLI client', () => {
+  it('ui prints the dashboard address and where the token is, never the token, and says when the token is refused', async () => {
+    const token = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
+    const ok = await cli(server.url, 'ui');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe(`${server.url}/ui\n`);
+    expect(ok.stderr).toContain(join(dir, 'admin-token'));
+    expect(ok.stdout + ok.stderr).not.toContain(token);
+    const refused = await cliWith({ GLAMBDAR_TOKEN: 'not-the-token' }, server.url, 'ui');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe(`${server.url}/ui\n`);
+    expect(refused.stderr).toContain('refused the token in GLAMBDAR_TOKEN');
+  });
+
   it('reads config fields as deploy reads form fields: numbers, env as JSON, and the server names a bad one', async () => {
     const ok = await cli(server.url, 'config', 'hello', 'rateLimit=3', 'env={"A":"b"}');
     expect(ok.code).toBe(0);

@@ -231,6 +231,8 @@ async function client(command: string, args: string[]): Promise<void> {
       process.exitCode = 1;
       return;
     }
+    case 'ui':
+      return dashboard(base, fetch);
     case 'del':
       if (!args[0]) throw new Error('del needs a function name');
       return print(await fetch(`${base}/del/${args[0]}`, { method: 'DELETE' }));
@@ -251,6 +253,24 @@ class UnknownCommand extends Error {
 }
 
 type Fetch = (url: string, init?: RequestInit) => Promise<Response>;
+
+/**
+ * `glambdar ui`: the dashboard's address on stdout (for `xdg-open "$(glambdar ui)"`), and on
+ * stderr whether the runtime answers and takes the token, and where the token is. It opens no
+ * browser and never prints the token.
+ */
+async function dashboard(base: string, fetch: Fetch): Promise<void> {
+  process.stdout.write(`${base.replace(/\/+$/, '')}/ui\n`);
+  const res = await fetch(`${base}/stats?seconds=1`);
+  const where = found.from === 'GLAMBDAR_TOKEN' ? 'the value of GLAMBDAR_TOKEN' : `the content of ${found.from}`;
+  if (res.status === 401) {
+    process.stderr.write(`glambdar: ${unauthorizedHint(found, false)}\n`);
+    process.exitCode = 1;
+  } else if (!res.ok) {
+    process.stderr.write(`glambdar: the runtime answered ${res.status}: ${await res.text()}\n`);
+    process.exitCode = 1;
+  } else process.stderr.write(`Sign in with the admin token: ${where} (kept in that browser tab only).\n`);
+}
 
 async function secret(args: string[], base: string, fetch: Fetch): Promise<void> {
   const [verb, ...rest] = args;

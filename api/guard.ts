@@ -1,6 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { isIP } from 'node:net';
 import { HostNotAllowed, OriginNotAllowed, type Runtime } from '../controller/index.js';
+import { DASHBOARD_OPEN_ROUTES } from './routes/dashboard.js';
 
 /** Who may reach the control routes from where: set from GLAMBDAR_HOST, _ALLOWED_HOSTS and _CORS_ORIGINS. */
 export interface GuardOptions {
@@ -12,8 +13,11 @@ export interface GuardOptions {
   corsOrigins: readonly string[];
 }
 
-/** The one route open without the admin token. */
-const OPEN_ROUTES = new Set(['GET /healthz']);
+/**
+ * The routes open without the admin token: the health check, and the dashboard's page shell
+ * and static assets (no data: the page asks for the token and sends it to the data routes).
+ */
+export const OPEN_ROUTES: ReadonlySet<string> = new Set(['GET /healthz', ...DASHBOARD_OPEN_ROUTES]);
 
 /** The host name of a Host header, without its port and brackets, lower-case. */
 export function hostName(host: string): string {
@@ -33,7 +37,7 @@ export function hostName(host: string): string {
  *    GLAMBDAR_CORS_ORIGINS; or `Sec-Fetch-Site: cross-site`) gets 403 ORIGIN_NOT_ALLOWED: a page
  *    can POST a multipart form anywhere without a preflight.
  * 3. CORS headers only for listed origins, whose preflights are answered here.
- * 4. The admin token on everything but `GET /healthz` (the Runtime checks it: 401 UNAUTHORIZED).
+ * 4. The admin token on everything but {@link OPEN_ROUTES} (the Runtime checks it: 401 UNAUTHORIZED).
  *
  * Nothing runs before this: errors go to the error middleware as any route's do.
  */
@@ -49,7 +53,10 @@ export function controlGuard(runtime: Runtime, options: GuardOptions): RequestHa
     }
     const origin = req.headers.origin;
     const listed = origin !== undefined && cors.has(origin);
-    if (!listed && ((origin !== undefined && !sameOrigin(origin, host)) || req.headers['sec-fetch-site'] === 'cross-site')) {
+    const route = `${req.method} ${req.path}`;
+    // A link from another site may open the dashboard's page (it carries no data and cannot be framed).
+    const navigation = OPEN_ROUTES.has(route) && req.method === 'GET' && req.headers['sec-fetch-mode'] === 'navigate';
+    if (!listed && !navigation && ((origin !== undefined && !sameOrigin(origin, host)) || req.headers['sec-fetch-site'] === 'cross-site')) {
       throw new OriginNotAllowed('a page of another site may not call the control routes; list its origin in GLAMBDAR_CORS_ORIGINS to allow it');
     }
     if (listed) {
@@ -63,7 +70,7 @@ export function controlGuard(runtime: Runtime, options: GuardOptions): RequestHa
         return;
       }
     }
-    if (!OPEN_ROUTES.has(`${req.method} ${req.path}`)) runtime.authorizeControl(req.headers.authorization);
+    if (!OPEN_ROUTES.has(route)) runtime.authorizeControl(req.headers.authorization);
     next();
   };
 }

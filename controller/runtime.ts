@@ -14,6 +14,8 @@ import { TagNotFound, withCauses } from './support/errors.js';
 import type { MetricsSnapshot, RuntimeParts } from './wiring.js';
 import { adoptRunning, Resync } from './reconcile/resync.js';
 import type { JobStatus, JobView } from './events/job.js';
+import type { FunctionStats } from './stats/function-series.js';
+import type { StatsOverview } from './stats/stats-history.js';
 
 /**
  * The controller as the API sees it: verbs, no parts. Writes change desired state and
@@ -292,6 +294,16 @@ export class Runtime {
   containerLogs(name: string, limit: number): ContainerOutputEntry[] {
     this.#p.desired.live(name);
     return this.#p.containerOutput.read(name, limit);
+  }
+
+  /** A function's last `seconds` whole seconds, one point each (`GET /stats/:name`): traffic, prediction, replicas, latency. */
+  stats(name: string, seconds: number): FunctionStats {
+    return this.#p.history.series(this.#p.desired.live(name).name, seconds);
+  }
+
+  /** Every function's last minute and the runtime process with its last `seconds` (`GET /stats`). */
+  statsOverview(seconds: number): StatsOverview {
+    return this.#p.history.overview(seconds);
   }
 
   /** Everything `GET /metrics` shows, read at once (counters exact: records are written first). */

@@ -33,12 +33,14 @@ import type { JobStore } from './events/job-store.js';
 import { Scheduler } from './events/scheduler.js';
 import { SqliteJobStore } from './events/sqlite-job-store.js';
 import { Reconciler } from './reconcile/reconciler.js';
+import { replicaCounts } from './reconcile/status.js';
 import { TrafficPlans } from './revisions/plans.js';
 import { SourceConditions } from './reconcile/source-conditions.js';
 import { WorkQueue } from './reconcile/workqueue.js';
 import { Runtime } from './runtime.js';
 import type { FunctionInfo } from './reconcile/status.js';
 import { Secrets } from './secrets/secrets.js';
+import { StatsHistory } from './stats/stats-history.js';
 import { SqliteSecretStore } from './secrets/sqlite-secret-store.js';
 import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
 import { HostFit } from './sandbox/host-fit.js';
@@ -73,6 +75,8 @@ export interface RuntimeParts {
   /** What containers printed outside invocations, per function. */
   containerOutput: ContainerOutput;
   metrics: InvocationMetrics;
+  /** The dashboard's per-second history of every function. */
+  history: StatsHistory;
   paths: DataPaths;
   hostFit: HostFit;
   desired: DesiredState;
@@ -205,11 +209,22 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     initialSizes: [{ memoryMb: SPEC_DEFAULTS.memoryMb, cpus: SPEC_DEFAULTS.cpus }],
   });
   const stats = new TrafficStats({ clock });
+  // The dashboard's history: fed by the invoke path's observer, sampled after each autoscaler tick.
+  const history = new StatsHistory({
+    clock,
+    functions: () => store.list().flatMap((fn) => (fn.deleting ? [] : [fn.name])),
+    sample: (name) => ({
+      ...replicaCounts(pool.replicas(name)),
+      desiredReplicas: store.getStatus(name)?.desiredReplicas ?? 0,
+      predictedRps: autoscaler.predictedRps(name),
+      panic: autoscaler.panicking(name),
+    }),
+  });
   // The queue is made last (it needs the reconciler); the callbacks below run only after that.
   let queue: WorkQueue | undefined;
   const enqueue = (name: string) => queue?.add(name);
   // The autoscaler's keys are names, and `name@revision` while traffic is split (names have no "@").
-  const autoscaler = new Autoscaler({ clock, stats, onRecommendationChange: (key) => enqueue(key.split('@')[0]!) });
+  const autoscaler = new Autoscaler({ clock, stats, onRecommendationChange: (key) => enqueue(key.split('@')[0]!), onTick: () => history.tick() });
   const plans = new TrafficPlans(store);
   const containerOutput = new ContainerOutput({ clock });
   const pool = new Pool({
@@ -240,7 +255,7 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     plans,
     clock,
     statusOf: options.statusOf,
-    observer: new Observers([trafficObserver(stats), metricsObserver(metrics), recordsObserver(invocations), arrivalsObserver]),
+    observer: new Observers([trafficObserver(stats), metricsObserver(metrics), recordsObserver(invocations), arrivalsObserver, history.observer()]),
   });
   let onPurged: (name: string) => void = () => undefined;
   const reconciler = new Reconciler({
@@ -316,6 +331,7 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     invocations,
     containerOutput,
     metrics,
+    history,
     paths,
     hostFit,
     access,

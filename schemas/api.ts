@@ -83,3 +83,9 @@ export const ExportQuery = z.object({
   imagePrefix: ImagePrefix.default(DEFAULT_IMAGE_PREFIX),
 });
 export type ExportQuery = z.infer<typeof ExportQuery>;
+
+/** `GET /stats[/:name]` query: how many whole seconds of series, up to the 15 minutes kept. */
+export const StatsQuery = z.strictObject({
+  seconds: z.coerce.number().int().min(1).max(900).default(900),
+});
+export type StatsQuery = z.infer<typeof StatsQuery>;

@@ -4,7 +4,7 @@ export { SecretName, AUTH_MODES } from './spec.js';
 export { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput } from './config.js';
 export { isLoopbackHost, SECRET_CONFIG_FIELDS } from './config.js';
 export type { RuntimeConfig } from './config.js';
-export { CallbackUrl, InfoQuery, InvocationsQuery, LogsQuery, RollbackBody, ExportQuery, EXPORT_FORMATS } from './api.js';
+export { CallbackUrl, InfoQuery, InvocationsQuery, LogsQuery, RollbackBody, ExportQuery, EXPORT_FORMATS, StatsQuery } from './api.js';
 export type { ExportFormat } from './api.js';
 export { DEFAULT_IMAGE_PREFIX, ImagePrefix, imageReference, imageTag } from './image.js';
 export { FromWorkerFrame, HelloFrame, ResultFrame, LoadedFrame, InvokeFrame, LoadFrame, OutputFrame, MAX_OUTPUT_CHARS, MAX_RESPONSE_HEADERS } from './protocol.js';

@@ -39,6 +39,8 @@ GLAMBDAR_TOKEN, else from admin-token in GLAMBDAR_DIR):
   keys create <function>        make a key for a private function (shown once)
   keys ls <function>            list a function's keys (ids and times)
   keys rm <function> <id>       revoke a key
+  ui                            print the dashboard's address (it opens nothing); sign in there
+                                with the admin token
   export <name>|--all --format knative|kubernetes [--image-prefix R]
                                 the function(s) as Knative or Kubernetes YAML, validated, for
                                 kubectl apply -f - (images: <R>/<name>:r<revision>-<digest>,

@@ -274,3 +274,17 @@ describe('spec scaling fields', () => {
     expect(SpecPatch.safeParse({ scaleDownDelayMs: 1.5 }).success).toBe(false);
   });
 });
+
+describe('the tick hook', () => {
+  it('is called after each tick, once the predictions include the bucket that just closed', () => {
+    const seen: number[] = [];
+    let autoscaler: Autoscaler | undefined;
+    const s = setup({ onTick: () => seen.push(autoscaler!.predictedRps(NAME)) });
+    autoscaler = s.autoscaler;
+    traffic(s, 10, 3);
+    expect(seen).toHaveLength(3);
+    // The first tick (at 1 s) already saw the first second's ten arrivals.
+    expect(seen[0]).toBeGreaterThan(5);
+    expect(seen[2]).toBeGreaterThan(8);
+  });
+});

@@ -29,6 +29,8 @@ export interface AutoscalerOptions {
   stats: TrafficStats;
   /** Called when a function's recommendation changed at a tick: enqueue it for reconcile. */
   onRecommendationChange?: (name: string) => void;
+  /** Called after each tick, once the predictions are current: the dashboard's history samples them then. */
+  onTick?: () => void;
   /** Base smoothing factor: the alpha when the observation equals the prediction. Default 0.2. */
   a0?: number;
   /** Bounds of the dynamic alpha. Defaults 0.1 and 0.9. */
@@ -142,6 +144,7 @@ export class Autoscaler {
   #clock: Clock;
   #stats: TrafficStats;
   #onChange: (name: string) => void;
+  #onTick: () => void;
   #a0: number;
   #aMin: number;
   #aMax: number;
@@ -159,6 +162,7 @@ export class Autoscaler {
     this.#clock = options.clock;
     this.#stats = options.stats;
     this.#onChange = options.onRecommendationChange ?? (() => undefined);
+    this.#onTick = options.onTick ?? (() => undefined);
     this.#a0 = options.a0 ?? 0.2;
     this.#aMin = options.aMin ?? 0.1;
     this.#aMax = options.aMax ?? 0.9;
@@ -213,6 +217,7 @@ export class Autoscaler {
         this.#onChange(name);
       }
     }
+    this.#onTick();
   }
 
   /**
