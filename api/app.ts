@@ -5,6 +5,7 @@ import { controlGuard, type GuardOptions } from './guard.js';
 import { errorMiddleware } from './http-errors.js';
 import { renderMetrics } from './metrics.js';
 import { exportRoutes } from './routes/export.js';
+import { imageRoutes } from './routes/images.js';
 import { functionRoutes } from './routes/functions.js';
 import { keyRoutes } from './routes/keys.js';
 import { invocationRoutes } from './routes/invocations.js';
@@ -46,6 +47,7 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
   revisionRoutes(app, runtime);
   invocationRoutes(app, runtime);
   exportRoutes(app, runtime);
+  imageRoutes(app, runtime);
   statsRoutes(app, runtime);
   dashboardRoutes(app);
 

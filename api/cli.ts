@@ -94,6 +94,25 @@ function exportArgs(args: string[]): { path: string; query: URLSearchParams } {
   return { path: name === undefined ? '/export' : `/export/${encodeURIComponent(name)}`, query };
 }
 
+/** `image`'s arguments: a name, `--tag T`, `--image-prefix R` (also as `--flag=value`), as POST /images/:name's body. */
+function imageArgs(args: string[]): { name: string; body: Record<string, string> } {
+  const flags: Record<string, string> = { '--tag': 'tag', '--image-prefix': 'imagePrefix' };
+  const body: Record<string, string> = {};
+  let name: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    if (flags[flag] !== undefined) {
+      const value = inline ?? args[++i];
+      if (value === undefined) throw new Error(`${flag} needs a value`);
+      body[flags[flag]] = value;
+    } else if (arg.startsWith('-') || name !== undefined) throw new Error(`image: unexpected argument "${arg}"`);
+    else name = arg;
+  }
+  if (name === undefined) throw new Error('image needs a function name');
+  return { name, body };
+}
+
 async function client(command: string, args: string[]): Promise<void> {
   const base = process.env['GLAMBDAR_URL'] ?? 'http://127.0.0.1:8000';
   const fetch = (url: string, init: RequestInit = {}): Promise<Response> => {
@@ -230,6 +249,11 @@ async function client(command: string, args: string[]): Promise<void> {
       process.stderr.write(`${await res.text()}\n`);
       process.exitCode = 1;
       return;
+    }
+    case 'image': {
+      const { name, body } = imageArgs(args);
+      const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+      return print(await fetch(`${base}/images/${encodeURIComponent(name)}`, init));
     }
     case 'ui':
       return dashboard(base, fetch);

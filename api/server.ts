@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput, SECRET_CONFIG_FIELDS, type RuntimeConfig } from '../schemas/index.js';
-import { openRuntime, createLogger, type Clock, type Logger, type Runtime, type Sandbox } from '../controller/index.js';
+import { openRuntime, createLogger, type Clock, type Logger, type Runtime, type Sandbox, type ImageBuilder } from '../controller/index.js';
 import { ManifestSource } from '../manifests/index.js';
 import { createApp } from './app.js';
 import { httpStatusOf } from './http-errors.js';
@@ -56,6 +56,8 @@ export interface GlambdarServer {
 export interface StartOptions {
   config: RuntimeConfig;
   sandbox?: Sandbox;
+  /** Builds function images (`POST /images/:name`); default: the Docker engine's builder. */
+  images?: ImageBuilder;
   clock?: Clock;
   log?: Logger;
   /** Watch `config.manifestsDir` for GitOps manifests (default true). */

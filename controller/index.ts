@@ -63,7 +63,10 @@ export {
   JobNotDead,
   QueueFull,
   ExportInvalid,
+  ImageBuildFailed,
 } from './support/errors.js';
+export { IMAGE_HTTP_PORT } from './images/function-image.js';
+export type { ImageBuilder, ImageBuildRequest, ImageResult, BuiltImage } from './images/function-image.js';
 export { checkFunctionName, checkSecretName, splitTaggedName, suggestFunctionName } from './support/function-name.js';
 export type { InvokeTarget } from './support/function-name.js';
 export { createLogger, silentLogger } from './support/logger.js';

@@ -14,6 +14,7 @@ import { TagNotFound, withCauses } from './support/errors.js';
 import type { MetricsSnapshot, RuntimeParts } from './wiring.js';
 import { adoptRunning, Resync } from './reconcile/resync.js';
 import type { JobStatus, JobView } from './events/job.js';
+import { imageRequest, type ImageResult } from './images/function-image.js';
 import type { FunctionStats } from './stats/function-series.js';
 import type { StatsOverview } from './stats/stats-history.js';
 
@@ -273,6 +274,19 @@ export class Runtime {
   /** Every live function and who owns it: what the GitOps source decides ownership by (live, cheap). */
   owners(): Array<Pick<FunctionRecord, 'name' | 'source' | 'manifestPath'>> {
     return this.#p.store.list().filter((fn) => !fn.deleting);
+  }
+
+  /**
+   * Builds the image of a function's latest revision (docs/kubernetes.md "The image"), named
+   * `<imagePrefix>/<name>:<tag>`, the tag `r<revision>-<digest>` (what the export references)
+   * unless one is given. The same code gives the same digest label and, with the engine's build
+   * cache, the same image.
+   */
+  async image(name: string, options: { imagePrefix: string; tag?: string | undefined }): Promise<ImageResult> {
+    const record = this.#p.desired.live(name);
+    const request = imageRequest(this.#info(record), record, this.#p.paths.functions, options);
+    const built = await this.#p.images.build(request);
+    return { name, revision: request.revision, codeDigest: request.codeDigest, image: built.reference, imageId: built.id, labels: built.labels };
   }
 
   /** Invocation records, newest first. */

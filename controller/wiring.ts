@@ -43,6 +43,8 @@ import { Secrets } from './secrets/secrets.js';
 import { StatsHistory } from './stats/stats-history.js';
 import { SqliteSecretStore } from './secrets/sqlite-secret-store.js';
 import { DockerSandbox } from './sandbox/docker/docker-sandbox.js';
+import { DockerImageBuilder } from './sandbox/docker/image-builder.js';
+import type { ImageBuilder } from './images/function-image.js';
 import { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
 import { DesiredState } from './state/desired-state.js';
@@ -92,6 +94,8 @@ export interface RuntimeParts {
   drops: RecordDrops;
   /** Removes containers of runtimes whose data folder is gone (Docker only; see cleanup.ts). */
   collectOrphans?: () => Promise<Array<{ name: string }>>;
+  /** Builds function images (`glambdar image`). */
+  images: ImageBuilder;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
   onPurged(handler: (name: string) => void): void;
 }
@@ -112,6 +116,8 @@ export interface RuntimeOptions {
   /** The HTTP layer's status for an error, recorded with failed invocations. */
   statusOf: (err: GlambdarError) => number;
   sandbox?: Sandbox;
+  /** Builds function images; default: Docker's builder. */
+  images?: ImageBuilder;
   clock?: Clock;
   log?: Logger;
 }
@@ -343,6 +349,7 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     collectOrphans: options.sandbox ? undefined : () => collectOrphans(),
     events,
     sources: new SourceConditions(),
+    images: options.images ?? new DockerImageBuilder({ image: config.image, workerDir: paths.worker, log }),
     onPurged: (handler) => (onPurged = handler),
   };
   return parts;

@@ -35,3 +35,17 @@ export function imageTag(revision: number, codeDigest: string): string {
 export function imageReference(prefix: string, functionName: string, revision: number, codeDigest: string): string {
   return `${prefix}/${functionName}:${imageTag(revision, codeDigest)}`;
 }
+
+/** A tag `glambdar image --tag` names instead of `r<revision>-<digest>` (Docker's tag grammar). */
+export const ImageTag = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be an image tag: letters, digits, "_", "." and "-", at most 128, not starting with "." or "-"');
+
+/** `POST /images/:name`'s JSON body (every field optional; an empty body is fine). */
+export const ImageBuildBody = z.strictObject({
+  /** The registry path the image is named under (`<prefix>/<name>:<tag>`), as the export's `imagePrefix`. */
+  imagePrefix: ImagePrefix.default(DEFAULT_IMAGE_PREFIX),
+  /** A tag of the user's; none: `r<revision>-<digest>`, the one the export references. */
+  tag: ImageTag.optional(),
+});
+export type ImageBuildBody = z.infer<typeof ImageBuildBody>;

@@ -6,7 +6,7 @@ export { isLoopbackHost, SECRET_CONFIG_FIELDS } from './config.js';
 export type { RuntimeConfig } from './config.js';
 export { CallbackUrl, InfoQuery, InvocationsQuery, LogsQuery, RollbackBody, ExportQuery, EXPORT_FORMATS, StatsQuery } from './api.js';
 export type { ExportFormat } from './api.js';
-export { DEFAULT_IMAGE_PREFIX, ImagePrefix, imageReference, imageTag } from './image.js';
+export { DEFAULT_IMAGE_PREFIX, ImageBuildBody, ImagePrefix, ImageTag, imageReference, imageTag } from './image.js';
 export { FromWorkerFrame, HelloFrame, ResultFrame, LoadedFrame, InvokeFrame, LoadFrame, OutputFrame, MAX_OUTPUT_CHARS, MAX_RESPONSE_HEADERS } from './protocol.js';
 export { describeIssues, parseWith } from './issues.js';
 export type { Parsed } from './issues.js';

@@ -78,6 +78,11 @@ export function writeStray(text: string): void {
   straySink?.('stderr', text);
 }
 
+/** Writes to the real stdout even inside an invocation: the HTTP mode's per-request log lines. */
+export function writeRealStdout(text: string): void {
+  (realStdoutWrite ?? process.stdout.write).call(process.stdout, text);
+}
+
 /** Writes to the real stderr even inside an invocation: for the worker's own diagnostics. */
 export function writeRealStderr(text: string): void {
   (realStderrWrite ?? process.stderr.write).call(process.stderr, text);

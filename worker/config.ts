@@ -21,6 +21,20 @@ export interface WorkerConfig {
   interface?: InterfaceName | null;
   /** `spec.handler` (`GLAMBDAR_HANDLER`), e.g. `src/app.handler`; unset: `index`. */
   handler?: string | null;
+  /**
+   * HTTP mode (worker/http-mode.ts): the port to serve the function on, outside Glambdar (an
+   * image `glambdar image` built, run by Knative or Kubernetes). `GLAMBDAR_WORKER_HTTP_PORT`,
+   * else `PORT` (as Knative sets it) when no `GLAMBDAR_SOCKET` is set: a Glambdar container
+   * always has a socket, so a function's own `PORT` variable never switches it to HTTP mode.
+   * Unset: the Unix-socket mode, the one Glambdar uses.
+   */
+  httpPort?: number;
+  /** HTTP mode: the function's name (`GLAMBDAR_FUNCTION`), for timeout messages and logs. */
+  functionName?: string;
+  /** HTTP mode: the revision the image holds (`GLAMBDAR_REVISION`), sent as `x-glambdar-revision`. */
+  revision?: number;
+  /** HTTP mode: `spec.timeoutMs` (`GLAMBDAR_TIMEOUT_MS`): past it a request is answered 504. */
+  timeoutMs?: number;
 }
 
 /** Defaults used when a variable is unset or empty. */
@@ -44,6 +58,10 @@ export const WORKER_ENV_NAMES = [
   'GLAMBDAR_DRAIN_TIMEOUT_MS',
   'GLAMBDAR_INTERFACE',
   'GLAMBDAR_HANDLER',
+  'GLAMBDAR_WORKER_HTTP_PORT',
+  'GLAMBDAR_FUNCTION',
+  'GLAMBDAR_REVISION',
+  'GLAMBDAR_TIMEOUT_MS',
 ] as const;
 
 /**
@@ -61,7 +79,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     // Unset stays undefined (not null), so a config without them equals DEFAULT_CONFIG.
     interface: interfaceName(env) ?? undefined,
     handler: text(env, 'GLAMBDAR_HANDLER', '') || undefined,
+    ...httpSettings(env),
   };
+}
+
+/** The HTTP mode's settings; none at all in the socket mode, so its config stays as it was. */
+function httpSettings(env: NodeJS.ProcessEnv): Pick<WorkerConfig, 'httpPort' | 'functionName' | 'revision' | 'timeoutMs'> {
+  const explicit = text(env, 'GLAMBDAR_WORKER_HTTP_PORT', '');
+  const knative = env['GLAMBDAR_SOCKET'] === undefined || env['GLAMBDAR_SOCKET'] === '' ? text(env, 'PORT', '') : '';
+  const name = explicit !== '' ? 'GLAMBDAR_WORKER_HTTP_PORT' : knative !== '' ? 'PORT' : null;
+  if (name === null) return {};
+  const port = count(env, name, 0);
+  if (port < 1 || port > 65_535) throw new Error(`${name} must be a port between 1 and 65535, got ${JSON.stringify(env[name])}`);
+  const settings: Pick<WorkerConfig, 'httpPort' | 'functionName' | 'revision' | 'timeoutMs'> = { httpPort: port };
+  const functionName = text(env, 'GLAMBDAR_FUNCTION', '');
+  if (functionName !== '') settings.functionName = functionName;
+  if (text(env, 'GLAMBDAR_REVISION', '') !== '') settings.revision = count(env, 'GLAMBDAR_REVISION', 0);
+  if (text(env, 'GLAMBDAR_TIMEOUT_MS', '') !== '') settings.timeoutMs = count(env, 'GLAMBDAR_TIMEOUT_MS', 0);
+  return settings;
 }
 
 function interfaceName(env: NodeJS.ProcessEnv): InterfaceName | null {

@@ -1,11 +1,13 @@
 /**
  * Entry point inside the container (`node /worker/main.cjs`, this file bundled as CommonJS): parse the environment, load the
- * function, listen; on SIGTERM/SIGINT stop taking work, drain, exit 0. Errors that escape
+ * function, listen (on the runtime's socket, or over HTTP in an image's HTTP mode, http-mode.ts);
+ * on SIGTERM/SIGINT stop taking work, drain, exit 0. Errors that escape
  * user code (a stray rejection, a throw in a timer) are logged and do not stop the worker,
  * so one bad request cannot fail the others in flight.
  */
 import { writeRealStderr, writeStray } from './capture.js';
 import { loadConfig, WORKER_ENV_NAMES } from './config.js';
+import { startHttpWorker } from './http-mode.js';
 import { startWorker } from './server.js';
 
 // The function's own errors: its container output shows them (GET /logs/:name?container=1).
@@ -20,7 +22,8 @@ async function main(): Promise<void> {
   try {
     const config = loadConfig();
     for (const name of WORKER_ENV_NAMES) delete process.env[name];
-    const worker = await startWorker(config);
+    const { httpPort } = config;
+    const worker = httpPort === undefined ? await startWorker(config) : await startHttpWorker({ ...config, httpPort });
     const stop = (signal: NodeJS.Signals): void => {
       writeRealStderr(`glambdar worker: ${signal}: draining\n`);
       void worker.close().then(() => process.exit(0));

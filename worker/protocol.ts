@@ -51,6 +51,32 @@ export function isReservedResponseHeader(lowerName: string): boolean {
   return HOP_HEADERS.has(lowerName) || lowerName.startsWith('x-glambdar-');
 }
 
+/**
+ * The headers of a response without the reserved ones (compared case-insensitively), names in
+ * lower case; a name given in two cases becomes one list. The handler's own object is returned
+ * when there is nothing to drop (the usual case: no copy on the hot path). The runtime applies it
+ * to every result, the worker's HTTP mode to every response: one rule for both.
+ */
+export function withoutReservedHeaders(headers: Record<string, string | string[]>): Record<string, string | string[]> {
+  let clean = true;
+  for (const name in headers) {
+    if (name !== name.toLowerCase() || isReservedResponseHeader(name)) {
+      clean = false;
+      break;
+    }
+  }
+  if (clean) return headers;
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (isReservedResponseHeader(lower)) continue;
+    const existing = out[lower];
+    if (existing === undefined) out[lower] = value;
+    else out[lower] = [...(Array.isArray(existing) ? existing : [existing]), ...(Array.isArray(value) ? value : [value])];
+  }
+  return out;
+}
+
 /** Runtime -> worker: run the handler once. Body: the raw request body. */
 export interface InvokeHeader {
   t: 'invoke';

@@ -14,16 +14,10 @@ import type { WorkerConfig } from './config.js';
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from './framing.js';
 import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
 import { isInvokeHeader, isLoadHeader } from './protocol.js';
-import { loadFunction, sourceLocation, type LoadOptions, type LoadResult } from './loader.js';
-import { isInvalidJsonBody, type FunctionResponse } from './request.js';
+import { loadFunction, type LoadOptions, type LoadResult } from './loader.js';
+import { failed, lingeringWork, runInvocation, settleWithin, stackOf, within, type InitOutput, type InvocationOutcome } from './invocation.js';
 import { StrayOutput } from './stray-output.js';
-import type { WorkerScope } from './interfaces/types.js';
 
-/** What the function printed while it loaded: shown once as container output, and in the first invocation's record (as Lambda shows init logs). */
-interface InitOutput {
-  stdout: string;
-  stderr: string;
-}
 
 /** A running worker. */
 export interface Worker {
@@ -52,17 +46,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
   const stray = new StrayOutput();
   onStrayOutput((stream, text) => stray.write(stream, text));
   // Work a function asked to finish after its response (fetch's ctx.waitUntil): the drain waits for it.
-  const lingering = new Set<Promise<unknown>>();
-  const scope: WorkerScope = {
-    waitUntil(promise) {
-      const tracked: Promise<unknown> = Promise.resolve(promise).then(
-        () => undefined,
-        (err: unknown) => writeRealStderr(`glambdar worker: a waitUntil promise rejected: ${stackOf(err)}\n`),
-      );
-      lingering.add(tracked);
-      void tracked.finally(() => lingering.delete(tracked));
-    },
-  };
+  const { scope, pending: lingering } = lingeringWork();
   let initOutput: InitOutput | null = null;
   /** Loads the function with its output captured: that output is the init log. */
   const loadCaptured = async (options: LoadOptions): Promise<LoadResult> => {
@@ -198,7 +182,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     const deadline = Date.now() + config.drainTimeoutMs;
     if (inFlight > 0) await within(deadline, new Promise<void>((resolve) => (onIdle = resolve)));
     // Then what invocations asked to finish after their responses (ctx.waitUntil), within the same bound.
-    while (lingering.size > 0 && Date.now() < deadline) await within(deadline, Promise.all(lingering).then(() => undefined));
+    await settleWithin(deadline, lingering);
     const open = socket as Socket | null;
     if (open) {
       const closed = new Promise<void>((resolve) => open.once('close', () => resolve()));
@@ -276,101 +260,22 @@ async function invoke(
   takeInitOutput: () => InitOutput | null,
   fnDir: string,
 ): Promise<Buffer> {
-  const started = performance.now();
-  if (draining) return result(head.id, 503, 'worker is shutting down', '', '', started);
-  if (!loaded) return result(head.id, 503, 'this worker has no function loaded yet', '', '', started);
-  const init = takeInitOutput();
-  const withInit = (captured: { stdout: string; stderr: string }) =>
-    init === null ? captured : { stdout: init.stdout + captured.stdout, stderr: init.stderr + captured.stderr };
-  if (!loaded.ok) {
-    const out = withInit({ stdout: '', stderr: '' });
-    return result(head.id, 500, `function failed to load: ${loaded.error}`, out.stdout, out.stderr, started);
-  }
-  const { invoke: adapter, typescript } = loaded;
-  const run = await runCaptured(async (): Promise<FunctionResponse> => {
-    try {
-      return await adapter(head, body);
-    } catch (err) {
-      // Like Lambda: the stack goes to the invocation's own log, the message to the caller.
-      // A body that is not JSON is the caller's mistake: one line says so, no stack.
-      process.stderr.write(isInvalidJsonBody(err) ? `${messageOf(err)}\n` : `${stackOf(err)}\n`);
-      throw err;
-    }
-  }, maxLogBytes);
-  const out = withInit(run);
-  if (!run.ok) {
-    const errorCode = isInvalidJsonBody(run.error) ? 'INVALID_JSON_BODY' : null;
-    if (errorCode) return result(head.id, 400, messageOf(run.error), out.stdout, out.stderr, started, undefined, errorCode);
-    // A TypeScript function's message also says which .ts line threw (its stack is source-mapped).
-    const where = typescript ? sourceLocation(run.error, fnDir) : '';
-    return result(head.id, 500, messageOf(run.error) + where, out.stdout, out.stderr, started);
-  }
-  const frame = result(head.id, run.value.statusCode, null, out.stdout, out.stderr, started, run.value);
+  if (draining) return result(head.id, failed(503, 'worker is shutting down', '', '', performance.now()));
+  // The load's output goes to the first invocation that runs the loaded function.
+  const outcome = await runInvocation(loaded, head, body, maxLogBytes, fnDir, loaded ? takeInitOutput() : null);
+  const frame = result(head.id, outcome);
   if (frame.length - 4 <= MAX_FRAME_BYTES) return frame;
-  const error = `response of ${run.value.body.length} bytes does not fit the ${MAX_FRAME_BYTES}-byte frame limit`;
-  return result(head.id, 500, error, out.stdout, out.stderr, started);
+  const error = `response of ${outcome.body.length} bytes does not fit the ${MAX_FRAME_BYTES}-byte frame limit`;
+  return result(head.id, { ...outcome, statusCode: 500, headers: {}, body: EMPTY, error, errorCode: null });
 }
 
-function result(
-  id: number,
-  statusCode: number,
-  error: string | null,
-  stdout: string,
-  stderr: string,
-  started: number,
-  response?: FunctionResponse,
-  errorCode: ResultHeader['errorCode'] = null,
-): Buffer {
-  const header: ResultHeader = {
-    t: 'result',
-    id,
-    statusCode,
-    headers: response?.headers ?? {},
-    stdout,
-    stderr,
-    error,
-    errorCode,
-    durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-  };
-  return encodeFrame(header, response?.body ?? EMPTY);
+function result(id: number, outcome: InvocationOutcome): Buffer {
+  const { statusCode, headers, stdout, stderr, error, errorCode, durationMs } = outcome;
+  const header: ResultHeader = { t: 'result', id, statusCode, headers, stdout, stderr, error, errorCode, durationMs };
+  return encodeFrame(header, outcome.body);
 }
 
 function dropConnection(socket: Socket, why: string): void {
   writeRealStderr(`glambdar worker: dropping connection after a malformed frame: ${why}\n`);
   socket.destroy();
-}
-
-function messageOf(err: unknown): string {
-  if (err !== null && typeof err === 'object' && typeof (err as Error).message === 'string') {
-    const { message } = err as Error;
-    if (message !== '') return message;
-  }
-  return safeString(err);
-}
-
-function stackOf(err: unknown): string {
-  if (err !== null && typeof err === 'object' && typeof (err as Error).stack === 'string') return (err as Error).stack as string;
-  return `Uncaught ${safeString(err)}`;
-}
-
-function safeString(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
-
-/** Waits for `promise`, but not past `deadline` (epoch ms). */
-async function within(deadline: number, promise: Promise<void>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-    timer.unref();
-  });
-  try {
-    await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -45,6 +45,10 @@ GLAMBDAR_TOKEN, else from admin-token in GLAMBDAR_DIR):
                                 the function(s) as Knative or Kubernetes YAML, validated, for
                                 kubectl apply -f - (images: <R>/<name>:r<revision>-<digest>,
                                 R defaults to glambdar; docs/kubernetes.md)
+  image <name> [--tag T] [--image-prefix R]
+                                build the function's latest revision as an image with the
+                                local Docker engine, offline: <R>/<name>:<T>, T defaulting to
+                                r<revision>-<digest> (the image the export references)
 
   help, -h, --help              this text
   version, --version            the version`;

@@ -4,7 +4,7 @@ import type { ISecurityContext } from 'kubernetes-models/v1/SecurityContext';
 import type { IVolume } from 'kubernetes-models/v1/Volume';
 import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
-import { ExportInvalid } from '../../controller/index.js';
+import { ExportInvalid, IMAGE_HTTP_PORT } from '../../controller/index.js';
 import type { SpecReader } from './spec-reader.js';
 
 /** One function as a mapping sees it: who it is, which image runs it, its spec, and notes for the reader. */
@@ -25,8 +25,8 @@ export const FUNCTION_UID = 65534;
 export const SECRETS_DIR = '/var/glambdar/secrets';
 /** The key each exported Secret holds its value under. */
 export const SECRET_KEY = 'value';
-/** The port the worker listens on in HTTP mode (Knative sets `PORT` to it). */
-export const WORKER_PORT = 8080;
+/** The port the worker listens on in HTTP mode, the one `glambdar image` sets (Knative sets `PORT` to it). */
+export const WORKER_PORT = IMAGE_HTTP_PORT;
 /** The worker's probe path in HTTP mode. */
 export const HEALTH_PATH = '/healthz';
 /** The hour Knative's autoscaler windows and the HPA's stabilization window are limited to. */

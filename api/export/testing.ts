@@ -28,7 +28,7 @@ export const FULL_SPEC = FunctionSpec.parse({
   idleTimeoutMs: 300_000,
 });
 
-/** Fields other features add (DESIGN.md's shared names), as they will look in a spec. */
+/** Fields other features add (the names the features share), as they will look in a spec. */
 export const COMING_FIELDS = {
   secrets: ['db-password', 'api-key'],
   auth: 'key',

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { FromWorkerFrame, HelloFrame } from '../../schemas/index.js';
 import { encodeFrame, FrameDecoder, type Frame } from '../../worker/framing.js';
-import { isReservedResponseHeader, PROTOCOL_VERSION, type InterfaceName, type InvokeHeader, type LoadHeader } from '../../worker/protocol.js';
+import { PROTOCOL_VERSION, withoutReservedHeaders, type InterfaceName, type InvokeHeader, type LoadHeader } from '../../worker/protocol.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import { ContainerDied, FunctionLoadFailed } from '../support/errors.js';
 import type { FrameBudget, Holder } from './frame-budget.js';
@@ -355,29 +355,4 @@ export class WorkerClient {
     for (const p of pending) p.reject(new ContainerDied(this.#closeReason));
     this.#onClose();
   }
-}
-
-/**
- * The headers of a response without the reserved ones (compared case-insensitively), names in
- * lower case; a name given in two cases becomes one list. The worker's own object is returned
- * when there is nothing to drop (the usual case: no copy on the hot path).
- */
-export function withoutReservedHeaders(headers: Record<string, string | string[]>): Record<string, string | string[]> {
-  let clean = true;
-  for (const name in headers) {
-    if (name !== name.toLowerCase() || isReservedResponseHeader(name)) {
-      clean = false;
-      break;
-    }
-  }
-  if (clean) return headers;
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    const lower = name.toLowerCase();
-    if (isReservedResponseHeader(lower)) continue;
-    const existing = out[lower];
-    if (existing === undefined) out[lower] = value;
-    else out[lower] = [...(Array.isArray(existing) ? existing : [existing]), ...(Array.isArray(value) ? value : [value])];
-  }
-  return out;
 }

@@ -146,6 +146,11 @@ export class SandboxUnavailable extends GlambdarError {
   override readonly code = 'SANDBOX_UNAVAILABLE';
 }
 
+/** `docker build` of a function's image failed (the engine's message says why). */
+export class ImageBuildFailed extends GlambdarError {
+  override readonly code = 'IMAGE_BUILD_FAILED';
+}
+
 /** The handler ran past `timeoutMs`. */
 export class InvocationTimeout extends GlambdarError {
   override readonly code = 'INVOCATION_TIMEOUT';

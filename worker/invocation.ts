@@ -1,0 +1,142 @@
+/**
+ * One invocation of the loaded function, as both of the worker's modes run it: the socket
+ * mode (server.ts) turns the outcome into a result frame, the HTTP mode (http-mode.ts) into an
+ * HTTP response. Keeping it here is what makes the two answer alike: the same adapter call, the
+ * same captured output, the same error text.
+ */
+import { performance } from 'node:perf_hooks';
+import { runCaptured, writeRealStderr } from './capture.js';
+import { sourceLocation, type LoadResult } from './loader.js';
+import type { InvokeHeader, ResultHeader } from './protocol.js';
+import { isInvalidJsonBody, type FunctionResponse } from './request.js';
+import type { WorkerScope } from './interfaces/types.js';
+
+/** What one invocation gave: a result frame's fields without its id, and the body bytes. */
+export type InvocationOutcome = Omit<ResultHeader, 't' | 'id'> & {
+  body: Buffer;
+  /** Set when `error` is the function's failure to load rather than a handler's throw. */
+  loadFailed: boolean;
+};
+
+const EMPTY = Buffer.alloc(0);
+
+/** What the function printed while it loaded: prepended to the first invocation's output (as Lambda shows init logs). */
+export interface InitOutput {
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the function once for `head` and `body`, its stdout and stderr captured (at most
+ * `maxLogBytes` together), after `init` (the load's output, for the first invocation). Never rejects: a throw, a function that did not load, or one not
+ * loaded yet (a stem cell) is an outcome with `error` set.
+ */
+export async function runInvocation(
+  loaded: LoadResult | null,
+  head: InvokeHeader,
+  body: Buffer,
+  maxLogBytes: number,
+  fnDir: string,
+  init: InitOutput | null = null,
+): Promise<InvocationOutcome> {
+  const started = performance.now();
+  if (!loaded) return failed(503, 'this worker has no function loaded yet', '', '', started, false);
+  const withInit = (captured: { stdout: string; stderr: string }) =>
+    init === null ? captured : { stdout: init.stdout + captured.stdout, stderr: init.stderr + captured.stderr };
+  if (!loaded.ok) {
+    const out = withInit({ stdout: '', stderr: '' });
+    return failed(500, `function failed to load: ${loaded.error}`, out.stdout, out.stderr, started, true);
+  }
+  const { invoke: adapter, typescript } = loaded;
+  const run = await runCaptured(async (): Promise<FunctionResponse> => {
+    try {
+      return await adapter(head, body);
+    } catch (err) {
+      // Like Lambda: the stack goes to the invocation's own log, the message to the caller.
+      // A body that is not JSON is the caller's mistake: one line says so, no stack.
+      process.stderr.write(isInvalidJsonBody(err) ? `${messageOf(err)}\n` : `${stackOf(err)}\n`);
+      throw err;
+    }
+  }, maxLogBytes);
+  const out = withInit(run);
+  if (!run.ok) {
+    // An escaped error of req.json() on a body that is not JSON: 400, the caller's mistake.
+    if (isInvalidJsonBody(run.error)) return { ...failed(400, messageOf(run.error), out.stdout, out.stderr, started, false), errorCode: 'INVALID_JSON_BODY' };
+    // A TypeScript function's message also says which .ts line threw (its stack is source-mapped).
+    const where = typescript ? sourceLocation(run.error, fnDir) : '';
+    return failed(500, messageOf(run.error) + where, out.stdout, out.stderr, started, false);
+  }
+  const { statusCode, headers, body: responseBody } = run.value;
+  return { statusCode, headers, body: responseBody, stdout: out.stdout, stderr: out.stderr, error: null, errorCode: null, durationMs: elapsed(started), loadFailed: false };
+}
+
+/** An outcome that carries an error instead of the function's answer. */
+export function failed(statusCode: number, error: string, stdout: string, stderr: string, started: number, loadFailed = false): InvocationOutcome {
+  return { statusCode, headers: {}, body: EMPTY, stdout, stderr, error, errorCode: null, durationMs: elapsed(started), loadFailed };
+}
+
+/** Milliseconds since `started` (a `performance.now()`), to the microsecond. */
+export function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 1000) / 1000;
+}
+
+/**
+ * Work a function asked to finish after its response (fetch's `ctx.waitUntil`): the scope
+ * adapters register it with, and the promises still pending, which a drain waits for.
+ */
+export function lingeringWork(): { scope: WorkerScope; pending: Set<Promise<unknown>> } {
+  const pending = new Set<Promise<unknown>>();
+  const scope: WorkerScope = {
+    waitUntil(promise) {
+      const tracked: Promise<unknown> = Promise.resolve(promise).then(
+        () => undefined,
+        (err: unknown) => writeRealStderr(`glambdar worker: a waitUntil promise rejected: ${stackOf(err)}\n`),
+      );
+      pending.add(tracked);
+      void tracked.finally(() => pending.delete(tracked));
+    },
+  };
+  return { scope, pending };
+}
+
+/** Waits for every pending promise, those added meanwhile too, but not past `deadline` (epoch ms). */
+export async function settleWithin(deadline: number, pending: Set<Promise<unknown>>): Promise<void> {
+  while (pending.size > 0 && Date.now() < deadline) await within(deadline, Promise.all(pending).then(() => undefined));
+}
+
+/** Waits for `promise`, but not past `deadline` (epoch ms). */
+export async function within(deadline: number, promise: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    timer.unref();
+  });
+  try {
+    await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The message of anything thrown, as the caller sees it. */
+export function messageOf(err: unknown): string {
+  if (err !== null && typeof err === 'object' && typeof (err as Error).message === 'string') {
+    const { message } = err as Error;
+    if (message !== '') return message;
+  }
+  return safeString(err);
+}
+
+/** The stack of anything thrown, for a log. */
+export function stackOf(err: unknown): string {
+  if (err !== null && typeof err === 'object' && typeof (err as Error).stack === 'string') return (err as Error).stack as string;
+  return `Uncaught ${safeString(err)}`;
+}
+
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
