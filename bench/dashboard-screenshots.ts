@@ -8,11 +8,10 @@
 import Docker from 'dockerode';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yazl from 'yazl';
 import { launchChromium, signIn, watchErrors } from './chromium.js';
+import { freePort, zipOf } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'api', 'cli.js');
@@ -31,23 +30,6 @@ const CHECKOUT = `exports.handler = async (req) => {
 const THUMBS = `exports.handler = async () => { await new Promise((r) => setTimeout(r, 5)); console.log('resized 3 images'); return { ok: true }; };\n`;
 const REPORT = `exports.handler = async (req) => { console.log('report for', req.headers['x-glambdar-schedule']); return { sent: true }; };\n`;
 const HELLO = `exports.handler = async () => ({ message: 'hello from a manifest' });\n`;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function zipOf(files: Record<string, string>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), name);
-  zip.end();
-  const chunks: Buffer[] = [];
-  for await (const c of zip.outputStream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** Sends `rate(t)` requests a second (open loop) for `seconds`; t is seconds since the phase began. */
 async function traffic(url: string, name: string, seconds: number, rate: (t: number) => number): Promise<void> {

@@ -17,11 +17,10 @@ import Docker from 'dockerode';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yazl from 'yazl';
 import { launchChromium, signIn, watchErrors } from './chromium.js';
+import { freePort, zipOf } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'api', 'cli.js');
@@ -31,23 +30,6 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const PAGE = process.env['BENCH_DASHBOARD_PAGE'] === 'overview' ? 'overview' : 'function';
 const log = (m: string) => process.stderr.write(`bench:dashboard: ${m}\n`);
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
-async function zipOf(files: Record<string, string>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), name);
-  zip.end();
-  const chunks: Buffer[] = [];
-  for await (const c of zip.outputStream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** The fields of /proc/<pid>/stat after the command: state is [0], pgrp [2], utime [11], stime [12]. */
 function statFields(pid: number | string): string[] | null {

@@ -11,11 +11,9 @@ import Docker from 'dockerode';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yazl from 'yazl';
+import { freePort, zipOf } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'api', 'cli.js');
@@ -24,23 +22,6 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 4);
 const REQUESTS = Number(process.env['BENCH_REQUESTS'] ?? 30_000);
 /** Clock ticks per second of /proc/<pid>/stat on Linux. */
 const TICKS_PER_SECOND = 100;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
-async function zipOf(content: string): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  zip.addBuffer(Buffer.from(content), 'index.js');
-  zip.end();
-  const chunks: Buffer[] = [];
-  for await (const c of zip.outputStream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** User plus system CPU time of a process, in clock ticks. */
 function cpuTicks(pid: number): number {
@@ -72,7 +53,7 @@ async function main(): Promise<void> {
       }
     }
     const auth = { authorization: `Bearer ${(await readFile(join(dir, 'admin-token'), 'utf8')).trim()}` };
-    const zip = await zipOf(PING);
+    const zip = await zipOf({ 'index.js': PING });
     for (const [name, fields] of [['ping', {}], ['ping-key', { auth: 'key' }]] as const) {
       const form = new FormData();
       form.set('file', new Blob([new Uint8Array(zip)]), `${name}.zip`);

@@ -5,16 +5,17 @@
  * The runtime runs as a child process on a temp data folder and a free port, so the load
  * generator (autocannon, in this process) does not share its event loop.
  */
-import autocannon from 'autocannon';
 import Docker from 'dockerode';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, watch } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { Agent, request, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yazl from 'yazl';
+import { bareDockerStarts } from './engine-floor.js';
+import { load } from './load.js';
+import { childPids } from './proc-cpu.js';
+import { freePort, zipOf } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'api', 'cli.js');
@@ -27,16 +28,6 @@ const LOAD_ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function call(port: number, method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, method, path, agent, headers }, (res) => {
@@ -46,17 +37,6 @@ function call(port: number, method: string, path: string, body?: Buffer | string
     });
     req.on('error', reject);
     req.end(body);
-  });
-}
-
-function zipOf(files: Record<string, string>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), name);
-  zip.end();
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
   });
 }
 
@@ -153,16 +133,16 @@ function sequential(port: number, path: string, n: number, warmup = 500): Promis
   });
 }
 
-async function load(port: number, path: string, seconds = LOAD_SECONDS, headers: Record<string, string> = {}): Promise<{ rps: number; p99: number; errors: number }> {
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}${path}`,
-    method: 'POST',
-    body: '{}',
-    headers: { 'content-type': 'application/json', ...headers },
-    connections: 32,
-    duration: seconds,
-  });
-  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
+/** Host pids of a function's containers (their node processes: the worker is the container's first process). */
+async function containerPids(docker: Docker, port: number, fn: string): Promise<number[]> {
+  const info = JSON.parse((await call(port, 'GET', `/info/${fn}`, undefined, auth(port))).body) as { status: { containers: Array<{ id: string | null }> } };
+  const pids: number[] = [];
+  for (const c of info.status.containers) {
+    if (!c.id) continue;
+    const inspected = await docker.getContainer(c.id).inspect();
+    if (inspected.State.Pid > 0) pids.push(inspected.State.Pid);
+  }
+  return pids;
 }
 
 async function containerRssMb(docker: Docker, port: number, fn: string): Promise<number> {
@@ -174,47 +154,6 @@ async function containerRssMb(docker: Docker, port: number, fn: string): Promise
   const s = stats.memory_stats.stats ?? {};
   const bytes = s['rss'] ?? s['anon'] ?? stats.memory_stats.usage ?? NaN;
   return bytes / 1024 / 1024;
-}
-
-/**
- * The engine's own floor for a cold start: create + start of a container of the runtime image
- * with the same limits (and the same 1-CPU boot quota), until its node process has booted and
- * written a file into a mounted folder, without Glambdar. Same run, same machine.
- */
-async function bareDockerStarts(docker: Docker, image: string, samples: number): Promise<number[]> {
-  const times: number[] = [];
-  for (let i = 0; i < samples; i++) {
-    const dir = await mkdtemp('/tmp/glb-bare-');
-    await chmod(dir, 0o777);
-    const booted = new Promise<number>((resolve) => {
-      const watcher = watch(dir, () => {
-        if (!existsSync(join(dir, 'booted'))) return;
-        watcher.close();
-        resolve(performance.now());
-      });
-    });
-    const t0 = performance.now();
-    const c = await docker.createContainer({
-      Image: image,
-      Cmd: ['/usr/local/bin/node', '-e', "require('fs').writeFileSync('/out/booted', '')"],
-      User: '65534:65534',
-      NetworkDisabled: true,
-      HostConfig: {
-        NetworkMode: 'none',
-        ReadonlyRootfs: true,
-        CapDrop: ['ALL'],
-        Memory: 128 * 1024 * 1024,
-        CpuPeriod: 10_000,
-        CpuQuota: 10_000,
-        Binds: [`${dir}:/out:rw`],
-      },
-    });
-    await c.start();
-    times.push((await booted) - t0);
-    await c.remove({ force: true });
-    await rm(dir, { recursive: true, force: true });
-  }
-  return times;
 }
 
 function processRssMb(pid: number): number {
@@ -252,7 +191,9 @@ async function main(): Promise<void> {
   // 1. Cold start without stem cells.
   log('cold starts without stem cells');
   let rt = await startRuntime({ GLAMBDAR_STEM_CELLS: '0' });
-  const cold = await coldStarts(rt, 'cold', COLD_SAMPLES, async () => undefined);
+  // A second between samples: the previous one's background work (its CPU settle, the reconcile
+  // it triggers) is done, as the engine floor's samples each start on a quiet engine.
+  const cold = await coldStarts(rt, 'cold', COLD_SAMPLES, () => new Promise((r) => setTimeout(r, 1000)));
   await stopRuntime(rt, docker);
   const images = await docker.listImages({ filters: { reference: ['glambdar-node', 'node:20-slim'] } });
   const image = images[0]?.RepoTags?.[0];
@@ -313,11 +254,16 @@ async function main(): Promise<void> {
   type Load = Awaited<ReturnType<typeof load>>;
   const runs: Array<{ glambdar: Load; baseline: Load; floor: Load; private: Load }> = [];
   for (let round = 0; round < LOAD_ROUNDS; round++) {
-    const baseline = await load(base.port, '/');
-    const floorLoad = await load(floor.port, '/');
-    const glambdar = await load(rt.port, '/invoke/ping');
+    const baseline = await load(base.port, '/', LOAD_SECONDS, {}, { front: base.child.pid!, workers: [] });
+    const floorLoad = await load(floor.port, '/', LOAD_SECONDS, {}, { front: floor.child.pid!, workers: childPids(floor.child.pid!) });
+    const glambdar = await load(rt.port, '/invoke/ping', LOAD_SECONDS, {}, { front: rt.child.pid!, workers: await containerPids(docker, rt.port, 'ping') });
     const keyed = await load(rt.port, '/invoke/ping-key', LOAD_SECONDS, keyHeader);
     runs.push({ glambdar, baseline, floor: floorLoad, private: keyed });
+    log(
+      `round ${round + 1}: req/s glambdar ${Math.round(glambdar.rps)}, hop floor ${Math.round(floorLoad.rps)}, bare ${Math.round(baseline.rps)}; ` +
+        `front CPU us/request ${glambdar.cpu.frontUs.toFixed(1)}, ${floorLoad.cpu.frontUs.toFixed(1)}, ${baseline.cpu.frontUs.toFixed(1)}; ` +
+        `worker ${glambdar.cpu.workerUs.toFixed(1)}, ${floorLoad.cpu.workerUs.toFixed(1)}`,
+    );
   }
 
   log('sequential latency, alternating the same three');
@@ -343,11 +289,19 @@ async function main(): Promise<void> {
   const floorLoad = { rps: median(runs.map((r) => r.floor.rps)) };
   const ratioToBaseline = median(runs.map((r) => r.glambdar.rps / r.baseline.rps));
   const ratioToFloor = median(runs.map((r) => r.glambdar.rps / r.floor.rps));
+  // CPU per request, from /proc over each round: the medians of the rounds.
+  const cpuOf = (pick: (r: (typeof runs)[number]) => number) => round(median(runs.map(pick)), 1);
+  const cpu = {
+    glambdarUs: cpuOf((r) => r.glambdar.cpu.frontUs),
+    glambdarWorkerUs: cpuOf((r) => r.glambdar.cpu.workerUs),
+    hopFloorUs: cpuOf((r) => r.floor.cpu.frontUs),
+    hopFloorWorkerUs: cpuOf((r) => r.floor.cpu.workerUs),
+    bareUs: cpuOf((r) => r.baseline.cpu.frontUs),
+  };
   const privateLoad = { rps: median(runs.map((r) => r.private.rps)), errors: runs.reduce((a, r) => a + r.private.errors, 0) };
   const privateToPublic = median(runs.map((r) => r.private.rps / r.glambdar.rps));
   await new Promise((r) => setTimeout(r, 1500));
   const containerRss = await containerRssMb(docker, rt.port, 'ping');
-
 
   log('runtime memory with 100 functions');
   const zip = await zipOf({ 'index.js': PING });
@@ -372,6 +326,7 @@ async function main(): Promise<void> {
     hopFloorRps: Math.round(floorLoad.rps),
     hopFloorWarmP50Ms: round(percentile(floorWarm, 50), 3),
     throughputRatioToHopFloor: round(ratioToFloor, 3),
+    cpuPerRequestUs: cpu,
     privateThroughputRps: Math.round(privateLoad.rps),
     privateErrors: privateLoad.errors,
     privateToPublicRatio: round(privateToPublic, 3),
@@ -381,6 +336,11 @@ async function main(): Promise<void> {
       glambdarRps: Math.round(r.glambdar.rps),
       baselineRps: Math.round(r.baseline.rps),
       hopFloorRps: Math.round(r.floor.rps),
+      glambdarUs: round(r.glambdar.cpu.frontUs, 1),
+      hopFloorUs: round(r.floor.cpu.frontUs, 1),
+      bareUs: round(r.baseline.cpu.frontUs, 1),
+      glambdarWorkerUs: round(r.glambdar.cpu.workerUs, 1),
+      hopFloorWorkerUs: round(r.floor.cpu.workerUs, 1),
       privateRps: Math.round(r.private.rps),
     })),
     containerRssMb: round(containerRss, 1),
@@ -397,6 +357,8 @@ async function main(): Promise<void> {
     ['Glambdar / baseline (median of the rounds\' ratios)', `${results.throughputRatio}`, '-'],
     ['hop floor: bare proxy to the same worker over one socket, no container (sequential p50; req/s)', `${results.hopFloorWarmP50Ms} ms; ${results.hopFloorRps} req/s`, '-'],
     ['Glambdar / hop floor (median of the rounds\' ratios)', `${results.throughputRatioToHopFloor}`, '-'],
+    ['CPU per request at 32 connections, from /proc: Glambdar runtime / hop floor proxy / bare node:http (median of the rounds)', `${cpu.glambdarUs} / ${cpu.hopFloorUs} / ${cpu.bareUs} us`, '-'],
+    ['CPU per request of the worker behind it: Glambdar (in its container) / hop floor', `${cpu.glambdarWorkerUs} / ${cpu.hopFloorWorkerUs} us`, '-'],
     ['private function (a key checked per request), same rounds', `${results.privateThroughputRps} req/s (${results.privateErrors} errors)`, '-'],
     ['private / public (median of the rounds\' ratios)', `${results.privateToPublicRatio}`, '-'],
     ['p99 latency under load', `${results.loadP99Ms} ms (${results.loadErrors} errors)`, '-'],

@@ -23,23 +23,24 @@ export const MAX_LOG_CHARS = 1024 * 1024;
  * One pass by hand inside the schema: it runs for every response, and zod's record of unions
  * costs this hot path about twice as much.
  */
-const Headers = z.custom<Record<string, string | string[]>>(
-  (value) => {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-    let count = 0;
-    for (const name in value) {
-      if (++count > MAX_RESPONSE_HEADERS || name.length > 256 || !HEADER_NAME.test(name)) return false;
-      const v = (value as Record<string, unknown>)[name];
-      if (typeof v === 'string') {
-        if (!validHeaderValue(v)) return false;
-      } else if (Array.isArray(v)) {
-        if (v.length > MAX_RESPONSE_HEADERS || !v.every((item) => typeof item === 'string' && validHeaderValue(item))) return false;
-      } else return false;
-    }
-    return true;
-  },
-  { message: `headers must be at most ${MAX_RESPONSE_HEADERS} token names with string values of at most ${MAX_HEADER_VALUE_CHARS} characters and no control characters` },
-);
+const HEADERS_MESSAGE = `headers must be at most ${MAX_RESPONSE_HEADERS} token names with string values of at most ${MAX_HEADER_VALUE_CHARS} characters and no control characters`;
+const Headers = z.custom<Record<string, string | string[]>>(validHeaders, { message: HEADERS_MESSAGE });
+
+function validHeaders(value: unknown): boolean {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  let count = 0;
+  for (const name in value) {
+    if (++count > MAX_RESPONSE_HEADERS || name.length > 256 || !HEADER_NAME.test(name)) return false;
+    const v = (value as Record<string, unknown>)[name];
+    if (typeof v === 'string') {
+      if (!validHeaderValue(v)) return false;
+    } else if (Array.isArray(v)) {
+      if (v.length > MAX_RESPONSE_HEADERS) return false;
+      for (const item of v as unknown[]) if (typeof item !== 'string' || !validHeaderValue(item)) return false;
+    } else return false;
+  }
+  return true;
+}
 
 function validHeaderValue(value: string): boolean {
   return value.length <= MAX_HEADER_VALUE_CHARS && HEADER_VALUE.test(value);
@@ -86,6 +87,45 @@ export const OutputFrame = z.object({
   stream: z.enum(['stdout', 'stderr']),
   text: z.string().max(MAX_OUTPUT_CHARS),
 });
+
+/**
+ * The result frame's rules again, as one hand-written check per field: a result arrives with
+ * every response, and zod's object parse (a copy of the frame, a check object per field) was
+ * the largest single cost of the runtime's own code per request. The table is typed by the
+ * schema's type, which controller/pool/protocol-check.ts ties to `ResultHeader`: a field added
+ * to the frame without a check here fails `npm run typecheck`. Each check gives null when the
+ * value is valid, else the message zod gives for it (schemas/protocol.test.ts holds them equal).
+ */
+type FieldChecks<T> = { readonly [K in keyof T]-?: (value: unknown) => string | null };
+
+const logText = (value: unknown): string | null =>
+  typeof value !== 'string' ? 'expected string' : value.length > MAX_LOG_CHARS ? `too long: at most ${MAX_LOG_CHARS} characters` : null;
+
+const RESULT_CHECKS: FieldChecks<z.infer<typeof ResultFrame>> = {
+  t: (v) => (v === 'result' ? null : 'expected "result"'),
+  id: (v) => (Number.isSafeInteger(v) && (v as number) >= 1 ? null : 'expected an integer from 1'),
+  statusCode: (v) => (Number.isInteger(v) && (v as number) >= 200 && (v as number) <= 599 ? null : 'expected an integer from 200 to 599'),
+  headers: (v) => (validHeaders(v) ? null : HEADERS_MESSAGE),
+  stdout: logText,
+  stderr: logText,
+  error: (v) => (v === null ? null : logText(v)),
+  errorCode: (v) => (v === null || v === 'INVALID_JSON_BODY' ? null : 'expected "INVALID_JSON_BODY" or null'),
+  durationMs: (v) => (typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER ? null : 'expected a number from 0'),
+};
+
+/**
+ * Why a result frame is invalid (`field: message`), or null when {@link ResultFrame} would
+ * accept it; the frame is then used as it is (fields it does not know are ignored, as zod
+ * ignores them).
+ */
+export function resultFrameIssue(frame: unknown): string | null {
+  if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) return 'frame: expected object';
+  for (const key in RESULT_CHECKS) {
+    const issue = RESULT_CHECKS[key as keyof typeof RESULT_CHECKS]((frame as Record<string, unknown>)[key]);
+    if (issue !== null) return `${key}: ${issue}`;
+  }
+  return null;
+}
 
 /** Every frame a worker may send. */
 export const FromWorkerFrame = z.discriminatedUnion('t', [HelloFrame, ResultFrame, LoadedFrame, OutputFrame]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from './framing.js';
+import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
 
 describe('framing', () => {
   it('decodes what it encodes, header and body', () => {
@@ -83,5 +83,57 @@ describe('framing', () => {
     frame.writeUInt32BE(6, 0);
     frame.writeUInt32BE(50, 4);
     expect(() => new FrameDecoder().push(frame)).toThrow(/header longer/);
+  });
+});
+
+describe('FrameWriter', () => {
+  const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  it('sends the frames of one turn in one write, in order, as encodeFrame would', async () => {
+    const writes: Buffer[] = [];
+    const writer = new FrameWriter((chunk) => writes.push(chunk));
+    writer.add({ id: 1 }, Buffer.from('one'));
+    writer.add({ id: 2, path: '/é' });
+    writer.add({ id: 3 }, new Uint8Array([9, 8]));
+    expect(writes).toHaveLength(0);
+    await nextTurn();
+    expect(writes).toHaveLength(1);
+    expect(writes[0]!.equals(Buffer.concat([encodeFrame({ id: 1 }, Buffer.from('one')), encodeFrame({ id: 2, path: '/é' }), encodeFrame({ id: 3 }, new Uint8Array([9, 8]))]))).toBe(true);
+    writer.add({ id: 4 });
+    await nextTurn();
+    expect(writes).toHaveLength(2);
+    expect(new FrameDecoder().push(writes[1]!).map((f) => f.header)).toEqual([{ id: 4 }]);
+  });
+
+  it('writes a copy, so the next turn does not change what was written', async () => {
+    const writes: Buffer[] = [];
+    const writer = new FrameWriter((chunk) => writes.push(chunk));
+    writer.add({ id: 1 }, Buffer.from('first'));
+    await nextTurn();
+    writer.add({ id: 2 }, Buffer.from('other'));
+    await nextTurn();
+    expect(new FrameDecoder().push(writes[0]!)[0]!.body.toString()).toBe('first');
+  });
+
+  it('keeps the order when a frame does not fit the buffer: what was queued leaves first', async () => {
+    const writes: Buffer[] = [];
+    const writer = new FrameWriter((chunk) => writes.push(chunk), 64);
+    writer.add({ id: 1 });
+    writer.add({ id: 2 }, Buffer.alloc(1000, 7));
+    writer.add({ id: 3 });
+    await nextTurn();
+    const decoder = new FrameDecoder();
+    const frames = writes.flatMap((w) => decoder.push(w));
+    expect(frames.map((f) => f.header)).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+    expect(frames[1]!.body.equals(Buffer.alloc(1000, 7))).toBe(true);
+  });
+
+  it('refuses a frame longer than the limit it is given, and queues nothing of it', async () => {
+    const writes: Buffer[] = [];
+    const writer = new FrameWriter((chunk) => writes.push(chunk));
+    expect(writer.add({ id: 1 }, Buffer.alloc(200), 100)).toBe(false);
+    expect(writer.add({ id: 2 }, Buffer.alloc(50), 100)).toBe(true);
+    await nextTurn();
+    expect(new FrameDecoder().push(Buffer.concat(writes)).map((f) => f.header)).toEqual([{ id: 2 }]);
   });
 });

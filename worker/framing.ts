@@ -25,26 +25,102 @@ export interface Frame<H = unknown> {
   body: Buffer;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Encodes one frame; `body` defaults to empty. */
 export function encodeFrame(header: unknown, body?: Buffer | Uint8Array): Buffer {
-  const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
+  const json = JSON.stringify(header);
+  const headerLength = Buffer.byteLength(json, 'utf8');
   const bodyLength = body ? body.byteLength : 0;
-  const out = Buffer.allocUnsafe(8 + headerBytes.length + bodyLength);
-  out.writeUInt32BE(4 + headerBytes.length + bodyLength, 0);
-  out.writeUInt32BE(headerBytes.length, 4);
-  headerBytes.copy(out, 8);
-  if (body && bodyLength > 0) out.set(body, 8 + headerBytes.length);
+  const out = Buffer.allocUnsafe(8 + headerLength + bodyLength);
+  out.writeUInt32BE(4 + headerLength + bodyLength, 0);
+  out.writeUInt32BE(headerLength, 4);
+  out.write(json, 8, headerLength, 'utf8');
+  if (body && bodyLength > 0) out.set(body, 8 + headerLength);
   return out;
+}
+
+/** Bytes a frame may need beyond its body: the two lengths and a header of `chars` UTF-16 units (3 bytes each at most). */
+function worstCase(chars: number): number {
+  return 8 + chars * 3;
+}
+
+/**
+ * Coalesces the frames of one turn of the event loop into one socket write: `add` encodes a
+ * frame into a buffer kept from turn to turn, and the first `add` of a turn schedules the
+ * write (setImmediate). This costs less per frame than `socket.cork()` and a write each
+ * (node's writable stream keeps a record and a callback per write, and libuv a vector entry).
+ * A frame too large for the buffer (a big body) is written on its own, in order.
+ */
+export class FrameWriter {
+  #buffer: Buffer;
+  #length = 0;
+  #scheduled = false;
+  #write: (chunk: Buffer) => void;
+  #flush = () => this.flush();
+
+  /** `write` gets each coalesced chunk; it must not keep the chunk's memory for later reuse (it is a copy). */
+  constructor(write: (chunk: Buffer) => void, bufferBytes = 64 * 1024) {
+    this.#write = write;
+    this.#buffer = Buffer.allocUnsafeSlow(bufferBytes);
+  }
+
+  /**
+   * Queues one frame for this turn's write. A frame whose length (everything after its first
+   * four bytes) would pass `maxFrameLength` is not queued, and `add` returns false.
+   */
+  add(header: unknown, body?: Buffer | Uint8Array, maxFrameLength = Infinity): boolean {
+    const json = JSON.stringify(header);
+    const bodyLength = body ? body.byteLength : 0;
+    if (worstCase(json.length) - 4 + bodyLength > maxFrameLength && 4 + Buffer.byteLength(json, 'utf8') + bodyLength > maxFrameLength) return false;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+    const room = this.#buffer.length - this.#length;
+    if (worstCase(json.length) + bodyLength > room) {
+      // Keep the order: what is queued leaves first, then this frame if it still does not fit.
+      this.flush();
+      if (worstCase(json.length) + bodyLength > this.#buffer.length) {
+        this.#write(encodeFrame(header, body));
+        return true;
+      }
+    }
+    const buffer = this.#buffer;
+    const at = this.#length;
+    const headerLength = buffer.write(json, at + 8, 'utf8');
+    buffer.writeUInt32BE(4 + headerLength + bodyLength, at);
+    buffer.writeUInt32BE(headerLength, at + 4);
+    if (body && bodyLength > 0) buffer.set(body, at + 8 + headerLength);
+    this.#length = at + 8 + headerLength + bodyLength;
+    return true;
+  }
+
+  /** Writes what is queued now (the scheduled write then finds nothing). */
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#length === 0) return;
+    // A copy: the socket may hold the chunk until the kernel takes it, and the buffer is reused.
+    const chunk = Buffer.allocUnsafe(this.#length);
+    this.#buffer.copy(chunk, 0, 0, this.#length);
+    this.#length = 0;
+    this.#write(chunk);
+  }
 }
 
 /**
  * Incremental decoder: feed it socket chunks in any split, get whole frames back.
  * Throws on a frame larger than {@link MAX_FRAME_BYTES} or a malformed header, since a peer
  * that sends either is broken and its connection must be dropped.
+ *
+ * Frames are read in place from the chunk that holds them; a partial frame is kept as a list
+ * of chunks and joined once, when its last byte has arrived.
  */
 export class FrameDecoder {
   #chunks: Buffer[] = [];
   #buffered = 0;
+  /** Bytes the partial frame needs before it can be read: its whole length once known, else 4. */
+  #need = 0;
 
   /** Bytes received and not yet returned as a frame: a partial frame. */
   get buffered(): number {
@@ -52,39 +128,38 @@ export class FrameDecoder {
   }
 
   push(chunk: Buffer): Frame[] {
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
     const frames: Frame[] = [];
-    while (this.#buffered >= 4) {
-      const head = this.#peek(4);
-      const frameLength = head.readUInt32BE(0);
+    let buffer = chunk;
+    if (this.#buffered > 0) {
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+      if (this.#buffered < this.#need) return frames;
+      buffer = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
+      this.#chunks = [];
+      this.#buffered = 0;
+    }
+    const end = buffer.length;
+    let at = 0;
+    while (end - at >= 4) {
+      const frameLength = buffer.readUInt32BE(at);
       if (frameLength > MAX_FRAME_BYTES || frameLength < 4) {
         throw new Error(`frame of ${frameLength} bytes is outside 4..${MAX_FRAME_BYTES}`);
       }
-      if (this.#buffered < 4 + frameLength) break;
-      const whole = this.#take(4 + frameLength);
-      const headerLength = whole.readUInt32BE(4);
+      const frameEnd = at + 4 + frameLength;
+      if (frameEnd > end) break;
+      const headerLength = buffer.readUInt32BE(at + 4);
       if (headerLength > frameLength - 4) throw new Error('frame header longer than its frame');
-      const header: unknown = JSON.parse(whole.toString('utf8', 8, 8 + headerLength));
-      frames.push({ header, body: whole.subarray(8 + headerLength) });
+      const headerEnd = at + 8 + headerLength;
+      const header: unknown = JSON.parse(buffer.toString('utf8', at + 8, headerEnd));
+      frames.push({ header, body: headerEnd === frameEnd ? EMPTY : buffer.subarray(headerEnd, frameEnd) });
+      at = frameEnd;
+    }
+    if (at < end) {
+      const rest = at === 0 ? buffer : buffer.subarray(at);
+      this.#chunks = [rest];
+      this.#buffered = rest.length;
+      this.#need = rest.length >= 4 ? 4 + rest.readUInt32BE(0) : 4;
     }
     return frames;
   }
-
-  #peek(n: number): Buffer {
-    const first = this.#chunks[0] as Buffer;
-    if (first.length >= n) return first;
-    this.#chunks = [Buffer.concat(this.#chunks)];
-    return this.#chunks[0] as Buffer;
-  }
-
-  #take(n: number): Buffer {
-    const all = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks);
-    const taken = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.#chunks = rest.length > 0 ? [rest] : [];
-    this.#buffered = rest.length;
-    return taken;
-  }
 }
-

@@ -11,7 +11,7 @@ import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { onStrayOutput, runCaptured, writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
-import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from './framing.js';
+import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
 import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
 import { isInvokeHeader, isLoadHeader } from './protocol.js';
 import { loadFunction, type LoadOptions, type LoadResult } from './loader.js';
@@ -76,18 +76,18 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       interface: loaded?.ok === true ? loaded.interface : null,
     } satisfies HelloHeader);
   let loading: Promise<LoadResult> | null = null;
-  const load = async (head: LoadHeader): Promise<Buffer> => {
-    if (loaded || loading) {
-      return encodeFrame({ t: 'loaded', id: head.id, loadError: 'this worker has already loaded a function', interface: null } satisfies LoadedHeader);
-    }
+  const load = async (head: LoadHeader): Promise<LoadedHeader> => {
+    if (loaded || loading) return { t: 'loaded', id: head.id, loadError: 'this worker has already loaded a function', interface: null };
     for (const [key, value] of Object.entries(head.env)) process.env[key] = value;
     loading = loadCaptured({ interface: head.interface, handler: head.handler, scope });
     loaded = await loading;
     if (!loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
-    return encodeFrame({ t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error, interface: loaded.ok ? loaded.interface : null } satisfies LoadedHeader);
+    return { t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error, interface: loaded.ok ? loaded.interface : null };
   };
 
   let socket: Socket | null = null;
+  /** The open connection's writer: what it holds leaves before the connection ends. */
+  let writer: FrameWriter | null = null;
   let inFlight = 0;
   let closing: Promise<void> | undefined;
   let onIdle: (() => void) | undefined;
@@ -101,6 +101,11 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     conn.write(hello());
     stray.connect((frame) => conn.writable && conn.write(frame));
     const decoder = new FrameDecoder();
+    // Results finished in one turn of the event loop leave in one write.
+    const connWriter = new FrameWriter((chunk) => {
+      if (conn.writable) conn.write(chunk);
+    });
+    writer = connWriter;
     conn.on('data', (chunk: Buffer) => {
       let frames;
       try {
@@ -111,7 +116,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       }
       for (const { header, body } of frames) {
         if (isLoadHeader(header)) {
-          void load(header).then((frame) => conn.writable && conn.write(frame));
+          void load(header).then((frame) => connWriter.add(frame));
           continue;
         }
         if (!isInvokeHeader(header)) {
@@ -122,13 +127,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
         invoke(loaded, header, body, config.maxLogBytes, closing !== undefined, takeInitOutput, config.fnDir)
           .then(
             (frame) => {
-              if (!conn.writable) return;
-              // Results finished in one turn of the event loop leave in one write (writev).
-              if (conn.writableCorked === 0) {
-                conn.cork();
-                setImmediate(() => conn.uncork());
-              }
-              conn.write(frame);
+              if (!connWriter.add(frame.header, frame.body, MAX_FRAME_BYTES)) connWriter.add(tooLarge(frame).header);
             },
             (err: unknown) => writeRealStderr(`glambdar worker: invocation ${header.id} failed: ${stackOf(err)}\n`),
           )
@@ -156,6 +155,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       if (socket === conn) {
         socket = null;
         stray.disconnect();
+        writer = null;
       }
       scheduleRetry();
     });
@@ -186,6 +186,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     const open = socket as Socket | null;
     if (open) {
       const closed = new Promise<void>((resolve) => open.once('close', () => resolve()));
+      writer?.flush();
       open.end();
       await within(deadline, closed);
       open.destroy();
@@ -250,7 +251,13 @@ class FolderWatch {
   }
 }
 
-/** Runs one invocation to its encoded result frame; never rejects. */
+/** A result frame before encoding. */
+interface ResultFrame {
+  header: ResultHeader;
+  body: Buffer;
+}
+
+/** Runs one invocation to its result frame; never rejects. */
 async function invoke(
   loaded: LoadResult | null,
   head: InvokeHeader,
@@ -259,20 +266,23 @@ async function invoke(
   draining: boolean,
   takeInitOutput: () => InitOutput | null,
   fnDir: string,
-): Promise<Buffer> {
+): Promise<ResultFrame> {
   if (draining) return result(head.id, failed(503, 'worker is shutting down', '', '', performance.now()));
   // The load's output goes to the first invocation that runs the loaded function.
-  const outcome = await runInvocation(loaded, head, body, maxLogBytes, fnDir, loaded ? takeInitOutput() : null);
-  const frame = result(head.id, outcome);
-  if (frame.length - 4 <= MAX_FRAME_BYTES) return frame;
-  const error = `response of ${outcome.body.length} bytes does not fit the ${MAX_FRAME_BYTES}-byte frame limit`;
-  return result(head.id, { ...outcome, statusCode: 500, headers: {}, body: EMPTY, error, errorCode: null });
+  return result(head.id, await runInvocation(loaded, head, body, maxLogBytes, fnDir, loaded ? takeInitOutput() : null));
 }
 
-function result(id: number, outcome: InvocationOutcome): Buffer {
+/** What a response that does not fit in one frame becomes: a 500 that says why. */
+function tooLarge(frame: ResultFrame): ResultFrame {
+  const { header, body } = frame;
+  const error = `response of ${body.length} bytes does not fit the ${MAX_FRAME_BYTES}-byte frame limit`;
+  return { header: { ...header, statusCode: 500, headers: {}, error, errorCode: null }, body: EMPTY };
+}
+
+function result(id: number, outcome: InvocationOutcome): ResultFrame {
   const { statusCode, headers, stdout, stderr, error, errorCode, durationMs } = outcome;
   const header: ResultHeader = { t: 'result', id, statusCode, headers, stdout, stderr, error, errorCode, durationMs };
-  return encodeFrame(header, outcome.body);
+  return { header, body: outcome.body };
 }
 
 function dropConnection(socket: Socket, why: string): void {

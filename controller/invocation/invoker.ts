@@ -19,7 +19,9 @@ import { TokenBucket, type TakeResult } from './rate-limiter.js';
 import type { Store } from '../state/store.js';
 import type { TrafficPlans } from '../revisions/plans.js';
 import type { RevisionTarget } from '../revisions/traffic-plan.js';
-import type { InvokeRequest, InvokeResult } from '../pool/worker-client.js';
+import type { InvokeMeta, InvokeRequest, InvokeResult, WorkerClient } from '../pool/worker-client.js';
+import type { Replica } from '../pool/replica.js';
+import { TimeoutEntry, Timeouts } from '../support/timeouts.js';
 
 /** A successful invocation as the HTTP layer sends it. */
 export interface InvokeOutcome {
@@ -56,6 +58,8 @@ export class Invoker {
   #observer: InvocationObserver;
   #limiters = new Map<string, TokenBucket>();
   #statusOf: (err: GlambdarError) => number;
+  /** Every invocation's timeout on one timer, and the pool that replaces a timed-out replica. */
+  #calls: CallContext;
   /** Handed to the observer at each finish; observers read it synchronously and keep nothing of it. */
   #outcome: InvocationOutcome = {
     admitted: false,
@@ -84,6 +88,7 @@ export class Invoker {
     this.#plans = options.plans;
     this.#clock = options.clock;
     this.#observer = options.observer;
+    this.#calls = { timeouts: new Timeouts(options.clock), pool: options.pool };
   }
 
   /** Forgets a function's limiter and what observers keep of it (after deletion). */
@@ -127,19 +132,19 @@ export class Invoker {
     try {
       const requestId = options?.requestId ?? randomUUID();
       const invokedAt = this.#clock.now();
-      const lease = await this.#pool.acquire(target);
-      const replica = lease.replica;
-      coldStart = lease.coldStart;
+      // A warm replica with room is taken without a promise; otherwise wait for one.
+      let replica = this.#pool.tryAcquire(target);
+      if (!replica) {
+        const lease = await this.#pool.acquire(target);
+        replica = lease.replica;
+        coldStart = lease.coldStart;
+      }
       // An older container answering during a rolling update runs the code of its own revision.
       if (replica.template !== target.template) revision = replica.generation;
       const timeoutMs = target.record.spec.timeoutMs;
       let failure: GlambdarError | undefined;
       try {
-        result = await this.#withTimeout(replica.client!.invoke(request, body, { requestId, timeoutMs }), timeoutMs, () => {
-          // A handler past its timeout may be blocking the event loop: replace the container.
-          void this.#pool.replace(replica);
-          return new InvocationTimeout(name, timeoutMs);
-        });
+        result = await this.#call(replica, request, body, { requestId, timeoutMs });
       } catch (err) {
         failure = err instanceof GlambdarError ? err : new ContainerDied('the function container failed', { cause: err });
         // The pool asks the engine why a container went away; the caller deserves the answer.
@@ -221,20 +226,57 @@ export class Invoker {
     return limiter;
   }
 
-  #withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = this.#clock.setTimeout(() => reject(onTimeout()), ms);
-      promise.then(
-        (v) => {
-          this.#clock.clearTimeout(timer);
-          resolve(v);
-        },
-        (e: unknown) => {
-          this.#clock.clearTimeout(timer);
-          reject(e);
-        },
-      );
+  /** Sends the request to the replica's worker; rejects with InvocationTimeout past `meta.timeoutMs`. */
+  #call(replica: Replica, request: InvokeRequest, body: Buffer, meta: InvokeMeta): Promise<InvokeResult> {
+    return new Promise<InvokeResult>((resolve, reject) => {
+      const call = new Call(this.#calls, replica, meta.timeoutMs, resolve, reject);
+      this.#calls.timeouts.add(call, meta.timeoutMs);
+      (replica.client as WorkerClient).send(request, body, meta, call);
     });
+  }
+}
+
+interface CallContext {
+  timeouts: Timeouts;
+  pool: Pool;
+}
+
+/**
+ * One invocation in flight on a worker: what the worker client settles (it is the client's
+ * pending entry) and what the invoker's {@link Timeouts} expires, in one object.
+ */
+class Call extends TimeoutEntry {
+  readonly #context: CallContext;
+  readonly #replica: Replica;
+  readonly #timeoutMs: number;
+  readonly #resolve: (result: InvokeResult) => void;
+  readonly #reject: (err: Error) => void;
+
+  constructor(context: CallContext, replica: Replica, timeoutMs: number, resolve: (result: InvokeResult) => void, reject: (err: Error) => void) {
+    super();
+    this.#context = context;
+    this.#replica = replica;
+    this.#timeoutMs = timeoutMs;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  /** The worker answered: its timeout is moot. */
+  resolve(result: InvokeResult): void {
+    this.#context.timeouts.cancel(this);
+    this.#resolve(result);
+  }
+
+  /** The connection failed under it. */
+  reject(err: Error): void {
+    this.#context.timeouts.cancel(this);
+    this.#reject(err);
+  }
+
+  /** Past its timeout the handler may be blocking the event loop: the container is replaced. */
+  expire(): void {
+    void this.#context.pool.replace(this.#replica);
+    this.#reject(new InvocationTimeout(this.#replica.functionName, this.#timeoutMs));
   }
 }
 

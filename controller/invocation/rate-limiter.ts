@@ -11,6 +11,9 @@ export interface TakeResult {
   resetMs: number;
 }
 
+/** What every take of an unlimited bucket gives: one shared object, not one per request. */
+const UNLIMITED: TakeResult = Object.freeze({ ok: true, limit: 0, remaining: 0, retryAfterMs: 0, resetMs: 0 });
+
 /**
  * A token bucket: `rate` tokens per second, holding at most `burst`. A rate of 0 means
  * unlimited. Reconfiguring keeps the tokens already earned, so a live change never grants
@@ -45,7 +48,7 @@ export class TokenBucket {
   }
 
   take(): TakeResult {
-    if (this.#rate <= 0) return { ok: true, limit: 0, remaining: 0, retryAfterMs: 0, resetMs: 0 };
+    if (this.#rate <= 0) return UNLIMITED;
     this.#refill();
     const ok = this.#tokens >= 1;
     if (ok) this.#tokens -= 1;

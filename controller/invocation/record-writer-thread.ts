@@ -4,6 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { writeBatch, type WriterThreadData, type WriterThreadError, type WriterThreadMessage } from './record-writer.js';
+import { unpackRecords } from './record-packing.js';
 import { SqliteStore } from '../state/sqlite-store.js';
 
 const data = workerData as WriterThreadData;
@@ -34,17 +35,20 @@ try {
   throw err;
 }
 
-port.on('message', (batch: WriterThreadMessage) => {
-  if (batch === null) {
+port.on('message', (message: WriterThreadMessage) => {
+  if (message === null) {
     store.close();
     giveUp();
     port.close();
     return;
   }
+  let records = 0;
   try {
+    const batch = { records: unpackRecords(message.packed), trim: message.trim, keep: message.keep };
+    records = batch.records.length;
     writeBatch(store, batch);
   } catch (err) {
-    port.postMessage({ error: (err as Error).message, records: batch.records.length } satisfies WriterThreadError);
+    port.postMessage({ error: (err as Error).message, records } satisfies WriterThreadError);
   } finally {
     Atomics.add(state, 0, 1);
     wake();

@@ -4,6 +4,7 @@ import type { ExitReason } from '../sandbox/sandbox.js';
 import type { FunctionEntry, WorkerClient } from './worker-client.js';
 import type { InterfaceName } from '../../worker/protocol.js';
 import type { WorkerListener } from './worker-listener.js';
+import type { Clock, TimerHandle } from '../support/clock.js';
 
 /**
  * What a replica runs: code, the container-level spec fields (the handler entry and interface
@@ -77,6 +78,8 @@ export interface Replica {
   exit?: Promise<ExitReason | null>;
   startedAt: number;
   lastUsedAt: number;
+  /** Run once, when an invocation next gives the replica back (the CPU settle after a cold start). */
+  onRelease: (() => void) | null;
 }
 
 /** A new replica of `fn`, starting, with nothing attached yet. */
@@ -97,7 +100,34 @@ export function newReplica(fn: FunctionRecord, key: string, now: number): Replic
     interface: null,
     startedAt: now,
     lastUsedAt: now,
+    onRelease: null,
   };
+}
+
+/**
+ * Runs `fn` once, when an invocation first gives the replica back, or `withinMs` after this
+ * call if none does; after that turn, so an answer is written to its caller before `fn` asks
+ * the engine for anything. For the work that follows a new container's start (its CPU settle,
+ * telling the reconciler) and would otherwise compete with the cold start waiting for it.
+ */
+export function afterFirstRelease(replica: Replica, clock: Clock, withinMs: number, fn: () => void): void {
+  let timer: TimerHandle | null = null;
+  let done = false;
+  const run = () => {
+    if (done) return;
+    done = true;
+    if (timer !== null) clock.clearTimeout(timer);
+    clock.setTimeout(fn, 0);
+  };
+  const before = replica.onRelease;
+  replica.onRelease =
+    before === null
+      ? run
+      : () => {
+          before();
+          run();
+        };
+  timer = clock.setTimeout(run, withinMs);
 }
 
 /** True once a replica was retired or removed (state changes under awaits, which narrowing does not see). */

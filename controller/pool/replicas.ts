@@ -6,7 +6,7 @@ import type { Logger } from '../support/logger.js';
 import type { ExitReason, Sandbox } from '../sandbox/sandbox.js';
 import type { FunctionRecord } from '../state/records.js';
 import { FrameBudget } from './frame-budget.js';
-import { entryOf, functionEnv, isGone, newReplica, type Replica } from './replica.js';
+import { afterFirstRelease, entryOf, functionEnv, isGone, newReplica, type Replica } from './replica.js';
 import { listenForReplica, makeSecretsFolder, removeReplicaFolders, socketDirOf } from './replica-socket.js';
 import type { StemCells } from './stem-cells.js';
 import type { WorkerClient } from './worker-client.js';
@@ -22,6 +22,11 @@ export class RetiredDuringStart extends Error {
 const EXIT_REASON_WAIT_MS = 500;
 /** How long an adopted container's worker may take to connect again after a restart. */
 const ADOPT_TIMEOUT_MS = 5000;
+/**
+ * What follows a new container's start (its CPU settle, a stem cell's new name, telling the
+ * reconciler) waits for its first invocation to answer, but no longer than this.
+ */
+export const SETTLE_WITHIN_MS = 500;
 /** First and longest wait before another start for waiters after a failed one. */
 const START_BACKOFF_BASE_MS = 1000;
 const START_BACKOFF_MAX_MS = 5 * 60_000;
@@ -163,8 +168,11 @@ export class ReplicaLifecycle {
       this.#startFailures.delete(fn.name);
       // Labels cannot change: the new name tells `docker ps` whose container it is until the
       // reconciler has replaced it with a labelled one (in the background: not on the invoke's path).
-      void this.#o.sandbox.assign(cell.containerId, fn.name, replica.key).catch((err: unknown) => {
-        if (!isGone(replica)) this.#o.log.warn(`could not rename the stem cell of ${fn.name} replica ${replica.key}: ${(err as Error).message}`);
+      afterFirstRelease(replica, this.#o.clock, SETTLE_WITHIN_MS, () => {
+        if (isGone(replica)) return;
+        void this.#o.sandbox.assign(cell.containerId, fn.name, replica.key).catch((err: unknown) => {
+          if (!isGone(replica)) this.#o.log.warn(`could not rename the stem cell of ${fn.name} replica ${replica.key}: ${(err as Error).message}`);
+        });
       });
       this.#o.log.info(
         `specialised a stem cell as ${fn.name} replica ${replica.key} (generation ${fn.generation}) in ${this.#o.clock.now() - started} ms` +
@@ -272,7 +280,12 @@ export class ReplicaLifecycle {
       throw await this.#whyNoHello(replica, err);
     }
     this.#attach(replica, client);
-    this.#settle(replica, fn.spec.cpus);
+    // The boost lasts through the first invocation (the cold start waiting for this
+    // container): the engine's update (dockerd, containerd and a runc exec, ~20-40 ms of CPU
+    // here) would otherwise compete with it for the cores and lower its quota midway.
+    afterFirstRelease(replica, this.#o.clock, SETTLE_WITHIN_MS, () => {
+      if (!isGone(replica)) this.#settle(replica, fn.spec.cpus);
+    });
     this.#o.log.info(
       `started ${fn.name} replica ${replica.key} (generation ${fn.generation}) in ${this.#o.clock.now() - started} ms` +
         (client.loadError ? `; function failed to load: ${client.loadError}` : ''),

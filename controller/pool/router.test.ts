@@ -329,6 +329,52 @@ describe('Pool start-up CPU boost', () => {
     await vi.waitFor(() => expect(sandbox.settled).toEqual([{ id: replica.containerId, cpus: 0.25 }]), { timeout: 2_000, interval: 5 });
   });
 
+  it('keeps the boost through the first invocation of a new replica, and settles once it has answered', async () => {
+    const clock = new FakeClock(Date.now());
+    makePool({ clock });
+    const fn = record({ cpus: 0.25 });
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    const lease = await pool.acquire(soleTarget(fn));
+    await invoke(lease, 0);
+    clock.advance(0);
+    expect(sandbox.settled).toEqual([]);
+    pool.release(lease.replica);
+    clock.advance(0);
+    await vi.waitFor(() => expect(sandbox.settled).toEqual([{ id: replica.containerId, cpus: 0.25 }]), { timeout: 2_000, interval: 5 });
+    // Once only: later invocations leave the engine alone.
+    pool.release((await pool.acquire(soleTarget(fn))).replica);
+    clock.advance(1_000);
+    expect(sandbox.settled).toHaveLength(1);
+  });
+
+  it('tells the reconciler of a start for waiting requests once the first of them has answered', async () => {
+    const clock = new FakeClock(Date.now());
+    makePool({ clock });
+    const fn = record({});
+    await writeCode(fn);
+    const lease = await pool.acquire(soleTarget(fn));
+    expect(lease.coldStart).toBe(true);
+    await invoke(lease, 0);
+    clock.advance(0);
+    expect(changes).toEqual([]);
+    pool.release(lease.replica);
+    clock.advance(0);
+    expect(changes).toEqual(['hello']);
+  });
+
+  it('settles a new replica that no invocation comes for within half a second', async () => {
+    const clock = new FakeClock(Date.now());
+    makePool({ clock });
+    const fn = record({ cpus: 0.5 });
+    await writeCode(fn);
+    const replica = await pool.start(fn);
+    clock.advance(499);
+    expect(sandbox.settled).toEqual([]);
+    clock.advance(1);
+    await vi.waitFor(() => expect(sandbox.settled).toEqual([{ id: replica.containerId, cpus: 0.5 }]), { timeout: 2_000, interval: 5 });
+  });
+
   it('removes a replica whose CPU limit cannot be set, so no container keeps the boost', async () => {
     sandbox.failSettle = () => new SandboxUnavailable('update refused');
     const fn = record({ cpus: 0.5 });

@@ -2,8 +2,8 @@ import type { TimerHandle } from '../support/clock.js';
 import { GlambdarError, NoCapacity, SandboxUnavailable } from '../support/errors.js';
 import type { FunctionRecord } from '../state/records.js';
 import { DEFAULT_FRAME_BUDGET, FrameBudget } from './frame-budget.js';
-import { templateOf, type Replica } from './replica.js';
-import { ReplicaLifecycle, RetiredDuringStart, type ReplicaSetting } from './replicas.js';
+import { afterFirstRelease, templateOf, type Replica } from './replica.js';
+import { ReplicaLifecycle, RetiredDuringStart, SETTLE_WITHIN_MS, type ReplicaSetting } from './replicas.js';
 
 /**
  * Where an invocation goes: the replicas of one template (a revision's code and container
@@ -137,6 +137,16 @@ export class Pool {
     return this.#lifecycle.startError(functionName);
   }
 
+  /** Borrows a ready replica of `target` with room, as `acquire` does, but only at once: null when it would wait. */
+  tryAcquire(target: PoolTarget): Replica | null {
+    const pool = this.#pools.get(target.record.name);
+    if (!pool) return null;
+    const replica = this.#pick(pool, target);
+    if (!replica) return null;
+    replica.inFlight += 1;
+    return replica;
+  }
+
   /** Borrows a replica of `target` for one invocation, starting one if none has room. */
   acquire(target: PoolTarget): Promise<Lease> {
     const name = target.record.name;
@@ -179,6 +189,11 @@ export class Pool {
   release(replica: Replica): void {
     replica.inFlight -= 1;
     replica.lastUsedAt = this.#opts.clock.now();
+    if (replica.onRelease !== null) {
+      const onRelease = replica.onRelease;
+      replica.onRelease = null;
+      onRelease();
+    }
     if (replica.state === 'draining' && replica.inFlight === 0) {
       void this.#lifecycle.remove(replica);
       return;
@@ -350,7 +365,9 @@ export class Pool {
       return;
     }
     this.#lifecycle.startForWaiters(fn).then(
-      () => this.#opts.onChange(fn.name),
+      // The reconciler looks (and, for a stem-born replica, starts its labelled replacement)
+      // once the waiting invocations have their container, not while it serves the first.
+      (replica) => afterFirstRelease(replica, this.#opts.clock, SETTLE_WITHIN_MS, () => this.#opts.onChange(fn.name)),
       (err: Error) => {
         if (err instanceof RetiredDuringStart) this.#opts.log.debug(`a container of ${fn.name} was retired while it started`);
         else this.#opts.log.warn(`could not start a container for ${fn.name}: ${err.message}`);

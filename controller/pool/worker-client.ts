@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
-import { FromWorkerFrame, HelloFrame } from '../../schemas/index.js';
-import { encodeFrame, FrameDecoder, type Frame } from '../../worker/framing.js';
-import { PROTOCOL_VERSION, withoutReservedHeaders, type InterfaceName, type InvokeHeader, type LoadHeader } from '../../worker/protocol.js';
+import { FromWorkerFrame, HelloFrame, resultFrameIssue } from '../../schemas/index.js';
+import { FrameDecoder, FrameWriter, type Frame } from '../../worker/framing.js';
+import { PROTOCOL_VERSION, withoutReservedHeaders, type InterfaceName, type InvokeHeader, type LoadHeader, type ResultHeader } from '../../worker/protocol.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import { ContainerDied, FunctionLoadFailed } from '../support/errors.js';
 import type { FrameBudget, Holder } from './frame-budget.js';
@@ -39,7 +39,8 @@ const MAX_UNHEARD_OUTPUT_CHARS = 64 * 1024;
  */
 const MAX_UNASKED_PARTIAL_BYTES = 6 * 16_384 + 1024;
 
-interface Pending {
+/** Who waits for one invocation's answer: told exactly once, unless the connection outlives it unanswered. */
+export interface Pending {
   resolve(result: InvokeResult): void;
   reject(err: Error): void;
 }
@@ -80,11 +81,8 @@ export class WorkerClient {
   #nextId = 1;
   #closed = false;
   #closeReason = 'the function container closed its connection';
-  #corked = false;
-  #uncork = () => {
-    this.#corked = false;
-    this.#socket.uncork();
-  };
+  /** Invoke frames of one event-loop turn leave in one write. */
+  #writer: FrameWriter;
   #onClose: () => void = () => undefined;
   /** This connection's account of partial-frame bytes. */
   #holder: Holder;
@@ -101,6 +99,9 @@ export class WorkerClient {
     this.#loadError = hello.loadError;
     this.#stem = hello.stem;
     this.#interface = hello.interface;
+    this.#writer = new FrameWriter((chunk) => {
+      if (!this.#closed) socket.write(chunk);
+    });
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('close', () => this.#fail());
     socket.on('error', () => socket.destroy());
@@ -203,7 +204,7 @@ export class WorkerClient {
           reject(err);
         },
       });
-      this.#socket.write(encodeFrame({ t: 'load', id, env, interface: entry.interface, handler: entry.handler } satisfies LoadHeader));
+      this.#writer.add({ t: 'load', id, env, interface: entry.interface, handler: entry.handler } satisfies LoadHeader);
     });
   }
 
@@ -233,19 +234,25 @@ export class WorkerClient {
 
   /** Sends one invocation; resolves with the worker's result. */
   invoke(request: InvokeRequest, body: Buffer, meta: InvokeMeta = NO_META): Promise<InvokeResult> {
-    if (this.#closed) return Promise.reject(new ContainerDied('the function container is gone'));
+    return new Promise<InvokeResult>((resolve, reject) => this.send(request, body, meta, { resolve, reject }));
+  }
+
+  /** Sends one invocation and tells `pending` how it ended (the invoke path's form: no promise of its own). */
+  send(request: InvokeRequest, body: Buffer, meta: InvokeMeta, pending: Pending): void {
+    if (this.#closed) return pending.reject(new ContainerDied('the function container is gone'));
     const id = this.#nextId++;
-    return new Promise<InvokeResult>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      const header: InvokeHeader = { t: 'invoke', id, ...request, requestId: meta.requestId, timeoutMs: meta.timeoutMs };
-      // Frames sent in one turn of the event loop leave in one write (writev), not one syscall each.
-      if (!this.#corked) {
-        this.#corked = true;
-        this.#socket.cork();
-        setImmediate(this.#uncork);
-      }
-      this.#socket.write(encodeFrame(header, body));
-    });
+    this.#pending.set(id, pending);
+    const header: InvokeHeader = {
+      t: 'invoke',
+      id,
+      method: request.method,
+      path: request.path,
+      query: request.query,
+      headers: request.headers,
+      requestId: meta.requestId,
+      timeoutMs: meta.timeoutMs,
+    };
+    this.#writer.add(header, body);
   }
 
   /** Closes the connection; in-flight requests fail. */
@@ -299,6 +306,8 @@ export class WorkerClient {
   }
 
   #onFrame(rawHeader: unknown, body: Buffer): void {
+    // Results, one per invocation, are checked by hand (resultFrameIssue); the rare others by zod.
+    if ((rawHeader as { t?: unknown } | null)?.t === 'result') return this.#onResult(rawHeader, body);
     const parsed = FromWorkerFrame.safeParse(rawHeader);
     if (!parsed.success) return this.#violation(`sent an invalid frame (${parsed.error.issues[0]?.path.join('.') || 'frame'}: ${parsed.error.issues[0]?.message ?? 'invalid'})`);
     const frame = parsed.data;
@@ -320,6 +329,13 @@ export class WorkerClient {
       done(frame.loadError, frame.interface);
       return;
     }
+    this.#onResult(frame, body);
+  }
+
+  #onResult(rawHeader: unknown, body: Buffer): void {
+    const issue = resultFrameIssue(rawHeader);
+    if (issue !== null) return this.#violation(`sent an invalid frame (${issue})`);
+    const frame = rawHeader as ResultHeader;
     const pending = this.#pending.get(frame.id);
     if (!pending || this.#loads.has(frame.id)) return this.#violation(`answered a request ${frame.id} nobody asked for`);
     this.#pending.delete(frame.id);

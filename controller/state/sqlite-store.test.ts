@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FunctionSpec } from '../../schemas/index.js';
+import { ROWS_PER_INSERT } from './invocation-rows.js';
 import { canonicalSpec, readInstanceId, SqliteStore } from './sqlite-store.js';
 import type { DesiredFunction, FunctionStatus, InvocationRecord } from './records.js';
 
@@ -267,6 +268,34 @@ describe('SqliteStore', () => {
       expect(store.logsAfter('hello', { afterId: all[4]!.id, limit: 2 }).map((l) => l.requestId)).toEqual(['r1', 'r2']);
       expect(store.logsAfter('hello', { afterId, limit: 2 }).map((l) => l.requestId)).toEqual(['r3', 'r4']);
       expect(store.logsAfter('hello', { afterId: 0, limit: 10, since: T0 + 3000 }).map((l) => l.requestId)).toEqual(['r3', 'r4']);
+    });
+
+    it('keeps the order and every field of a batch written several rows per statement, skipped records included', () => {
+      store.apply(desired(), T0);
+      // Two full multi-row statements, then the rest one by one; every seventh record is a stranger's.
+      const count = ROWS_PER_INSERT * 2 + 7;
+      const batch = Array.from({ length: count }, (_, i) =>
+        invocation({
+          funcName: i % 7 === 3 ? 'stranger' : 'hello',
+          requestId: `r${i}`,
+          revision: 1 + (i % 3),
+          invokedAt: T0 + i,
+          durationMs: i / 4,
+          statusCode: 200 + (i % 5),
+          coldStart: i % 2 === 0,
+          stdout: `out ${i}`,
+          stderr: i % 2 === 0 ? '' : `err ${i}`,
+          error: i % 11 === 0 ? `failed ${i}` : null,
+        }),
+      );
+      store.appendInvocations(batch);
+      const kept = batch.filter((r) => r.funcName === 'hello');
+      const logs = store.logsAfter('hello', { afterId: 0, limit: count });
+      expect(logs.map((l) => l.requestId)).toEqual(kept.map((r) => r.requestId));
+      expect(logs.map((l) => [l.revision, l.durationMs, l.statusCode, l.coldStart, l.stdout, l.stderr, l.error])).toEqual(
+        kept.map((r) => [r.revision, r.durationMs, r.statusCode, r.coldStart, r.stdout, r.stderr, r.error]),
+      );
+      expect(store.get('hello')).toMatchObject({ invokeCount: kept.length, lastInvokedAt: T0 + count - 1 });
     });
 
     it('drops records of an unknown or purged function and keeps the rest of the batch', () => {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { SPEC_DEFAULTS, type FunctionSpec } from '../../schemas/index.js';
 import type { DesiredFunction, FunctionRecord, FunctionStatus, InvocationRecord, LogRecord, Revision, WriteOutcome } from './records.js';
+import { InvocationRows } from './invocation-rows.js';
 import { migrateToRevisions, RevisionTable, REVISIONS_SCHEMA, SELECT_FUNCTION } from './sqlite-revisions.js';
 import type { Store } from './store.js';
 
@@ -171,6 +172,7 @@ export class SqliteStore implements Store {
   /** Statuses by name, as stored (only this connection writes them). */
   #statuses = new Map<string, { text: string; status: FunctionStatus }>();
   #revisions: RevisionTable;
+  #rows: InvocationRows;
 
   /**
    * `path` is a file (WAL mode) or `:memory:` for tests. `revisionHistory` (default 10) is how
@@ -189,6 +191,7 @@ export class SqliteStore implements Store {
     migrateToRevisions(this.#db);
     const db = this.#db;
     this.#revisions = new RevisionTable(db, options.revisionHistory ?? 10, readSpec, canonicalSpec);
+    this.#rows = new InvocationRows(db);
     this.#stmts = {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       putMeta: db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)'),
@@ -212,10 +215,6 @@ export class SqliteStore implements Store {
       getStatus: db.prepare<[string], { status: string }>('SELECT status FROM function_status WHERE name = ?'),
       putStatus: db.prepare(
         'INSERT INTO function_status (name, status) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET status = excluded.status',
-      ),
-      insertLog: db.prepare(
-        `INSERT INTO invocations (func_name, request_id, revision, invoked_at, duration_ms, status_code, cold_start, stdout, stderr, error)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       bumpCounters: db.prepare(
         `UPDATE functions SET invoke_count = invoke_count + ?, last_invoked_at = MAX(COALESCE(last_invoked_at, 0), ?)
@@ -337,21 +336,20 @@ export class SqliteStore implements Store {
     this.#db.transaction(() => {
       const perFunction = new Map<string, { count: number; last: number }>();
       const exists = new Map<string, boolean>();
-      for (const r of records) {
-        // A record that arrives after its function was purged is dropped, not orphaned.
+      // A record that arrives after its function was purged is dropped, not orphaned.
+      this.#rows.insert(records, (r) => {
         let known = exists.get(r.funcName);
         if (known === undefined) {
           known = this.#stmts.get.get(r.funcName) !== undefined;
           exists.set(r.funcName, known);
         }
-        if (!known) continue;
-        // Positional parameters: about a fifth cheaper per row than named ones.
-        this.#stmts.insertLog.run(r.funcName, r.requestId, r.revision, r.invokedAt, r.durationMs, r.statusCode, r.coldStart ? 1 : 0, r.stdout, r.stderr, r.error);
+        if (!known) return false;
         const c = perFunction.get(r.funcName) ?? { count: 0, last: 0 };
         c.count += 1;
         c.last = Math.max(c.last, r.invokedAt);
         perFunction.set(r.funcName, c);
-      }
+        return true;
+      });
       for (const [name, c] of perFunction) {
         this.#stmts.bumpCounters.run(c.count, c.last, name);
         this.#cache.delete(name);

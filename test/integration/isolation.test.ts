@@ -160,14 +160,23 @@ describe.runIf(integrationEnabled)("isolation against the function's own code, o
         const write = socket.write;
         socket.write = function (chunk, ...rest) {
           socket.write = write;
-          const hl = chunk.readUInt32BE(4);
-          const header = JSON.parse(chunk.toString('utf8', 8, 8 + hl));
-          const body = chunk.subarray(8 + hl);
-          if (mode === 'interim') header.statusCode = 101;
-          if (mode === 'continue') header.statusCode = 100;
-          if (mode === 'headers') Object.assign(header.headers, { 'Transfer-Encoding': 'chunked', Connection: 'close', 'X-Glambdar-Request-Id': 'forged', 'Content-Length': '1', 'x-fine': 'yes' });
           if (mode === 'junk') return write.call(socket, Buffer.from('\\0\\0\\0\\x10not a frame at all'), ...rest);
-          return write.call(socket, encode(header, body), ...rest);
+          // One write may carry several frames (the results of one turn): rewrite each result.
+          const frames = [];
+          for (let at = 0; at < chunk.length; ) {
+            const length = chunk.readUInt32BE(at);
+            const hl = chunk.readUInt32BE(at + 4);
+            const header = JSON.parse(chunk.toString('utf8', at + 8, at + 8 + hl));
+            const body = chunk.subarray(at + 8 + hl, at + 4 + length);
+            at += 4 + length;
+            if (header.t === 'result') {
+              if (mode === 'interim') header.statusCode = 101;
+              if (mode === 'continue') header.statusCode = 100;
+              if (mode === 'headers') Object.assign(header.headers, { 'Transfer-Encoding': 'chunked', Connection: 'close', 'X-Glambdar-Request-Id': 'forged', 'Content-Length': '1', 'x-fine': 'yes' });
+            }
+            frames.push(encode(header, body));
+          }
+          return write.call(socket, Buffer.concat(frames), ...rest);
         };
         return { statusCode: 200, body: 'hello' };
       };`;
