@@ -213,17 +213,12 @@ export class Pool {
   /** Takes over a running labelled container found after a restart (see ReplicaLifecycle.adopt). */
   adopt(fn: FunctionRecord, containerId: string, replicaKey: string): Promise<Replica> {
     // Idempotent: a container the pool already holds (adopted, or being adopted) is that replica.
-    for (const pool of this.#pools.values()) {
-      const held = pool.replicas.find((r) => r.key === replicaKey || r.containerId === containerId);
-      if (held) return Promise.resolve(held);
-    }
+    const held = [...this.#pools.values()].flatMap((p) => p.replicas).find((r) => r.key === replicaKey || r.containerId === containerId);
+    if (held) return Promise.resolve(held);
     return this.#lifecycle.adopt(fn, containerId, replicaKey);
   }
 
-  /**
-   * Removes a container no replica stands for (a stray the engine lists, a specialised stem
-   * cell left by the previous run) and the folders its key names.
-   */
+  /** Removes a container no replica stands for (a stray, an old stem cell) and its key's folders. */
   removeStray(containerId: string, replicaKey: string): Promise<void> {
     return this.#lifecycle.removeStray(containerId, replicaKey);
   }
