@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PayloadTooLarge, splitTaggedName, type InvokeRequest, type Logger, type Runtime } from '../controller/index.js';
+import { sendStream } from './stream-response.js';
 import { sendError } from './http-errors.js';
 
 /** Largest invocation body (README "API"). */
@@ -118,6 +119,7 @@ export async function readInvocation(
 async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { name, tag, request, body } = await readInvocation(req, INVOKE_PREFIX, runtime);
   const outcome = await runtime.invoke(name, request, body, tag);
+  if (outcome.stream !== undefined) return sendStream(res, outcome, outcome.stream);
   // The worker client has dropped hop-by-hop and x-glambdar-* headers a handler set. The
   // object is this response's own (parsed from its result frame): completed in place, not copied.
   const headers: Record<string, string | string[] | number> = outcome.headers;

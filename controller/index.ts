@@ -20,6 +20,7 @@ export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, Revisio
 export type { InvokeOutcome } from './invocation/invoker.js';
 export type { ContainerOutputEntry } from './invocation/container-output.js';
 export type { InvokeRequest } from './pool/worker-client.js';
+export type { ResponseStream, StreamSink } from './pool/response-stream.js';
 export type { InvocationSnapshot } from './invocation/invocation-metrics.js';
 export type { FunctionStats, TickSample } from './stats/function-series.js';
 export type { StatsOverview, FunctionOverview } from './stats/stats-history.js';

@@ -7,7 +7,24 @@ export type { RuntimeConfig } from './config.js';
 export { CallbackUrl, InfoQuery, InvocationsQuery, LogsQuery, RollbackBody, ExportQuery, EXPORT_FORMATS, StatsQuery } from './api.js';
 export type { ExportFormat } from './api.js';
 export { DEFAULT_IMAGE_PREFIX, ImageBuildBody, ImagePrefix, ImageTag, imageReference, imageTag } from './image.js';
-export { FromWorkerFrame, HelloFrame, ResultFrame, LoadedFrame, InvokeFrame, LoadFrame, OutputFrame, MAX_OUTPUT_CHARS, MAX_RESPONSE_HEADERS, resultFrameIssue } from './protocol.js';
+export {
+  FromWorkerFrame,
+  HelloFrame,
+  ResultFrame,
+  LoadedFrame,
+  InvokeFrame,
+  LoadFrame,
+  HeadFrame,
+  ChunkFrame,
+  EndFrame,
+  CreditFrame,
+  CancelFrame,
+  OutputFrame,
+  MAX_OUTPUT_CHARS,
+  MAX_RESPONSE_HEADERS,
+  resultFrameIssue,
+  chunkFrameIssue,
+} from './protocol.js';
 export { describeIssues, parseWith } from './issues.js';
 export type { Parsed } from './issues.js';
 export { ADOPT_ANNOTATION, ManifestDocument, MANIFEST_API_VERSION, MANIFEST_KIND, parseManifestDocument } from './manifest.js';

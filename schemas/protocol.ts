@@ -127,8 +127,38 @@ export function resultFrameIssue(frame: unknown): string | null {
   return null;
 }
 
+/** A streamed response's status and headers (the same rules as a result's). */
+export const HeadFrame = z.object({
+  t: z.literal('head'),
+  id: FrameId,
+  statusCode: z.number().int().min(200).max(599),
+  headers: Headers,
+});
+
+/** The next bytes of a streamed response: checked by hand on the hot path too ({@link chunkFrameIssue}). */
+export const ChunkFrame = z.object({
+  t: z.literal('chunk'),
+  id: FrameId,
+});
+
+/** A streamed response is over; `error` says why it broke off. */
+export const EndFrame = z.object({
+  t: z.literal('end'),
+  id: FrameId,
+  stdout: z.string().max(MAX_LOG_CHARS),
+  stderr: z.string().max(MAX_LOG_CHARS),
+  error: z.string().max(MAX_LOG_CHARS).nullable(),
+  durationMs: z.number().min(0).max(Number.MAX_SAFE_INTEGER),
+});
+
+/** Why a chunk frame is invalid, or null: one per body piece of a stream, so by hand like results. */
+export function chunkFrameIssue(frame: unknown): string | null {
+  const id = (frame as { id?: unknown }).id;
+  return Number.isSafeInteger(id) && (id as number) >= 1 ? null : 'id: expected an integer from 1';
+}
+
 /** Every frame a worker may send. */
-export const FromWorkerFrame = z.discriminatedUnion('t', [HelloFrame, ResultFrame, LoadedFrame, OutputFrame]);
+export const FromWorkerFrame = z.discriminatedUnion('t', [HelloFrame, ResultFrame, LoadedFrame, OutputFrame, HeadFrame, ChunkFrame, EndFrame]);
 export type FromWorkerFrame = z.infer<typeof FromWorkerFrame>;
 export type HelloFrame = z.infer<typeof HelloFrame>;
 
@@ -146,6 +176,15 @@ export const InvokeFrame = z.object({
   headers: z.record(z.string(), StringOrList),
   requestId: z.string(),
   timeoutMs: z.number(),
+});
+export const CreditFrame = z.object({
+  t: z.literal('credit'),
+  id: FrameId,
+  bytes: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+});
+export const CancelFrame = z.object({
+  t: z.literal('cancel'),
+  id: FrameId,
 });
 export const LoadFrame = z.object({
   t: z.literal('load'),

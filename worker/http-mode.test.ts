@@ -120,6 +120,16 @@ describe('worker HTTP mode', () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(503);
   });
 
+  it('sends a streamed body whole, with its length (the HTTP mode does not stream yet)', async () => {
+    const { url } = await http({
+      'index.js': `exports.handler = async () => ({ headers: { 'content-type': 'text/plain' }, body: (async function* () { yield 'a'; await new Promise((r) => setTimeout(r, 5)); yield 'b'; })() });`,
+    });
+    const res = await fetch(`${url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBe('2');
+    expect(await res.text()).toBe('ab');
+  });
+
   it('refuses a body over 6 MiB with 413 PAYLOAD_TOO_LARGE, as /invoke does', async () => {
     const { url } = await http(INTERFACE_FUNCTIONS[0]!.files);
     const res = await fetch(`${url}/big`, { method: 'POST', body: Buffer.alloc(6 * 1024 * 1024 + 1) });

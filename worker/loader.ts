@@ -11,6 +11,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compiledFilesOf, describeEntry, entryFilesOf, isTypeScript, parseHandler } from './entry-files.js';
 import { resolveInterface } from './interfaces/detect.js';
+import { installAwsLambdaGlobal } from './interfaces/lambda-stream.js';
 import { DETACHED_SCOPE, type Invoke, type WorkerScope } from './interfaces/types.js';
 import type { InterfaceName } from './protocol.js';
 
@@ -42,6 +43,8 @@ export async function loadFunction(dir: string, options: LoadOptions = {}): Prom
     return { ok: false, error: handlerPath === null ? `index.js not found in ${dir}` : `${describeEntry(handlerPath)} not found in ${dir} (spec.handler ${JSON.stringify(handlerPath)})` };
   }
   const typescript = isTypeScript(file);
+  // Lambda modules call awslambda.streamifyResponse as they load.
+  installAwsLambdaGlobal();
   let mod: unknown;
   let commonjs: boolean;
   try {

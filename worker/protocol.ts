@@ -11,9 +11,10 @@
 
 /**
  * Version of this protocol, sent in `hello`; a runtime refuses a worker of another version.
- * 2: the handler interface in `load`/`hello`; 3: `result.errorCode` and the `output` frame.
+ * 2: the handler interface in `load`/`hello`; 3: streamed responses; 4: `result.errorCode` and
+ * the `output` frame.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** The longest text of one `output` frame, in characters; the worker splits longer writes. */
 export const MAX_OUTPUT_FRAME_CHARS = 16_384;
@@ -158,10 +159,60 @@ export interface OutputHeader {
   text: string;
 }
 
+/**
+ * A streamed response (docs/design.md "Streaming"): the worker sends a `head` as soon as the
+ * status and headers are known, then `chunk` frames (body: bytes), then one `end`. The worker
+ * may have at most {@link STREAM_WINDOW_BYTES} chunk bytes unacknowledged per stream: it starts
+ * with that many credits, each chunk spends its length, and `credit` frames from the runtime
+ * (sent as the client drains) give them back. A `cancel` from the runtime (client gone,
+ * timeout) stops the handler's stream; the worker still ends it with an `end`.
+ */
+export const STREAM_WINDOW_BYTES = 256 * 1024;
+/** Largest body of one chunk frame: a bigger write leaves in pieces. */
+export const STREAM_CHUNK_BYTES = 32 * 1024;
+
+/** Worker -> runtime: a streamed response's status and headers. No body. */
+export interface HeadHeader {
+  t: 'head';
+  id: number;
+  statusCode: number;
+  headers: Record<string, string | string[]>;
+}
+
+/** Worker -> runtime: the next bytes of a streamed response. Body: the bytes (at most the credits it has). */
+export interface ChunkHeader {
+  t: 'chunk';
+  id: number;
+}
+
+/** Worker -> runtime: a streamed response is over, whole (`error` null) or broken off. No body. */
+export interface EndHeader {
+  t: 'end';
+  id: number;
+  stdout: string;
+  stderr: string;
+  /** Why the stream broke off (the handler threw mid-stream, or it was cancelled); null when whole. */
+  error: string | null;
+  durationMs: number;
+}
+
+/** Runtime -> worker: the client took `bytes` more of stream `id`: that many more may be sent. */
+export interface CreditHeader {
+  t: 'credit';
+  id: number;
+  bytes: number;
+}
+
+/** Runtime -> worker: stop stream `id` (the client went away, or its time is up). */
+export interface CancelHeader {
+  t: 'cancel';
+  id: number;
+}
+
 /** Every frame the runtime sends. */
-export type ToWorkerHeader = InvokeHeader | LoadHeader;
+export type ToWorkerHeader = InvokeHeader | LoadHeader | CreditHeader | CancelHeader;
 /** Every frame the worker sends. */
-export type FromWorkerHeader = HelloHeader | ResultHeader | LoadedHeader | OutputHeader;
+export type FromWorkerHeader = HelloHeader | ResultHeader | LoadedHeader | OutputHeader | HeadHeader | ChunkHeader | EndHeader;
 
 /** A check per field of a frame header: adding a field to the type without a check here fails to compile. */
 type FieldChecks<H> = { readonly [K in keyof H]-?: (value: unknown) => boolean };
@@ -191,6 +242,17 @@ const LOAD_FIELDS: FieldChecks<LoadHeader> = {
   handler: isNullableString,
 };
 
+const CREDIT_FIELDS: FieldChecks<CreditHeader> = {
+  t: (v) => v === 'credit',
+  id: isId,
+  bytes: (v) => Number.isSafeInteger(v) && (v as number) >= 1,
+};
+
+const CANCEL_FIELDS: FieldChecks<CancelHeader> = {
+  t: (v) => v === 'cancel',
+  id: isId,
+};
+
 function matches<H>(checks: FieldChecks<H>, header: unknown): header is H {
   if (!isPlainRecord(header)) return false;
   for (const key in checks) if (!checks[key]((header as Record<string, unknown>)[key])) return false;
@@ -205,4 +267,14 @@ export function isInvokeHeader(header: unknown): header is InvokeHeader {
 /** A load frame from the runtime, every field of the expected type. */
 export function isLoadHeader(header: unknown): header is LoadHeader {
   return matches(LOAD_FIELDS, header);
+}
+
+/** A credit frame from the runtime, every field of the expected type. */
+export function isCreditHeader(header: unknown): header is CreditHeader {
+  return matches(CREDIT_FIELDS, header);
+}
+
+/** A cancel frame from the runtime, every field of the expected type. */
+export function isCancelHeader(header: unknown): header is CancelHeader {
+  return matches(CANCEL_FIELDS, header);
 }

@@ -126,23 +126,23 @@ describe('normalizeResponse', () => {
 });
 
 describe('normalizeResponse of streams', () => {
-  it('refuses a stream, a generator or an async iterable as a body, saying streamed bodies are not supported yet', () => {
+  it('streams a Node stream, a ReadableStream or an async iterable, and refuses a generator or a stream-like object, never sending its internals', () => {
     function* generator() {
       yield 'a';
     }
     async function* asyncGenerator() {
       yield 'a';
     }
-    const bodies: Array<[unknown, string]> = [
-      [Readable.from(['a']), 'a Node stream'],
-      [new ReadableStream(), 'a ReadableStream'],
+    for (const body of [Readable.from(['a']), new ReadableStream(), asyncGenerator()]) {
+      expect(normalizeResponse({ statusCode: 200, body }).stream).toBeDefined();
+    }
+    const refused: Array<[unknown, string]> = [
       [generator(), 'a generator'],
-      [asyncGenerator(), 'an async iterable'],
-      [{ [Symbol.asyncIterator]: () => ({}) }, 'an async iterable'],
+      [{ pipe: () => undefined, on: () => undefined }, 'a Node stream'],
     ];
-    for (const [body, kind] of bodies) {
-      expect(() => normalizeResponse(body)).toThrow(`handler returned ${kind} as its body: streamed bodies are not supported yet`);
-      expect(() => normalizeResponse({ statusCode: 200, body })).toThrow('streamed bodies are not supported yet');
+    for (const [body, kind] of refused) {
+      expect(() => normalizeResponse(body)).toThrow(`handler returned ${kind} as its body, which cannot be streamed`);
+      expect(() => normalizeResponse({ statusCode: 200, body })).toThrow('which cannot be streamed');
     }
     // Arrays, strings and bytes are iterable too, and sent as they always were.
     expect(normalizeResponse([1, 2]).body.toString()).toBe('[1,2]');

@@ -1,7 +1,8 @@
 /**
  * The two shapes a handler sees: the request object it receives, and the rules that turn
- * whatever it returns into status, headers and body bytes.
+ * whatever it returns into status, headers and body bytes (or a stream of them).
  */
+import { bodySource, isStreamBody, type BodySource, type Cancellation } from './body-source.js';
 
 /** What the handler receives. `body` is the raw body decoded as UTF-8. */
 export interface FunctionRequest {
@@ -17,6 +18,8 @@ export interface FunctionRequest {
    * SyntaxError the handler can catch (uncaught, the caller gets 400 `INVALID_JSON_BODY`).
    */
   json(): Promise<unknown>;
+  /** Aborted when the client of a streamed response goes away (or its time is up). */
+  readonly signal: AbortSignal;
 }
 
 /** A normalized response, ready for a result frame. Header names are lower-case. */
@@ -24,6 +27,8 @@ export interface FunctionResponse {
   statusCode: number;
   headers: Record<string, string | string[]>;
   body: Buffer;
+  /** Set for a streamed response: the body is read from here (and `body` is empty). */
+  stream?: BodySource;
 }
 
 /** Fields of the request that travel in the invoke frame's header. */
@@ -35,6 +40,8 @@ export interface RequestHead {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The signal of a request built outside an invocation: never aborted. */
+const NEVER = { signal: new AbortController().signal };
 
 /** The errors `json()` made: one of them escaping the handler is the caller's mistake, not the handler's. */
 const invalidJsonErrors = new WeakSet<object>();
@@ -45,7 +52,7 @@ export function isInvalidJsonBody(err: unknown): boolean {
 }
 
 /** Builds the handler's request; the body is decoded only when read. */
-export function createRequest(head: RequestHead, rawBody: Buffer): FunctionRequest {
+export function createRequest(head: RequestHead, rawBody: Buffer, cancellation?: Cancellation): FunctionRequest {
   let text: string | undefined;
   const decode = (): string => (text ??= rawBody.toString('utf8'));
   return {
@@ -57,6 +64,9 @@ export function createRequest(head: RequestHead, rawBody: Buffer): FunctionReque
       return decode();
     },
     rawBody,
+    get signal(): AbortSignal {
+      return (cancellation ?? NEVER).signal;
+    },
     json(): Promise<unknown> {
       const body = decode();
       if (body.trim() === '') return Promise.resolve(null);
@@ -79,7 +89,9 @@ export function createRequest(head: RequestHead, rawBody: Buffer): FunctionReque
  * bytes default to `application/octet-stream`; strings to `text/plain; charset=utf-8`;
  * anything else is JSON (`application/json`). A content-type the handler set is kept.
  * Throws a TypeError naming the problem when the value cannot be sent (bad status code,
- * malformed headers, a body JSON cannot encode, a stream): the invocation then fails with 500.
+ * malformed headers, a body JSON cannot encode): the invocation then fails with 500.
+ * A body that is a Node `Readable`, a WHATWG `ReadableStream` or an async iterable of strings
+ * or bytes is streamed (default content type `application/octet-stream`).
  */
 export function normalizeResponse(value: unknown): FunctionResponse {
   let statusCode = 200;
@@ -89,6 +101,10 @@ export function normalizeResponse(value: unknown): FunctionResponse {
     if (value.statusCode !== undefined && value.statusCode !== null) statusCode = checkStatus(value.statusCode);
     if (value.headers !== undefined && value.headers !== null) headers = lowerHeaders(value.headers);
     body = value.body;
+  }
+  if (typeof body === 'object' && body !== null && !(body instanceof Uint8Array) && isStreamBody(body)) {
+    if (headers['content-type'] === undefined) headers['content-type'] = 'application/octet-stream';
+    return { statusCode, headers, body: EMPTY, stream: bodySource(body) };
   }
   const [bytes, contentType] = encodeBody(body);
   if (contentType !== undefined && headers['content-type'] === undefined) headers['content-type'] = contentType;
@@ -146,7 +162,7 @@ export function encodeBody(body: unknown): [Buffer, string | undefined] {
   if (body === undefined || body === null) return [EMPTY, undefined];
   const streamed = streamKind(body);
   if (streamed !== undefined) {
-    throw new TypeError(`handler returned ${streamed} as its body: streamed bodies are not supported yet; return a string, a Buffer or a JSON value`);
+    throw new TypeError(`handler returned ${streamed} as its body, which cannot be streamed: return a Node Readable, a ReadableStream or an async iterable to stream, or a string, a Buffer or a JSON value`);
   }
   if (typeof body === 'string') return [Buffer.from(body, 'utf8'), 'text/plain; charset=utf-8'];
   if (body instanceof Uint8Array) {
@@ -166,7 +182,9 @@ export function encodeBody(body: unknown): [Buffer, string | undefined] {
 
 /**
  * What kind of stream a body is, or undefined: a Node stream, a web ReadableStream, a
- * generator or any other (async) iterator. JSON would send their internals, not their data.
+ * generator or any other (async) iterator. Those normalizeResponse streams never get here;
+ * the rest (a generator, a stream-like object that is no Readable) is refused, since JSON
+ * would send their internals, not their data.
  */
 function streamKind(body: unknown): string | undefined {
   if (typeof body !== 'object' || body instanceof Uint8Array || Array.isArray(body)) return undefined;

@@ -12,12 +12,13 @@ import { performance } from 'node:perf_hooks';
 import { onStrayOutput, runCaptured, writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
 import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
-import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
-import { isInvokeHeader, isLoadHeader } from './protocol.js';
+import { PROTOCOL_VERSION, type EndHeader, type HeadHeader, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
+import { isCancelHeader, isCreditHeader, isInvokeHeader, isLoadHeader } from './protocol.js';
+import { Cancellation } from './body-source.js';
+import { cancelStream, StreamOut, type ActiveStream, type StreamIO } from './stream-out.js';
 import { loadFunction, type LoadOptions, type LoadResult } from './loader.js';
 import { failed, lingeringWork, runInvocation, settleWithin, stackOf, within, type InitOutput, type InvocationOutcome } from './invocation.js';
 import { StrayOutput } from './stray-output.js';
-
 
 /** A running worker. */
 export interface Worker {
@@ -106,6 +107,12 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
       if (conn.writable) conn.write(chunk);
     });
     writer = connWriter;
+    // The streamed responses of this connection in flight, by invocation id.
+    const streams = new Map<number, ActiveStream>();
+    const io: StreamIO = { send: (header, body) => connWriter.add(header, body), streams };
+    conn.once('close', () => {
+      for (const active of streams.values()) cancelStream(active, new Error('the connection to the runtime closed'));
+    });
     conn.on('data', (chunk: Buffer) => {
       let frames;
       try {
@@ -115,6 +122,19 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
         return;
       }
       for (const { header, body } of frames) {
+        const t = (header as { t?: unknown } | null)?.t;
+        if (t === 'credit' || t === 'cancel') {
+          // A stream that already ended may still get the runtime's late credit or cancel.
+          if (isCreditHeader(header)) streams.get(header.id)?.out.grant(header.bytes);
+          else if (isCancelHeader(header)) {
+            const active = streams.get(header.id);
+            if (active) cancelStream(active, new Error('the client went away, or the invocation ran out of time'));
+          } else {
+            dropConnection(conn, `frame is not a valid ${String(t)}`);
+            return;
+          }
+          continue;
+        }
         if (isLoadHeader(header)) {
           void load(header).then((frame) => connWriter.add(frame));
           continue;
@@ -124,9 +144,11 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
           return;
         }
         inFlight++;
-        invoke(loaded, header, body, config.maxLogBytes, closing !== undefined, takeInitOutput, config.fnDir)
+        invoke(loaded, header, body, config.maxLogBytes, closing !== undefined, takeInitOutput, config.fnDir, io)
           .then(
             (frame) => {
+              // A streamed response has sent its own frames.
+              if (frame === null) return;
               if (!connWriter.add(frame.header, frame.body, MAX_FRAME_BYTES)) connWriter.add(tooLarge(frame).header);
             },
             (err: unknown) => writeRealStderr(`glambdar worker: invocation ${header.id} failed: ${stackOf(err)}\n`),
@@ -257,7 +279,11 @@ interface ResultFrame {
   body: Buffer;
 }
 
-/** Runs one invocation to its result frame; never rejects. */
+/**
+ * Runs one invocation to its result frame; never rejects. A streamed response sends its head,
+ * chunks and end through `io` instead (inside the invocation's capture, so what the handler
+ * logs while streaming is its own), and gives null.
+ */
 async function invoke(
   loaded: LoadResult | null,
   head: InvokeHeader,
@@ -266,10 +292,28 @@ async function invoke(
   draining: boolean,
   takeInitOutput: () => InitOutput | null,
   fnDir: string,
-): Promise<ResultFrame> {
-  if (draining) return result(head.id, failed(503, 'worker is shutting down', '', '', performance.now()));
-  // The load's output goes to the first invocation that runs the loaded function.
-  return result(head.id, await runInvocation(loaded, head, body, maxLogBytes, fnDir, loaded ? takeInitOutput() : null));
+  io: StreamIO,
+): Promise<ResultFrame | null> {
+  if (draining) return resultFrame(head.id, failed(503, 'worker is shutting down', '', '', performance.now()));
+  const cancellation = new Cancellation();
+  let out: StreamOut | null = null;
+  const outcome = await runInvocation(loaded, head, body, maxLogBytes, fnDir, {
+    cancellation,
+    async stream(response) {
+      const stream = new StreamOut(head.id, io.send);
+      out = stream;
+      io.streams.set(head.id, { out: stream, cancellation, source: response.stream });
+      io.send({ t: 'head', id: head.id, statusCode: response.statusCode, headers: response.headers } satisfies HeadHeader);
+      await stream.pump(response.stream);
+    },
+  }, loaded ? takeInitOutput() : null); // the load's output goes to the first invocation of the loaded function
+  const streamed = out as StreamOut | null;
+  if (streamed === null) return resultFrame(head.id, outcome);
+  io.streams.delete(head.id);
+  const cancelled = streamed.cancelled;
+  const error = cancelled ? `the stream was cancelled: ${cancelled.message}` : outcome.error;
+  io.send({ t: 'end', id: head.id, stdout: outcome.stdout, stderr: outcome.stderr, error, durationMs: outcome.durationMs } satisfies EndHeader);
+  return null;
 }
 
 /** What a response that does not fit in one frame becomes: a 500 that says why. */
@@ -279,10 +323,9 @@ function tooLarge(frame: ResultFrame): ResultFrame {
   return { header: { ...header, statusCode: 500, headers: {}, error, errorCode: null }, body: EMPTY };
 }
 
-function result(id: number, outcome: InvocationOutcome): ResultFrame {
+function resultFrame(id: number, outcome: InvocationOutcome): ResultFrame {
   const { statusCode, headers, stdout, stderr, error, errorCode, durationMs } = outcome;
-  const header: ResultHeader = { t: 'result', id, statusCode, headers, stdout, stderr, error, errorCode, durationMs };
-  return { header, body: outcome.body };
+  return { header: { t: 'result', id, statusCode, headers, stdout, stderr, error, errorCode, durationMs }, body: outcome.body };
 }
 
 function dropConnection(socket: Socket, why: string): void {

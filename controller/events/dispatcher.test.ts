@@ -8,6 +8,8 @@ import type { FunctionRecord } from '../state/records.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Job } from './job.js';
 import { SqliteJobStore } from './sqlite-job-store.js';
+import { ResponseStream } from '../pool/response-stream.js';
+import { MAX_KEPT_BODY_BYTES } from './response-capture.js';
 import { functionRecord, newJob } from './testing.js';
 
 interface Call {
@@ -16,6 +18,8 @@ interface Call {
   body: Buffer;
   options: InvokeOptions;
   answer(statusCode: number, body?: string | Buffer): void;
+  /** Answers with a streamed response: its head now, its body on `stream`. */
+  answerStream?(stream: ResponseStream): void;
   fail(err: Error): void;
 }
 
@@ -50,6 +54,8 @@ beforeEach(() => {
           options,
           answer: (statusCode, text: string | Buffer = 'ok') =>
             resolve({ requestId: options.requestId!, statusCode, headers: { 'x-a': '1' }, body: Buffer.from(text), coldStart: false, rate: { ok: true, limit: 0, remaining: 0, retryAfterMs: 0, resetMs: 0 }, revision: 1 }),
+          answerStream: (stream) =>
+            resolve({ requestId: options.requestId!, statusCode: stream.statusCode, headers: stream.headers, body: Buffer.alloc(0), coldStart: false, rate: { ok: true, limit: 0, remaining: 0, retryAfterMs: 0, resetMs: 0 }, revision: 1, stream }),
           fail: reject,
         });
       }),
@@ -71,6 +77,37 @@ function enqueue(name: string, count = 1): Job[] {
   dispatcher.kick(name);
   return jobs;
 }
+
+const noControl = { credit: () => undefined, cancel: () => undefined };
+
+describe('Dispatcher and streamed responses', () => {
+  it('reads a streamed answer to its end and keeps its start and full size', async () => {
+    functions.set('fn', functionRecord('fn'));
+    const [job] = enqueue('fn');
+    const stream = new ResponseStream(1, 200, { 'content-type': 'text/plain' }, noControl);
+    calls[0]!.answerStream!(stream);
+    await flush();
+    stream.push(Buffer.from('x'.repeat(200 * 1024)));
+    stream.push(Buffer.from('y'.repeat(100 * 1024)));
+    stream.finish({ error: null, stdout: '', stderr: '', durationMs: 1 });
+    await flush();
+    const done = store.get(job!.requestId)!;
+    expect(done).toMatchObject({ status: 'succeeded', statusCode: 200, response: { size: 300 * 1024, truncated: true } });
+    expect(done.response!.body.length).toBe(MAX_KEPT_BODY_BYTES);
+  });
+
+  it('counts a stream that broke off as a failed try', async () => {
+    functions.set('fn', functionRecord('fn', { retry: { attempts: 1, backoffMs: 1000, maxBackoffMs: 1000 } }));
+    const [job] = enqueue('fn');
+    const stream = new ResponseStream(1, 200, {}, noControl);
+    calls[0]!.answerStream!(stream);
+    await flush();
+    stream.push(Buffer.from('part'));
+    stream.finish({ error: 'boom', stdout: '', stderr: '', durationMs: 1 });
+    await flush();
+    expect(store.get(job!.requestId)).toMatchObject({ status: 'dead', statusCode: 500 });
+  });
+});
 
 describe('Dispatcher', () => {
   it('runs a job through invoke with the request as it came, its request id and attempt headers', async () => {

@@ -1,12 +1,13 @@
 import type { Clock, TimerHandle } from '../support/clock.js';
-import { FunctionNotFound, GlambdarError, withCauses } from '../support/errors.js';
+import { FunctionNotFound, GlambdarError, HandlerError, withCauses } from '../support/errors.js';
 import type { Logger } from '../support/logger.js';
 import type { FunctionRecord } from '../state/records.js';
 import type { InvokeRequest } from '../pool/worker-client.js';
 import type { InvokeOptions, InvokeOutcome } from '../invocation/invoker.js';
 import type { AttemptEntry, Job, JobFinish } from './job.js';
 import type { JobStore } from './job-store.js';
-import { captureResponse } from './response-capture.js';
+import { captureResponse, MAX_KEPT_BODY_BYTES } from './response-capture.js';
+import { drainStream } from '../pool/response-stream.js';
 import { backoffMs, retryableStatus } from './retry-policy.js';
 
 /** Headers the runtime sets on what a job's handler receives. */
@@ -154,7 +155,14 @@ export class Dispatcher {
     try {
       const options = { requestId: job.requestId, waitForRate: true, ...(job.tag ? { tag: job.tag } : {}) };
       const outcome = await this.#o.invoke(name, { ...job.request, headers }, job.body, options);
-      finish = this.#decide(job, startedAt, outcome.statusCode, captureResponse(outcome.headers, outcome.body), null, false);
+      let response = captureResponse(outcome.headers, outcome.body);
+      if (outcome.stream !== undefined) {
+        // A streamed answer is read here to its end; the job keeps its start, as it would a body's.
+        const read = await drainStream(outcome.stream, MAX_KEPT_BODY_BYTES + 4);
+        if (read.error !== null) throw new HandlerError(`the response stream broke off after ${read.size} bytes: ${read.error}`);
+        response = { ...captureResponse(outcome.headers, read.head), size: read.size, truncated: read.size > MAX_KEPT_BODY_BYTES };
+      }
+      finish = this.#decide(job, startedAt, outcome.statusCode, response, null, false);
     } catch (err) {
       const known = err instanceof GlambdarError;
       const statusCode = known ? this.#o.statusOf(err) : 500;

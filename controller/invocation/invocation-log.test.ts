@@ -11,7 +11,7 @@ let store: SqliteStore;
 let clock: FakeClock;
 
 function record(n: number, funcName = 'hello'): InvocationRecord {
-  return { requestId: `r${n}`, funcName, revision: 1, invokedAt: clock.now(), durationMs: 1, statusCode: 200, coldStart: false, stdout: '', stderr: '', error: null };
+  return { requestId: `r${n}`, funcName, revision: 1, invokedAt: clock.now(), durationMs: 1, statusCode: 200, coldStart: false, stdout: '', stderr: '', error: null, bytesSent: 2, ttfbMs: null };
 }
 
 beforeEach(() => {

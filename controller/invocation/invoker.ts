@@ -22,6 +22,9 @@ import type { RevisionTarget } from '../revisions/traffic-plan.js';
 import type { InvokeMeta, InvokeRequest, InvokeResult, WorkerClient } from '../pool/worker-client.js';
 import type { Replica } from '../pool/replica.js';
 import { TimeoutEntry, Timeouts } from '../support/timeouts.js';
+import type { ResponseStream } from '../pool/response-stream.js';
+
+const EMPTY = Buffer.alloc(0);
 
 /** A successful invocation as the HTTP layer sends it. */
 export interface InvokeOutcome {
@@ -33,6 +36,11 @@ export interface InvokeOutcome {
   rate: TakeResult;
   /** The revision whose code answered (`x-glambdar-revision`). */
   revision: number;
+  /**
+   * Set for a streamed response: attach a sink to it (`body` is empty). The container's slot,
+   * the timeout and the record last until the stream ends.
+   */
+  stream?: ResponseStream;
 }
 
 /** How an invocation is run: its tag, and for one that is not a caller's own request (an async job's try), its id and patience. */
@@ -129,6 +137,8 @@ export class Invoker {
     let statusCode = 0;
     let coldStart = false;
     let record: InvocationRecord | null = null;
+    /** A streamed response finishes (slot, record, observers) when its stream ends, not here. */
+    let streaming = false;
     try {
       const requestId = options?.requestId ?? randomUUID();
       const invokedAt = this.#clock.now();
@@ -151,7 +161,11 @@ export class Invoker {
         const exit = failure instanceof ContainerDied ? await replica.exit : null;
         if (exit) failure = new ContainerDied(describeExit(exit, target.record.spec.memoryMb), { cause: failure });
       } finally {
-        this.#pool.release(replica);
+        if (result?.stream === undefined) this.#pool.release(replica);
+      }
+      if (result?.stream !== undefined) {
+        streaming = true;
+        return this.#streamed(name, target, revision, startedAt, requestId, invokedAt, coldStart, rate, replica, result.stream);
       }
       if (result?.error) {
         if (replica.loadError) failure = new FunctionLoadFailed(result.error);
@@ -170,6 +184,8 @@ export class Invoker {
         stdout: result?.stdout ?? '',
         stderr: result?.stderr ?? '',
         error: failure?.message ?? null,
+        bytesSent: result ? result.body.length : null,
+        ttfbMs: null,
       };
       if (failure) throw failure;
       return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate, revision };
@@ -179,8 +195,49 @@ export class Invoker {
       if (statusCode === 0) statusCode = err instanceof GlambdarError ? this.#statusOf(err) : 500;
       throw err;
     } finally {
-      this.#finish(name, target, revision, true, statusCode, startedAt, result?.durationMs, coldStart, record);
+      if (!streaming) this.#finish(name, target, revision, true, statusCode, startedAt, result?.durationMs, coldStart, record);
     }
+  }
+
+  /**
+   * A response whose head came: the caller gets it now, and when its stream ends (whole,
+   * broken off, cancelled or timed out) the slot is released and the invocation recorded, with
+   * the bytes sent and the time to the head. A stream that broke off is recorded with its error
+   * and the status its client already got.
+   */
+  #streamed(
+    name: string,
+    target: RevisionTarget,
+    revision: number,
+    startedAt: number,
+    requestId: string,
+    invokedAt: number,
+    coldStart: boolean,
+    rate: TakeResult,
+    replica: Replica,
+    stream: ResponseStream,
+  ): InvokeOutcome {
+    const ttfbMs = this.#clock.now() - invokedAt;
+    stream.onEnd((end) => {
+      this.#pool.release(replica);
+      const durationMs = end.durationMs ?? this.#clock.now() - invokedAt;
+      const record: InvocationRecord = {
+        requestId,
+        funcName: name,
+        revision,
+        invokedAt,
+        durationMs,
+        statusCode: stream.statusCode,
+        coldStart,
+        stdout: end.stdout,
+        stderr: end.stderr,
+        error: end.error === null ? null : `the response stream broke off after ${end.bytes} bytes: ${end.error}`,
+        bytesSent: end.bytes,
+        ttfbMs,
+      };
+      this.#finish(name, target, revision, true, stream.statusCode, startedAt, durationMs, coldStart, record);
+    });
+    return { requestId, statusCode: stream.statusCode, headers: stream.headers, body: EMPTY, coldStart, rate, revision, stream };
   }
 
   #finish(
@@ -261,9 +318,17 @@ class Call extends TimeoutEntry {
     this.#reject = reject;
   }
 
-  /** The worker answered: its timeout is moot. */
+  /** The stream of a streamed answer: the timeout bounds it to its end. */
+  #stream: ResponseStream | undefined;
+
+  /** The worker answered: its timeout is moot, unless the answer is a stream still to come. */
   resolve(result: InvokeResult): void {
-    this.#context.timeouts.cancel(this);
+    const stream = result.stream;
+    if (stream === undefined) this.#context.timeouts.cancel(this);
+    else {
+      this.#stream = stream;
+      stream.onEnd(() => this.#context.timeouts.cancel(this));
+    }
     this.#resolve(result);
   }
 
@@ -273,8 +338,17 @@ class Call extends TimeoutEntry {
     this.#reject(err);
   }
 
-  /** Past its timeout the handler may be blocking the event loop: the container is replaced. */
+  /**
+   * Past its timeout the handler may be blocking the event loop: the container is replaced. A
+   * stream past it is cancelled instead (other streams may share the container, and a worker
+   * that sent a head was not blocked then): the client sees it broken off, the slot is freed.
+   * A worker that really is stuck fails the next invocation's timeout and is replaced then.
+   */
   expire(): void {
+    if (this.#stream !== undefined) {
+      this.#stream.cancel(new InvocationTimeout(this.#replica.functionName, this.#timeoutMs).message);
+      return;
+    }
     void this.#context.pool.replace(this.#replica);
     this.#reject(new InvocationTimeout(this.#replica.functionName, this.#timeoutMs));
   }

@@ -7,7 +7,8 @@ import type { InvocationRecord } from '../state/records.js';
  * deserialising alone cost the writer thread ~8k instructions per record, and serialising was
  * ~6 % of the runtime's main thread under load.
  *
- * A record is `invokedAt,durationMs,statusCode,coldStart,revision,len1,...,len5;` and then its strings
+ * A record is `invokedAt,durationMs,statusCode,coldStart,revision,bytesSent,ttfbMs,len1,...,len5;` (an
+ * empty bytesSent or ttfbMs is null) and then its strings
  * requestId, funcName, stdout, stderr and error, lengths in UTF-16 code units (len5 is -1 for
  * a null error), so any text comes back unchanged. Numbers go through their shortest decimal
  * form, which `Number` reads back exactly.
@@ -17,7 +18,7 @@ export function packRecords(records: readonly InvocationRecord[]): string {
   for (const r of records) {
     const error = r.error ?? '';
     out +=
-      `${r.invokedAt},${r.durationMs},${r.statusCode},${r.coldStart ? 1 : 0},${r.revision},` +
+      `${r.invokedAt},${r.durationMs},${r.statusCode},${r.coldStart ? 1 : 0},${r.revision},${r.bytesSent ?? ''},${r.ttfbMs ?? ''},` +
       `${r.requestId.length},${r.funcName.length},${r.stdout.length},${r.stderr.length},${r.error === null ? -1 : error.length};` +
       r.requestId +
       r.funcName +
@@ -35,7 +36,7 @@ export function unpackRecords(packed: string): InvocationRecord[] {
   while (at < packed.length) {
     const end = packed.indexOf(';', at);
     const f = end < 0 ? [] : packed.slice(at, end).split(',');
-    if (f.length !== 10) throw new Error(`malformed packed invocation record at ${at}`);
+    if (f.length !== 12) throw new Error(`malformed packed invocation record at ${at}`);
     let p = end + 1;
     const text = (length: number): string => {
       const s = packed.slice(p, p + length);
@@ -43,11 +44,11 @@ export function unpackRecords(packed: string): InvocationRecord[] {
       p += length;
       return s;
     };
-    const requestId = text(Number(f[5]));
-    const funcName = text(Number(f[6]));
-    const stdout = text(Number(f[7]));
-    const stderr = text(Number(f[8]));
-    const errorLength = Number(f[9]);
+    const requestId = text(Number(f[7]));
+    const funcName = text(Number(f[8]));
+    const stdout = text(Number(f[9]));
+    const stderr = text(Number(f[10]));
+    const errorLength = Number(f[11]);
     const error = errorLength < 0 ? null : text(errorLength);
     records.push({
       requestId,
@@ -60,6 +61,8 @@ export function unpackRecords(packed: string): InvocationRecord[] {
       stdout,
       stderr,
       error,
+      bytesSent: f[5] === '' ? null : Number(f[5]),
+      ttfbMs: f[6] === '' ? null : Number(f[6]),
     });
     at = p;
   }

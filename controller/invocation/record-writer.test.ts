@@ -17,7 +17,7 @@ let store: SqliteStore;
 const clock = new FakeClock(1_000_000);
 
 function record(n: number, funcName = 'hello'): InvocationRecord {
-  return { requestId: `r${n}`, funcName, revision: 1, invokedAt: clock.now() + n, durationMs: 1, statusCode: 200, coldStart: false, stdout: `out ${n}`, stderr: '', error: null };
+  return { requestId: `r${n}`, funcName, revision: 1, invokedAt: clock.now() + n, durationMs: 1, statusCode: 200, coldStart: false, stdout: `out ${n}`, stderr: '', error: null, bytesSent: 2, ttfbMs: null };
 }
 
 function batch(from: number, to: number, funcName = 'hello'): InvocationRecord[] {

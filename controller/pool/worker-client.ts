@@ -1,10 +1,11 @@
 import type { Socket } from 'node:net';
-import { FromWorkerFrame, HelloFrame, resultFrameIssue } from '../../schemas/index.js';
+import { chunkFrameIssue, FromWorkerFrame, HelloFrame, resultFrameIssue } from '../../schemas/index.js';
 import { FrameDecoder, FrameWriter, type Frame } from '../../worker/framing.js';
-import { PROTOCOL_VERSION, withoutReservedHeaders, type InterfaceName, type InvokeHeader, type LoadHeader, type ResultHeader } from '../../worker/protocol.js';
+import { PROTOCOL_VERSION, withoutReservedHeaders, type CancelHeader, type CreditHeader, type InterfaceName, type InvokeHeader, type LoadHeader, type ResultHeader } from '../../worker/protocol.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import { ContainerDied, FunctionLoadFailed } from '../support/errors.js';
 import type { FrameBudget, Holder } from './frame-budget.js';
+import { ResponseStream, type StreamControl } from './response-stream.js';
 
 /** What one invocation sends: everything but the frame id and what {@link InvokeMeta} adds. */
 export type InvokeRequest = Omit<InvokeHeader, 't' | 'id' | 'requestId' | 'timeoutMs'>;
@@ -26,6 +27,11 @@ export interface InvokeResult {
   /** Set when the failure was the caller's (a body that is not JSON), see ResultHeader. */
   errorCode: 'INVALID_JSON_BODY' | null;
   durationMs: number;
+  /**
+   * Set when the response is streamed: the worker sent its head, and the body follows on the
+   * stream (`body` is empty, the logs and duration come with the stream's end).
+   */
+  stream?: ResponseStream;
 }
 
 /** Where a worker's output printed outside invocations goes. */
@@ -38,6 +44,8 @@ const MAX_UNHEARD_OUTPUT_CHARS = 64 * 1024;
  * at most this many bytes (its text, JSON-escaped, plus the header's few fields).
  */
 const MAX_UNASKED_PARTIAL_BYTES = 6 * 16_384 + 1024;
+
+const EMPTY = Buffer.alloc(0);
 
 /** Who waits for one invocation's answer: told exactly once, unless the connection outlives it unanswered. */
 export interface Pending {
@@ -77,6 +85,20 @@ export class WorkerClient {
   #decoder: FrameDecoder;
   #context: ClientContext;
   #pending = new Map<number, Pending>();
+  /** Streamed responses whose head came and whose end has not. */
+  #streams = new Map<number, ResponseStream>();
+  /** Streams the runtime cancelled: their late chunks are dropped until their end frame. */
+  #cancelled = new Set<number>();
+  #streamControl: StreamControl = {
+    credit: (id, bytes) => {
+      if (!this.#closed) this.#writer.add({ t: 'credit', id, bytes } satisfies CreditHeader);
+    },
+    cancel: (id) => {
+      if (!this.#streams.delete(id) || this.#closed) return;
+      this.#cancelled.add(id);
+      this.#writer.add({ t: 'cancel', id } satisfies CancelHeader);
+    },
+  };
   #loads = new Map<number, (loadError: string | null, loadedInterface: InterfaceName | null) => void>();
   #nextId = 1;
   #closed = false;
@@ -208,9 +230,9 @@ export class WorkerClient {
     });
   }
 
-  /** Number of requests in flight on this connection. */
+  /** Number of requests in flight on this connection, streams still sending included. */
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#pending.size + this.#streams.size;
   }
 
   get closed(): boolean {
@@ -273,7 +295,7 @@ export class WorkerClient {
       if (this.#closed) return;
     }
     const buffered = this.#decoder.buffered;
-    if (buffered > MAX_UNASKED_PARTIAL_BYTES && this.#pending.size === 0) return this.#violation('sent data nobody asked for');
+    if (buffered > MAX_UNASKED_PARTIAL_BYTES && this.#pending.size === 0 && this.#streams.size === 0 && this.#cancelled.size === 0) return this.#violation('sent data nobody asked for');
     this.#account(buffered);
   }
 
@@ -307,7 +329,9 @@ export class WorkerClient {
 
   #onFrame(rawHeader: unknown, body: Buffer): void {
     // Results, one per invocation, are checked by hand (resultFrameIssue); the rare others by zod.
-    if ((rawHeader as { t?: unknown } | null)?.t === 'result') return this.#onResult(rawHeader, body);
+    const t = (rawHeader as { t?: unknown } | null)?.t;
+    if (t === 'result') return this.#onResult(rawHeader, body);
+    if (t === 'chunk') return this.#onChunk(rawHeader, body);
     const parsed = FromWorkerFrame.safeParse(rawHeader);
     if (!parsed.success) return this.#violation(`sent an invalid frame (${parsed.error.issues[0]?.path.join('.') || 'frame'}: ${parsed.error.issues[0]?.message ?? 'invalid'})`);
     const frame = parsed.data;
@@ -329,7 +353,38 @@ export class WorkerClient {
       done(frame.loadError, frame.interface);
       return;
     }
+    if (frame.t === 'head') {
+      const pending = this.#pending.get(frame.id);
+      if (!pending || this.#loads.has(frame.id)) return this.#violation(`started a stream ${frame.id} nobody asked for`);
+      this.#pending.delete(frame.id);
+      const stream = new ResponseStream(frame.id, frame.statusCode, withoutReservedHeaders(frame.headers), this.#streamControl);
+      this.#streams.set(frame.id, stream);
+      pending.resolve({ statusCode: frame.statusCode, headers: stream.headers, body: EMPTY, stdout: '', stderr: '', error: null, errorCode: null, durationMs: 0, stream });
+      return;
+    }
+    if (frame.t === 'end') {
+      const stream = this.#streams.get(frame.id);
+      if (stream) {
+        this.#streams.delete(frame.id);
+        stream.finish(frame);
+      } else if (!this.#cancelled.delete(frame.id)) this.#violation(`ended a stream ${frame.id} it had not started`);
+      return;
+    }
+    if (frame.t === 'chunk') return this.#onChunk(frame, body);
     this.#onResult(frame, body);
+  }
+
+  #onChunk(rawHeader: unknown, body: Buffer): void {
+    const issue = chunkFrameIssue(rawHeader);
+    if (issue !== null) return this.#violation(`sent an invalid frame (${issue})`);
+    const id = (rawHeader as { id: number }).id;
+    const stream = this.#streams.get(id);
+    if (!stream) {
+      if (!this.#cancelled.has(id)) this.#violation(`sent a chunk of a stream ${id} it had not started`);
+      return;
+    }
+    const over = stream.push(body);
+    if (over !== null) this.#violation(over);
   }
 
   #onResult(rawHeader: unknown, body: Buffer): void {
@@ -368,7 +423,11 @@ export class WorkerClient {
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     this.#loads.clear();
+    const streams = [...this.#streams.values()];
+    this.#streams.clear();
+    this.#cancelled.clear();
     for (const p of pending) p.reject(new ContainerDied(this.#closeReason));
+    for (const stream of streams) stream.fail(this.#closeReason);
     this.#onClose();
   }
 }

@@ -3,8 +3,8 @@ import type { InvocationRecord } from './records.js';
 
 /** Rows per multi-row INSERT: one statement step for this many records instead of one each. */
 export const ROWS_PER_INSERT = 50;
-const COLUMNS = 'func_name, request_id, revision, invoked_at, duration_ms, status_code, cold_start, stdout, stderr, error';
-const PARAMS_PER_ROW = 10;
+const COLUMNS = 'func_name, request_id, revision, invoked_at, duration_ms, status_code, cold_start, stdout, stderr, error, bytes_sent, ttfb_ms';
+const PARAMS_PER_ROW = 12;
 const ROW = `(${Array(PARAMS_PER_ROW).fill('?').join(', ')})`;
 
 /**
@@ -40,7 +40,9 @@ export class InvocationRows {
         p[o++] = r.coldStart ? 1 : 0;
         p[o++] = r.stdout;
         p[o++] = r.stderr;
-        p[o] = r.error;
+        p[o++] = r.error;
+        p[o++] = r.bytesSent;
+        p[o] = r.ttfbMs;
         if (++rows === ROWS_PER_INSERT) {
           this.#many.run(p);
           rows = 0;

@@ -113,6 +113,10 @@ export interface InvocationRecord {
   stdout: string;
   stderr: string;
   error: string | null;
+  /** Body bytes sent to the client (a stream's as far as it got); null in records made before it was kept. */
+  bytesSent: number | null;
+  /** For a streamed response: ms from the invocation's start to its head (status and headers); null otherwise. */
+  ttfbMs: number | null;
 }
 
 /** A stored invocation record, as `GET /logs` returns it. */

@@ -57,6 +57,8 @@ function invocation(overrides: Partial<InvocationRecord> = {}): InvocationRecord
     stdout: '',
     stderr: '',
     error: null,
+    bytesSent: 0,
+    ttfbMs: null,
     ...overrides,
   };
 }
@@ -440,6 +442,31 @@ describe('SqliteStore and secrets', () => {
     const store = new SqliteStore(path);
     try {
       expect(store.get('hello')).toMatchObject({ generation: 4, secretsVersion: '', spec: { rateLimit: 3, auth: 'none', secrets: [] } });
+    } finally {
+      store.close();
+    }
+  });
+
+  it('opens a database made before streaming: its invocation records read with no bytes or time to first byte, new ones keep both', () => {
+    const path = join(dir, 'pre-streaming.db');
+    const first = new SqliteStore(path);
+    first.apply(desired(), T0);
+    first.close();
+    // The invocations table as it was before the two columns: rebuilt without them, one old record in it.
+    const old = new Database(path);
+    old.exec(`DROP TABLE invocations;
+      CREATE TABLE invocations (id INTEGER PRIMARY KEY AUTOINCREMENT, func_name TEXT NOT NULL, request_id TEXT NOT NULL,
+        invoked_at INTEGER NOT NULL, duration_ms REAL NOT NULL, status_code INTEGER NOT NULL, cold_start INTEGER NOT NULL,
+        stdout TEXT NOT NULL, stderr TEXT NOT NULL, error TEXT, revision INTEGER)`);
+    old.prepare(`INSERT INTO invocations (func_name, request_id, invoked_at, duration_ms, status_code, cold_start, stdout, stderr, error, revision)
+      VALUES ('hello', 'old', ${T0}, 2, 200, 0, 'kept', '', NULL, 1)`).run();
+    old.close();
+    const store = new SqliteStore(path);
+    try {
+      store.appendInvocations([invocation({ requestId: 'new', invokedAt: T0 + 1, bytesSent: 1234, ttfbMs: 5.5 })]);
+      const [newest, oldest] = store.logs('hello', { limit: 5 });
+      expect(oldest).toMatchObject({ requestId: 'old', stdout: 'kept', bytesSent: null, ttfbMs: null });
+      expect(newest).toMatchObject({ requestId: 'new', bytesSent: 1234, ttfbMs: 5.5 });
     } finally {
       store.close();
     }

@@ -36,6 +36,8 @@ interface LogRow {
   stdout: string;
   stderr: string;
   error: string | null;
+  bytes_sent: number | null;
+  ttfb_ms: number | null;
 }
 
 const SCHEMA = `
@@ -68,7 +70,9 @@ CREATE TABLE IF NOT EXISTS invocations (
   cold_start INTEGER NOT NULL,
   stdout TEXT NOT NULL,
   stderr TEXT NOT NULL,
-  error TEXT
+  error TEXT,
+  bytes_sent INTEGER,
+  ttfb_ms REAL
 );
 CREATE INDEX IF NOT EXISTS invocations_newest_first ON invocations (func_name, id DESC);
 ${REVISIONS_SCHEMA}`;
@@ -151,6 +155,8 @@ function toLog(row: LogRow): LogRecord {
     stdout: row.stdout,
     stderr: row.stderr,
     error: row.error,
+    bytesSent: row.bytes_sent ?? null,
+    ttfbMs: row.ttfb_ms ?? null,
   };
 }
 
@@ -189,6 +195,10 @@ export class SqliteStore implements Store {
     const columns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(functions)').all();
     if (!columns.some((c) => c.name === 'secrets_version')) this.#db.exec("ALTER TABLE functions ADD COLUMN secrets_version TEXT NOT NULL DEFAULT ''");
     migrateToRevisions(this.#db);
+    // A database made before streaming gains the two columns; its records keep null in them.
+    const logColumns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(invocations)').all();
+    if (!logColumns.some((c) => c.name === 'bytes_sent')) this.#db.exec('ALTER TABLE invocations ADD COLUMN bytes_sent INTEGER');
+    if (!logColumns.some((c) => c.name === 'ttfb_ms')) this.#db.exec('ALTER TABLE invocations ADD COLUMN ttfb_ms REAL');
     const db = this.#db;
     this.#revisions = new RevisionTable(db, options.revisionHistory ?? 10, readSpec, canonicalSpec);
     this.#rows = new InvocationRows(db);

@@ -4,6 +4,7 @@
  * goes in and a `Response` comes out, both Node's own globals.
  */
 import { checkStatus, headerValue, type FunctionResponse } from '../request.js';
+import { readerSource, toBytes, type BodySource } from '../body-source.js';
 import type { InvokeHeader } from '../protocol.js';
 import { appendHeader, queryString, type Invoke, type UserFunction, type WorkerScope } from './types.js';
 
@@ -24,7 +25,7 @@ export type FetchTarget = UserFunction | { fetch: UserFunction };
 const NO_BODY = new Set(['GET', 'HEAD']);
 
 /** The WHATWG Request of one invocation: `http://<host><path>?<query>`, its headers and body. */
-export function fetchRequest(head: InvokeHeader, body: Buffer): Request {
+export function fetchRequest(head: InvokeHeader, body: Buffer, signal?: AbortSignal): Request {
   const query = queryString(head.query);
   const host = first(head.headers['host']) ?? 'localhost';
   let url: URL;
@@ -45,7 +46,7 @@ export function fetchRequest(head: InvokeHeader, body: Buffer): Request {
     }
   }
   const method = head.method.toUpperCase();
-  return new Request(url, { method, headers, body: NO_BODY.has(method) || body.length === 0 ? null : body });
+  return new Request(url, { method, headers, body: NO_BODY.has(method) || body.length === 0 ? null : body, ...(signal ? { signal } : {}) });
 }
 
 function first(value: string | string[] | undefined): string | undefined {
@@ -63,7 +64,7 @@ export function fetchAdapter(target: FetchTarget, scope: WorkerScope, env: NodeJ
   Object.freeze(bindings);
   const call: (request: Request, ctx: FetchContext) => unknown =
     typeof target === 'function' ? (request, ctx) => target(request, ctx) : (request, ctx) => target.fetch.call(target, request, bindings, ctx);
-  return async (head, body) => {
+  return async (head, body, cancellation) => {
     const forwarded = first(head.headers['x-forwarded-for']);
     const ctx: FetchContext = {
       waitUntil: (promise) => scope.waitUntil(promise),
@@ -71,11 +72,19 @@ export function fetchAdapter(target: FetchTarget, scope: WorkerScope, env: NodeJ
       requestId: head.requestId,
       ip: forwarded?.split(',')[0]?.trim() ?? '',
     };
-    return fetchResponse(await call(fetchRequest(head, body), ctx));
+    return fetchResponse(await call(fetchRequest(head, body, cancellation?.signal), ctx));
   };
 }
 
-/** Reads a Response into a result: status, headers (every `set-cookie` kept apart), the body's bytes. */
+/** A body that is all there within one turn of the event loop and no larger than this is sent whole. */
+export const WHOLE_BODY_BYTES = 1024 * 1024;
+
+/**
+ * Reads a Response into a result: status, headers (every `set-cookie` kept apart), the body.
+ * A body that is whole at once (built from a string or bytes, or a stream that closes before
+ * the event loop turns) is sent whole, with its length, as before; one still producing after
+ * that turn (or larger than {@link WHOLE_BODY_BYTES}) is streamed, starting with what was read.
+ */
 export async function fetchResponse(value: unknown): Promise<FunctionResponse> {
   if (!isResponse(value)) {
     throw new TypeError(`the fetch handler returned ${describe(value)}, not a Response (return new Response(body, { status, headers }))`);
@@ -85,8 +94,55 @@ export async function fetchResponse(value: unknown): Promise<FunctionResponse> {
     if (name !== 'set-cookie') appendHeader(headers, name, headerValue(content, name));
   });
   for (const cookie of value.headers.getSetCookie()) appendHeader(headers, 'set-cookie', headerValue(cookie, 'set-cookie'));
-  const body = Buffer.from(await value.arrayBuffer());
-  return { statusCode: checkStatus(value.status), headers, body };
+  const statusCode = checkStatus(value.status);
+  const stream = value.body;
+  if (stream === null || typeof stream.getReader !== 'function') return { statusCode, headers, body: Buffer.from(await value.arrayBuffer()) };
+  const read = await readWhole(stream.getReader());
+  if (read.source === null) return { statusCode, headers, body: read.body };
+  return { statusCode, headers, body: Buffer.alloc(0), stream: read.source };
+}
+
+const LATER = Symbol('later');
+
+/** Reads a body while it is whole within this turn; else gives a source that starts with what was read. */
+async function readWhole(reader: ReadableStreamDefaultReader<unknown>): Promise<{ body: Buffer; source: BodySource | null }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let timer: NodeJS.Immediate | undefined;
+  const turn = new Promise<typeof LATER>((resolve) => (timer = setImmediate(resolve, LATER)));
+  try {
+    for (;;) {
+      const pending = reader.read();
+      const step = await Promise.race([pending, turn]);
+      if (step === LATER) return { body: Buffer.alloc(0), source: resumed(chunks, pending, reader) };
+      if (step.done) return { body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), source: null };
+      const bytes = toBytes(step.value);
+      chunks.push(bytes);
+      size += bytes.length;
+      if (size > WHOLE_BODY_BYTES) return { body: Buffer.alloc(0), source: resumed(chunks, null, reader) };
+    }
+  } finally {
+    clearImmediate(timer);
+  }
+}
+
+/** The reader's source, first giving back `chunks` and the result of a read already under way. */
+function resumed(chunks: Buffer[], pending: Promise<{ done: boolean; value?: unknown }> | null, reader: ReadableStreamDefaultReader<unknown>): BodySource {
+  const rest = readerSource(reader);
+  let waiting = pending;
+  return {
+    async next() {
+      const first = chunks.shift();
+      if (first !== undefined) return first;
+      if (waiting !== null) {
+        const step = await waiting;
+        waiting = null;
+        return step.done ? null : toBytes(step.value);
+      }
+      return rest.next();
+    },
+    cancel: (reason) => rest.cancel(reason),
+  };
 }
 
 /** A Response, Node's or one shaped like it (a bundled polyfill's). */

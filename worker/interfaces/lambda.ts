@@ -7,6 +7,7 @@
 import { checkStatus, headerValue, HEADER_NAME, type FunctionResponse } from '../request.js';
 import { appendHeader, isTextType, isThenable, mediaType, queryString, type Invoke, type UserFunction } from './types.js';
 import type { InvokeHeader } from '../protocol.js';
+import { STREAMING, streamingLambdaAdapter } from './lambda-stream.js';
 
 /** The payload 2.0 event (the fields API Gateway leaves out when empty are left out here too). */
 export interface LambdaEvent {
@@ -123,16 +124,15 @@ function isUtf8(bytes: Buffer): boolean {
 /**
  * Adapts a Lambda handler: async handlers resolve their answer, callback-style ones
  * (`(event, context, callback)`) call back, and a synchronous one with fewer parameters
- * answers what it returns. Whichever comes first counts.
+ * answers what it returns. Whichever comes first counts. A handler wrapped in
+ * `awslambda.streamifyResponse` streams (./lambda-stream.ts).
  */
 export function lambdaAdapter(handler: UserFunction, env: NodeJS.ProcessEnv = process.env): Invoke {
-  const functionName = env['AWS_LAMBDA_FUNCTION_NAME'] ?? '';
-  const functionVersion = env['AWS_LAMBDA_FUNCTION_VERSION'] ?? '$LATEST';
-  const memoryLimitInMB = env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'] ?? '';
+  if ((handler as { [STREAMING]?: unknown })[STREAMING] === 'response') return streamingLambdaAdapter(handler, env);
+  const names = lambdaNames(env);
   const waitsForCallback = handler.length >= 3;
   return (head, body) => {
     const now = Date.now();
-    const deadline = now + head.timeoutMs;
     const event = lambdaEvent(head, body, now);
     return new Promise<unknown>((resolve, reject) => {
       let settled = false;
@@ -142,20 +142,7 @@ export function lambdaAdapter(handler: UserFunction, env: NodeJS.ProcessEnv = pr
         if (error !== null && error !== undefined) reject(error);
         else resolve(result);
       };
-      const context: LambdaContext = {
-        functionName,
-        functionVersion,
-        invokedFunctionArn: `arn:aws:lambda:glambdar:000000000000:function:${functionName}`,
-        memoryLimitInMB,
-        awsRequestId: head.requestId,
-        logGroupName: `/aws/lambda/${functionName}`,
-        logStreamName: `glambdar/${process.pid}`,
-        callbackWaitsForEmptyEventLoop: true,
-        getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-        done: (error, result) => finish(error, result),
-        succeed: (result) => finish(null, result),
-        fail: (error) => finish(error ?? new Error('handler failed')),
-      };
+      const context = lambdaContext(head, now, names, finish);
       let returned: unknown;
       try {
         returned = handler(event, context, (error: unknown, result?: unknown) => finish(error, result));
@@ -167,6 +154,42 @@ export function lambdaAdapter(handler: UserFunction, env: NodeJS.ProcessEnv = pr
       else if (!waitsForCallback) finish(null, returned);
       // Otherwise the callback answers; the runtime's timeout bounds the wait.
     }).then(lambdaResponse);
+  };
+}
+
+/** What the context says of the function, from the variables the runtime sets (read once, when the adapter is made). */
+export interface LambdaNames {
+  functionName: string;
+  functionVersion: string;
+  memoryLimitInMB: string;
+}
+
+/** The context's names, from `AWS_LAMBDA_FUNCTION_*` (defaults as the Lambda runtime has them). */
+export function lambdaNames(env: NodeJS.ProcessEnv): LambdaNames {
+  return {
+    functionName: env['AWS_LAMBDA_FUNCTION_NAME'] ?? '',
+    functionVersion: env['AWS_LAMBDA_FUNCTION_VERSION'] ?? '$LATEST',
+    memoryLimitInMB: env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'] ?? '',
+  };
+}
+
+/** The context of one invocation; `finish` is what its legacy completion methods call. */
+export function lambdaContext(head: InvokeHeader, now: number, names: LambdaNames, finish: (error: unknown, result?: unknown) => void): LambdaContext {
+  const { functionName, functionVersion, memoryLimitInMB } = names;
+  const deadline = now + head.timeoutMs;
+  return {
+    functionName,
+    functionVersion,
+    invokedFunctionArn: `arn:aws:lambda:glambdar:000000000000:function:${functionName}`,
+    memoryLimitInMB,
+    awsRequestId: head.requestId,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: `glambdar/${process.pid}`,
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: (error, result) => finish(error, result),
+    succeed: (result) => finish(null, result),
+    fail: (error) => finish(error ?? new Error('handler failed')),
   };
 }
 

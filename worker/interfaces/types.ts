@@ -6,9 +6,13 @@
  */
 import type { InvokeHeader } from '../protocol.js';
 import type { FunctionResponse } from '../request.js';
+import type { Cancellation } from '../body-source.js';
 
-/** Runs the user's function for one invocation. */
-export type Invoke = (head: InvokeHeader, body: Buffer) => Promise<FunctionResponse>;
+/**
+ * Runs the user's function for one invocation. `cancellation` is aborted when the runtime
+ * cancels a streamed response (the client went away); adapters hand its signal to handlers.
+ */
+export type Invoke = (head: InvokeHeader, body: Buffer, cancellation?: Cancellation) => Promise<FunctionResponse>;
 
 /** What the worker offers adapters beyond the request: work that outlives a response. */
 export interface WorkerScope {
