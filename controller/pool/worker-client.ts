@@ -1,71 +1,23 @@
 import type { Socket } from 'node:net';
+import { MAX_UNASKED_PARTIAL_BYTES, OutputRelay, type OutputListener } from './worker-output.js';
 import { chunkFrameIssue, FromWorkerFrame, HelloFrame, resultFrameIssue } from '../../schemas/index.js';
 import { FrameDecoder, FrameWriter, type Frame } from '../../worker/framing.js';
 import { PROTOCOL_VERSION, withoutReservedHeaders, type CancelHeader, type CreditHeader, type InterfaceName, type InvokeHeader, type LoadHeader, type ResultHeader } from '../../worker/protocol.js';
-import type { Clock, TimerHandle } from '../support/clock.js';
+import type { TimerHandle } from '../support/clock.js';
 import { ContainerDied, FunctionLoadFailed } from '../support/errors.js';
-import type { FrameBudget, Holder } from './frame-budget.js';
+import type { Holder } from './frame-budget.js';
 import { ResponseStream, type StreamControl } from './response-stream.js';
+import type { ClientContext, FunctionEntry, InvokeMeta, InvokeRequest, InvokeResult, Pending } from './worker-types.js';
 
-/** What one invocation sends: everything but the frame id and what {@link InvokeMeta} adds. */
-export type InvokeRequest = Omit<InvokeHeader, 't' | 'id' | 'requestId' | 'timeoutMs'>;
-
-/** What the invoke path adds to a request: its id and how long it may take. */
-export type InvokeMeta = Pick<InvokeHeader, 'requestId' | 'timeoutMs'>;
+export type { ClientContext, FunctionEntry, InvokeMeta, InvokeRequest, InvokeResult, Pending } from './worker-types.js';
 
 /** For callers outside an invocation (tests, tools): no id, no deadline. */
 const NO_META: InvokeMeta = { requestId: '', timeoutMs: 0 };
 
-/** What a worker answered for one invocation. */
-export interface InvokeResult {
-  statusCode: number;
-  headers: Record<string, string | string[]>;
-  body: Buffer;
-  stdout: string;
-  stderr: string;
-  error: string | null;
-  /** Set when the failure was the caller's (a body that is not JSON), see ResultHeader. */
-  errorCode: 'INVALID_JSON_BODY' | null;
-  durationMs: number;
-  /**
-   * Set when the response is streamed: the worker sent its head, and the body follows on the
-   * stream (`body` is empty, the logs and duration come with the stream's end).
-   */
-  stream?: ResponseStream;
-}
-
-/** Where a worker's output printed outside invocations goes. */
-export type OutputListener = (stream: 'stdout' | 'stderr', text: string) => void;
-
-/** Output frames kept until a listener is set (a stem cell's load output, say), in characters. */
-const MAX_UNHEARD_OUTPUT_CHARS = 64 * 1024;
-/**
- * A partial frame may arrive while no request is in flight only if it can be an output frame:
- * at most this many bytes (its text, JSON-escaped, plus the header's few fields).
- */
-const MAX_UNASKED_PARTIAL_BYTES = 6 * 16_384 + 1024;
-
 const EMPTY = Buffer.alloc(0);
-
-/** Who waits for one invocation's answer: told exactly once, unless the connection outlives it unanswered. */
-export interface Pending {
-  resolve(result: InvokeResult): void;
-  reject(err: Error): void;
-}
-
-/** Where a function starts and how it is called: `spec.handler` and `spec.interface` (null: the defaults). */
-export type FunctionEntry = Pick<LoadHeader, 'interface' | 'handler'>;
 
 /** A partial frame that gets no new byte for this long (while the runtime reads) ends the connection. */
 export const FRAME_STALL_MS = 5000;
-
-/** What a client is accounted under and timed with. */
-export interface ClientContext {
-  clock: Clock;
-  budget: FrameBudget;
-  /** The budget's key: the function's name ('' for a stem cell until it is given one). */
-  budgetKey: string;
-}
 
 /**
  * One persistent, multiplexed connection to a worker. Requests are id-tagged frames, so any
@@ -109,9 +61,7 @@ export class WorkerClient {
   /** This connection's account of partial-frame bytes. */
   #holder: Holder;
   #stallTimer: TimerHandle | null = null;
-  #onOutput: OutputListener | null = null;
-  #unheard: Array<[stream: 'stdout' | 'stderr', text: string]> = [];
-  #unheardChars = 0;
+  #output = new OutputRelay();
 
   private constructor(socket: Socket, hello: HelloFrame, decoder: FrameDecoder, context: ClientContext) {
     this.#socket = socket;
@@ -241,11 +191,7 @@ export class WorkerClient {
 
   /** Registers where output printed outside invocations goes; what came before is handed over now. */
   onOutput(listener: OutputListener): void {
-    this.#onOutput = listener;
-    const unheard = this.#unheard;
-    this.#unheard = [];
-    this.#unheardChars = 0;
-    for (const [stream, text] of unheard) listener(stream, text);
+    this.#output.listen(listener);
   }
 
   /** Registers the one callback run when the connection is lost. */
@@ -338,12 +284,7 @@ export class WorkerClient {
     if (frame.t === 'hello') return this.#violation('said hello twice');
     if (frame.t === 'output') {
       if (body.length > 0) return this.#violation('sent an output frame with a body');
-      if (this.#onOutput) this.#onOutput(frame.stream, frame.text);
-      else if (this.#unheardChars + frame.text.length <= MAX_UNHEARD_OUTPUT_CHARS) {
-        this.#unheard.push([frame.stream, frame.text]);
-        this.#unheardChars += frame.text.length;
-      }
-      return;
+      return this.#output.push(frame.stream, frame.text);
     }
     if (frame.t === 'loaded') {
       const done = this.#loads.get(frame.id);
