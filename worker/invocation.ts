@@ -22,9 +22,6 @@ export interface Streaming {
   stream(response: FunctionResponse & { stream: BodySource }): Promise<void>;
 }
 
-/** A streamed body read whole (no `streaming` given: the HTTP mode) may be at most this large. */
-export const MAX_WHOLE_STREAM_BYTES = 6 * 1024 * 1024;
-
 /** What one invocation gave: a result frame's fields without its id, and the body bytes. */
 export type InvocationOutcome = Omit<ResultHeader, 't' | 'id'> & {
   body: Buffer;
@@ -44,8 +41,7 @@ export interface InitOutput {
  * Runs the function once for `head` and `body`, its stdout and stderr captured (at most
  * `maxLogBytes` together), after `init` (the load's output, for the first invocation). Never rejects: a throw, a function that did not load, or one not
  * loaded yet (a stem cell) is an outcome with `error` set. A streamed response goes to
- * `streaming.stream` (the outcome's `error` is then why the stream broke off, if it did);
- * without `streaming` it is read whole into the outcome's body.
+ * `streaming.stream` (the outcome's `error` is then why the stream broke off, if it did).
  */
 export async function runInvocation(
   loaded: LoadResult | null,
@@ -53,7 +49,7 @@ export async function runInvocation(
   body: Buffer,
   maxLogBytes: number,
   fnDir: string,
-  streaming?: Streaming,
+  streaming: Streaming,
   init: InitOutput | null = null,
 ): Promise<InvocationOutcome> {
   const started = performance.now();
@@ -67,15 +63,14 @@ export async function runInvocation(
   const { invoke: adapter, typescript } = loaded;
   const run = await runCaptured(async (): Promise<FunctionResponse> => {
     try {
-      const response = await adapter(head, body, streaming?.cancellation);
+      const response = await adapter(head, body, streaming.cancellation);
       if (response.stream === undefined) return response;
-      if (streaming === undefined) return { ...response, body: await readWhole(response.stream) };
       await streaming.stream(response as FunctionResponse & { stream: BodySource });
       return response;
     } catch (err) {
       // Like Lambda: the stack goes to the invocation's own log, the message to the caller.
       // A body that is not JSON is the caller's mistake: one line says so, no stack.
-      if (streaming?.cancellation.cancelled !== true) process.stderr.write(isInvalidJsonBody(err) ? `${messageOf(err)}\n` : `${stackOf(err)}\n`);
+      if (!streaming.cancellation.cancelled) process.stderr.write(isInvalidJsonBody(err) ? `${messageOf(err)}\n` : `${stackOf(err)}\n`);
       throw err;
     }
   }, maxLogBytes);
@@ -89,21 +84,6 @@ export async function runInvocation(
   }
   const { statusCode, headers, body: responseBody } = run.value;
   return { statusCode, headers, body: responseBody, stdout: out.stdout, stderr: out.stderr, error: null, errorCode: null, durationMs: elapsed(started), loadFailed: false };
-}
-
-/** A streamed body as one buffer, for a caller that cannot stream; too large a one fails. */
-async function readWhole(source: BodySource): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (let chunk = await source.next(); chunk !== null; chunk = await source.next()) {
-    size += chunk.length;
-    if (size > MAX_WHOLE_STREAM_BYTES) {
-      source.cancel(new Error('too large'));
-      throw new Error(`the streamed body is larger than ${MAX_WHOLE_STREAM_BYTES} bytes, the most a response here can hold whole`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
 }
 
 /** An outcome that carries an error instead of the function's answer. */
