@@ -65,6 +65,10 @@ export function errorResponse(err: unknown, log: Logger): { status: number; head
   } else if (err instanceof Unauthorized) {
     headers['www-authenticate'] = 'Bearer realm="glambdar"';
   }
+  if (err.invocation) {
+    headers['x-glambdar-request-id'] = err.invocation.requestId;
+    headers['x-glambdar-revision'] = String(err.invocation.revision);
+  }
   if (status >= 500 && err.code !== 'HANDLER_ERROR' && err.code !== 'FUNCTION_LOAD_FAILED') log.warn(`${err.code}: ${err.message}`);
   return { status, headers, body: JSON.stringify({ error: err.message, code: err.code }) };
 }

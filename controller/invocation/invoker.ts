@@ -187,7 +187,10 @@ export class Invoker {
         bytesSent: result ? result.body.length : null,
         ttfbMs: null,
       };
-      if (failure) throw failure;
+      if (failure) {
+        failure.invocation = { requestId, revision };
+        throw failure;
+      }
       return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate, revision };
     } catch (err) {
       // No container took the request (no capacity, engine unreachable): the log has no

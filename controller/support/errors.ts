@@ -5,6 +5,11 @@
  */
 export class GlambdarError extends Error {
   readonly code: string = 'INTERNAL';
+  /**
+   * The invocation this failure ended, once a container took it: the caller is told its request
+   * id and revision as a success would tell them, so the failed call's log record can be found.
+   */
+  invocation?: { requestId: string; revision: number };
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
