@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { runCaptured, writeRealStderr } from './capture.js';
 import { sourceLocation, type LoadResult } from './loader.js';
 import type { InvokeHeader, ResultHeader } from './protocol.js';
-import type { FunctionResponse } from './request.js';
+import { isInvalidJsonBody, type FunctionResponse } from './request.js';
 import type { WorkerScope } from './interfaces/types.js';
 import type { BodySource, Cancellation } from './body-source.js';
 
@@ -31,9 +31,15 @@ export type InvocationOutcome = Omit<ResultHeader, 't' | 'id'> & {
 
 const EMPTY = Buffer.alloc(0);
 
+/** What the function printed while it loaded: prepended to the first invocation's output (as Lambda shows init logs). */
+export interface InitOutput {
+  stdout: string;
+  stderr: string;
+}
+
 /**
  * Runs the function once for `head` and `body`, its stdout and stderr captured (at most
- * `maxLogBytes` together). Never rejects: a throw, a function that did not load, or one not
+ * `maxLogBytes` together), after `init` (the load's output, for the first invocation). Never rejects: a throw, a function that did not load, or one not
  * loaded yet (a stem cell) is an outcome with `error` set. A streamed response goes to
  * `streaming.stream` (the outcome's `error` is then why the stream broke off, if it did).
  */
@@ -44,10 +50,16 @@ export async function runInvocation(
   maxLogBytes: number,
   fnDir: string,
   streaming: Streaming,
+  init: InitOutput | null = null,
 ): Promise<InvocationOutcome> {
   const started = performance.now();
   if (!loaded) return failed(503, 'this worker has no function loaded yet', '', '', started, false);
-  if (!loaded.ok) return failed(500, `function failed to load: ${loaded.error}`, '', '', started, true);
+  const withInit = (captured: { stdout: string; stderr: string }) =>
+    init === null ? captured : { stdout: init.stdout + captured.stdout, stderr: init.stderr + captured.stderr };
+  if (!loaded.ok) {
+    const out = withInit({ stdout: '', stderr: '' });
+    return failed(500, `function failed to load: ${loaded.error}`, out.stdout, out.stderr, started, true);
+  }
   const { invoke: adapter, typescript } = loaded;
   const run = await runCaptured(async (): Promise<FunctionResponse> => {
     try {
@@ -57,22 +69,26 @@ export async function runInvocation(
       return response;
     } catch (err) {
       // Like Lambda: the stack goes to the invocation's own log, the message to the caller.
-      if (!streaming.cancellation.cancelled) process.stderr.write(`${stackOf(err)}\n`);
+      // A body that is not JSON is the caller's mistake: one line says so, no stack.
+      if (!streaming.cancellation.cancelled) process.stderr.write(isInvalidJsonBody(err) ? `${messageOf(err)}\n` : `${stackOf(err)}\n`);
       throw err;
     }
   }, maxLogBytes);
+  const out = withInit(run);
   if (!run.ok) {
+    // An escaped error of req.json() on a body that is not JSON: 400, the caller's mistake.
+    if (isInvalidJsonBody(run.error)) return { ...failed(400, messageOf(run.error), out.stdout, out.stderr, started, false), errorCode: 'INVALID_JSON_BODY' };
     // A TypeScript function's message also says which .ts line threw (its stack is source-mapped).
     const where = typescript ? sourceLocation(run.error, fnDir) : '';
-    return failed(500, messageOf(run.error) + where, run.stdout, run.stderr, started, false);
+    return failed(500, messageOf(run.error) + where, out.stdout, out.stderr, started, false);
   }
   const { statusCode, headers, body: responseBody } = run.value;
-  return { statusCode, headers, body: responseBody, stdout: run.stdout, stderr: run.stderr, error: null, durationMs: elapsed(started), loadFailed: false };
+  return { statusCode, headers, body: responseBody, stdout: out.stdout, stderr: out.stderr, error: null, errorCode: null, durationMs: elapsed(started), loadFailed: false };
 }
 
 /** An outcome that carries an error instead of the function's answer. */
 export function failed(statusCode: number, error: string, stdout: string, stderr: string, started: number, loadFailed = false): InvocationOutcome {
-  return { statusCode, headers: {}, body: EMPTY, stdout, stderr, error, durationMs: elapsed(started), loadFailed };
+  return { statusCode, headers: {}, body: EMPTY, stdout, stderr, error, errorCode: null, durationMs: elapsed(started), loadFailed };
 }
 
 /** Milliseconds since `started` (a `performance.now()`), to the microsecond. */

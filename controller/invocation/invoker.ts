@@ -6,6 +6,7 @@ import {
   FunctionNotFound,
   GlambdarError,
   HandlerError,
+  InvalidJsonBody,
   InvocationTimeout,
   RateLimited,
   TagNotFound,
@@ -167,7 +168,9 @@ export class Invoker {
         return this.#streamed(name, target, revision, startedAt, requestId, invokedAt, coldStart, rate, replica, result.stream);
       }
       if (result?.error) {
-        failure = replica.loadError ? new FunctionLoadFailed(result.error) : new HandlerError(result.error);
+        if (replica.loadError) failure = new FunctionLoadFailed(result.error);
+        else if (result.errorCode === 'INVALID_JSON_BODY') failure = new InvalidJsonBody(result.error);
+        else failure = new HandlerError(result.error);
       }
       statusCode = failure ? this.#statusOf(failure) : result!.statusCode;
       record = {
