@@ -98,10 +98,11 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     const after = await load(rt, 'rolling', 20, 4);
     expect(new Set(after.map((r) => r.body))).toEqual(new Set([JSON.stringify({ version: 'v2' })]));
     // Old containers leave once drained; the engine may take a moment to finish removing them.
+    // (The autoscaler may add a replica for the load just served: at least minWarm, all new.)
     await eventually(
       async () => {
         const now = await functionContainers(rt, 'rolling', oldIds);
-        return now.length === 2 && now.every((c) => !oldIds.includes(c.Id)) ? true : undefined;
+        return now.length >= 2 && now.every((c) => !oldIds.includes(c.Id)) ? true : undefined;
       },
       10_000,
       'old containers removed',
