@@ -12,6 +12,7 @@ import { invocationRoutes } from './routes/invocations.js';
 import { logRoutes } from './routes/logs.js';
 import { secretRoutes } from './routes/secrets.js';
 import { revisionRoutes } from './routes/revisions.js';
+import { rootRoute } from './routes/root.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { statsRoutes } from './routes/stats.js';
 
@@ -62,8 +63,10 @@ export function createApp(runtime: Runtime, log: Logger, manifests: ManifestStat
     res.type('text/plain; version=0.0.4').send(renderMetrics(runtime));
   });
 
+  rootRoute(app);
+
   app.use((req) => {
-    throw new RouteNotFound(`no route ${req.method} ${req.path}`);
+    throw new RouteNotFound(`no route ${req.method} ${req.path}; GET / lists the routes`);
   });
   app.use(errorMiddleware(log));
   return app;

@@ -80,13 +80,13 @@ describe('the glambdar CLI client', () => {
     expect(JSON.parse(bad.stdout)).toEqual({ error: 'invalid config: rateLimit: Invalid input: expected number, received string', code: 'INVALID_INPUT' });
   });
 
-  it('follows logs with -f: the last records, then each new one as a JSON line, until the function goes', async () => {
+  it('follows logs with -f -o json: the last records, then each new one as a JSON line, until the function goes', async () => {
     const form = new FormData();
     form.set('file', new Blob([new Uint8Array(await makeZip({ 'index.js': 'exports.handler = async (req) => { process.stdout.write(req.path + "\\n"); return "ok"; };' }))]), 'tail.zip');
     await fetch(`${server.url}/deploy`, { method: 'POST', body: form, headers: await authorization() });
     await fetch(`${server.url}/invoke/tail/first`, { method: 'POST' });
 
-    const child = spawn(process.execPath, [compiledFile('api/cli.js'), 'logs', 'tail', '-f'], { env: { ...cliEnv(), GLAMBDAR_URL: server.url } });
+    const child = spawn(process.execPath, [compiledFile('api/cli.js'), 'logs', 'tail', '-f', '-o', 'json'], { env: { ...cliEnv(), GLAMBDAR_URL: server.url } });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));

@@ -2,60 +2,13 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { specPatchFromForm } from '../schemas/index.js';
+import type { ContainerOutputEntry, FunctionInfo, LogRecord } from '../controller/index.js';
+import { infoTable } from './info-table.js';
+import { down, gc, serve } from './cli/local.js';
+import { containerOutputLines, describeFunction, logRecordLines, machine, outputFormat, wideTable } from './cli/output.js';
+import { USAGE } from './cli/usage.js';
+import { VERSION } from './version.js';
 import { findToken, unauthorizedHint } from './cli-token.js';
-import { loadConfig, startServer } from './server.js';
-
-const USAGE = `usage: glambdar <command>
-
-  serve                         run the runtime (GLAMBDAR_DIR, GLAMBDAR_PORT, GLAMBDAR_IMAGE ...)
-  deploy <file.zip> [k=v ...]   deploy a function (spec fields as k=v, e.g. rateLimit=5)
-  invoke <name> [json] [--key K] invoke a function with a JSON body (a private one: with key K,
-                                or the admin token)
-  invoke --async <name> [json]  queue an async invocation; prints its request id
-  jobs [name] [--status S]      async jobs, newest first (S: queued, running, succeeded, dead)
-  job <id>                      one async job as JSON: status, attempts, response, error
-  retry <id>                    queue a dead job again for a new round of tries
-  info [name]                   list functions as a table, or one function as JSON
-  logs <name> [limit] [-f]      invocation logs, newest first; -f prints the last ones, then
-                                each new one as it comes (one JSON line each) until Ctrl-C
-  config <name> k=v ...         change spec fields live (traffic='[{"revision":2,"percent":90},...]')
-  revisions <name>              the kept revisions: traffic, tags, containers
-  rollback <name> [N|tag]       roll back to revision N (or the one a tag names; default:
-                                the revision before the latest), as a new generation
-  del <name>                    delete a function
-  secret set <name> [--from-file F | value | -]
-                                store a secret (from a file, the argument, or stdin with -)
-  secret ls                     list secrets: names, sizes, times, users (never values)
-  secret rm <name>              delete a secret no function uses
-  keys create <function>        make a key for a private function (shown once)
-  keys ls <function>            list a function's keys (ids and times)
-  keys rm <function> <id>       revoke a key
-  ui                            print the dashboard's address (it opens nothing); sign in there
-                                with the admin token
-  export <name>|--all --format knative|kubernetes [--image-prefix R]
-                                the function(s) as Knative or Kubernetes YAML, validated, for
-                                kubectl apply -f - (images: <R>/<name>:r<revision>-<digest>,
-                                R defaults to glambdar; docs/kubernetes.md)
-  image <name> [--tag T] [--image-prefix R]
-                                build the function's latest revision as an image with the
-                                local Docker engine, offline: <R>/<name>:<T>, T defaulting to
-                                r<revision>-<digest> (the image the export references)
-
-The client commands talk to GLAMBDAR_URL (default http://127.0.0.1:8000) and send the admin
-token from GLAMBDAR_TOKEN, else from admin-token in GLAMBDAR_DIR (default ~/.glambdar).`;
-
-async function serve(): Promise<void> {
-  const running = await startServer({ config: loadConfig() });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    running.log.info(`${signal}: draining in-flight requests and stopping (containers stay for the next start)`);
-    void running.close().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-}
 
 function fieldsOf(pairs: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -173,12 +126,13 @@ async function client(command: string, args: string[]): Promise<void> {
   };
   switch (command) {
     case 'deploy': {
-      const [file, ...rest] = args;
+      const wait = args.includes('--wait');
+      const [file, ...rest] = args.filter((a) => a !== '--wait');
       if (!file) throw new Error('deploy needs a .zip file');
       const form = new FormData();
       form.set('file', new Blob([await readFile(file)]), basename(file));
       for (const [k, v] of Object.entries(fieldsOf(rest))) form.set(k, v);
-      return print(await fetch(`${base}/deploy`, { method: 'POST', body: form }));
+      return print(await fetch(`${base}/deploy${wait ? '?wait=ready' : ''}`, { method: 'POST', body: form }));
     }
     case 'invoke': {
       const key = option(args, '--key');
@@ -211,16 +165,59 @@ async function client(command: string, args: string[]): Promise<void> {
     case 'retry':
       if (!args[0]) throw new Error('retry needs a request id');
       return print(await fetch(`${base}/invocations/${encodeURIComponent(args[0])}/retry`, { method: 'POST' }));
-    case 'info':
-      return print(await fetch(args[0] ? `${base}/info/${args[0]}` : `${base}/info?format=table`));
+    case 'info': {
+      const { format, rest } = outputFormat(args);
+      const [name] = rest;
+      const res = await fetch(name ? `${base}/info/${name}` : `${base}/info`);
+      if (!res.ok) return print(res);
+      const body = (await res.json()) as FunctionInfo | { functions: FunctionInfo[] };
+      const functions = 'functions' in body ? body.functions : [body];
+      if (format === 'json' || format === 'yaml') process.stdout.write(machine('functions' in body ? functions : body, format));
+      else if (format === 'wide') process.stdout.write(wideTable(functions, Date.now()));
+      else process.stdout.write(name ? describeFunction(functions[0]!, Date.now()) : infoTable(functions, Date.now()));
+      return;
+    }
     case 'logs': {
-      const follow = args.some((a) => a === '-f' || a === '--follow');
-      const [name, limit = '20'] = args.filter((a) => a !== '-f' && a !== '--follow');
+      const { format, rest } = outputFormat(args);
+      const follow = rest.some((a) => a === '-f' || a === '--follow');
+      const container = rest.includes('--container');
+      const [name, limit = '20'] = rest.filter((a) => a !== '-f' && a !== '--follow' && a !== '--container');
       if (!name) throw new Error('logs needs a function name');
-      const res = await fetch(`${base}/logs/${name}?limit=${limit}${follow ? '&follow=1' : ''}`);
-      if (!follow || !res.ok || !res.body) return print(res);
+      if (container && follow) throw new Error('logs: --container shows what is kept; it does not follow (-f)');
+      const res = await fetch(`${base}/logs/${name}?limit=${limit}${follow ? '&follow=1' : ''}${container ? '&container=1' : ''}`);
+      if (!res.ok) return print(res);
+      if (format === 'wide') throw new Error('logs: -o takes json or yaml');
+      if (format === 'json') {
+        // As the server sends it: a JSON array, or one record per line when following.
+        if (follow && res.body) for await (const chunk of res.body) process.stdout.write(chunk);
+        else await print(res);
+        return;
+      }
+      if (format === 'yaml') {
+        if (follow) throw new Error('logs: -f prints records as they come; use -o json for one JSON line each');
+        process.stdout.write(machine(await res.json(), 'yaml'));
+        return;
+      }
+      if (container) {
+        for (const entry of (await res.json()) as ContainerOutputEntry[]) process.stdout.write(containerOutputLines(entry));
+        return;
+      }
+      if (!follow || !res.body) {
+        // Oldest first, as a log reads; the API gives the newest first.
+        for (const record of ((await res.json()) as LogRecord[]).reverse()) process.stdout.write(logRecordLines(record));
+        return;
+      }
       // The server streams one JSON record per line and ends when the function is deleted.
-      for await (const chunk of res.body) process.stdout.write(chunk);
+      let pending = '';
+      for await (const chunk of res.body) {
+        pending += Buffer.from(chunk).toString('utf8');
+        let nl: number;
+        while ((nl = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (line.trim() !== '') process.stdout.write(logRecordLines(JSON.parse(line) as LogRecord));
+        }
+      }
       return;
     }
     case 'config': {
@@ -268,7 +265,14 @@ async function client(command: string, args: string[]): Promise<void> {
     case 'keys':
       return keys(args, base, fetch);
     default:
-      throw new Error(USAGE);
+      throw new UnknownCommand(command);
+  }
+}
+
+/** A command this CLI does not have: exit 2, as a usage error. */
+class UnknownCommand extends Error {
+  constructor(command: string) {
+    super(`unknown command "${command}"; run glambdar help for the commands`);
   }
 }
 
@@ -336,12 +340,15 @@ async function keys(args: string[], base: string, fetch: Fetch): Promise<void> {
   }
 }
 
-const [command = 'serve', ...args] = process.argv.slice(2);
+const [command, ...args] = process.argv.slice(2);
 try {
-  if (command === 'serve') await serve();
-  else if (command === 'help' || command === '--help') process.stdout.write(USAGE + '\n');
+  if (command === undefined || command === 'help' || command === '-h' || command === '--help') process.stdout.write(USAGE + '\n');
+  else if (command === 'version' || command === '--version') process.stdout.write(`glambdar ${VERSION}\n`);
+  else if (command === 'serve') await serve(args);
+  else if (command === 'down') await down(process.env['GLAMBDAR_URL'] ?? 'http://127.0.0.1:8000');
+  else if (command === 'gc') await gc();
   else await client(command, args);
 } catch (err) {
   process.stderr.write(`glambdar: ${(err as Error).message}\n`);
-  process.exit(1);
+  process.exit(err instanceof UnknownCommand ? 2 : 1);
 }

@@ -1,12 +1,14 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { GlambdarError, InvalidInput, NoCapacity, PayloadTooLarge, QueueFull, RateLimited, Unauthorized, type Logger } from '../controller/index.js';
+import { GlambdarError, InsufficientStorage, InvalidInput, NoCapacity, PayloadTooLarge, QueueFull, RateLimited, Unauthorized, type Logger } from '../controller/index.js';
 
 /** The one mapping from error code to HTTP status. */
 const STATUS_BY_CODE: Record<string, number> = {
   INVALID_INPUT: 400,
   INVALID_NAME: 400,
   INVALID_ARCHIVE: 400,
+  INVALID_JSON_BODY: 400,
+  INVALID_CODE: 400,
   COMPILE_FAILED: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
@@ -19,10 +21,13 @@ const STATUS_BY_CODE: Record<string, number> = {
   JOB_NOT_FOUND: 404,
   JOB_NOT_DEAD: 409,
   OWNED_BY_MANIFEST: 409,
+  OWNED_BY_API: 409,
+  FUNCTION_DELETING: 409,
   SECRET_IN_USE: 409,
   PAYLOAD_TOO_LARGE: 413,
   HOST_NOT_ALLOWED: 421,
   EXPORT_INVALID: 422,
+  NOT_READY: 422,
   RATE_LIMITED: 429,
   HANDLER_ERROR: 500,
   FUNCTION_LOAD_FAILED: 500,
@@ -32,6 +37,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   SANDBOX_UNAVAILABLE: 503,
   QUEUE_FULL: 503,
   INVOCATION_TIMEOUT: 504,
+  INSUFFICIENT_STORAGE: 507,
 };
 
 /** HTTP status of an error; anything unknown is a 500. */
@@ -58,6 +64,10 @@ export function errorResponse(err: unknown, log: Logger): { status: number; head
     headers['retry-after'] = '1';
   } else if (err instanceof Unauthorized) {
     headers['www-authenticate'] = 'Bearer realm="glambdar"';
+  }
+  if (err.invocation) {
+    headers['x-glambdar-request-id'] = err.invocation.requestId;
+    headers['x-glambdar-revision'] = String(err.invocation.revision);
   }
   if (status >= 500 && err.code !== 'HANDLER_ERROR' && err.code !== 'FUNCTION_LOAD_FAILED') log.warn(`${err.code}: ${err.message}`);
   return { status, headers, body: JSON.stringify({ error: err.message, code: err.code }) };
@@ -87,6 +97,7 @@ function translateExpressError(err: unknown): unknown {
   if (err instanceof GlambdarError) return err;
   const e = err as { type?: string; code?: string; status?: number; message?: string; field?: string };
   if (e?.type === 'entity.too.large') return new PayloadTooLarge('request body is too large');
+  if (e?.code === 'ENOSPC') return new InsufficientStorage('the data disk is full: the upload could not be stored; free space or delete functions');
   if (e?.type === 'entity.parse.failed') return new InvalidInput('request body is not valid JSON');
   if (e?.code === 'LIMIT_FILE_SIZE') return new PayloadTooLarge('upload is larger than 50 MiB');
   if (typeof e?.code === 'string' && e.code.startsWith('LIMIT_')) return new InvalidInput(`upload rejected: ${e.message ?? e.code}`);

@@ -28,9 +28,21 @@ export function formatTraffic(traffic: readonly TrafficShare[]): string {
   return traffic.map((t) => `${t.revision}:${t.percent}%${t.tags.map((tag) => `@${tag}`).join('')}`).join(' ');
 }
 
-/** `GET /info?format=table`. */
+/** Why a row is not Ready, in one word: a broken manifest first, else the Ready condition's reason. */
+function reasonOf(f: FunctionInfo): string {
+  if (f.status.phase === 'Ready') return '-';
+  const conditions = f.status.conditions;
+  const failing = conditions.find((c) => c.type === 'SourceValid' && c.status === 'False') ?? conditions.find((c) => c.type === 'Ready' && c.status !== 'True');
+  return failing?.reason ?? '-';
+}
+
+/**
+ * `GET /info?format=table`. Columns say what they hold: MIN is `minWarm` (containers kept warm
+ * with no traffic) beside READY (ready/running now); SOURCE is `api` or the manifest file;
+ * REASON says why a row is not Ready.
+ */
 export function infoTable(functions: readonly FunctionInfo[], now: number): string {
-  const rows = [['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'INTERFACE', 'STATUS', 'AGE']];
+  const rows = [['NAME', 'READY', 'MIN', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'INTERFACE', 'SOURCE', 'STATUS', 'REASON', 'AGE']];
   for (const f of functions) {
     rows.push([
       f.name,
@@ -42,7 +54,9 @@ export function infoTable(functions: readonly FunctionInfo[], now: number): stri
       formatTraffic(f.traffic),
       // Not known until a container loaded the function (when spec.interface is unset).
       f.interface ?? '<unknown>',
+      f.source === 'api' ? 'api' : (f.manifestPath ?? 'manifest'),
       f.status.phase,
+      reasonOf(f),
       formatAge(now - Date.parse(f.createdAt)),
     ]);
   }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PayloadTooLarge, splitTaggedName, type InvokeRequest, type Logger, type Runtime } from '../controller/index.js';
-import { sendStream } from './stream-response.js';
+import { sendStream, withInvocationHeaders } from './stream-response.js';
 import { sendError } from './http-errors.js';
 
 /** Largest invocation body (README "API"). */
@@ -120,18 +120,9 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
   const { name, tag, request, body } = await readInvocation(req, INVOKE_PREFIX, runtime);
   const outcome = await runtime.invoke(name, request, body, tag);
   if (outcome.stream !== undefined) return sendStream(res, outcome, outcome.stream);
-  // The worker client has dropped hop-by-hop and x-glambdar-* headers a handler set. The
-  // object is this response's own (parsed from its result frame): completed in place, not copied.
-  const headers: Record<string, string | string[] | number> = outcome.headers;
+  const headers = withInvocationHeaders(outcome);
   // 204 and 304 carry no body, so no length either (node sends no body for them).
   if (outcome.statusCode !== 204 && outcome.statusCode !== 304) headers['content-length'] = outcome.body.length;
-  headers['x-glambdar-request-id'] = outcome.requestId;
-  headers['x-glambdar-revision'] = outcome.revision;
-  if (outcome.rate.limit > 0) {
-    headers['ratelimit-limit'] = outcome.rate.limit;
-    headers['ratelimit-remaining'] = outcome.rate.remaining;
-    headers['ratelimit-reset'] = Math.ceil(outcome.rate.resetMs / 1000);
-  }
   res.writeHead(outcome.statusCode, headers);
   // A small body leaves as a latin1 string (each byte one character, so the bytes are
   // unchanged): node then sends head and body as one string in one write, where a Buffer

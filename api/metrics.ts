@@ -22,6 +22,8 @@ export function renderMetrics(runtime: Runtime): string {
   out.push(`glambdar_functions ${functions.length}`);
   family(out, 'glambdar_stem_cells_ready', 'gauge', 'Generic warm containers waiting to be specialised.');
   out.push(`glambdar_stem_cells_ready ${snapshot.stemCellsReady}`);
+  family(out, 'glambdar_invocation_records_dropped_total', 'counter', 'Invocation records not written (the data disk under its reserve, or a refused write), since the process started.');
+  out.push(`glambdar_invocation_records_dropped_total ${snapshot.recordsDropped}`);
   gauge('glambdar_invocations_total', 'Invocations recorded.', 'counter', (f) => f.invokeCount);
   gauge('glambdar_replicas', 'Containers of the function.', 'gauge', (f) => f.status.replicas);
   gauge('glambdar_ready_replicas', 'Containers ready to serve.', 'gauge', (f) => f.status.readyReplicas);

@@ -102,9 +102,12 @@ describe('the HTTP API', () => {
         log: silentLogger,
         watchManifests: false,
       });
-      await expect(starting).rejects.toMatchObject({ code: 'EADDRINUSE' });
-      // A stem cell was on its way when the listen failed; it is removed, not left running.
-      await vi.waitFor(() => expect(other.starts).toBe(1), { timeout: 2_000, interval: 5 });
+      await expect(starting).rejects.toMatchObject({
+        code: 'EADDRINUSE',
+        message: `port ${server.port} is in use (GLAMBDAR_PORT); stop what listens there, or set GLAMBDAR_PORT to another port`,
+      });
+      // The port is taken before anything starts: no stem cell was ever started.
+      expect(other.starts).toBe(0);
       expect(other.containers.size).toBe(0);
     } finally {
       await other.closeAll();
@@ -208,7 +211,7 @@ describe('the HTTP API', () => {
     expect(await (await fetch(`${server.url}/invoke/ghost`)).json()).toEqual({ error: 'function "ghost" not found', code: 'FUNCTION_NOT_FOUND' });
     expect((await control(`/logs/ghost`)).status).toBe(404);
     expect((await control(`/del/ghost`, { method: 'DELETE' })).status).toBe(404);
-    expect(await (await control(`/nothing`)).json()).toEqual({ error: 'no route GET /nothing', code: 'ROUTE_NOT_FOUND' });
+    expect(await (await control(`/nothing`)).json()).toEqual({ error: 'no route GET /nothing; GET / lists the routes', code: 'ROUTE_NOT_FOUND' });
   });
 
   it('shows functions as a kubectl-like table and as Prometheus metrics', async () => {
@@ -222,8 +225,8 @@ describe('the HTTP API', () => {
     });
     const table = await (await control(`/info?format=table`)).text();
     const [header, row] = table.trimEnd().split('\n');
-    expect(header?.split(/\s+/)).toEqual(['NAME', 'READY', 'WARM', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'INTERFACE', 'STATUS', 'AGE']);
-    expect(row?.split(/\s+/).slice(0, 8)).toEqual(['echo', '1/1', '0', '3/s', '<none>', '1/1', '1:100%', 'glambdar']);
+    expect(header?.split(/\s+/)).toEqual(['NAME', 'READY', 'MIN', 'RATE-LIMIT', 'SCHEDULE', 'GENERATION', 'TRAFFIC', 'INTERFACE', 'SOURCE', 'STATUS', 'REASON', 'AGE']);
+    expect(row?.split(/\s+/).slice(0, 11)).toEqual(['echo', '1/1', '0', '3/s', '<none>', '1/1', '1:100%', 'glambdar', 'api', 'Ready', '-']);
     const plain = await control(`/info`, { headers: { accept: 'text/plain' } });
     // The same table, but for AGE, which may have ticked over a second in between.
     const withoutAge = (text: string) => text.trimEnd().split('\n').map((line) => line.replace(/\s+\S+$/, ''));

@@ -64,7 +64,20 @@ export interface StartOptions {
   watchManifests?: boolean;
 }
 
-/** Opens the data folder, starts the control loop and listens. */
+/** Listens, or says in words that the port is taken (the error keeps node's code). */
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(Object.assign(new Error(`port ${port} is in use (GLAMBDAR_PORT); stop what listens there, or set GLAMBDAR_PORT to another port`), { code: err.code }));
+      else if (err.code === 'EACCES') reject(Object.assign(new Error(`port ${port} needs privileges this user does not have (GLAMBDAR_PORT); use a port above 1023`), { code: err.code }));
+      else if (err.code === 'EADDRNOTAVAIL') reject(Object.assign(new Error(`${host} is not an address of this host (GLAMBDAR_HOST)`), { code: err.code }));
+      else reject(err);
+    });
+    server.listen(port, host, () => resolve());
+  });
+}
+
+/** Opens the data folder, takes the port, starts the control loop, then serves. */
 export async function startServer(options: StartOptions): Promise<GlambdarServer> {
   const log = options.log ?? createLogger(options.config.logLevel);
   const { config } = options;
@@ -75,26 +88,39 @@ export async function startServer(options: StartOptions): Promise<GlambdarServer
   const manifests = options.watchManifests === false ? null : new ManifestSource({ dir: config.manifestsDir, target: runtime, log });
   const app = createApp(runtime, log, manifests, { listenHost: config.host, allowedHosts: config.allowedHosts, corsOrigins: config.corsOrigins });
   const prefixed = PREFIX_ROUTES.map((route) => ({ prefix: route.prefix, handle: route.create(runtime, log) }));
-  const server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
     for (const route of prefixed) if (url.startsWith(route.prefix)) return route.handle(req, res);
     app(req, res);
+  };
+  // The port is taken first, so a port in use stops the start before anything runs; requests
+  // that come while the runtime starts wait for it (the first invoke after a restart finds the
+  // containers it adopts, and the first /manifests the whole folder).
+  let waiting: Array<() => void> | null = [];
+  const server = createServer((req, res) => {
+    if (waiting === null) handle(req, res);
+    else waiting.push(() => handle(req, res));
   });
   server.keepAliveTimeout = 65_000;
-  await runtime.start();
   try {
-    // The whole folder is read and applied before listening, so the first /manifests is complete.
-    await manifests?.start();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.config.port, options.config.host, () => resolve());
-    });
+    await listen(server, options.config.port, options.config.host);
   } catch (err) {
-    // A port in use, say: stop what started (stem cells being created) so nothing outlives us.
+    await runtime.stop();
+    throw err;
+  }
+  try {
+    await runtime.start();
+    await manifests?.start();
+  } catch (err) {
+    server.close();
+    server.closeAllConnections();
     await manifests?.close();
     await runtime.stop();
     throw err;
   }
+  const held = waiting;
+  waiting = null;
+  for (const run of held) run();
   const port = (server.address() as AddressInfo).port;
   const url = `http://${options.config.host}:${port}`;
   log.info(`glambdar listening on ${url} (data in ${options.config.dir})`);

@@ -10,14 +10,7 @@ import type { InvokeOutcome, ResponseStream } from '../controller/index.js';
  * away cancels the handler's stream.
  */
 export function sendStream(res: ServerResponse, outcome: InvokeOutcome, stream: ResponseStream): void {
-  const headers: Record<string, string | string[] | number> = outcome.headers;
-  headers['x-glambdar-request-id'] = outcome.requestId;
-  headers['x-glambdar-revision'] = outcome.revision;
-  if (outcome.rate.limit > 0) {
-    headers['ratelimit-limit'] = outcome.rate.limit;
-    headers['ratelimit-remaining'] = outcome.rate.remaining;
-    headers['ratelimit-reset'] = Math.ceil(outcome.rate.resetMs / 1000);
-  }
+  const headers = withInvocationHeaders(outcome);
   // A client that left while the handler was starting: its stream is cancelled at once.
   if (res.destroyed) return stream.cancel('the client went away');
   res.writeHead(outcome.statusCode, headers);
@@ -34,4 +27,22 @@ export function sendStream(res: ServerResponse, outcome: InvokeOutcome, stream: 
       else res.destroy();
     },
   });
+}
+
+/**
+ * The handler's headers plus the invocation's own (request id, revision, rate limit), buffered
+ * or streamed alike. The worker client has dropped hop-by-hop and x-glambdar-* headers a
+ * handler set; the object is this response's own (parsed from its frame), so it is completed
+ * in place, not copied.
+ */
+export function withInvocationHeaders(outcome: InvokeOutcome): Record<string, string | string[] | number> {
+  const headers: Record<string, string | string[] | number> = outcome.headers;
+  headers['x-glambdar-request-id'] = outcome.requestId;
+  headers['x-glambdar-revision'] = outcome.revision;
+  if (outcome.rate.limit > 0) {
+    headers['ratelimit-limit'] = outcome.rate.limit;
+    headers['ratelimit-remaining'] = outcome.rate.remaining;
+    headers['ratelimit-reset'] = Math.ceil(outcome.rate.resetMs / 1000);
+  }
+  return headers;
 }

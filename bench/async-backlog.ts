@@ -15,7 +15,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, zipOf } from './fixtures.js';
+import { freePort, waitForInstance, zipOf } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'api', 'cli.js');
@@ -94,16 +94,7 @@ async function main(): Promise<void> {
   });
   let instance = '';
   try {
-    for (let i = 0; ; i++) {
-      try {
-        const res = await call(port, 'GET', '/healthz');
-        instance = (JSON.parse(res.body) as { instance: string }).instance;
-        break;
-      } catch {
-        if (i > 200) throw new Error('runtime did not start');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    instance = await waitForInstance(port);
     auth = { authorization: `Bearer ${(await readFile(join(dir, 'admin-token'), 'utf8')).trim()}` };
     const zip = await zipOf({ 'index.js': PING });
     await deploy(port, 'ping', zip, { maxConcurrency: '64' });

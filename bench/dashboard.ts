@@ -20,7 +20,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium, signIn, watchErrors } from './chromium.js';
-import { freePort, zipOf } from './fixtures.js';
+import { freePort, waitForInstance, zipOf } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'api', 'cli.js');
@@ -97,15 +97,7 @@ async function main(): Promise<void> {
   // puppeteer starts the browser as the leader of its own process group.
   const browserGroup = chromium.browser.process()!.pid!;
   try {
-    for (let i = 0; ; i++) {
-      try {
-        instance = ((await (await fetch(`${url}/healthz`)).json()) as { instance: string }).instance;
-        break;
-      } catch {
-        if (i > 200) throw new Error('runtime did not start');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    instance = await waitForInstance(port);
     const token = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
     const form = new FormData();
     form.set('file', new Blob([new Uint8Array(await zipOf({ 'index.js': PING }))]), 'ping.zip');

@@ -19,3 +19,17 @@ export async function zipOf(files: Record<string, string>): Promise<Buffer> {
   for await (const c of zip.outputStream) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
+
+/** Waits (at most ~10 s) for the runtime on `port` to answer `/healthz`, and gives its instance id. */
+export async function waitForInstance(port: number): Promise<string> {
+  for (let i = 0; i <= 200; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (res.ok) return ((await res.json()) as { instance: string }).instance;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('runtime did not start');
+}

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, zipOf } from './fixtures.js';
+import { freePort, waitForInstance, zipOf } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'api', 'cli.js');
@@ -44,14 +44,7 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${port}`;
   let instance = '';
   try {
-    for (let i = 0; !instance; i++) {
-      try {
-        instance = ((await (await fetch(`${base}/healthz`)).json()) as { instance: string }).instance;
-      } catch {
-        if (i > 200) throw new Error('runtime did not start');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    instance = await waitForInstance(port);
     const auth = { authorization: `Bearer ${(await readFile(join(dir, 'admin-token'), 'utf8')).trim()}` };
     const zip = await zipOf({ 'index.js': PING });
     for (const [name, fields] of [['ping', {}], ['ping-key', { auth: 'key' }]] as const) {

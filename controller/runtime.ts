@@ -1,10 +1,14 @@
 import type { KeyInfo, NewKey } from './access/access-control.js';
+import type { ContainerOutputEntry } from './invocation/container-output.js';
 import type { InvokeOutcome } from './invocation/invoker.js';
 import { revisionInfos, type RevisionInfo } from './revisions/revision-info.js';
 import type { InvokeRequest } from './pool/worker-client.js';
 import { functionInfo, type FunctionInfo } from './reconcile/status.js';
+import { InfoListing, type InfoPage, type ListOptions } from './reconcile/info-listing.js';
+import { awaitRollout } from './reconcile/rollout.js';
 import { SecretAdmin, type SecretListing, type SecretWrite } from './secrets/secret-admin.js';
 import type { DeployRequest, RollbackTarget, WriteResult } from './state/desired-state.js';
+import type { TimerHandle } from './support/clock.js';
 import type { FunctionRecord, FunctionSource, LogRecord, Revision } from './state/records.js';
 import { TagNotFound, withCauses } from './support/errors.js';
 import type { MetricsSnapshot, RuntimeParts } from './wiring.js';
@@ -26,10 +30,12 @@ export class Runtime {
   #resync: Resync;
   #stopped = false;
   #secretAdmin: SecretAdmin;
+  #listing: InfoListing;
 
   constructor(parts: RuntimeParts) {
     this.#resync = new Resync(parts);
     this.#p = parts;
+    this.#listing = new InfoListing({ build: () => this.#buildList(), clock: parts.clock });
     this.#secretAdmin = new SecretAdmin({ secrets: parts.secrets, desired: parts.desired, enqueue: (name) => parts.queue.add(name) });
     parts.onPurged((name) => this.#purged(name));
   }
@@ -53,6 +59,12 @@ export class Runtime {
     const { sandbox, log, hostFit, stemCells, autoscaler, queue } = this.#p;
     void sandbox.prepare().catch((err: unknown) => log.error(`runtime image not ready (functions start once it is): ${withCauses(err)}`));
     hostFit.learn(sandbox);
+    // Containers no runtime can ever adopt (their data folder was deleted): gone, in the background.
+    void this.#p.collectOrphans?.().then(
+      (removed) => removed.length > 0 && log.info(`removed ${removed.length} orphaned container(s) of runtimes whose data folder is gone: ${removed.map((c) => c.name).join(', ')}`),
+      (err: unknown) => log.warn(`could not look for orphaned containers: ${withCauses(err)}`),
+    );
+    await this.#p.space.ensureBallast();
     // Whatever a crash cut short: keys of functions gone, secret values not yet rolled out.
     this.#p.access.sweep((name) => this.#p.store.get(name) !== undefined);
     this.#p.desired.refreshSecrets();
@@ -68,6 +80,21 @@ export class Runtime {
   /** Deploys (or redeploys) a function from an archive or folder; the spec patch merges over the current spec. */
   async deploy(request: DeployRequest): Promise<WriteResult> {
     return this.#written(await this.#p.desired.deploy(request));
+  }
+
+  /**
+   * Waits until the function's current generation has a container that loaded its code
+   * (`POST /deploy?wait=ready`), or rejects with NotReady and the load or start error; see
+   * reconcile/rollout.ts. The default deadline is the start timeout and 5 s.
+   */
+  async awaitReady(name: string, timeoutMs = this.#p.config.startTimeoutMs + 5_000): Promise<void> {
+    const { pool, store, clock } = this.#p;
+    await awaitRollout({ pool, store, clock }, this.#p.desired.live(name), timeoutMs);
+  }
+
+  /** Refuses (507 INSUFFICIENT_STORAGE) before an upload is stored when the data disk is under its reserve. */
+  checkStorage(): void {
+    this.#p.desired.checkStorage();
   }
 
   /** Applies a partial spec live. */
@@ -95,25 +122,46 @@ export class Runtime {
     return revisionInfos(fn, this.#p.store.revisions(name), this.#p.plans.plan(fn), this.#p.pool.replicas(name));
   }
 
-  /** Deletes a function: marks it, lets reconcile drain and remove everything, waits up to `waitMs`. */
-  async remove(name: string, source: FunctionSource = 'api', waitMs = 30_000): Promise<void> {
-    const gone = new Promise<void>((resolve) => {
-      const list = this.#purgeWaiters.get(name) ?? [];
-      list.push(resolve);
-      this.#purgeWaiters.set(name, list);
-    });
+  /**
+   * Deletes a function: marks it, lets reconcile drain and remove everything, and waits up to
+   * `waitMs` for that. Says which happened: `deleted` (it is gone) or `deleting` (it still
+   * drains; a deploy of the name is refused until it is gone).
+   */
+  async remove(name: string, source: FunctionSource = 'api', waitMs = 30_000): Promise<'deleted' | 'deleting'> {
+    let resolveGone!: () => void;
+    const gone = new Promise<'deleted'>((resolve) => (resolveGone = () => resolve('deleted')));
+    const list = this.#purgeWaiters.get(name) ?? [];
+    list.push(resolveGone);
+    this.#purgeWaiters.set(name, list);
     try {
       this.#p.desired.markDeleting(name, source);
     } catch (err) {
-      this.#purgeWaiters.delete(name);
+      const left = (this.#purgeWaiters.get(name) ?? []).filter((r) => r !== resolveGone);
+      if (left.length > 0) this.#purgeWaiters.set(name, left);
+      else this.#purgeWaiters.delete(name);
       throw err;
     }
     // Its keys go now, not at the purge: a function deployed again under its name meanwhile starts with none.
     this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
     this.#p.events.functionGone(name);
+    this.#listing.changed();
     this.#p.queue.add(name);
-    await Promise.race([gone, new Promise<void>((r) => this.#p.clock.setTimeout(r, waitMs))]);
+    if (waitMs <= 0) return 'deleting';
+    let timer: TimerHandle | null = null;
+    const outcome = await Promise.race([gone, new Promise<'deleting'>((resolve) => (timer = this.#p.clock.setTimeout(() => resolve('deleting'), waitMs)))]);
+    if (timer) this.#p.clock.clearTimeout(timer);
+    return outcome;
+  }
+
+  /**
+   * The GitOps source's word on a function it manages: its manifest file applies (`problem`
+   * null) or not (the file's first error). Shown as the SourceValid condition.
+   */
+  reportSource(name: string, problem: string | null): void {
+    const fn = this.#p.store.get(name);
+    if (!fn || fn.deleting) return;
+    if (this.#p.sources.report(name, problem, fn.generation, this.#p.clock.now())) this.#listing.changed();
   }
 
   /** Throws Unauthorized unless `authorization` carries the admin token (always passes with GLAMBDAR_AUTH=none). */
@@ -210,14 +258,22 @@ export class Runtime {
     return this.#info(this.#p.desired.live(name));
   }
 
-  /** FunctionInfo of every function. */
-  list(): FunctionInfo[] {
-    // Counters come from invocation records; write the pending ones so they are current.
-    this.#p.invocations.flush();
-    return this.#p.store
-      .list()
-      .filter((fn) => !fn.deleting)
-      .map((fn) => this.#info(fn));
+  /**
+   * FunctionInfo of every function, by name, from a snapshot shared by every reader and built
+   * at most once a second (reconcile/info-listing.ts): counts may be that old.
+   */
+  list(): readonly FunctionInfo[] {
+    return this.#listing.all();
+  }
+
+  /** One page of `GET /info` (`?limit=&continue=`), from the same snapshot. */
+  listPage(options: ListOptions): InfoPage {
+    return this.#listing.page(options);
+  }
+
+  /** Every live function and who owns it: what the GitOps source decides ownership by (live, cheap). */
+  owners(): Array<Pick<FunctionRecord, 'name' | 'source' | 'manifestPath'>> {
+    return this.#p.store.list().filter((fn) => !fn.deleting);
   }
 
   /**
@@ -245,6 +301,15 @@ export class Runtime {
     return this.#p.store.logsAfter(name, options);
   }
 
+  /**
+   * What the function's containers printed outside invocations (at load, in background timers),
+   * the newest `limit` entries, oldest first; in memory, bounded per function.
+   */
+  containerLogs(name: string, limit: number): ContainerOutputEntry[] {
+    this.#p.desired.live(name);
+    return this.#p.containerOutput.read(name, limit);
+  }
+
   /** A function's last `seconds` whole seconds, one point each (`GET /stats/:name`): traffic, prediction, replicas, latency. */
   stats(name: string, seconds: number): FunctionStats {
     return this.#p.history.series(this.#p.desired.live(name).name, seconds);
@@ -255,13 +320,15 @@ export class Runtime {
     return this.#p.history.overview(seconds);
   }
 
-  /** Everything `GET /metrics` shows, read at once. */
+  /** Everything `GET /metrics` shows, read at once (counters exact: records are written first). */
   metricsSnapshot(): MetricsSnapshot {
+    this.#p.invocations.flush();
     return {
-      functions: this.list(),
+      functions: this.#buildList(),
       invocations: this.#p.metrics.snapshot(),
       stemCellsReady: this.#p.stemCells.readyCount,
       jobs: this.#p.events.metrics(),
+      recordsDropped: this.#p.drops.total,
     };
   }
 
@@ -279,6 +346,7 @@ export class Runtime {
     // Generic stem cells are worth nothing to the next start; specialised ones stay to be adopted.
     await this.#p.stemCells.stop();
     await this.#p.invocations.close();
+    this.#p.drops.close();
     this.#p.access.close();
     this.#p.secrets.close();
     this.#p.store.close();
@@ -290,9 +358,17 @@ export class Runtime {
     this.#p.invocations.flush();
   }
 
+  /** FunctionInfo of every live function, built now. */
+  #buildList(): FunctionInfo[] {
+    return this.#p.store
+      .list()
+      .filter((fn) => !fn.deleting)
+      .map((fn) => this.#info(fn));
+  }
+
   #info(fn: FunctionRecord): FunctionInfo {
-    const { store, pool, autoscaler, plans, events } = this.#p;
-    return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), plans.plan(fn), events.schedule(fn.name));
+    const { store, pool, autoscaler, plans, events, sources } = this.#p;
+    return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), plans.plan(fn), events.schedule(fn.name), sources.get(fn.name));
   }
 
   /**
@@ -300,6 +376,7 @@ export class Runtime {
    * is reconciled, and the async side learns of the spec.
    */
   #written<T extends WriteResult>(result: T): T {
+    this.#listing.changed();
     this.#p.plans.plan(result.record);
     this.#p.queue.add(result.record.name);
     this.#p.events.specChanged(result.record.name);
@@ -307,8 +384,11 @@ export class Runtime {
   }
 
   #purged(name: string): void {
+    this.#listing.changed();
     this.#p.access.forgetFunction(name);
     this.#p.invoker.forget(name);
+    this.#p.containerOutput.forget(name);
+    this.#p.sources.forget(name);
     this.#p.plans.forget(name);
     this.#p.autoscaler.forget(name);
     this.#p.events.functionGone(name);

@@ -5,14 +5,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SPEC_DEFAULTS, type RuntimeConfig } from '../schemas/index.js';
 import { AccessControl } from './access/access-control.js';
 import { loadAdminToken } from './access/admin-token.js';
 import { SqliteKeyStore } from './access/sqlite-key-store.js';
 import { Autoscaler } from './autoscaling/autoscaler.js';
 import { TrafficStats } from './autoscaling/traffic-stats.js';
+import { ContainerOutput } from './invocation/container-output.js';
 import { InvocationLog } from './invocation/invocation-log.js';
+import { RecordDrops } from './invocation/record-drops.js';
+import { DiskSpace } from './state/disk-space.js';
 import { InvocationMetrics, type InvocationSnapshot } from './invocation/invocation-metrics.js';
 import { Invoker } from './invocation/invoker.js';
 import { metricsObserver, Observers, recordsObserver, trafficObserver } from './invocation/observer.js';
@@ -32,6 +35,7 @@ import { SqliteJobStore } from './events/sqlite-job-store.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { replicaCounts } from './reconcile/status.js';
 import { TrafficPlans } from './revisions/plans.js';
+import { SourceConditions } from './reconcile/source-conditions.js';
 import { WorkQueue } from './reconcile/workqueue.js';
 import { Runtime } from './runtime.js';
 import type { FunctionInfo } from './reconcile/status.js';
@@ -45,11 +49,15 @@ import { HostFit } from './sandbox/host-fit.js';
 import type { Sandbox } from './sandbox/sandbox.js';
 import { DesiredState } from './state/desired-state.js';
 import { SqliteStore } from './state/sqlite-store.js';
+import { collectOrphans } from './cleanup.js';
 import type { Store } from './state/store.js';
 import { systemClock, type Clock } from './support/clock.js';
 import { compiledFile } from './support/compiled-file.js';
 import type { GlambdarError } from './support/errors.js';
 import { createLogger, type Logger } from './support/logger.js';
+
+/** The ballast file kept in the data folder for a deletion on a disk something else filled. */
+const BALLAST_BYTES = 4 * 1024 * 1024;
 
 /** The parts a Runtime drives, as the composition root (wiring.ts) builds them. */
 export interface RuntimeParts {
@@ -66,6 +74,8 @@ export interface RuntimeParts {
   queue: WorkQueue;
   invoker: Invoker;
   invocations: InvocationLog;
+  /** What containers printed outside invocations, per function. */
+  containerOutput: ContainerOutput;
   metrics: InvocationMetrics;
   /** The dashboard's per-second history of every function. */
   history: StatsHistory;
@@ -76,6 +86,14 @@ export interface RuntimeParts {
   secrets: Secrets;
   /** Async jobs and schedules. */
   events: Events;
+  /** Whether each manifest function's file applies (the SourceValid condition). */
+  sources: SourceConditions;
+  /** The data disk's free space, its reserve and ballast. */
+  space: DiskSpace;
+  /** Invocation records that could not be written. */
+  drops: RecordDrops;
+  /** Removes containers of runtimes whose data folder is gone (Docker only; see cleanup.ts). */
+  collectOrphans?: () => Promise<Array<{ name: string }>>;
   /** Builds function images (`glambdar image`). */
   images: ImageBuilder;
   /** Registers what to do once a deleted function is fully gone (the reconciler calls it). */
@@ -88,6 +106,8 @@ export interface MetricsSnapshot {
   invocations: InvocationSnapshot[];
   stemCellsReady: number;
   jobs: JobMetrics;
+  /** Invocation records dropped since the process started (a full data disk). */
+  recordsDropped: number;
 }
 
 /** Options of the composition root; everything but `config` and `statusOf` has a production default. */
@@ -159,7 +179,9 @@ export async function assembleRuntime(options: RuntimeOptions): Promise<{ runtim
   const secrets = new Secrets({ store: new SqliteSecretStore(paths.db), clock });
   for (const file of ['glambdar.db', 'glambdar.db-wal', 'glambdar.db-shm']) await chmod(join(dir, file), 0o600).catch(() => undefined);
   await installWorker(paths.worker);
-  const parts = wire({ ...options, log, clock }, { store, jobs, access, secrets }, paths, new ThreadRecordWriter({ dbPath: paths.db, store, log }));
+  const drops = new RecordDrops({ clock, log });
+  const writer = new ThreadRecordWriter({ dbPath: paths.db, store, log, onDropped: (records, why) => drops.count(records, why) });
+  const parts = wire({ ...options, log, clock }, { store, jobs, access, secrets, drops }, paths, writer);
   return { runtime: new Runtime(parts), parts };
 }
 
@@ -169,12 +191,14 @@ interface Stores {
   jobs: JobStore;
   access: AccessControl;
   secrets: Secrets;
+  drops: RecordDrops;
 }
 
 /** Builds every part of the controller around its stores. */
-function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, jobs, access, secrets }: Stores, paths: DataPaths, writer: RecordWriter): RuntimeParts {
+function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, jobs, access, secrets, drops }: Stores, paths: DataPaths, writer: RecordWriter): RuntimeParts {
   const { config, log, clock } = options;
-  const sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log });
+  const space = new DiskSpace({ dir: options.config.dir, reserveBytes: config.diskReserveMb === undefined ? 'auto' : Math.round(config.diskReserveMb * 1024 * 1024), ballastBytes: BALLAST_BYTES, clock });
+  const sandbox = options.sandbox ?? new DockerSandbox({ instanceId: store.instanceId, image: config.image, log, dataDir: resolve(config.dir) });
   const budget = new FrameBudget(DEFAULT_FRAME_BUDGET);
   const hostFit = new HostFit();
   const stemCells = new StemCells({
@@ -208,6 +232,7 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
   // The autoscaler's keys are names, and `name@revision` while traffic is split (names have no "@").
   const autoscaler = new Autoscaler({ clock, stats, onRecommendationChange: (key) => enqueue(key.split('@')[0]!), onTick: () => history.tick() });
   const plans = new TrafficPlans(store);
+  const containerOutput = new ContainerOutput({ clock });
   const pool = new Pool({
     budget,
     stemCells,
@@ -223,8 +248,9 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     queueTimeoutMs: config.queueTimeoutMs,
     maxQueuedPerFunction: config.maxQueuedPerFunction,
     onChange: enqueue,
+    onOutput: (name, container, stream, text) => containerOutput.append(name, container, stream, text),
   });
-  const invocations = new InvocationLog({ store, writer, clock, log, retention: config.logRetention });
+  const invocations = new InvocationLog({ store, writer, clock, log, retention: config.logRetention, space, drops });
   const metrics = new InvocationMetrics();
   // Every admitted invocation start, synchronous and async tries alike: the governor's input.
   let arrivals = 0;
@@ -309,14 +335,20 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     queue,
     invoker,
     invocations,
+    containerOutput,
     metrics,
     history,
     paths,
     hostFit,
     access,
     secrets,
-    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule, secrets }),
+    desired: new DesiredState({ store, functionsDir: paths.functions, clock, checkFits: (spec) => hostFit.check(spec), checkSpec: checkSchedule, space, secrets }),
+    space,
+    drops,
+    // Orphans are Docker's matter: with another sandbox (the tests' fake) there are none.
+    collectOrphans: options.sandbox ? undefined : () => collectOrphans(),
     events,
+    sources: new SourceConditions(),
     images: options.images ?? new DockerImageBuilder({ image: config.image, workerDir: paths.worker, log }),
     onPurged: (handler) => (onPurged = handler),
   };

@@ -43,3 +43,15 @@ export function newEntry(): FileEntry {
 
 /** The files the source knows, by path relative to the folder. */
 export type FileTable = ReadonlyMap<string, FileEntry>;
+
+/**
+ * The log line for a file whose errors changed to `text` (one error per line; '' when none
+ * is left), or null when nothing is worth a line.
+ */
+export function stateChangeLine(rel: string, state: FileEntry['state'], text: string, wasBroken: boolean): { level: 'info' | 'warn'; message: string } | null {
+  const indented = text.split('\n').join('\n  ');
+  if (text === '') return wasBroken ? { level: 'info', message: `manifests: ${rel} is applied again` } : null;
+  if (state === 'invalid') return { level: 'warn', message: `manifests: ${rel} is invalid; nothing of it was applied and its functions keep their last good state:\n  ${indented}` };
+  if (state === 'conflict') return { level: 'warn', message: `manifests: ${rel} is in conflict:\n  ${indented}` };
+  return null;
+}

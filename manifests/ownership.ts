@@ -11,12 +11,30 @@ export interface OwnedFunction {
   manifestPath: string | null;
 }
 
+/** What keeps a function away from a manifest file: the API, or another manifest file. */
+export type Owner = { kind: 'api' } | { kind: 'manifest'; path: string };
+
 /**
- * The manifest file that keeps `name` away from `rel`, or null when `rel` may apply it. The
- * file already owning a function keeps it while it still names it (or while its content is
- * not known yet: at start, or when it never parsed), so the first file wins, across restarts too.
+ * What keeps `name` away from `rel`, or null when `rel` may apply it. A function deployed
+ * through the API stays the API's unless the manifest adopts it (`glambdar/adopt: "true"`).
+ * The file already owning a function keeps it while it still names it (or while its content
+ * is not known yet: at start, or when it never parsed), so the first file wins, across
+ * restarts too.
  */
-export function ownerOf(files: FileTable, name: string, rel: string, existing: OwnedFunction | undefined): string | null {
+export function ownerOf(files: FileTable, name: string, rel: string, existing: OwnedFunction | undefined, adopt = false): Owner | null {
+  if (existing?.source === 'api') return adopt ? null : { kind: 'api' };
+  const path = manifestOwnerOf(files, name, rel, existing);
+  return path === null ? null : { kind: 'manifest', path };
+}
+
+/** What {@link ownerOf} says of an owner file, as its message names it. */
+export function describeConflict(name: string, owner: Owner): string {
+  return owner.kind === 'api'
+    ? `function "${name}" was deployed through the API; to manage it from this manifest, add metadata.annotations "glambdar/adopt": "true" (or delete it through the API first)`
+    : `function "${name}" is already managed by manifest ${owner.path}; remove it from one of the two files`;
+}
+
+function manifestOwnerOf(files: FileTable, name: string, rel: string, existing: OwnedFunction | undefined): string | null {
   if (!existing || existing.source !== 'manifest' || existing.manifestPath === null || existing.manifestPath === rel) return null;
   const ownerEntry = files.get(existing.manifestPath);
   if (!ownerEntry) return null; // its file is gone: this one takes it over

@@ -40,8 +40,17 @@ describe('parseManifestFile', () => {
     const result = await parse(doc('hello', 'code: ./hello\nrateLimit: 5\nenv:\n  A: "1"'));
     expect(result).toEqual({
       ok: true,
-      functions: [{ name: 'hello', documentIndex: 0, code: { kind: 'folder', path: path.join(root, 'hello') }, patch: { rateLimit: 5, env: { A: '1' } } }],
+      functions: [{ name: 'hello', documentIndex: 0, code: { kind: 'folder', path: path.join(root, 'hello') }, patch: { rateLimit: 5, env: { A: '1' } }, adopt: false }],
     });
+  });
+
+  it('reads metadata.annotations: "glambdar/adopt": "true" adopts, and annotation values must be strings', async () => {
+    const adopting = await parse(doc('hello', 'code: ./hello').replace('  name: hello\n', '  name: hello\n  annotations:\n    glambdar/adopt: "true"\n    team: web\n'));
+    expect(adopting.ok && adopting.functions[0]!.adopt).toBe(true);
+    const unquoted = await parse(doc('hello', 'code: ./hello').replace('  name: hello\n', '  name: hello\n  annotations:\n    glambdar/adopt: true\n'));
+    expect(unquoted).toMatchObject({ ok: false, errors: [{ path: 'metadata.annotations.glambdar/adopt', message: 'annotation values are strings: quote them ("true")' }] });
+    const typo = await parse(doc('hello', 'code: ./hello').replace('  name: hello\n', '  name: hello\n  labels: {}\n'));
+    expect(typo).toMatchObject({ ok: false, errors: [{ path: 'metadata.labels', message: 'unknown field "labels"; allowed here: name, annotations' }] });
   });
 
   it('takes schedule, retry and the other async fields as spec fields, and names a bad one', async () => {

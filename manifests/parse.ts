@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
-import { parseManifestDocument, type SpecPatch } from '../schemas/index.js';
+import { ADOPT_ANNOTATION, parseManifestDocument, type SpecPatch } from '../schemas/index.js';
 
 /** One function a manifest file asks for, with its code resolved to an absolute path. */
 export interface ManifestFunction {
@@ -11,6 +11,8 @@ export interface ManifestFunction {
   code: { kind: 'zip' | 'folder'; path: string };
   /** The spec without `code`; fields not given take their defaults (a manifest states the whole spec). */
   patch: SpecPatch;
+  /** `metadata.annotations["glambdar/adopt"]` is "true": the manifest may take the function over from the API. */
+  adopt: boolean;
 }
 
 /** One problem of a manifest file, located by file, document and field. Never holds a host path. */
@@ -103,7 +105,7 @@ export async function parseManifestFile(text: string, options: ManifestParseOpti
       errors.push({ file, documentIndex, path: 'spec.code', message: resolved.message, line: nodeLine(doc, 'spec.code', lineOf) ?? startLine });
       continue;
     }
-    functions.push({ name: metadata.name, documentIndex, code: resolved.code, patch });
+    functions.push({ name: metadata.name, documentIndex, code: resolved.code, patch, adopt: metadata.annotations?.[ADOPT_ANNOTATION] === 'true' });
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, functions };
 }

@@ -264,14 +264,65 @@ describe('ManifestSource: prune', () => {
 });
 
 describe('ManifestSource: ownership', () => {
-  it('takes over a function deployed through the API when a manifest names it, and says so', async () => {
+  it('leaves a function deployed through the API to the API: a manifest naming it is a conflict naming the owner, and removing it deletes nothing', async () => {
+    await codeFolder('hello');
+    await codeFolder('other', 'exports.handler = async () => ({ body: "manifest code" });\n');
+    await target.deployFromApi('hello', path.join(dir, 'hello'));
+    const digest = target.get('hello')!.codeDigest;
+    await write('hello.yaml', `${manifest('hello', 'code: ./other')}---\n${manifest('second', 'code: ./other')}`);
+    const source = newSource();
+    await source.resync();
+    expect(target.get('hello')).toMatchObject({ source: 'api', manifestPath: null, codeDigest: digest, generation: 1 });
+    expect(stateOf(source, 'hello.yaml')).toMatchObject({
+      state: 'conflict',
+      functions: ['second'],
+      errors: [
+        {
+          documentIndex: 0,
+          path: 'metadata.name',
+          message: 'function "hello" was deployed through the API; to manage it from this manifest, add metadata.annotations "glambdar/adopt": "true" (or delete it through the API first)',
+        },
+      ],
+    });
+    await fs.rm(path.join(dir, 'hello.yaml'));
+    await source.resync();
+    expect(target.get('hello')).toMatchObject({ source: 'api', codeDigest: digest });
+    expect(target.get('second')).toBeUndefined();
+  });
+
+  it('takes over a function deployed through the API when the manifest adopts it with glambdar/adopt, and says so', async () => {
+    await codeFolder('hello');
+    await target.deployFromApi('hello', path.join(dir, 'hello'));
+    await write('hello.yaml', manifest('hello').replace('  name: hello\n', '  name: hello\n  annotations:\n    glambdar/adopt: "true"\n'));
+    await newSource().resync();
+    expect(target.get('hello')).toMatchObject({ source: 'manifest', manifestPath: 'hello.yaml', generation: 1 });
+    expect(target.lines).toContain('info manifests: function "hello" was deployed through the API; manifest hello.yaml adopts it (glambdar/adopt)');
+    await expect(target.deployFromApi('hello', path.join(dir, 'hello'))).rejects.toMatchObject({ code: 'OWNED_BY_MANIFEST' });
+  });
+
+  it('applies a function whose name is still being deleted once the deletion is done', async () => {
+    await codeFolder('hello');
+    await target.deployFromApi('hello', path.join(dir, 'hello'));
+    target.store.markDeleting('hello', 2_000);
+    await write('hello.yaml', manifest('hello'));
+    const source = newSource();
+    await source.resync();
+    expect(stateOf(source, 'hello.yaml')).toMatchObject({ state: 'invalid', errors: [{ message: expect.stringMatching(/^function "hello" is being deleted/) }] });
+    target.store.purge('hello');
+    await target.until(() => target.get('hello')?.source === 'manifest');
+  });
+
+  it('applies a conflicted file once the API function it names is deleted', async () => {
     await codeFolder('hello');
     await target.deployFromApi('hello', path.join(dir, 'hello'));
     await write('hello.yaml', manifest('hello'));
-    await newSource().resync();
-    expect(target.get('hello')).toMatchObject({ source: 'manifest', manifestPath: 'hello.yaml', generation: 1 });
-    expect(target.lines).toContain('info manifests: function "hello" was deployed through the API; manifest hello.yaml now manages it');
-    await expect(target.deployFromApi('hello', path.join(dir, 'hello'))).rejects.toMatchObject({ code: 'OWNED_BY_MANIFEST' });
+    const source = newSource({ conflictRecheckMs: 50 });
+    await source.resync();
+    expect(stateOf(source, 'hello.yaml')?.state).toBe('conflict');
+    await target.remove('hello', 'api');
+    await target.until(() => target.get('hello')?.source === 'manifest');
+    await source.idle();
+    expect(stateOf(source, 'hello.yaml')).toMatchObject({ state: 'applied', functions: ['hello'] });
   });
 
   it('leaves a function to the first file naming it and reports the second as a conflict naming the owner', async () => {
@@ -347,6 +398,22 @@ describe('ManifestSource: bad manifests', () => {
     await source.resync();
     expect(target.get('hello')).toMatchObject({ generation: 2, spec: { rateLimit: 9 } });
     expect(stateOf(source, 'hello.yaml')).toMatchObject({ state: 'applied', errors: [] });
+  });
+
+  it('reports every function of a file that became invalid with the file\'s first error, and again once it applies', async () => {
+    await codeFolder('hello');
+    await write('team.yaml', `${manifest('one')}---\n${manifest('two')}`);
+    const source = newSource();
+    await source.resync();
+    expect(Object.fromEntries(target.sourceReports)).toEqual({ one: null, two: null });
+    await write('team.yaml', `${manifest('one', 'code: ./hello\nrateLimit: -1')}---\n${manifest('two', 'code: ./hello\nreplicas: 2')}`);
+    await source.resync();
+    const problem = target.sourceReports.get('one');
+    expect(problem).toMatch(/^team\.yaml document 0 \(line \d+\): spec\.rateLimit: .* \(and 1 more\)$/);
+    expect(target.sourceReports.get('two')).toBe(problem);
+    await write('team.yaml', `${manifest('one')}---\n${manifest('two')}`);
+    await source.resync();
+    expect(Object.fromEntries(target.sourceReports)).toEqual({ one: null, two: null });
   });
 
   it('does not delete the functions of a file that is invalid from the start', async () => {
@@ -457,21 +524,24 @@ describe('ManifestSource: traffic', () => {
 });
 
 describe('ManifestSource: watching', () => {
-  it('applies a new manifest, a code change and a deletion while it watches', async () => {
+  it('applies a new manifest, a code change and a deletion while it watches, however slow each write is', async () => {
+    // Each write takes 2 s, as on a machine under CPU load: the test waits on the writes
+    // themselves, never on a deadline of its own (the three first deploys alone take 6 s, past a 5 s poll).
+    target.delayMs = 2000;
     const source = newSource();
     await source.start();
     await fs.cp(EXAMPLES, dir, { recursive: true });
-    await eventually(() => names().length === 3, 'the example functions');
+    await target.until(() => names().length === 3);
     const digest = target.get('hello')!.codeDigest;
 
     await fs.writeFile(path.join(dir, 'hello', 'index.js'), 'exports.handler = async () => ({ body: "v2" });\n');
-    await eventually(() => target.get('hello')?.codeDigest !== digest, 'the new code');
+    await target.until(() => target.get('hello')?.codeDigest !== digest);
     expect(target.get('hello')?.generation).toBe(2);
 
     await fs.rm(path.join(dir, 'hello.yaml'));
-    await eventually(() => target.get('hello') === undefined, 'the deletion');
+    await target.until(() => target.get('hello') === undefined);
     expect(names()).toEqual(['greet-en', 'greet-fr']);
-  });
+  }, 60_000);
 
   it('re-reads an invalid manifest when the code it names appears', async () => {
     const source = newSource();

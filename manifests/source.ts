@@ -12,9 +12,9 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { systemClock, type Clock, type Logger, type TimerHandle } from '../controller/index.js';
 import { checkCode, codeFoldersOf, codeOwner, Settling, userMessage } from './code-folders.js';
-import { newEntry, type FileEntry, type ManifestFileState } from './file-entry.js';
+import { newEntry, stateChangeLine, type FileEntry, type ManifestFileState } from './file-entry.js';
 import { isManifestPath, ManifestFolder, watchFolder, within } from './folder.js';
-import { ownerOf, pruneVerdicts } from './ownership.js';
+import { describeConflict, ownerOf, pruneVerdicts } from './ownership.js';
 import type { ManifestSourceOptions, ManifestTarget } from './target.js';
 import { formatManifestError, parseManifestFile, type ManifestError, type ManifestFunction, type ManifestParseResult } from './parse.js';
 
@@ -30,6 +30,7 @@ export class ManifestSource {
   #stabilityMs: number;
   #settling: Settling;
   #debounceMs: number;
+  #conflictRecheckMs: number;
   #files = new Map<string, FileEntry>();
   #dirty = new Set<string>();
   #ready = false;
@@ -51,6 +52,7 @@ export class ManifestSource {
     this.#stabilityMs = options.stabilityMs ?? 500;
     this.#settling = new Settling(this.#clock, this.#stabilityMs);
     this.#debounceMs = options.debounceMs ?? 50;
+    this.#conflictRecheckMs = options.conflictRecheckMs ?? 10_000;
   }
 
   /**
@@ -88,7 +90,7 @@ export class ManifestSource {
   /** Every manifest file with its state, ordered by path. */
   files(): ManifestFileState[] {
     const owned = new Map<string, string[]>();
-    for (const fn of this.#target.list()) {
+    for (const fn of this.#target.owners()) {
       if (fn.source !== 'manifest' || fn.manifestPath === null) continue;
       owned.set(fn.manifestPath, [...(owned.get(fn.manifestPath) ?? []), fn.name]);
     }
@@ -225,23 +227,18 @@ export class ManifestSource {
     }
 
     const names = parsed.functions.map((fn) => fn.name);
-    const current = new Map(this.#target.list().map((fn) => [fn.name, fn]));
+    const current = new Map(this.#target.owners().map((fn) => [fn.name, fn]));
     const conflicts: ManifestError[] = [];
     const failures: ManifestError[] = [];
     for (const fn of parsed.functions) {
       const existing = current.get(fn.name);
-      const owner = ownerOf(this.#files, fn.name, rel, existing);
+      const owner = ownerOf(this.#files, fn.name, rel, existing, fn.adopt);
       if (owner !== null) {
-        conflicts.push({
-          file: rel,
-          documentIndex: fn.documentIndex,
-          path: 'metadata.name',
-          message: `function "${fn.name}" is already managed by manifest ${owner}; remove it from one of the two files`,
-        });
+        conflicts.push({ file: rel, documentIndex: fn.documentIndex, path: 'metadata.name', message: describeConflict(fn.name, owner) });
         continue;
       }
       if (existing?.source === 'api') {
-        this.#log.info(`manifests: function "${fn.name}" was deployed through the API; manifest ${rel} now manages it`);
+        this.#log.info(`manifests: function "${fn.name}" was deployed through the API; manifest ${rel} adopts it (glambdar/adopt)`);
       } else if (existing?.manifestPath && existing.manifestPath !== rel) {
         this.#log.info(`manifests: function "${fn.name}" moves from manifest ${existing.manifestPath} to ${rel}`);
       }
@@ -252,11 +249,14 @@ export class ManifestSource {
           patch: fn.patch,
           source: 'manifest',
           manifestPath: rel,
+          adopt: fn.adopt,
         });
         if (outcome === 'unchanged') this.#log.debug(`manifests: ${rel}: function "${fn.name}" unchanged`);
         else this.#log.info(`manifests: ${rel}: function "${fn.name}" ${outcome} (generation ${record.generation})`);
       } catch (err) {
         failures.push({ file: rel, documentIndex: fn.documentIndex, path: codePathOf(err), message: userMessage(err, this.#log) });
+        // A function still being deleted takes its name back once it is gone: try again then.
+        if ((err as { code?: unknown } | null)?.code === 'FUNCTION_DELETING') this.#recheck(rel, 1000);
       }
     }
     if (failures.length > 0) {
@@ -274,7 +274,7 @@ export class ManifestSource {
    * which); a function another file also names moves to that file instead.
    */
   async #prune(): Promise<void> {
-    for (const verdict of pruneVerdicts(this.#files, this.#target.list())) {
+    for (const verdict of pruneVerdicts(this.#files, this.#target.owners())) {
       if (verdict.action === 'move') {
         // Re-read the file that waited for this name; if that file is itself broken, the
         // function keeps running as it is until the file is fixed.
@@ -348,32 +348,35 @@ export class ManifestSource {
   #setErrors(rel: string, entry: FileEntry, state: FileEntry['state'], errors: ManifestError[]): void {
     entry.state = state;
     entry.errors = errors.map(({ file: _file, ...rest }) => rest);
+    // The functions this file manages say in their status whether it applies (SourceValid).
+    const problem = state === 'invalid' && errors.length > 0 ? `${formatManifestError(errors[0]!)}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}` : null;
+    for (const fn of this.#target.owners()) if (fn.source === 'manifest' && fn.manifestPath === rel) this.#target.reportSource?.(fn.name, problem);
+    // A conflict may end without this file changing (the API deletes its function, the owner
+    // file drops it): look again in a while.
+    if (state === 'conflict') this.#recheck(rel, this.#conflictRecheckMs);
     const text = errors.map(formatManifestError).join('\n');
     if (text === entry.logged) return;
-    const wasBroken = entry.logged !== '';
+    const line = stateChangeLine(rel, state, text, entry.logged !== '');
     entry.logged = text;
-    if (text === '') {
-      if (wasBroken) this.#log.info(`manifests: ${rel} is applied again`);
-    } else if (state === 'invalid') {
-      this.#log.warn(`manifests: ${rel} is invalid; nothing of it was applied and its functions keep their last good state:\n  ${text.split('\n').join('\n  ')}`);
-    } else if (state === 'conflict') {
-      this.#log.warn(`manifests: ${rel} is in conflict:\n  ${text.split('\n').join('\n  ')}`);
-    }
+    if (line) this.#log[line.level](line.message);
   }
 
   /** The file (or its code) is still being written: look again once it has settled. */
   #pending(rel: string, entry: FileEntry, waitMs: number): void {
     entry.state = 'pending';
+    this.#recheck(rel, waitMs + 20);
+  }
+
+  /** Reads the file again in `waitMs` (once, however often asked meanwhile). */
+  #recheck(rel: string, waitMs: number): void {
     if (this.#rechecks.has(rel) || this.#closed) return;
     const handle = this.#clock.setTimeout(() => {
       this.#rechecks.delete(rel);
       this.#dirty.add(rel);
       this.#kick(0);
-    }, waitMs + 20);
+    }, waitMs);
     this.#rechecks.set(rel, handle);
   }
-
-
 }
 
 function codePathOf(err: unknown): string {

@@ -2,14 +2,37 @@ import { z } from 'zod';
 import { FunctionName } from './spec.js';
 import { DEFAULT_IMAGE_PREFIX, ImagePrefix } from './image.js';
 
+const ISO_DATE_TIME = z.iso.datetime({ offset: true });
+/** What `since` accepts, in words: the one message for a bad value. */
+const SINCE_RULE = 'must be milliseconds since the epoch (e.g. 1735689600000) or an ISO 8601 date-time with a zone (e.g. 2025-01-01T00:00:00Z or 2025-01-01T01:00:00+01:00)';
+
+/** `GET /info` query: pages as the Kubernetes list API does. */
+export const InfoQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(10_000).optional(),
+  continue: z.string().min(1).max(1024).optional(),
+  format: z.enum(['table', 'json']).optional(),
+});
+export type InfoQuery = z.infer<typeof InfoQuery>;
+
 /** `GET /logs/:name` query. */
 export const LogsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   /** Only records invoked at or after this time (ms since epoch or an ISO date). */
   since: z
-    .union([z.coerce.number().int().min(0), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))])
+    .string()
+    .transform((value, ctx) => {
+      if (/^\d+$/.test(value)) return Number(value);
+      if (ISO_DATE_TIME.safeParse(value).success) return Date.parse(value);
+      ctx.addIssue({ code: 'custom', message: SINCE_RULE });
+      return z.NEVER;
+    })
     .optional(),
   follow: z
+    .enum(['1', 'true', '0', 'false'])
+    .transform((v) => v === '1' || v === 'true')
+    .optional(),
+  /** What the containers printed outside invocations instead of the invocation records. */
+  container: z
     .enum(['1', 'true', '0', 'false'])
     .transform((v) => v === '1' || v === 'true')
     .optional(),

@@ -74,6 +74,11 @@ export const RuntimeConfigSchema = z
     maxJobsPerFunction: envNumber().int().min(1).default(100_000),
     /** Generic warm containers kept per size for first starts; 0 turns stem cells off. */
     stemCells: envNumber().int().min(0).max(20).default(2),
+    /**
+     * Free space kept on the data disk for deploys and deletions: below it records are dropped
+     * and deploys refused. Not given: 64 MiB, or 5 % of a smaller disk.
+     */
+    diskReserveMb: envNumber().min(0).max(1024 * 1024).optional(),
     /** Revisions kept per function besides those with traffic or a tag (their code stays on disk). */
     revisionHistory: envNumber().int().min(1).max(1000).default(10),
     /** The watched folder of GitOps manifests; `<dir>/manifests` when not given. */
@@ -121,6 +126,7 @@ export const CONFIG_ENV = {
   allowedHosts: 'GLAMBDAR_ALLOWED_HOSTS',
   corsOrigins: 'GLAMBDAR_CORS_ORIGINS',
   revisionHistory: 'GLAMBDAR_REVISION_HISTORY',
+  diskReserveMb: 'GLAMBDAR_DISK_RESERVE_MB',
 } as const;
 
 /** Configuration fields whose value an error must never repeat. */

@@ -4,7 +4,7 @@ export { SecretName, AUTH_MODES } from './spec.js';
 export { CONFIG_ENV, RuntimeConfigSchema, runtimeConfigInput } from './config.js';
 export { isLoopbackHost, SECRET_CONFIG_FIELDS } from './config.js';
 export type { RuntimeConfig } from './config.js';
-export { CallbackUrl, InvocationsQuery, LogsQuery, RollbackBody, ExportQuery, EXPORT_FORMATS, StatsQuery } from './api.js';
+export { CallbackUrl, InfoQuery, InvocationsQuery, LogsQuery, RollbackBody, ExportQuery, EXPORT_FORMATS, StatsQuery } from './api.js';
 export type { ExportFormat } from './api.js';
 export { DEFAULT_IMAGE_PREFIX, ImageBuildBody, ImagePrefix, ImageTag, imageReference, imageTag } from './image.js';
 export {
@@ -19,11 +19,13 @@ export {
   EndFrame,
   CreditFrame,
   CancelFrame,
+  OutputFrame,
+  MAX_OUTPUT_CHARS,
   MAX_RESPONSE_HEADERS,
   resultFrameIssue,
   chunkFrameIssue,
 } from './protocol.js';
 export { describeIssues, parseWith } from './issues.js';
 export type { Parsed } from './issues.js';
-export { ManifestDocument, MANIFEST_API_VERSION, MANIFEST_KIND, parseManifestDocument } from './manifest.js';
+export { ADOPT_ANNOTATION, ManifestDocument, MANIFEST_API_VERSION, MANIFEST_KIND, parseManifestDocument } from './manifest.js';
 export type { ManifestIssue } from './manifest.js';

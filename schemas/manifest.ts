@@ -2,6 +2,15 @@ import { z } from 'zod';
 import { issueMessage } from './issues.js';
 import { FunctionName, FunctionSpec, SpecPatch } from './spec.js';
 
+/**
+ * The annotation that hands a function deployed through the API over to a manifest: without
+ * it, a manifest naming such a function is a conflict (README "GitOps").
+ */
+export const ADOPT_ANNOTATION = 'glambdar/adopt';
+
+/** `metadata.annotations`, as Kubernetes has them: string keys and string values. */
+const Annotations = z.record(z.string().min(1).max(253), z.string({ error: 'annotation values are strings: quote them ("true")' }).max(64 * 1024));
+
 /** The only manifest version there is. */
 export const MANIFEST_API_VERSION = 'glambdar/v1';
 /** The only kind of manifest document there is. */
@@ -30,7 +39,7 @@ const ManifestSpec = z
 export const ManifestDocument = z.strictObject({
   apiVersion: z.literal(MANIFEST_API_VERSION, { error: required(`"${MANIFEST_API_VERSION}"`) }),
   kind: z.literal(MANIFEST_KIND, { error: required(`"${MANIFEST_KIND}"`) }),
-  metadata: z.strictObject({ name: FunctionName }, { error: required('a mapping with a name') }),
+  metadata: z.strictObject({ name: FunctionName, annotations: Annotations.optional() }, { error: required('a mapping with a name') }),
   spec: ManifestSpec,
 });
 export type ManifestDocument = z.infer<typeof ManifestDocument>;
@@ -44,7 +53,7 @@ export interface ManifestIssue {
 /** The fields each object of a manifest allows, for messages about unknown ones. */
 const ALLOWED_FIELDS: Record<string, readonly string[]> = {
   '': Object.keys(ManifestDocument.shape),
-  metadata: ['name'],
+  metadata: ['name', 'annotations'],
   spec: ['code', ...Object.keys(SpecPatch.shape)],
 };
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_HEADER_VALUE_CHARS, MAX_LOG_CHARS, MAX_RESPONSE_HEADERS, ResultFrame, resultFrameIssue } from './protocol.js';
 
-const valid = { t: 'result', id: 3, statusCode: 200, headers: { 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'] }, stdout: 'out', stderr: '', error: null, durationMs: 0.25 };
+const valid = { t: 'result', id: 3, statusCode: 200, headers: { 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'] }, stdout: 'out', stderr: '', error: null, errorCode: null, durationMs: 0.25 };
 const many = Object.fromEntries(Array.from({ length: MAX_RESPONSE_HEADERS + 1 }, (_, i) => [`x-h${i}`, 'v']));
 
 /** Frames the hand-written check and the zod schema must judge alike. */
@@ -13,6 +13,9 @@ const cases: Array<[string, unknown]> = [
   ['an array', [valid]],
   ['another type', { ...valid, t: 'hello' }],
   ['a missing id', { ...valid, id: undefined }],
+  ['a caller error code', { ...valid, statusCode: 400, error: 'request body is not valid JSON', errorCode: 'INVALID_JSON_BODY' }],
+  ['an unknown error code', { ...valid, errorCode: 'OOPS' }],
+  ['a missing error code', { ...valid, errorCode: undefined }],
   ['an id of 0', { ...valid, id: 0 }],
   ['a fractional id', { ...valid, id: 1.5 }],
   ['an id past the safe integers', { ...valid, id: 2 ** 53 }],

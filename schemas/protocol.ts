@@ -74,7 +74,18 @@ export const ResultFrame = z.object({
   stdout: z.string().max(MAX_LOG_CHARS),
   stderr: z.string().max(MAX_LOG_CHARS),
   error: z.string().max(MAX_LOG_CHARS).nullable(),
+  errorCode: z.literal('INVALID_JSON_BODY').nullable(),
   durationMs: z.number().min(0).max(Number.MAX_SAFE_INTEGER),
+});
+
+/** The longest text of one output frame (worker/protocol.ts MAX_OUTPUT_FRAME_CHARS). */
+export const MAX_OUTPUT_CHARS = 16_384;
+
+/** Output printed outside any invocation. */
+export const OutputFrame = z.object({
+  t: z.literal('output'),
+  stream: z.enum(['stdout', 'stderr']),
+  text: z.string().max(MAX_OUTPUT_CHARS),
 });
 
 /**
@@ -98,6 +109,7 @@ const RESULT_CHECKS: FieldChecks<z.infer<typeof ResultFrame>> = {
   stdout: logText,
   stderr: logText,
   error: (v) => (v === null ? null : logText(v)),
+  errorCode: (v) => (v === null || v === 'INVALID_JSON_BODY' ? null : 'expected "INVALID_JSON_BODY" or null'),
   durationMs: (v) => (typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER ? null : 'expected a number from 0'),
 };
 
@@ -146,7 +158,7 @@ export function chunkFrameIssue(frame: unknown): string | null {
 }
 
 /** Every frame a worker may send. */
-export const FromWorkerFrame = z.discriminatedUnion('t', [HelloFrame, ResultFrame, LoadedFrame, HeadFrame, ChunkFrame, EndFrame]);
+export const FromWorkerFrame = z.discriminatedUnion('t', [HelloFrame, ResultFrame, LoadedFrame, OutputFrame, HeadFrame, ChunkFrame, EndFrame]);
 export type FromWorkerFrame = z.infer<typeof FromWorkerFrame>;
 export type HelloFrame = z.infer<typeof HelloFrame>;
 

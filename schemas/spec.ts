@@ -263,8 +263,11 @@ export const FUNCTION_WIDE_FIELDS = [
   'auth',
 ] as const;
 
-/** Spec fields a patch merges field by field into the current value (JSON merge patch), not replaces. */
-export const NESTED_SPEC_FIELDS = ['retry'] as const;
+/**
+ * Spec fields a patch merges key by key into the current value (JSON merge patch: a key set
+ * to null is removed), not replaces.
+ */
+export const NESTED_SPEC_FIELDS = ['retry', 'env'] as const;
 
 /** Numeric spec fields, which multipart form fields carry as strings. */
 const NUMERIC_FIELDS = new Set(['rateLimit', 'maxConcurrency', 'minWarm', 'maxReplicas', 'timeoutMs', 'memoryMb', 'cpus', 'scaleDownDelayMs', 'idleTimeoutMs', 'asyncConcurrency', 'startingDeadlineSeconds']);

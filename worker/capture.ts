@@ -6,6 +6,9 @@
  * timers and callbacks) goes to that invocation's buffers instead of the real stream;
  * any other write passes through. `console.*` writes through these methods, so it is
  * captured too. Several invocations may run interleaved; each sees only its own output.
+ * Writes outside any invocation (at module load after its capture, in a background timer)
+ * go to the real stream and to the sink {@link onStrayOutput} sets, which the worker sends
+ * to the runtime.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 
@@ -33,6 +36,12 @@ type Callback = (err?: Error | null) => void;
 const storage = new AsyncLocalStorage<Capture>();
 let realStdoutWrite: Write | undefined;
 let realStderrWrite: Write | undefined;
+let straySink: ((stream: 'stdout' | 'stderr', text: string) => void) | null = null;
+
+/** Where output written outside any invocation goes, besides the real stream (null: nowhere else). */
+export function onStrayOutput(sink: ((stream: 'stdout' | 'stderr', text: string) => void) | null): void {
+  straySink = sink;
+}
 
 /**
  * Runs `fn` with its stdout/stderr captured, capped at `maxLogBytes` bytes for both
@@ -63,6 +72,12 @@ export function installCapture(): void {
   process.stderr.write = patch(realStderrWrite, 'stderr');
 }
 
+/** Writes to the real stderr and to the stray-output sink, whatever the context: for errors that escaped the function. */
+export function writeStray(text: string): void {
+  writeRealStderr(text);
+  straySink?.('stderr', text);
+}
+
 /** Writes to the real stdout even inside an invocation: the HTTP mode's per-request log lines. */
 export function writeRealStdout(text: string): void {
   (realStdoutWrite ?? process.stdout.write).call(process.stdout, text);
@@ -76,13 +91,22 @@ export function writeRealStderr(text: string): void {
 function patch(real: Write, kind: 'stdout' | 'stderr'): Write {
   return function write(this: NodeJS.WriteStream, ...args: unknown[]): boolean {
     const capture = storage.getStore();
-    if (capture === undefined || !capture.open) return Reflect.apply(real, this, args) as boolean;
     const [chunk, encoding, callback] = args;
+    if (capture === undefined || !capture.open) {
+      if (straySink !== null) straySink(kind, textOf(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined));
+      return Reflect.apply(real, this, args) as boolean;
+    }
     append(capture, kind, chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined);
     const cb = typeof encoding === 'function' ? encoding : callback;
     if (typeof cb === 'function') process.nextTick(cb as Callback);
     return true;
   } as Write;
+}
+
+function textOf(chunk: unknown, encoding?: BufferEncoding): string {
+  if (typeof chunk === 'string') return encoding !== undefined && encoding !== 'utf8' && encoding !== 'utf-8' ? Buffer.from(chunk, encoding).toString('utf8') : chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
+  return String(chunk);
 }
 
 function append(capture: Capture, kind: 'stdout' | 'stderr', chunk: unknown, encoding?: BufferEncoding): void {

@@ -1,6 +1,6 @@
 import { Console } from 'node:console';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -120,14 +120,69 @@ describe('worker HTTP mode', () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(503);
   });
 
-  it('sends a streamed body whole, with its length (the HTTP mode does not stream yet)', async () => {
+  it('streams a body as the handler writes it: the head at once, each chunk as it comes, chunked', async () => {
     const { url } = await http({
-      'index.js': `exports.handler = async () => ({ headers: { 'content-type': 'text/plain' }, body: (async function* () { yield 'a'; await new Promise((r) => setTimeout(r, 5)); yield 'b'; })() });`,
+      'index.js': `exports.handler = async () => ({ headers: { 'content-type': 'text/event-stream' }, body: (async function* () { for (let i = 1; i <= 3; i++) { yield 'data: ' + i + '\\n\\n'; await new Promise((r) => setTimeout(r, 300)); } })() });`,
+    });
+    const sent = Date.now();
+    const res = await fetch(`${url}/events`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    expect(res.headers.get('content-length')).toBeNull();
+    expect(res.headers.get('transfer-encoding')).toBe('chunked');
+    expect(res.headers.get('x-glambdar-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const reader = res.body!.getReader();
+    const arrivals: Array<{ at: number; text: string }> = [];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) arrivals.push({ at: Date.now() - sent, text: Buffer.from(r.value).toString() });
+    expect(arrivals.map((a) => a.text).join('')).toBe('data: 1\n\ndata: 2\n\ndata: 3\n\n');
+    // The first event left before the handler had written the last (600 ms later), not with it.
+    expect(arrivals[arrivals.length - 1]!.at - arrivals[0]!.at).toBeGreaterThan(400);
+  });
+
+  it('streams a fetch Response whose body is still being produced', async () => {
+    const { url } = await http(
+      {
+        'index.mjs': `export default { fetch: () => new Response(new ReadableStream({ async start(c) { c.enqueue(new TextEncoder().encode('one ')); await new Promise((r) => setTimeout(r, 50)); c.enqueue(new TextEncoder().encode('two')); c.close(); } }), { headers: { 'x-kind': 'fetch' } }) };`,
+      },
+      { interface: 'fetch' },
+    );
+    const res = await fetch(`${url}/`);
+    expect(res.headers.get('transfer-encoding')).toBe('chunked');
+    expect(res.headers.get('x-kind')).toBe('fetch');
+    expect(await res.text()).toBe('one two');
+  });
+
+  it('cancels the handler\'s stream when the client goes away, and keeps serving', async () => {
+    const { url, dir } = await http({
+      'index.js': `const fs = require('fs'); const path = require('path');
+exports.handler = async (req) => ({ body: new ReadableStream({
+  pull(c) { if (req.path === '/fast') { c.enqueue('done'); c.close(); return; } c.enqueue('tick '); return new Promise((r) => setTimeout(r, 20)); },
+  cancel() { fs.writeFileSync(path.join(__dirname, 'cancelled'), String(Date.now())); },
+}) });`,
+    });
+    const controller = new AbortController();
+    const res = await fetch(`${url}/slow`, { signal: controller.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+    const leftAt = Date.now();
+    controller.abort();
+    let cancelledAt: number | undefined;
+    for (let i = 0; i < 100 && cancelledAt === undefined; i++) {
+      if (existsSync(join(dir, 'cancelled'))) cancelledAt = Number(readFileSync(join(dir, 'cancelled'), 'utf8'));
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(cancelledAt).toBeDefined();
+    expect(cancelledAt! - leftAt).toBeLessThan(100);
+    expect(await (await fetch(`${url}/fast`)).text()).toBe('done');
+  });
+
+  it('cuts the response off when the handler throws midway: a truncated body, not a success', async () => {
+    const { url } = await http({
+      'index.js': `exports.handler = async () => ({ body: (async function* () { yield 'partial '; await new Promise((r) => setTimeout(r, 20)); throw new Error('the database went away'); })() });`,
     });
     const res = await fetch(`${url}/`);
     expect(res.status).toBe(200);
-    expect(res.headers.get('content-length')).toBe('2');
-    expect(await res.text()).toBe('ab');
+    await expect(res.text()).rejects.toThrow();
   });
 
   it('refuses a body over 6 MiB with 413 PAYLOAD_TOO_LARGE, as /invoke does', async () => {

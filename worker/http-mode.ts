@@ -14,9 +14,11 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { writeRealStderr, writeRealStdout } from './capture.js';
 import type { WorkerConfig } from './config.js';
+import { Cancellation, type BodySource } from './body-source.js';
 import { elapsed, lingeringWork, runInvocation, settleWithin, within, type InvocationOutcome } from './invocation.js';
 import { loadFunction, type LoadResult } from './loader.js';
 import { withoutReservedHeaders, type InvokeHeader } from './protocol.js';
+import type { FunctionResponse } from './request.js';
 
 /** Largest request body, as on `/invoke` (README "API"). */
 export const MAX_HTTP_BODY_BYTES = 6 * 1024 * 1024;
@@ -82,6 +84,8 @@ export async function startHttpWorker(config: WorkerConfig & { httpPort: number 
     });
     let answer: Answer;
     let outcome: InvocationOutcome | null = null;
+    const cancellation = new Cancellation();
+    let streamed: ClientStream | null = null;
     try {
       const body = await readBody(req);
       const head: InvokeHeader = {
@@ -94,7 +98,23 @@ export async function startHttpWorker(config: WorkerConfig & { httpPort: number 
         requestId,
         timeoutMs,
       };
-      outcome = await withTimeout(runInvocation(loaded, head, body, config.maxLogBytes, config.fnDir), timeoutMs);
+      const streaming = {
+        cancellation,
+        stream: (response: FunctionResponse & { stream: BodySource }) => {
+          streamed = new ClientStream(res, response.stream, cancellation);
+          return streamed.pipe(response.statusCode, streamHeaders(response, requestId, config.revision, draining));
+        },
+      };
+      outcome = await withTimeout(runInvocation(loaded, head, body, config.maxLogBytes, config.fnDir, streaming), timeoutMs);
+      const stream = streamed as ClientStream | null;
+      if (stream !== null) {
+        // Its head has left: a stream that broke off (a throw, the timeout, the client gone) ends
+        // the connection without the last chunk, so the client sees a truncated body, not a success.
+        const error = outcome === null ? `the stream ran past ${timeoutMs} ms` : stream.cancelled ? 'the client went away' : outcome.error;
+        stream.finish(error);
+        logLine(config, req.method ?? 'GET', path, requestId, { status: stream.status, headers: {}, body: EMPTY, error }, outcome, started);
+        return;
+      }
       answer = outcome ? fromOutcome(outcome, requestId, config.revision) : failure(504, 'INVOCATION_TIMEOUT', `function "${config.functionName ?? 'function'}" did not answer within ${timeoutMs} ms`);
     } catch (err) {
       answer = err instanceof TooLarge ? failure(413, 'PAYLOAD_TOO_LARGE', err.message) : failure(500, 'INTERNAL', 'internal error');
@@ -162,8 +182,12 @@ function health(loaded: LoadResult, draining: boolean): Answer {
 /** An invocation's outcome as `/invoke` answers it (api/invoke-handler.ts and api/http-errors.ts). */
 function fromOutcome(outcome: InvocationOutcome, requestId: string, revision: number | undefined): Answer {
   if (outcome.error !== null) {
-    // The runtime's HandlerError and FunctionLoadFailed, with the worker's own text.
-    return failure(500, outcome.loadFailed ? 'FUNCTION_LOAD_FAILED' : 'HANDLER_ERROR', outcome.error);
+    // The runtime's HandlerError and FunctionLoadFailed, with the worker's own text, and (as the
+    // runtime tells a failed invocation) its request id and revision.
+    const answer = failure(500, outcome.loadFailed ? 'FUNCTION_LOAD_FAILED' : 'HANDLER_ERROR', outcome.error);
+    answer.headers['x-glambdar-request-id'] = requestId;
+    if (revision !== undefined) answer.headers['x-glambdar-revision'] = revision;
+    return answer;
   }
   const headers: Record<string, string | string[] | number> = { ...withoutReservedHeaders(outcome.headers) };
   // 204 and 304 carry no body, so no length either (node sends no body for them).
@@ -172,6 +196,85 @@ function fromOutcome(outcome: InvocationOutcome, requestId: string, revision: nu
   if (revision !== undefined) headers['x-glambdar-revision'] = revision;
   return { status: outcome.statusCode, headers, body: outcome.body, error: null };
 }
+
+/** A streamed response's head as `/invoke` sends it: no length (chunked), the invocation's own headers. */
+function streamHeaders(response: FunctionResponse, requestId: string, revision: number | undefined, draining: boolean): Record<string, string | string[] | number> {
+  const headers: Record<string, string | string[] | number> = { ...withoutReservedHeaders(response.headers) };
+  headers['x-glambdar-request-id'] = requestId;
+  if (revision !== undefined) headers['x-glambdar-revision'] = revision;
+  if (draining) headers['connection'] = 'close';
+  return headers;
+}
+
+/**
+ * A streamed response written to the client as the handler produces it: each chunk pulled only
+ * once the previous one was taken by the socket (node's `write` returning false waits for
+ * `drain`), so a slow client slows the handler and the worker holds one chunk. The client going
+ * away cancels the handler's stream (its cancel, `req.signal`).
+ */
+class ClientStream {
+  status = 200;
+  #res: ServerResponse;
+  #source: BodySource;
+  #cancellation: Cancellation;
+
+  constructor(res: ServerResponse, source: BodySource, cancellation: Cancellation) {
+    this.#res = res;
+    this.#source = source;
+    this.#cancellation = cancellation;
+  }
+
+  get cancelled(): boolean {
+    return this.#cancellation.cancelled;
+  }
+
+  async pipe(status: number, headers: Record<string, string | string[] | number>): Promise<void> {
+    const res = this.#res;
+    this.status = status;
+    const gone = () => {
+      if (!res.writableFinished) this.cancel(new Error('the client went away'));
+    };
+    res.once('close', gone);
+    try {
+      res.writeHead(status, STATUS_CODES[status], headers);
+      // The head leaves now, not with the first chunk: the client knows the status at once.
+      res.flushHeaders();
+      for (let chunk = await this.#source.next(); chunk !== null && !res.destroyed; chunk = await this.#source.next()) {
+        if (!res.write(chunk)) await new Promise<void>((resolve) => {
+          res.once('drain', resolve);
+          res.once('close', resolve);
+        });
+      }
+    } finally {
+      res.off('close', gone);
+    }
+  }
+
+  /** Ends the response: whole when `error` is null, else cut off (and the handler's stream cancelled). */
+  finish(error: string | null): void {
+    const res = this.#res;
+    if (error === null && !res.destroyed) {
+      res.end();
+      return;
+    }
+    this.cancel(new Error(error ?? 'the client went away'));
+    // A head node refused (a header it cannot send) never left: the runtime answers that 500 too.
+    if (!res.headersSent && !res.destroyed) {
+      this.status = 500;
+      send(res, failure(500, 'INTERNAL', 'internal error'), false);
+      return;
+    }
+    res.destroy();
+  }
+
+  cancel(reason: Error): void {
+    if (this.#cancellation.cancelled) return;
+    this.#cancellation.cancel(reason);
+    this.#source.cancel(reason);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
 
 /** An error answer as the runtime writes one: JSON `{error, code}`. */
 function failure(status: number, code: string, message: string): Answer {

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { runCaptured, writeRealStderr } from './capture.js';
 import { sourceLocation, type LoadResult } from './loader.js';
 import type { InvokeHeader, ResultHeader } from './protocol.js';
-import type { FunctionResponse } from './request.js';
+import { isInvalidJsonBody, type FunctionResponse } from './request.js';
 import type { WorkerScope } from './interfaces/types.js';
 import type { BodySource, Cancellation } from './body-source.js';
 
@@ -22,9 +22,6 @@ export interface Streaming {
   stream(response: FunctionResponse & { stream: BodySource }): Promise<void>;
 }
 
-/** A streamed body read whole (no `streaming` given: the HTTP mode) may be at most this large. */
-export const MAX_WHOLE_STREAM_BYTES = 6 * 1024 * 1024;
-
 /** What one invocation gave: a result frame's fields without its id, and the body bytes. */
 export type InvocationOutcome = Omit<ResultHeader, 't' | 'id'> & {
   body: Buffer;
@@ -34,12 +31,17 @@ export type InvocationOutcome = Omit<ResultHeader, 't' | 'id'> & {
 
 const EMPTY = Buffer.alloc(0);
 
+/** What the function printed while it loaded: prepended to the first invocation's output (as Lambda shows init logs). */
+export interface InitOutput {
+  stdout: string;
+  stderr: string;
+}
+
 /**
  * Runs the function once for `head` and `body`, its stdout and stderr captured (at most
- * `maxLogBytes` together). Never rejects: a throw, a function that did not load, or one not
+ * `maxLogBytes` together), after `init` (the load's output, for the first invocation). Never rejects: a throw, a function that did not load, or one not
  * loaded yet (a stem cell) is an outcome with `error` set. A streamed response goes to
- * `streaming.stream` (the outcome's `error` is then why the stream broke off, if it did);
- * without `streaming` it is read whole into the outcome's body.
+ * `streaming.stream` (the outcome's `error` is then why the stream broke off, if it did).
  */
 export async function runInvocation(
   loaded: LoadResult | null,
@@ -47,52 +49,46 @@ export async function runInvocation(
   body: Buffer,
   maxLogBytes: number,
   fnDir: string,
-  streaming?: Streaming,
+  streaming: Streaming,
+  init: InitOutput | null = null,
 ): Promise<InvocationOutcome> {
   const started = performance.now();
   if (!loaded) return failed(503, 'this worker has no function loaded yet', '', '', started, false);
-  if (!loaded.ok) return failed(500, `function failed to load: ${loaded.error}`, '', '', started, true);
+  const withInit = (captured: { stdout: string; stderr: string }) =>
+    init === null ? captured : { stdout: init.stdout + captured.stdout, stderr: init.stderr + captured.stderr };
+  if (!loaded.ok) {
+    const out = withInit({ stdout: '', stderr: '' });
+    return failed(500, `function failed to load: ${loaded.error}`, out.stdout, out.stderr, started, true);
+  }
   const { invoke: adapter, typescript } = loaded;
   const run = await runCaptured(async (): Promise<FunctionResponse> => {
     try {
-      const response = await adapter(head, body, streaming?.cancellation);
+      const response = await adapter(head, body, streaming.cancellation);
       if (response.stream === undefined) return response;
-      if (streaming === undefined) return { ...response, body: await readWhole(response.stream) };
       await streaming.stream(response as FunctionResponse & { stream: BodySource });
       return response;
     } catch (err) {
       // Like Lambda: the stack goes to the invocation's own log, the message to the caller.
-      if (streaming?.cancellation.cancelled !== true) process.stderr.write(`${stackOf(err)}\n`);
+      // A body that is not JSON is the caller's mistake: one line says so, no stack.
+      if (!streaming.cancellation.cancelled) process.stderr.write(isInvalidJsonBody(err) ? `${messageOf(err)}\n` : `${stackOf(err)}\n`);
       throw err;
     }
   }, maxLogBytes);
+  const out = withInit(run);
   if (!run.ok) {
+    // An escaped error of req.json() on a body that is not JSON: 400, the caller's mistake.
+    if (isInvalidJsonBody(run.error)) return { ...failed(400, messageOf(run.error), out.stdout, out.stderr, started, false), errorCode: 'INVALID_JSON_BODY' };
     // A TypeScript function's message also says which .ts line threw (its stack is source-mapped).
     const where = typescript ? sourceLocation(run.error, fnDir) : '';
-    return failed(500, messageOf(run.error) + where, run.stdout, run.stderr, started, false);
+    return failed(500, messageOf(run.error) + where, out.stdout, out.stderr, started, false);
   }
   const { statusCode, headers, body: responseBody } = run.value;
-  return { statusCode, headers, body: responseBody, stdout: run.stdout, stderr: run.stderr, error: null, durationMs: elapsed(started), loadFailed: false };
-}
-
-/** A streamed body as one buffer, for a caller that cannot stream; too large a one fails. */
-async function readWhole(source: BodySource): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (let chunk = await source.next(); chunk !== null; chunk = await source.next()) {
-    size += chunk.length;
-    if (size > MAX_WHOLE_STREAM_BYTES) {
-      source.cancel(new Error('too large'));
-      throw new Error(`the streamed body is larger than ${MAX_WHOLE_STREAM_BYTES} bytes, the most a response here can hold whole`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
+  return { statusCode, headers, body: responseBody, stdout: out.stdout, stderr: out.stderr, error: null, errorCode: null, durationMs: elapsed(started), loadFailed: false };
 }
 
 /** An outcome that carries an error instead of the function's answer. */
 export function failed(statusCode: number, error: string, stdout: string, stderr: string, started: number, loadFailed = false): InvocationOutcome {
-  return { statusCode, headers: {}, body: EMPTY, stdout, stderr, error, durationMs: elapsed(started), loadFailed };
+  return { statusCode, headers: {}, body: EMPTY, stdout, stderr, error, errorCode: null, durationMs: elapsed(started), loadFailed };
 }
 
 /** Milliseconds since `started` (a `performance.now()`), to the microsecond. */

@@ -88,7 +88,7 @@ function invoke(socket: Socket, id: number, path: string): void {
 }
 
 describe('worker process', () => {
-  it('captures console output per invocation and survives a stray rejection', async () => {
+  it('captures console output per invocation and survives a stray rejection, which it sends as container output', async () => {
     const worker = await run('console', {
       'index.js': `
         exports.handler = async (req) => {
@@ -101,15 +101,17 @@ describe('worker process', () => {
     const { socket, next } = await open(worker.runtime);
     invoke(socket, 1, '/stray');
     invoke(socket, 2, '/after');
-    const [hello, ...results] = await next(3);
+    // The hello, two results and the output frame of the stray rejection, in some order after the hello.
+    const [hello, ...rest] = await next(4);
     expect(hello?.header).toMatchObject({ t: 'hello', pid: worker.child.pid, loadError: null });
-    const byId = new Map(results.map((f) => [(f.header as { id: number }).id, f]));
+    const byId = new Map(rest.filter((f) => (f.header as { t: string }).t === 'result').map((f) => [(f.header as { id: number }).id, f]));
     expect(byId.get(1)?.header).toMatchObject({ statusCode: 200, stdout: 'hello from /stray\n', stderr: 'warn from /stray\n' });
     expect(byId.get(2)?.header).toMatchObject({ statusCode: 200, stdout: 'hello from /after\n' });
+    expect(rest.find((f) => (f.header as { t: string }).t === 'output')?.header).toMatchObject({ stream: 'stderr', text: expect.stringContaining('unhandled rejection: Error: stray') });
     await worker.waitForStderr('unhandled rejection: Error: stray');
     invoke(socket, 3, '/still-alive');
-    const [, , , third] = await next(4);
-    expect(third?.header).toMatchObject({ id: 3, statusCode: 200 });
+    const frames = await next(5);
+    expect(frames[4]?.header).toMatchObject({ id: 3, statusCode: 200 });
   });
 
   it('loads ES module functions from the CommonJS bundle: index.mjs, and index.js in a "type": "module" package', async () => {

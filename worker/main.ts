@@ -5,16 +5,17 @@
  * user code (a stray rejection, a throw in a timer) are logged and do not stop the worker,
  * so one bad request cannot fail the others in flight.
  */
-import { writeRealStderr } from './capture.js';
+import { writeRealStderr, writeStray } from './capture.js';
 import { loadConfig, WORKER_ENV_NAMES } from './config.js';
 import { startHttpWorker } from './http-mode.js';
 import { startWorker } from './server.js';
 
+// The function's own errors: its container output shows them (GET /logs/:name?container=1).
 process.on('unhandledRejection', (reason) => {
-  writeRealStderr(`glambdar worker: unhandled rejection: ${describe(reason)}\n`);
+  writeStray(`glambdar worker: unhandled rejection: ${describe(reason)}\n`);
 });
 process.on('uncaughtException', (err) => {
-  writeRealStderr(`glambdar worker: uncaught exception: ${describe(err)}\n`);
+  writeStray(`glambdar worker: uncaught exception: ${describe(err)}\n`);
 });
 
 async function main(): Promise<void> {

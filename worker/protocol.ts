@@ -9,8 +9,15 @@
  * This file has no imports: the worker folder is mounted alone into containers.
  */
 
-/** Version of this protocol, sent in `hello`; a runtime refuses a worker of another version. */
-export const PROTOCOL_VERSION = 3;
+/**
+ * Version of this protocol, sent in `hello`; a runtime refuses a worker of another version.
+ * 2: the handler interface in `load`/`hello`; 3: streamed responses; 4: `result.errorCode` and
+ * the `output` frame.
+ */
+export const PROTOCOL_VERSION = 4;
+
+/** The longest text of one `output` frame, in characters; the worker splits longer writes. */
+export const MAX_OUTPUT_FRAME_CHARS = 16_384;
 
 /**
  * The handler interfaces a worker can adapt a function to (worker/interfaces/). The spec's
@@ -134,7 +141,22 @@ export interface ResultHeader {
   stderr: string;
   /** Set when the handler threw or could not run; statusCode is then 500. */
   error: string | null;
+  /**
+   * Why the invocation failed when it was the caller's mistake: `INVALID_JSON_BODY` when the
+   * error `req.json()` threw for a body that is not JSON escaped the handler. null otherwise.
+   */
+  errorCode: 'INVALID_JSON_BODY' | null;
   durationMs: number;
+}
+
+/**
+ * Worker -> runtime: what the function printed outside any invocation (at module load, in a
+ * background timer), as it is printed. The runtime keeps a bounded tail of it per container.
+ */
+export interface OutputHeader {
+  t: 'output';
+  stream: 'stdout' | 'stderr';
+  text: string;
 }
 
 /**
@@ -190,7 +212,7 @@ export interface CancelHeader {
 /** Every frame the runtime sends. */
 export type ToWorkerHeader = InvokeHeader | LoadHeader | CreditHeader | CancelHeader;
 /** Every frame the worker sends. */
-export type FromWorkerHeader = HelloHeader | ResultHeader | LoadedHeader | HeadHeader | ChunkHeader | EndHeader;
+export type FromWorkerHeader = HelloHeader | ResultHeader | LoadedHeader | OutputHeader | HeadHeader | ChunkHeader | EndHeader;
 
 /** A check per field of a frame header: adding a field to the type without a check here fails to compile. */
 type FieldChecks<H> = { readonly [K in keyof H]-?: (value: unknown) => boolean };

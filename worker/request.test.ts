@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createRequest, normalizeResponse } from './request.js';
+import { Readable } from 'node:stream';
+import { createRequest, isInvalidJsonBody, normalizeResponse } from './request.js';
 
 const head = { method: 'POST', path: '/x', query: { a: '1' }, headers: { 'content-type': 'application/json' } };
 
@@ -14,14 +15,17 @@ describe('createRequest', () => {
     expect(await createRequest(head, Buffer.from('{"n":1}')).json()).toEqual({ n: 1 });
   });
 
-  it('resolves json() of an empty body to undefined', async () => {
-    expect(await createRequest(head, Buffer.alloc(0)).json()).toBeUndefined();
+  it('resolves json() of an empty body to null, so `data?.name` and `?? {}` work', async () => {
+    expect(await createRequest(head, Buffer.alloc(0)).json()).toBeNull();
+    expect(await createRequest(head, Buffer.from(' \n')).json()).toBeNull();
   });
 
-  it('rejects json() of an invalid body with a SyntaxError that says so', async () => {
-    await expect(createRequest(head, Buffer.from('{nope')).json()).rejects.toThrow(
-      new SyntaxError('request body is not valid JSON'),
-    );
+  it('rejects json() of an invalid body with a SyntaxError that says so, marked as the caller\'s mistake', async () => {
+    const err: unknown = await createRequest(head, Buffer.from('{nope')).json().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SyntaxError);
+    expect((err as Error).message).toMatch(/^request body is not valid JSON: /);
+    expect(isInvalidJsonBody(err)).toBe(true);
+    expect(isInvalidJsonBody(new SyntaxError('request body is not valid JSON'))).toBe(false);
   });
 
   it('keeps json() working when destructured and body when spread', async () => {
@@ -118,5 +122,30 @@ describe('normalizeResponse', () => {
     expect(() => normalizeResponse(cyclic)).toThrow(/cannot be encoded as JSON/);
     expect(() => normalizeResponse({ body: 10n })).toThrow(/cannot be encoded as JSON/);
     expect(() => normalizeResponse({ body: () => 1 })).toThrow(/cannot be encoded as JSON/);
+  });
+});
+
+describe('normalizeResponse of streams', () => {
+  it('streams a Node stream, a ReadableStream or an async iterable, and refuses a generator or a stream-like object, never sending its internals', () => {
+    function* generator() {
+      yield 'a';
+    }
+    async function* asyncGenerator() {
+      yield 'a';
+    }
+    for (const body of [Readable.from(['a']), new ReadableStream(), asyncGenerator()]) {
+      expect(normalizeResponse({ statusCode: 200, body }).stream).toBeDefined();
+    }
+    const refused: Array<[unknown, string]> = [
+      [generator(), 'a generator'],
+      [{ pipe: () => undefined, on: () => undefined }, 'a Node stream'],
+    ];
+    for (const [body, kind] of refused) {
+      expect(() => normalizeResponse(body)).toThrow(`handler returned ${kind} as its body, which cannot be streamed`);
+      expect(() => normalizeResponse({ statusCode: 200, body })).toThrow('which cannot be streamed');
+    }
+    // Arrays, strings and bytes are iterable too, and sent as they always were.
+    expect(normalizeResponse([1, 2]).body.toString()).toBe('[1,2]');
+    expect(normalizeResponse(new Set([1])).body.toString()).toBe('{}');
   });
 });

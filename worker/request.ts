@@ -13,7 +13,10 @@ export interface FunctionRequest {
   body: string;
   /** The raw body bytes, for binary payloads. */
   rawBody: Buffer;
-  /** Parses `body` as JSON; an empty body gives `undefined`, an invalid one rejects with a SyntaxError. */
+  /**
+   * Parses `body` as JSON; an empty body gives `null`, an invalid one rejects with a
+   * SyntaxError the handler can catch (uncaught, the caller gets 400 `INVALID_JSON_BODY`).
+   */
   json(): Promise<unknown>;
   /** Aborted when the client of a streamed response goes away (or its time is up). */
   readonly signal: AbortSignal;
@@ -40,6 +43,14 @@ const EMPTY = Buffer.alloc(0);
 /** The signal of a request built outside an invocation: never aborted. */
 const NEVER = { signal: new AbortController().signal };
 
+/** The errors `json()` made: one of them escaping the handler is the caller's mistake, not the handler's. */
+const invalidJsonErrors = new WeakSet<object>();
+
+/** True when `err` is the error `json()` rejected with for a body that is not JSON. */
+export function isInvalidJsonBody(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && invalidJsonErrors.has(err);
+}
+
 /** Builds the handler's request; the body is decoded only when read. */
 export function createRequest(head: RequestHead, rawBody: Buffer, cancellation?: Cancellation): FunctionRequest {
   let text: string | undefined;
@@ -58,11 +69,13 @@ export function createRequest(head: RequestHead, rawBody: Buffer, cancellation?:
     },
     json(): Promise<unknown> {
       const body = decode();
-      if (body.trim() === '') return Promise.resolve(undefined);
+      if (body.trim() === '') return Promise.resolve(null);
       try {
         return Promise.resolve(JSON.parse(body) as unknown);
       } catch (cause) {
-        return Promise.reject(new SyntaxError('request body is not valid JSON', { cause }));
+        const err = new SyntaxError(`request body is not valid JSON: ${(cause as Error).message}`, { cause });
+        invalidJsonErrors.add(err);
+        return Promise.reject(err);
       }
     },
   };
@@ -147,6 +160,10 @@ export function headerValue(value: unknown, name: string): string {
 
 export function encodeBody(body: unknown): [Buffer, string | undefined] {
   if (body === undefined || body === null) return [EMPTY, undefined];
+  const streamed = streamKind(body);
+  if (streamed !== undefined) {
+    throw new TypeError(`handler returned ${streamed} as its body, which cannot be streamed: return a Node Readable, a ReadableStream or an async iterable to stream, or a string, a Buffer or a JSON value`);
+  }
   if (typeof body === 'string') return [Buffer.from(body, 'utf8'), 'text/plain; charset=utf-8'];
   if (body instanceof Uint8Array) {
     const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -161,6 +178,22 @@ export function encodeBody(body: unknown): [Buffer, string | undefined] {
   }
   if (json === undefined) throw new TypeError(`handler returned a body that cannot be encoded as JSON: ${describe(body)}`);
   return [Buffer.from(json, 'utf8'), 'application/json'];
+}
+
+/**
+ * What kind of stream a body is, or undefined: a Node stream, a web ReadableStream, a
+ * generator or any other (async) iterator. Those normalizeResponse streams never get here;
+ * the rest (a generator, a stream-like object that is no Readable) is refused, since JSON
+ * would send their internals, not their data.
+ */
+function streamKind(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body instanceof Uint8Array || Array.isArray(body)) return undefined;
+  const value = body as Record<PropertyKey, unknown>;
+  if (typeof value['pipe'] === 'function' && typeof value['on'] === 'function') return 'a Node stream';
+  if (typeof value['getReader'] === 'function') return 'a ReadableStream';
+  if (typeof value[Symbol.asyncIterator] === 'function') return 'an async iterable';
+  if (typeof value[Symbol.iterator] === 'function' && typeof value['next'] === 'function') return 'a generator';
+  return undefined;
 }
 
 function describe(value: unknown): string {

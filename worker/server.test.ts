@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerConfig } from './config.js';
 import { encodeFrame, type Frame } from './framing.js';
-import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type ResultHeader } from './protocol.js';
+import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type OutputHeader, type ResultHeader } from './protocol.js';
 import { startWorker, type Worker } from './server.js';
 import { ACCEPTED_SHAPES } from './interfaces/detect.js';
 import { FakeRuntime, type RuntimeConnection } from './testing/fake-runtime.js';
@@ -244,4 +244,68 @@ describe('worker server as a stem cell', () => {
     expect(frames[4]?.header).toEqual({ t: 'loaded', id: 4, loadError: 'this worker has already loaded a function', interface: null });
     Reflect.deleteProperty(process.env, 'STEM_GREETING');
   });
+
+  it('attributes what the function printed at load to its first invocation, and sends it and later stray output as container output', async () => {
+    const loud = `console.log('loading');
+console.error('warming');
+exports.handler = async (req) => {
+  if (req.path === '/later') setTimeout(() => console.log('after the invocation'), 5).unref();
+  console.log('in ' + req.path);
+  return 'ok';
+};`;
+    const { runtime } = await setup({ 'index.js': loud });
+    const client = await runtime.accept();
+    client.invoke(1, '/first');
+    const first = await resultOf(client, 1);
+    expect(first.header).toMatchObject({ stdout: 'loading\nin /first\n', stderr: 'warming\n' });
+    client.invoke(2, '/later');
+    const second = await resultOf(client, 2);
+    expect(second.header).toMatchObject({ stdout: 'in /later\n', stderr: '' });
+    // What was printed outside any invocation came as output frames: the load, then the timer.
+    await waitFor(client, () => outputOf(client.frames).includes('after the invocation'));
+    expect(outputOf(client.frames)).toBe('stdout loading\nstderr warming\nstdout after the invocation\n');
+  });
+
+  it('answers 400 INVALID_JSON_BODY when the error of json() for a body that is not JSON escapes the handler', async () => {
+    const handler = `exports.handler = async (req) => {
+  if (req.path === '/caught') {
+    try { return await req.json(); } catch (err) { return { statusCode: 422, body: { caught: err.name } }; }
+  }
+  const data = await req.json();
+  return data ?? 'empty';
+};`;
+    const { runtime } = await setup({ 'index.js': handler });
+    const client = await runtime.accept();
+    client.socket.write(encodeFrame({ t: 'invoke', id: 1, method: 'POST', path: '/', query: {}, headers: {}, requestId: 'r', timeoutMs: 30_000 } satisfies InvokeHeader, Buffer.from('{nope')));
+    client.socket.write(encodeFrame({ t: 'invoke', id: 2, method: 'POST', path: '/caught', query: {}, headers: {}, requestId: 'r', timeoutMs: 30_000 } satisfies InvokeHeader, Buffer.from('{nope')));
+    client.socket.write(encodeFrame({ t: 'invoke', id: 3, method: 'POST', path: '/', query: {}, headers: {}, requestId: 'r', timeoutMs: 30_000 } satisfies InvokeHeader));
+    const bad = await resultOf(client, 1);
+    expect(bad.header).toMatchObject({ statusCode: 400, errorCode: 'INVALID_JSON_BODY', error: expect.stringMatching(/^request body is not valid JSON: /) });
+    expect(bad.header.stderr).not.toMatch(/\n\s+at /);
+    expect((await resultOf(client, 2)).header).toMatchObject({ statusCode: 422, errorCode: null });
+    const empty = await resultOf(client, 3);
+    expect(empty.header).toMatchObject({ statusCode: 200, errorCode: null });
+    expect(empty.body.toString()).toBe('empty');
+  });
 });
+
+/** Waits until `check` holds over the connection's frames. */
+async function waitFor(client: RuntimeConnection, check: () => boolean): Promise<void> {
+  for (let n = client.frames.length + 1; !check(); n++) await client.next(n);
+}
+
+/** The result frame of invocation `id`, once it has come. */
+async function resultOf(client: RuntimeConnection, id: number): Promise<Frame<ResultHeader>> {
+  const find = () => client.frames.find((f) => (f.header as ResultHeader).t === 'result' && (f.header as ResultHeader).id === id);
+  await waitFor(client, () => find() !== undefined);
+  return find() as Frame<ResultHeader>;
+}
+
+/** The text of every output frame, `stream text` each. */
+function outputOf(frames: Frame[]): string {
+  return frames
+    .map((f) => f.header as OutputHeader)
+    .filter((h) => h.t === 'output')
+    .map((h) => `${h.stream} ${h.text}`)
+    .join('');
+}

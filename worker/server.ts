@@ -9,15 +9,16 @@ import { watch, type FSWatcher } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { writeRealStderr } from './capture.js';
+import { onStrayOutput, runCaptured, writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
 import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
 import { PROTOCOL_VERSION, type EndHeader, type HeadHeader, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
 import { isCancelHeader, isCreditHeader, isInvokeHeader, isLoadHeader } from './protocol.js';
 import { Cancellation } from './body-source.js';
 import { cancelStream, StreamOut, type ActiveStream, type StreamIO } from './stream-out.js';
-import { loadFunction, type LoadResult } from './loader.js';
-import { failed, lingeringWork, runInvocation, settleWithin, stackOf, within, type InvocationOutcome } from './invocation.js';
+import { loadFunction, type LoadOptions, type LoadResult } from './loader.js';
+import { failed, lingeringWork, runInvocation, settleWithin, stackOf, within, type InitOutput, type InvocationOutcome } from './invocation.js';
+import { StrayOutput } from './stray-output.js';
 
 /** A running worker. */
 export interface Worker {
@@ -43,10 +44,28 @@ const MAX_RETRY_MS = 1000;
  * connection may still be on its way. Installs no process-wide handlers: that is `main.ts`'s job.
  */
 export async function startWorker(config: WorkerConfig): Promise<Worker> {
+  const stray = new StrayOutput();
+  onStrayOutput((stream, text) => stray.write(stream, text));
   // Work a function asked to finish after its response (fetch's ctx.waitUntil): the drain waits for it.
   const { scope, pending: lingering } = lingeringWork();
+  let initOutput: InitOutput | null = null;
+  /** Loads the function with its output captured: that output is the init log. */
+  const loadCaptured = async (options: LoadOptions): Promise<LoadResult> => {
+    const run = await runCaptured(() => loadFunction(config.fnDir, options), config.maxLogBytes);
+    if (run.stdout !== '' || run.stderr !== '') {
+      initOutput = { stdout: run.stdout, stderr: run.stderr };
+      stray.write('stdout', run.stdout);
+      stray.write('stderr', run.stderr);
+    }
+    return run.ok ? run.value : { ok: false, error: String(run.error) };
+  };
+  const takeInitOutput = (): InitOutput | null => {
+    const output = initOutput;
+    initOutput = null;
+    return output;
+  };
   // A stem cell starts empty and loads when the runtime has placed a function's code.
-  let loaded: LoadResult | null = config.stem ? null : await loadFunction(config.fnDir, { interface: config.interface ?? null, handler: config.handler ?? null, scope });
+  let loaded: LoadResult | null = config.stem ? null : await loadCaptured({ interface: config.interface ?? null, handler: config.handler ?? null, scope });
   if (loaded && !loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
   const hello = () =>
     encodeFrame({
@@ -61,7 +80,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
   const load = async (head: LoadHeader): Promise<LoadedHeader> => {
     if (loaded || loading) return { t: 'loaded', id: head.id, loadError: 'this worker has already loaded a function', interface: null };
     for (const [key, value] of Object.entries(head.env)) process.env[key] = value;
-    loading = loadFunction(config.fnDir, { interface: head.interface, handler: head.handler, scope });
+    loading = loadCaptured({ interface: head.interface, handler: head.handler, scope });
     loaded = await loading;
     if (!loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
     return { t: 'loaded', id: head.id, loadError: loaded.ok ? null : loaded.error, interface: loaded.ok ? loaded.interface : null };
@@ -81,6 +100,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     socket = conn;
     retryMs = FIRST_RETRY_MS;
     conn.write(hello());
+    stray.connect((frame) => conn.writable && conn.write(frame));
     const decoder = new FrameDecoder();
     // Results finished in one turn of the event loop leave in one write.
     const connWriter = new FrameWriter((chunk) => {
@@ -124,7 +144,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
           return;
         }
         inFlight++;
-        invoke(loaded, header, body, config.maxLogBytes, closing !== undefined, config.fnDir, io)
+        invoke(loaded, header, body, config.maxLogBytes, closing !== undefined, takeInitOutput, config.fnDir, io)
           .then(
             (frame) => {
               // A streamed response has sent its own frames.
@@ -156,6 +176,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     conn.once('close', () => {
       if (socket === conn) {
         socket = null;
+        stray.disconnect();
         writer = null;
       }
       scheduleRetry();
@@ -269,6 +290,7 @@ async function invoke(
   body: Buffer,
   maxLogBytes: number,
   draining: boolean,
+  takeInitOutput: () => InitOutput | null,
   fnDir: string,
   io: StreamIO,
 ): Promise<ResultFrame | null> {
@@ -284,7 +306,7 @@ async function invoke(
       io.send({ t: 'head', id: head.id, statusCode: response.statusCode, headers: response.headers } satisfies HeadHeader);
       await stream.pump(response.stream);
     },
-  });
+  }, loaded ? takeInitOutput() : null); // the load's output goes to the first invocation of the loaded function
   const streamed = out as StreamOut | null;
   if (streamed === null) return resultFrame(head.id, outcome);
   io.streams.delete(head.id);
@@ -298,12 +320,12 @@ async function invoke(
 function tooLarge(frame: ResultFrame): ResultFrame {
   const { header, body } = frame;
   const error = `response of ${body.length} bytes does not fit the ${MAX_FRAME_BYTES}-byte frame limit`;
-  return { header: { ...header, statusCode: 500, headers: {}, error }, body: EMPTY };
+  return { header: { ...header, statusCode: 500, headers: {}, error, errorCode: null }, body: EMPTY };
 }
 
 function resultFrame(id: number, outcome: InvocationOutcome): ResultFrame {
-  const { statusCode, headers, stdout, stderr, error, durationMs } = outcome;
-  return { header: { t: 'result', id, statusCode, headers, stdout, stderr, error, durationMs }, body: outcome.body };
+  const { statusCode, headers, stdout, stderr, error, errorCode, durationMs } = outcome;
+  return { header: { t: 'result', id, statusCode, headers, stdout, stderr, error, errorCode, durationMs }, body: outcome.body };
 }
 
 function dropConnection(socket: Socket, why: string): void {

@@ -49,6 +49,10 @@ export function logRoutes(app: express.Express, runtime: Runtime): void {
     const query = parseWith(LogsQuery, req.query);
     if (!query.ok) throw new InvalidInput(`invalid query: ${query.issues.join('; ')}`);
     runtime.info(name); // 404 before streaming
+    if (query.value.container) {
+      if (query.value.follow) throw new InvalidInput('invalid query: follow is for invocation records, not with container');
+      return res.json(runtime.containerLogs(name, query.value.limit));
+    }
     if (query.value.follow) return followLogs(runtime, name, res, query.value.limit, query.value.since);
     res.json(runtime.logs(name, { limit: query.value.limit, since: query.value.since }));
   });

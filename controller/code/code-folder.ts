@@ -42,7 +42,10 @@ export async function scanFolder(srcDir: string, limits: ArchiveLimits, handler:
   };
   await walk(srcDir, '');
 
-  if (entryIn(out, handler) === undefined) throw new InvalidArchive(missingEntryMessage(where, handler));
+  if (entryIn(out, handler) === undefined) {
+    const found = out.filter((e) => !e.isDir && !e.rel.includes('/')).map((e) => e.rel);
+    throw new InvalidArchive(missingEntryMessage(where, handler, found));
+  }
   // Code-unit order; a folder sorts before everything inside it.
   return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }

@@ -327,18 +327,19 @@ describe('installArchive', () => {
     expect((await installArchive(ok, functionsDir, 'many', limits)).created).toBe(true);
   });
 
-  it('refuses an archive without index.js at its root or in a single top-level folder', async () => {
-    const cases: FixtureEntry[][] = [
-      [{ name: 'handler.js' }],
-      [{ name: 'a/index.js' }, { name: 'b/index.js' }],
-      [{ name: 'a/index.js' }, { name: 'README.md', data: '' }],
-      [{ name: 'a/b/index.js' }],
-      [{ name: 'index.js/', dir: true }],
+  it('refuses an archive without an entry file at its root or in a single top-level folder, naming the accepted ones and what it found', async () => {
+    const cases: Array<[FixtureEntry[], string]> = [
+      [[{ name: 'handler.js' }], '"handler.js"'],
+      [[{ name: 'main.py' }, { name: 'package.json', data: '{}' }], '"main.py", "package.json"'],
+      [[{ name: 'a/index.js' }, { name: 'b/index.js' }], 'nothing'],
+      [[{ name: 'a/index.js' }, { name: 'README.md', data: '' }], '"README.md"'],
+      [[{ name: 'a/b/index.js' }], 'nothing'],
+      [[{ name: 'index.js/', dir: true }], 'nothing'],
     ];
-    for (const [i, entries] of cases.entries()) {
+    for (const [i, [entries, found]] of cases.entries()) {
       const zip = await makeZip(`none${i}.zip`, entries);
       const err = await refusal(installArchive(zip, functionsDir, 'none'));
-      expect(err.message).toBe('archive has no index.js at its root or in a single top-level folder');
+      expect(err.message).toBe(`archive has no index.js (nor index.mjs, index.cjs, index.ts, index.mts, index.cts) at its root or in a single top-level folder (found: ${found})`);
     }
     await expectNothingInstalled('none');
   });
@@ -427,7 +428,7 @@ describe('installFolder', () => {
   it('refuses a folder without index.js and a folder over the limits', async () => {
     const src = path.join(work, 'src-none');
     await writeTree(src, { 'lib/index.js': HANDLER });
-    expect((await refusal(installFolder(src, functionsDir, 'none'))).message).toMatch(/no index\.js/);
+    expect((await refusal(installFolder(src, functionsDir, 'none'))).message).toBe('code folder has no index.js (nor index.mjs, index.cjs, index.ts, index.mts, index.cts) at its root (found: nothing)');
 
     const big = path.join(work, 'src-big');
     await writeTree(big, { 'index.js': HANDLER, 'a.txt': 'x'.repeat(2048) });

@@ -13,6 +13,7 @@ import { checkFunctionName } from '../support/function-name.js';
 import { copyFolder, digestFolder, entryIn, scanFolder, type FolderEntry } from './code-folder.js';
 import { checkDependencies } from './dependencies.js';
 import { DEFAULT_ARCHIVE_LIMITS, missingEntryMessage, type ArchiveLimits } from './rules.js';
+import { checkSyntax } from './syntax-check.js';
 import { compileEntry, writeCompiled, type CompiledFile } from './typescript.js';
 import { exists, placeVersion, reinstalled, withTempDir, type InstalledCode } from './versions.js';
 import { extractChecked, normalizeTree, scanArchive } from './zip-archive.js';
@@ -62,6 +63,7 @@ export async function installArchive(
     const entries = await scanFolder(src, limits, handler, 'archive');
     const compiled = await prepare(src, entries, handler);
     const digest = await digestFolder(src, entries, limits);
+    await checkSyntax(src, digest, entryIn(entries, handler));
     await writeCompiled(src, compiled);
     const installed = await placeVersion(src, path.join(functionsDir, name, digest), digest);
     if (!installed.created) await writeCompiled(installed.codeDir, compiled, true);
@@ -101,6 +103,7 @@ export async function installFolder(
     // The digest of a new version is computed from the very bytes that are copied, so a file
     // edited between the two passes cannot leave a code folder that does not match its name.
     const digest = await copyFolder(srcDir, tmp, entries, limits);
+    await checkSyntax(tmp, digest, entryIn(entries, handler));
     await writeCompiled(tmp, compiled);
     const installed = await placeVersion(tmp, path.join(functionsDir, name, digest), digest);
     if (!installed.created) await writeCompiled(installed.codeDir, compiled, true);

@@ -18,11 +18,17 @@ export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = { maxUnpackedBytes: 250 * 1
  */
 export { ENTRY_FILES, entryFilesOf };
 
-/** What a code without its entry is told; the default entry keeps the original wording. */
-export function missingEntryMessage(where: 'archive' | 'code folder', handler: string | null | undefined): string {
-  const what = handler === null || handler === undefined ? 'index.js' : `${describeEntry(handler)} (spec.handler ${JSON.stringify(handler)})`;
-  if (where === 'archive') return `archive has no ${what} at its root or in a single top-level folder`;
-  return `code folder has no ${what}${handler === null || handler === undefined ? ' at its root' : ''}`;
+/**
+ * What a code without its entry is told: the entry file(s) looked for and, for the default
+ * entry, what was there instead (at most 8 names), so `main.py` or `handler.js` reads as the
+ * reason it is.
+ */
+export function missingEntryMessage(where: 'archive' | 'code folder', handler: string | null | undefined, found?: readonly string[]): string {
+  const byDefault = handler === null || handler === undefined;
+  const what = byDefault ? `index.js (nor ${ENTRY_FILES.filter((f) => f !== 'index.js').join(', ')})` : `${describeEntry(handler)} (spec.handler ${JSON.stringify(handler)})`;
+  const place = where === 'archive' ? ' at its root or in a single top-level folder' : byDefault ? ' at its root' : '';
+  const shownFound = !byDefault || found === undefined ? '' : ` (found: ${found.length === 0 ? 'nothing' : found.slice(0, 8).map(shown).join(', ') + (found.length > 8 ? ', ...' : '')})`;
+  return `${where} has no ${what}${place}${shownFound}`;
 }
 
 /** Hex characters of the code digest. */

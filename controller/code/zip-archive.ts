@@ -144,7 +144,26 @@ function pickRoot(state: ScanState, handler: string | null): string {
       return top;
     }
   }
-  throw new InvalidArchive(missingEntryMessage('archive', handler));
+  // What the uploader gave instead: the files at the root, or in the one folder.
+  const [top] = state.codeTop.size === 1 && state.dirs.has([...state.codeTop][0]!) ? [...state.codeTop] : [];
+  const prefix = top === undefined ? '' : `${top}/`;
+  const found = [...state.codeFiles].filter((f) => f.startsWith(prefix) && !f.slice(prefix.length).includes('/')).sort();
+  throw new InvalidArchive(missingEntryMessage('archive', handler, found));
+}
+
+/**
+ * True when the file starts as a zip archive does (a local file header, or the end record of
+ * an empty archive): an upload that does not is refused as "not a zip" before anything else.
+ */
+export async function looksLikeZip(filePath: string): Promise<boolean> {
+  const handle = await fs.open(filePath, 'r');
+  try {
+    const head = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(head, 0, 4, 0);
+    return bytesRead === 4 && head[0] === 0x50 && head[1] === 0x4b && ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6));
+  } finally {
+    await handle.close();
+  }
 }
 
 function openZip(zipPath: string): Promise<ZipFile> {

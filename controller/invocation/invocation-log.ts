@@ -3,14 +3,23 @@ import type { Logger } from '../support/logger.js';
 import { StoreRecordWriter, type RecordWriter } from './record-writer.js';
 import type { Store } from '../state/store.js';
 import type { InvocationRecord } from '../state/records.js';
+import type { DiskSpace } from '../state/disk-space.js';
+import type { RecordDrops } from './record-drops.js';
+
+/**
+ * The longest a record waits before it is handed to the writer, which commits each batch at
+ * once: what a `kill -9` can lose is the records of about this long (README "Data").
+ */
+export const RECORD_HANDOVER_MS = 10;
 
 /**
  * Takes invocation records off the hot path: records are buffered and handed to a
  * {@link RecordWriter} in batches (every `flushIntervalMs`, or at once past `maxBatch`).
  * `flush` runs before reads of logs or counters and waits until the database has everything,
  * and `close` on shutdown, so no record is lost on a clean stop. Each function keeps its
- * newest `retention` records; older ones are trimmed at most once per `trimIntervalMs` per
- * function, so the database does not grow without bound.
+ * newest `retention` records: a function is trimmed each time `trimSlack` new records of it
+ * were handed over (so it holds at most `retention + trimSlack`), and once more `trimIdleMs`
+ * after the last hand-over, so an idle function holds exactly `retention`.
  */
 export class InvocationLog {
   #buffer: InvocationRecord[] = [];
@@ -22,8 +31,13 @@ export class InvocationLog {
   #flushIntervalMs: number;
   #maxBatch: number;
   #retention: number;
-  #trimIntervalMs: number;
-  #lastTrim = new Map<string, number>();
+  #trimSlack: number;
+  #trimIdleMs: number;
+  /** Records handed over since the function's last trim. */
+  #untrimmed = new Map<string, number>();
+  #idleTrim: TimerHandle | null = null;
+  #space: Pick<DiskSpace, 'low' | 'freeBytes' | 'reserveMb'> | undefined;
+  #drops: Pick<RecordDrops, 'count'> | undefined;
   /** Functions whose counters changed in batches not yet synced: the store's cache of them is stale. */
   #unsynced = new Set<string>();
 
@@ -36,15 +50,25 @@ export class InvocationLog {
     flushIntervalMs?: number;
     maxBatch?: number;
     retention?: number;
-    trimIntervalMs?: number;
+    /** Records over `retention` a function may hold before it is trimmed; default a tenth of it. */
+    trimSlack?: number;
+    /** How long after the last hand-over the final trim runs. */
+    trimIdleMs?: number;
+    /** The data disk: below its reserve, records are dropped (and counted) instead of written. */
+    space?: Pick<DiskSpace, 'low' | 'freeBytes' | 'reserveMb'>;
+    /** Where dropped records are counted. */
+    drops?: Pick<RecordDrops, 'count'>;
   }) {
+    this.#space = options.space;
+    this.#drops = options.drops;
     this.#retention = options.retention ?? 10_000;
-    this.#trimIntervalMs = options.trimIntervalMs ?? 10_000;
+    this.#trimSlack = options.trimSlack ?? Math.max(1, Math.ceil(this.#retention / 10));
+    this.#trimIdleMs = options.trimIdleMs ?? 1000;
     this.#store = options.store;
     this.#writer = options.writer ?? new StoreRecordWriter(options.store);
     this.#clock = options.clock;
     this.#log = options.log;
-    this.#flushIntervalMs = options.flushIntervalMs ?? 50;
+    this.#flushIntervalMs = options.flushIntervalMs ?? RECORD_HANDOVER_MS;
     this.#maxBatch = options.maxBatch ?? 500;
   }
 
@@ -66,6 +90,14 @@ export class InvocationLog {
   /** Flushes, then stops the writer; call once, on shutdown. */
   async close(): Promise<void> {
     this.flush();
+    // The idle trim, now: what stops holds its retention, not its slack.
+    if (this.#idleTrim) {
+      this.#clock.clearTimeout(this.#idleTrim);
+      this.#idleTrim = null;
+      const trim = [...this.#untrimmed].filter(([, n]) => n > 0).map(([name]) => name);
+      this.#untrimmed.clear();
+      if (trim.length > 0) this.#writer.write({ records: [], trim, keep: this.#retention });
+    }
     await this.#writer.close();
   }
 
@@ -82,24 +114,52 @@ export class InvocationLog {
     if (this.#buffer.length === 0) return;
     const records = this.#buffer;
     this.#buffer = [];
+    if (this.#space?.low()) {
+      const freeMb = Math.floor(this.#space.freeBytes() / (1024 * 1024));
+      this.#dropped(records.length, `the data disk has ${freeMb} MiB free, under GLAMBDAR_DISK_RESERVE_MB=${this.#space.reserveMb} (kept for deploys and deletions)`);
+      return;
+    }
     const names = new Set(records.map((r) => r.funcName));
     for (const name of names) this.#unsynced.add(name);
     try {
-      this.#writer.write({ records, trim: this.#dueForTrim(names), keep: this.#retention });
+      this.#writer.write({ records, trim: this.#dueForTrim(records), keep: this.#retention });
     } catch (err) {
-      this.#log.error(`could not write ${records.length} invocation records: ${(err as Error).message}`);
+      this.#dropped(records.length, (err as Error).message);
     }
+    this.#armIdleTrim();
   }
 
-  #dueForTrim(names: Set<string>): string[] {
-    const now = this.#clock.now();
+  #dropped(records: number, why: string): void {
+    if (this.#drops) this.#drops.count(records, why);
+    else this.#log.error(`could not write ${records} invocation records: ${why}`);
+  }
+
+  /** Functions with `trimSlack` records handed over since their last trim. */
+  #dueForTrim(records: readonly InvocationRecord[]): string[] {
     const due: string[] = [];
-    for (const name of names) {
-      const last = this.#lastTrim.get(name);
-      if (last !== undefined && now - last < this.#trimIntervalMs) continue;
-      this.#lastTrim.set(name, now);
-      due.push(name);
+    for (const r of records) {
+      const count = (this.#untrimmed.get(r.funcName) ?? 0) + 1;
+      if (count >= this.#trimSlack) {
+        this.#untrimmed.set(r.funcName, 0);
+        due.push(r.funcName);
+      } else this.#untrimmed.set(r.funcName, count);
     }
     return due;
+  }
+
+  /** Once hand-overs stop, trims every function that got records since its last trim. */
+  #armIdleTrim(): void {
+    if (this.#idleTrim) this.#clock.clearTimeout(this.#idleTrim);
+    this.#idleTrim = this.#clock.setTimeout(() => {
+      this.#idleTrim = null;
+      const trim = [...this.#untrimmed].filter(([, n]) => n > 0).map(([name]) => name);
+      this.#untrimmed.clear();
+      if (trim.length === 0) return;
+      try {
+        this.#writer.write({ records: [], trim, keep: this.#retention });
+      } catch (err) {
+        this.#log.error(`could not trim invocation records: ${(err as Error).message}`);
+      }
+    }, this.#trimIdleMs);
   }
 }

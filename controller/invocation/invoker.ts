@@ -6,6 +6,7 @@ import {
   FunctionNotFound,
   GlambdarError,
   HandlerError,
+  InvalidJsonBody,
   InvocationTimeout,
   RateLimited,
   TagNotFound,
@@ -167,7 +168,9 @@ export class Invoker {
         return this.#streamed(name, target, revision, startedAt, requestId, invokedAt, coldStart, rate, replica, result.stream);
       }
       if (result?.error) {
-        failure = replica.loadError ? new FunctionLoadFailed(result.error) : new HandlerError(result.error);
+        if (replica.loadError) failure = new FunctionLoadFailed(result.error);
+        else if (result.errorCode === 'INVALID_JSON_BODY') failure = new InvalidJsonBody(result.error);
+        else failure = new HandlerError(result.error);
       }
       statusCode = failure ? this.#statusOf(failure) : result!.statusCode;
       record = {
@@ -184,7 +187,10 @@ export class Invoker {
         bytesSent: result ? result.body.length : null,
         ttfbMs: null,
       };
-      if (failure) throw failure;
+      if (failure) {
+        failure.invocation = { requestId, revision };
+        throw failure;
+      }
       return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate, revision };
     } catch (err) {
       // No container took the request (no capacity, engine unreachable): the log has no

@@ -99,8 +99,9 @@ export class ThreadRecordWriter implements RecordWriter {
    * `store` is the main connection, used only if the thread is gone. `threadFile` is the
    * thread's module (tests give one that crashes).
    */
-  constructor(options: { dbPath: string; store: Store; log: Logger; syncTimeoutMs?: number; threadFile?: string }) {
+  constructor(options: { dbPath: string; store: Store; log: Logger; syncTimeoutMs?: number; threadFile?: string; onDropped?: (records: number, why: string) => void }) {
     this.#log = options.log;
+    const onDropped = options.onDropped;
     this.#fallback = new StoreRecordWriter(options.store);
     this.#syncTimeoutMs = options.syncTimeoutMs ?? 10_000;
     const state = new SharedArrayBuffer(12);
@@ -109,7 +110,8 @@ export class ThreadRecordWriter implements RecordWriter {
     this.#worker = new Worker(threadFile, { workerData: { dbPath: options.dbPath, state } satisfies WriterThreadData });
     this.#worker.unref();
     this.#worker.on('message', (m: WriterThreadError) => {
-      this.#log.error(`could not write ${m.records} invocation records: ${m.error}`);
+      if (onDropped) onDropped(m.records, m.error);
+      else this.#log.error(`could not write ${m.records} invocation records: ${m.error}`);
     });
     this.#worker.on('error', (err) => {
       this.#log.error(`invocation record writer failed, writing on the main thread from now on: ${err.message}`);
@@ -159,6 +161,9 @@ export class ThreadRecordWriter implements RecordWriter {
   /** Ends the thread once it has written every batch handed over (messages are handled in order). */
   async close(): Promise<void> {
     if (!this.#dead) this.#worker.postMessage(null);
+    // The thread is unref'd so it never keeps a process up; while we wait for it, it must:
+    // with nothing else left (a start that failed), node would end with exit code 13, silently.
+    this.#worker.ref();
     await this.#exited;
     this.#recover();
   }

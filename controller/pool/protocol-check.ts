@@ -4,7 +4,7 @@
  * added, removed or retyped on one side only, `npm run typecheck` fails on this file.
  */
 import type { z } from 'zod';
-import type { CancelFrame, ChunkFrame, CreditFrame, EndFrame, HandlerInterface, HeadFrame, HelloFrame, InvokeFrame, LoadedFrame, LoadFrame, ResultFrame } from '../../schemas/index.js';
+import type { CancelFrame, ChunkFrame, CreditFrame, EndFrame, HandlerInterface, HeadFrame, HelloFrame, InvokeFrame, LoadedFrame, LoadFrame, MAX_OUTPUT_CHARS, OutputFrame, ResultFrame } from '../../schemas/index.js';
 import type {
   CancelHeader,
   ChunkHeader,
@@ -16,6 +16,8 @@ import type {
   InvokeHeader,
   LoadedHeader,
   LoadHeader,
+  MAX_OUTPUT_FRAME_CHARS,
+  OutputHeader,
   ResultHeader,
 } from '../../worker/protocol.js';
 
@@ -30,6 +32,9 @@ export type ProtocolIsDefinedOnce = [
   Same<Equal<z.infer<typeof LoadedFrame>, LoadedHeader>>,
   Same<Equal<z.infer<typeof InvokeFrame>, InvokeHeader>>,
   Same<Equal<z.infer<typeof LoadFrame>, LoadHeader>>,
+  Same<Equal<z.infer<typeof OutputFrame>, OutputHeader>>,
+  // The output frame's bound: the worker splits longer text at it, the runtime refuses past it.
+  Same<Equal<typeof MAX_OUTPUT_CHARS, typeof MAX_OUTPUT_FRAME_CHARS>>,
   Same<Equal<z.infer<typeof HeadFrame>, HeadHeader>>,
   Same<Equal<z.infer<typeof ChunkFrame>, ChunkHeader>>,
   Same<Equal<z.infer<typeof EndFrame>, EndHeader>>,

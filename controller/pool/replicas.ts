@@ -55,6 +55,8 @@ export interface ReplicaSetting {
   startTimeoutMs: number;
   /** Generic warm containers a start for waiting requests may specialise instead of starting one. */
   stemCells?: StemCells;
+  /** Where what a replica's function prints outside invocations goes. */
+  onOutput?: (functionName: string, containerId: string, stream: 'stdout' | 'stderr', text: string) => void;
   /**
    * Where each container's own secrets folder is made (`<secretMountsDir>/<key>`), and what
    * fills it. Without them no container gets a secrets mount, and a function with secrets cannot start.
@@ -104,6 +106,17 @@ export class ReplicaLifecycle {
   /** Why the function's last start failed, while no start has succeeded since. */
   startError(functionName: string): Error | null {
     return this.#startFailures.get(functionName)?.error ?? null;
+  }
+
+  /** Keys of replicas whose container is being removed. */
+  removingKeys(): Set<string> {
+    return new Set(this.#removing.keys());
+  }
+
+  /** Removes a container no replica stands for, then the folders its key names. */
+  async removeStray(containerId: string, replicaKey: string): Promise<void> {
+    await this.#o.sandbox.remove(containerId);
+    if (replicaKey !== '') await removeReplicaFolders(this.#o.socketsDir, this.#o.stemCells?.cellsDir ?? null, replicaKey);
   }
 
   /** True while the container of this replica key is being removed (it is no stray to adopt). */
@@ -338,6 +351,8 @@ export class ReplicaLifecycle {
     replica.client = client;
     replica.listener = null;
     replica.loadError = client.loadError;
+    const onOutput = this.#o.onOutput;
+    if (onOutput) client.onOutput((stream, text) => onOutput(replica.functionName, replica.containerId ?? '', stream, text));
     replica.interface = client.interface;
     client.onClose(() => {
       if (isGone(replica) || this.#o.detached()) return;

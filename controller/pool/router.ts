@@ -212,7 +212,22 @@ export class Pool {
 
   /** Takes over a running labelled container found after a restart (see ReplicaLifecycle.adopt). */
   adopt(fn: FunctionRecord, containerId: string, replicaKey: string): Promise<Replica> {
+    // Idempotent: a container the pool already holds (adopted, or being adopted) is that replica.
+    const held = [...this.#pools.values()].flatMap((p) => p.replicas).find((r) => r.key === replicaKey || r.containerId === containerId);
+    if (held) return Promise.resolve(held);
     return this.#lifecycle.adopt(fn, containerId, replicaKey);
+  }
+
+  /** Removes a container no replica stands for (a stray, an old stem cell) and its key's folders. */
+  removeStray(containerId: string, replicaKey: string): Promise<void> {
+    return this.#lifecycle.removeStray(containerId, replicaKey);
+  }
+
+  /** Every replica key the pool holds (starting, ready, draining, or being removed). */
+  keys(): Set<string> {
+    const keys = this.#lifecycle.removingKeys();
+    for (const pool of this.#pools.values()) for (const r of pool.replicas) keys.add(r.key);
+    return keys;
   }
 
   /** Stops routing to a replica; it is removed once its in-flight requests finish. */

@@ -64,6 +64,8 @@ export class StemCells {
   #starting = new Map<string, Promise<void>>();
   #stopped = false;
   #budget: FrameBudget;
+  /** Keys of cells being started: their folders exist before the cell is ready. */
+  #startingKeys = new Set<string>();
 
   constructor(options: StemCellOptions) {
     this.#o = options;
@@ -78,6 +80,13 @@ export class StemCells {
   /** Starts filling the pool for the initial sizes. */
   start(): void {
     for (const size of this.#o.initialSizes) this.#ensure(size);
+  }
+
+  /** Keys of every cell this pool holds, ready or starting: their folders are in use. */
+  keys(): Set<string> {
+    const keys = new Set(this.#startingKeys);
+    for (const cells of this.#ready.values()) for (const cell of cells) keys.add(cell.key);
+    return keys;
   }
 
   /** Ready cells, all sizes. */
@@ -134,10 +143,15 @@ export class StemCells {
     const starting = this.#startCell(size).then(
       async (cell) => {
         this.#starting.delete(key);
-        if (this.#stopped) return this.discard(cell);
+        if (this.#stopped) {
+          await this.discard(cell);
+          this.#startingKeys.delete(cell.key);
+          return;
+        }
         const cells = this.#ready.get(key) ?? [];
         cells.push(cell);
         this.#ready.set(key, cells);
+        this.#startingKeys.delete(cell.key);
         cell.client.onClose(() => {
           const list = this.#ready.get(key);
           if (list?.includes(cell)) {
@@ -160,6 +174,17 @@ export class StemCells {
 
   async #startCell(size: CellSize): Promise<StemCell> {
     const key = randomBytes(5).toString('hex');
+    this.#startingKeys.add(key);
+    try {
+      // Its key stays among the starting ones until the cell is among the ready ones (#ensure).
+      return await this.#bootCell(key, size);
+    } catch (err) {
+      this.#startingKeys.delete(key);
+      throw err;
+    }
+  }
+
+  async #bootCell(key: string, size: CellSize): Promise<StemCell> {
     const codeDir = join(this.#o.cellsDir, key);
     await mkdir(codeDir, { recursive: true, mode: 0o755 });
     await chmod(codeDir, 0o755);

@@ -115,7 +115,7 @@ describe('WorkerClient streams', () => {
     const next = worker.client.invoke(request, Buffer.alloc(0));
     await vi.waitFor(() => expect(worker.frames.filter((f) => (f.header as { t: string }).t === 'invoke').length).toBe(2), { timeout: 2_000, interval: 2 });
     const nextId = (worker.frames.filter((f) => (f.header as { t: string }).t === 'invoke')[1]!.header as InvokeHeader).id;
-    worker.write({ t: 'result', id: nextId, statusCode: 200, headers: {}, stdout: '', stderr: '', error: null, durationMs: 1 }, Buffer.from('ok'));
+    worker.write({ t: 'result', id: nextId, statusCode: 200, headers: {}, stdout: '', stderr: '', error: null, errorCode: null, durationMs: 1 }, Buffer.from('ok'));
     expect((await next).body.toString()).toBe('ok');
     expect(worker.client.closed).toBe(false);
   });

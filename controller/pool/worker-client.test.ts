@@ -83,6 +83,7 @@ const result = (id: number, extra: Record<string, unknown> = {}) => ({
   stdout: '',
   stderr: '',
   error: null,
+  errorCode: null,
   durationMs: 1,
   ...extra,
 });
@@ -196,11 +197,44 @@ describe('WorkerClient takes nothing on trust from the worker', () => {
     return connected();
   }
 
-  it('ends the connection when the worker sends data while nothing is asked of it', async () => {
+  it('ends the connection when the worker sends more than an output frame while nothing is asked of it', async () => {
     const fake = await connected();
-    fake.socket.write(encodeFrame(result(1)).subarray(0, 10));
+    fake.socket.write(encodeFrame(result(1), Buffer.alloc(256 * 1024)).subarray(0, 200 * 1024));
     await vi.waitFor(() => expect(client!.closed).toBe(true), { timeout: 2_000, interval: 2 });
     expect(client!.closeReason).toMatch(/sent data nobody asked for/);
+  });
+
+  it('hands output printed outside invocations to its listener, what came before the listener included', async () => {
+    const fake = await connected();
+    fake.write({ t: 'output', stream: 'stdout', text: 'loaded\n' });
+    fake.write({ t: 'output', stream: 'stderr', text: 'a timer\n' });
+    await vi.waitFor(() => expect(client!.inFlight).toBe(0), { timeout: 2_000, interval: 2 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const heard: string[] = [];
+    client!.onOutput((stream, text) => heard.push(`${stream} ${text}`));
+    fake.write({ t: 'output', stream: 'stdout', text: 'later\n' });
+    await vi.waitFor(() => expect(heard).toEqual(['stdout loaded\n', 'stderr a timer\n', 'stdout later\n']), { timeout: 2_000, interval: 2 });
+    expect(client!.closed).toBe(false);
+    // An invocation still works on the same connection.
+    const answer = client!.invoke(request, Buffer.alloc(0));
+    fake.write(result(await invokeId(fake.frames)), Buffer.from('ok'));
+    expect((await answer).body.toString()).toBe('ok');
+  });
+
+  it('takes an output frame sent in the same write as the hello', async () => {
+    listener = await WorkerListener.listen(socketPath, context());
+    const accepting = listener.accept(5_000, systemClock);
+    const socket = connect(socketPath);
+    raw.push(socket);
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const hello: HelloHeader = { t: 'hello', v: PROTOCOL_VERSION, pid: 1, loadError: null, stem: false, interface: 'glambdar' };
+    socket.write(Buffer.concat([encodeFrame(hello), encodeFrame({ t: 'output', stream: 'stdout', text: 'at load\n' })]));
+    client = await accepting;
+    const heard: string[] = [];
+    client.onOutput((_stream, text) => heard.push(text));
+    await vi.waitFor(() => expect(heard).toEqual(['at load\n']), { timeout: 2_000, interval: 2 });
+    expect(client.closed).toBe(false);
   });
 
   it(`ends the connection when a frame stays unfinished for ${FRAME_STALL_MS} ms`, async () => {

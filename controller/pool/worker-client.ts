@@ -1,58 +1,23 @@
 import type { Socket } from 'node:net';
+import { MAX_UNASKED_PARTIAL_BYTES, OutputRelay, type OutputListener } from './worker-output.js';
 import { chunkFrameIssue, FromWorkerFrame, HelloFrame, resultFrameIssue } from '../../schemas/index.js';
 import { FrameDecoder, FrameWriter, type Frame } from '../../worker/framing.js';
 import { PROTOCOL_VERSION, withoutReservedHeaders, type CancelHeader, type CreditHeader, type InterfaceName, type InvokeHeader, type LoadHeader, type ResultHeader } from '../../worker/protocol.js';
-import type { Clock, TimerHandle } from '../support/clock.js';
+import type { TimerHandle } from '../support/clock.js';
 import { ContainerDied, FunctionLoadFailed } from '../support/errors.js';
-import type { FrameBudget, Holder } from './frame-budget.js';
+import type { Holder } from './frame-budget.js';
 import { ResponseStream, type StreamControl } from './response-stream.js';
+import type { ClientContext, FunctionEntry, InvokeMeta, InvokeRequest, InvokeResult, Pending } from './worker-types.js';
 
-/** What one invocation sends: everything but the frame id and what {@link InvokeMeta} adds. */
-export type InvokeRequest = Omit<InvokeHeader, 't' | 'id' | 'requestId' | 'timeoutMs'>;
-
-/** What the invoke path adds to a request: its id and how long it may take. */
-export type InvokeMeta = Pick<InvokeHeader, 'requestId' | 'timeoutMs'>;
+export type { ClientContext, FunctionEntry, InvokeMeta, InvokeRequest, InvokeResult, Pending } from './worker-types.js';
 
 /** For callers outside an invocation (tests, tools): no id, no deadline. */
 const NO_META: InvokeMeta = { requestId: '', timeoutMs: 0 };
 
-/** What a worker answered for one invocation. */
-export interface InvokeResult {
-  statusCode: number;
-  headers: Record<string, string | string[]>;
-  body: Buffer;
-  stdout: string;
-  stderr: string;
-  error: string | null;
-  durationMs: number;
-  /**
-   * Set when the response is streamed: the worker sent its head, and the body follows on the
-   * stream (`body` is empty, the logs and duration come with the stream's end).
-   */
-  stream?: ResponseStream;
-}
-
 const EMPTY = Buffer.alloc(0);
-
-/** Who waits for one invocation's answer: told exactly once, unless the connection outlives it unanswered. */
-export interface Pending {
-  resolve(result: InvokeResult): void;
-  reject(err: Error): void;
-}
-
-/** Where a function starts and how it is called: `spec.handler` and `spec.interface` (null: the defaults). */
-export type FunctionEntry = Pick<LoadHeader, 'interface' | 'handler'>;
 
 /** A partial frame that gets no new byte for this long (while the runtime reads) ends the connection. */
 export const FRAME_STALL_MS = 5000;
-
-/** What a client is accounted under and timed with. */
-export interface ClientContext {
-  clock: Clock;
-  budget: FrameBudget;
-  /** The budget's key: the function's name ('' for a stem cell until it is given one). */
-  budgetKey: string;
-}
 
 /**
  * One persistent, multiplexed connection to a worker. Requests are id-tagged frames, so any
@@ -96,6 +61,7 @@ export class WorkerClient {
   /** This connection's account of partial-frame bytes. */
   #holder: Holder;
   #stallTimer: TimerHandle | null = null;
+  #output = new OutputRelay();
 
   private constructor(socket: Socket, hello: HelloFrame, decoder: FrameDecoder, context: ClientContext) {
     this.#socket = socket;
@@ -142,8 +108,12 @@ export class WorkerClient {
         if (!hello.success) return fail('did not greet with a valid hello');
         const client = new WorkerClient(socket, hello.data, decoder, context);
         resolve(client);
-        if (rest.length > 0) client.#violation('sent frames nobody asked for');
-        else if (decoder.buffered > 0) client.#onData(Buffer.alloc(0));
+        // Output printed at load may follow the hello at once; anything else is a violation there.
+        for (const frame of rest) {
+          client.#onFrame(frame.header, frame.body);
+          if (client.#closed) return;
+        }
+        if (decoder.buffered > 0) client.#onData(Buffer.alloc(0));
       };
       const onClose = () => reject(new ContainerDied('the function container closed its connection before hello'));
       socket.on('data', onData);
@@ -219,6 +189,11 @@ export class WorkerClient {
     return this.#closed;
   }
 
+  /** Registers where output printed outside invocations goes; what came before is handed over now. */
+  onOutput(listener: OutputListener): void {
+    this.#output.listen(listener);
+  }
+
   /** Registers the one callback run when the connection is lost. */
   onClose(callback: () => void): void {
     this.#onClose = callback;
@@ -266,7 +241,7 @@ export class WorkerClient {
       if (this.#closed) return;
     }
     const buffered = this.#decoder.buffered;
-    if (buffered > 0 && this.#pending.size === 0 && this.#streams.size === 0 && this.#cancelled.size === 0) return this.#violation('sent data nobody asked for');
+    if (buffered > MAX_UNASKED_PARTIAL_BYTES && this.#pending.size === 0 && this.#streams.size === 0 && this.#cancelled.size === 0) return this.#violation('sent data nobody asked for');
     this.#account(buffered);
   }
 
@@ -307,6 +282,10 @@ export class WorkerClient {
     if (!parsed.success) return this.#violation(`sent an invalid frame (${parsed.error.issues[0]?.path.join('.') || 'frame'}: ${parsed.error.issues[0]?.message ?? 'invalid'})`);
     const frame = parsed.data;
     if (frame.t === 'hello') return this.#violation('said hello twice');
+    if (frame.t === 'output') {
+      if (body.length > 0) return this.#violation('sent an output frame with a body');
+      return this.#output.push(frame.stream, frame.text);
+    }
     if (frame.t === 'loaded') {
       const done = this.#loads.get(frame.id);
       if (!done) return this.#violation(`answered a load ${frame.id} nobody asked for`);
@@ -321,7 +300,7 @@ export class WorkerClient {
       this.#pending.delete(frame.id);
       const stream = new ResponseStream(frame.id, frame.statusCode, withoutReservedHeaders(frame.headers), this.#streamControl);
       this.#streams.set(frame.id, stream);
-      pending.resolve({ statusCode: frame.statusCode, headers: stream.headers, body: EMPTY, stdout: '', stderr: '', error: null, durationMs: 0, stream });
+      pending.resolve({ statusCode: frame.statusCode, headers: stream.headers, body: EMPTY, stdout: '', stderr: '', error: null, errorCode: null, durationMs: 0, stream });
       return;
     }
     if (frame.t === 'end') {
@@ -363,6 +342,7 @@ export class WorkerClient {
       stdout: frame.stdout,
       stderr: frame.stderr,
       error: frame.error,
+      errorCode: frame.errorCode,
       durationMs: frame.durationMs,
     });
   }

@@ -16,7 +16,7 @@ export function setCondition(
   const old = previous.find((c) => c.type === type);
   const lastTransitionTime = old && old.status === status ? old.lastTransitionTime : new Date(now).toISOString();
   const next: Condition = { type, status, reason, message, lastTransitionTime, observedGeneration };
-  const order: ConditionType[] = ['CodeReady', 'PoolReady', 'Ready'];
+  const order: ConditionType[] = ['CodeReady', 'PoolReady', 'SourceValid', 'Ready'];
   const rest = previous.filter((c) => c.type !== type);
   return [...rest, next].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
 }

@@ -270,7 +270,7 @@ export class Reconciler {
           this.#o.log.info(`container ${c.id.slice(0, 12)} of ${fn.name} did not answer; removing it`);
         }
       }
-      await this.#o.sandbox.remove(c.id);
+      await this.#o.pool.removeStray(c.id, c.replicaKey);
     }
     // Stem-born replicas carry no function label, so liveness is checked against every container.
     const running = new Set(everything.filter((c) => c.running).map((c) => c.id));
@@ -300,7 +300,7 @@ export class Reconciler {
     // Containers whose removal began earlier (a stem-born one replaced just before, which no
     // label names) are gone too before the function is.
     await Promise.all(this.#o.pool.removalsOf(name));
-    for (const c of await this.#o.sandbox.list(name)) await this.#o.sandbox.remove(c.id);
+    for (const c of await this.#o.sandbox.list(name)) await this.#o.pool.removeStray(c.id, c.replicaKey);
     this.#o.pool.forgetIfEmpty(name);
     if (fn) {
       await rm(join(this.#o.functionsDir, name), { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import { templateOf, type Replica } from '../pool/replica.js';
-import type { FunctionRecord, FunctionSource, FunctionStatus } from '../state/records.js';
+import type { Condition, FunctionRecord, FunctionSource, FunctionStatus } from '../state/records.js';
 import type { FunctionSpec, HandlerInterface } from '../../schemas/index.js';
 import { revisionOfReplica, trafficShares, type TrafficShare } from '../revisions/revision-info.js';
 import type { TrafficPlan } from '../revisions/traffic-plan.js';
@@ -76,6 +76,18 @@ export function roundedRps(rps: number): number {
 }
 
 /**
+ * The stored status with the source's condition among the others; a function that serves while
+ * its manifest file is invalid is `Degraded`, not `Ready`.
+ */
+function withSource(status: FunctionStatus, source: Condition | undefined): FunctionStatus {
+  if (!source) return status;
+  const order = ['CodeReady', 'PoolReady', 'SourceValid', 'Ready'];
+  const conditions = [...status.conditions.filter((c) => c.type !== 'SourceValid'), source].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
+  const phase = source.status === 'False' && status.phase === 'Ready' ? 'Degraded' : status.phase;
+  return { ...status, conditions, phase };
+}
+
+/**
  * A function as `GET /info` shows it: the stored status with live replica counts and
  * prediction (the reconciler writes status only when something changed).
  */
@@ -86,7 +98,9 @@ export function functionInfo(
   predictedRps: number,
   plan: TrafficPlan,
   schedule: ScheduleTimes = { lastScheduleTime: null, nextScheduleTime: null },
+  source?: Condition,
 ): FunctionInfo {
+  const status = withSource(stored ?? EMPTY_STATUS, fn.source === 'manifest' ? source : undefined);
   return {
     name: fn.name,
     createdAt: new Date(fn.createdAt).toISOString(),
@@ -103,7 +117,7 @@ export function functionInfo(
     manifestPath: fn.manifestPath,
     spec: fn.spec,
     status: {
-      ...(stored ?? EMPTY_STATUS),
+      ...status,
       ...replicaCounts(replicas),
       containers: replicas.map((r) => ({
         id: r.containerId ?? '',

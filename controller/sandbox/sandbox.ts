@@ -14,6 +14,11 @@ export const LABELS = {
   template: 'glambdar.template',
   /** Set on stem cells: generic containers that get their function later. */
   stem: 'glambdar.stem',
+  /**
+   * The data folder of the runtime that made it: a container whose folder is gone (or now
+   * belongs to another instance) is an orphan, removed at start and by `glambdar gc`.
+   */
+  dir: 'glambdar.dir',
 } as const;
 
 /** Where a container sees its function's secrets: one read-only file per secret it names. */

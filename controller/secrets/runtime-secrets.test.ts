@@ -261,13 +261,14 @@ describe('Runtime: keys of private functions', () => {
     expect(() => runtime.authorizeInvoke('private', `Bearer ${made.key}`)).toThrow(Unauthorized);
   });
 
-  it('are revoked by the delete itself, even when the function is deployed again before it is purged', async () => {
+  it('are revoked by the delete itself: the function deployed again under its name, as soon as it may be, has none', async () => {
     const runtime = await startRuntime();
     await runtime.deploy({ name: 'private', code: code(), patch: { auth: 'key' } });
     const made = runtime.createKey('private');
-    // The delete does not wait for the purge; the same name comes back at once.
-    await runtime.remove('private', 'api', 0);
-    await runtime.deploy({ name: 'private', code: code(), patch: { auth: 'key' } });
+    // The delete does not wait for the purge.
+    expect(await runtime.remove('private', 'api', 0)).toBe('deleting');
+    // The name comes back once it is purged (a deploy meanwhile is FUNCTION_DELETING), with no key.
+    await vi.waitFor(() => runtime.deploy({ name: 'private', code: code(), patch: { auth: 'key' } }), { timeout: 5_000, interval: 20 });
     expect(runtime.listKeys('private')).toEqual([]);
     expect(() => runtime.authorizeInvoke('private', `Bearer ${made.key}`)).toThrow(Unauthorized);
   });

@@ -1,8 +1,10 @@
 import * as path from 'node:path';
 import { FunctionSpec, NESTED_SPEC_FIELDS, SpecPatch, parseWith } from '../../schemas/index.js';
 import { entryProblem, installCode, prepareInstalled, type CodeSource } from '../code/install.js';
+import { applyPatch, splitPatch, type SplitPatch } from './merge-patch.js';
 import type { Clock } from '../support/clock.js';
-import { FunctionNotFound, InvalidArchive, InvalidInput, OwnedByManifest } from '../support/errors.js';
+import { FunctionDeleting, FunctionNotFound, InsufficientStorage, InvalidArchive, InvalidInput, OwnedByApi, OwnedByManifest } from '../support/errors.js';
+import { isDiskFull, type DiskSpace } from './disk-space.js';
 import type { FunctionRecord, FunctionSource, Revision, WriteOutcome } from './records.js';
 import type { Store } from './store.js';
 
@@ -13,6 +15,8 @@ export interface DeployRequest {
   patch: unknown;
   source?: FunctionSource;
   manifestPath?: string | null;
+  /** A manifest may take over a function deployed through the API only when it says so (`glambdar/adopt`). */
+  adopt?: boolean;
 }
 
 /** What a desired-state write did, and the record as it is now. */
@@ -45,6 +49,8 @@ export interface DesiredStateOptions {
   checkFits?: (spec: FunctionSpec) => void;
   /** Checks what zod cannot (a cron expression's grammar is croner's; throws InvalidInput); called after the spec parses. */
   checkSpec?: (spec: FunctionSpec) => void;
+  /** The data disk: a deploy is refused under its reserve, a deletion may give up its ballast. */
+  space?: Pick<DiskSpace, 'low' | 'freeBytes' | 'reserveMb' | 'releaseBallast'>;
   /** The secret store; without one, a spec naming any secret is refused. */
   secrets?: SecretVersions;
 }
@@ -64,14 +70,35 @@ export class DesiredState {
 
   /** Deploys (or redeploys) a function; the spec patch merges over the current spec for the API. */
   async deploy(request: DeployRequest): Promise<WriteResult> {
+    this.checkStorage();
+    try {
+      return await this.#deploy(request);
+    } catch (err) {
+      throw this.#storageError(err, 'nothing was deployed');
+    }
+  }
+
+  /** Refuses (InsufficientStorage) a write that would fill the disk: under the reserve, nothing new is written. */
+  checkStorage(): void {
+    const space = this.#o.space;
+    if (space?.low()) {
+      throw new InsufficientStorage(
+        `the data disk is full (${Math.floor(space.freeBytes() / (1024 * 1024))} MiB free, under GLAMBDAR_DISK_RESERVE_MB=${space.reserveMb}): nothing was deployed; free space, or delete functions (a deletion frees their code and records)`,
+      );
+    }
+  }
+
+  async #deploy(request: DeployRequest): Promise<WriteResult> {
     const source = request.source ?? 'api';
     const existing = this.#o.store.get(request.name);
-    checkOwner(existing, source);
-    const patch = parseWith(SpecPatch, request.patch);
-    if (!patch.ok) throw new InvalidInput(`invalid spec: ${patch.issues.join('; ')}`);
+    // Like Kubernetes, a name being deleted cannot be created again until it is gone: the
+    // DELETE under way would otherwise remove what this deploy writes, or answer for nothing.
+    if (existing?.deleting) throw new FunctionDeleting(request.name);
+    checkOwner(existing, source, request.adopt === true);
+    const patch = parsePatch(request.patch, 'spec');
     // An API redeploy keeps settings made through /config; a manifest states the whole spec.
     const base = source === 'api' && existing && !existing.deleting ? existing.spec : undefined;
-    const spec = this.#mergeSpec(base, patch.value, request.name);
+    const spec = this.#mergeSpec(base, patch, request.name);
     // Before the code is installed: a spec naming a missing secret writes nothing at all.
     this.#secretsVersion(request.name, spec);
     const { digest } = await installCode(request.code, this.#o.functionsDir, request.name, { handler: spec.handler ?? null });
@@ -87,15 +114,24 @@ export class DesiredState {
   configure(name: string, patch: unknown, source: FunctionSource = 'api'): WriteResult {
     const existing = this.live(name);
     checkOwner(existing, source);
-    const parsed = parseWith(SpecPatch, patch);
-    if (!parsed.ok) throw new InvalidInput(`invalid config: ${parsed.issues.join('; ')}`);
-    const spec = this.#mergeSpec(existing.spec, parsed.value, name);
+    const spec = this.#mergeSpec(existing.spec, parsePatch(patch, 'config'), name);
     if ((spec.handler ?? null) !== (existing.spec.handler ?? null)) {
       // A few stats: the entry is there, and a TypeScript one was compiled (prepareHandler).
       const problem = entryProblem(this.#codeDir(existing), spec.handler ?? null);
       if (problem !== null) throw new InvalidArchive(problem);
     }
-    return this.#o.store.apply({ ...existing, spec, secretsVersion: this.#secretsVersion(name, spec) }, this.#o.clock.now());
+    const secretsVersion = this.#secretsVersion(name, spec);
+    try {
+      return this.#o.store.apply({ ...existing, spec, secretsVersion }, this.#o.clock.now());
+    } catch (err) {
+      throw this.#storageError(err, 'the spec was not changed');
+    }
+  }
+
+  /** A full disk's error as a 507 saying so; anything else as it is. */
+  #storageError(err: unknown, what: string): unknown {
+    if (!isDiskFull(err) || err instanceof InsufficientStorage) return err;
+    return new InsufficientStorage(`the data disk is full: ${what}; free space, or delete functions (a deletion frees their code and records)`, { cause: err });
   }
 
   /**
@@ -105,9 +141,14 @@ export class DesiredState {
    * a valid `handler` is left to `configure` to judge.
    */
   async prepareHandler(name: string, patch: unknown): Promise<void> {
-    const parsed = parseWith(SpecPatch, patch);
-    if (!parsed.ok || typeof parsed.value.handler !== 'string') return;
-    await prepareInstalled(this.#codeDir(this.live(name)), parsed.value.handler);
+    let handler: unknown;
+    try {
+      handler = parsePatch(patch, 'config').value.handler;
+    } catch {
+      return;
+    }
+    if (typeof handler !== 'string') return;
+    await prepareInstalled(this.#codeDir(this.live(name)), handler);
   }
 
   #codeDir(fn: FunctionRecord): string {
@@ -188,7 +229,13 @@ export class DesiredState {
     const existing = this.#o.store.get(name);
     if (!existing) throw new FunctionNotFound(name);
     checkOwner(existing, source);
-    this.#o.store.markDeleting(name, this.#o.clock.now());
+    try {
+      this.#o.store.markDeleting(name, this.#o.clock.now());
+    } catch (err) {
+      // A deletion is what frees a full disk: it may spend the ballast kept for it, once.
+      if (!isDiskFull(err) || !this.#o.space?.releaseBallast()) throw this.#storageError(err, 'the function was not deleted');
+      this.#o.store.markDeleting(name, this.#o.clock.now());
+    }
     return existing;
   }
 
@@ -220,12 +267,9 @@ export class DesiredState {
     return [...names];
   }
 
-  #mergeSpec(base: FunctionSpec | undefined, patch: SpecPatch, name: string): FunctionSpec {
-    const merged: Record<string, unknown> = { ...(base ?? {}), ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) };
-    // A nested field is merged key by key over the current value, as a JSON merge patch does.
-    for (const field of NESTED_SPEC_FIELDS) {
-      if (base && patch[field]) merged[field] = { ...base[field], ...Object.fromEntries(Object.entries(patch[field]).filter(([, v]) => v !== undefined)) };
-    }
+  /** The spec `patch` makes of `base`, as a JSON merge patch (./merge-patch.ts), validated whole. */
+  #mergeSpec(base: FunctionSpec | undefined, patch: ParsedPatch, name: string): FunctionSpec {
+    const merged = applyPatch(base, patch.split, patch.value, NESTED_SPEC_FIELDS);
     const parsed = parseWith(FunctionSpec, merged);
     if (!parsed.ok) throw new InvalidInput(`invalid spec: ${parsed.issues.join('; ')}`);
     this.#checkTraffic(name, parsed.value);
@@ -246,12 +290,29 @@ export class DesiredState {
   }
 }
 
+/** A merge patch of the spec, its set fields parsed by the schema. */
+interface ParsedPatch {
+  split: SplitPatch;
+  value: SpecPatch;
+}
+
+/** Splits and validates a merge patch: what it sets by the spec schema, what it removes by name. */
+function parsePatch(raw: unknown, what: 'spec' | 'config'): ParsedPatch {
+  const split = splitPatch(raw, NESTED_SPEC_FIELDS);
+  const unknown = split.removes.filter((key) => !Object.hasOwn(SpecPatch.shape, key));
+  if (unknown.length > 0) throw new InvalidInput(`invalid ${what}: unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
+  const parsed = parseWith(SpecPatch, split.sets);
+  if (!parsed.ok) throw new InvalidInput(`invalid ${what}: ${parsed.issues.join('; ')}`);
+  return { split, value: parsed.value };
+}
+
 /**
- * A manifest-owned function is refused to the API. Between manifest files the manifests source
- * arbitrates (it sees the whole folder, and moves a function to another file once its owner no
- * longer names it).
+ * A manifest-owned function is refused to the API, and a function deployed through the API to
+ * a manifest unless it adopts it. Between manifest files the manifests source arbitrates (it
+ * sees the whole folder, and moves a function to another file once its owner no longer names it).
  */
-function checkOwner(existing: FunctionRecord | undefined, source: FunctionSource): void {
-  if (!existing || existing.deleting || existing.source !== 'manifest') return;
-  if (source === 'api') throw new OwnedByManifest(existing.name, existing.manifestPath ?? 'a manifest');
+function checkOwner(existing: FunctionRecord | undefined, source: FunctionSource, adopt = false): void {
+  if (!existing || existing.deleting) return;
+  if (existing.source === 'manifest' && source === 'api') throw new OwnedByManifest(existing.name, existing.manifestPath ?? 'a manifest');
+  if (existing.source === 'api' && source === 'manifest' && !adopt) throw new OwnedByApi(existing.name);
 }

@@ -38,7 +38,8 @@ export interface FunctionRecord extends DesiredFunction {
 /** What an idempotent write did. */
 export type WriteOutcome = 'unchanged' | 'created' | 'updated' | 'deleted';
 
-export type ConditionType = 'CodeReady' | 'PoolReady' | 'Ready';
+/** `SourceValid`: for a manifest's function, whether its file applies (the Runtime adds it to what `/info` shows). */
+export type ConditionType = 'CodeReady' | 'PoolReady' | 'SourceValid' | 'Ready';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
 /** The fixed set of condition reasons. */
 export type ConditionReason =
@@ -52,7 +53,9 @@ export type ConditionReason =
   | 'StartFailed'
   | 'SandboxUnavailable'
   | 'Deleting'
-  | 'Reconciled';
+  | 'Reconciled'
+  | 'ManifestApplied'
+  | 'ManifestInvalid';
 
 /** One condition, as in Kubernetes. */
 export interface Condition {

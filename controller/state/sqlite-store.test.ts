@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FunctionSpec } from '../../schemas/index.js';
 import { ROWS_PER_INSERT } from './invocation-rows.js';
-import { canonicalSpec, SqliteStore } from './sqlite-store.js';
+import { canonicalSpec, readInstanceId, SqliteStore } from './sqlite-store.js';
 import type { DesiredFunction, FunctionStatus, InvocationRecord } from './records.js';
 
 const T0 = Date.parse('2025-01-01T00:00:00Z');
@@ -383,6 +383,24 @@ describe('SqliteStore beside a second writing connection (the record writer thre
     store.appendInvocations([record]);
     expect(between.wrote()).toBe(false);
     expect(store.logs('hello', { limit: 5 }).map((l) => l.requestId)).toEqual(['between']);
+  });
+});
+
+describe('readInstanceId (glambdar down and orphan collection)', () => {
+  it('reads the instance id of a data folder without writing, and says null when the folder or its database is gone', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'glb-instance-'));
+    try {
+      const dbPath = join(dir, 'glambdar.db');
+      expect(readInstanceId(dbPath)).toBeNull();
+      const store = new SqliteStore(dbPath);
+      const id = store.instanceId;
+      expect(readInstanceId(dbPath)).toBe(id);
+      store.close();
+      expect(readInstanceId(dbPath)).toBe(id);
+      expect(readInstanceId(join(dir, 'gone', 'glambdar.db'))).toBeNull();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

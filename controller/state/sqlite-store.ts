@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { SPEC_DEFAULTS, type FunctionSpec } from '../../schemas/index.js';
 import type { DesiredFunction, FunctionRecord, FunctionStatus, InvocationRecord, LogRecord, Revision, WriteOutcome } from './records.js';
 import { InvocationRows } from './invocation-rows.js';
@@ -76,6 +77,34 @@ CREATE TABLE IF NOT EXISTS invocations (
 CREATE INDEX IF NOT EXISTS invocations_newest_first ON invocations (func_name, id DESC);
 ${REVISIONS_SCHEMA}`;
 
+/**
+ * The instance id written in a data folder's database, read without writing anything: null
+ * when there is no database there (the folder is gone, or never held a runtime); undefined
+ * when it cannot be read now (then nobody should act on it).
+ */
+export function readInstanceId(dbPath: string): string | null | undefined {
+  try {
+    statSync(dbPath);
+  } catch (err) {
+    // Gone (or its folder is): null. Not readable by us (EACCES...): nobody should act on it.
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? null : undefined;
+  }
+  let db: Database.Database;
+  try {
+    db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  } catch {
+    return undefined;
+  }
+  try {
+    return db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'instance_id'").get()?.value ?? null;
+  } catch {
+    return undefined;
+  } finally {
+    db.close();
+  }
+}
+
 /** Serialises a spec with sorted keys so equal specs compare equal as text. */
 export function canonicalSpec(spec: FunctionSpec): string {
   const sortKeys = (value: unknown): unknown => {
@@ -144,6 +173,10 @@ export class SqliteStore implements Store {
   #stmts;
   /** Records by name; the invoke path reads one per request. Every write below invalidates. */
   #cache = new Map<string, FunctionRecord>();
+  /** Every function's name in order, or null after a create or purge: list() reads records from #cache by it. */
+  #names: string[] | null = null;
+  /** Statuses by name, as stored (only this connection writes them). */
+  #statuses = new Map<string, { text: string; status: FunctionStatus }>();
   #revisions: RevisionTable;
   #rows: InvocationRows;
 
@@ -221,6 +254,7 @@ export class SqliteStore implements Store {
       const secretsVersion = desired.secretsVersion ?? '';
       const params = { name: desired.name, codeDigest: desired.codeDigest, source: desired.source, manifestPath: desired.manifestPath, secretsVersion, spec, now };
       if (!existing) {
+        this.#names = null;
         this.#stmts.insert.run(params);
         this.#revisions.written(desired, 1, now);
         return { outcome: 'created' as const, record: toRecord(this.#stmts.get.get(desired.name)!) };
@@ -253,7 +287,17 @@ export class SqliteStore implements Store {
   }
 
   list(): FunctionRecord[] {
-    return this.#stmts.list.all().map(toRecord);
+    if (this.#names === null) {
+      const rows = this.#stmts.list.all();
+      this.#names = rows.map((row) => row.name);
+      for (const row of rows) if (!this.#cache.has(row.name)) this.#cache.set(row.name, toRecord(row));
+    }
+    const out: FunctionRecord[] = [];
+    for (const name of this.#names) {
+      const record = this.get(name);
+      if (record) out.push(record);
+    }
+    return out;
   }
 
   markDeleting(name: string, now: number): boolean {
@@ -263,6 +307,8 @@ export class SqliteStore implements Store {
 
   purge(name: string): WriteOutcome {
     this.#cache.delete(name);
+    this.#names = null;
+    this.#statuses.delete(name);
     return this.#db.transaction(() => {
       this.#stmts.deleteLogs.run(name);
       this.#revisions.purge(name);
@@ -271,17 +317,28 @@ export class SqliteStore implements Store {
   }
 
   getStatus(name: string): FunctionStatus | undefined {
-    const row = this.#stmts.getStatus.get(name);
-    return row ? (JSON.parse(row.status) as FunctionStatus) : undefined;
+    return this.#storedStatus(name)?.status;
   }
 
   writeStatus(name: string, status: FunctionStatus): WriteOutcome {
     const text = JSON.stringify(status);
-    const existing = this.#stmts.getStatus.get(name);
-    if (existing?.status === text) return 'unchanged';
-    if (!this.#stmts.get.get(name)) return 'unchanged';
+    const existing = this.#storedStatus(name);
+    if (existing?.text === text) return 'unchanged';
+    if (!this.get(name)) return 'unchanged';
     this.#stmts.putStatus.run(name, text);
+    this.#statuses.set(name, { text, status: JSON.parse(text) as FunctionStatus });
     return existing ? 'updated' : 'created';
+  }
+
+  /** A status as stored, read from the database once. */
+  #storedStatus(name: string): { text: string; status: FunctionStatus } | undefined {
+    const cached = this.#statuses.get(name);
+    if (cached) return cached;
+    const row = this.#stmts.getStatus.get(name);
+    if (!row) return undefined;
+    const stored = { text: row.status, status: JSON.parse(row.status) as FunctionStatus };
+    this.#statuses.set(name, stored);
+    return stored;
   }
 
   appendInvocations(records: readonly InvocationRecord[]): void {

@@ -5,6 +5,11 @@
  */
 export class GlambdarError extends Error {
   readonly code: string = 'INTERNAL';
+  /**
+   * The invocation this failure ended, once a container took it: the caller is told its request
+   * id and revision as a success would tell them, so the failed call's log record can be found.
+   */
+  invocation?: { requestId: string; revision: number };
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -40,11 +45,24 @@ export class InvalidArchive extends GlambdarError {
   override readonly code = 'INVALID_ARCHIVE';
 }
 
+/** The function's code does not parse (its entry file has a syntax error): `file:line` and the error. */
+export class InvalidCode extends GlambdarError {
+  override readonly code = 'INVALID_CODE';
+}
+
 /** No such function, or it is being deleted. */
 export class FunctionNotFound extends GlambdarError {
   override readonly code = 'FUNCTION_NOT_FOUND';
   constructor(readonly functionName: string) {
     super(`function "${functionName}" not found`);
+  }
+}
+
+/** The function is being deleted (its containers drain); the name is free once the deletion is done. */
+export class FunctionDeleting extends GlambdarError {
+  override readonly code = 'FUNCTION_DELETING';
+  constructor(functionName: string) {
+    super(`function "${functionName}" is being deleted (its containers are draining); deploy it again once it is gone (GET /info/${functionName} answers 404)`);
   }
 }
 
@@ -61,6 +79,14 @@ export class OwnedByManifest extends GlambdarError {
   override readonly code = 'OWNED_BY_MANIFEST';
   constructor(functionName: string, readonly manifestPath: string) {
     super(`function "${functionName}" is managed by manifest ${manifestPath}; edit or remove that file instead`);
+  }
+}
+
+/** The function was deployed through the API; a manifest takes it over only with `glambdar/adopt: "true"`. */
+export class OwnedByApi extends GlambdarError {
+  override readonly code = 'OWNED_BY_API';
+  constructor(functionName: string) {
+    super(`function "${functionName}" was deployed through the API; a manifest takes it over only with metadata.annotations "glambdar/adopt": "true"`);
   }
 }
 
@@ -87,9 +113,19 @@ export class HandlerError extends GlambdarError {
   override readonly code = 'HANDLER_ERROR';
 }
 
+/** The handler let the error of `req.json()` escape: the caller sent a body that is not JSON. */
+export class InvalidJsonBody extends GlambdarError {
+  override readonly code = 'INVALID_JSON_BODY';
+}
+
 /** index.js could not be loaded or exports no handler. */
 export class FunctionLoadFailed extends GlambdarError {
   override readonly code = 'FUNCTION_LOAD_FAILED';
+}
+
+/** A deploy asked to wait (`?wait=ready`) for a generation that did not load: the load or start error. */
+export class NotReady extends GlambdarError {
+  override readonly code = 'NOT_READY';
 }
 
 /** The container or its socket went away while a request was in flight. */
@@ -103,6 +139,11 @@ export class NoCapacity extends GlambdarError {
   constructor(message: string, readonly retryAfterMs = 1000) {
     super(message);
   }
+}
+
+/** The data disk is full (or under its reserve): nothing was written. */
+export class InsufficientStorage extends GlambdarError {
+  override readonly code = 'INSUFFICIENT_STORAGE';
 }
 
 /** The Docker engine cannot be reached or refused to start a container. */

@@ -11,6 +11,20 @@ export function checkFunctionName(raw: string): string {
   throw new InvalidName(`${JSON.stringify(short)} is not a valid function name: it ${FUNCTION_NAME_RULE}`);
 }
 
+/**
+ * A valid name close to `raw`, for messages that suggest one: camelCase split by "-",
+ * lower-cased, every other character "-", trimmed to 63. Null when nothing valid is left.
+ */
+export function suggestFunctionName(raw: string): string | null {
+  const name = raw
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .slice(0, 63)
+    .replace(/^-+|-+$/g, '');
+  return FUNCTION_NAME_PATTERN.test(name) ? name : null;
+}
+
 /** Returns `raw` when it is a valid secret name (the function-name rule: it becomes a file name), else InvalidName. */
 export function checkSecretName(raw: string): string {
   if (FUNCTION_NAME_PATTERN.test(raw)) return raw;

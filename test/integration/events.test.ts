@@ -1,9 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { compiledFile } from '../../controller/support/compiled-file.js';
-import { control, deploy, eventually, integrationEnabled, makeZip, rememberToken, removeInstanceContainers, useRuntimes, withToken } from './harness.js';
+import { control, deploy, eventually, freePort, integrationEnabled, makeZip, removeInstanceContainers, serveChild, useRuntimes, withToken } from './harness.js';
 
 /** A job as `GET /invocations` shows it (the fields these tests read). */
 interface Job {
@@ -143,34 +140,6 @@ describe.runIf(integrationEnabled)('async jobs in containers', () => {
     expect(Date.parse(missedWindow[0]!.scheduledAt!)).toBe(Math.floor(restartBegan / 2000) * 2000);
   });
 });
-
-/** A free TCP port on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
-/** `glambdar serve` as a child process on `dir`, ready when /healthz answers. */
-async function serveChild(dir: string, port: number): Promise<{ child: ChildProcess; url: string; instance: string }> {
-  const child = spawn(process.execPath, [compiledFile('api/cli.js'), 'serve'], {
-    env: { ...process.env, GLAMBDAR_DIR: dir, GLAMBDAR_PORT: String(port), GLAMBDAR_LOG_LEVEL: 'warn', GLAMBDAR_STEM_CELLS: '0' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const health = await eventually(
-    async () => {
-      const res = await fetch(`${url}/healthz`);
-      return res.status === 200 ? ((await res.json()) as { instance: string }) : undefined;
-    },
-    30_000,
-    'the runtime to listen',
-  );
-  await rememberToken(url, dir);
-  return { child, url, instance: health.instance };
-}
 
 describe.runIf(integrationEnabled)('async jobs across a kill -9', () => {
   it('loses no job: 1,000 queued or running at a SIGKILL all succeed after a restart, each run at least once', { timeout: 300_000 }, async () => {

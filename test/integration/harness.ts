@@ -1,6 +1,9 @@
 import Docker from 'dockerode';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { compiledFile } from '../../controller/support/compiled-file.js';
 import { RuntimeConfigSchema } from '../../schemas/index.js';
 import { createLogger } from '../../controller/support/logger.js';
 import { LABELS } from '../../controller/sandbox/sandbox.js';
@@ -148,7 +151,7 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
 
 /** The handler of the README quick start. */
 export const HELLO_HANDLER = `exports.handler = async (req) => {
-  const data = await req.json();
+  const data = (await req.json()) ?? {};
   console.log('greeting', data.name);
   console.error('a line on stderr');
   return { statusCode: 200, body: { message: \`Hello \${data.name}!\` } };
@@ -195,4 +198,32 @@ export function useRuntimes(): (options?: Parameters<typeof startRuntime>[0]) =>
     runtimes.push(rt);
     return rt;
   };
+}
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** `glambdar serve` as a child process on `dir`, ready when /healthz answers; `env` adds settings. */
+export async function serveChild(dir: string, port: number, env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; instance: string }> {
+  const child = spawn(process.execPath, [compiledFile('api/cli.js'), 'serve'], {
+    env: { ...process.env, GLAMBDAR_DIR: dir, GLAMBDAR_PORT: String(port), GLAMBDAR_LOG_LEVEL: 'warn', GLAMBDAR_STEM_CELLS: '0', ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const health = await eventually(
+    async () => {
+      const res = await fetch(`${url}/healthz`);
+      return res.status === 200 ? ((await res.json()) as { instance: string }) : undefined;
+    },
+    30_000,
+    'the runtime to listen',
+  );
+  await rememberToken(url, dir);
+  return { child, url, instance: health.instance };
 }

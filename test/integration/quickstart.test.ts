@@ -109,6 +109,15 @@ exports.handler = async () => {
     const res = await invoke(rt.url, 'thrower');
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ error: 'boom from handler', code: 'HANDLER_ERROR' });
+    // The failed call's record is found by the request id it was told, as for a success.
+    const requestId = res.headers.get('x-glambdar-request-id');
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.headers.get('x-glambdar-revision')).toBe('1');
+    const record = await eventually(async () => {
+      const logs = (await (await control(rt, `/logs/thrower`)).json()) as Array<{ requestId: string; error: string | null }>;
+      return logs.find((l) => l.requestId === requestId);
+    });
+    expect(record.error).toBe('boom from handler');
   });
 
   it('answers 404 JSON for an unknown function', async () => {

@@ -15,6 +15,8 @@ const PIDS_LIMIT = 64;
 export interface DockerSandboxOptions {
   instanceId: string;
   image: string;
+  /** The data folder, set as every container's `glambdar.dir` label (for finding orphans). */
+  dataDir?: string;
   log: Logger;
   docker?: Docker;
 }
@@ -50,6 +52,7 @@ function toInfo(c: Docker.ContainerInfo): ContainerInfo {
 export class DockerSandbox implements Sandbox {
   #docker: Docker;
   #instanceId: string;
+  #dataDir: string | undefined;
   #configuredImage: string;
   #image: string | null = null;
   #preparing: Promise<string> | null = null;
@@ -59,6 +62,7 @@ export class DockerSandbox implements Sandbox {
   constructor(options: DockerSandboxOptions) {
     this.#docker = options.docker ?? new Docker();
     this.#instanceId = options.instanceId;
+    this.#dataDir = options.dataDir;
     this.#configuredImage = options.image;
     this.#log = options.log;
   }
@@ -99,6 +103,7 @@ export class DockerSandbox implements Sandbox {
         ],
         Labels: {
           [LABELS.instance]: this.#instanceId,
+          ...(this.#dataDir === undefined ? {} : { [LABELS.dir]: this.#dataDir }),
           [LABELS.function]: spec.functionName,
           [LABELS.generation]: String(spec.generation),
           [LABELS.digest]: spec.digest,
