@@ -13,17 +13,36 @@ describe('record packing', () => {
       { ...base, funcName: 'f-2', durationMs: 1e-7, invokedAt: 0, stdout: '9,9,9;', error: null },
       { ...base, bytesSent: 209_715_200, ttfbMs: 3.25 },
       { ...base, bytesSent: null, ttfbMs: null },
+      { ...base, funcName: 'f-2', requestId: '' },
     ];
     expect(unpackRecords(packRecords(records))).toEqual(records);
   });
 
-  it('packs an empty batch as an empty string', () => {
-    expect(packRecords([])).toBe('');
-    expect(unpackRecords('')).toEqual([]);
+  it('keeps each function name once per batch and no text for empty output', () => {
+    const packed = packRecords([base, { ...base, funcName: 'other' }, base]);
+    expect(packed.names).toEqual(['hello', 'other']);
+    expect(packed.text).toBe('a1b2a1b2a1b2');
   });
 
-  it('refuses a string it did not make', () => {
-    expect(() => unpackRecords('not a record')).toThrow(/malformed/);
-    expect(() => unpackRecords(packRecords([base]).slice(0, -2))).toThrow(/malformed/);
+  it('gives back the records after the numbers cross a thread boundary by transfer', () => {
+    const packed = packRecords([base, { ...base, stdout: 'out' }]);
+    const crossed = structuredClone(packed, { transfer: [packed.numbers.buffer] });
+    expect(packed.numbers.length).toBe(0);
+    expect(unpackRecords(crossed)).toEqual([base, { ...base, stdout: 'out' }]);
+  });
+
+  it('packs an empty batch into nothing', () => {
+    const packed = packRecords([]);
+    expect(packed.numbers.length).toBe(0);
+    expect(packed.text).toBe('');
+    expect(unpackRecords(packed)).toEqual([]);
+  });
+
+  it('refuses a batch it did not make', () => {
+    const packed = packRecords([{ ...base, stdout: 'hello' }]);
+    expect(() => unpackRecords({ ...packed, text: packed.text.slice(0, -2) })).toThrow(/malformed/);
+    expect(() => unpackRecords({ ...packed, text: `${packed.text}x` })).toThrow(/malformed/);
+    expect(() => unpackRecords({ ...packed, names: [] })).toThrow(/malformed/);
+    expect(() => unpackRecords({ ...packed, numbers: packed.numbers.subarray(1) })).toThrow(/malformed/);
   });
 });

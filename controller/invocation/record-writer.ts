@@ -3,7 +3,7 @@ import { compiledFile } from '../support/compiled-file.js';
 import type { Logger } from '../support/logger.js';
 import type { Store } from '../state/store.js';
 import type { InvocationRecord } from '../state/records.js';
-import { packRecords } from './record-packing.js';
+import { packRecords, type PackedRecords } from './record-packing.js';
 
 /** One batch for the database: records to append, then functions to trim to `keep` records. */
 export interface RecordBatch {
@@ -45,9 +45,9 @@ export function writeBatch(store: Store, batch: RecordBatch): void {
   for (const name of batch.trim) store.trimLogs(name, batch.keep);
 }
 
-/** A batch as it crosses to the writer thread: its records packed into one string (record-packing.ts). */
+/** A batch as it crosses to the writer thread: its records packed (record-packing.ts), their numbers' buffer transferred. */
 export interface PackedBatch {
-  packed: string;
+  packed: PackedRecords;
   trim: readonly string[];
   keep: number;
 }
@@ -75,7 +75,7 @@ export interface WriterThreadError {
 /**
  * Writes records on a thread of its own with its own SQLite connection (WAL lets it write
  * beside the main connection), so inserts, counters and trimming cost the invoke path
- * nothing but packing a batch into one string and a postMessage. `sync` blocks on a shared
+ * nothing but packing a batch (numbers into a typed array, strings into one) and a postMessage. `sync` blocks on a shared
  * counter until the thread has caught up: reads of logs and counters stay synchronous and see
  * every record handed over before.
  * If the thread gives up or dies, the batches it had not handled and every later one are
@@ -137,7 +137,8 @@ export class ThreadRecordWriter implements RecordWriter {
     this.#forgetHandled();
     this.#posted += 1;
     this.#unacked.push(batch);
-    this.#worker.postMessage({ packed: packRecords(batch.records), trim: batch.trim, keep: batch.keep } satisfies PackedBatch);
+    const packed = packRecords(batch.records);
+    this.#worker.postMessage({ packed, trim: batch.trim, keep: batch.keep } satisfies PackedBatch, [packed.numbers.buffer]);
   }
 
   sync(): void {
