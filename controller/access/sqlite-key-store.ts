@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { openDatabase } from '../state/sqlite-connection.js';
 import type { KeyStore, StoredKey } from './key-store.js';
 
 interface KeyRow {
@@ -27,10 +28,7 @@ export class SqliteKeyStore implements KeyStore {
 
   /** `path` is the database file (WAL mode) or `:memory:` for tests. */
   constructor(path: string) {
-    this.#db = new Database(path);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('busy_timeout = 5000');
-    this.#db.exec(SCHEMA);
+    this.#db = openDatabase(path, SCHEMA);
     const db = this.#db;
     this.#stmts = {
       all: db.prepare<[], KeyRow>('SELECT * FROM function_keys ORDER BY created_at, id'),

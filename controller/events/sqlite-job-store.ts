@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { openDatabase } from '../state/sqlite-connection.js';
 import type { CallbackState, Job, JobCounts, JobFinish, JobStatus, NewJob } from './job.js';
 import type { JobStore, ScheduleState } from './job-store.js';
 
@@ -135,11 +136,8 @@ export class SqliteJobStore implements JobStore {
 
   /** `path`: the database file, or `:memory:` for tests. */
   constructor(path: string) {
-    this.#db = new Database(path);
-    this.#db.pragma('journal_mode = WAL');
+    this.#db = openDatabase(path, SCHEMA);
     this.#db.pragma('synchronous = NORMAL');
-    this.#db.pragma('busy_timeout = 5000');
-    this.#db.exec(SCHEMA);
     // A database made before revisions: jobs name no traffic tag.
     const columns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(jobs)').all();
     if (!columns.some((c) => c.name === 'tag')) this.#db.exec('ALTER TABLE jobs ADD COLUMN tag TEXT');

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { openDatabase } from '../state/sqlite-connection.js';
 import type { SecretRecord, SecretStore } from './secret-store.js';
 
 interface SecretRow {
@@ -37,10 +38,7 @@ export class SqliteSecretStore implements SecretStore {
 
   /** `path` is the database file (WAL mode) or `:memory:` for tests. */
   constructor(path: string) {
-    this.#db = new Database(path);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('busy_timeout = 5000');
-    this.#db.exec(SCHEMA);
+    this.#db = openDatabase(path, SCHEMA);
     const db = this.#db;
     this.#stmts = {
       list: db.prepare<[], SecretRow>('SELECT name, length(value) AS size, version, created_at, updated_at FROM secrets ORDER BY name'),

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { openDatabase } from './sqlite-connection.js';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { SPEC_DEFAULTS, type FunctionSpec } from '../../schemas/index.js';
@@ -185,12 +186,9 @@ export class SqliteStore implements Store {
    * many of a function's newest revisions are kept besides those its traffic names.
    */
   constructor(path: string, options: { revisionHistory?: number } = {}) {
-    this.#db = new Database(path);
-    this.#db.pragma('journal_mode = WAL');
+    this.#db = openDatabase(path, SCHEMA);
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('foreign_keys = ON');
-    this.#db.pragma('busy_timeout = 5000');
-    this.#db.exec(SCHEMA);
     // A database made before secrets existed gains the column (every function without secrets).
     const columns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(functions)').all();
     if (!columns.some((c) => c.name === 'secrets_version')) this.#db.exec("ALTER TABLE functions ADD COLUMN secrets_version TEXT NOT NULL DEFAULT ''");
