@@ -185,6 +185,25 @@ exports.handler = async (req) => ({ body: new ReadableStream({
     await expect(res.text()).rejects.toThrow();
   });
 
+  it('cuts off a stream that never ends at timeoutMs, and cancels the handler\'s stream', async () => {
+    const { url, dir } = await http(
+      {
+        'index.js': `const fs = require('fs'); const path = require('path');
+exports.handler = async () => ({ body: new ReadableStream({
+  pull(c) { c.enqueue('more '); return new Promise((r) => setTimeout(r, 10)); },
+  cancel() { fs.writeFileSync(path.join(__dirname, 'cancelled'), 'yes'); },
+}) });`,
+      },
+      { timeoutMs: 300 },
+    );
+    const started = Date.now();
+    const res = await fetch(`${url}/forever`);
+    expect(res.status).toBe(200);
+    await expect(res.text()).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(existsSync(join(dir, 'cancelled'))).toBe(true);
+  });
+
   it('refuses a body over 6 MiB with 413 PAYLOAD_TOO_LARGE, as /invoke does', async () => {
     const { url } = await http(INTERFACE_FUNCTIONS[0]!.files);
     const res = await fetch(`${url}/big`, { method: 'POST', body: Buffer.alloc(6 * 1024 * 1024 + 1) });
