@@ -11,11 +11,10 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { writeRealStderr, writeRealStdout } from './capture.js';
 import type { WorkerConfig } from './config.js';
 import { Cancellation, type BodySource } from './body-source.js';
-import { elapsed, lingeringWork, runInvocation, settleWithin, within, type InvocationOutcome } from './invocation.js';
+import { elapsed, lingeringWork, nowMs, runInvocation, settleWithin, within, type InvocationOutcome } from './invocation.js';
 import { loadFunction, type LoadResult } from './loader.js';
 import { withoutReservedHeaders, type InvokeHeader } from './protocol.js';
 import type { FunctionResponse } from './request.js';
@@ -66,7 +65,7 @@ export async function startHttpWorker(config: WorkerConfig & { httpPort: number 
   let closing: Promise<void> | undefined;
 
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const started = performance.now();
+    const started = nowMs();
     const requestId = randomUUID();
     const url = req.url ?? '/';
     const q = url.indexOf('?');

@@ -114,6 +114,21 @@ describe('worker process', () => {
     expect(frames[4]?.header).toMatchObject({ id: 3, statusCode: 200 });
   });
 
+  it('loads no node module a socket worker does not use before its first answer (each one is cold-start time)', async () => {
+    // The HTTP mode's node:http and node:crypto load only in that mode, and the worker's clock
+    // is not performance.now(), whose first touch loads perf_hooks. Under the heap flag every
+    // container gets, node compiles each of these from source: milliseconds of a cold start.
+    const worker = await run('modules', {
+      'index.js': "exports.handler = async () => ({ modules: process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')) });",
+    });
+    const { socket, next } = await open(worker.runtime);
+    invoke(socket, 1, '/');
+    const [, result] = await next(2);
+    const modules = (JSON.parse(result!.body.toString()) as { modules: string[] }).modules;
+    expect(modules).toContain('NativeModule net');
+    for (const unused of ['http', 'crypto', 'perf_hooks']) expect(modules).not.toContain(`NativeModule ${unused}`);
+  });
+
   it('loads ES module functions from the CommonJS bundle: index.mjs, and index.js in a "type": "module" package', async () => {
     const esm = 'export const handler = async (req) => ({ statusCode: 200, body: { esm: typeof require === "undefined", path: req.path } });';
     for (const [name, files] of [

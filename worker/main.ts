@@ -7,7 +7,6 @@
  */
 import { writeRealStderr, writeStray } from './capture.js';
 import { loadConfig, WORKER_ENV_NAMES } from './config.js';
-import { startHttpWorker } from './http-mode.js';
 import { startWorker } from './server.js';
 
 // The function's own errors: its container output shows them (GET /logs/:name?container=1).
@@ -23,7 +22,10 @@ async function main(): Promise<void> {
     const config = loadConfig();
     for (const name of WORKER_ENV_NAMES) delete process.env[name];
     const { httpPort } = config;
-    const worker = httpPort === undefined ? await startWorker(config) : await startHttpWorker({ ...config, httpPort });
+    // The HTTP mode (an image's) loads node:http and node:crypto: only when it runs, since every
+    // builtin a cold start loads costs milliseconds (more with the heap flag, under which node's
+    // built-in code cache does not apply).
+    const worker = httpPort === undefined ? await startWorker(config) : await (await import('./http-mode.js')).startHttpWorker({ ...config, httpPort });
     const stop = (signal: NodeJS.Signals): void => {
       writeRealStderr(`glambdar worker: ${signal}: draining\n`);
       void worker.close().then(() => process.exit(0));

@@ -8,7 +8,6 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { onStrayOutput, runCaptured, writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
 import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
@@ -17,7 +16,7 @@ import { isCancelHeader, isCreditHeader, isInvokeHeader, isLoadHeader } from './
 import { Cancellation } from './body-source.js';
 import { cancelStream, StreamOut, type ActiveStream, type StreamIO } from './stream-out.js';
 import { loadFunction, type LoadOptions, type LoadResult } from './loader.js';
-import { failed, lingeringWork, runInvocation, settleWithin, stackOf, within, type InitOutput, type InvocationOutcome } from './invocation.js';
+import { failed, lingeringWork, nowMs, runInvocation, settleWithin, stackOf, within, type InitOutput, type InvocationOutcome } from './invocation.js';
 import { StrayOutput } from './stray-output.js';
 
 /** A running worker. */
@@ -294,7 +293,7 @@ async function invoke(
   fnDir: string,
   io: StreamIO,
 ): Promise<ResultFrame | null> {
-  if (draining) return resultFrame(head.id, failed(503, 'worker is shutting down', '', '', performance.now()));
+  if (draining) return resultFrame(head.id, failed(503, 'worker is shutting down', '', '', nowMs()));
   const cancellation = new Cancellation();
   let out: StreamOut | null = null;
   const outcome = await runInvocation(loaded, head, body, maxLogBytes, fnDir, {
