@@ -1,4 +1,5 @@
-import { chmod, rm } from 'node:fs/promises';
+import { chmodSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Clock } from '../support/clock.js';
 import { ContainerDied, SandboxUnavailable } from '../support/errors.js';
@@ -29,7 +30,7 @@ export class WorkerListener {
    * connect to. The folder must be the runtime's own: a container sees it read-only.
    */
   static async listen(path: string, context: ClientContext): Promise<WorkerListener> {
-    await rm(path, { force: true });
+    rmSync(path, { force: true });
     const server = createServer();
     let settle: { resolve(c: WorkerClient): void; reject(e: Error): void } | undefined;
     const first = new Promise<WorkerClient>((resolve, reject) => (settle = { resolve, reject }));
@@ -54,7 +55,7 @@ export class WorkerListener {
     });
     server.on('error', () => undefined);
     // The worker runs as uid 65534; connecting to a Unix socket needs write access to it.
-    await chmod(path, 0o666);
+    chmodSync(path, 0o666);
     listener = new WorkerListener(path, server, first);
     return listener;
   }
