@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -49,14 +49,14 @@ interface Running {
   exited: Promise<number | null>;
 }
 
-async function run(name: string, files: Record<string, string>, env: Record<string, string> = {}): Promise<Running> {
+async function run(name: string, files: Record<string, string>, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Running> {
   const fnDir = join(root, name);
   await mkdir(fnDir);
   for (const [file, text] of Object.entries(files)) await writeFile(join(fnDir, file), text);
   const socketPath = join(root, `${name}.sock`);
   const runtime = await FakeRuntime.listen(socketPath);
   runtimes.push(runtime);
-  const child = spawn(process.execPath, [workerMain], {
+  const child = spawn(process.execPath, [...nodeArgs, workerMain], {
     env: { PATH: process.env.PATH, GLAMBDAR_SOCKET: socketPath, GLAMBDAR_FN_DIR: fnDir, GLAMBDAR_MAX_LOG_BYTES: '2048', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -127,6 +127,28 @@ describe('worker process', () => {
     const modules = (JSON.parse(result!.body.toString()) as { modules: string[] }).modules;
     expect(modules).toContain('NativeModule net');
     for (const unused of ['http', 'crypto', 'perf_hooks']) expect(modules).not.toContain(`NativeModule ${unused}`);
+  });
+
+  it('keeps the heap limit of --max-old-space-size but sets the flag back, so node modules load from its code cache', async () => {
+    const tagOf = (args: string[]): string =>
+      execFileSync(process.execPath, [...args, '-e', "process.stdout.write(String(require('v8').cachedDataVersionTag()))"], { encoding: 'utf8' });
+    const plain = tagOf([]);
+    // What the worker undoes: the flag alone changes the tag node's code cache is checked against.
+    expect(tagOf(['--max-old-space-size=48'])).not.toBe(plain);
+    const worker = await run(
+      'heap-flag',
+      { 'index.js': "const v8 = require('v8'); exports.handler = async () => ({ tag: String(v8.cachedDataVersionTag()), limitMb: v8.getHeapStatistics().heap_size_limit / 1048576 });" },
+      {},
+      ['--max-old-space-size=48'],
+    );
+    const { socket, next } = await open(worker.runtime);
+    invoke(socket, 1, '/');
+    const [, result] = await next(2);
+    const seen = JSON.parse(result!.body.toString()) as { tag: string; limitMb: number };
+    expect(seen.tag).toBe(plain);
+    // 48 MiB of old space plus the young generation: far under the default of this machine.
+    expect(seen.limitMb).toBeLessThan(100);
+    expect(worker.stderr()).not.toContain('DeprecationWarning');
   });
 
   it('loads ES module functions from the CommonJS bundle: index.mjs, and index.js in a "type": "module" package', async () => {

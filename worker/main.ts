@@ -5,6 +5,8 @@
  * user code (a stray rejection, a throw in a timer) are logged and do not stop the worker,
  * so one bad request cannot fail the others in flight.
  */
+// First, before any other module loads node modules (see code-cache.ts).
+import './code-cache.js';
 import { writeRealStderr, writeStray } from './capture.js';
 import { loadConfig, WORKER_ENV_NAMES } from './config.js';
 import { startWorker } from './server.js';
