@@ -105,8 +105,11 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promi
   throw new Error('timed out');
 }
 
-/** Deploy -> first invoke with no warm container, `samples` times (a new function each time). */
-async function coldStarts(rt: Runtime, prefix: string, samples: number, beforeEach: () => Promise<void>): Promise<number[]> {
+/**
+ * Deploy -> first invoke with no warm container, `samples` times (a new function each time);
+ * `afterEach` gets each sample's function name.
+ */
+async function coldStarts(rt: Runtime, prefix: string, samples: number, beforeEach: () => Promise<void>, afterEach?: (name: string) => Promise<void>): Promise<number[]> {
   const zip = await zipOf({ 'index.js': PING });
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {
@@ -117,6 +120,7 @@ async function coldStarts(rt: Runtime, prefix: string, samples: number, beforeEa
     const res = await call(rt.port, 'POST', `/invoke/${name}`, '{}', { 'content-type': 'application/json' });
     times.push(performance.now() - t0);
     if (res.status !== 200) throw new Error(`cold invoke ${name}: ${res.status} ${res.body}`);
+    await afterEach?.(name);
   }
   return times;
 }
@@ -191,13 +195,33 @@ async function main(): Promise<void> {
   // 1. Cold start without stem cells.
   log('cold starts without stem cells');
   let rt = await startRuntime({ GLAMBDAR_STEM_CELLS: '0' });
-  // A second between samples: the previous one's background work (its CPU settle, the reconcile
-  // it triggers) is done, as the engine floor's samples each start on a quiet engine.
-  const cold = await coldStarts(rt, 'cold', COLD_SAMPLES, () => new Promise((r) => setTimeout(r, 1000)));
+  // The engine floor's samples alternate with the runtime's, as the throughput rounds do, so
+  // both see the engine in the same state: a floor sample, a second, a cold start, its
+  // function deleted (no idle containers pile up), a second. Measured back to back after the
+  // runtime had stopped, the floor ran on an engine with none of the runtime's containers:
+  // 80 ms against 95-105 alternating, the same hour. The second between samples also lets
+  // the previous one's background work (its CPU settle, the reconcile it triggers) finish.
+  const runtimeImage = async (): Promise<string | undefined> =>
+    (await docker.listImages({ filters: { reference: ['glambdar-node', 'node:20-slim'] } }))[0]?.RepoTags?.[0];
+  const bareDocker: number[] = [];
+  const pause = () => new Promise((r) => setTimeout(r, 1000));
+  const cold = await coldStarts(
+    rt,
+    'cold',
+    COLD_SAMPLES,
+    async () => {
+      await pause();
+      // Before the first sample the runtime may not have made its image yet: that sample has no floor beside it.
+      const image = await runtimeImage();
+      if (image) bareDocker.push(...(await bareDockerStarts(docker, image, 1)));
+      await pause();
+    },
+    async (name) => {
+      await call(rt.port, 'DELETE', `/del/${name}`, undefined, auth(rt.port));
+    },
+  );
   await stopRuntime(rt, docker);
-  const images = await docker.listImages({ filters: { reference: ['glambdar-node', 'node:20-slim'] } });
-  const image = images[0]?.RepoTags?.[0];
-  const bareDocker = image ? await bareDockerStarts(docker, image, COLD_SAMPLES) : [NaN];
+  if (bareDocker.length === 0) bareDocker.push(NaN);
 
   // 2. Cold start through a stem cell, then warm figures on the same runtime.
   log('cold starts through stem cells');
@@ -256,13 +280,14 @@ async function main(): Promise<void> {
   for (let round = 0; round < LOAD_ROUNDS; round++) {
     const baseline = await load(base.port, '/', LOAD_SECONDS, {}, { front: base.child.pid!, workers: [] });
     const floorLoad = await load(floor.port, '/', LOAD_SECONDS, {}, { front: floor.child.pid!, workers: childPids(floor.child.pid!) });
-    const glambdar = await load(rt.port, '/invoke/ping', LOAD_SECONDS, {}, { front: rt.child.pid!, workers: await containerPids(docker, rt.port, 'ping') });
+    const pingWorkers = await containerPids(docker, rt.port, 'ping');
+    const glambdar = await load(rt.port, '/invoke/ping', LOAD_SECONDS, {}, { front: rt.child.pid!, workers: pingWorkers });
     const keyed = await load(rt.port, '/invoke/ping-key', LOAD_SECONDS, keyHeader);
     runs.push({ glambdar, baseline, floor: floorLoad, private: keyed });
     log(
       `round ${round + 1}: req/s glambdar ${Math.round(glambdar.rps)}, hop floor ${Math.round(floorLoad.rps)}, bare ${Math.round(baseline.rps)}; ` +
         `front CPU us/request ${glambdar.cpu.frontUs.toFixed(1)}, ${floorLoad.cpu.frontUs.toFixed(1)}, ${baseline.cpu.frontUs.toFixed(1)}; ` +
-        `worker ${glambdar.cpu.workerUs.toFixed(1)}, ${floorLoad.cpu.workerUs.toFixed(1)}`,
+        `worker ${glambdar.cpu.workerUs.toFixed(1)}, ${floorLoad.cpu.workerUs.toFixed(1)}; glambdar containers ${pingWorkers.length} at the start, ${(await containerPids(docker, rt.port, 'ping')).length} at the end`,
     );
   }
 
