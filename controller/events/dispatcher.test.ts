@@ -222,6 +222,32 @@ describe('Dispatcher', () => {
     await restarted.stop();
   });
 
+  it('ends dead, after a restart, a job that was in its last try when the runtime stopped, and runs it no more', async () => {
+    functions.set('fn', functionRecord('fn', { retry: { attempts: 2 } }));
+    const [job] = enqueue('fn');
+    calls[0]!.answer(500);
+    await flush();
+    clock.advance(60_000);
+    dispatcher.kick('fn');
+    await flush();
+    expect(calls).toHaveLength(2);
+    expect(store.get(job!.requestId)).toMatchObject({ status: 'running', attempts: 2 });
+    // The runtime dies during try 2 of 2: nothing records its end.
+    const restarted = new Dispatcher({
+      store,
+      clock,
+      log: silentLogger,
+      lookup: (name) => functions.get(name),
+      statusOf: () => 500,
+      invoke: () => Promise.reject(new Error('a third try must not start')),
+    });
+    restarted.start();
+    await flush();
+    expect(calls).toHaveLength(2);
+    expect(store.get(job!.requestId)).toMatchObject({ status: 'dead', attempts: 2, error: expect.stringContaining('last try (attempt 2)') });
+    await restarted.stop();
+  });
+
   it('starts no more tries than the governor grants, and looks again when it allows one', async () => {
     functions.set('fn', functionRecord('fn'));
     let allowance = 1;

@@ -72,15 +72,21 @@ export class Dispatcher {
 
   /**
    * Starts dispatching. Jobs a previous run left running were cut short (a kill, a crash): their
-   * attempt is counted and they are queued again, due now. Queued jobs of functions that no
+   * attempt is counted, and they are queued again, due now, unless it was their last (then
+   * they end dead, as a last try without an answer does). Queued jobs of functions that no
    * longer exist end dead.
    */
   start(): void {
     this.#stopped = false;
     this.#closed = false;
     const { store, clock, log } = this.#o;
-    const recovered = store.recoverInterrupted(clock.now());
-    if (recovered > 0) log.info(`${recovered} async jobs were running when the runtime stopped; they run again`);
+    // A try cut short counts (its handler may have run): one that was the last allowed ends the job.
+    const { requeued, ended } = store.recoverInterrupted(clock.now(), (job) => {
+      const fn = this.#o.lookup(job.funcName);
+      return fn !== undefined && !fn.deleting && job.attempts >= fn.spec.retry.attempts;
+    });
+    if (requeued > 0) log.info(`${requeued} async jobs were running when the runtime stopped; they run again`);
+    if (ended > 0) log.warn(`${ended} async jobs were in their last try when the runtime stopped; they end dead`);
     for (const name of store.functionsWithQueued()) this.kick(name);
   }
 

@@ -37,8 +37,11 @@ export interface JobStore {
   finish(requestId: string, finish: JobFinish): void;
   /** When the function's next queued job is due, or null when none is queued. */
   nextDueAt(funcName: string): number | null;
-  /** After a restart: jobs left running were cut short; they are queued again, due now. Returns how many. */
-  recoverInterrupted(now: number): number;
+  /**
+   * After a restart: jobs left running were cut short, their try counted. Those for which
+   * `wasLast` says that try was their last end dead; the others are queued again, due now.
+   */
+  recoverInterrupted(now: number, wasLast: (job: Job) => boolean): { requeued: number; ended: number };
   /** Functions with queued jobs. */
   functionsWithQueued(): string[];
   /** Ends every queued job of a function as dead (its function is gone). Returns how many. */

@@ -70,9 +70,19 @@ describe('SqliteJobStore', () => {
   it('queues jobs a stopped runtime left running again, their attempt counted', () => {
     const job = store.enqueue(newJob('fn'), 0);
     store.claim('fn', 0, 1);
-    expect(store.recoverInterrupted(500)).toBe(1);
+    expect(store.recoverInterrupted(500, () => false)).toEqual({ requeued: 1, ended: 0 });
     expect(store.get(job.requestId)).toMatchObject({ status: 'queued', attempts: 1, nextAttemptAt: 500 });
     expect(store.claim('fn', 500, 1)[0]?.attempts).toBe(2);
+  });
+
+  it('ends dead the interrupted jobs whose try was their last, with their callback due', () => {
+    const last = store.enqueue(newJob('fn', { callbackUrl: 'http://x/' }), 0);
+    const other = store.enqueue(newJob('fn'), 0);
+    store.claim('fn', 0, 2);
+    expect(store.recoverInterrupted(500, (job) => job.requestId === last.requestId)).toEqual({ requeued: 1, ended: 1 });
+    expect(store.get(last.requestId)).toMatchObject({ status: 'dead', attempts: 1, finishedAt: 500, error: expect.stringContaining('last try') });
+    expect(store.get(other.requestId)).toMatchObject({ status: 'queued', attempts: 1 });
+    expect(store.pendingCallbacks().map((j) => j.requestId)).toEqual([last.requestId]);
   });
 
   it('ends a gone function\'s queued jobs dead with the reason, and requeues a dead job for a new round', () => {

@@ -166,7 +166,8 @@ export class SqliteJobStore implements JobStore {
       nextDue: db.prepare<[string], { at: number | null }>(
         `SELECT MIN(next_attempt_at) AS at FROM jobs WHERE func_name = ? AND status = 'queued'`,
       ),
-      recover: db.prepare(`UPDATE jobs SET status = 'queued', next_attempt_at = ? WHERE status = 'running'`),
+      running: db.prepare<[], JobRow>(`SELECT * FROM jobs WHERE status = 'running'`),
+      recover: db.prepare<[number, string]>(`UPDATE jobs SET status = 'queued', next_attempt_at = ? WHERE request_id = ? AND status = 'running'`),
       withQueued: db.prepare<[], { func_name: string }>(`SELECT DISTINCT func_name FROM jobs WHERE status = 'queued'`),
       kill: db.prepare(
         `UPDATE jobs SET status = 'dead', finished_at = @now, next_attempt_at = NULL, error = @reason,
@@ -274,8 +275,20 @@ export class SqliteJobStore implements JobStore {
     return this.#s.nextDue.get(funcName)?.at ?? null;
   }
 
-  recoverInterrupted(now: number): number {
-    return this.#s.recover.run(now).changes;
+  recoverInterrupted(now: number, wasLast: (job: Job) => boolean): { requeued: number; ended: number } {
+    const outcome = { requeued: 0, ended: 0 };
+    this.#db.transaction(() => {
+      for (const job of this.#s.running.all().map(toJob)) {
+        if (!wasLast(job)) {
+          outcome.requeued += this.#s.recover.run(now, job.requestId).changes;
+          continue;
+        }
+        const error = `the runtime stopped during the job's last try (attempt ${job.attempts}); no answer came`;
+        this.finish(job.requestId, { kind: 'dead', at: now, statusCode: null, response: null, error, entry: null });
+        outcome.ended += 1;
+      }
+    })();
+    return outcome;
   }
 
   functionsWithQueued(): string[] {
