@@ -195,12 +195,10 @@ async function main(): Promise<void> {
   // 1. Cold start without stem cells.
   log('cold starts without stem cells');
   let rt = await startRuntime({ GLAMBDAR_STEM_CELLS: '0' });
-  // The engine floor's samples alternate with the runtime's, as the throughput rounds do, so
-  // both see the engine in the same state: a floor sample, a second, a cold start, its
-  // function deleted (no idle containers pile up), a second. Measured back to back after the
-  // runtime had stopped, the floor ran on an engine with none of the runtime's containers:
-  // 80 ms against 95-105 alternating, the same hour. The second between samples also lets
-  // the previous one's background work (its CPU settle, the reconcile it triggers) finish.
+  // The engine floor's samples alternate with the runtime's (a floor sample, a second, a cold
+  // start, its function deleted, a second), so both see the engine in the same state; back to
+  // back after the runtime stopped, the floor read 80 ms against 95-105 alternating. The
+  // seconds let each sample's background work (CPU settle, reconcile) finish before the next.
   const runtimeImage = async (): Promise<string | undefined> =>
     (await docker.listImages({ filters: { reference: ['glambdar-node', 'node:20-slim'] } }))[0]?.RepoTags?.[0];
   const bareDocker: number[] = [];

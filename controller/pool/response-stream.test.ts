@@ -126,7 +126,7 @@ describe('ResponseStream flow control', () => {
     expect(sink.ended).toEqual(['boom']);
   });
 
-  it('cancels once: asks the worker to stop, ends now, and drops late chunks without crediting them', () => {
+  it('cancels once: asks the worker to stop, ends the client now, drops late chunks, and ends with the logs of the worker\'s end', () => {
     const control = new FakeControl();
     const stream = new ResponseStream(4, 200, {}, control);
     const sink = new FakeSink(Infinity);
@@ -137,12 +137,30 @@ describe('ResponseStream flow control', () => {
     stream.cancel('the client went away');
     stream.cancel('again');
     expect(control.cancelled).toEqual([4]);
-    expect(ends).toMatchObject([{ error: 'the client went away', bytes: 5, durationMs: null }]);
+    expect(sink.ended).toEqual(['the client went away']);
+    expect(stream.ended).toBe(true);
+    // The record waits for the worker's end, which carries what the handler printed.
+    expect(ends).toEqual([]);
     expect(stream.push(chunk(CREDIT_BATCH_BYTES))).toBeNull();
     expect(sink.received.length).toBe(1);
     expect(control.granted).toBe(0);
-    stream.finish({ error: null, stdout: '', stderr: '', durationMs: 3 });
+    stream.finish({ error: 'the stream was cancelled', stdout: 'tick 1\n', stderr: 'bye\n', durationMs: 3 });
+    expect(ends).toEqual([{ error: 'the client went away', stdout: 'tick 1\n', stderr: 'bye\n', durationMs: 3, bytes: 5 }]);
+    expect(sink.ended).toEqual(['the client went away']);
+    stream.abandon();
     expect(ends.length).toBe(1);
+  });
+
+  it('ends a cancelled stream without logs when its worker never sends the end, or its connection fails', () => {
+    for (const settle of [(s: ResponseStream) => s.abandon(), (s: ResponseStream) => s.fail('the function container died')]) {
+      const stream = new ResponseStream(4, 200, {}, new FakeControl());
+      stream.attach(new FakeSink(Infinity));
+      const ends: StreamEnd[] = [];
+      stream.onEnd((end) => ends.push(end));
+      stream.cancel('timed out');
+      settle(stream);
+      expect(ends).toEqual([{ error: 'timed out', stdout: '', stderr: '', durationMs: null, bytes: 0 }]);
+    }
   });
 
   it('fails with the connection', () => {

@@ -57,6 +57,8 @@ export class ResponseStream {
   #full = false;
   #bytes = 0;
   #end: StreamEnd | null = null;
+  /** Why it was cancelled, while the worker's end frame (with the handler's logs) is awaited. */
+  #cancelledWith: string | null = null;
   #listeners: Array<(end: StreamEnd) => void> = [];
 
   constructor(id: number, statusCode: number, headers: Record<string, string | string[]>, control: StreamControl, window = STREAM_WINDOW_BYTES) {
@@ -73,9 +75,9 @@ export class ResponseStream {
     return this.#bytes;
   }
 
-  /** True once the stream ended, whichever way. */
+  /** True once the stream ended, whichever way, or was cancelled (its record may still wait for the worker's end). */
   get ended(): boolean {
-    return this.#end !== null;
+    return this.#end !== null || this.#cancelledWith !== null;
   }
 
   /** Bytes the worker may still send now. */
@@ -105,6 +107,7 @@ export class ResponseStream {
     for (const chunk of queued) this.#deliver(sink, chunk);
     this.#grant();
     if (this.#end) sink.end(this.#end.error);
+    else if (this.#cancelledWith !== null) sink.end(this.#cancelledWith);
   }
 
   /** The sink has room again: what it held is credited. */
@@ -123,7 +126,7 @@ export class ResponseStream {
   push(chunk: Buffer): string | null {
     this.#outstanding -= chunk.length;
     if (this.#outstanding < 0) return `sent ${-this.#outstanding} bytes of stream ${this.id} beyond its credits`;
-    if (this.#end) return null;
+    if (this.ended) return null;
     if (this.#sink) {
       this.#deliver(this.#sink, chunk);
       this.#grant();
@@ -131,21 +134,33 @@ export class ResponseStream {
     return null;
   }
 
-  /** The worker's end frame. */
+  /** The worker's end frame: after a cancel too, when it carries what the handler printed until then. */
   finish(end: { error: string | null; stdout: string; stderr: string; durationMs: number }): void {
-    this.#settle({ error: end.error, stdout: end.stdout, stderr: end.stderr, durationMs: end.durationMs, bytes: this.#bytes });
+    this.#settle({ error: this.#cancelledWith ?? end.error, stdout: end.stdout, stderr: end.stderr, durationMs: end.durationMs, bytes: this.#bytes });
   }
 
-  /** The client went away or the time is up: the handler's stream is cancelled, and this one ends broken off. */
+  /**
+   * The client went away or the time is up: the handler's stream is cancelled and the client's
+   * response ends broken off now. The stream's end (its record, its slot) waits for the
+   * worker's end frame, which a worker sends at once with the handler's logs so far: a
+   * disconnected client is how most event streams end, and their logs belong in the record.
+   */
   cancel(reason: string): void {
-    if (this.#end) return;
+    if (this.ended) return;
+    this.#cancelledWith = reason;
     this.#control.cancel(this.id);
-    this.#settle({ error: reason, stdout: '', stderr: '', durationMs: null, bytes: this.#bytes });
+    this.#queue = [];
+    this.#sink?.end(reason);
   }
 
-  /** The connection failed under the stream. */
+  /** A cancelled stream whose worker never sent its end: it ends without the handler's logs. */
+  abandon(): void {
+    if (this.#cancelledWith !== null) this.#settle({ error: this.#cancelledWith, stdout: '', stderr: '', durationMs: null, bytes: this.#bytes });
+  }
+
+  /** The connection failed under the stream (after a cancel, the cancel stays the reason). */
   fail(reason: string): void {
-    this.#settle({ error: reason, stdout: '', stderr: '', durationMs: null, bytes: this.#bytes });
+    this.#settle({ error: this.#cancelledWith ?? reason, stdout: '', stderr: '', durationMs: null, bytes: this.#bytes });
   }
 
   #deliver(sink: StreamSink, chunk: Buffer): void {
@@ -171,7 +186,8 @@ export class ResponseStream {
     if (this.#end) return;
     this.#end = end;
     this.#queue = [];
-    this.#sink?.end(end.error);
+    // A cancelled stream's sink was ended by the cancel.
+    if (this.#cancelledWith === null) this.#sink?.end(end.error);
     const listeners = this.#listeners;
     this.#listeners = [];
     for (const listener of listeners) listener(end);

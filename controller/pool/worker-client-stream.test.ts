@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeFrame, FrameDecoder, type Frame } from '../../worker/framing.js';
 import { PROTOCOL_VERSION, STREAM_WINDOW_BYTES, type HelloHeader, type InvokeHeader } from '../../worker/protocol.js';
-import { systemClock } from '../support/clock.js';
+import { FakeClock, systemClock, type Clock } from '../support/clock.js';
 import { ContainerDied } from '../support/errors.js';
 import { FrameBudget } from './frame-budget.js';
 import type { StreamEnd, StreamSink } from './response-stream.js';
-import type { WorkerClient } from './worker-client.js';
+import { CANCEL_GRACE_MS, type WorkerClient } from './worker-client.js';
 import { WorkerListener } from './worker-listener.js';
 
 let dir: string;
@@ -31,9 +31,9 @@ afterEach(async () => {
 });
 
 /** A scripted worker on a raw connection, and the client the runtime made of it. */
-async function connected(): Promise<{ frames: Frame[]; write(header: unknown, body?: Buffer): void; client: WorkerClient }> {
+async function connected(clock: Clock = systemClock): Promise<{ frames: Frame[]; write(header: unknown, body?: Buffer): void; client: WorkerClient }> {
   const path = join(dir, 'runtime.sock');
-  listener = await WorkerListener.listen(path, { clock: systemClock, budget: new FrameBudget({ perFunction: 1 << 20, total: 1 << 22 }), budgetKey: 'f' });
+  listener = await WorkerListener.listen(path, { clock, budget: new FrameBudget({ perFunction: 1 << 20, total: 1 << 22 }), budgetKey: 'f' });
   const accepting = listener.accept(5_000, systemClock);
   const socket = connect(path);
   raw.push(socket);
@@ -118,6 +118,44 @@ describe('WorkerClient streams', () => {
     worker.write({ t: 'result', id: nextId, statusCode: 200, headers: {}, stdout: '', stderr: '', error: null, errorCode: null, durationMs: 1 }, Buffer.from('ok'));
     expect((await next).body.toString()).toBe('ok');
     expect(worker.client.closed).toBe(false);
+  });
+
+  it('records a cancelled stream with what its handler printed, from the end the worker sends after the cancel', async () => {
+    const worker = await connected();
+    const answering = worker.client.invoke(request, Buffer.alloc(0));
+    const id = await firstInvoke(worker.frames);
+    worker.write({ t: 'head', id, statusCode: 200, headers: {} });
+    const stream = (await answering).stream!;
+    const client = collector();
+    stream.attach(client);
+    const ended = new Promise<StreamEnd>((resolve) => stream.onEnd(resolve));
+    stream.cancel('the client went away');
+    expect(client.ended).toEqual(['the client went away']);
+    await vi.waitFor(() => expect(worker.frames.some((f) => (f.header as { t: string }).t === 'cancel')).toBe(true), { timeout: 2_000, interval: 2 });
+    worker.write({ t: 'end', id, stdout: 'event 1 sent\n', stderr: '', error: 'the stream was cancelled', durationMs: 7 });
+    expect(await ended).toMatchObject({ error: 'the client went away', stdout: 'event 1 sent\n', durationMs: 7 });
+  });
+
+  it('ends a cancelled stream without its logs when the worker sends no end within the grace', async () => {
+    const clock = new FakeClock();
+    const worker = await connected(clock);
+    const answering = worker.client.invoke(request, Buffer.alloc(0));
+    const id = await firstInvoke(worker.frames);
+    worker.write({ t: 'head', id, statusCode: 200, headers: {} });
+    const stream = (await answering).stream!;
+    stream.attach(collector());
+    const ends: StreamEnd[] = [];
+    stream.onEnd((end) => ends.push(end));
+    stream.cancel('timed out');
+    clock.advance(CANCEL_GRACE_MS - 1);
+    expect(ends).toEqual([]);
+    clock.advance(1);
+    expect(ends).toMatchObject([{ error: 'timed out', stdout: '', durationMs: null }]);
+    // A late end is still the worker's right: the connection lives on.
+    worker.write({ t: 'end', id, stdout: 'late\n', stderr: '', error: null, durationMs: 9 });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(worker.client.closed).toBe(false);
+    expect(ends.length).toBe(1);
   });
 
   it('ends the connection of a worker that sends a chunk of a stream it never started', async () => {

@@ -20,6 +20,12 @@ const EMPTY = Buffer.alloc(0);
 export const FRAME_STALL_MS = 5000;
 
 /**
+ * How long a cancelled stream's end frame is awaited (a worker sends it at once, with the
+ * handler's logs so far); a worker stuck past it leaves the stream ended without them.
+ */
+export const CANCEL_GRACE_MS = 1000;
+
+/**
  * One persistent, multiplexed connection to a worker. Requests are id-tagged frames, so any
  * number run at once over the one socket; if the socket closes, every request in flight fails
  * with ContainerDied and `onClose` tells the pool to drop the container.
@@ -39,15 +45,21 @@ export class WorkerClient {
   #pending = new Map<number, Pending>();
   /** Streamed responses whose head came and whose end has not. */
   #streams = new Map<number, ResponseStream>();
-  /** Streams the runtime cancelled: their late chunks are dropped until their end frame. */
-  #cancelled = new Set<number>();
+  /**
+   * Streams the runtime cancelled, until their end frame: their late chunks are dropped, and
+   * the end gives them the handler's logs (or, after {@link CANCEL_GRACE_MS}, they end without).
+   */
+  #cancelled = new Map<number, { stream: ResponseStream; grace: TimerHandle }>();
   #streamControl: StreamControl = {
     credit: (id, bytes) => {
       if (!this.#closed) this.#writer.add({ t: 'credit', id, bytes } satisfies CreditHeader);
     },
     cancel: (id) => {
-      if (!this.#streams.delete(id) || this.#closed) return;
-      this.#cancelled.add(id);
+      const stream = this.#streams.get(id);
+      if (!stream || this.#closed) return;
+      this.#streams.delete(id);
+      const grace = this.#context.clock.setTimeout(() => stream.abandon(), CANCEL_GRACE_MS);
+      this.#cancelled.set(id, { stream, grace });
       this.#writer.add({ t: 'cancel', id } satisfies CancelHeader);
     },
   };
@@ -308,7 +320,13 @@ export class WorkerClient {
       if (stream) {
         this.#streams.delete(frame.id);
         stream.finish(frame);
-      } else if (!this.#cancelled.delete(frame.id)) this.#violation(`ended a stream ${frame.id} it had not started`);
+      } else {
+        const cancelled = this.#cancelled.get(frame.id);
+        if (!cancelled) return this.#violation(`ended a stream ${frame.id} it had not started`);
+        this.#cancelled.delete(frame.id);
+        this.#context.clock.clearTimeout(cancelled.grace);
+        cancelled.stream.finish(frame);
+      }
       return;
     }
     if (frame.t === 'chunk') return this.#onChunk(frame, body);
@@ -366,6 +384,10 @@ export class WorkerClient {
     this.#loads.clear();
     const streams = [...this.#streams.values()];
     this.#streams.clear();
+    for (const { stream, grace } of this.#cancelled.values()) {
+      clock.clearTimeout(grace);
+      streams.push(stream);
+    }
     this.#cancelled.clear();
     for (const p of pending) p.reject(new ContainerDied(this.#closeReason));
     for (const stream of streams) stream.fail(this.#closeReason);

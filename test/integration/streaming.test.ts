@@ -33,6 +33,7 @@ exports.handler = async (req) => {
       async pull(controller) {
         await new Promise((r) => setTimeout(r, 50));
         controller.enqueue(new TextEncoder().encode('tick\\n'));
+        console.log('tick sent');
       },
       cancel() { cancelledAt = Date.now(); },
     }),
@@ -199,6 +200,8 @@ describe.runIf(integrationEnabled)('streamed responses', () => {
     const log = await logOf(rt, 'cancellable', String(res.headers['x-glambdar-request-id']));
     expect(log.error).toMatch(/client went away/);
     expect(log.bytesSent).toBeGreaterThan(0);
+    // What the handler printed until the cancel is in the record (the worker's end carries it).
+    expect(log.stdout).toContain('tick sent');
     // Its slot is free: the one container (maxReplicas 1) answers again and again.
     for (let i = 0; i < 3; i++) expect((await fetch(`${rt.url}/invoke/cancellable/status`)).status).toBe(200);
   }, 30_000);
