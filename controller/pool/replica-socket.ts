@@ -1,5 +1,4 @@
-import { chmodSync, mkdirSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUNTIME_SOCKET_NAME } from '../../worker/protocol.js';
 import type { ClientContext } from './worker-client.js';
@@ -22,7 +21,8 @@ export function socketDirOf(socketsDir: string, key: string): string {
  */
 export async function listenForReplica(socketsDir: string, key: string, context: ClientContext): Promise<WorkerListener> {
   const dir = socketDirOf(socketsDir, key);
-  makeReadableFolder(dir);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await chmod(dir, 0o755);
   return WorkerListener.listen(join(dir, RUNTIME_SOCKET_NAME), context);
 }
 
@@ -31,20 +31,11 @@ export async function listenForReplica(socketsDir: string, key: string, context:
  * folder: the container's user reads it through its read-only mount, nobody else reaches it),
  * and returns it.
  */
-export function makeSecretsFolder(secretMountsDir: string, key: string): string {
+export async function makeSecretsFolder(secretMountsDir: string, key: string): Promise<string> {
   const dir = join(secretMountsDir, key);
-  makeReadableFolder(dir);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await chmod(dir, 0o755);
   return dir;
-}
-
-/**
- * A folder the container's user can enter (0755 whatever the umask). Synchronous: these run on
- * a cold start's path, where each of node's thread-pool round trips for a few microseconds of
- * work cost a tenth of a millisecond or more.
- */
-function makeReadableFolder(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  chmodSync(dir, 0o755);
 }
 
 /**

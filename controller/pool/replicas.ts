@@ -254,7 +254,7 @@ export class ReplicaLifecycle {
     const started = this.#o.clock.now();
     replica.listener = await listenForReplica(this.#o.socketsDir, replica.key, this.#context(fn.name));
     if (isGone(replica)) throw new RetiredDuringStart();
-    const secretsDir = this.#o.secretMountsDir === undefined ? null : makeSecretsFolder(this.#o.secretMountsDir, replica.key);
+    const secretsDir = this.#o.secretMountsDir === undefined ? null : await makeSecretsFolder(this.#o.secretMountsDir, replica.key);
     await this.#writeSecrets(fn, secretsDir);
     if (isGone(replica)) throw new RetiredDuringStart();
     replica.containerId = await this.#o.sandbox.start({

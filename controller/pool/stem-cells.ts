@@ -191,7 +191,7 @@ export class StemCells {
     let listener: WorkerListener | undefined;
     let containerId: string | undefined;
     try {
-      const secretsDir = this.#o.secretMountsDir === undefined ? null : makeSecretsFolder(this.#o.secretMountsDir, key);
+      const secretsDir = this.#o.secretMountsDir === undefined ? null : await makeSecretsFolder(this.#o.secretMountsDir, key);
       listener = await listenForReplica(this.#o.socketsDir, key, { clock: this.#o.clock, budget: this.#budget, budgetKey: '' });
       containerId = await this.#o.sandbox.start({
         replicaKey: key,

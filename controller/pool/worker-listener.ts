@@ -1,5 +1,4 @@
-import { chmodSync, rmSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Clock } from '../support/clock.js';
 import { ContainerDied, SandboxUnavailable } from '../support/errors.js';
@@ -30,7 +29,7 @@ export class WorkerListener {
    * connect to. The folder must be the runtime's own: a container sees it read-only.
    */
   static async listen(path: string, context: ClientContext): Promise<WorkerListener> {
-    rmSync(path, { force: true });
+    await rm(path, { force: true });
     const server = createServer();
     let settle: { resolve(c: WorkerClient): void; reject(e: Error): void } | undefined;
     const first = new Promise<WorkerClient>((resolve, reject) => (settle = { resolve, reject }));
@@ -55,7 +54,7 @@ export class WorkerListener {
     });
     server.on('error', () => undefined);
     // The worker runs as uid 65534; connecting to a Unix socket needs write access to it.
-    chmodSync(path, 0o666);
+    await chmod(path, 0o666);
     listener = new WorkerListener(path, server, first);
     return listener;
   }
