@@ -207,6 +207,8 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     const open = socket as Socket | null;
     if (open) {
       const closed = new Promise<void>((resolve) => open.once('close', () => resolve()));
+      // What the drained work printed last (ctx.waitUntil's) leaves before the end.
+      stray.flush();
       writer?.flush();
       open.end();
       await within(deadline, closed);

@@ -80,17 +80,22 @@ export class StrayOutput {
     this.#schedule();
   }
 
+  /** Sends what is held now (before the connection ends: a drain's last output must not wait for the next turn). */
+  flush(): void {
+    const send = this.#send;
+    if (send === null || this.#held.length === 0) return;
+    const frames = this.#held;
+    this.#held = [];
+    this.#heldChars = 0;
+    for (const header of frames) send(encodeFrame(header));
+  }
+
   #schedule(): void {
     if (this.#scheduled || this.#send === null || this.#held.length === 0) return;
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
-      const send = this.#send;
-      if (send === null) return;
-      const frames = this.#held;
-      this.#held = [];
-      this.#heldChars = 0;
-      for (const header of frames) send(encodeFrame(header));
+      this.flush();
     });
   }
 }

@@ -7,8 +7,15 @@ import type { ExitReason, Sandbox } from '../sandbox/sandbox.js';
 import type { FunctionRecord } from '../state/records.js';
 import { FrameBudget } from './frame-budget.js';
 import { afterFirstRelease, entryOf, functionEnv, isGone, newReplica, type Replica } from './replica.js';
+import { DEFAULT_CONFIG } from '../../worker/config.js';
 import { listenForReplica, makeSecretsFolder, removeReplicaFolders, socketDirOf } from './replica-socket.js';
 import type { StemCells } from './stem-cells.js';
+
+/**
+ * How long a retired replica's worker may take to stop: its drain bound (the worker's
+ * `GLAMBDAR_DRAIN_TIMEOUT_MS`, which the runtime leaves at its default) and a second more.
+ */
+const RETIRE_GRACE_MS = DEFAULT_CONFIG.drainTimeoutMs + 1000;
 import type { WorkerClient } from './worker-client.js';
 
 /** A start given up because its replica was retired meanwhile (a deletion, a scale-down). */
@@ -217,11 +224,25 @@ export class ReplicaLifecycle {
 
   /** Removes a replica: its container, connection and folders. `force` also removes a replica already marked dead. */
   async remove(replica: Replica, force = false): Promise<void> {
+    await this.#end(replica, force, false);
+  }
+
+  /**
+   * Removes an idle, healthy replica the pool no longer wants (scaled down, replaced by a
+   * rollout): its worker is stopped first, so it finishes what it runs after its answers
+   * (fetch's `ctx.waitUntil` work) within its drain bound, its output still relayed, then
+   * removed. A forced removal would kill that work.
+   */
+  async retire(replica: Replica): Promise<void> {
+    await this.#end(replica, false, true);
+  }
+
+  async #end(replica: Replica, force: boolean, graceful: boolean): Promise<void> {
     if (isGone(replica) && !force) return;
-    this.#o.log.debug(`removing ${replica.functionName} replica ${replica.key} (was ${replica.state}, ${replica.inFlight} in flight)`);
+    this.#o.log.debug(`${graceful ? 'retiring' : 'removing'} ${replica.functionName} replica ${replica.key} (was ${replica.state}, ${replica.inFlight} in flight)`);
     replica.state = 'dead';
     this.#o.untrack(replica);
-    const done = this.#teardown(replica);
+    const done = this.#teardown(replica, graceful);
     this.#removing.set(replica.key, { functionName: replica.functionName, done });
     try {
       await done;
@@ -230,8 +251,13 @@ export class ReplicaLifecycle {
     }
   }
 
-  /** Closes a removed replica's connection, then removes its container and folders. */
-  async #teardown(replica: Replica): Promise<void> {
+  /** Closes a removed replica's connection (after stopping its worker, when `graceful`), then removes its container and folders. */
+  async #teardown(replica: Replica, graceful: boolean): Promise<void> {
+    if (graceful && replica.containerId && replica.client && !replica.client.closed) {
+      await this.#o.sandbox.stop(replica.containerId, RETIRE_GRACE_MS).catch((err: Error) => {
+        this.#o.log.warn(`could not stop ${replica.functionName} replica ${replica.key} gracefully, removing it: ${err.message}`);
+      });
+    }
     replica.listener?.close();
     replica.client?.close();
     await replica.exit;

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -302,6 +302,32 @@ describe('Pool routing', () => {
     expect(replica.state).toBe('dead');
     expect(pool.replicas('hello')).toEqual([]);
     await vi.waitFor(() => expect(sandbox.containers.size).toBe(0), { timeout: 2_000, interval: 5 });
+  });
+
+  it("stops a retired replica's worker before removing it, so work after its answer (ctx.waitUntil) finishes; a removal does not wait", async () => {
+    const fn = record({});
+    const marker = join(functionsDir, 'waited-until');
+    // fetch's ctx.waitUntil: work the function asked to finish after its response.
+    await writeCode(
+      fn,
+      `const { writeFile } = require('node:fs/promises');
+      module.exports = { fetch: async (req, env, ctx) => {
+        ctx.waitUntil(new Promise((r) => setTimeout(r, 100)).then(() => writeFile(${JSON.stringify(marker)}, 'done')));
+        return new Response('answered');
+      } };`,
+    );
+    const replica = await pool.start(fn);
+    const lease = await pool.acquire(soleTarget(fn));
+    expect((await lease.replica.client!.invoke({ method: 'GET', path: '/', query: {}, headers: {} }, Buffer.alloc(0))).body.toString()).toBe('answered');
+    pool.release(lease.replica);
+    pool.drain(replica);
+    await vi.waitFor(() => expect(sandbox.containers.size).toBe(0), { timeout: 5_000, interval: 5 });
+    expect(sandbox.events.filter((e) => e.endsWith(replica.containerId!)).map((e) => e.split(' ')[0])).toEqual(['start', 'stop', 'remove']);
+    expect(await readFile(marker, 'utf8')).toBe('done');
+
+    const removed = await pool.start(fn);
+    await pool.remove(removed);
+    expect(sandbox.events.filter((e) => e.endsWith(removed.containerId!)).map((e) => e.split(' ')[0])).toEqual(['start', 'remove']);
   });
 
   it('lets a deletion wait for the removal of a replica drained before it, folders included', async () => {

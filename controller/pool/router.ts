@@ -195,7 +195,7 @@ export class Pool {
       onRelease();
     }
     if (replica.state === 'draining' && replica.inFlight === 0) {
-      void this.#lifecycle.remove(replica);
+      void this.#lifecycle.retire(replica);
       return;
     }
     const pool = this.#pools.get(replica.functionName);
@@ -230,11 +230,11 @@ export class Pool {
     return keys;
   }
 
-  /** Stops routing to a replica; it is removed once its in-flight requests finish. */
+  /** Stops routing to a replica; it is retired once its in-flight requests finish (removed at once while starting). */
   drain(replica: Replica): void {
     if (replica.state === 'dead' || replica.state === 'draining') return;
     if (replica.state === 'starting' || replica.inFlight === 0) {
-      void this.#lifecycle.remove(replica);
+      void (replica.state === 'starting' ? this.#lifecycle.remove(replica) : this.#lifecycle.retire(replica));
       return;
     }
     replica.state = 'draining';

@@ -124,6 +124,12 @@ export interface Sandbox {
    * closing by a few ms): null while it still runs after `waitMs`, or when it is gone.
    */
   exitReason(containerId: string, waitMs: number): Promise<ExitReason | null>;
+  /**
+   * Asks a container's worker to stop (SIGTERM: it finishes what it runs, `ctx.waitUntil` work
+   * included, and exits) and waits up to `graceMs` for it, then kills it; it stays to be removed.
+   * A missing or stopped one is not an error.
+   */
+  stop(containerId: string, graceMs: number): Promise<void>;
   /** Removes a container (force); a missing one is not an error. */
   remove(containerId: string): Promise<void>;
   /** This instance's containers, optionally of one function. */

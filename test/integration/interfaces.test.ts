@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { control, deploy, integrationEnabled, makeZip, startRuntime, type TestRuntime } from './harness.js';
+import { control, deploy, eventually, functionContainers, integrationEnabled, makeZip, startRuntime, type TestRuntime } from './harness.js';
 
 /**
  * Functions written the way each platform's documentation writes them, deployed unchanged and
@@ -259,6 +259,24 @@ describe.runIf(integrationEnabled)('functions from other platforms, unchanged, i
     expect(netlify.status).toBe(200);
     expect(await netlify.text()).toBe('Hello from /hi with an id');
   });
+
+  it("finishes a Worker's ctx.waitUntil work when its container scales away: the container is stopped, not killed", async () => {
+    const worker = `export default {
+      async fetch(request, env, ctx) {
+        ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, 3000)).then(() => console.log('waitUntil work done')));
+        return new Response('answered');
+      },
+    };`;
+    await deployed('lingering', { 'index.mjs': worker }, { idleTimeoutMs: '1000' });
+    expect(await (await call('lingering')).text()).toBe('answered');
+    // A stem-born container's labels do not name the function: keep the ids /info gives now.
+    const ids = (await functionContainers(rt, 'lingering')).map((c) => c.Id);
+    expect(ids.length).toBeGreaterThan(0);
+    // Idle past idleTimeoutMs, the function scales to zero while its work still runs.
+    await eventually(async () => ((await functionContainers(rt, 'lingering', ids)).length === 0 ? true : undefined), 30_000, 'scale to zero');
+    const output = (await (await control(rt, '/logs/lingering?container=1')).json()) as Array<{ text: string }>;
+    expect(output.map((o) => o.text).join('')).toContain('waitUntil work done');
+  }, 45_000);
 
   it('still runs the original interface, and says which shapes it accepts when a module fits none', async () => {
     await deployed('plain', { 'index.js': 'exports.handler = async (req) => ({ statusCode: 200, body: { path: req.path } });' });

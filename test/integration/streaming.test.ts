@@ -113,6 +113,7 @@ interface Log {
   requestId: string;
   statusCode: number;
   error: string | null;
+  stdout: string;
   bytesSent: number | null;
   ttfbMs: number | null;
 }

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runFunction, type FunctionUnderTest } from '../testing/function-under-test.js';
 import { fetchRequest, fetchResponse } from './fetch.js';
 
@@ -56,10 +56,10 @@ describe('fetch interface', () => {
     expect(answer.error).toMatch(/returned an object \(Object\), not a Response/);
   });
 
-  it('makes the worker drain wait for what ctx.waitUntil was given', async () => {
+  it('makes the worker drain wait for what ctx.waitUntil was given, and sends what that work printed before it closes', async () => {
     const fn = await fetchStyle({
       'index.mjs': `export default { fetch(request, env, ctx) {
-        ctx.waitUntil(new Promise((resolve) => setTimeout(() => { globalThis.glambdarWaitedUntil = true; resolve(); }, 50)));
+        ctx.waitUntil(new Promise((resolve) => setTimeout(() => { globalThis.glambdarWaitedUntil = true; console.log('late work done'); resolve(); }, 50)));
         return new Response('sent');
       } };`,
     });
@@ -67,6 +67,8 @@ describe('fetch interface', () => {
     expect(Reflect.get(globalThis, 'glambdarWaitedUntil')).toBeUndefined();
     await fn.worker.close();
     expect(Reflect.get(globalThis, 'glambdarWaitedUntil')).toBe(true);
+    // Its output goes out as container output ahead of the connection's end, not lost with it.
+    await vi.waitFor(() => expect(fn.frames().some((f) => (f.header as { t: string; text?: string }).t === 'output' && (f.header as { text: string }).text === 'late work done\n')).toBe(true), { timeout: 2_000, interval: 5 });
     Reflect.deleteProperty(globalThis, 'glambdarWaitedUntil');
   });
 

@@ -36,6 +36,8 @@ export interface Answer {
 export interface FunctionUnderTest {
   hello: HelloHeader;
   call(call?: Call): Promise<Answer>;
+  /** Every frame the worker sent so far (hello, results, output...). */
+  frames(): readonly Frame[];
   worker: Worker;
   close(): Promise<void>;
 }
@@ -74,6 +76,7 @@ export async function runFunction(
   return {
     hello: first!.header as HelloHeader,
     worker,
+    frames: () => conn.frames,
     async call(call: Call = {}): Promise<Answer> {
       id += 1;
       const header: InvokeHeader = {

@@ -187,6 +187,17 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
+  async stop(containerId: string, graceMs: number): Promise<void> {
+    try {
+      await this.#docker.getContainer(containerId).stop({ t: Math.max(1, Math.ceil(graceMs / 1000)) });
+    } catch (err) {
+      const status = (err as { statusCode?: number }).statusCode;
+      // 304: stopped already; 404: gone.
+      if (status === 304 || status === 404) return;
+      throw unavailable('stop a container', err);
+    }
+  }
+
   async remove(containerId: string): Promise<void> {
     const container = this.#docker.getContainer(containerId);
     try {

@@ -137,6 +137,14 @@ export class FakeSandbox implements Sandbox {
     return this.containers.get(containerId)?.exit ?? null;
   }
 
+  async stop(containerId: string): Promise<void> {
+    if (this.down) throw new SandboxUnavailable('Docker engine is not reachable or refused to stop a container');
+    const container = this.containers.get(containerId);
+    if (!container) return;
+    this.events.push(`stop ${containerId}`);
+    await container.worker?.close();
+  }
+
   async remove(containerId: string): Promise<void> {
     if (this.down) throw new SandboxUnavailable('Docker engine is not reachable or refused to remove a container');
     // The engine still lists the container while a gated removal is under way, as Docker does.
