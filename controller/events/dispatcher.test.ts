@@ -32,6 +32,11 @@ let dispatcher: Dispatcher;
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
+/** The dispatcher of a runtime started again on the same job store, invoking with `invoke`. */
+function afterRestart(invoke: ConstructorParameters<typeof Dispatcher>[0]['invoke']): Dispatcher {
+  return new Dispatcher({ store, clock, log: silentLogger, lookup: (name) => functions.get(name), statusOf: () => 500, invoke });
+}
+
 beforeEach(() => {
   clock = new FakeClock(1_000_000);
   store = new SqliteJobStore(':memory:');
@@ -204,16 +209,9 @@ describe('Dispatcher', () => {
     functions.set('fn', functionRecord('fn'));
     const [job] = enqueue('fn');
     // The runtime dies mid-try: nothing records its end.
-    const restarted = new Dispatcher({
-      store,
-      clock,
-      log: silentLogger,
-      lookup: (name) => functions.get(name),
-      statusOf: () => 500,
-      invoke: (_name, request, _body, options) => {
-        calls.push({ name: 'fn', request, body: Buffer.alloc(0), options, answer: () => undefined, fail: () => undefined });
-        return Promise.resolve({ requestId: options.requestId!, statusCode: 200, headers: {}, body: Buffer.from('again'), coldStart: false, rate: { ok: true, limit: 0, remaining: 0, retryAfterMs: 0, resetMs: 0 }, revision: 1 });
-      },
+    const restarted = afterRestart((_name, request, _body, options) => {
+      calls.push({ name: 'fn', request, body: Buffer.alloc(0), options, answer: () => undefined, fail: () => undefined });
+      return Promise.resolve({ requestId: options.requestId!, statusCode: 200, headers: {}, body: Buffer.from('again'), coldStart: false, rate: { ok: true, limit: 0, remaining: 0, retryAfterMs: 0, resetMs: 0 }, revision: 1 });
     });
     restarted.start();
     await flush();
@@ -233,14 +231,7 @@ describe('Dispatcher', () => {
     expect(calls).toHaveLength(2);
     expect(store.get(job!.requestId)).toMatchObject({ status: 'running', attempts: 2 });
     // The runtime dies during try 2 of 2: nothing records its end.
-    const restarted = new Dispatcher({
-      store,
-      clock,
-      log: silentLogger,
-      lookup: (name) => functions.get(name),
-      statusOf: () => 500,
-      invoke: () => Promise.reject(new Error('a third try must not start')),
-    });
+    const restarted = afterRestart(() => Promise.reject(new Error('a third try must not start')));
     restarted.start();
     await flush();
     expect(calls).toHaveLength(2);

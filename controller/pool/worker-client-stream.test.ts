@@ -8,7 +8,7 @@ import { PROTOCOL_VERSION, STREAM_WINDOW_BYTES, type HelloHeader, type InvokeHea
 import { FakeClock, systemClock, type Clock } from '../support/clock.js';
 import { ContainerDied } from '../support/errors.js';
 import { FrameBudget } from './frame-budget.js';
-import type { StreamEnd, StreamSink } from './response-stream.js';
+import type { ResponseStream, StreamEnd, StreamSink } from './response-stream.js';
 import { CANCEL_GRACE_MS, type WorkerClient } from './worker-client.js';
 import { WorkerListener } from './worker-listener.js';
 
@@ -60,6 +60,14 @@ async function firstInvoke(frames: Frame[]): Promise<number> {
   return (frames[0]!.header as InvokeHeader).id;
 }
 
+/** An invocation the scripted worker answers with a stream head: its id and the runtime's stream. */
+async function openStream(worker: Awaited<ReturnType<typeof connected>>): Promise<{ id: number; stream: ResponseStream }> {
+  const answering = worker.client.invoke(request, Buffer.alloc(0));
+  const id = await firstInvoke(worker.frames);
+  worker.write({ t: 'head', id, statusCode: 200, headers: {} });
+  return { id, stream: (await answering).stream! };
+}
+
 describe('WorkerClient streams', () => {
   it('answers with a stream at the head, delivers its chunks, credits the worker and ends with its logs', async () => {
     const worker = await connected();
@@ -86,10 +94,7 @@ describe('WorkerClient streams', () => {
 
   it('ends the connection of a worker that sends beyond its credits', async () => {
     const worker = await connected();
-    const answering = worker.client.invoke(request, Buffer.alloc(0));
-    const id = await firstInvoke(worker.frames);
-    worker.write({ t: 'head', id, statusCode: 200, headers: {} });
-    const stream = (await answering).stream!;
+    const { id, stream } = await openStream(worker);
     // No sink: nothing is credited, so the window is all the worker may send.
     worker.write({ t: 'chunk', id }, Buffer.alloc(STREAM_WINDOW_BYTES));
     worker.write({ t: 'chunk', id }, Buffer.alloc(1));
@@ -101,10 +106,7 @@ describe('WorkerClient streams', () => {
 
   it('sends a cancel, and drops the late chunks of the cancelled stream until its end', async () => {
     const worker = await connected();
-    const answering = worker.client.invoke(request, Buffer.alloc(0));
-    const id = await firstInvoke(worker.frames);
-    worker.write({ t: 'head', id, statusCode: 200, headers: {} });
-    const stream = (await answering).stream!;
+    const { id, stream } = await openStream(worker);
     stream.attach(collector());
     stream.cancel('the client went away');
     await vi.waitFor(() => expect(worker.frames.some((f) => (f.header as { t: string }).t === 'cancel')).toBe(true), { timeout: 2_000, interval: 2 });
@@ -122,10 +124,7 @@ describe('WorkerClient streams', () => {
 
   it('records a cancelled stream with what its handler printed, from the end the worker sends after the cancel', async () => {
     const worker = await connected();
-    const answering = worker.client.invoke(request, Buffer.alloc(0));
-    const id = await firstInvoke(worker.frames);
-    worker.write({ t: 'head', id, statusCode: 200, headers: {} });
-    const stream = (await answering).stream!;
+    const { id, stream } = await openStream(worker);
     const client = collector();
     stream.attach(client);
     const ended = new Promise<StreamEnd>((resolve) => stream.onEnd(resolve));
@@ -139,10 +138,7 @@ describe('WorkerClient streams', () => {
   it('ends a cancelled stream without its logs when the worker sends no end within the grace', async () => {
     const clock = new FakeClock();
     const worker = await connected(clock);
-    const answering = worker.client.invoke(request, Buffer.alloc(0));
-    const id = await firstInvoke(worker.frames);
-    worker.write({ t: 'head', id, statusCode: 200, headers: {} });
-    const stream = (await answering).stream!;
+    const { id, stream } = await openStream(worker);
     stream.attach(collector());
     const ends: StreamEnd[] = [];
     stream.onEnd((end) => ends.push(end));
@@ -169,10 +165,7 @@ describe('WorkerClient streams', () => {
 
   it('fails a stream in flight when the connection drops', async () => {
     const worker = await connected();
-    const answering = worker.client.invoke(request, Buffer.alloc(0));
-    const id = await firstInvoke(worker.frames);
-    worker.write({ t: 'head', id, statusCode: 200, headers: {} });
-    const stream = (await answering).stream!;
+    const { stream } = await openStream(worker);
     const sink = collector();
     stream.attach(sink);
     raw[0]!.destroy();
