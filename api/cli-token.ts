@@ -26,6 +26,19 @@ export function findToken(env: Record<string, string | undefined> = process.env)
   }
 }
 
+/**
+ * The runtime the client commands (and `down`) talk to: `GLAMBDAR_URL`, else the local
+ * runtime on `GLAMBDAR_PORT` (default 8000), the variable `serve` listens on, so one
+ * environment starts a runtime and talks to it: `down` must see a runtime started on another
+ * port before it removes that runtime's containers.
+ */
+export function runtimeUrl(env: Record<string, string | undefined> = process.env): string {
+  const url = env['GLAMBDAR_URL']?.trim();
+  if (url) return url;
+  const port = env['GLAMBDAR_PORT']?.trim();
+  return `http://127.0.0.1:${port !== undefined && /^\d{1,5}$/.test(port) ? port : '8000'}`;
+}
+
 /** What to tell a user whose request got 401, knowing where the token came from. */
 export function unauthorizedHint(found: CliToken, usedKey: boolean): string {
   if (usedKey) return 'the runtime refused the key; make one with `glambdar keys create <function>`';

@@ -8,7 +8,7 @@ import { down, gc, serve } from './cli/local.js';
 import { containerOutputLines, describeFunction, logRecordLines, machine, outputFormat, wideTable } from './cli/output.js';
 import { USAGE } from './cli/usage.js';
 import { VERSION } from './version.js';
-import { findToken, unauthorizedHint } from './cli-token.js';
+import { findToken, runtimeUrl, unauthorizedHint } from './cli-token.js';
 
 function fieldsOf(pairs: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -114,7 +114,7 @@ function imageArgs(args: string[]): { name: string; body: Record<string, string>
 }
 
 async function client(command: string, args: string[]): Promise<void> {
-  const base = process.env['GLAMBDAR_URL'] ?? 'http://127.0.0.1:8000';
+  const base = runtimeUrl();
   const fetch = (url: string, init: RequestInit = {}): Promise<Response> => {
     const headers = new Headers(init.headers);
     if (!headers.has('authorization') && found.token !== undefined) headers.set('authorization', `Bearer ${found.token}`);
@@ -345,7 +345,7 @@ try {
   if (command === undefined || command === 'help' || command === '-h' || command === '--help') process.stdout.write(USAGE + '\n');
   else if (command === 'version' || command === '--version') process.stdout.write(`glambdar ${VERSION}\n`);
   else if (command === 'serve') await serve(args);
-  else if (command === 'down') await down(process.env['GLAMBDAR_URL'] ?? 'http://127.0.0.1:8000');
+  else if (command === 'down') await down(runtimeUrl());
   else if (command === 'gc') await gc();
   else await client(command, args);
 } catch (err) {
