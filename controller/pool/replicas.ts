@@ -7,16 +7,16 @@ import type { ExitReason, Sandbox } from '../sandbox/sandbox.js';
 import type { FunctionRecord } from '../state/records.js';
 import { FrameBudget } from './frame-budget.js';
 import { afterFirstRelease, entryOf, functionEnv, isGone, newReplica, type Replica } from './replica.js';
-import { DEFAULT_CONFIG } from '../../worker/config.js';
 import { listenForReplica, makeSecretsFolder, removeReplicaFolders, socketDirOf } from './replica-socket.js';
 import type { StemCells } from './stem-cells.js';
+import type { WorkerClient } from './worker-client.js';
+import { DEFAULT_CONFIG } from '../../worker/config.js';
 
 /**
  * How long a retired replica's worker may take to stop: its drain bound (the worker's
  * `GLAMBDAR_DRAIN_TIMEOUT_MS`, which the runtime leaves at its default) and a second more.
  */
 const RETIRE_GRACE_MS = DEFAULT_CONFIG.drainTimeoutMs + 1000;
-import type { WorkerClient } from './worker-client.js';
 
 /** A start given up because its replica was retired meanwhile (a deletion, a scale-down). */
 export class RetiredDuringStart extends Error {

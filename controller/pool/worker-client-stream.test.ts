@@ -9,7 +9,8 @@ import { FakeClock, systemClock, type Clock } from '../support/clock.js';
 import { ContainerDied } from '../support/errors.js';
 import { FrameBudget } from './frame-budget.js';
 import type { ResponseStream, StreamEnd, StreamSink } from './response-stream.js';
-import { CANCEL_GRACE_MS, type WorkerClient } from './worker-client.js';
+import type { WorkerClient } from './worker-client.js';
+import { CANCEL_GRACE_MS } from './cancelled-streams.js';
 import { WorkerListener } from './worker-listener.js';
 
 let dir: string;

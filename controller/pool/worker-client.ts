@@ -7,6 +7,7 @@ import type { TimerHandle } from '../support/clock.js';
 import { ContainerDied, FunctionLoadFailed } from '../support/errors.js';
 import type { Holder } from './frame-budget.js';
 import { ResponseStream, type StreamControl } from './response-stream.js';
+import { CancelledStreams } from './cancelled-streams.js';
 import type { ClientContext, FunctionEntry, InvokeMeta, InvokeRequest, InvokeResult, Pending } from './worker-types.js';
 
 export type { ClientContext, FunctionEntry, InvokeMeta, InvokeRequest, InvokeResult, Pending } from './worker-types.js';
@@ -18,12 +19,6 @@ const EMPTY = Buffer.alloc(0);
 
 /** A partial frame that gets no new byte for this long (while the runtime reads) ends the connection. */
 export const FRAME_STALL_MS = 5000;
-
-/**
- * How long a cancelled stream's end frame is awaited (a worker sends it at once, with the
- * handler's logs so far); a worker stuck past it leaves the stream ended without them.
- */
-export const CANCEL_GRACE_MS = 1000;
 
 /**
  * One persistent, multiplexed connection to a worker. Requests are id-tagged frames, so any
@@ -45,11 +40,8 @@ export class WorkerClient {
   #pending = new Map<number, Pending>();
   /** Streamed responses whose head came and whose end has not. */
   #streams = new Map<number, ResponseStream>();
-  /**
-   * Streams the runtime cancelled, until their end frame: their late chunks are dropped, and
-   * the end gives them the handler's logs (or, after {@link CANCEL_GRACE_MS}, they end without).
-   */
-  #cancelled = new Map<number, { stream: ResponseStream; grace: TimerHandle }>();
+  /** Streams the runtime cancelled, until their end frame. */
+  #cancelled: CancelledStreams;
   #streamControl: StreamControl = {
     credit: (id, bytes) => {
       if (!this.#closed) this.#writer.add({ t: 'credit', id, bytes } satisfies CreditHeader);
@@ -58,8 +50,7 @@ export class WorkerClient {
       const stream = this.#streams.get(id);
       if (!stream || this.#closed) return;
       this.#streams.delete(id);
-      const grace = this.#context.clock.setTimeout(() => stream.abandon(), CANCEL_GRACE_MS);
-      this.#cancelled.set(id, { stream, grace });
+      this.#cancelled.add(id, stream);
       this.#writer.add({ t: 'cancel', id } satisfies CancelHeader);
     },
   };
@@ -79,6 +70,7 @@ export class WorkerClient {
     this.#socket = socket;
     this.#decoder = decoder;
     this.#context = context;
+    this.#cancelled = new CancelledStreams(context.clock);
     this.#holder = context.budget.open(context.budgetKey);
     this.#loadError = hello.loadError;
     this.#stem = hello.stem;
@@ -320,13 +312,7 @@ export class WorkerClient {
       if (stream) {
         this.#streams.delete(frame.id);
         stream.finish(frame);
-      } else {
-        const cancelled = this.#cancelled.get(frame.id);
-        if (!cancelled) return this.#violation(`ended a stream ${frame.id} it had not started`);
-        this.#cancelled.delete(frame.id);
-        this.#context.clock.clearTimeout(cancelled.grace);
-        cancelled.stream.finish(frame);
-      }
+      } else if (!this.#cancelled.end(frame.id, frame)) this.#violation(`ended a stream ${frame.id} it had not started`);
       return;
     }
     if (frame.t === 'chunk') return this.#onChunk(frame, body);
@@ -339,7 +325,7 @@ export class WorkerClient {
     const id = (rawHeader as { id: number }).id;
     const stream = this.#streams.get(id);
     if (!stream) {
-      if (!this.#cancelled.has(id)) this.#violation(`sent a chunk of a stream ${id} it had not started`);
+      if (!this.#cancelled.owns(id)) this.#violation(`sent a chunk of a stream ${id} it had not started`);
       return;
     }
     const over = stream.push(body);
@@ -384,11 +370,7 @@ export class WorkerClient {
     this.#loads.clear();
     const streams = [...this.#streams.values()];
     this.#streams.clear();
-    for (const { stream, grace } of this.#cancelled.values()) {
-      clock.clearTimeout(grace);
-      streams.push(stream);
-    }
-    this.#cancelled.clear();
+    this.#cancelled.failAll(this.#closeReason);
     for (const p of pending) p.reject(new ContainerDied(this.#closeReason));
     for (const stream of streams) stream.fail(this.#closeReason);
     this.#onClose();
