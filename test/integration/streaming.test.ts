@@ -141,7 +141,9 @@ describe.runIf(integrationEnabled)('streamed responses', () => {
     rt = await startRuntime();
     const functions: Array<[string, Record<string, string>, Record<string, string>]> = [
       ['sse', { 'index.js': SSE }, {}],
-      ['cancellable', { 'index.js': CANCELLABLE }, { maxReplicas: '1' }],
+      // One labelled container from the start: /status must reach the container that streamed
+      // (a first call served by a stem cell would have it replaced by another meanwhile).
+      ['cancellable', { 'index.js': CANCELLABLE }, { maxReplicas: '1', minWarm: '1' }],
       ['breaks', { 'index.js': BREAKS }, {}],
       ['bulk', { 'index.js': BULK }, { maxReplicas: '1', timeoutMs: '300000' }],
       ['lambda-stream', { 'index.mjs': LAMBDA }, { interface: 'lambda' }],
@@ -186,6 +188,7 @@ describe.runIf(integrationEnabled)('streamed responses', () => {
   }, 30_000);
 
   it('cancels the handler within 100 ms of the client going away after the first chunk, and the container takes new requests', async () => {
+    await eventually(async () => ((await info(rt, 'cancellable')).status.readyReplicas === 1 ? true : undefined), 20_000, 'its warm container');
     let goneAt = 0;
     const { res } = await get(`${rt.url}/invoke/cancellable`, (_chunk, response) => {
       if (goneAt !== 0) return;
