@@ -11,6 +11,7 @@ import { basename, dirname } from 'node:path';
 import { onStrayOutput, runCaptured, writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
 import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
+import { IdTable } from './id-table.js';
 import { PROTOCOL_VERSION, type EndHeader, type HeadHeader, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
 import { isCancelHeader, isCreditHeader, isInvokeHeader, isLoadHeader } from './protocol.js';
 import { Cancellation } from './body-source.js';
@@ -107,7 +108,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     });
     writer = connWriter;
     // The streamed responses of this connection in flight, by invocation id.
-    const streams = new Map<number, ActiveStream>();
+    const streams = new IdTable<ActiveStream>();
     const io: StreamIO = { send: (header, body) => connWriter.add(header, body), streams };
     conn.once('close', () => {
       for (const active of streams.values()) cancelStream(active, new Error('the connection to the runtime closed'));

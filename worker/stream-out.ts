@@ -7,6 +7,7 @@
  */
 import type { BodySource, Cancellation } from './body-source.js';
 import { STREAM_CHUNK_BYTES, STREAM_WINDOW_BYTES, type ChunkHeader } from './protocol.js';
+import type { IdTable } from './id-table.js';
 
 /** Where a stream's frames go (the connection's FrameWriter). */
 export type SendFrame = (header: unknown, body?: Buffer) => void;
@@ -110,7 +111,7 @@ export interface ActiveStream {
 /** What an invocation needs to stream: the connection's frame writer and its table of streams. */
 export interface StreamIO {
   send: SendFrame;
-  streams: Map<number, ActiveStream>;
+  streams: IdTable<ActiveStream>;
 }
 
 /** Cancels a stream at once: no more credits are waited for, the handler's signal aborts, its stream is cancelled. */

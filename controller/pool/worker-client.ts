@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { MAX_UNASKED_PARTIAL_BYTES, OutputRelay, type OutputListener } from './worker-output.js';
 import { chunkFrameIssue, FromWorkerFrame, HelloFrame, resultFrameIssue } from '../../schemas/index.js';
 import { FrameDecoder, FrameWriter, type Frame } from '../../worker/framing.js';
+import { IdTable } from '../../worker/id-table.js';
 import { PROTOCOL_VERSION, withoutReservedHeaders, type CancelHeader, type CreditHeader, type InterfaceName, type InvokeHeader, type LoadHeader, type ResultHeader } from '../../worker/protocol.js';
 import type { TimerHandle } from '../support/clock.js';
 import { ContainerDied, FunctionLoadFailed } from '../support/errors.js';
@@ -37,9 +38,9 @@ export class WorkerClient {
   #socket: Socket;
   #decoder: FrameDecoder;
   #context: ClientContext;
-  #pending = new Map<number, Pending>();
+  #pending = new IdTable<Pending>();
   /** Streamed responses whose head came and whose end has not. */
-  #streams = new Map<number, ResponseStream>();
+  #streams = new IdTable<ResponseStream>();
   /** Streams the runtime cancelled, until their end frame. */
   #cancelled: CancelledStreams;
   #streamControl: StreamControl = {
@@ -54,7 +55,7 @@ export class WorkerClient {
       this.#writer.add({ t: 'cancel', id } satisfies CancelHeader);
     },
   };
-  #loads = new Map<number, (loadError: string | null, loadedInterface: InterfaceName | null) => void>();
+  #loads = new IdTable<(loadError: string | null, loadedInterface: InterfaceName | null) => void>(8);
   #nextId = 1;
   #closed = false;
   #closeReason = 'the function container closed its connection';
@@ -365,10 +366,10 @@ export class WorkerClient {
     budget.closeAccount(this.#holder);
     if (this.#stallTimer) clock.clearTimeout(this.#stallTimer);
     this.#stallTimer = null;
-    const pending = [...this.#pending.values()];
+    const pending = this.#pending.values();
     this.#pending.clear();
     this.#loads.clear();
-    const streams = [...this.#streams.values()];
+    const streams = this.#streams.values();
     this.#streams.clear();
     this.#cancelled.failAll(this.#closeReason);
     for (const p of pending) p.reject(new ContainerDied(this.#closeReason));
