@@ -10,6 +10,7 @@ import type { InvokeHeader, ResultHeader } from './protocol.js';
 import { isInvalidJsonBody, type FunctionResponse } from './request.js';
 import type { WorkerScope } from './interfaces/types.js';
 import type { BodySource, Cancellation } from './body-source.js';
+import { IdTable } from './id-table.js';
 
 /**
  * How a caller that can stream takes a streamed response: `stream` sends it (head, chunks) and
@@ -107,24 +108,27 @@ export function elapsed(started: number): number {
  * Work a function asked to finish after its response (fetch's `ctx.waitUntil`): the scope
  * adapters register it with, and the promises still pending, which a drain waits for.
  */
-export function lingeringWork(): { scope: WorkerScope; pending: Set<Promise<unknown>> } {
-  const pending = new Set<Promise<unknown>>();
+export function lingeringWork(): { scope: WorkerScope; pending: IdTable<Promise<unknown>> } {
+  // An IdTable, not a Set: a handler may call waitUntil on every request (id-table.ts says why).
+  const pending = new IdTable<Promise<unknown>>();
+  let nextId = 1;
   const scope: WorkerScope = {
     waitUntil(promise) {
       const tracked: Promise<unknown> = Promise.resolve(promise).then(
         () => undefined,
         (err: unknown) => writeRealStderr(`glambdar worker: a waitUntil promise rejected: ${stackOf(err)}\n`),
       );
-      pending.add(tracked);
-      void tracked.finally(() => pending.delete(tracked));
+      const id = nextId++;
+      pending.set(id, tracked);
+      void tracked.finally(() => pending.delete(id));
     },
   };
   return { scope, pending };
 }
 
 /** Waits for every pending promise, those added meanwhile too, but not past `deadline` (epoch ms). */
-export async function settleWithin(deadline: number, pending: Set<Promise<unknown>>): Promise<void> {
-  while (pending.size > 0 && Date.now() < deadline) await within(deadline, Promise.all(pending).then(() => undefined));
+export async function settleWithin(deadline: number, pending: IdTable<Promise<unknown>>): Promise<void> {
+  while (pending.size > 0 && Date.now() < deadline) await within(deadline, Promise.all(pending.values()).then(() => undefined));
 }
 
 /** Waits for `promise`, but not past `deadline` (epoch ms). */
