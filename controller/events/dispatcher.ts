@@ -9,6 +9,7 @@ import type { JobStore } from './job-store.js';
 import { captureResponse, MAX_KEPT_BODY_BYTES } from './response-capture.js';
 import { drainStream } from '../pool/response-stream.js';
 import { backoffMs, retryableStatus } from './retry-policy.js';
+import { IdTable } from '../../worker/id-table.js';
 
 /** Headers the runtime sets on what a job's handler receives. */
 export const ATTEMPT_HEADER = 'x-glambdar-attempt';
@@ -60,7 +61,9 @@ export class Dispatcher {
   #o: DispatcherOptions;
   #queues = new Map<string, FunctionQueue>();
   #attempts = new Map<string, AttemptCounts>();
-  #inFlight = new Set<Promise<void>>();
+  /** Tries running, by a counter of this dispatcher's own (an IdTable: worker/id-table.ts says why not a Set). */
+  #inFlight = new IdTable<Promise<void>>();
+  #nextTry = 1;
   #tries = 0;
   #stopped = true;
   /** Set once `stop` has waited: results that come later are left for the next start to redo. */
@@ -107,8 +110,8 @@ export class Dispatcher {
     this.#tries += jobs.length;
     for (const job of jobs) {
       q.running += 1;
-      const run = this.#run(job).finally(() => this.#inFlight.delete(run));
-      this.#inFlight.add(run);
+      const id = this.#nextTry++;
+      this.#inFlight.set(id, this.#run(job).finally(() => this.#inFlight.delete(id)));
     }
     // Held back by the pace with jobs perhaps still due: look again when a try may start.
     if (jobs.length === paced.granted && paced.granted < free) this.#wakeAt(name, q, now + Math.max(1, paced.retryAfterMs));
@@ -144,7 +147,7 @@ export class Dispatcher {
     for (const q of this.#queues.values()) if (q.timer) this.#o.clock.clearTimeout(q.timer);
     if (this.#inFlight.size > 0) {
       await Promise.race([
-        Promise.allSettled([...this.#inFlight]),
+        Promise.allSettled(this.#inFlight.values()),
         new Promise<void>((resolve) => this.#o.clock.setTimeout(resolve, this.#o.stopGraceMs ?? 5000)),
       ]);
     }
