@@ -61,6 +61,14 @@ describe('IdTable', () => {
     expect(table.get(big)).toBeUndefined();
   });
 
+  it('refuses an id with no slot, and stays as it was', () => {
+    const table = new IdTable<string>(16);
+    table.set(1, 'one');
+    for (const id of [-1, 0.5, NaN, Infinity, 2 ** 53]) expect(() => table.set(id, 'x')).toThrow(RangeError);
+    expect(table.size).toBe(1);
+    expect(table.values()).toEqual(['one']);
+  });
+
   it('leaves nothing for the GC to promote once a full GC has aged the table (unlike a Map)', () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;

@@ -45,8 +45,12 @@ export class IdTable<T> {
     return this.get(id) !== undefined;
   }
 
-  /** Adds or replaces the entry for `id`; `value` must not be undefined. */
+  /**
+   * Adds or replaces the entry for `id`, a non-negative safe integer (anything else has no
+   * slot, and -1 marks an empty one: a RangeError); `value` must not be undefined.
+   */
   set(id: number, value: T): void {
+    if (!Number.isSafeInteger(id) || id < 0) throw new RangeError(`IdTable id must be a non-negative safe integer, not ${id}`);
     const slot = id % this.#ids.length;
     const held = this.#ids[slot]!;
     if (held === id) {
