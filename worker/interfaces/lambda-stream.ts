@@ -7,7 +7,7 @@
  */
 import { PushSource } from '../body-source.js';
 import { checkStatus, headerValue, HEADER_NAME, type FunctionResponse } from '../request.js';
-import { lambdaContext, lambdaEvent, lambdaNames } from './lambda.js';
+import { lambdaContext, lambdaEvent, lambdaNames } from './lambda-event.js';
 import { appendHeader, type Invoke, type UserFunction } from './types.js';
 
 /** The mark Lambda's Node.js runtime sets on a streaming handler. */

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runFunction, type FunctionUnderTest } from '../testing/function-under-test.js';
-import { gatewayTime, lambdaEvent, lambdaResponse } from './lambda.js';
+import { gatewayTime, lambdaEvent } from './lambda-event.js';
+import { lambdaResponse } from './lambda.js';
 
 const running: FunctionUnderTest[] = [];
 afterEach(async () => {
