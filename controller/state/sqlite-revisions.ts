@@ -27,12 +27,10 @@ export const SELECT_FUNCTION =
   'SELECT f.*, (SELECT MAX(r.revision) FROM revisions r WHERE r.function_name = f.name) AS revision FROM functions f';
 
 /**
- * What a database made before revisions needs: a revision column on invocation records, and
- * each function's current state as its first revision. Both are idempotent.
+ * What a database made before revisions needs: each function's current state as its first
+ * revision (idempotent). Its invocation records keep no revision (InvocationChunks.migrate).
  */
 export function migrateToRevisions(db: Database.Database): void {
-  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(invocations)').all();
-  if (!columns.some((c) => c.name === 'revision')) db.exec('ALTER TABLE invocations ADD COLUMN revision INTEGER');
   db.exec(`INSERT OR IGNORE INTO revisions (function_name, revision, created_at, code_digest, spec)
     SELECT name, generation, updated_at, code_digest, spec FROM functions f
     WHERE NOT EXISTS (SELECT 1 FROM revisions r WHERE r.function_name = f.name)`);

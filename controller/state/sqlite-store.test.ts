@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FunctionSpec } from '../../schemas/index.js';
-import { ROWS_PER_INSERT } from './invocation-rows.js';
 import { canonicalSpec, readInstanceId, SqliteStore } from './sqlite-store.js';
 import type { DesiredFunction, FunctionStatus, InvocationRecord } from './records.js';
 
@@ -272,10 +271,10 @@ describe('SqliteStore', () => {
       expect(store.logsAfter('hello', { afterId: 0, limit: 10, since: T0 + 3000 }).map((l) => l.requestId)).toEqual(['r3', 'r4']);
     });
 
-    it('keeps the order and every field of a batch written several rows per statement, skipped records included', () => {
+    it('keeps the order and every field of a batch, skipped records included', () => {
       store.apply(desired(), T0);
-      // Two full multi-row statements, then the rest one by one; every seventh record is a stranger's.
-      const count = ROWS_PER_INSERT * 2 + 7;
+      // Every seventh record is a stranger's.
+      const count = 107;
       const batch = Array.from({ length: count }, (_, i) =>
         invocation({
           funcName: i % 7 === 3 ? 'stranger' : 'hello',
@@ -298,6 +297,50 @@ describe('SqliteStore', () => {
         kept.map((r) => [r.revision, r.durationMs, r.statusCode, r.coldStart, r.stdout, r.stderr, r.error]),
       );
       expect(store.get('hello')).toMatchObject({ invokeCount: kept.length, lastInvokedAt: T0 + count - 1 });
+    });
+
+    it('stores a batch as one row per function, however many records it holds', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'glambdar-chunks-'));
+      const path = join(dir, 'chunks.db');
+      const onDisk = new SqliteStore(path);
+      try {
+        onDisk.apply(desired(), T0);
+        onDisk.apply(desired({ name: 'other' }), T0);
+        const batch = Array.from({ length: 300 }, (_, i) => invocation({ funcName: i % 3 === 0 ? 'other' : 'hello', requestId: `r${i}`, invokedAt: T0 + i }));
+        onDisk.appendInvocations(batch);
+        const db = new Database(path, { readonly: true });
+        const rows = db.prepare<[], { func_name: string; count: number }>('SELECT func_name, count FROM invocation_chunks ORDER BY func_name').all();
+        db.close();
+        expect(rows).toEqual([
+          { func_name: 'hello', count: 200 },
+          { func_name: 'other', count: 100 },
+        ]);
+        expect(onDisk.logs('other', { limit: 1 }).map((l) => l.requestId)).toEqual(['r297']);
+      } finally {
+        onDisk.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('trims to exactly the newest records across chunks, rewriting the one the cut falls in', () => {
+      store.apply(desired(), T0);
+      for (let batch = 0; batch < 5; batch++) {
+        store.appendInvocations(Array.from({ length: 10 }, (_, i) => invocation({ requestId: `r${batch * 10 + i}`, invokedAt: T0 + batch * 10 + i })));
+      }
+      const before = store.logsAfter('hello', { afterId: 0, limit: 100 });
+      expect(store.trimLogs('hello', 23)).toBe(27);
+      const after = store.logsAfter('hello', { afterId: 0, limit: 100 });
+      expect(after.map((l) => l.requestId)).toEqual(before.slice(27).map((l) => l.requestId));
+      // Ids stay what they were: a reader's cursor still points at the same record.
+      expect(after.map((l) => l.id)).toEqual(before.slice(27).map((l) => l.id));
+      expect(store.trimLogs('hello', 23)).toBe(0);
+      expect(store.trimLogs('hello', 20)).toBe(3);
+      expect(store.logs('hello', { limit: 100 })).toHaveLength(20);
+      expect(store.trimLogs('hello', 0)).toBe(20);
+      expect(store.logs('hello', { limit: 100 })).toEqual([]);
+      // New records take new ids, after every one handed out before.
+      store.appendInvocations([invocation({ requestId: 'next' })]);
+      expect(store.logs('hello', { limit: 1 })[0]!.id).toBe(before[before.length - 1]!.id + 1);
     });
 
     it('drops records of an unknown or purged function and keeps the rest of the batch', () => {
@@ -447,6 +490,48 @@ describe('SqliteStore and secrets', () => {
     }
   });
 
+  it('opens a database with a row per invocation record: the records move into chunks under their ids, and new ids pass the old sequence', () => {
+    const path = join(dir, 'rows.db');
+    const first = new SqliteStore(path);
+    first.apply(desired(), T0);
+    first.apply(desired({ name: 'other' }), T0);
+    first.close();
+    // The table as it was before chunks, records of two functions interleaved, and the highest
+    // id given out (AUTOINCREMENT's sequence) above every id left, as after a trim of the newest.
+    const old = new Database(path);
+    old.exec(`CREATE TABLE invocations (id INTEGER PRIMARY KEY AUTOINCREMENT, func_name TEXT NOT NULL, request_id TEXT NOT NULL,
+        invoked_at INTEGER NOT NULL, duration_ms REAL NOT NULL, status_code INTEGER NOT NULL, cold_start INTEGER NOT NULL,
+        stdout TEXT NOT NULL, stderr TEXT NOT NULL, error TEXT, bytes_sent INTEGER, ttfb_ms REAL, revision INTEGER);
+      CREATE INDEX invocations_newest_first ON invocations (func_name, id DESC);`);
+    const insert = old.prepare(`INSERT INTO invocations (id, func_name, request_id, invoked_at, duration_ms, status_code, cold_start, stdout, stderr, error, bytes_sent, ttfb_ms, revision)
+      VALUES (?, ?, ?, ?, 1.25, ?, ?, ?, '', ?, ?, NULL, ?)`);
+    for (let id = 1; id <= 1200; id++) {
+      insert.run(id, id % 2 === 0 ? 'hello' : 'other', `r${id}`, T0 + id, 200 + (id % 3), id % 2, `out ${id}`, id % 5 === 0 ? `failed ${id}` : null, id % 7 === 0 ? null : id, id % 4 === 0 ? null : 2);
+    }
+    old.exec("UPDATE sqlite_sequence SET seq = 5000 WHERE name = 'invocations'");
+    old.close();
+
+    const store = new SqliteStore(path);
+    try {
+      const hello = store.logsAfter('hello', { afterId: 0, limit: 10_000 });
+      expect(hello).toHaveLength(600);
+      expect(hello[0]).toMatchObject({ id: 2, requestId: 'r2', statusCode: 202, coldStart: false, stdout: 'out 2', error: null, bytesSent: 2, ttfbMs: null, revision: 2 });
+      expect(hello[2]).toMatchObject({ id: 6, revision: 2, bytesSent: 6 });
+      expect(hello[1]).toMatchObject({ id: 4, revision: null });
+      expect(hello.find((l) => l.id === 10)).toMatchObject({ error: 'failed 10', bytesSent: 10 });
+      expect(hello.find((l) => l.id === 14)).toMatchObject({ bytesSent: null });
+      expect(store.logs('other', { limit: 2 }).map((l) => l.id)).toEqual([1199, 1197]);
+      store.appendInvocations([invocation({ requestId: 'new' })]);
+      expect(store.logs('hello', { limit: 1 })[0]).toMatchObject({ requestId: 'new', id: 5001 });
+    } finally {
+      store.close();
+    }
+    const db = new Database(path, { readonly: true });
+    const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'invocations'").all();
+    db.close();
+    expect(tables).toEqual([]);
+  });
+
   it('opens a database made before streaming: its invocation records read with no bytes or time to first byte, new ones keep both', () => {
     const path = join(dir, 'pre-streaming.db');
     const first = new SqliteStore(path);
@@ -454,7 +539,7 @@ describe('SqliteStore and secrets', () => {
     first.close();
     // The invocations table as it was before the two columns: rebuilt without them, one old record in it.
     const old = new Database(path);
-    old.exec(`DROP TABLE invocations;
+    old.exec(`DROP TABLE IF EXISTS invocations;
       CREATE TABLE invocations (id INTEGER PRIMARY KEY AUTOINCREMENT, func_name TEXT NOT NULL, request_id TEXT NOT NULL,
         invoked_at INTEGER NOT NULL, duration_ms REAL NOT NULL, status_code INTEGER NOT NULL, cold_start INTEGER NOT NULL,
         stdout TEXT NOT NULL, stderr TEXT NOT NULL, error TEXT, revision INTEGER)`);

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { SPEC_DEFAULTS, type FunctionSpec } from '../../schemas/index.js';
 import type { DesiredFunction, FunctionRecord, FunctionStatus, InvocationRecord, LogRecord, Revision, WriteOutcome } from './records.js';
-import { InvocationRows } from './invocation-rows.js';
+import { INVOCATION_CHUNKS_SCHEMA, InvocationChunks } from './invocation-chunks.js';
 import { migrateToRevisions, RevisionTable, REVISIONS_SCHEMA, SELECT_FUNCTION } from './sqlite-revisions.js';
 import type { Store } from './store.js';
 
@@ -23,22 +23,6 @@ interface FunctionRow {
   deleting: number;
   /** The latest revision (a subquery of the revisions table). */
   revision: number | null;
-}
-
-interface LogRow {
-  id: number;
-  func_name: string;
-  request_id: string;
-  revision: number | null;
-  invoked_at: number;
-  duration_ms: number;
-  status_code: number;
-  cold_start: number;
-  stdout: string;
-  stderr: string;
-  error: string | null;
-  bytes_sent: number | null;
-  ttfb_ms: number | null;
 }
 
 const SCHEMA = `
@@ -61,21 +45,7 @@ CREATE TABLE IF NOT EXISTS function_status (
   name TEXT PRIMARY KEY REFERENCES functions(name) ON DELETE CASCADE,
   status TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS invocations (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  func_name TEXT NOT NULL,
-  request_id TEXT NOT NULL,
-  invoked_at INTEGER NOT NULL,
-  duration_ms REAL NOT NULL,
-  status_code INTEGER NOT NULL,
-  cold_start INTEGER NOT NULL,
-  stdout TEXT NOT NULL,
-  stderr TEXT NOT NULL,
-  error TEXT,
-  bytes_sent INTEGER,
-  ttfb_ms REAL
-);
-CREATE INDEX IF NOT EXISTS invocations_newest_first ON invocations (func_name, id DESC);
+${INVOCATION_CHUNKS_SCHEMA}
 ${REVISIONS_SCHEMA}`;
 
 /**
@@ -143,22 +113,15 @@ function toRecord(row: FunctionRow): FunctionRecord {
   };
 }
 
-function toLog(row: LogRow): LogRecord {
-  return {
-    id: row.id,
-    funcName: row.func_name,
-    requestId: row.request_id,
-    revision: row.revision,
-    invokedAt: new Date(row.invoked_at).toISOString(),
-    durationMs: row.duration_ms,
-    statusCode: row.status_code,
-    coldStart: row.cold_start === 1,
-    stdout: row.stdout,
-    stderr: row.stderr,
-    error: row.error,
-    bytesSent: row.bytes_sent ?? null,
-    ttfbMs: row.ttfb_ms ?? null,
-  };
+/** Records by function name, each list in record order. */
+function groupByFunction(records: readonly InvocationRecord[]): Map<string, InvocationRecord[]> {
+  const byFunction = new Map<string, InvocationRecord[]>();
+  for (const r of records) {
+    const list = byFunction.get(r.funcName);
+    if (list) list.push(r);
+    else byFunction.set(r.funcName, [r]);
+  }
+  return byFunction;
 }
 
 /**
@@ -179,7 +142,7 @@ export class SqliteStore implements Store {
   /** Statuses by name, as stored (only this connection writes them). */
   #statuses = new Map<string, { text: string; status: FunctionStatus }>();
   #revisions: RevisionTable;
-  #rows: InvocationRows;
+  #chunks: InvocationChunks;
 
   /**
    * `path` is a file (WAL mode) or `:memory:` for tests. `revisionHistory` (default 10) is how
@@ -192,14 +155,12 @@ export class SqliteStore implements Store {
     // A database made before secrets existed gains the column (every function without secrets).
     const columns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(functions)').all();
     if (!columns.some((c) => c.name === 'secrets_version')) this.#db.exec("ALTER TABLE functions ADD COLUMN secrets_version TEXT NOT NULL DEFAULT ''");
+    // A database made before chunks has a row per record (of any earlier shape): converted once.
+    InvocationChunks.migrate(this.#db);
     migrateToRevisions(this.#db);
-    // A database made before streaming gains the two columns; its records keep null in them.
-    const logColumns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(invocations)').all();
-    if (!logColumns.some((c) => c.name === 'bytes_sent')) this.#db.exec('ALTER TABLE invocations ADD COLUMN bytes_sent INTEGER');
-    if (!logColumns.some((c) => c.name === 'ttfb_ms')) this.#db.exec('ALTER TABLE invocations ADD COLUMN ttfb_ms REAL');
     const db = this.#db;
     this.#revisions = new RevisionTable(db, options.revisionHistory ?? 10, readSpec, canonicalSpec);
-    this.#rows = new InvocationRows(db);
+    this.#chunks = new InvocationChunks(db);
     this.#stmts = {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       putMeta: db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)'),
@@ -215,11 +176,6 @@ export class SqliteStore implements Store {
       ),
       markDeleting: db.prepare('UPDATE functions SET deleting = 1, updated_at = ? WHERE name = ?'),
       deleteFunction: db.prepare('DELETE FROM functions WHERE name = ?'),
-      deleteLogs: db.prepare('DELETE FROM invocations WHERE func_name = ?'),
-      trimLogs: db.prepare(
-        `DELETE FROM invocations WHERE func_name = @name AND id <=
-           (SELECT id FROM invocations WHERE func_name = @name ORDER BY id DESC LIMIT 1 OFFSET @keep)`,
-      ),
       getStatus: db.prepare<[string], { status: string }>('SELECT status FROM function_status WHERE name = ?'),
       putStatus: db.prepare(
         'INSERT INTO function_status (name, status) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET status = excluded.status',
@@ -227,12 +183,6 @@ export class SqliteStore implements Store {
       bumpCounters: db.prepare(
         `UPDATE functions SET invoke_count = invoke_count + ?, last_invoked_at = MAX(COALESCE(last_invoked_at, 0), ?)
          WHERE name = ?`,
-      ),
-      logsNewest: db.prepare<[string, number, number], LogRow>(
-        'SELECT * FROM invocations WHERE func_name = ? AND invoked_at >= ? ORDER BY id DESC LIMIT ?',
-      ),
-      logsOldest: db.prepare<[string, number, number, number], LogRow>(
-        'SELECT * FROM invocations WHERE func_name = ? AND invoked_at >= ? AND id > ? ORDER BY id ASC LIMIT ?',
       ),
     };
     let id = this.#stmts.getMeta.get('instance_id')?.value;
@@ -308,7 +258,7 @@ export class SqliteStore implements Store {
     this.#names = null;
     this.#statuses.delete(name);
     return this.#db.transaction(() => {
-      this.#stmts.deleteLogs.run(name);
+      this.#chunks.deleteAll(name);
       this.#revisions.purge(name);
       return this.#stmts.deleteFunction.run(name).changes > 0 ? ('deleted' as const) : ('unchanged' as const);
     }).immediate();
@@ -341,40 +291,32 @@ export class SqliteStore implements Store {
 
   appendInvocations(records: readonly InvocationRecord[]): void {
     if (records.length === 0) return;
+    // Each function's records, in order: one chunk each. Most batches hold one function's.
+    const name = records[0]!.funcName;
+    const byFunction = records.every((r) => r.funcName === name) ? new Map([[name, records]]) : groupByFunction(records);
     this.#db.transaction(() => {
-      const perFunction = new Map<string, { count: number; last: number }>();
-      const exists = new Map<string, boolean>();
-      // A record that arrives after its function was purged is dropped, not orphaned.
-      this.#rows.insert(records, (r) => {
-        let known = exists.get(r.funcName);
-        if (known === undefined) {
-          known = this.#stmts.get.get(r.funcName) !== undefined;
-          exists.set(r.funcName, known);
-        }
-        if (!known) return false;
-        const c = perFunction.get(r.funcName) ?? { count: 0, last: 0 };
-        c.count += 1;
-        c.last = Math.max(c.last, r.invokedAt);
-        perFunction.set(r.funcName, c);
-        return true;
-      });
-      for (const [name, c] of perFunction) {
-        this.#stmts.bumpCounters.run(c.count, c.last, name);
+      for (const [name, list] of byFunction) {
+        // A record that arrives after its function was purged is dropped, not orphaned.
+        if (this.#stmts.get.get(name) === undefined) continue;
+        this.#chunks.append(name, list);
+        let last = 0;
+        for (const r of list) if (r.invokedAt > last) last = r.invokedAt;
+        this.#stmts.bumpCounters.run(list.length, last, name);
         this.#cache.delete(name);
       }
     }).immediate();
   }
 
   trimLogs(name: string, keep: number): number {
-    return this.#stmts.trimLogs.run({ name, keep }).changes;
+    return this.#db.transaction(() => this.#chunks.trim(name, keep)).immediate();
   }
 
   logs(name: string, options: { limit: number; since?: number }): LogRecord[] {
-    return this.#stmts.logsNewest.all(name, options.since ?? 0, options.limit).map(toLog);
+    return this.#chunks.newest(name, options.since ?? 0, options.limit);
   }
 
   logsAfter(name: string, options: { afterId: number; limit: number; since?: number }): LogRecord[] {
-    return this.#stmts.logsOldest.all(name, options.since ?? 0, options.afterId, options.limit).map(toLog);
+    return this.#chunks.after(name, options.afterId, options.since ?? 0, options.limit);
   }
 
   forget(names: Iterable<string>): void {

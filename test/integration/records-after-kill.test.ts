@@ -1,8 +1,8 @@
-import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../controller/state/sqlite-store.js';
 import { deploy, freePort, integrationEnabled, makeZip, removeInstanceContainers, serveChild } from './harness.js';
 
 /**
@@ -62,8 +62,8 @@ describe.runIf(integrationEnabled)('invocation records across a kill -9', () => 
         .filter((line) => line.includes(' '))
         .map((line) => ({ id: line.split(' ')[0]!, at: Number(line.split(' ')[1]) }));
 
-      const db = new Database(join(dir, 'glambdar.db'), { readonly: true });
-      const stored = new Set(db.prepare<[], { request_id: string }>("SELECT request_id FROM invocations WHERE func_name = 'ping'").all().map((r) => r.request_id));
+      const db = new SqliteStore(join(dir, 'glambdar.db'));
+      const stored = new Set(db.logsAfter('ping', { afterId: 0, limit: Number.MAX_SAFE_INTEGER }).map((r) => r.requestId));
       db.close();
       const sent = answered.filter((a) => a.at <= killedAt);
       const missing = sent.filter((a) => !stored.has(a.id));
