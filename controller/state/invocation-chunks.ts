@@ -127,8 +127,23 @@ function decode(funcName: string, row: Pick<ChunkRow, 'numbers' | 'text'>): Stor
   return records;
 }
 
+/** A stored record as the API shows it (fields in the order they always had). */
 function toLog(r: StoredRecord): LogRecord {
-  return { ...r, invokedAt: new Date(r.invokedAt).toISOString() };
+  return {
+    id: r.id,
+    funcName: r.funcName,
+    requestId: r.requestId,
+    revision: r.revision,
+    invokedAt: new Date(r.invokedAt).toISOString(),
+    durationMs: r.durationMs,
+    statusCode: r.statusCode,
+    coldStart: r.coldStart,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    error: r.error,
+    bytesSent: r.bytesSent,
+    ttfbMs: r.ttfbMs,
+  };
 }
 
 /**

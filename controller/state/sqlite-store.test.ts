@@ -518,6 +518,8 @@ describe('SqliteStore and secrets', () => {
       expect(hello[0]).toMatchObject({ id: 2, requestId: 'r2', statusCode: 202, coldStart: false, stdout: 'out 2', error: null, bytesSent: 2, ttfbMs: null, revision: 2 });
       expect(hello[2]).toMatchObject({ id: 6, revision: 2, bytesSent: 6 });
       expect(hello[1]).toMatchObject({ id: 4, revision: null });
+      // The API shows the fields in the order it always did.
+      expect(Object.keys(hello[0]!)).toEqual(['id', 'funcName', 'requestId', 'revision', 'invokedAt', 'durationMs', 'statusCode', 'coldStart', 'stdout', 'stderr', 'error', 'bytesSent', 'ttfbMs']);
       expect(hello.find((l) => l.id === 10)).toMatchObject({ error: 'failed 10', bytesSent: 10 });
       expect(hello.find((l) => l.id === 14)).toMatchObject({ bytesSent: null });
       expect(store.logs('other', { limit: 2 }).map((l) => l.id)).toEqual([1199, 1197]);
