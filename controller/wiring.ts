@@ -172,7 +172,9 @@ export async function assembleRuntime(options: RuntimeOptions): Promise<{ runtim
   const log = options.log ?? createLogger(options.config.logLevel);
   const clock = options.clock ?? systemClock;
   const adminToken = await loadAdminToken(paths.adminToken, options.config.adminToken, log);
+  const opening = clock.now();
   const store = new SqliteStore(paths.db, { revisionHistory: options.config.revisionHistory });
+  if (store.convertedRecords > 0) log.info(`stored ${store.convertedRecords} invocation records of the previous version in chunks (${clock.now() - opening} ms, once)`);
   // Async jobs, keys and secrets: the same database file, a connection each.
   const jobs = new SqliteJobStore(paths.db);
   const access = new AccessControl({ adminToken, required: options.config.auth === 'token', keys: new SqliteKeyStore(paths.db), clock });

@@ -259,12 +259,12 @@ export class InvocationChunks {
   /**
    * Converts a record-per-row `invocations` table (what databases held before chunks) into
    * chunks under the same ids, then drops it; new ids continue after the highest it ever gave.
-   * One transaction: a crash midway leaves the old table as it was. Does nothing when there is
-   * no such table.
+   * One transaction: a crash midway leaves the old table as it was. Returns how many records
+   * it converted: 0 when there is no such table.
    */
-  static migrate(db: Database.Database): void {
+  static migrate(db: Database.Database): number {
     const columns = db.prepare<[], { name: string }>('PRAGMA table_info(invocations)').all().map((c) => c.name);
-    if (columns.length === 0) return;
+    if (columns.length === 0) return 0;
     const optional = (name: string) => (columns.includes(name) ? name : `NULL AS ${name}`);
     const names = db.prepare<[], { func_name: string }>('SELECT DISTINCT func_name FROM invocations');
     const page = db.prepare<[string, number], LegacyRow>(
@@ -273,8 +273,9 @@ export class InvocationChunks {
         WHERE func_name = ? AND id > ? ORDER BY id LIMIT ${MIGRATION_CHUNK}`,
     );
     const chunks = new InvocationChunks(db);
-    db.transaction(() => {
+    return db.transaction(() => {
       let highest = 0;
+      let converted = 0;
       // A function at a time, a page at a time (a statement cannot read while the same
       // connection writes); each page becomes one chunk.
       for (const { func_name: name } of names.all()) {
@@ -300,6 +301,7 @@ export class InvocationChunks {
             })),
             null,
           );
+          converted += rows.length;
           after = rows[rows.length - 1]!.id;
           highest = Math.max(highest, after);
         }
@@ -311,6 +313,7 @@ export class InvocationChunks {
       const next = Math.max(highest, sequence) + 1;
       db.prepare('UPDATE invocation_ids SET next = MAX(next, ?) WHERE one = 1').run(next);
       db.exec('DROP TABLE invocations');
+      return converted;
     })();
   }
 }

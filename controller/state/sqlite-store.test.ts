@@ -513,6 +513,7 @@ describe('SqliteStore and secrets', () => {
 
     const store = new SqliteStore(path);
     try {
+      expect(store.convertedRecords).toBe(1200);
       const hello = store.logsAfter('hello', { afterId: 0, limit: 10_000 });
       expect(hello).toHaveLength(600);
       expect(hello[0]).toMatchObject({ id: 2, requestId: 'r2', statusCode: 202, coldStart: false, stdout: 'out 2', error: null, bytesSent: 2, ttfbMs: null, revision: 2 });

@@ -133,6 +133,8 @@ function groupByFunction(records: readonly InvocationRecord[]): Map<string, Invo
  */
 export class SqliteStore implements Store {
   readonly instanceId: string;
+  /** Invocation records this open converted from a row each into chunks: non-zero only on the first open after an upgrade. */
+  readonly convertedRecords: number;
   #db: Database.Database;
   #stmts;
   /** Records by name; the invoke path reads one per request. Every write below invalidates. */
@@ -156,7 +158,7 @@ export class SqliteStore implements Store {
     const columns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(functions)').all();
     if (!columns.some((c) => c.name === 'secrets_version')) this.#db.exec("ALTER TABLE functions ADD COLUMN secrets_version TEXT NOT NULL DEFAULT ''");
     // A database made before chunks has a row per record (of any earlier shape): converted once.
-    InvocationChunks.migrate(this.#db);
+    this.convertedRecords = InvocationChunks.migrate(this.#db);
     migrateToRevisions(this.#db);
     const db = this.#db;
     this.#revisions = new RevisionTable(db, options.revisionHistory ?? 10, readSpec, canonicalSpec);
