@@ -99,7 +99,9 @@ describe('streamed invocations', () => {
     await vi.waitFor(() => expect(sink.ended.length).toBe(1), { timeout: 3_000, interval: 10 });
     expect(sink.text).toBe('one two');
     expect(sink.ended[0]).toMatch(/400 ms/);
-    expect(busy()).toBe(0);
+    // The client's response ends at the timeout; the slot (and the record) wait for the worker's
+    // end frame, which answers the cancel a moment later.
+    await vi.waitFor(() => expect(busy()).toBe(0), { timeout: 3_000, interval: 10 });
     const [record] = runtime.logs('feed', { limit: 1 });
     expect(record?.error).toMatch(/broke off after 7 bytes: .*400 ms/);
     expect(runtime.info('feed').status.containers.map((c) => c.id)).toEqual(before);
