@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { endianness } from 'node:os';
 import type { InvocationRecord, LogRecord } from './records.js';
+import { decodeRecords, encodeRecords, type RecordFields } from './record-codec.js';
 
 /**
  * Invocation records, stored a chunk at a time: one row per function per batch the writer
@@ -10,10 +11,8 @@ import type { InvocationRecord, LogRecord } from './records.js';
  * with the writer's SQLite work switched off, throughput rose ~10 %. A chunk costs one
  * insert per batch, and trimming deletes whole chunks (and rewrites at most one).
  *
- * A chunk's `numbers` hold {@link SLOTS} doubles per record, little-endian: id, invokedAt,
- * durationMs, statusCode, coldStart (0/1), revision, bytesSent and ttfbMs (NaN for null), then
- * the lengths in UTF-16 code units of its requestId, stdout, stderr and error (-1 for null),
- * whose texts follow one another in `text`. Records are in id order within a chunk, and a
+ * A chunk holds its records in the codec's format (record-codec.ts), each record's key its id,
+ * the numbers as a little-endian blob. Records are in id order within a chunk, and a
  * function's chunks do not overlap in ids, so `first_id` orders them.
  */
 export const INVOCATION_CHUNKS_SCHEMA = `
@@ -30,15 +29,14 @@ CREATE INDEX IF NOT EXISTS invocation_chunks_by_function ON invocation_chunks (f
 CREATE TABLE IF NOT EXISTS invocation_ids (one INTEGER PRIMARY KEY CHECK (one = 1), next INTEGER NOT NULL);
 INSERT OR IGNORE INTO invocation_ids (one, next) VALUES (1, 1);`;
 
-const SLOTS = 12;
 /** Records per chunk when a record-per-row table is converted. */
 const MIGRATION_CHUNK = 500;
 const BIG_ENDIAN = endianness() === 'BE';
 
 /** A record with the id it is stored under. */
-interface StoredRecord extends Omit<InvocationRecord, 'revision'> {
+interface StoredRecord extends RecordFields {
   id: number;
-  revision: number | null;
+  funcName: string;
 }
 
 interface ChunkRow {
@@ -49,82 +47,28 @@ interface ChunkRow {
 }
 
 /**
- * Encodes records into a chunk's two columns, under ids `firstId`, `firstId + 1`... (or each
- * record's own `id` when `firstId` is null). The texts are joined once, not concatenated one by
- * one: a rope of a few hundred pieces costs more to flatten (SQLite needs it flat) than the join.
+ * Encodes records into a chunk's columns, under ids `firstId`, `firstId + 1`... (or each
+ * record's own `id` when `firstId` is null).
  */
 function encode(records: readonly (InvocationRecord | StoredRecord)[], firstId: number | null): { numbers: Buffer; text: string; newestAt: number } {
-  const n = new Float64Array(records.length * SLOTS);
-  const texts: string[] = [];
+  const { numbers: n, text } = encodeRecords(records, firstId === null ? (i) => (records[i] as StoredRecord).id : (i) => firstId + i);
   let newestAt = -Infinity;
-  let o = 0;
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i]!;
-    n[o] = firstId === null ? (r as StoredRecord).id : firstId + i;
-    n[o + 1] = r.invokedAt;
-    n[o + 2] = r.durationMs;
-    n[o + 3] = r.statusCode;
-    n[o + 4] = r.coldStart ? 1 : 0;
-    n[o + 5] = r.revision ?? NaN;
-    n[o + 6] = r.bytesSent ?? NaN;
-    n[o + 7] = r.ttfbMs ?? NaN;
-    n[o + 8] = r.requestId.length;
-    n[o + 9] = r.stdout.length;
-    n[o + 10] = r.stderr.length;
-    n[o + 11] = r.error === null ? -1 : r.error.length;
-    o += SLOTS;
-    texts.push(r.requestId);
-    if (r.stdout.length > 0) texts.push(r.stdout);
-    if (r.stderr.length > 0) texts.push(r.stderr);
-    if (r.error !== null && r.error.length > 0) texts.push(r.error);
-    if (r.invokedAt > newestAt) newestAt = r.invokedAt;
-  }
+  for (const r of records) if (r.invokedAt > newestAt) newestAt = r.invokedAt;
   const numbers = Buffer.from(n.buffer, n.byteOffset, n.byteLength);
   if (BIG_ENDIAN) numbers.swap64();
-  return { numbers, text: texts.join(''), newestAt };
+  return { numbers, text, newestAt };
 }
 
 /** The records of a chunk, oldest first. Throws on a chunk it did not make. */
 function decode(funcName: string, row: Pick<ChunkRow, 'numbers' | 'text'>): StoredRecord[] {
   const bytes = row.numbers;
-  if (bytes.length % (SLOTS * 8) !== 0) throw new Error(`malformed invocation chunk of ${funcName}: ${bytes.length} bytes of numbers`);
+  if (bytes.length % 8 !== 0) throw new Error(`malformed invocation chunk of ${funcName}: ${bytes.length} bytes of numbers`);
   // A copy: the blob's Buffer need not be 8-byte aligned, and swapping must not touch it.
   const n = new Float64Array(bytes.length / 8);
   const view = Buffer.from(n.buffer);
   bytes.copy(view);
   if (BIG_ENDIAN) view.swap64();
-  const text = row.text;
-  let p = 0;
-  const take = (length: number): string => {
-    if (!Number.isInteger(length) || length < 0 || p + length > text.length) throw new Error(`malformed invocation chunk of ${funcName} at ${p}`);
-    const s = length === 0 ? '' : text.slice(p, p + length);
-    p += length;
-    return s;
-  };
-  const records: StoredRecord[] = [];
-  for (let o = 0; o < n.length; o += SLOTS) {
-    const requestId = take(n[o + 8]!);
-    const stdout = take(n[o + 9]!);
-    const stderr = take(n[o + 10]!);
-    const error = n[o + 11] === -1 ? null : take(n[o + 11]!);
-    records.push({
-      id: n[o]!,
-      funcName,
-      requestId,
-      invokedAt: n[o + 1]!,
-      durationMs: n[o + 2]!,
-      statusCode: n[o + 3]!,
-      coldStart: n[o + 4] === 1,
-      revision: Number.isNaN(n[o + 5]) ? null : n[o + 5]!,
-      bytesSent: Number.isNaN(n[o + 6]) ? null : n[o + 6]!,
-      ttfbMs: Number.isNaN(n[o + 7]) ? null : n[o + 7]!,
-      stdout,
-      stderr,
-      error,
-    });
-  }
-  if (p !== text.length) throw new Error(`malformed invocation chunk of ${funcName}: ${text.length - p} characters left over`);
-  return records;
+  return decodeRecords(n, row.text, `invocation chunk of ${funcName}`, (fields, id) => ({ ...fields, id, funcName }));
 }
 
 /** A stored record as the API shows it (fields in the order they always had). */
