@@ -29,6 +29,8 @@ CREATE INDEX IF NOT EXISTS invocation_chunks_by_function ON invocation_chunks (f
 CREATE TABLE IF NOT EXISTS invocation_ids (one INTEGER PRIMARY KEY CHECK (one = 1), next INTEGER NOT NULL);
 INSERT OR IGNORE INTO invocation_ids (one, next) VALUES (1, 1);`;
 
+/** Characters of text after which a chunk ends (the record that passes it is its last). */
+export const CHUNK_TEXT_LIMIT = 256 * 1024;
 /** Records per chunk when a record-per-row table is converted. */
 const MIGRATION_CHUNK = 500;
 const BIG_ENDIAN = endianness() === 'BE';
@@ -192,8 +194,27 @@ export class InvocationChunks {
     return out;
   }
 
-  /** One chunk: `records` under ids from `firstId` on, or under their own ids when it is null. */
+  /**
+   * `records` as chunks, under ids from `firstId` on (or their own ids when it is null): one
+   * chunk, unless their texts pass {@link CHUNK_TEXT_LIMIT}. A function that prints the most
+   * it may (GLAMBDAR_MAX_LOG_BYTES) at every call would otherwise make chunks of a hundred MB,
+   * and every read of its newest record would decode one.
+   */
   #insert(funcName: string, records: readonly (InvocationRecord | StoredRecord)[], firstId: number | null): void {
+    let start = 0;
+    let chars = 0;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      chars += r.requestId.length + r.stdout.length + r.stderr.length + (r.error?.length ?? 0);
+      if (chars >= CHUNK_TEXT_LIMIT || i === records.length - 1) {
+        this.#insertOne(funcName, records.slice(start, i + 1), firstId === null ? null : firstId + start);
+        start = i + 1;
+        chars = 0;
+      }
+    }
+  }
+
+  #insertOne(funcName: string, records: readonly (InvocationRecord | StoredRecord)[], firstId: number | null): void {
     const { numbers, text, newestAt } = encode(records, firstId);
     const first = firstId ?? (records[0] as StoredRecord).id;
     const last = firstId === null ? (records[records.length - 1] as StoredRecord).id : firstId + records.length - 1;
@@ -218,6 +239,12 @@ export class InvocationChunks {
     );
     const chunks = new InvocationChunks(db);
     return db.transaction(() => {
+      // Chunks already here (a version from before chunks ran on this database after one
+      // with them, and made the table anew from id 1): the table's records move past them,
+      // in the same order, so no id is handed out twice.
+      const taken = db.prepare<[], { next: number }>('SELECT next FROM invocation_ids WHERE one = 1').get()!.next;
+      const lowest = db.prepare<[], { id: number | null }>('SELECT MIN(id) AS id FROM invocations').get()?.id ?? null;
+      const shift = lowest !== null && taken > 1 && lowest < taken ? taken - lowest : 0;
       let highest = 0;
       let converted = 0;
       // A function at a time, a page at a time (a statement cannot read while the same
@@ -229,7 +256,7 @@ export class InvocationChunks {
           chunks.#insert(
             name,
             rows.map((row): StoredRecord => ({
-              id: row.id,
+              id: row.id + shift,
               funcName: row.func_name,
               requestId: row.request_id,
               revision: row.revision,
@@ -247,14 +274,14 @@ export class InvocationChunks {
           );
           converted += rows.length;
           after = rows[rows.length - 1]!.id;
-          highest = Math.max(highest, after);
+          highest = Math.max(highest, after + shift);
         }
       }
       // AUTOINCREMENT never reused an id, not even a deleted one's: neither do chunks.
       const sequence = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence'").get()
         ? db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'invocations'").get()?.seq ?? 0
         : 0;
-      const next = Math.max(highest, sequence) + 1;
+      const next = Math.max(highest, sequence + shift) + 1;
       db.prepare('UPDATE invocation_ids SET next = MAX(next, ?) WHERE one = 1').run(next);
       db.exec('DROP TABLE invocations');
       return converted;

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FunctionSpec } from '../../schemas/index.js';
 import { canonicalSpec, readInstanceId, SqliteStore } from './sqlite-store.js';
+import { CHUNK_TEXT_LIMIT } from './invocation-chunks.js';
 import type { DesiredFunction, FunctionStatus, InvocationRecord } from './records.js';
 
 const T0 = Date.parse('2025-01-01T00:00:00Z');
@@ -322,6 +323,29 @@ describe('SqliteStore', () => {
       }
     });
 
+    it('ends a chunk once its texts pass the limit, so a function printing the most it may leaves chunks a read can decode', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'glambdar-chunks-'));
+      const path = join(dir, 'big.db');
+      const onDisk = new SqliteStore(path);
+      try {
+        onDisk.apply(desired(), T0);
+        const loud = 'x'.repeat(CHUNK_TEXT_LIMIT * 0.4);
+        const batch = Array.from({ length: 10 }, (_, i) => invocation({ requestId: `r${i}`, invokedAt: T0 + i, stdout: loud }));
+        onDisk.appendInvocations(batch);
+        const db = new Database(path, { readonly: true });
+        const sizes = db.prepare<[], { count: number; chars: number }>('SELECT count, length(text) AS chars FROM invocation_chunks ORDER BY first_id').all();
+        db.close();
+        // 0.4 + 0.4 + 0.4 passes the limit: three records a chunk, the last one alone.
+        expect(sizes.map((c) => c.count)).toEqual([3, 3, 3, 1]);
+        expect(onDisk.logsAfter('hello', { afterId: 0, limit: 100 }).map((l) => [l.requestId, l.stdout.length])).toEqual(batch.map((r) => [r.requestId, loud.length]));
+        expect(onDisk.trimLogs('hello', 5)).toBe(5);
+        expect(onDisk.logs('hello', { limit: 100 }).map((l) => l.requestId)).toEqual(['r9', 'r8', 'r7', 'r6', 'r5']);
+      } finally {
+        onDisk.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
     it('trims to exactly the newest records across chunks, rewriting the one the cut falls in', () => {
       store.apply(desired(), T0);
       for (let batch = 0; batch < 5; batch++) {
@@ -533,6 +557,40 @@ describe('SqliteStore and secrets', () => {
     const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'invocations'").all();
     db.close();
     expect(tables).toEqual([]);
+  });
+
+  it('opens a database an older version wrote records into after a newer one: its rows move past the chunks, no id twice', () => {
+    const path = join(dir, 'downgraded.db');
+    const newer = new SqliteStore(path);
+    newer.apply(desired(), T0);
+    newer.appendInvocations([1, 2, 3].map((i) => invocation({ requestId: `chunked ${i}`, invokedAt: T0 + i })));
+    newer.close();
+    // The older version makes its table anew, and AUTOINCREMENT starts again at 1.
+    const old = new Database(path);
+    old.exec(`CREATE TABLE invocations (id INTEGER PRIMARY KEY AUTOINCREMENT, func_name TEXT NOT NULL, request_id TEXT NOT NULL,
+        invoked_at INTEGER NOT NULL, duration_ms REAL NOT NULL, status_code INTEGER NOT NULL, cold_start INTEGER NOT NULL,
+        stdout TEXT NOT NULL, stderr TEXT NOT NULL, error TEXT, bytes_sent INTEGER, ttfb_ms REAL, revision INTEGER)`);
+    for (const i of [1, 2]) {
+      old.prepare(`INSERT INTO invocations (func_name, request_id, invoked_at, duration_ms, status_code, cold_start, stdout, stderr, revision)
+        VALUES ('hello', ?, ?, 1, 200, 0, '', '', 1)`).run(`rowed ${i}`, T0 + 10 + i);
+    }
+    old.close();
+    const store = new SqliteStore(path);
+    try {
+      expect(store.convertedRecords).toBe(2);
+      const all = store.logsAfter('hello', { afterId: 0, limit: 10 });
+      expect(all.map((l) => [l.id, l.requestId])).toEqual([
+        [1, 'chunked 1'],
+        [2, 'chunked 2'],
+        [3, 'chunked 3'],
+        [4, 'rowed 1'],
+        [5, 'rowed 2'],
+      ]);
+      store.appendInvocations([invocation({ requestId: 'after' })]);
+      expect(store.logs('hello', { limit: 1 })[0]).toMatchObject({ id: 6, requestId: 'after' });
+    } finally {
+      store.close();
+    }
   });
 
   it('opens a database made before streaming: its invocation records read with no bytes or time to first byte, new ones keep both', () => {
