@@ -3,8 +3,8 @@
  * one transaction per batch, a shared counter bumped after each so the main thread can wait.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { writeBatch, type WriterThreadData, type WriterThreadError, type WriterThreadMessage } from './record-writer.js';
-import { unpackRecords } from './record-packing.js';
+import { writePackedBatch, type WriterThreadData, type WriterThreadError, type WriterThreadMessage } from './record-writer.js';
+import { SLOTS } from '../state/record-codec.js';
 import { SqliteStore } from '../state/sqlite-store.js';
 
 const data = workerData as WriterThreadData;
@@ -42,11 +42,9 @@ port.on('message', (message: WriterThreadMessage) => {
     port.close();
     return;
   }
-  let records = 0;
+  const records = Math.floor(message.packed.numbers.length / SLOTS);
   try {
-    const batch = { records: unpackRecords(message.packed), trim: message.trim, keep: message.keep };
-    records = batch.records.length;
-    writeBatch(store, batch);
+    writePackedBatch(store, message);
   } catch (err) {
     port.postMessage({ error: (err as Error).message, records } satisfies WriterThreadError);
   } finally {

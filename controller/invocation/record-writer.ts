@@ -3,7 +3,8 @@ import { compiledFile } from '../support/compiled-file.js';
 import type { Logger } from '../support/logger.js';
 import type { Store } from '../state/store.js';
 import type { InvocationRecord } from '../state/records.js';
-import { packRecords, type PackedRecords } from './record-packing.js';
+import { encodeNamed, type NamedRecords } from '../state/record-codec.js';
+import type { SqliteStore } from '../state/sqlite-store.js';
 
 /** One batch for the database: records to append, then functions to trim to `keep` records. */
 export interface RecordBatch {
@@ -39,15 +40,25 @@ export class StoreRecordWriter implements RecordWriter {
   async close(): Promise<void> {}
 }
 
-/** Appends and trims one batch; shared by both writers so they cannot differ. */
+/** Appends and trims one batch, on the calling thread. */
 export function writeBatch(store: Store, batch: RecordBatch): void {
   store.appendInvocations(batch.records);
   for (const name of batch.trim) store.trimLogs(name, batch.keep);
 }
 
-/** A batch as it crosses to the writer thread: its records packed (record-packing.ts), their numbers' buffer transferred. */
+/**
+ * {@link writeBatch} in the writer thread: the records stored as they were packed, not decoded
+ * into objects first (SqliteStore.appendInvocations encodes its records and stores them the
+ * same way, so both writers store alike).
+ */
+export function writePackedBatch(store: Pick<SqliteStore, 'appendNamed' | 'trimLogs'>, batch: PackedBatch): void {
+  store.appendNamed(batch.packed);
+  for (const name of batch.trim) store.trimLogs(name, batch.keep);
+}
+
+/** A batch as it crosses to the writer thread: its records encoded (state/record-codec.ts), their numbers' buffer transferred. */
 export interface PackedBatch {
-  packed: PackedRecords;
+  packed: NamedRecords;
   trim: readonly string[];
   keep: number;
 }
@@ -137,7 +148,7 @@ export class ThreadRecordWriter implements RecordWriter {
     this.#forgetHandled();
     this.#posted += 1;
     this.#unacked.push(batch);
-    const packed = packRecords(batch.records);
+    const packed = encodeNamed(batch.records);
     this.#worker.postMessage({ packed, trim: batch.trim, keep: batch.keep } satisfies PackedBatch, [packed.numbers.buffer]);
   }
 

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { endianness } from 'node:os';
 import type { InvocationRecord, LogRecord } from './records.js';
-import { decodeRecords, encodeRecords, type RecordFields } from './record-codec.js';
+import { decodeRecords, encodeRecords, SLOTS, textLengthAt, type EncodedRecords, type RecordFields } from './record-codec.js';
 
 /**
  * Invocation records, stored a chunk at a time: one row per function per batch the writer
@@ -48,29 +48,46 @@ interface ChunkRow {
   text: string;
 }
 
-/**
- * Encodes records into a chunk's columns, under ids `firstId`, `firstId + 1`... (or each
- * record's own `id` when `firstId` is null).
- */
-function encode(records: readonly (InvocationRecord | StoredRecord)[], firstId: number | null): { numbers: Buffer; text: string; newestAt: number } {
-  const { numbers: n, text } = encodeRecords(records, firstId === null ? (i) => (records[i] as StoredRecord).id : (i) => firstId + i);
-  let newestAt = -Infinity;
-  for (const r of records) if (r.invokedAt > newestAt) newestAt = r.invokedAt;
-  const numbers = Buffer.from(n.buffer, n.byteOffset, n.byteLength);
-  if (BIG_ENDIAN) numbers.swap64();
-  return { numbers, text, newestAt };
-}
-
-/** The records of a chunk, oldest first. Throws on a chunk it did not make. */
-function decode(funcName: string, row: Pick<ChunkRow, 'numbers' | 'text'>): StoredRecord[] {
-  const bytes = row.numbers;
+/** A chunk's numbers as doubles. Throws on a blob it did not make. */
+function numbersOf(funcName: string, bytes: Buffer): Float64Array {
   if (bytes.length % 8 !== 0) throw new Error(`malformed invocation chunk of ${funcName}: ${bytes.length} bytes of numbers`);
   // A copy: the blob's Buffer need not be 8-byte aligned, and swapping must not touch it.
   const n = new Float64Array(bytes.length / 8);
   const view = Buffer.from(n.buffer);
   bytes.copy(view);
   if (BIG_ENDIAN) view.swap64();
-  return decodeRecords(n, row.text, `invocation chunk of ${funcName}`, (fields, id) => ({ ...fields, id, funcName }));
+  return n;
+}
+
+/** The records of a chunk, oldest first. Throws on a chunk it did not make. */
+function decode(funcName: string, row: Pick<ChunkRow, 'numbers' | 'text'>): StoredRecord[] {
+  return decodeRecords(numbersOf(funcName, row.numbers), row.text, `invocation chunk of ${funcName}`, (fields, id) => ({ ...fields, id, funcName }));
+}
+
+/**
+ * A chunk without its oldest `drop` records, cut from its columns as they are: its numbers
+ * after theirs, its text after theirs (their lengths say where). Trimming cuts one chunk per
+ * trim under traffic, and decoding and encoding it again cost the writer thread more than the
+ * rest of the trim. Throws on a chunk it did not make.
+ */
+function withoutOldest(funcName: string, row: ChunkRow, drop: number): { first: number; last: number; count: number; newestAt: number; numbers: Buffer; text: string } {
+  const n = numbersOf(funcName, row.numbers);
+  const count = n.length / SLOTS;
+  if (!Number.isInteger(count) || count !== row.count || drop < 1 || drop >= count) throw new Error(`malformed invocation chunk of ${funcName}: ${n.length} numbers for ${row.count} records`);
+  let chars = 0;
+  for (let o = 0; o < drop * SLOTS; o += SLOTS) chars += textLengthAt(n, o);
+  if (!Number.isInteger(chars) || chars < 0 || chars > row.text.length) throw new Error(`malformed invocation chunk of ${funcName}: ${chars} characters of ${row.text.length}`);
+  let newestAt = -Infinity;
+  for (let o = drop * SLOTS; o < n.length; o += SLOTS) if (n[o]! > newestAt) newestAt = n[o]!;
+  return {
+    first: n[drop * SLOTS + 7]!,
+    last: n[n.length - SLOTS + 7]!,
+    count: count - drop,
+    newestAt,
+    // The stored bytes, not the doubles read from them: already in the blob's byte order.
+    numbers: Buffer.from(row.numbers.subarray(drop * SLOTS * 8)),
+    text: row.text.slice(chars),
+  };
 }
 
 /** A stored record as the API shows it (fields in the order they always had). */
@@ -124,10 +141,20 @@ export class InvocationChunks {
    * batch's transaction.
    */
   append(funcName: string, records: readonly InvocationRecord[]): void {
-    if (records.length === 0) return;
+    this.appendEncoded(funcName, encodeRecords(records, () => 0));
+  }
+
+  /**
+   * {@link append} for records already in the codec's format (their keys are overwritten with
+   * their ids): what the writer thread stores as the main thread packed it.
+   */
+  appendEncoded(funcName: string, records: EncodedRecords): void {
+    if (records.numbers.length === 0) return;
+    const count = records.numbers.length / SLOTS;
     const first = this.#stmts.nextId.get()!.next;
-    this.#stmts.moveId.run(first + records.length);
-    this.#insert(funcName, records, first);
+    this.#stmts.moveId.run(first + count);
+    for (let i = 0; i < count; i++) records.numbers[i * SLOTS + 7] = first + i;
+    this.#insert(funcName, records);
   }
 
   /** Keeps a function's newest `keep` records; returns how many went. Call it inside a transaction. */
@@ -146,12 +173,13 @@ export class InvocationChunks {
         continue;
       }
       // This chunk holds the oldest records to keep: rewrite it with only those.
-      const row = this.#stmts.chunk.get(size.first_id)!;
-      const records = decode(funcName, row);
-      const rest = records.slice(records.length - (keep - kept));
-      removed += records.length - rest.length;
-      this.#stmts.deleteOne.run(size.first_id);
-      if (rest.length > 0) this.#insert(funcName, rest, null);
+      const drop = size.count - (keep - kept);
+      removed += drop;
+      if (drop < size.count) {
+        const cut = withoutOldest(funcName, this.#stmts.chunk.get(size.first_id)!, drop);
+        this.#stmts.deleteOne.run(size.first_id);
+        this.#stmts.insert.run(cut.first, funcName, cut.last, cut.count, cut.newestAt, cut.numbers, cut.text);
+      } else this.#stmts.deleteOne.run(size.first_id);
       kept = keep;
       boundary = size.first_id;
     }
@@ -200,25 +228,27 @@ export class InvocationChunks {
    * it may (GLAMBDAR_MAX_LOG_BYTES) at every call would otherwise make chunks of a hundred MB,
    * and every read of its newest record would decode one.
    */
-  #insert(funcName: string, records: readonly (InvocationRecord | StoredRecord)[], firstId: number | null): void {
+  #insert(funcName: string, records: EncodedRecords): void {
+    const { numbers: n, text } = records;
     let start = 0;
+    let from = 0;
     let chars = 0;
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      chars += r.requestId.length + r.stdout.length + r.stderr.length + (r.error?.length ?? 0);
-      if (chars >= CHUNK_TEXT_LIMIT || i === records.length - 1) {
-        this.#insertOne(funcName, records.slice(start, i + 1), firstId === null ? null : firstId + start);
-        start = i + 1;
+    for (let o = 0; o < n.length; o += SLOTS) {
+      chars += textLengthAt(n, o);
+      if (chars >= CHUNK_TEXT_LIMIT || o === n.length - SLOTS) {
+        const end = o + SLOTS;
+        let newestAt = -Infinity;
+        for (let q = start; q < end; q += SLOTS) if (n[q]! > newestAt) newestAt = n[q]!;
+        const slice = n.subarray(start, end);
+        // The blob is little-endian everywhere; SQLite copies it as it binds.
+        const view = Buffer.from(slice.buffer, slice.byteOffset, slice.byteLength);
+        const numbers = BIG_ENDIAN ? Buffer.from(view).swap64() : view;
+        this.#stmts.insert.run(n[start + 7]!, funcName, n[o + 7]!, (end - start) / SLOTS, newestAt, numbers, text.slice(from, from + chars));
+        start = end;
+        from += chars;
         chars = 0;
       }
     }
-  }
-
-  #insertOne(funcName: string, records: readonly (InvocationRecord | StoredRecord)[], firstId: number | null): void {
-    const { numbers, text, newestAt } = encode(records, firstId);
-    const first = firstId ?? (records[0] as StoredRecord).id;
-    const last = firstId === null ? (records[records.length - 1] as StoredRecord).id : firstId + records.length - 1;
-    this.#stmts.insert.run(first, funcName, last, records.length, newestAt, numbers, text);
   }
 
   /**
@@ -253,9 +283,7 @@ export class InvocationChunks {
         for (let after = -1; ; ) {
           const rows = page.all(name, after);
           if (rows.length === 0) break;
-          chunks.#insert(
-            name,
-            rows.map((row): StoredRecord => ({
+          const stored = rows.map((row): StoredRecord => ({
               id: row.id + shift,
               funcName: row.func_name,
               requestId: row.request_id,
@@ -269,9 +297,8 @@ export class InvocationChunks {
               error: row.error,
               bytesSent: row.bytes_sent,
               ttfbMs: row.ttfb_ms,
-            })),
-            null,
-          );
+            }));
+          chunks.#insert(name, encodeRecords(stored, (i) => stored[i]!.id));
           converted += rows.length;
           after = rows[rows.length - 1]!.id;
           highest = Math.max(highest, after + shift);

@@ -8,7 +8,7 @@ export type RecordFields = Omit<InvocationRecord, 'funcName' | 'revision'> & { r
 
 /**
  * Invocation records as numbers and one text, the one format they take both on their way to
- * the writer thread (invocation/record-packing.ts) and in the database (invocation-chunks.ts).
+ * the writer thread ({@link encodeNamed}) and in the database (invocation-chunks.ts).
  * No number becomes text and no per-field string is built, which is what makes both cheap.
  *
  * Per record, `numbers` holds invokedAt, durationMs, statusCode, coldStart (0/1), revision,
@@ -87,4 +87,95 @@ export function decodeRecords<T>(numbers: Float64Array, text: string, what: stri
   }
   if (p !== text.length) throw new Error(`malformed ${what}: ${text.length - p} characters left over`);
   return records;
+}
+
+/** Records in the codec's format: {@link SLOTS} numbers each, their texts one after another. */
+export interface EncodedRecords {
+  numbers: Float64Array;
+  text: string;
+}
+
+/**
+ * Records of any functions, each record's key its function name's index in `names` (each name
+ * once per batch): how a batch crosses to the writer thread (its numbers' buffer transferred,
+ * not copied) and reaches the store there. The earlier format (`1733000000123,0.125,200,...;`
+ * per record) spent most of its time in number-to-string conversions on the runtime's main
+ * thread, and the writer thread as long again splitting and parsing it back.
+ */
+export interface NamedRecords {
+  numbers: Float64Array<ArrayBuffer>;
+  text: string;
+  names: string[];
+}
+
+/** Encodes records in order under their function names' indexes; the caller may transfer `numbers.buffer`. */
+export function encodeNamed(records: readonly InvocationRecord[]): NamedRecords {
+  const names: string[] = [];
+  let lastName: string | undefined;
+  let nameIndex = -1;
+  const { numbers, text } = encodeRecords(records, (i) => {
+    const name = records[i]!.funcName;
+    if (name !== lastName) {
+      lastName = name;
+      nameIndex = names.indexOf(name);
+      if (nameIndex < 0) nameIndex = names.push(name) - 1;
+    }
+    return nameIndex;
+  });
+  return { numbers, text, names };
+}
+
+/** UTF-16 units of text of the record whose numbers start at `o` (the four lengths; -1 is a null error). */
+export function textLengthAt(numbers: Float64Array, o: number): number {
+  return numbers[o + 8]! + numbers[o + 9]! + numbers[o + 10]! + Math.max(0, numbers[o + 11]!);
+}
+
+/**
+ * An encoded batch's records split by their key, in the order each key first appears, each
+ * key's records in order, without decoding them: the writer thread stores what the main
+ * thread packed as it is (a chunk per function), where decoding into objects and encoding
+ * them again cost it as much as SQLite did. Checks what decoding would (lengths that fit the
+ * text, keys below `keys`, a revision on every record) and throws, naming `what`, on anything
+ * {@link encodeRecords} did not make.
+ */
+export function splitByKey(batch: EncodedRecords, keys: number, what: string): Map<number, EncodedRecords> {
+  const { numbers, text } = batch;
+  if (numbers.length % SLOTS !== 0) throw new Error(`malformed ${what}: ${numbers.length} numbers`);
+  const starts = new Array<number>(numbers.length / SLOTS);
+  let p = 0;
+  let single: number | undefined = numbers.length > 0 ? numbers[7] : undefined;
+  for (let i = 0, o = 0; o < numbers.length; i++, o += SLOTS) {
+    const key = numbers[o + 7]!;
+    if (!Number.isInteger(key) || key < 0 || key >= keys) throw new Error(`malformed ${what}: a record with key ${key}`);
+    if (Number.isNaN(numbers[o + 4])) throw new Error(`malformed ${what}: a record with no revision`);
+    for (let s = 8; s < 12; s++) {
+      const length = numbers[o + s]!;
+      if (!Number.isInteger(length) || length < (s === 11 ? -1 : 0)) throw new Error(`malformed ${what} at ${p}`);
+    }
+    if (key !== single) single = undefined;
+    starts[i] = p;
+    p += textLengthAt(numbers, o);
+    if (p > text.length) throw new Error(`malformed ${what} at ${p}`);
+  }
+  if (p !== text.length) throw new Error(`malformed ${what}: ${text.length - p} characters left over`);
+  const out = new Map<number, EncodedRecords>();
+  // Most batches hold one function's records: they are the batch itself.
+  if (single !== undefined) return out.set(single, batch);
+  const indexes = new Map<number, number[]>();
+  for (let i = 0; i < starts.length; i++) {
+    const key = numbers[i * SLOTS + 7]!;
+    const list = indexes.get(key);
+    if (list) list.push(i);
+    else indexes.set(key, [i]);
+  }
+  for (const [key, list] of indexes) {
+    const n = new Float64Array(list.length * SLOTS);
+    const texts: string[] = [];
+    list.forEach((i, j) => {
+      n.set(numbers.subarray(i * SLOTS, (i + 1) * SLOTS), j * SLOTS);
+      texts.push(text.slice(starts[i], starts[i]! + textLengthAt(numbers, i * SLOTS)));
+    });
+    out.set(key, { numbers: n, text: texts.join('') });
+  }
+  return out;
 }

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FunctionSpec } from '../../schemas/index.js';
 import { canonicalSpec, readInstanceId, SqliteStore } from './sqlite-store.js';
 import { CHUNK_TEXT_LIMIT } from './invocation-chunks.js';
+import { encodeNamed } from './record-codec.js';
 import type { DesiredFunction, FunctionStatus, InvocationRecord } from './records.js';
 
 const T0 = Date.parse('2025-01-01T00:00:00Z');
@@ -367,6 +368,56 @@ describe('SqliteStore', () => {
       expect(store.logs('hello', { limit: 1 })[0]!.id).toBe(before[before.length - 1]!.id + 1);
     });
 
+    it('cuts the chunk a trim falls in without changing a field of the records it keeps', () => {
+      store.apply(desired(), T0);
+      // Texts of every kind and length (UTF-16 pairs among them), so the cut must count them all.
+      const records = Array.from({ length: 12 }, (_, i) =>
+        invocation({
+          requestId: `req-${i}`,
+          invokedAt: T0 + (i === 2 ? 100 : i),
+          durationMs: i / 3,
+          statusCode: 200 + i,
+          coldStart: i % 2 === 0,
+          stdout: i % 3 === 0 ? '' : `out ${'🙂'.repeat(i)}\n`,
+          stderr: i % 4 === 0 ? `err ${i}` : '',
+          error: i % 5 === 0 ? null : i % 5 === 1 ? '' : `failed ${i}`,
+          bytesSent: i % 2 === 0 ? null : i * 10,
+          ttfbMs: i === 7 ? 1.25 : null,
+        }),
+      );
+      store.appendInvocations(records);
+      const before = store.logsAfter('hello', { afterId: 0, limit: 100 });
+      expect(store.trimLogs('hello', 7)).toBe(5);
+      expect(store.logsAfter('hello', { afterId: 0, limit: 100 })).toEqual(before.slice(5));
+      expect(store.logs('hello', { limit: 100 })).toEqual(before.slice(5).reverse());
+      // The newest record by time (index 2) went with the cut: a read since its time finds nothing.
+      expect(store.logs('hello', { limit: 100, since: T0 + 100 })).toEqual([]);
+      expect(store.logs('hello', { limit: 100, since: T0 + 11 })).toEqual([before[11]]);
+      expect(store.trimLogs('hello', 1)).toBe(6);
+      expect(store.logs('hello', { limit: 100 })).toEqual([before[11]]);
+    });
+
+    it('stores a batch encoded for the writer thread as each function\'s records, and refuses one it did not make without writing', () => {
+      store.apply(desired(), T0);
+      store.apply(desired({ name: 'other' }), T0);
+      const batch = [
+        invocation({ requestId: 'a', stdout: 'one' }),
+        invocation({ requestId: 'b', funcName: 'other', stderr: 'two', error: 'failed' }),
+        invocation({ requestId: 'c', invokedAt: T0 + 5 }),
+      ];
+      store.appendNamed(encodeNamed(batch));
+      expect(store.logsAfter('hello', { afterId: 0, limit: 10 }).map((l) => [l.requestId, l.stdout])).toEqual([
+        ['a', 'one'],
+        ['c', ''],
+      ]);
+      expect(store.logsAfter('other', { afterId: 0, limit: 10 }).map((l) => [l.requestId, l.stderr, l.error])).toEqual([['b', 'two', 'failed']]);
+      expect(store.get('hello')!.invokeCount).toBe(2);
+      const bad = encodeNamed([invocation({ requestId: 'd' }), invocation({ requestId: 'e', funcName: 'other' })]);
+      expect(() => store.appendNamed({ ...bad, text: bad.text.slice(1) })).toThrow(/malformed invocation records/);
+      expect(store.logs('hello', { limit: 10 })).toHaveLength(2);
+      expect(store.logs('other', { limit: 10 })).toHaveLength(1);
+    });
+
     it('drops records of an unknown or purged function and keeps the rest of the batch', () => {
       store.apply(desired(), T0);
       store.apply(desired({ name: 'gone' }), T0);
@@ -444,10 +495,10 @@ describe('SqliteStore beside a second writing connection (the record writer thre
   });
 
   it('appends invocation records though the other connection tries to write between its read and its write', () => {
-    const record = invocation({ requestId: 'between' });
-    // appendInvocations checks the function exists, then reads the record's fields to insert it.
-    const between = writeBetween(record, 'stdout');
-    store.appendInvocations([record]);
+    const batch = encodeNamed([invocation({ requestId: 'between' })]);
+    // appendNamed reads each function's name, checks the function exists, then inserts its records.
+    const between = writeBetween(batch.names, 0);
+    store.appendNamed(batch);
     expect(between.wrote()).toBe(false);
     expect(store.logs('hello', { limit: 5 }).map((l) => l.requestId)).toEqual(['between']);
   });

@@ -5,6 +5,7 @@ import { statSync } from 'node:fs';
 import { SPEC_DEFAULTS, type FunctionSpec } from '../../schemas/index.js';
 import type { DesiredFunction, FunctionRecord, FunctionStatus, InvocationRecord, LogRecord, Revision, WriteOutcome } from './records.js';
 import { INVOCATION_CHUNKS_SCHEMA, InvocationChunks } from './invocation-chunks.js';
+import { encodeNamed, SLOTS, splitByKey, type NamedRecords } from './record-codec.js';
 import { migrateToRevisions, RevisionTable, REVISIONS_SCHEMA, SELECT_FUNCTION } from './sqlite-revisions.js';
 import type { Store } from './store.js';
 
@@ -113,16 +114,6 @@ function toRecord(row: FunctionRow): FunctionRecord {
   };
 }
 
-/** Records by function name, each list in record order. */
-function groupByFunction(records: readonly InvocationRecord[]): Map<string, InvocationRecord[]> {
-  const byFunction = new Map<string, InvocationRecord[]>();
-  for (const r of records) {
-    const list = byFunction.get(r.funcName);
-    if (list) list.push(r);
-    else byFunction.set(r.funcName, [r]);
-  }
-  return byFunction;
-}
 
 /**
  * The better-sqlite3 adapter: WAL mode, prepared statements, one transaction per batch. Two
@@ -292,18 +283,27 @@ export class SqliteStore implements Store {
   }
 
   appendInvocations(records: readonly InvocationRecord[]): void {
-    if (records.length === 0) return;
-    // Each function's records, in order: one chunk each. Most batches hold one function's.
-    const name = records[0]!.funcName;
-    const byFunction = records.every((r) => r.funcName === name) ? new Map([[name, records]]) : groupByFunction(records);
+    this.appendNamed(encodeNamed(records));
+  }
+
+  /**
+   * {@link appendInvocations} for records already encoded: the writer thread stores a batch as
+   * the main thread packed it. Each function's records, in order, become one chunk. Throws,
+   * writing nothing, on a batch {@link encodeNamed} did not make.
+   */
+  appendNamed(batch: NamedRecords): void {
+    const byName = splitByKey(batch, batch.names.length, 'invocation records');
+    if (byName.size === 0) return;
     this.#db.transaction(() => {
-      for (const [name, list] of byFunction) {
+      for (const [key, records] of byName) {
+        const name = batch.names[key]!;
         // A record that arrives after its function was purged is dropped, not orphaned.
         if (this.#stmts.get.get(name) === undefined) continue;
-        this.#chunks.append(name, list);
+        this.#chunks.appendEncoded(name, records);
+        const n = records.numbers;
         let last = 0;
-        for (const r of list) if (r.invokedAt > last) last = r.invokedAt;
-        this.#stmts.bumpCounters.run(list.length, last, name);
+        for (let o = 0; o < n.length; o += SLOTS) if (n[o]! > last) last = n[o]!;
+        this.#stmts.bumpCounters.run(n.length / SLOTS, last, name);
         this.#cache.delete(name);
       }
     }).immediate();
