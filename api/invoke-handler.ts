@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { PayloadTooLarge, splitTaggedName, type InvokeRequest, type Logger, type Runtime } from '../controller/index.js';
 import { sendStream, withInvocationHeaders } from './stream-response.js';
 import { sendError } from './http-errors.js';
@@ -11,8 +11,8 @@ export const INVOKE_PREFIX = '/invoke/';
 const SMALL_BODY_BYTES = 16 * 1024;
 
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? 0);
+function readBody(req: IncomingMessage, headers: IncomingHttpHeaders): Promise<Buffer> {
+  const declared = Number(headers['content-length'] ?? 0);
   if (declared > MAX_INVOKE_BODY_BYTES) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -53,11 +53,11 @@ function parseQuery(search: string): Record<string, string | string[]> {
  * one to drop, node's own object is passed through, not copied: it holds no undefined values
  * (its type allows them for headers a request may lack).
  */
-function requestHeaders(req: IncomingMessage, withholdAuthorization: boolean): Record<string, string | string[]> {
-  if (!withholdAuthorization || req.headers.authorization === undefined) return req.headers as Record<string, string | string[]>;
+function requestHeaders(received: IncomingHttpHeaders, withholdAuthorization: boolean): Record<string, string | string[]> {
+  if (!withholdAuthorization || received.authorization === undefined) return received as Record<string, string | string[]>;
   const headers: Record<string, string | string[]> = {};
   // Skipped, not deleted afterwards: a delete would turn the object into a slow dictionary.
-  for (const [key, value] of Object.entries(req.headers)) if (value !== undefined && key !== 'authorization') headers[key] = value;
+  for (const [key, value] of Object.entries(received)) if (value !== undefined && key !== 'authorization') headers[key] = value;
   return headers;
 }
 
@@ -98,20 +98,22 @@ export async function readInvocation(
     throw err;
   }
   const { name, tag } = target;
+  // Read once: node's `req.headers` is a getter.
+  const headers = req.headers;
   // Before the body is read: a caller without a key of a private function sends nothing further.
   let withhold: boolean;
   try {
-    withhold = runtime.authorizeInvoke(name, req.headers.authorization);
+    withhold = runtime.authorizeInvoke(name, headers.authorization);
   } catch (err) {
     req.resume();
     throw err;
   }
-  const body = await readBody(req);
+  const body = await readBody(req, headers);
   const request: InvokeRequest = {
     method: req.method ?? 'GET',
     path: slash < 0 ? '/' : rest.slice(slash),
     query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
-    headers: requestHeaders(req, withhold),
+    headers: requestHeaders(headers, withhold),
   };
   return { name, tag, request, body };
 }

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Clock } from '../support/clock.js';
+import { newRequestId } from '../support/request-id.js';
 import {
   ContainerDied,
   FunctionLoadFailed,
@@ -140,7 +140,7 @@ export class Invoker {
     /** A streamed response finishes (slot, record, observers) when its stream ends, not here. */
     let streaming = false;
     try {
-      const requestId = options?.requestId ?? randomUUID();
+      const requestId = options?.requestId ?? newRequestId();
       const invokedAt = this.#clock.now();
       // A warm replica with room is taken without a promise; otherwise wait for one.
       let replica = this.#pool.tryAcquire(target);
