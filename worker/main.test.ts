@@ -129,25 +129,26 @@ describe('worker process', () => {
     for (const unused of ['http', 'crypto', 'perf_hooks']) expect(modules).not.toContain(`NativeModule ${unused}`);
   });
 
-  it('keeps the heap limit of --max-old-space-size but sets the flag back, so node modules load from its code cache', async () => {
+  it('keeps the heap limits of its heap flags but sets the flags back, so node modules load from its code cache', async () => {
     const tagOf = (args: string[]): string =>
       execFileSync(process.execPath, [...args, '-e', "process.stdout.write(String(require('v8').cachedDataVersionTag()))"], { encoding: 'utf8' });
     const plain = tagOf([]);
-    // What the worker undoes: the flag alone changes the tag node's code cache is checked against.
+    // What the worker undoes: either flag alone changes the tag node's code cache is checked against.
     expect(tagOf(['--max-old-space-size=48'])).not.toBe(plain);
+    expect(tagOf(['--max-semi-space-size=4'])).not.toBe(plain);
     const worker = await run(
       'heap-flag',
       { 'index.js': "const v8 = require('v8'); exports.handler = async () => ({ tag: String(v8.cachedDataVersionTag()), limitMb: v8.getHeapStatistics().heap_size_limit / 1048576 });" },
       {},
-      ['--max-old-space-size=48'],
+      ['--max-old-space-size=48', '--max-semi-space-size=4'],
     );
     const { socket, next } = await open(worker.runtime);
     invoke(socket, 1, '/');
     const [, result] = await next(2);
     const seen = JSON.parse(result!.body.toString()) as { tag: string; limitMb: number };
     expect(seen.tag).toBe(plain);
-    // 48 MiB of old space plus the young generation: far under the default of this machine.
-    expect(seen.limitMb).toBeLessThan(100);
+    // 48 MiB of old space plus a young generation of three 4 MiB semi-spaces.
+    expect(seen.limitMb).toBe(60);
     expect(worker.stderr()).not.toContain('DeprecationWarning');
   });
 
