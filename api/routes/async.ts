@@ -37,8 +37,8 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     }
     callbackUrl = parsed.value;
   }
-  const { name, tag, request, body } = await readInvocation(req, ASYNC_PREFIX, runtime);
-  const job = runtime.enqueue(name, request, body, callbackUrl, tag);
+  const { name, tag, request, body } = readInvocation(req, ASYNC_PREFIX, runtime);
+  const job = runtime.enqueue(name, request, await body, callbackUrl, tag);
   const text = JSON.stringify({ requestId: job.requestId, status: job.status });
   res.writeHead(202, {
     'content-type': 'application/json; charset=utf-8',
