@@ -49,3 +49,14 @@ export function cpuMicros(pids: readonly number[]): number {
   for (const pid of pids) sum += processCpuMicros(pid);
   return sum;
 }
+
+/** User + system CPU time of one thread of a process (its main thread: `tid` = `pid`), in microseconds; NaN once it is gone. */
+export function threadCpuMicros(pid: number, tid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
