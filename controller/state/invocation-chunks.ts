@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { endianness } from 'node:os';
-import type { InvocationRecord, LogRecord } from './records.js';
+import type { LogRecord } from './records.js';
 import { decodeRecords, encodeRecords, SLOTS, textLengthAt, type EncodedRecords, type RecordFields } from './record-codec.js';
 
 /**
@@ -137,16 +137,8 @@ export class InvocationChunks {
   }
 
   /**
-   * Appends one function's records (in order) as one chunk under new ids; call it inside the
-   * batch's transaction.
-   */
-  append(funcName: string, records: readonly InvocationRecord[]): void {
-    this.appendEncoded(funcName, encodeRecords(records, () => 0));
-  }
-
-  /**
-   * {@link append} for records already in the codec's format (their keys are overwritten with
-   * their ids): what the writer thread stores as the main thread packed it.
+   * Appends one function's records, in the codec's format and in order, as one chunk under new
+   * ids (their keys are overwritten with them); call it inside the batch's transaction.
    */
   appendEncoded(funcName: string, records: EncodedRecords): void {
     if (records.numbers.length === 0) return;
@@ -284,20 +276,20 @@ export class InvocationChunks {
           const rows = page.all(name, after);
           if (rows.length === 0) break;
           const stored = rows.map((row): StoredRecord => ({
-              id: row.id + shift,
-              funcName: row.func_name,
-              requestId: row.request_id,
-              revision: row.revision,
-              invokedAt: row.invoked_at,
-              durationMs: row.duration_ms,
-              statusCode: row.status_code,
-              coldStart: row.cold_start === 1,
-              stdout: row.stdout,
-              stderr: row.stderr,
-              error: row.error,
-              bytesSent: row.bytes_sent,
-              ttfbMs: row.ttfb_ms,
-            }));
+            id: row.id + shift,
+            funcName: row.func_name,
+            requestId: row.request_id,
+            revision: row.revision,
+            invokedAt: row.invoked_at,
+            durationMs: row.duration_ms,
+            statusCode: row.status_code,
+            coldStart: row.cold_start === 1,
+            stdout: row.stdout,
+            stderr: row.stderr,
+            error: row.error,
+            bytesSent: row.bytes_sent,
+            ttfbMs: row.ttfb_ms,
+          }));
           chunks.#insert(name, encodeRecords(stored, (i) => stored[i]!.id));
           converted += rows.length;
           after = rows[rows.length - 1]!.id;

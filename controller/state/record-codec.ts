@@ -141,10 +141,9 @@ export function textLengthAt(numbers: Float64Array, o: number): number {
 export function splitByKey(batch: EncodedRecords, keys: number, what: string): Map<number, EncodedRecords> {
   const { numbers, text } = batch;
   if (numbers.length % SLOTS !== 0) throw new Error(`malformed ${what}: ${numbers.length} numbers`);
-  const starts = new Array<number>(numbers.length / SLOTS);
   let p = 0;
   let single: number | undefined = numbers.length > 0 ? numbers[7] : undefined;
-  for (let i = 0, o = 0; o < numbers.length; i++, o += SLOTS) {
+  for (let o = 0; o < numbers.length; o += SLOTS) {
     const key = numbers[o + 7]!;
     if (!Number.isInteger(key) || key < 0 || key >= keys) throw new Error(`malformed ${what}: a record with key ${key}`);
     if (Number.isNaN(numbers[o + 4])) throw new Error(`malformed ${what}: a record with no revision`);
@@ -153,7 +152,6 @@ export function splitByKey(batch: EncodedRecords, keys: number, what: string): M
       if (!Number.isInteger(length) || length < (s === 11 ? -1 : 0)) throw new Error(`malformed ${what} at ${p}`);
     }
     if (key !== single) single = undefined;
-    starts[i] = p;
     p += textLengthAt(numbers, o);
     if (p > text.length) throw new Error(`malformed ${what} at ${p}`);
   }
@@ -161,20 +159,20 @@ export function splitByKey(batch: EncodedRecords, keys: number, what: string): M
   const out = new Map<number, EncodedRecords>();
   // Most batches hold one function's records: they are the batch itself.
   if (single !== undefined) return out.set(single, batch);
-  const indexes = new Map<number, number[]>();
-  for (let i = 0; i < starts.length; i++) {
-    const key = numbers[i * SLOTS + 7]!;
-    const list = indexes.get(key);
-    if (list) list.push(i);
-    else indexes.set(key, [i]);
+  // Several functions: each record's slots and text go to its function's part.
+  const parts = new Map<number, { slots: Float64Array[]; texts: string[] }>();
+  for (let o = 0, at = 0; o < numbers.length; o += SLOTS) {
+    const key = numbers[o + 7]!;
+    let part = parts.get(key);
+    if (!part) parts.set(key, (part = { slots: [], texts: [] }));
+    const length = textLengthAt(numbers, o);
+    part.slots.push(numbers.subarray(o, o + SLOTS));
+    part.texts.push(text.slice(at, at + length));
+    at += length;
   }
-  for (const [key, list] of indexes) {
-    const n = new Float64Array(list.length * SLOTS);
-    const texts: string[] = [];
-    list.forEach((i, j) => {
-      n.set(numbers.subarray(i * SLOTS, (i + 1) * SLOTS), j * SLOTS);
-      texts.push(text.slice(starts[i], starts[i]! + textLengthAt(numbers, i * SLOTS)));
-    });
+  for (const [key, { slots, texts }] of parts) {
+    const n = new Float64Array(slots.length * SLOTS);
+    slots.forEach((record, j) => n.set(record, j * SLOTS));
     out.set(key, { numbers: n, text: texts.join('') });
   }
   return out;

@@ -114,7 +114,6 @@ function toRecord(row: FunctionRow): FunctionRecord {
   };
 }
 
-
 /**
  * The better-sqlite3 adapter: WAL mode, prepared statements, one transaction per batch. Two
  * connections write (this one and the record writer thread's), so every transaction that reads
