@@ -227,11 +227,11 @@ async function main(): Promise<void> {
   const stemReady = async () => {
     const text = (await call(rt.port, 'GET', '/metrics', undefined, auth(rt.port))).body;
     const ready = Number(/glambdar_stem_cells_ready(?:\{[^}]*\})? (\d+)/.exec(text)?.[1] ?? 0);
-    return ready >= 1;
+    return ready >= 2;
   };
-  // The stem-born container of each sample is replaced in the background by a labelled one
-  // (an engine start); the next sample waits for that, as it waits for a stem cell, so each
-  // measures a cold start on a quiet machine, not the previous sample's replacement.
+  // The stem-born container of each sample is replaced in the background by a labelled one,
+  // and its cell by a new one (engine starts); the next sample waits for both (2 cells, the
+  // default), so each measures a cold start on a quiet machine, not the previous one's refill.
   let previous: string | null = null;
   const settled = async () => {
     if (previous === null) return true;

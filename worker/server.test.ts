@@ -1,8 +1,10 @@
 import { Console } from 'node:console';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { WorkerConfig } from './config.js';
 import { encodeFrame, type Frame } from './framing.js';
 import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type OutputHeader, type ResultHeader } from './protocol.js';
@@ -213,6 +215,29 @@ describe('worker server', () => {
     expect(hello?.header).toMatchObject({ t: 'hello' });
     expect(worker.connected).toBe(true);
   });
+
+  it("connects when the runtime's socket appears, without waiting for its retry timer", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'glambdar-worker-'));
+    dirs.push(dir);
+    await writeFile(join(dir, 'index.js'), HANDLER);
+    const socketPath = join(dir, 'runtime.sock');
+    // Retry timers that never fire: only the watch of the socket's folder can bring the worker in.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const worker = await startWorker({ socketPath, fnDir: dir, maxLogBytes: 100, drainTimeoutMs: 100, stem: false });
+      open.push(worker);
+      // The first connect fails (no socket yet), which sets up the watch.
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(worker.connected).toBe(false);
+      const runtime = await FakeRuntime.listen(socketPath);
+      open.push(runtime);
+      const [hello] = await (await runtime.accept()).next(1);
+      expect(hello?.header).toMatchObject({ t: 'hello' });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
 
 describe('worker server as a stem cell', () => {
@@ -222,6 +247,10 @@ describe('worker server as a stem cell', () => {
     const [hello] = await client.next(1);
     expect(hello?.header).toEqual({ t: 'hello', v: PROTOCOL_VERSION, pid: process.pid, loadError: null, stem: true, interface: null });
     expect(worker.ready).toBe(false);
+    // Before its hello it rehearsed a load of its own (worker/rehearsal.ts), from a folder now gone.
+    const rehearsed = Object.keys(createRequire(import.meta.url).cache).filter((file) => file.includes('glambdar-rehearsal-'));
+    expect(rehearsed).toHaveLength(1);
+    expect(existsSync(rehearsed[0]!)).toBe(false);
 
     client.invoke(1, '/', {});
     const [, early] = await client.next(2);

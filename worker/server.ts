@@ -19,6 +19,7 @@ import { cancelStream, StreamOut, type ActiveStream, type StreamIO } from './str
 import { loadFunction, type LoadOptions, type LoadResult } from './loader.js';
 import { failed, lingeringWork, nowMs, runInvocation, settleWithin, stackOf, within, type InitOutput, type InvocationOutcome } from './invocation.js';
 import { StrayOutput } from './stray-output.js';
+import { rehearseLoad } from './rehearsal.js';
 
 /** A running worker. */
 export interface Worker {
@@ -64,7 +65,9 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     initOutput = null;
     return output;
   };
-  // A stem cell starts empty and loads when the runtime has placed a function's code.
+  // A stem cell starts empty and loads when the runtime has placed a function's code; it
+  // rehearses a load first, off the cold start's path.
+  if (config.stem) await rehearseLoad();
   let loaded: LoadResult | null = config.stem ? null : await loadCaptured({ interface: config.interface ?? null, handler: config.handler ?? null, scope });
   if (loaded && !loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
   const hello = () =>
@@ -92,7 +95,12 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
   let inFlight = 0;
   let closing: Promise<void> | undefined;
   let onIdle: (() => void) | undefined;
-  const folder = new FolderWatch(dirname(config.socketPath), basename(config.socketPath));
+  /**
+   * Made at the first failed connect: at a start the runtime's socket is already there, and a
+   * watch costs ~1 ms of the cold start (node loads its watcher module). A socket that appears
+   * before the watch does is found by the first retry's timer.
+   */
+  let folder: FolderWatch | null = null;
   let retryMs = FIRST_RETRY_MS;
   let retryTimer: NodeJS.Timeout | undefined;
 
@@ -163,7 +171,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
   const attempt = (): void => {
     retryTimer = undefined;
     if (closing !== undefined) return;
-    folder.reset();
+    folder?.reset();
     const conn = connect(config.socketPath);
     let opened = false;
     conn.once('connect', () => {
@@ -188,6 +196,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     const wait = retryMs;
     retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
     retryTimer = setTimeout(attempt, wait);
+    folder ??= new FolderWatch(dirname(config.socketPath), basename(config.socketPath));
     folder.onChange(() => {
       if (retryTimer === undefined) return;
       clearTimeout(retryTimer);
@@ -200,7 +209,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
   async function shutdown(): Promise<void> {
     if (retryTimer !== undefined) clearTimeout(retryTimer);
     retryTimer = undefined;
-    folder.close();
+    folder?.close();
     const deadline = Date.now() + config.drainTimeoutMs;
     if (inFlight > 0) await within(deadline, new Promise<void>((resolve) => (onIdle = resolve)));
     // Then what invocations asked to finish after their responses (ctx.waitUntil), within the same bound.

@@ -20,10 +20,20 @@ export function socketDirOf(socketsDir: string, key: string): string {
  * and listens there for its worker.
  */
 export async function listenForReplica(socketsDir: string, key: string, context: ClientContext): Promise<WorkerListener> {
+  return listenIn(await makeSocketFolder(socketsDir, key), context);
+}
+
+/** Makes the replica's socket folder (0755, so the container's user can reach the socket in it) and returns it. */
+export async function makeSocketFolder(socketsDir: string, key: string): Promise<string> {
   const dir = socketDirOf(socketsDir, key);
   await mkdir(dir, { recursive: true, mode: 0o755 });
   await chmod(dir, 0o755);
-  return WorkerListener.listen(join(dir, RUNTIME_SOCKET_NAME), context);
+  return dir;
+}
+
+/** Listens for a worker in a socket folder {@link makeSocketFolder} made. */
+export function listenIn(socketDir: string, context: ClientContext): Promise<WorkerListener> {
+  return WorkerListener.listen(join(socketDir, RUNTIME_SOCKET_NAME), context);
 }
 
 /**

@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { Clock } from '../support/clock.js';
 import { ContainerDied, FunctionLoadFailed, SandboxUnavailable } from '../support/errors.js';
-import type { Logger } from '../support/logger.js';
-import type { ExitReason, Sandbox } from '../sandbox/sandbox.js';
+import type { ExitReason } from '../sandbox/sandbox.js';
 import type { FunctionRecord } from '../state/records.js';
-import { FrameBudget } from './frame-budget.js';
 import { afterFirstRelease, entryOf, functionEnv, isGone, newReplica, type Replica } from './replica.js';
-import { listenForReplica, makeSecretsFolder, removeReplicaFolders, socketDirOf } from './replica-socket.js';
-import type { StemCells } from './stem-cells.js';
+import { listenForReplica, listenIn, makeSecretsFolder, makeSocketFolder, removeReplicaFolders } from './replica-socket.js';
+import type { ReplicaLifecycleOptions } from './replica-setting.js';
 import type { WorkerClient } from './worker-client.js';
 import { DEFAULT_CONFIG } from '../../worker/config.js';
 
@@ -43,50 +40,6 @@ interface StartFailure {
   count: number;
   until: number;
   error: Error;
-}
-
-/** What the pool needs of the secret store: a function's secrets written as files. */
-export interface SecretFiles {
-  /** Writes one file per named secret into `dir`, a container's own (new or empty) secrets folder. */
-  writeInto(names: readonly string[], dir: string): Promise<void>;
-}
-
-/** Where replicas come from: the engine, the folders they mount, how long a start may take. */
-export interface ReplicaSetting {
-  sandbox: Sandbox;
-  clock: Clock;
-  log: Logger;
-  functionsDir: string;
-  socketsDir: string;
-  workerDir: string;
-  startTimeoutMs: number;
-  /** Generic warm containers a start for waiting requests may specialise instead of starting one. */
-  stemCells?: StemCells;
-  /** Where what a replica's function prints outside invocations goes. */
-  onOutput?: (functionName: string, containerId: string, stream: 'stdout' | 'stderr', text: string) => void;
-  /**
-   * Where each container's own secrets folder is made (`<secretMountsDir>/<key>`), and what
-   * fills it. Without them no container gets a secrets mount, and a function with secrets cannot start.
-   */
-  secretMountsDir?: string;
-  secrets?: SecretFiles;
-}
-
-/** What the lifecycle needs: where replicas come from, the frame budget, and the router's hooks. */
-export interface ReplicaLifecycleOptions extends ReplicaSetting {
-  budget: FrameBudget;
-  /** A new replica joins its function's list (the router routes only to listed ones). */
-  track(replica: Replica): void;
-  /** A removed replica leaves its function's list. */
-  untrack(replica: Replica): void;
-  /** A replica became ready (or was attached): hand it waiting requests. */
-  attached(replica: Replica): void;
-  /** A start failed and backs off; the router tells waiters with nothing else to wait for. */
-  startFailed(functionName: string, error: Error): void;
-  /** A function's actual state changed (a replica died or left on its own). */
-  onChange(functionName: string): void;
-  /** True once the pool let go of every container (a runtime stop): losses are not reacted to. */
-  detached(): boolean;
 }
 
 /**
@@ -157,8 +110,10 @@ export class ReplicaLifecycle {
 
   /** Starts one replica for waiting requests: from a stem cell when one of its size is ready. */
   async startForWaiters(fn: FunctionRecord): Promise<Replica> {
-    const cell = this.#o.stemCells?.take({ memoryMb: fn.spec.memoryMb, cpus: fn.spec.cpus });
-    if (!cell) return this.startLabelled(fn);
+    const stemCells = this.#o.stemCells;
+    const size = { memoryMb: fn.spec.memoryMb, cpus: fn.spec.cpus };
+    const cell = stemCells?.take(size);
+    if (!stemCells || !cell) return this.startLabelled(fn);
     const replica = this.#new(fn, cell.key);
     // The pool owns the cell's container from here: a deletion during the load removes it.
     replica.containerId = cell.containerId;
@@ -169,14 +124,18 @@ export class ReplicaLifecycle {
     try {
       // Its secrets first, into the folder the cell was made with: the function may read them as it loads.
       await this.#writeSecrets(fn, cell.secretsDir);
-      const loadError = await this.#o.stemCells!.specialize(cell, join(this.#o.functionsDir, fn.name, fn.codeDigest), functionEnv(fn), entryOf(fn));
+      const loadError = await stemCells.specialize(cell, join(this.#o.functionsDir, fn.name, fn.codeDigest), functionEnv(fn), entryOf(fn));
       if (isGone(replica)) throw new RetiredDuringStart();
       this.#attach(replica, cell.client);
       this.#startFailures.delete(fn.name);
       // Labels cannot change: the new name tells `docker ps` whose container it is until the
       // reconciler has replaced it with a labelled one (in the background: not on the invoke's path).
+      // The next cell too (its start would slow this cold start: StemCells.take), and the
+      // container's CPU settle, as for a labelled start (#bootLabelled).
       afterFirstRelease(replica, this.#o.clock, SETTLE_WITHIN_MS, () => {
+        stemCells.refill(size);
         if (isGone(replica)) return;
+        this.#settle(replica, fn.spec.cpus);
         void this.#o.sandbox.assign(cell.containerId, fn.name, replica.key).catch((err: unknown) => {
           if (!isGone(replica)) this.#o.log.warn(`could not rename the stem cell of ${fn.name} replica ${replica.key}: ${(err as Error).message}`);
         });
@@ -187,6 +146,7 @@ export class ReplicaLifecycle {
       );
       return replica;
     } catch (err) {
+      stemCells.refill(size);
       throw await this.#failedStart(replica, fn, err);
     }
   }
@@ -278,30 +238,48 @@ export class ReplicaLifecycle {
 
   async #bootLabelled(replica: Replica, fn: FunctionRecord): Promise<void> {
     const started = this.#o.clock.now();
-    replica.listener = await listenForReplica(this.#o.socketsDir, replica.key, this.#context(fn.name));
+    const secretMountsDir = this.#o.secretMountsDir;
+    const [socketDir, secretsDir] = await Promise.all([
+      makeSocketFolder(this.#o.socketsDir, replica.key),
+      secretMountsDir === undefined ? null : makeSecretsFolder(secretMountsDir, replica.key),
+    ]);
     if (isGone(replica)) throw new RetiredDuringStart();
-    const secretsDir = this.#o.secretMountsDir === undefined ? null : await makeSecretsFolder(this.#o.secretMountsDir, replica.key);
-    await this.#writeSecrets(fn, secretsDir);
-    if (isGone(replica)) throw new RetiredDuringStart();
-    replica.containerId = await this.#o.sandbox.start({
-      replicaKey: replica.key,
-      functionName: fn.name,
-      generation: fn.generation,
-      digest: fn.codeDigest,
-      template: replica.template,
-      codeDir: join(this.#o.functionsDir, fn.name, fn.codeDigest),
-      workerDir: this.#o.workerDir,
-      socketDir: socketDirOf(this.#o.socketsDir, replica.key),
-      ...(secretsDir === null ? {} : { secretsDir }),
-      memoryMb: fn.spec.memoryMb,
-      cpus: fn.spec.cpus,
-      env: functionEnv(fn),
-      ...entryOf(fn),
-    });
-    if (isGone(replica)) throw new RetiredDuringStart();
+    // Listening and the secrets go on while the engine creates the container (~1-2 ms of a
+    // cold start): its worker connects, and its function reads them, only once it starts.
+    const ready = Promise.all([
+      listenIn(socketDir, this.#context(fn.name)).then((listener) => {
+        replica.listener = listener;
+      }),
+      this.#writeSecrets(fn, secretsDir),
+    ]);
+    try {
+      replica.containerId = await this.#o.sandbox.start(
+        {
+          replicaKey: replica.key,
+          functionName: fn.name,
+          generation: fn.generation,
+          digest: fn.codeDigest,
+          template: replica.template,
+          codeDir: join(this.#o.functionsDir, fn.name, fn.codeDigest),
+          workerDir: this.#o.workerDir,
+          socketDir,
+          ...(secretsDir === null ? {} : { secretsDir }),
+          memoryMb: fn.spec.memoryMb,
+          cpus: fn.spec.cpus,
+          env: functionEnv(fn),
+          ...entryOf(fn),
+        },
+        ready,
+      );
+    } finally {
+      // A create that failed before its start: the listener, if made, is the replica's to close.
+      await ready.catch(() => undefined);
+    }
+    const listener = replica.listener;
+    if (isGone(replica) || listener === null) throw new RetiredDuringStart();
     let client: WorkerClient;
     try {
-      client = await replica.listener.accept(this.#o.startTimeoutMs, this.#o.clock);
+      client = await listener.accept(this.#o.startTimeoutMs, this.#o.clock);
     } catch (err) {
       throw await this.#whyNoHello(replica, err);
     }

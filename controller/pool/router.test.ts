@@ -467,6 +467,71 @@ describe('Pool with stem cells', () => {
   });
 });
 
+describe('Pool with stem cells, refilling', () => {
+  it('starts the next stem cell only once the cold start its cell served has answered', async () => {
+    const cells = new StemCells({
+      sandbox,
+      clock: systemClock,
+      log: silentLogger,
+      cellsDir: join(dir, 'cells'),
+      socketsDir,
+      workerDir: join(dir, 'worker'),
+      startTimeoutMs: 5_000,
+      perSize: 1,
+      initialSizes: [{ memoryMb: 128, cpus: 0.5 }],
+    });
+    makePool({ stemCells: cells });
+    cells.start();
+    try {
+      await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+      const fn = record({ memoryMb: 128, cpus: 0.5 });
+      await writeCode(fn);
+      const lease = await pool.acquire(soleTarget(fn));
+      expect(lease.replica.fromStem).toBe(true);
+      // Specialised and serving its first request: no other container is being made beside
+      // it, and its CPU is still the boot's.
+      expect(sandbox.starts).toBe(1);
+      expect(sandbox.settled).toEqual([]);
+      pool.release(lease.replica);
+      await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+      expect(sandbox.startedSpecs.filter((spec) => spec.stem === true)).toHaveLength(2);
+      expect(sandbox.settled).toEqual([{ id: lease.replica.containerId, cpus: 0.5 }]);
+    } finally {
+      await cells.stop();
+    }
+  });
+});
+
+describe('Pool with stem cells, CPU settle', () => {
+  it('removes a stem-born replica whose CPU limit cannot be set after its first answer', async () => {
+    const cells = new StemCells({
+      sandbox,
+      clock: systemClock,
+      log: silentLogger,
+      cellsDir: join(dir, 'cells'),
+      socketsDir,
+      workerDir: join(dir, 'worker'),
+      startTimeoutMs: 5_000,
+      perSize: 1,
+      initialSizes: [{ memoryMb: 128, cpus: 0.5 }],
+    });
+    makePool({ stemCells: cells });
+    cells.start();
+    try {
+      await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+      sandbox.failSettle = () => new SandboxUnavailable('update refused');
+      const fn = record({ memoryMb: 128, cpus: 0.5 });
+      await writeCode(fn);
+      const lease = await pool.acquire(soleTarget(fn));
+      pool.release(lease.replica);
+      await vi.waitFor(() => expect(sandbox.removed).toContain(lease.replica.containerId), { timeout: 5_000, interval: 5 });
+      expect(pool.replicas('hello')).toEqual([]);
+    } finally {
+      await cells.stop();
+    }
+  });
+});
+
 describe('Pool starts', () => {
   it('reports a start its replica was retired from (a deletion) as such, not as the engine error that followed', async () => {
     const fn = record({});

@@ -3,7 +3,8 @@ import { GlambdarError, NoCapacity, SandboxUnavailable } from '../support/errors
 import type { FunctionRecord } from '../state/records.js';
 import { DEFAULT_FRAME_BUDGET, FrameBudget } from './frame-budget.js';
 import { afterFirstRelease, templateOf, type Replica } from './replica.js';
-import { ReplicaLifecycle, RetiredDuringStart, SETTLE_WITHIN_MS, type ReplicaSetting } from './replicas.js';
+import { ReplicaLifecycle, RetiredDuringStart, SETTLE_WITHIN_MS } from './replicas.js';
+import type { ReplicaSetting } from './replica-setting.js';
 
 /**
  * Where an invocation goes: the replicas of one template (a revision's code and container

@@ -107,8 +107,13 @@ export interface HostCapacity {
 export interface Sandbox {
   /** Makes sure the runtime image exists (pull, or build from the host's node). */
   prepare(): Promise<void>;
-  /** Creates and starts a hardened container; returns its id. */
-  start(spec: ContainerSpec): Promise<string>;
+  /**
+   * Creates and starts a hardened container; returns its id. `ready`, when given, is awaited
+   * between the create and the start: what the container needs on the host once it runs (its
+   * socket listened on, its secrets written) is made while the engine creates it, off a cold
+   * start's path. A `ready` that rejects removes the created container and rejects with it.
+   */
+  start(spec: ContainerSpec, ready?: Promise<unknown>): Promise<string>;
   /**
    * Lowers a started container's CPU limit to `cpus`. Containers start with at least
    * {@link BOOT_CPUS} so node boots in about half the time; call this once the worker answered.

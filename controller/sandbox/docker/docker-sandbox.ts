@@ -97,7 +97,7 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
-  async start(spec: ContainerSpec): Promise<string> {
+  async start(spec: ContainerSpec, ready?: Promise<unknown>): Promise<string> {
     await this.prepare();
     let container: Docker.Container;
     try {
@@ -156,6 +156,12 @@ export class DockerSandbox implements Sandbox {
       });
     } catch (err) {
       throw unavailable('create a container', err);
+    }
+    try {
+      await ready;
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => undefined);
+      throw err;
     }
     try {
       await container.start();

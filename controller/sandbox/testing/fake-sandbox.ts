@@ -85,12 +85,13 @@ export class FakeSandbox implements Sandbox {
 
   async prepare(): Promise<void> {}
 
-  async start(spec: ContainerSpec): Promise<string> {
+  async start(spec: ContainerSpec, ready?: Promise<unknown>): Promise<string> {
     if (this.down) throw new SandboxUnavailable('Docker engine is not reachable or refused to create a container');
     this.startedSpecs.push(spec);
     await this.startGate?.(spec);
     const failure = this.failStart?.(spec);
     if (failure) throw failure;
+    await ready;
     const id = `fake-${String(this.#nextId++).padStart(4, '0')}-${spec.replicaKey}`;
     const worker = new FakeProcess(startWorker({
       socketPath: join(spec.socketDir, RUNTIME_SOCKET_NAME),
