@@ -430,21 +430,27 @@ describe('Pool start-up CPU boost', () => {
   });
 });
 
+/** One stem cell of 128 MiB and 0.5 CPU, and a pool that takes from it; started. */
+function startStemPool(startTimeoutMs = 5_000): StemCells {
+  const cells = new StemCells({
+    sandbox,
+    clock: systemClock,
+    log: silentLogger,
+    cellsDir: join(dir, 'cells'),
+    socketsDir,
+    workerDir: join(dir, 'worker'),
+    startTimeoutMs,
+    perSize: 1,
+    initialSizes: [{ memoryMb: 128, cpus: 0.5 }],
+  });
+  makePool({ stemCells: cells, startTimeoutMs });
+  cells.start();
+  return cells;
+}
+
 describe('Pool with stem cells', () => {
   it('serves a first start from a stem cell and names that container after its function', async () => {
-    const cells = new StemCells({
-      sandbox,
-      clock: systemClock,
-      log: silentLogger,
-      cellsDir: join(dir, 'cells'),
-      socketsDir,
-      workerDir: join(dir, 'worker'),
-      startTimeoutMs: 5_000,
-      perSize: 1,
-      initialSizes: [{ memoryMb: 128, cpus: 0.5 }],
-    });
-    makePool({ stemCells: cells });
-    cells.start();
+    const cells = startStemPool();
     try {
       await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
       const fn = record({ memoryMb: 128, cpus: 0.5 });
@@ -467,25 +473,22 @@ describe('Pool with stem cells', () => {
   });
 });
 
-describe('Pool with stem cells, refilling', () => {
-  it('starts the next stem cell only once the cold start its cell served has answered', async () => {
-    const cells = new StemCells({
-      sandbox,
-      clock: systemClock,
-      log: silentLogger,
-      cellsDir: join(dir, 'cells'),
-      socketsDir,
-      workerDir: join(dir, 'worker'),
-      startTimeoutMs: 5_000,
-      perSize: 1,
-      initialSizes: [{ memoryMb: 128, cpus: 0.5 }],
-    });
-    makePool({ stemCells: cells });
-    cells.start();
+describe('Pool with stem cells, after the first answer', () => {
+  /** Runs `body` with a started stem pool whose one cell is ready, and a function of its size. */
+  async function withReadyCell(body: (cells: StemCells, fn: FunctionRecord) => Promise<void>): Promise<void> {
+    const cells = startStemPool();
     try {
       await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
       const fn = record({ memoryMb: 128, cpus: 0.5 });
       await writeCode(fn);
+      await body(cells, fn);
+    } finally {
+      await cells.stop();
+    }
+  }
+
+  it('starts the next stem cell, and settles the stem-born container, only once the cold start its cell served has answered', () =>
+    withReadyCell(async (cells, fn) => {
       const lease = await pool.acquire(soleTarget(fn));
       expect(lease.replica.fromStem).toBe(true);
       // Specialised and serving its first request: no other container is being made beside
@@ -496,40 +499,16 @@ describe('Pool with stem cells, refilling', () => {
       await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
       expect(sandbox.startedSpecs.filter((spec) => spec.stem === true)).toHaveLength(2);
       expect(sandbox.settled).toEqual([{ id: lease.replica.containerId, cpus: 0.5 }]);
-    } finally {
-      await cells.stop();
-    }
-  });
-});
+    }));
 
-describe('Pool with stem cells, CPU settle', () => {
-  it('removes a stem-born replica whose CPU limit cannot be set after its first answer', async () => {
-    const cells = new StemCells({
-      sandbox,
-      clock: systemClock,
-      log: silentLogger,
-      cellsDir: join(dir, 'cells'),
-      socketsDir,
-      workerDir: join(dir, 'worker'),
-      startTimeoutMs: 5_000,
-      perSize: 1,
-      initialSizes: [{ memoryMb: 128, cpus: 0.5 }],
-    });
-    makePool({ stemCells: cells });
-    cells.start();
-    try {
-      await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
+  it('removes a stem-born replica whose CPU limit cannot be set after its first answer', () =>
+    withReadyCell(async (_cells, fn) => {
       sandbox.failSettle = () => new SandboxUnavailable('update refused');
-      const fn = record({ memoryMb: 128, cpus: 0.5 });
-      await writeCode(fn);
       const lease = await pool.acquire(soleTarget(fn));
       pool.release(lease.replica);
       await vi.waitFor(() => expect(sandbox.removed).toContain(lease.replica.containerId), { timeout: 5_000, interval: 5 });
       expect(pool.replicas('hello')).toEqual([]);
-    } finally {
-      await cells.stop();
-    }
-  });
+    }));
 });
 
 describe('Pool starts', () => {
@@ -550,23 +529,6 @@ describe('Pool: a function that never finishes loading', () => {
   /** An ES module whose top-level await never settles: its load hangs without blocking this process. */
   const NEVER_LOADS = 'await new Promise(() => {});\nexport const handler = async () => "never";\n';
 
-  function stemPool(startTimeoutMs: number): StemCells {
-    const cells = new StemCells({
-      sandbox,
-      clock: systemClock,
-      log: silentLogger,
-      cellsDir: join(dir, 'cells'),
-      socketsDir,
-      workerDir: join(dir, 'worker'),
-      startTimeoutMs,
-      perSize: 1,
-      initialSizes: [{ memoryMb: 128, cpus: 0.5 }],
-    });
-    makePool({ stemCells: cells, startTimeoutMs });
-    cells.start();
-    return cells;
-  }
-
   async function writeModule(fn: FunctionRecord, source: string): Promise<void> {
     const codeDir = join(functionsDir, fn.name, fn.codeDigest);
     await mkdir(codeDir, { recursive: true });
@@ -574,7 +536,7 @@ describe('Pool: a function that never finishes loading', () => {
   }
 
   it('removes the stem cell once the start timeout has passed, tells the waiter why, and backs off', async () => {
-    const cells = stemPool(300);
+    const cells = startStemPool(300);
     try {
       await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
       const fn = record({});
@@ -602,7 +564,7 @@ describe('Pool: a function that never finishes loading', () => {
   });
 
   it('removes the cell at once when its replica is retired during the load (a deletion)', async () => {
-    const cells = stemPool(60_000);
+    const cells = startStemPool(60_000);
     try {
       await vi.waitFor(() => expect(cells.readyCount).toBe(1), { timeout: 5_000, interval: 5 });
       const fn = record({});
