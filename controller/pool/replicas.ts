@@ -252,6 +252,8 @@ export class ReplicaLifecycle {
       }),
       this.#writeSecrets(fn, secretsDir),
     ]);
+    // Handled now: it may fail while the engine still creates, before anything awaits it.
+    ready.catch(() => undefined);
     try {
       replica.containerId = await this.#o.sandbox.start(
         {

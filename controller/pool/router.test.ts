@@ -512,6 +512,17 @@ describe('Pool with stem cells, after the first answer', () => {
 });
 
 describe('Pool starts', () => {
+  it('fails a start whose secrets cannot be written while the engine still creates its container, and removes that container', async () => {
+    // No secrets folder is configured here, so writing the function's secrets fails at once,
+    // while the (slow) engine has not finished the create that the start awaits first.
+    const fn = record({ secrets: ['api-key'] });
+    await writeCode(fn);
+    sandbox.startGate = () => new Promise((resolve) => setTimeout(resolve, 50));
+    await expect(pool.start(fn)).rejects.toThrow('names secrets, but its container has no secrets folder');
+    expect(sandbox.containers.size).toBe(0);
+    expect(pool.replicas('hello')).toEqual([]);
+  });
+
   it('reports a start its replica was retired from (a deletion) as such, not as the engine error that followed', async () => {
     const fn = record({});
     await writeCode(fn);
