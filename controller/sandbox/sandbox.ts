@@ -27,8 +27,8 @@ export const SECRETS_MOUNT = '/var/glambdar/secrets';
 /**
  * CPUs a container may use until its worker has answered (a start-up boost). Node's boot is
  * CPU-bound: at the default 0.5 CPU it takes about 200 ms here, at 1 CPU about 100 ms. The
- * boost ends with {@link Sandbox.settle}, before a stem cell is offered and in the background
- * right after an ordinary container is ready.
+ * boost ends with {@link Sandbox.settle}, in the background once a container's first
+ * invocation has answered (a stem cell keeps it while it waits: it runs no code until then).
  */
 export const BOOT_CPUS = 1;
 
