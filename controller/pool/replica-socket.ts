@@ -15,17 +15,21 @@ export function socketDirOf(socketsDir: string, key: string): string {
   return join(socketsDir, key);
 }
 
-/**
- * Makes the replica's socket folder (0755, so the container's user can reach the socket in it)
- * and listens there for its worker.
- */
+/** Makes the replica's socket folder ({@link makeMountedFolder}) and listens there for its worker. */
 export async function listenForReplica(socketsDir: string, key: string, context: ClientContext): Promise<WorkerListener> {
   return listenIn(await makeSocketFolder(socketsDir, key), context);
 }
 
-/** Makes the replica's socket folder (0755, so the container's user can reach the socket in it) and returns it. */
-export async function makeSocketFolder(socketsDir: string, key: string): Promise<string> {
-  const dir = socketDirOf(socketsDir, key);
+/** Makes the replica's socket folder (the container's user reaches the socket in it) and returns it. */
+export function makeSocketFolder(socketsDir: string, key: string): Promise<string> {
+  return makeMountedFolder(socketDirOf(socketsDir, key));
+}
+
+/**
+ * Makes `dir` 0755, whatever the umask, and returns it: a folder a container mounts read-only,
+ * which its user (not the runtime's) must be able to enter.
+ */
+export async function makeMountedFolder(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true, mode: 0o755 });
   await chmod(dir, 0o755);
   return dir;
@@ -41,11 +45,8 @@ export function listenIn(socketDir: string, context: ClientContext): Promise<Wor
  * folder: the container's user reads it through its read-only mount, nobody else reaches it),
  * and returns it.
  */
-export async function makeSecretsFolder(secretMountsDir: string, key: string): Promise<string> {
-  const dir = join(secretMountsDir, key);
-  await mkdir(dir, { recursive: true, mode: 0o755 });
-  await chmod(dir, 0o755);
-  return dir;
+export function makeSecretsFolder(secretMountsDir: string, key: string): Promise<string> {
+  return makeMountedFolder(join(secretMountsDir, key));
 }
 
 /**

@@ -252,8 +252,8 @@ export class ReplicaLifecycle {
       }),
       this.#writeSecrets(fn, secretsDir),
     ]);
-    // Handled now: it may fail while the engine still creates, before anything awaits it.
-    ready.catch(() => undefined);
+    // Handled at once: it may fail while the engine still creates, before the sandbox awaits it.
+    const settled = ready.catch(() => undefined);
     try {
       replica.containerId = await this.#o.sandbox.start(
         {
@@ -275,7 +275,7 @@ export class ReplicaLifecycle {
       );
     } finally {
       // A create that failed before its start: the listener, if made, is the replica's to close.
-      await ready.catch(() => undefined);
+      await settled;
     }
     const listener = replica.listener;
     if (isGone(replica) || listener === null) throw new RetiredDuringStart();

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../support/clock.js';
 import { copyVersion } from '../code/copy-version.js';
 import type { Logger } from '../support/logger.js';
-import { listenForReplica, makeSecretsFolder, removeReplicaFolders, socketDirOf } from './replica-socket.js';
+import { listenForReplica, makeMountedFolder, makeSecretsFolder, removeReplicaFolders, socketDirOf } from './replica-socket.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { DEFAULT_FRAME_BUDGET, FrameBudget } from './frame-budget.js';
 import type { FunctionEntry, WorkerClient } from './worker-client.js';
@@ -197,8 +196,7 @@ export class StemCells {
 
   async #bootCell(key: string, size: CellSize): Promise<StemCell> {
     const codeDir = join(this.#o.cellsDir, key);
-    await mkdir(codeDir, { recursive: true, mode: 0o755 });
-    await chmod(codeDir, 0o755);
+    await makeMountedFolder(codeDir);
     let listener: WorkerListener | undefined;
     let containerId: string | undefined;
     try {
