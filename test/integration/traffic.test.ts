@@ -27,10 +27,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const OK_HANDLER = `exports.handler = async () => ({ statusCode: 200, body: { ok: true } });`;
 
 /**
- * Sleeps ~300 ms and reports how many invocations its container had in flight right after
+ * Sleeps ~600 ms and reports how many invocations its container had in flight right after
  * this one arrived (the container's peak is reached at some arrival, so the maximum over all
  * bodies is the container's true peak), and an id of its container (pid is 1 in every
- * container, hence the random part chosen at module load).
+ * container, hence the random part chosen at module load). 600 ms: two stem-born containers,
+ * ready in ~10 ms, serve the burst of 40 at 4 each in 3 s, long enough for the labelled
+ * containers it also starts to join on a loaded machine (at 300 ms one CI run of 5 saw only
+ * the two stem-born ones answer).
  */
 const CONCURRENCY_PROBE = `const containerId = process.pid + '-' + require('crypto').randomUUID();
 let inFlight = 0;
@@ -38,7 +41,7 @@ exports.handler = async () => {
   inFlight += 1;
   const seen = inFlight;
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 600));
     return { statusCode: 200, body: { container: containerId, inFlight: seen } };
   } finally {
     inFlight -= 1;
