@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { bareDockerStarts } from './engine-floor.js';
 import { load } from './load.js';
 import { childPids } from './proc-cpu.js';
-import { freePort, zipOf } from './fixtures.js';
+import { freePort, percentile, round, waitFor, zipOf } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'api', 'cli.js');
@@ -51,13 +51,6 @@ async function deploy(port: number, name: string, zip: Buffer, fields: Record<st
   const res = await fetch(`http://127.0.0.1:${port}/deploy`, { method: 'POST', body: form, headers: auth(port) });
   if (res.status >= 300) throw new Error(`deploy ${name}: ${res.status} ${await res.text()}`);
 }
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
-
-const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 interface Runtime {
   port: number;
@@ -96,31 +89,28 @@ async function stopRuntime(rt: Runtime, docker: Docker): Promise<void> {
   await rm(rt.dir, { recursive: true, force: true });
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('timed out');
+/** What a cold-start sample does around its deploy and first invoke, with the sample's function name. */
+interface ColdStartHooks {
+  before?: () => Promise<void>;
+  /** Between the deploy and the invoke (the function left to come to rest). */
+  atRest?: (name: string) => Promise<void>;
+  after?: (name: string) => Promise<void>;
 }
 
-/**
- * Deploy -> first invoke with no warm container, `samples` times (a new function each time);
- * `afterEach` gets each sample's function name.
- */
-async function coldStarts(rt: Runtime, prefix: string, samples: number, beforeEach: () => Promise<void>, afterEach?: (name: string) => Promise<void>): Promise<number[]> {
+/** Deploy -> first invoke with no warm container, `samples` times (a new function each time). */
+async function coldStarts(rt: Runtime, prefix: string, samples: number, hooks: ColdStartHooks): Promise<number[]> {
   const zip = await zipOf({ 'index.js': PING });
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {
-    await beforeEach();
+    await hooks.before?.();
     const name = `${prefix}-${i}`;
     await deploy(rt.port, name, zip);
+    await hooks.atRest?.(name);
     const t0 = performance.now();
     const res = await call(rt.port, 'POST', `/invoke/${name}`, '{}', { 'content-type': 'application/json' });
     times.push(performance.now() - t0);
     if (res.status !== 200) throw new Error(`cold invoke ${name}: ${res.status} ${res.body}`);
-    await afterEach?.(name);
+    await hooks.after?.(name);
   }
   return times;
 }
@@ -192,34 +182,32 @@ async function main(): Promise<void> {
   const table: Array<[string, string, string]> = [];
   const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
 
-  // 1. Cold start without stem cells.
+  // 1. Cold start without stem cells, of a function at rest (its standby container created, as
+  // after any deploy or scale to zero), and of one invoked right after its deploy.
   log('cold starts without stem cells');
   let rt = await startRuntime({ GLAMBDAR_STEM_CELLS: '0' });
-  // The engine floor's samples alternate with the runtime's (a floor sample, a second, a cold
-  // start, its function deleted, a second), so both see the engine in the same state; back to
-  // back after the runtime stopped, the floor read 80 ms against 95-105 alternating. The
-  // seconds let each sample's background work (CPU settle, reconcile) finish before the next.
+  // The engine floor's samples alternate with the runtime's (a second, a floor sample, a
+  // second, a cold start, its function deleted), so both see the engine in the same state;
+  // back to back after the runtime stopped, the floor read 80 ms against 95-105 alternating.
+  // The seconds let each sample's background work (CPU settle, reconcile) finish before the next.
   const runtimeImage = async (): Promise<string | undefined> =>
     (await docker.listImages({ filters: { reference: ['glambdar-node', 'node:20-slim'] } }))[0]?.RepoTags?.[0];
   const bareDocker: number[] = [];
-  const pause = () => new Promise((r) => setTimeout(r, 1000));
-  const cold = await coldStarts(
-    rt,
-    'cold',
-    COLD_SAMPLES,
-    async () => {
+  const pause = () => new Promise<void>((r) => setTimeout(r, 1000));
+  const remove = async (name: string) => void (await call(rt.port, 'DELETE', `/del/${name}`, undefined, auth(rt.port)));
+  const standbyMade = async (name: string) =>
+    (await docker.listContainers({ all: true, filters: { label: [`glambdar.instance=${rt.instance}`, `glambdar.function=${name}`], status: ['created'] } })).length === 1;
+  const cold = await coldStarts(rt, 'cold', COLD_SAMPLES, {
+    atRest: async (name) => {
+      await waitFor(() => standbyMade(name));
       await pause();
-      // Before the first sample the runtime may not have made its image yet: that sample has no floor beside it.
-      const image = await runtimeImage();
-      if (image) bareDocker.push(...(await bareDockerStarts(docker, image, 1)));
+      bareDocker.push(...(await bareDockerStarts(docker, (await runtimeImage())!, 1)));
       await pause();
     },
-    async (name) => {
-      await call(rt.port, 'DELETE', `/del/${name}`, undefined, auth(rt.port));
-    },
-  );
+    after: remove,
+  });
+  const fresh = await coldStarts(rt, 'fresh', COLD_SAMPLES, { before: pause, after: remove });
   await stopRuntime(rt, docker);
-  if (bareDocker.length === 0) bareDocker.push(NaN);
 
   // 2. Cold start through a stem cell, then warm figures on the same runtime.
   log('cold starts through stem cells');
@@ -239,9 +227,11 @@ async function main(): Promise<void> {
     return info.status.containers.length > 0 && info.status.containers.every((c) => !c.fromStemCell && c.state === 'ready');
   };
   let sample = 0;
-  const stem = await coldStarts(rt, 'stem', COLD_SAMPLES, async () => {
-    await waitFor(async () => (await stemReady()) && (await settled()), 60_000);
-    previous = `stem-${sample++}`;
+  const stem = await coldStarts(rt, 'stem', COLD_SAMPLES, {
+    before: async () => {
+      await waitFor(async () => (await stemReady()) && (await settled()), 60_000);
+      previous = `stem-${sample++}`;
+    },
   });
 
   log('warm latency and throughput');
@@ -337,6 +327,8 @@ async function main(): Promise<void> {
     machine: `${(await import('node:os')).cpus().length} cores, node ${process.version}`,
     coldStartP50Ms: round(percentile(cold, 50)),
     coldStartP95Ms: round(percentile(cold, 95)),
+    afterDeployColdStartP50Ms: round(percentile(fresh, 50)),
+    afterDeployColdStartP95Ms: round(percentile(fresh, 95)),
     bareDockerBootP50Ms: round(percentile(bareDocker, 50)),
     stemColdStartP50Ms: round(percentile(stem, 50)),
     stemColdStartP95Ms: round(percentile(stem, 95)),
@@ -370,7 +362,8 @@ async function main(): Promise<void> {
     runtimeRssMb: round(runtimeRss, 1),
   };
   table.push(
-    ['cold start p50 / p95 (no stem cell)', `${results.coldStartP50Ms} / ${results.coldStartP95Ms} ms`, '~230 ms'],
+    ['cold start p50 / p95 (no stem cell; a function at rest: its standby container created)', `${results.coldStartP50Ms} / ${results.coldStartP95Ms} ms`, '~230 ms'],
+    ['cold start p50 / p95 (no stem cell; invoked right after its deploy)', `${results.afterDeployColdStartP50Ms} / ${results.afterDeployColdStartP95Ms} ms`, '-'],
     ['bare `docker create + start` of the same image until node has booted, p50', `${results.bareDockerBootP50Ms} ms`, '-'],
     ['cold start p50 / p95 (stem cell)', `${results.stemColdStartP50Ms} / ${results.stemColdStartP95Ms} ms`, '-'],
     ['warm latency p50 / p99 (sequential)', `${results.warmP50Ms} / ${results.warmP99Ms} ms`, '~1.06 ms'],

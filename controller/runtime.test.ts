@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -225,5 +225,64 @@ describe('Runtime: specs the host can never run', () => {
     await runtime.deploy({ name: 'modest', code, patch: { memoryMb: 100, maxReplicas: 10 } });
     expect(() => runtime.configure('modest', { maxReplicas: 11 })).toThrow(/1100 MiB/);
     expect(runtime.info('modest').spec.maxReplicas).toBe(10);
+  });
+});
+
+describe('Runtime: standby containers', () => {
+  /** The function's containers the engine created and never started. */
+  const standbysOf = (name: string) => [...sandbox.containers.values()].filter((c) => c.info.functionName === name && !c.info.running && !c.info.exited);
+
+  it('a deploy makes the standby; a cold start without a stem cell starts it, and the next is made after the answer', async () => {
+    const runtime = await startRuntime(0);
+    await runtime.deploy({ name: 'cold', code: { kind: 'folder', path: join(dir, 'code') }, patch: {} });
+    await vi.waitFor(() => expect(standbysOf('cold')).toHaveLength(1), { timeout: 2_000, interval: 5 });
+    const standbyId = standbysOf('cold')[0]!.info.id;
+    expect(sandbox.starts).toBe(0);
+
+    const outcome = await invoke(runtime, 'cold');
+    expect(outcome.coldStart).toBe(true);
+    expect(p(runtime).pool.replicas('cold').map((r) => r.containerId)).toEqual([standbyId]);
+    expect(sandbox.startedSpecs.map((s) => s.replicaKey)).toEqual([sandbox.containers.get(standbyId)!.info.replicaKey]);
+    await vi.waitFor(() => expect(standbysOf('cold')).toHaveLength(1), { timeout: 2_000, interval: 5 });
+    expect(standbysOf('cold')[0]!.info.id).not.toBe(standbyId);
+    expect(sandbox.createdSpecs).toHaveLength(2);
+  });
+
+  it('a new spec replaces the standby; a deletion removes it, and leaves no container or folder', async () => {
+    const runtime = await startRuntime(0);
+    await runtime.deploy({ name: 'env', code: { kind: 'folder', path: join(dir, 'code') }, patch: {} });
+    await vi.waitFor(() => expect(standbysOf('env')).toHaveLength(1), { timeout: 2_000, interval: 5 });
+    const first = standbysOf('env')[0]!.info.id;
+    runtime.configure('env', { env: { GREETING: 'hi' } });
+    await vi.waitFor(() => expect(standbysOf('env').map((c) => c.spec?.env['GREETING'])).toEqual(['hi']), { timeout: 2_000, interval: 5 });
+    expect(sandbox.removed).toContain(first);
+
+    expect(await runtime.remove('env')).toBe('deleted');
+    expect(sandbox.containers.size).toBe(0);
+    expect(await readdir(p(runtime).paths.sockets)).toEqual([]);
+    expect(await readdir(p(runtime).paths.secretMounts)).toEqual([]);
+  });
+
+  it('removes a standby a killed runtime left, and keeps its own through every reconcile', async () => {
+    const runtime = await startRuntime(0);
+    await runtime.deploy({ name: 'kept', code: { kind: 'folder', path: join(dir, 'code') }, patch: {} });
+    await vi.waitFor(() => expect(standbysOf('kept')).toHaveLength(1), { timeout: 2_000, interval: 5 });
+    const own = standbysOf('kept')[0]!.info;
+    const left = sandbox.addForeign({ ...own, id: 'left-by-a-killed-run', replicaKey: 'ab12cd34ef' });
+    p(runtime).queue.add('kept');
+    await vi.waitFor(() => expect(sandbox.removed).toContain(left), { timeout: 2_000, interval: 5 });
+    await p(runtime).queue.idle();
+    expect(standbysOf('kept').map((c) => c.info.id)).toEqual([own.id]);
+  });
+
+  it('makes none while the engine refuses, and the function still starts when it answers again', async () => {
+    const runtime = await startRuntime(0);
+    sandbox.failCreate = () => new SandboxUnavailable('engine refuses');
+    await runtime.deploy({ name: 'later', code: { kind: 'folder', path: join(dir, 'code') }, patch: {} });
+    await p(runtime).queue.idle();
+    expect(standbysOf('later')).toHaveLength(0);
+    expect((await invoke(runtime, 'later')).statusCode).toBe(200);
+    sandbox.failCreate = null;
+    await vi.waitFor(() => expect(standbysOf('later')).toHaveLength(1), { timeout: 2_000, interval: 5 });
   });
 });

@@ -343,8 +343,9 @@ export class Runtime {
     await this.#p.events.stop();
     await this.#p.queue.shutdown();
     this.#p.pool.detachAll();
-    // Generic stem cells are worth nothing to the next start; specialised ones stay to be adopted.
-    await this.#p.stemCells.stop();
+    // Generic stem cells are worth nothing to the next start; specialised ones stay to be
+    // adopted. Standbys are made again by the next run's reconciles.
+    await Promise.all([this.#p.stemCells.stop(), this.#p.standbys.stop()]);
     await this.#p.invocations.close();
     this.#p.drops.close();
     this.#p.access.close();

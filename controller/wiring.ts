@@ -24,6 +24,7 @@ import { DEFAULT_FRAME_BUDGET, FrameBudget } from './pool/frame-budget.js';
 import { longestSocketPath } from './pool/replica-socket.js';
 import { Pool } from './pool/router.js';
 import { StemCells } from './pool/stem-cells.js';
+import { Standbys } from './pool/standbys.js';
 import { Callbacks, fetchPoster } from './events/callbacks.js';
 import { checkSchedule } from './events/cron.js';
 import { Dispatcher } from './events/dispatcher.js';
@@ -70,6 +71,7 @@ export interface RuntimeParts {
   /** Each function's traffic plan, built once per generation. */
   plans: TrafficPlans;
   stemCells: StemCells;
+  standbys: Standbys;
   autoscaler: Autoscaler;
   queue: WorkQueue;
   invoker: Invoker;
@@ -216,6 +218,7 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     perSize: config.stemCells,
     initialSizes: [{ memoryMb: SPEC_DEFAULTS.memoryMb, cpus: SPEC_DEFAULTS.cpus }],
   });
+  const standbys = new Standbys({ sandbox, log, functionsDir: paths.functions, socketsDir: paths.sockets, workerDir: paths.worker, secretMountsDir: paths.secretMounts });
   const stats = new TrafficStats({ clock });
   // The dashboard's history: fed by the invoke path's observer, sampled after each autoscaler tick.
   const history = new StatsHistory({
@@ -238,6 +241,7 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
   const pool = new Pool({
     budget,
     stemCells,
+    standbys,
     sandbox,
     clock,
     log,
@@ -274,6 +278,7 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     log,
     functionsDir: paths.functions,
     plans,
+    standbys,
     onPurged: (name) => onPurged(name),
     scaling: {
       observe: (key, spec, ready, lastInvokedAt) => autoscaler.observe(key, spec, ready, lastInvokedAt),
@@ -333,6 +338,7 @@ function wire(options: RuntimeOptions & { log: Logger; clock: Clock }, { store, 
     pool,
     plans,
     stemCells,
+    standbys,
     autoscaler,
     queue,
     invoker,

@@ -4,6 +4,7 @@ import type { Sandbox } from '../sandbox/sandbox.js';
 import type { FrameBudget } from './frame-budget.js';
 import type { Replica } from './replica.js';
 import type { StemCells } from './stem-cells.js';
+import type { Standbys } from './standbys.js';
 
 /** What the pool needs of the secret store: a function's secrets written as files. */
 export interface SecretFiles {
@@ -22,6 +23,8 @@ export interface ReplicaSetting {
   startTimeoutMs: number;
   /** Generic warm containers a start for waiting requests may specialise instead of starting one. */
   stemCells?: StemCells;
+  /** Created, unstarted containers of functions: a labelled start takes its function's when it fits. */
+  standbys?: Standbys;
   /** Where what a replica's function prints outside invocations goes. */
   onOutput?: (functionName: string, containerId: string, stream: 'stdout' | 'stderr', text: string) => void;
   /**

@@ -4,6 +4,8 @@ import { ContainerDied, FunctionLoadFailed, SandboxUnavailable } from '../suppor
 import type { ExitReason } from '../sandbox/sandbox.js';
 import type { FunctionRecord } from '../state/records.js';
 import { afterFirstRelease, entryOf, functionEnv, isGone, newReplica, type Replica } from './replica.js';
+import { labelledSpec } from './labelled-spec.js';
+import type { Standby } from './standbys.js';
 import { listenForReplica, listenIn, makeSecretsFolder, makeSocketFolder, removeReplicaFolders } from './replica-socket.js';
 import type { ReplicaLifecycleOptions } from './replica-setting.js';
 import type { WorkerClient } from './worker-client.js';
@@ -98,9 +100,11 @@ export class ReplicaLifecycle {
 
   /** Starts one labelled container of `fn` and resolves when its worker has said hello. */
   async startLabelled(fn: FunctionRecord): Promise<Replica> {
-    const replica = this.#new(fn, randomBytes(5).toString('hex'));
+    // The function's standby, when it was made for this record: its container is created already.
+    const standby = this.#o.standbys?.take(fn) ?? null;
+    const replica = this.#new(fn, standby?.key ?? randomBytes(5).toString('hex'));
     try {
-      await this.#bootLabelled(replica, fn);
+      await this.#bootLabelled(replica, fn, standby);
       this.#startFailures.delete(fn.name);
       return replica;
     } catch (err) {
@@ -236,13 +240,20 @@ export class ReplicaLifecycle {
     await this.#o.secrets.writeInto(fn.spec.secrets, dir);
   }
 
-  async #bootLabelled(replica: Replica, fn: FunctionRecord): Promise<void> {
+  /**
+   * Starts a labelled container: `standby`'s, or one created now. A standby whose create
+   * failed is replaced by a create under its key (its folders are the replica's already).
+   */
+  async #bootLabelled(replica: Replica, fn: FunctionRecord, standby: Standby | null): Promise<void> {
     const started = this.#o.clock.now();
+    const standbyId = standby ? await standby.created.catch(() => null) : null;
+    if (standbyId !== null) replica.containerId = standbyId;
+    if (isGone(replica)) throw new RetiredDuringStart();
     const secretMountsDir = this.#o.secretMountsDir;
-    const [socketDir, secretsDir] = await Promise.all([
-      makeSocketFolder(this.#o.socketsDir, replica.key),
-      secretMountsDir === undefined ? null : makeSecretsFolder(secretMountsDir, replica.key),
-    ]);
+    const [socketDir, secretsDir] =
+      standbyId !== null
+        ? [standby!.socketDir, standby!.secretsDir]
+        : await Promise.all([makeSocketFolder(this.#o.socketsDir, replica.key), secretMountsDir === undefined ? null : makeSecretsFolder(secretMountsDir, replica.key)]);
     if (isGone(replica)) throw new RetiredDuringStart();
     // Listening and the secrets go on while the engine creates the container (~1-2 ms of a
     // cold start): its worker connects, and its function reads them, only once it starts.
@@ -255,24 +266,13 @@ export class ReplicaLifecycle {
     // Handled at once: it may fail while the engine still creates, before the sandbox awaits it.
     const settled = ready.catch(() => undefined);
     try {
-      replica.containerId = await this.#o.sandbox.start(
-        {
-          replicaKey: replica.key,
-          functionName: fn.name,
-          generation: fn.generation,
-          digest: fn.codeDigest,
-          template: replica.template,
-          codeDir: join(this.#o.functionsDir, fn.name, fn.codeDigest),
-          workerDir: this.#o.workerDir,
-          socketDir,
-          ...(secretsDir === null ? {} : { secretsDir }),
-          memoryMb: fn.spec.memoryMb,
-          cpus: fn.spec.cpus,
-          env: functionEnv(fn),
-          ...entryOf(fn),
-        },
-        ready,
-      );
+      if (standbyId === null) {
+        const folders = { functionsDir: this.#o.functionsDir, workerDir: this.#o.workerDir, socketDir, secretsDir };
+        replica.containerId = await this.#o.sandbox.start(labelledSpec(fn, replica.key, folders), ready);
+      } else {
+        await ready;
+        await this.#o.sandbox.startCreated(standbyId);
+      }
     } finally {
       // A create that failed before its start: the listener, if made, is the replica's to close.
       await settled;
@@ -289,11 +289,14 @@ export class ReplicaLifecycle {
     // The boost lasts through the first invocation (the cold start waiting for this
     // container): the engine's update (dockerd, containerd and a runc exec, ~20-40 ms of CPU
     // here) would otherwise compete with it for the cores and lower its quota midway.
+    // The reconcile that follows makes the function's next standby (it makes none while a
+    // start of the function waits for its first answer: the engine's create would compete).
     afterFirstRelease(replica, this.#o.clock, SETTLE_WITHIN_MS, () => {
       if (!isGone(replica)) this.#settle(replica, fn.spec.cpus);
+      if (this.#o.standbys) this.#o.onChange(fn.name);
     });
     this.#o.log.info(
-      `started ${fn.name} replica ${replica.key} (generation ${fn.generation}) in ${this.#o.clock.now() - started} ms` +
+      `started ${fn.name} replica ${replica.key} (generation ${fn.generation}${standbyId === null ? '' : ', its standby container'}) in ${this.#o.clock.now() - started} ms` +
         (client.loadError ? `; function failed to load: ${client.loadError}` : ''),
     );
   }

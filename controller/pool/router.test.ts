@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FunctionSpec } from '../../schemas/index.js';
+import type { FunctionSpec } from '../../schemas/index.js';
+import { functionRecord } from '../state/testing/function-record.js';
 import { FakeClock, systemClock, type Clock } from '../support/clock.js';
 import { FunctionLoadFailed, NoCapacity, SandboxUnavailable } from '../support/errors.js';
 import { silentLogger } from '../support/logger.js';
@@ -29,22 +30,7 @@ let sandbox: FakeSandbox;
 let pool: Pool;
 let changes: string[];
 
-function record(spec: Partial<FunctionSpec>, name = 'hello', codeDigest = 'd1'): FunctionRecord {
-  return {
-    name,
-    spec: FunctionSpec.parse(spec),
-    codeDigest,
-    source: 'api',
-    manifestPath: null,
-    generation: 1,
-    revision: 1,
-    createdAt: 0,
-    updatedAt: 0,
-    lastInvokedAt: null,
-    invokeCount: 0,
-    deleting: false,
-  };
-}
+const record = (spec: Partial<FunctionSpec>, name = 'hello', codeDigest = 'd1'): FunctionRecord => functionRecord(spec, name, codeDigest);
 
 async function writeCode(fn: FunctionRecord, source = SLEEPY_HANDLER): Promise<void> {
   const codeDir = join(functionsDir, fn.name, fn.codeDigest);

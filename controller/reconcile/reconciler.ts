@@ -8,6 +8,7 @@ import { FunctionNotFound, GlambdarError, SandboxUnavailable, TerminalError } fr
 import type { Logger } from '../support/logger.js';
 import type { Replica } from '../pool/replica.js';
 import type { Pool } from '../pool/router.js';
+import type { Standbys } from '../pool/standbys.js';
 import type { TrafficPlans } from '../revisions/plans.js';
 import { adoptionRecord, type TrafficPlan } from '../revisions/traffic-plan.js';
 import type { ContainerInfo, Sandbox } from '../sandbox/sandbox.js';
@@ -27,6 +28,8 @@ export interface ReconcilerOptions {
   functionsDir: string;
   /** Each function's traffic plan: which revisions serve, and the records their replicas start from. */
   plans: TrafficPlans;
+  /** Each function's standby container (a created, unstarted one): made for the record most traffic starts from. */
+  standbys?: Standbys;
   /** Called when a deleted function is fully gone. */
   onPurged?: (name: string) => void;
   /** The autoscaler, told what each reconcile sees and asked how many replicas to keep. */
@@ -137,6 +140,7 @@ export class Reconciler {
       }
     });
     for (const r of orphans) this.#o.pool.drain(r);
+    this.#ensureStandby(name, groups);
 
     await this.#pruneCode(name);
 
@@ -202,6 +206,19 @@ export class Reconciler {
   }
 
   /**
+   * The function's next start (a cold start, a scale-up, a stem-born replica's replacement)
+   * takes its standby; it is made for the group most traffic goes to. Not while a start of the
+   * function waits for its first answer: the engine's create would compete with it (that
+   * start's first answer queues the reconcile that makes it).
+   */
+  #ensureStandby(name: string, groups: readonly ServingGroup[]): void {
+    const standbys = this.#o.standbys;
+    if (!standbys || groups.length === 0) return;
+    if (this.#o.pool.replicas(name).some((r) => r.state === 'starting' || r.onRelease !== null)) return;
+    standbys.ensure(groups.reduce((a, b) => (b.percent > a.percent ? b : a)).record);
+  }
+
+  /**
    * Each deploy adds a code version; the code of every kept revision (a rollback needs it) and
    * of every running container stays, older versions go (a function redeployed for months
    * would otherwise fill the disk). Stem-born containers run a copy of their own.
@@ -209,6 +226,8 @@ export class Reconciler {
   async #pruneCode(name: string): Promise<void> {
     const keep = new Set(this.#o.store.revisions(name).map((r) => r.codeDigest));
     for (const r of this.#o.pool.replicas(name)) if (!r.fromStem) keep.add(r.digest);
+    const standbyDigest = this.#o.standbys?.digestOf(name);
+    if (standbyDigest) keep.add(standbyDigest);
     await pruneCode(this.#o.functionsDir, name, keep, Date.now() - (this.#o.codeGraceMs ?? 10 * 60_000));
   }
 
@@ -260,7 +279,8 @@ export class Reconciler {
     const labelled = everything.filter((c) => !c.stem && c.functionName === fn.name);
     for (const c of labelled) {
       // A container the pool is removing is still listed as running until the engine is done.
-      if (known.has(c.replicaKey) || this.#o.pool.isRemoving(c.replicaKey)) continue;
+      // A standby is created and never started until a start takes it.
+      if (known.has(c.replicaKey) || this.#o.pool.isRemoving(c.replicaKey) || this.#o.standbys?.holds(c.replicaKey)) continue;
       const record = c.running ? adoptionRecord(plan, c) : undefined;
       if (record) {
         try {
@@ -300,6 +320,7 @@ export class Reconciler {
     // Containers whose removal began earlier (a stem-born one replaced just before, which no
     // label names) are gone too before the function is.
     await Promise.all(this.#o.pool.removalsOf(name));
+    await this.#o.standbys?.discard(name);
     for (const c of await this.#o.sandbox.list(name)) await this.#o.pool.removeStray(c.id, c.replicaKey);
     this.#o.pool.forgetIfEmpty(name);
     if (fn) {

@@ -45,11 +45,12 @@ export async function adoptRunning(parts: RuntimeParts): Promise<void> {
  * folders are made, and the folders are listed before the keys are read, so a start under
  * way never loses its folders.
  */
-export async function sweepFolders(parts: Pick<RuntimeParts, 'sandbox' | 'pool' | 'stemCells' | 'paths' | 'log'>): Promise<string[]> {
+export async function sweepFolders(parts: Pick<RuntimeParts, 'sandbox' | 'pool' | 'stemCells' | 'standbys' | 'paths' | 'log'>): Promise<string[]> {
   const containers = await parts.sandbox.list();
   const entries = await Promise.all([parts.paths.sockets, parts.paths.cells].map(async (dir) => ({ dir, names: await readdir(dir).catch(() => [] as string[]) })));
   const held = parts.pool.keys();
   for (const key of parts.stemCells.keys()) held.add(key);
+  for (const key of parts.standbys.keys()) held.add(key);
   for (const c of containers) held.add(c.replicaKey);
   const removed: string[] = [];
   for (const { dir, names } of entries) {

@@ -115,6 +115,14 @@ export interface Sandbox {
    */
   start(spec: ContainerSpec, ready?: Promise<unknown>): Promise<string>;
   /**
+   * Creates a hardened container without starting it; returns its id. A function's standby
+   * container (pool/standbys.ts) is made this way ahead of need, so the engine's create is not
+   * on a cold start's path; {@link Sandbox.startCreated} starts it.
+   */
+  create(spec: ContainerSpec): Promise<string>;
+  /** Starts a container {@link Sandbox.create} made; one that fails to start is removed. */
+  startCreated(containerId: string): Promise<void>;
+  /**
    * Lowers a started container's CPU limit to `cpus`. Containers start with at least
    * {@link BOOT_CPUS} so node boots in about half the time; call this once the worker answered.
    */

@@ -9,6 +9,8 @@ import {
   invoke,
   makeZip,
   info,
+  instanceContainers,
+  standbyContainers,
   useRuntimes,
   type TestRuntime,
 } from './harness.js';
@@ -164,6 +166,33 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     // Requests before the delete succeed; after it they get 404; none gets a server error.
     expect(results.filter((r) => r.status !== 200 && r.status !== 404)).toEqual([]);
     expect(await functionContainers(rt, 'doomed', ids)).toEqual([]);
+    // Its standby (created, never started) too.
+    expect(await instanceContainers(rt.instanceId, 'doomed')).toEqual([]);
+  });
+
+  it("creates each function's next container ahead, hardened as every container, and starts it at a cold start", async () => {
+    const rt = await runtime({ env: { stemCells: '0' } });
+    await deploy(rt.url, 'ahead.zip', await makeZip({ 'index.js': versioned('v1') }));
+    const [standby] = await eventually(async () => {
+      const found = await standbyContainers(rt, 'ahead');
+      return found.length === 1 ? found : undefined;
+    }, 10_000, 'a standby container');
+    const made = await docker.getContainer(standby!.Id).inspect();
+    expect(made.State.Status).toBe('created');
+    expect(made.HostConfig).toMatchObject({ NetworkMode: 'none', ReadonlyRootfs: true, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'] });
+
+    const res = await invoke(rt.url, 'ahead');
+    expect(await res.json()).toEqual({ version: 'v1' });
+    expect((await functionContainers(rt, 'ahead')).map((c) => c.Id)).toEqual([standby!.Id]);
+    // The next one is created after the answer.
+    const next = await eventually(async () => {
+      const found = await standbyContainers(rt, 'ahead');
+      return found.length === 1 && found[0]!.Id !== standby!.Id ? found[0] : undefined;
+    }, 10_000, 'the next standby container');
+    expect(next!.Labels['glambdar.generation']).toBe('1');
+
+    expect((await control(rt, '/del/ahead', { method: 'DELETE' })).status).toBe(200);
+    await eventually(async () => ((await instanceContainers(rt.instanceId, 'ahead')).length === 0 ? true : undefined), 10_000, 'no container left');
   });
 
   it('on stop finishes in-flight invocations, keeps their log records and leaves containers to adopt', async () => {

@@ -96,8 +96,9 @@ export async function instanceContainers(instanceId: string, functionName?: stri
 
 /**
  * The containers serving a function: those labelled with it, and those `GET /info` names
- * (a container specialised from a stem cell keeps its generic labels). `alsoIds` adds ids seen
- * earlier, so a test can check that they are gone after a delete or a rollout.
+ * (a container specialised from a stem cell keeps its generic labels), started ones only (a
+ * function's standby is created and serves nothing until a start takes it: {@link standbyContainers}).
+ * `alsoIds` adds ids seen earlier, so a test can check that they are gone after a delete or a rollout.
  */
 export async function functionContainers(rt: { url: string; instanceId: string }, name: string, alsoIds: string[] = []): Promise<Docker.ContainerInfo[]> {
   const res = await control(rt, `/info/${name}`);
@@ -107,7 +108,12 @@ export async function functionContainers(rt: { url: string; instanceId: string }
     for (const c of info.status.containers) if (c.id) ids.add(c.id);
   }
   const all = await instanceContainers(rt.instanceId);
-  return all.filter((c) => c.Labels[LABELS.function] === name || ids.has(c.Id));
+  return all.filter((c) => c.State !== 'created' && (c.Labels[LABELS.function] === name || ids.has(c.Id)));
+}
+
+/** A function's standby: its container created ahead of its next start, never started yet. */
+export async function standbyContainers(rt: { instanceId: string }, name: string): Promise<Docker.ContainerInfo[]> {
+  return (await instanceContainers(rt.instanceId, name)).filter((c) => c.State === 'created');
 }
 
 export async function removeInstanceContainers(instanceId: string): Promise<void> {

@@ -233,9 +233,13 @@ describe.runIf(integrationEnabled)("isolation against the function's own code, o
     const began = Date.now();
     const res = await invoke(rt.url, 'spinner');
     expect(res.status).toBe(500);
+    // The stem cell's load timed out; a labelled start the reconciler began meanwhile (on a
+    // busy machine) may be the one the caller hears about: both name the start timeout.
     expect(await res.json()).toEqual({
       code: 'FUNCTION_LOAD_FAILED',
-      error: 'the function did not finish loading within 3000 ms (does it block at load, e.g. in an endless loop?)',
+      error: expect.stringMatching(
+        /^the function did not finish loading within 3000 ms \(does it block at load, e\.g\. in an endless loop\?\)$|^the function container did not connect within 3000 ms: node did not boot, or the function blocks at load/,
+      ),
     });
     // The stem cell it spun in is gone within the start timeout (and a little for the engine).
     await eventually(async () => {

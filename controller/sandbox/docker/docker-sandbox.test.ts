@@ -4,13 +4,14 @@ import { DockerSandbox } from './docker-sandbox.js';
 import type { ContainerSpec } from '../sandbox.js';
 import { silentLogger } from '../../support/logger.js';
 
-/** An engine that records the order of calls, with a container whose start the test observes. */
-function fakeEngine(): { docker: Docker; calls: string[] } {
+/** An engine that records the order of calls, with a container whose start the test observes (and may fail). */
+function fakeEngine(failStart = false): { docker: Docker; calls: string[] } {
   const calls: string[] = [];
   const container = {
     id: 'c1',
     start: async () => {
       calls.push('start');
+      if (failStart) throw new Error('no such device');
     },
     remove: async () => {
       calls.push('remove');
@@ -23,6 +24,7 @@ function fakeEngine(): { docker: Docker; calls: string[] } {
       calls.push('create');
       return container;
     },
+    getContainer: (id: string) => (id === container.id ? container : undefined),
   };
   return { docker: docker as unknown as Docker, calls };
 }
@@ -72,5 +74,24 @@ describe('DockerSandbox.start', () => {
     ready.reject(new Error('the socket folder is gone'));
     await expect(started).rejects.toThrow('the socket folder is gone');
     expect(calls).toEqual(['create', 'remove']);
+  });
+});
+
+describe('DockerSandbox.create and startCreated (a standby container)', () => {
+  it('creates without starting; the start comes when asked', async () => {
+    const { docker, calls } = fakeEngine();
+    const sandbox = new DockerSandbox({ instanceId: 'i', image: 'img', log: silentLogger, docker });
+    await expect(sandbox.create(spec)).resolves.toBe('c1');
+    expect(calls).toEqual(['create']);
+    await sandbox.startCreated('c1');
+    expect(calls).toEqual(['create', 'start']);
+  });
+
+  it('removes a created container that fails to start, and says the engine refused', async () => {
+    const { docker, calls } = fakeEngine(true);
+    const sandbox = new DockerSandbox({ instanceId: 'i', image: 'img', log: silentLogger, docker });
+    await sandbox.create(spec);
+    await expect(sandbox.startCreated('c1')).rejects.toThrow('refused to start a container');
+    expect(calls).toEqual(['create', 'start', 'remove']);
   });
 });

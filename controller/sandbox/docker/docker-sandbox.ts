@@ -98,6 +98,18 @@ export class DockerSandbox implements Sandbox {
   }
 
   async start(spec: ContainerSpec, ready?: Promise<unknown>): Promise<string> {
+    const id = await this.create(spec);
+    try {
+      await ready;
+    } catch (err) {
+      await this.remove(id).catch(() => undefined);
+      throw err;
+    }
+    await this.startCreated(id);
+    return id;
+  }
+
+  async create(spec: ContainerSpec): Promise<string> {
     await this.prepare();
     let container: Docker.Container;
     try {
@@ -157,19 +169,17 @@ export class DockerSandbox implements Sandbox {
     } catch (err) {
       throw unavailable('create a container', err);
     }
-    try {
-      await ready;
-    } catch (err) {
-      await container.remove({ force: true }).catch(() => undefined);
-      throw err;
-    }
+    return container.id;
+  }
+
+  async startCreated(containerId: string): Promise<void> {
+    const container = this.#docker.getContainer(containerId);
     try {
       await container.start();
     } catch (err) {
       await container.remove({ force: true }).catch(() => undefined);
       throw unavailable('start a container', err);
     }
-    return container.id;
   }
 
   async settle(containerId: string, cpus: number): Promise<void> {

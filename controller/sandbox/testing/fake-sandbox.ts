@@ -1,5 +1,5 @@
 /**
- * An in-memory Sandbox for controller tests. `start` runs the real worker in this process,
+ * An in-memory Sandbox for controller tests. A start runs the real worker in this process,
  * connecting to `<socketDir>/runtime.sock`, with the container's code folder as its function
  * folder, so the pool talks to it exactly as it talks to a container.
  */
@@ -60,9 +60,15 @@ export class FakeSandbox implements Sandbox {
   readonly settled: Array<{ id: string; cpus: number }> = [];
   /** When set, `settle` throws what it returns (if anything). */
   failSettle: ((id: string) => Error | undefined) | null = null;
-  /** When set, `start` waits for what it returns before it creates the container (a slow engine). */
+  /** When set, `start` waits for what it returns before it creates the container (a slow engine); `startCreated` before it starts one. */
   startGate: ((spec: ContainerSpec) => Promise<void> | undefined) | null = null;
-  /** When set, `start` throws what it returns (if anything). */
+  /** Every spec `create` was called with (a standby container), in order; its start adds it to `startedSpecs`. */
+  readonly createdSpecs: ContainerSpec[] = [];
+  /** When set, `create` waits for what it returns before it creates the container. */
+  createGate: ((spec: ContainerSpec) => Promise<void> | undefined) | null = null;
+  /** When set, `create` throws what it returns (if anything). */
+  failCreate: ((spec: ContainerSpec) => Error | undefined) | null = null;
+  /** When set, `start` and `startCreated` throw what it returns (if anything). */
   failStart: ((spec: ContainerSpec) => Error | undefined) | null = null;
   /** When set, a removal waits for the promise it returns before it begins. */
   removeGate: ((containerId: string) => Promise<void> | undefined) | null = null;
@@ -92,16 +98,39 @@ export class FakeSandbox implements Sandbox {
     const failure = this.failStart?.(spec);
     if (failure) throw failure;
     await ready;
+    const id = this.#add(spec);
+    this.#run(id, spec);
+    return id;
+  }
+
+  async create(spec: ContainerSpec): Promise<string> {
+    if (this.down) throw new SandboxUnavailable('Docker engine is not reachable or refused to create a container');
+    this.createdSpecs.push(spec);
+    await this.createGate?.(spec);
+    const failure = this.failCreate?.(spec);
+    if (failure) throw failure;
+    return this.#add(spec);
+  }
+
+  async startCreated(containerId: string): Promise<void> {
+    if (this.down) throw new SandboxUnavailable('Docker engine is not reachable or refused to start a container');
+    const container = this.containers.get(containerId);
+    if (!container?.spec || container.info.running || container.info.exited) throw new SandboxUnavailable(`Docker engine refused to start a container: no created container ${containerId}`);
+    const spec = container.spec;
+    this.startedSpecs.push(spec);
+    // A start's gate and failure apply as to `start`; a container that fails to start is removed, as Docker's adapter does.
+    await this.startGate?.(spec);
+    const failure = this.failStart?.(spec);
+    if (failure) {
+      this.containers.delete(containerId);
+      throw failure;
+    }
+    this.#run(containerId, spec);
+  }
+
+  /** Registers a created, not yet running container. */
+  #add(spec: ContainerSpec): string {
     const id = `fake-${String(this.#nextId++).padStart(4, '0')}-${spec.replicaKey}`;
-    const worker = new FakeProcess(startWorker({
-      socketPath: join(spec.socketDir, RUNTIME_SOCKET_NAME),
-      fnDir: spec.codeDir,
-      maxLogBytes: 262_144,
-      drainTimeoutMs: this.#drainTimeoutMs,
-      stem: spec.stem === true,
-      interface: spec.interface ?? null,
-      handler: spec.handler ?? null,
-    }));
     this.containers.set(id, {
       info: {
         id,
@@ -111,15 +140,32 @@ export class FakeSandbox implements Sandbox {
         digest: spec.digest,
         template: spec.template,
         stem: spec.stem === true,
-        running: true,
+        running: false,
         exited: false,
       },
       spec,
-      worker,
+      worker: null,
     });
+    return id;
+  }
+
+  /** Runs a created container's worker. */
+  #run(id: string, spec: ContainerSpec): void {
+    const container = this.containers.get(id)!;
+    container.worker = new FakeProcess(
+      startWorker({
+        socketPath: join(spec.socketDir, RUNTIME_SOCKET_NAME),
+        fnDir: spec.codeDir,
+        maxLogBytes: 262_144,
+        drainTimeoutMs: this.#drainTimeoutMs,
+        stem: spec.stem === true,
+        interface: spec.interface ?? null,
+        handler: spec.handler ?? null,
+      }),
+    );
+    container.info.running = true;
     this.events.push(`start ${id}`);
     this.#emit({ action: 'start', containerId: id, functionName: spec.functionName });
-    return id;
   }
 
   async settle(containerId: string, cpus: number): Promise<void> {

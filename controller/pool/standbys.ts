@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Logger } from '../support/logger.js';
+import { withCauses } from '../support/errors.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import type { FunctionRecord } from '../state/records.js';
+import { labelledSpec } from './labelled-spec.js';
+import { templateOf } from './replica.js';
+import { makeSecretsFolder, makeSocketFolder, removeReplicaFolders, socketDirOf } from './replica-socket.js';
+
+/** A function's container, created by the engine and not started: its next start skips the create. */
+export interface Standby {
+  readonly key: string;
+  readonly functionName: string;
+  /** The record it was made for: a start of another template or revision cannot use it. */
+  readonly template: string;
+  readonly generation: number;
+  readonly digest: string;
+  readonly socketDir: string;
+  readonly secretsDir: string | null;
+  /** Its container's id once created; rejects when the engine could not create it. */
+  readonly created: Promise<string>;
+}
+
+/** Where standbys come from. */
+export interface StandbyOptions {
+  sandbox: Sandbox;
+  log: Logger;
+  functionsDir: string;
+  socketsDir: string;
+  workerDir: string;
+  /** Where each container's own secrets folder is made; without it standbys have no secrets mount. */
+  secretMountsDir?: string;
+}
+
+/**
+ * One created, unstarted container per function (Kubernetes has no such thing; it is what
+ * keeps a function's start at the engine's `start`). The engine's create is 11-20 ms of a cold
+ * start that does not go through a stem cell (docs/design.md): made ahead, at a deploy and
+ * after each start that used the previous one, it is off the path. A created container runs
+ * nothing and holds no memory or CPU; its secrets are written when it is taken, not before,
+ * so a rotated value is never stale. The reconciler says which record each function's standby
+ * is for (`ensure`); a start takes it when the record matches (`take`).
+ */
+export class Standbys {
+  #o: StandbyOptions;
+  #byFunction = new Map<string, Standby>();
+  /** Keys of standbys not taken whose folders or container may exist: made, or being removed. */
+  #held = new Set<string>();
+  #removals = new Set<Promise<void>>();
+  #stopped = false;
+
+  constructor(options: StandbyOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * Makes sure `fn`'s standby is for this record, replacing one made for another in the
+   * background. Returns at once; a create that fails is logged, and the next call tries again.
+   */
+  ensure(fn: FunctionRecord): void {
+    if (this.#stopped) return;
+    const current = this.#byFunction.get(fn.name);
+    if (current && fits(current, fn)) return;
+    if (current) this.#discard(current);
+    const key = randomBytes(5).toString('hex');
+    this.#held.add(key);
+    const { socketsDir, secretMountsDir } = this.#o;
+    const secretsDir = secretMountsDir === undefined ? null : join(secretMountsDir, key);
+    const created = (async () => {
+      const [socketDir] = await Promise.all([makeSocketFolder(socketsDir, key), secretMountsDir === undefined ? null : makeSecretsFolder(secretMountsDir, key)]);
+      return this.#o.sandbox.create(labelledSpec(fn, key, { functionsDir: this.#o.functionsDir, workerDir: this.#o.workerDir, socketDir, secretsDir }));
+    })();
+    const standby: Standby = {
+      key,
+      functionName: fn.name,
+      template: templateOf(fn),
+      generation: fn.generation,
+      digest: fn.codeDigest,
+      socketDir: socketDirOf(socketsDir, key),
+      secretsDir,
+      created,
+    };
+    this.#byFunction.set(fn.name, standby);
+    created.catch((err: unknown) => {
+      // Taken meanwhile: the start that took it falls back to a create of its own.
+      if (!this.#held.has(key)) return;
+      this.#o.log.warn(`could not create the standby container of ${fn.name}: ${withCauses(err)}`);
+      if (this.#byFunction.get(fn.name) === standby) this.#discard(standby);
+    });
+  }
+
+  /**
+   * Hands `fn`'s standby to a start, when it was made for this record (its create may still be
+   * under way: awaiting it is sooner than a create of its own). The taker owns its container
+   * and folders from then on.
+   */
+  take(fn: FunctionRecord): Standby | null {
+    const standby = this.#byFunction.get(fn.name);
+    if (!standby || !fits(standby, fn)) return null;
+    this.#byFunction.delete(fn.name);
+    this.#held.delete(standby.key);
+    return standby;
+  }
+
+  /** The code version `functionName`'s standby mounts (kept on disk while it exists). */
+  digestOf(functionName: string): string | null {
+    return this.#byFunction.get(functionName)?.digest ?? null;
+  }
+
+  /** True while this replica key is a standby's (not a stray container to remove). */
+  holds(replicaKey: string): boolean {
+    return this.#held.has(replicaKey);
+  }
+
+  /** Keys whose folders are a standby's. */
+  keys(): Set<string> {
+    return new Set(this.#held);
+  }
+
+  /** Removes `functionName`'s standby (its function is deleted); resolves once it is gone. */
+  async discard(functionName: string): Promise<void> {
+    const standby = this.#byFunction.get(functionName);
+    if (standby) this.#discard(standby);
+    await Promise.all(this.#removals);
+  }
+
+  /** Removes every standby and makes no more (the runtime stops: they are cheap to make again). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const standby of [...this.#byFunction.values()]) this.#discard(standby);
+    await Promise.all(this.#removals);
+  }
+
+  #discard(standby: Standby): void {
+    if (this.#byFunction.get(standby.functionName) === standby) this.#byFunction.delete(standby.functionName);
+    const removal = (async () => {
+      const id = await standby.created.catch(() => null);
+      if (id !== null) {
+        await this.#o.sandbox.remove(id).catch((err: unknown) => {
+          // Left to the reconciler, which removes a labelled container no replica stands for.
+          this.#o.log.warn(`could not remove the standby container of ${standby.functionName}: ${withCauses(err)}`);
+        });
+      }
+      await removeReplicaFolders(this.#o.socketsDir, null, standby.key, this.#o.secretMountsDir);
+    })().finally(() => {
+      this.#held.delete(standby.key);
+      this.#removals.delete(removal);
+    });
+    this.#removals.add(removal);
+  }
+}
+
+/** A standby serves a start of the same template and revision (a lambda's version is in its environment). */
+function fits(standby: Standby, fn: FunctionRecord): boolean {
+  return standby.template === templateOf(fn) && standby.generation === fn.generation;
+}
