@@ -69,7 +69,8 @@ describe('Runtime restart', () => {
     await first.deploy({ name: 'recent', code: { kind: 'folder', path: join(dir, 'code') }, patch: {} });
     expect((await invoke(first, 'recent')).coldStart).toBe(true);
     await stopRuntime(first);
-    expect(sandbox.containers.size).toBe(1);
+    // Its container stays (and a standby, created for the next start, if one was made by then).
+    expect([...sandbox.containers.values()].filter((c) => c.info.running)).toHaveLength(1);
 
     const second = await startRuntime();
     // Every reconcile the start queued has run: a retired container would be gone by now.
@@ -261,6 +262,24 @@ describe('Runtime: standby containers', () => {
     expect(sandbox.containers.size).toBe(0);
     expect(await readdir(p(runtime).paths.sockets)).toEqual([]);
     expect(await readdir(p(runtime).paths.secretMounts)).toEqual([]);
+  });
+
+  it('a restart adopts the standby the stopped run left, and removes one of a revision no longer served', async () => {
+    const first = await startRuntime(0);
+    await first.deploy({ name: 'left', code: { kind: 'folder', path: join(dir, 'code') }, patch: {} });
+    await vi.waitFor(() => expect(standbysOf('left')).toHaveLength(1), { timeout: 2_000, interval: 5 });
+    const kept = standbysOf('left')[0]!.info;
+    const stale = sandbox.addForeign({ ...kept, id: 'of-an-old-revision', replicaKey: 'ab12cd34ef', generation: 7, template: 'old' });
+    await stopRuntime(first);
+
+    const second = await startRuntime(0);
+    await p(second).queue.idle();
+    expect(standbysOf('left').map((c) => c.info.id)).toEqual([kept.id]);
+    expect(sandbox.removed).toEqual([stale]);
+    expect(p(second).standbys.holds(kept.replicaKey)).toBe(true);
+    // The cold start starts it: its folders are there again.
+    expect((await invoke(second, 'left')).coldStart).toBe(true);
+    expect(p(second).pool.replicas('left').map((r) => r.containerId)).toEqual([kept.id]);
   });
 
   it('removes a standby a killed runtime left, and keeps its own through every reconcile', async () => {

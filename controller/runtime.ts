@@ -343,8 +343,8 @@ export class Runtime {
     await this.#p.events.stop();
     await this.#p.queue.shutdown();
     this.#p.pool.detachAll();
-    // Generic stem cells are worth nothing to the next start; specialised ones stay to be
-    // adopted. Standbys are made again by the next run's reconciles.
+    // Generic stem cells are worth nothing to the next start; specialised ones and standbys
+    // stay to be adopted.
     await Promise.all([this.#p.stemCells.stop(), this.#p.standbys.stop()]);
     await this.#p.invocations.close();
     this.#p.drops.close();

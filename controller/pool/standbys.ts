@@ -40,7 +40,8 @@ export interface StandbyOptions {
  * after each start that used the previous one, it is off the path. A created container runs
  * nothing and holds no memory or CPU; its secrets are written when it is taken, not before,
  * so a rotated value is never stale. The reconciler says which record each function's standby
- * is for (`ensure`); a start takes it when the record matches (`take`).
+ * is for (`ensure`); a start takes it when the record matches (`take`); a restart adopts what
+ * the previous run left (`adopt`).
  */
 export class Standbys {
   #o: StandbyOptions;
@@ -91,6 +92,29 @@ export class Standbys {
   }
 
   /**
+   * Takes over a standby a previous run left (a created container labelled for `fn`'s record):
+   * its folders are made again if a sweep took them. One already there for `fn` wins; the
+   * other is removed.
+   */
+  adopt(fn: FunctionRecord, containerId: string, key: string): void {
+    const { socketsDir, secretMountsDir } = this.#o;
+    const secretsDir = secretMountsDir === undefined ? null : join(secretMountsDir, key);
+    const created = Promise.all([makeSocketFolder(socketsDir, key), secretsDir === null ? null : makeSecretsFolder(secretMountsDir!, key)]).then(() => containerId);
+    this.#held.add(key);
+    const standby: Standby = { key, functionName: fn.name, template: templateOf(fn), generation: fn.generation, digest: fn.codeDigest, socketDir: socketDirOf(socketsDir, key), secretsDir, created };
+    if (this.#stopped || this.#byFunction.has(fn.name)) {
+      this.#discard(standby);
+      return;
+    }
+    this.#byFunction.set(fn.name, standby);
+    created.catch((err: unknown) => {
+      if (!this.#held.has(key)) return;
+      this.#o.log.warn(`could not take over the standby container of ${fn.name}: ${withCauses(err)}`);
+      if (this.#byFunction.get(fn.name) === standby) this.#discard(standby);
+    });
+  }
+
+  /**
    * Hands `fn`'s standby to a start, when it was made for this record (its create may still be
    * under way: awaiting it is sooner than a create of its own). The taker owns its container
    * and folders from then on.
@@ -125,11 +149,13 @@ export class Standbys {
     await Promise.all(this.#removals);
   }
 
-  /** Removes every standby and makes no more (the runtime stops: they are cheap to make again). */
+  /**
+   * Makes no more, and waits for the creates and removals under way. The standbys stay, as
+   * every container of a stopped runtime does: the next start adopts them (or removes them).
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const standby of [...this.#byFunction.values()]) this.#discard(standby);
-    await Promise.all(this.#removals);
+    await Promise.all([...[...this.#byFunction.values()].map((s) => s.created.catch(() => undefined)), ...this.#removals]);
   }
 
   #discard(standby: Standby): void {

@@ -10,11 +10,12 @@ import type { RuntimeParts } from '../wiring.js';
  * Takes over the containers a previous run left: only labels set at create time say whose a
  * container is, and every revision with traffic or a tag keeps its own. A stem cell names no
  * function (a specialised one was about to be replaced by a labelled container): it goes, with
- * its folders. Adoption is idempotent (`Pool.adopt`). Secrets folders no adopted container
+ * its folders. A function's standby (created, never started) stays its standby while its
+ * record still serves. Adoption is idempotent (`Pool.adopt`). Secrets folders no adopted container
  * mounts go too: no value outlives its containers.
  */
 export async function adoptRunning(parts: RuntimeParts): Promise<void> {
-  const { sandbox, store, pool, plans, log } = parts;
+  const { sandbox, store, pool, plans, standbys, log } = parts;
   let containers;
   try {
     containers = await sandbox.list();
@@ -26,6 +27,11 @@ export async function adoptRunning(parts: RuntimeParts): Promise<void> {
     containers.map(async (c) => {
       const fn = c.stem ? undefined : store.get(c.functionName);
       const record = fn && !fn.deleting ? adoptionRecord(plans.plan(fn), c) : undefined;
+      // A standby (created, never started) of a record the function still serves stays its standby.
+      if (record && !c.running && !c.exited && record.generation === c.generation) {
+        standbys.adopt(record, c.id, c.replicaKey);
+        return;
+      }
       if (!c.running || !record) {
         if (c.stem) await pool.removeStray(c.id, c.replicaKey).catch(() => undefined);
         return;
@@ -36,6 +42,7 @@ export async function adoptRunning(parts: RuntimeParts): Promise<void> {
   );
   const kept = new Set<string>();
   for (const fn of store.list()) for (const r of pool.replicas(fn.name)) kept.add(r.key);
+  for (const key of standbys.keys()) kept.add(key);
   await removeSecretFoldersExcept(parts.paths.secretMounts, kept).catch((err: unknown) => log.warn(`cannot sweep old secrets folders: ${withCauses(err)}`));
 }
 

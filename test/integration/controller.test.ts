@@ -172,7 +172,7 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
 
   it("creates each function's next container ahead, hardened as every container, and starts it at a cold start", async () => {
     const rt = await runtime({ env: { stemCells: '0' } });
-    await deploy(rt.url, 'ahead.zip', await makeZip({ 'index.js': versioned('v1') }));
+    await deploy(rt.url, 'ahead.zip', await makeZip({ 'index.js': versioned('v1') }), { idleTimeoutMs: '1000' });
     const [standby] = await eventually(async () => {
       const found = await standbyContainers(rt, 'ahead');
       return found.length === 1 ? found : undefined;
@@ -191,8 +191,16 @@ describe.runIf(integrationEnabled)('the controller on a real Docker engine', () 
     }, 10_000, 'the next standby container');
     expect(next!.Labels['glambdar.generation']).toBe('1');
 
-    expect((await control(rt, '/del/ahead', { method: 'DELETE' })).status).toBe(200);
-    await eventually(async () => ((await instanceContainers(rt.instanceId, 'ahead')).length === 0 ? true : undefined), 10_000, 'no container left');
+    // A restart adopts it: scaled to zero, the function's next cold start starts that container.
+    await rt.stop();
+    const again = await runtime({ dir: rt.dir, env: { stemCells: '0' } });
+    await eventually(async () => ((await functionContainers(again, 'ahead')).length === 0 ? true : undefined), 20_000, 'scaled to zero');
+    expect((await standbyContainers(again, 'ahead')).map((c) => c.Id)).toEqual([next!.Id]);
+    expect(await (await invoke(again.url, 'ahead')).json()).toEqual({ version: 'v1' });
+    expect((await functionContainers(again, 'ahead')).map((c) => c.Id)).toEqual([next!.Id]);
+
+    expect((await control(again, '/del/ahead', { method: 'DELETE' })).status).toBe(200);
+    await eventually(async () => ((await instanceContainers(again.instanceId, 'ahead')).length === 0 ? true : undefined), 10_000, 'no container left');
   });
 
   it('on stop finishes in-flight invocations, keeps their log records and leaves containers to adopt', async () => {
