@@ -111,6 +111,11 @@ export async function functionContainers(rt: { url: string; instanceId: string }
   return all.filter((c) => c.State !== 'created' && (c.Labels[LABELS.function] === name || ids.has(c.Id)));
 }
 
+/** A function's labelled containers that were started (its standby aside). */
+export async function startedContainers(rt: { instanceId: string }, name: string): Promise<Docker.ContainerInfo[]> {
+  return (await instanceContainers(rt.instanceId, name)).filter((c) => c.State !== 'created');
+}
+
 /** A function's standby: its container created ahead of its next start, never started yet. */
 export async function standbyContainers(rt: { instanceId: string }, name: string): Promise<Docker.ContainerInfo[]> {
   return (await instanceContainers(rt.instanceId, name)).filter((c) => c.State === 'created');

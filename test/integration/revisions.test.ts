@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { LABELS } from '../../controller/sandbox/sandbox.js';
-import { control, deploy, eventually, functionContainers, info, instanceContainers, integrationEnabled, join, makeZip, useRuntimes, type TestRuntime } from './harness.js';
+import { control, deploy, eventually, functionContainers, info, instanceContainers, integrationEnabled, join, makeZip, startedContainers, useRuntimes, type TestRuntime } from './harness.js';
 
 /** Answers its version; `ms` of sleep first (the container's event loop stays free meanwhile). */
 const versioned = (version: string, ms = 0) =>
@@ -222,8 +222,9 @@ describe.runIf(integrationEnabled)('revisions on a real Docker engine', () => {
     expect(set.status).toBe(200);
     await eventually(
       async () => {
-        // Exactly one container per revision, both running (a scaled-down one fully gone).
-        const labelled = await instanceContainers(first.instanceId, 'durable');
+        // Exactly one container per revision, both running (a scaled-down one fully gone); the
+        // function's standby (created, never started) aside.
+        const labelled = await startedContainers(first, 'durable');
         const generations = labelled.map((c) => c.Labels[LABELS.generation]).sort();
         const running = labelled.every((c) => c.State === 'running');
         return running && generations.join(',') === '1,2' && (await info(first, 'durable')).status.containers.length === 2 ? true : undefined;
@@ -232,7 +233,7 @@ describe.runIf(integrationEnabled)('revisions on a real Docker engine', () => {
       'one labelled container per revision',
     );
     const before = await revisions(first, 'durable');
-    const ids = (await instanceContainers(first.instanceId, 'durable')).map((c) => c.Id).sort();
+    const ids = (await startedContainers(first, 'durable')).map((c) => c.Id).sort();
     await first.stop();
 
     const second = await start({ dir: first.dir });
@@ -242,6 +243,6 @@ describe.runIf(integrationEnabled)('revisions on a real Docker engine', () => {
     expect(after.map((r) => r.readyReplicas)).toEqual([1, 1]);
     expect(await call(second, 'durable@one')).toMatchObject({ status: 200, version: 'v1', revision: '1' });
     expect(await call(second, 'durable@two')).toMatchObject({ status: 200, version: 'v2', revision: '2' });
-    expect((await instanceContainers(second.instanceId, 'durable')).map((c) => c.Id).sort()).toEqual(ids);
+    expect((await startedContainers(second, 'durable')).map((c) => c.Id).sort()).toEqual(ids);
   });
 });
