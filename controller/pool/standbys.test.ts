@@ -60,6 +60,17 @@ async function standbyId(): Promise<string> {
   return [...sandbox.containers.values()].find((c) => !c.info.running)!.info.id;
 }
 
+/** The pool, a function with its code, and its standby, whose create the engine holds until `finish` (made, or failed with `failure`). */
+async function heldStandby(): Promise<{ fn: FunctionRecord; finish: (failure?: Error) => void }> {
+  makePool();
+  const fn = await withCode(functionRecord({}));
+  let finish!: (failure?: Error) => void;
+  sandbox.createGate = () => new Promise<void>((resolve, reject) => (finish = (failure) => (failure ? reject(failure) : resolve())));
+  standbys.ensure(fn);
+  await vi.waitFor(() => expect(sandbox.createdSpecs).toHaveLength(1), { timeout: 2_000, interval: 2 });
+  return { fn, finish };
+}
+
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'glb-standby-'));
   sandbox = new FakeSandbox();
@@ -175,14 +186,9 @@ describe('A labelled start with a standby', () => {
   });
 
   it('waits for a standby still being created rather than creating another', async () => {
-    makePool();
-    const fn = await withCode(functionRecord({}));
-    let release!: () => void;
-    sandbox.createGate = () => new Promise<void>((resolve) => (release = resolve));
-    standbys.ensure(fn);
-    await vi.waitFor(() => expect(sandbox.createdSpecs).toHaveLength(1), { timeout: 2_000, interval: 2 });
+    const { fn, finish } = await heldStandby();
     const started = pool.start(fn);
-    release();
+    finish();
     const replica = await started;
     expect(replica.state).toBe('ready');
     expect(sandbox.createdSpecs).toHaveLength(1);
@@ -190,14 +196,9 @@ describe('A labelled start with a standby', () => {
   });
 
   it('creates a container under the standby key when the standby could not be created', async () => {
-    makePool();
-    const fn = await withCode(functionRecord({}));
-    let fail!: () => void;
-    sandbox.createGate = () => new Promise<void>((_, reject) => (fail = () => reject(new SandboxUnavailable('Docker engine is not reachable or refused to create a container'))));
-    standbys.ensure(fn);
-    await vi.waitFor(() => expect(sandbox.createdSpecs).toHaveLength(1), { timeout: 2_000, interval: 2 });
+    const { fn, finish } = await heldStandby();
     const started = pool.start(fn);
-    fail();
+    finish(new SandboxUnavailable('Docker engine is not reachable or refused to create a container'));
     const replica = await started;
     expect(replica.state).toBe('ready');
     expect(sandbox.createdSpecs).toHaveLength(1);
@@ -207,16 +208,11 @@ describe('A labelled start with a standby', () => {
   });
 
   it('removes the standby container when its replica is removed while the engine still creates it', async () => {
-    makePool();
-    const fn = await withCode(functionRecord({}));
-    let release!: () => void;
-    sandbox.createGate = () => new Promise<void>((resolve) => (release = resolve));
-    standbys.ensure(fn);
-    await vi.waitFor(() => expect(sandbox.createdSpecs).toHaveLength(1), { timeout: 2_000, interval: 2 });
+    const { fn, finish } = await heldStandby();
     const started = pool.start(fn);
     const replica = pool.replicas('hello')[0]!;
     await pool.remove(replica);
-    release();
+    finish();
     await expect(started).rejects.toThrow('retired during start');
     await vi.waitFor(() => expect(sandbox.containers.size).toBe(0), { timeout: 2_000, interval: 2 });
     expect(sandbox.starts).toBe(0);
