@@ -108,7 +108,17 @@ describe('readable output, and -o for machines (issue 23, item 9)', () => {
   });
 
   it('info NAME describes the function as kubectl describe does; -o json and -o yaml give the API object', async () => {
+    // Its standby (made after the first answer) is part of what it has.
+    const standby = await vi.waitFor(
+      async () => {
+        const info = (await (await control('/info/greet')).json()) as { status: { standby: { id: string; revision: number } | null } };
+        expect(info.status.standby).toMatchObject({ id: expect.any(String), revision: 1 });
+        return info.status.standby!;
+      },
+      { timeout: 5_000, interval: 20 },
+    );
     const human = await cli({}, 'info', 'greet');
+    expect(human.stdout).toContain(`Standby:\n  ${standby.id.slice(0, 12)} (revision 1, created, not started)\n`);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^Name: +greet$/m);
     expect(human.stdout).toMatch(/^Source: +api$/m);

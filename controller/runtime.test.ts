@@ -239,6 +239,7 @@ describe('Runtime: standby containers', () => {
     await vi.waitFor(() => expect(standbysOf('cold')).toHaveLength(1), { timeout: 2_000, interval: 5 });
     const standbyId = standbysOf('cold')[0]!.info.id;
     expect(sandbox.starts).toBe(0);
+    expect(runtime.info('cold').status.standby).toEqual({ id: standbyId, revision: 1 });
 
     const outcome = await invoke(runtime, 'cold');
     expect(outcome.coldStart).toBe(true);
@@ -247,6 +248,7 @@ describe('Runtime: standby containers', () => {
     await vi.waitFor(() => expect(standbysOf('cold')).toHaveLength(1), { timeout: 2_000, interval: 5 });
     expect(standbysOf('cold')[0]!.info.id).not.toBe(standbyId);
     expect(sandbox.createdSpecs).toHaveLength(2);
+    expect(runtime.info('cold').status.standby).toEqual({ id: standbysOf('cold')[0]!.info.id, revision: 1 });
   });
 
   it('a new spec replaces the standby; a deletion removes it, and leaves no container or folder', async () => {

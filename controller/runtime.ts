@@ -369,7 +369,7 @@ export class Runtime {
 
   #info(fn: FunctionRecord): FunctionInfo {
     const { store, pool, autoscaler, plans, events, sources } = this.#p;
-    return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), plans.plan(fn), events.schedule(fn.name), sources.get(fn.name));
+    return functionInfo(fn, store.getStatus(fn.name), pool.replicas(fn.name), autoscaler.predictedRps(fn.name), plans.plan(fn), events.schedule(fn.name), sources.get(fn.name), this.#p.standbys.of(fn.name));
   }
 
   /**

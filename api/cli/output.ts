@@ -96,6 +96,8 @@ export function describeFunction(f: FunctionInfo, now: number): string {
     f.status.containers.length === 0
       ? '  <none>\n'
       : columns([['ID', 'STATE', 'IN-FLIGHT', 'REVISION', 'FROM-STEM-CELL'], ...f.status.containers.map((c) => [c.id.slice(0, 12) || '<starting>', c.state, String(c.inFlight), String(c.revision), c.fromStemCell ? 'yes' : 'no'])], '  ');
+  const standby = f.status.standby;
+  out += `Standby:\n  ${standby === null ? '<none>' : `${standby.id.slice(0, 12)} (revision ${standby.revision}, created, not started)`}\n`;
   return out;
 }
 

@@ -96,7 +96,7 @@ describe('Standbys', () => {
     expect(sandbox.createdSpecs).toHaveLength(1);
     expect(sandbox.starts).toBe(0);
     expect(standbys.holds(info.replicaKey)).toBe(true);
-    expect(standbys.digestOf('hello')).toBe('d1');
+    expect(standbys.of('hello')).toMatchObject({ digest: 'd1', id });
     // Its secrets folder is mounted, and empty: values are written when a start takes it.
     expect(sandbox.createdSpecs[0]!.secretsDir).toBe(join(dir, 'secrets', info.replicaKey));
     expect(await readdir(join(dir, 'secrets', info.replicaKey))).toEqual([]);

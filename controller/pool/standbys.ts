@@ -20,6 +20,8 @@ export interface Standby {
   readonly secretsDir: string | null;
   /** Its container's id once created; rejects when the engine could not create it. */
   readonly created: Promise<string>;
+  /** The same id once known (null while the engine creates it), for `GET /info`. */
+  id: string | null;
 }
 
 /** Where standbys come from. */
@@ -81,8 +83,13 @@ export class Standbys {
       socketDir: socketDirOf(socketsDir, key),
       secretsDir,
       created,
+      id: null,
     };
     this.#byFunction.set(fn.name, standby);
+    created.then(
+      (id) => void (standby.id = id),
+      () => undefined,
+    );
     created.catch((err: unknown) => {
       // Taken meanwhile: the start that took it falls back to a create of its own.
       if (!this.#held.has(key)) return;
@@ -101,7 +108,7 @@ export class Standbys {
     const secretsDir = secretMountsDir === undefined ? null : join(secretMountsDir, key);
     const created = Promise.all([makeSocketFolder(socketsDir, key), secretsDir === null ? null : makeSecretsFolder(secretMountsDir!, key)]).then(() => containerId);
     this.#held.add(key);
-    const standby: Standby = { key, functionName: fn.name, template: templateOf(fn), generation: fn.generation, digest: fn.codeDigest, socketDir: socketDirOf(socketsDir, key), secretsDir, created };
+    const standby: Standby = { key, functionName: fn.name, template: templateOf(fn), generation: fn.generation, digest: fn.codeDigest, socketDir: socketDirOf(socketsDir, key), secretsDir, created, id: containerId };
     if (this.#stopped || this.#byFunction.has(fn.name)) {
       this.#discard(standby);
       return;
@@ -127,9 +134,9 @@ export class Standbys {
     return standby;
   }
 
-  /** The code version `functionName`'s standby mounts (kept on disk while it exists). */
-  digestOf(functionName: string): string | null {
-    return this.#byFunction.get(functionName)?.digest ?? null;
+  /** `functionName`'s standby, not taken yet (its create may be under way). */
+  of(functionName: string): Readonly<Standby> | null {
+    return this.#byFunction.get(functionName) ?? null;
   }
 
   /** True while this replica key is a standby's (not a stray container to remove). */

@@ -226,8 +226,8 @@ export class Reconciler {
   async #pruneCode(name: string): Promise<void> {
     const keep = new Set(this.#o.store.revisions(name).map((r) => r.codeDigest));
     for (const r of this.#o.pool.replicas(name)) if (!r.fromStem) keep.add(r.digest);
-    const standbyDigest = this.#o.standbys?.digestOf(name);
-    if (standbyDigest) keep.add(standbyDigest);
+    const standby = this.#o.standbys?.of(name);
+    if (standby) keep.add(standby.digest);
     await pruneCode(this.#o.functionsDir, name, keep, Date.now() - (this.#o.codeGraceMs ?? 10 * 60_000));
   }
 

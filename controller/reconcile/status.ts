@@ -24,7 +24,7 @@ export interface FunctionInfo {
   source: FunctionSource;
   manifestPath: string | null;
   spec: FunctionSpec;
-  status: FunctionStatus & { containers: ContainerStatus[] } & ScheduleTimes;
+  status: FunctionStatus & { containers: ContainerStatus[]; standby: StandbyStatus | null } & ScheduleTimes;
 }
 
 /** When a function's schedule fired last and fires next (ISO), null without a schedule. */
@@ -42,6 +42,16 @@ export interface ContainerStatus {
   /** The revision it serves. */
   revision: number;
   fromStemCell: boolean;
+}
+
+/**
+ * A function's standby as `GET /info` shows it: its next container, created by the engine and
+ * not started (README "Standby containers").
+ */
+export interface StandbyStatus {
+  id: string;
+  /** The revision it was made for. */
+  revision: number;
 }
 
 /** The status of a function never reconciled yet. */
@@ -99,6 +109,7 @@ export function functionInfo(
   plan: TrafficPlan,
   schedule: ScheduleTimes = { lastScheduleTime: null, nextScheduleTime: null },
   source?: Condition,
+  standby: { id: string | null; template: string; generation: number } | null = null,
 ): FunctionInfo {
   const status = withSource(stored ?? EMPTY_STATUS, fn.source === 'manifest' ? source : undefined);
   return {
@@ -127,6 +138,7 @@ export function functionInfo(
         revision: revisionOfReplica(plan, r),
         fromStemCell: r.fromStem,
       })),
+      standby: standby?.id ? { id: standby.id, revision: plan.revisionOfTemplate(standby.template) ?? standby.generation } : null,
       predictedRps: roundedRps(predictedRps),
       ...schedule,
     },
