@@ -24,6 +24,12 @@ export interface Standby {
   id: string | null;
 }
 
+/**
+ * Standby creates the engine runs at once. A start with many functions (or a manifest folder
+ * of many) queues the rest rather than asking dockerd for all of them together.
+ */
+const CREATES_AT_ONCE = 2;
+
 /** Where standbys come from. */
 export interface StandbyOptions {
   sandbox: Sandbox;
@@ -52,6 +58,12 @@ export class Standbys {
   #held = new Set<string>();
   #removals = new Set<Promise<void>>();
   #stopped = false;
+  /** Standbys whose create has begun (the others wait for one of the engine's slots). */
+  #begun = new WeakSet<Standby>();
+  /** Standbys given up (replaced, deleted, or taken while still queued). */
+  #givenUp = new WeakSet<Standby>();
+  #creating = 0;
+  #queued: Array<() => void> = [];
 
   constructor(options: StandbyOptions) {
     this.#o = options;
@@ -70,11 +82,20 @@ export class Standbys {
     this.#held.add(key);
     const { socketsDir, secretMountsDir } = this.#o;
     const secretsDir = secretMountsDir === undefined ? null : join(secretMountsDir, key);
+    // Assigned below, before the create reads it (it first waits for a slot: at least a turn).
+    let standby!: Standby;
     const created = (async () => {
-      const [socketDir] = await Promise.all([makeSocketFolder(socketsDir, key), secretMountsDir === undefined ? null : makeSecretsFolder(secretMountsDir, key)]);
-      return this.#o.sandbox.create(labelledSpec(fn, key, { functionsDir: this.#o.functionsDir, workerDir: this.#o.workerDir, socketDir, secretsDir }));
+      await this.#slot();
+      try {
+        if (this.#givenUp.has(standby)) throw new Error('given up before its create began');
+        this.#begun.add(standby);
+        const [socketDir] = await Promise.all([makeSocketFolder(socketsDir, key), secretMountsDir === undefined ? null : makeSecretsFolder(secretMountsDir, key)]);
+        return await this.#o.sandbox.create(labelledSpec(fn, key, { functionsDir: this.#o.functionsDir, workerDir: this.#o.workerDir, socketDir, secretsDir }));
+      } finally {
+        this.#free();
+      }
     })();
-    const standby: Standby = {
+    standby = {
       key,
       functionName: fn.name,
       template: templateOf(fn),
@@ -91,8 +112,8 @@ export class Standbys {
       () => undefined,
     );
     created.catch((err: unknown) => {
-      // Taken meanwhile: the start that took it falls back to a create of its own.
-      if (!this.#held.has(key)) return;
+      // Taken meanwhile: the start that took it falls back to a create of its own. Given up: no news.
+      if (!this.#held.has(key) || this.#givenUp.has(standby)) return;
       this.#o.log.warn(`could not create the standby container of ${fn.name}: ${withCauses(err)}`);
       if (this.#byFunction.get(fn.name) === standby) this.#discard(standby);
     });
@@ -109,6 +130,7 @@ export class Standbys {
     const created = Promise.all([makeSocketFolder(socketsDir, key), secretsDir === null ? null : makeSecretsFolder(secretMountsDir!, key)]).then(() => containerId);
     this.#held.add(key);
     const standby: Standby = { key, functionName: fn.name, template: templateOf(fn), generation: fn.generation, digest: fn.codeDigest, socketDir: socketDirOf(socketsDir, key), secretsDir, created, id: containerId };
+    this.#begun.add(standby);
     if (this.#stopped || this.#byFunction.has(fn.name)) {
       this.#discard(standby);
       return;
@@ -129,6 +151,11 @@ export class Standbys {
   take(fn: FunctionRecord): Standby | null {
     const standby = this.#byFunction.get(fn.name);
     if (!standby || !fits(standby, fn)) return null;
+    if (!this.#begun.has(standby)) {
+      // Still queued behind other functions' creates: a create of the start's own is sooner.
+      this.#discard(standby);
+      return null;
+    }
     this.#byFunction.delete(fn.name);
     this.#held.delete(standby.key);
     return standby;
@@ -165,10 +192,28 @@ export class Standbys {
     await Promise.all([...[...this.#byFunction.values()].map((s) => s.created.catch(() => undefined)), ...this.#removals]);
   }
 
+  /** Resolves when one of the {@link CREATES_AT_ONCE} slots is this create's. */
+  #slot(): Promise<void> {
+    if (this.#creating < CREATES_AT_ONCE) {
+      this.#creating += 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#queued.push(resolve));
+  }
+
+  /** Hands a finished create's slot to the next in line. */
+  #free(): void {
+    const next = this.#queued.shift();
+    if (next) next();
+    else this.#creating -= 1;
+  }
+
   #discard(standby: Standby): void {
+    this.#givenUp.add(standby);
     if (this.#byFunction.get(standby.functionName) === standby) this.#byFunction.delete(standby.functionName);
     const removal = (async () => {
-      const id = await standby.created.catch(() => null);
+      // One still queued never gets its create (it checks when its slot comes): nothing to wait for.
+      const id = this.#begun.has(standby) ? await standby.created.catch(() => null) : null;
       if (id !== null) {
         await this.#o.sandbox.remove(id).catch((err: unknown) => {
           // Left to the reconciler, which removes a labelled container no replica stands for.
