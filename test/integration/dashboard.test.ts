@@ -113,6 +113,12 @@ describe.runIf(integrationEnabled)('the dashboard in a real headless Chromium', 
       expect(await dataNumber(page, '#chart-latency', 'data-max-p99-ms')).toBeGreaterThan(200);
       expect(await dataNumber(page, '#chart-responses', 'data-max-s2xx')).toBeGreaterThan(0);
 
+      // The function's standby (created ahead of its next start) is listed with its containers.
+      await page.waitForFunction(
+        () => document.querySelector('section[aria-labelledby="containers-title"]')?.textContent?.includes('standby (created, not started)'),
+        { timeout: 10_000 },
+      );
+
       // A new invocation's stdout appears in the logs panel, and its request id finds it.
       const marker = `marker-${Date.now()}`;
       const res = await invoke(rt.url, 'busy', { marker });

@@ -37,8 +37,9 @@ export function renderSpec(body: HTMLElement, info: FunctionInfo): void {
   );
 }
 
-/** Conditions, then containers. */
+/** Conditions, then containers (its standby last: created for its next start, not started). */
 export function renderStatus(conditions: HTMLElement, containers: HTMLElement, info: FunctionInfo): void {
+  const standby = info.status.standby;
   fill(
     conditions,
     table(
@@ -53,7 +54,10 @@ export function renderStatus(conditions: HTMLElement, containers: HTMLElement, i
     table(
       'Containers',
       ['Container', 'State', 'In flight', 'Revision', 'From a stem cell'],
-      info.status.containers.map((c) => [h('code', {}, c.id.slice(0, 12) || '(starting)'), c.state, String(c.inFlight), `r${c.revision}`, c.fromStemCell ? 'yes' : 'no']),
+      [
+        ...info.status.containers.map((c) => [h('code', {}, c.id.slice(0, 12) || '(starting)'), c.state, String(c.inFlight), `r${c.revision}`, c.fromStemCell ? 'yes' : 'no']),
+        ...(standby ? [[h('code', {}, standby.id.slice(0, 12)), 'standby (created, not started)', '0', `r${standby.revision}`, 'no']] : []),
+      ],
       'No containers (scaled to zero: one starts on the next request).',
     ),
   );
