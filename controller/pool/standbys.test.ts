@@ -148,21 +148,29 @@ describe('Standbys', () => {
   it('asks the engine for two creates at once; a start does not wait for a standby still queued', async () => {
     const releases: Array<() => void> = [];
     sandbox.createGate = () => new Promise<void>((resolve) => releases.push(resolve));
-    const fns = ['a', 'b', 'c', 'd'].map((name) => functionRecord({}, name));
-    for (const fn of fns) standbys.ensure(fn);
-    await vi.waitFor(() => expect(sandbox.createdSpecs.map((s) => s.functionName)).toEqual(['a', 'b']), { timeout: 2_000, interval: 2 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(sandbox.createdSpecs).toHaveLength(2);
-    // d waits behind c: its start creates a container of its own, and d's standby is given up.
-    expect(standbys.take(fns[3]!)).toBeNull();
-    expect(standbys.of('d')).toBeNull();
-    releases.shift()!();
-    await vi.waitFor(() => expect(sandbox.createdSpecs.map((s) => s.functionName)).toEqual(['a', 'b', 'c']), { timeout: 2_000, interval: 2 });
-    for (const release of releases.splice(0)) release();
-    await vi.waitFor(() => expect(sandbox.containers.size).toBe(3), { timeout: 2_000, interval: 2 });
-    // c took the freed slot, so b's release let it finish too; d never asked the engine for anything.
-    await vi.waitFor(() => expect(standbys.keys().size).toBe(3), { timeout: 2_000, interval: 2 });
-    expect([...sandbox.containers.values()].map((c) => c.info.functionName).sort()).toEqual(['a', 'b', 'c']);
+    const asked = () => sandbox.createdSpecs.map((s) => s.functionName).sort();
+    try {
+      const fns = ['a', 'b', 'c', 'd'].map((name) => functionRecord({}, name));
+      for (const fn of fns) standbys.ensure(fn);
+      // a and b take the two slots (in whichever order their folders are made); c and d wait.
+      await vi.waitFor(() => expect(asked()).toEqual(['a', 'b']), { timeout: 2_000, interval: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(sandbox.createdSpecs).toHaveLength(2);
+      // d waits behind c: its start creates a container of its own, and d's standby is given up.
+      expect(standbys.take(fns[3]!)).toBeNull();
+      expect(standbys.of('d')).toBeNull();
+      releases.shift()!();
+      await vi.waitFor(() => expect(asked()).toEqual(['a', 'b', 'c']), { timeout: 2_000, interval: 2 });
+      for (const release of releases.splice(0)) release();
+      await vi.waitFor(() => expect(sandbox.containers.size).toBe(3), { timeout: 2_000, interval: 2 });
+      // d never asked the engine for anything, and its key is let go.
+      await vi.waitFor(() => expect(standbys.keys().size).toBe(3), { timeout: 2_000, interval: 2 });
+      expect([...sandbox.containers.values()].map((c) => c.info.functionName).sort()).toEqual(['a', 'b', 'c']);
+    } finally {
+      // A failed assertion must not leave creates held for afterEach's stop to wait on.
+      sandbox.createGate = null;
+      for (const release of releases.splice(0)) release();
+    }
   });
 
   it('discard waits for a create under way and removes what it made; after stop none is made', async () => {
