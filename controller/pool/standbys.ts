@@ -106,17 +106,7 @@ export class Standbys {
       created,
       id: null,
     };
-    this.#byFunction.set(fn.name, standby);
-    created.then(
-      (id) => void (standby.id = id),
-      () => undefined,
-    );
-    created.catch((err: unknown) => {
-      // Taken meanwhile: the start that took it falls back to a create of its own. Given up: no news.
-      if (!this.#held.has(key) || this.#givenUp.has(standby)) return;
-      this.#o.log.warn(`could not create the standby container of ${fn.name}: ${withCauses(err)}`);
-      if (this.#byFunction.get(fn.name) === standby) this.#discard(standby);
-    });
+    this.#track(standby, 'create');
   }
 
   /**
@@ -135,12 +125,7 @@ export class Standbys {
       this.#discard(standby);
       return;
     }
-    this.#byFunction.set(fn.name, standby);
-    created.catch((err: unknown) => {
-      if (!this.#held.has(key)) return;
-      this.#o.log.warn(`could not take over the standby container of ${fn.name}: ${withCauses(err)}`);
-      if (this.#byFunction.get(fn.name) === standby) this.#discard(standby);
-    });
+    this.#track(standby, 'take over');
   }
 
   /**
@@ -190,6 +175,23 @@ export class Standbys {
   async stop(): Promise<void> {
     this.#stopped = true;
     await Promise.all([...[...this.#byFunction.values()].map((s) => s.created.catch(() => undefined)), ...this.#removals]);
+  }
+
+  /**
+   * Makes `standby` its function's, notes its id once created, and drops it when it cannot be
+   * made (`doing` says what failed); the next reconcile makes another.
+   */
+  #track(standby: Standby, doing: string): void {
+    this.#byFunction.set(standby.functionName, standby);
+    standby.created.then(
+      (id) => void (standby.id = id),
+      (err: unknown) => {
+        // Taken meanwhile: the start that took it falls back to a create of its own. Given up: no news.
+        if (!this.#held.has(standby.key) || this.#givenUp.has(standby)) return;
+        this.#o.log.warn(`could not ${doing} the standby container of ${standby.functionName}: ${withCauses(err)}`);
+        if (this.#byFunction.get(standby.functionName) === standby) this.#discard(standby);
+      },
+    );
   }
 
   /** Resolves when one of the {@link CREATES_AT_ONCE} slots is this create's. */
