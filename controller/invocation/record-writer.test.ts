@@ -1,5 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -49,6 +49,28 @@ describe('ThreadRecordWriter', () => {
     store.forget(['hello']);
     expect(store.get('hello')?.invokeCount).toBe(500);
     await writer.close();
+  });
+
+  it.runIf(process.platform === 'linux')('runs ten nice steps below the process, so its commits give way to requests', async () => {
+    // /proc/self/task/<tid>/stat: the 19th field after the command is the thread's nice value.
+    const niceOfThreads = () =>
+      readdirSync('/proc/self/task').flatMap((tid) => {
+        try {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+        } catch {
+          return []; // a thread that ended meanwhile
+        }
+      });
+    const expected = Math.min(19, getPriority() + 10);
+    const before = niceOfThreads().filter((n) => n === expected).length;
+    const writer = new ThreadRecordWriter({ dbPath, store, log: silentLogger });
+    writer.write({ records: batch(0, 10), trim: [], keep: 10_000 });
+    writer.sync();
+    expect(store.logs('hello', { limit: 100 })).toHaveLength(10);
+    expect(niceOfThreads().filter((n) => n === expected).length).toBe(before + 1);
+    await writer.close();
+    expect(niceOfThreads().filter((n) => n === expected).length).toBe(before);
   });
 
   it('trims each function it is told to, to the newest `keep` records', async () => {
