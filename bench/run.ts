@@ -23,8 +23,8 @@ const RESULTS = join(HERE, '..', '..', 'bench', 'results', 'latest.json');
 const PING = `exports.handler = async () => ({ statusCode: 200, body: { message: 'pong' } });\n`;
 const PING_JSON = JSON.stringify({ message: 'pong' });
 const COLD_SAMPLES = Number(process.env['BENCH_COLD_SAMPLES'] ?? 10);
-const LOAD_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
-const LOAD_ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const LOAD_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 6);
+const LOAD_ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -260,17 +260,23 @@ async function main(): Promise<void> {
   await load(rt.port, '/invoke/ping-key', 3, keyHeader);
 
   log('throughput, alternating with a bare node:http baseline and the hop floor');
-  // The machine is shared and its speed drifts by 2x within a minute: alternate the three, round
-  // after round; a round's ratios compare servers measured within the same minute, and their
-  // median shrugs off one bad round.
+  // The machine is shared and its speed drifts by 2x within a minute: alternate the servers,
+  // round after round, in an order reversed every other round (bare, floor, Glambdar, private,
+  // then private, Glambdar, floor, bare), so a drift favours neither side of a ratio; a round's
+  // ratios compare loads measured back to back, and the median of five shrugs off two bad rounds.
   type Load = Awaited<ReturnType<typeof load>>;
   const runs: Array<{ glambdar: Load; baseline: Load; floor: Load; private: Load }> = [];
   for (let round = 0; round < LOAD_ROUNDS; round++) {
-    const baseline = await load(base.port, '/', LOAD_SECONDS, {}, { front: base.child.pid!, workers: [] });
-    const floorLoad = await load(floor.port, '/', LOAD_SECONDS, {}, { front: floor.child.pid!, workers: childPids(floor.child.pid!) });
     const pingWorkers = await containerPids(docker, rt.port, 'ping');
-    const glambdar = await load(rt.port, '/invoke/ping', LOAD_SECONDS, {}, { front: rt.child.pid!, workers: pingWorkers });
-    const keyed = await load(rt.port, '/invoke/ping-key', LOAD_SECONDS, keyHeader);
+    const loads = [
+      () => load(base.port, '/', LOAD_SECONDS, {}, { front: base.child.pid!, workers: [] }),
+      () => load(floor.port, '/', LOAD_SECONDS, {}, { front: floor.child.pid!, workers: childPids(floor.child.pid!) }),
+      () => load(rt.port, '/invoke/ping', LOAD_SECONDS, {}, { front: rt.child.pid!, workers: pingWorkers }),
+      () => load(rt.port, '/invoke/ping-key', LOAD_SECONDS, keyHeader),
+    ];
+    const measured: Load[] = [];
+    for (const i of round % 2 === 0 ? [0, 1, 2, 3] : [3, 2, 1, 0]) measured[i] = await loads[i]!();
+    const [baseline, floorLoad, glambdar, keyed] = measured as [Load, Load, Load, Load];
     runs.push({ glambdar, baseline, floor: floorLoad, private: keyed });
     log(
       `round ${round + 1}: req/s glambdar ${Math.round(glambdar.rps)}, hop floor ${Math.round(floorLoad.rps)}, bare ${Math.round(baseline.rps)}; ` +
@@ -280,14 +286,13 @@ async function main(): Promise<void> {
   }
 
   log('sequential latency, alternating the same three');
-  // In rounds of 500 sequential requests, for the same reason, so drift hits all alike.
+  // In rounds of 500 sequential requests, for the same reason and in the same alternating order.
   const warm: number[] = [];
   const baselineWarm: number[] = [];
   const floorWarm: number[] = [];
   for (let round = 0; round < 4; round++) {
-    warm.push(...(await sequential(rt.port, '/invoke/ping', 500, 100)));
-    baselineWarm.push(...(await sequential(base.port, '/', 500, 100)));
-    floorWarm.push(...(await sequential(floor.port, '/', 500, 100)));
+    const servers = [[warm, rt.port, '/invoke/ping'], [baselineWarm, base.port, '/'], [floorWarm, floor.port, '/']] as const;
+    for (const [into, port, path] of round % 2 === 0 ? servers : [...servers].reverse()) into.push(...(await sequential(port, path, 500, 100)));
   }
 
   base.child.kill();
