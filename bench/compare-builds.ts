@@ -19,7 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitForInstance, zipOf } from './fixtures.js';
 import { load } from './load.js';
-import { childPids, threadCpuMicros } from './proc-cpu.js';
+import { childPids } from './proc-cpu.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PING = `exports.handler = async () => ({ statusCode: 200, body: { message: 'pong' } });\n`;
@@ -91,12 +91,9 @@ async function stop(server: Server): Promise<void> {
 }
 
 async function measure(server: Server, seconds: number): Promise<{ rps: number; mainUs: number; otherUs: number; workerUs: number }> {
-  const pid = server.child.pid!;
-  const mainBefore = threadCpuMicros(pid, pid);
-  const result = await load(server.port, server.path, seconds, {}, { front: pid, workers: server.workers });
-  const requests = result.rps * seconds;
-  const mainUs = (threadCpuMicros(pid, pid) - mainBefore) / requests;
-  return { rps: result.rps, mainUs, otherUs: result.cpu.frontUs - mainUs, workerUs: result.cpu.workerUs };
+  const result = await load(server.port, server.path, seconds, {}, { front: server.child.pid!, workers: server.workers });
+  const { frontUs, frontMainUs, workerUs } = result.cpu;
+  return { rps: result.rps, mainUs: frontMainUs, otherUs: frontUs - frontMainUs, workerUs };
 }
 
 async function main(): Promise<void> {

@@ -4,7 +4,7 @@
  * machine.
  */
 import autocannon from 'autocannon';
-import { cpuMicros } from './proc-cpu.js';
+import { cpuMicros, threadCpuMicros } from './proc-cpu.js';
 
 /** The processes serving one server's requests: the HTTP front and the worker(s) behind it. */
 export interface Processes {
@@ -15,12 +15,15 @@ export interface Processes {
 /** Per-request CPU time of a server's processes over one load run, in microseconds. */
 export interface CpuPerRequest {
   frontUs: number;
+  /** The front's main thread alone (the rest of `frontUs` is its other threads: a writer, V8's helpers). */
+  frontMainUs: number;
   workerUs: number;
 }
 
 /** `seconds` of load; `headers` go with every request; `processes` are what is measured. */
 export async function load(port: number, path: string, seconds: number, headers: Record<string, string> = {}, processes?: Processes): Promise<{ rps: number; p99: number; errors: number; cpu: CpuPerRequest }> {
   const frontBefore = processes ? cpuMicros([processes.front]) : NaN;
+  const mainBefore = processes ? threadCpuMicros(processes.front, processes.front) : NaN;
   const workersBefore = processes ? cpuMicros(processes.workers) : NaN;
   const result = await autocannon({
     url: `http://127.0.0.1:${port}${path}`,
@@ -33,6 +36,7 @@ export async function load(port: number, path: string, seconds: number, headers:
   const requests = result.requests.total;
   const cpu = {
     frontUs: processes ? (cpuMicros([processes.front]) - frontBefore) / requests : NaN,
+    frontMainUs: processes ? (threadCpuMicros(processes.front, processes.front) - mainBefore) / requests : NaN,
     workerUs: processes ? (cpuMicros(processes.workers) - workersBefore) / requests : NaN,
   };
   return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx, cpu };

@@ -280,7 +280,7 @@ async function main(): Promise<void> {
     runs.push({ glambdar, baseline, floor: floorLoad, private: keyed });
     log(
       `round ${round + 1}: req/s glambdar ${Math.round(glambdar.rps)}, hop floor ${Math.round(floorLoad.rps)}, bare ${Math.round(baseline.rps)}; ` +
-        `front CPU us/request ${glambdar.cpu.frontUs.toFixed(1)}, ${floorLoad.cpu.frontUs.toFixed(1)}, ${baseline.cpu.frontUs.toFixed(1)}; ` +
+        `front CPU us/request ${glambdar.cpu.frontUs.toFixed(1)} (main thread ${glambdar.cpu.frontMainUs.toFixed(1)}), ${floorLoad.cpu.frontUs.toFixed(1)} (${floorLoad.cpu.frontMainUs.toFixed(1)}), ${baseline.cpu.frontUs.toFixed(1)}; ` +
         `worker ${glambdar.cpu.workerUs.toFixed(1)}, ${floorLoad.cpu.workerUs.toFixed(1)}; glambdar containers ${pingWorkers.length} at the start, ${(await containerPids(docker, rt.port, 'ping')).length} at the end`,
     );
   }
