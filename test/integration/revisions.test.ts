@@ -144,8 +144,20 @@ describe.runIf(integrationEnabled)('revisions on a real Docker engine', () => {
   it('splits 2,000 requests 90/10 within 85-95 % / 5-15 %, the 10 % revision on fewer containers than the 90 % one', async () => {
     const rt = await start({ env: { queueTimeoutMs: '60000' } });
     await deployVersions(rt, 'canary', ['v1', 'v2'], { maxConcurrency: '4' }, 50);
-    const split = await configure(rt, 'canary', { traffic: [{ revision: 1, percent: 90 }, { latestRevision: true, percent: 10 }] });
+    const split = await configure(rt, 'canary', { traffic: [{ revision: 1, percent: 90, tag: 'stable' }, { latestRevision: true, percent: 10, tag: 'next' }] });
     expect(split.status).toBe(200);
+    // One warm container per revision first. Starting cold, the load is a closed loop: while
+    // the 10 % revision's first container starts (slowly, on a loaded machine), every client
+    // whose next request draws it waits there, the 90 % revision's fast answers send the rest
+    // after them, and the autoscaler rightly starts a container per 4 waiters. That transient
+    // gave the 10 % revision as many containers as the 90 % one (5 and 5, and means of 3.6-3.8
+    // against 5.6, in three CI runs); sizing by share is what this test is about.
+    for (const tag of ['stable', 'next']) expect((await call(rt, `canary@${tag}`)).status).toBe(200);
+    await eventually(
+      async () => ((await revisions(rt, 'canary')).every((r) => r.replicas === 1 && r.readyReplicas === 1) ? true : undefined),
+      30_000,
+      'one ready container per revision',
+    );
 
     // Watch the containers of each revision while the load runs.
     const samples: Array<Map<number, number>> = [];
@@ -177,9 +189,9 @@ describe.runIf(integrationEnabled)('revisions on a real Docker engine', () => {
     expect(peak(1)).toBeGreaterThanOrEqual(3);
     expect(peak(2)).toBeGreaterThanOrEqual(1);
     expect(peak(2)).toBeLessThan(peak(1));
-    // Fewer on average too. Not "under half": on a loaded CI machine the 10 % revision has
-    // averaged 3.6-3.8 containers against the 90 % one's 5.6 (twice, the cause not yet found).
-    expect(mean(2)).toBeLessThan(mean(1));
+    // And under half on average (warm first: 1.2-1.9 against 5.4-6.6 in four runs here, two
+    // beside two busy loops).
+    expect(mean(2)).toBeLessThan(mean(1) / 2);
     const byRevision = new Map<string, number>();
     for (const c of await functionContainers(rt, 'canary')) {
       const g = c.Labels[LABELS.generation] ?? '?';
