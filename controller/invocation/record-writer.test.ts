@@ -52,7 +52,7 @@ describe('ThreadRecordWriter', () => {
   });
 
   it.runIf(process.platform === 'linux')('runs ten nice steps below the process, so its commits give way to requests', async () => {
-    // /proc/self/task/<tid>/stat: the 19th field after the command is the thread's nice value.
+    // /proc/self/task/<tid>/stat: the nice value is the line's 19th field, the 17th after the command.
     const niceOfThreads = () =>
       readdirSync('/proc/self/task').flatMap((tid) => {
         try {
