@@ -46,4 +46,9 @@ describe('resultFrameIssue', () => {
     expect(resultFrameIssue({ ...valid, statusCode: 101 })).toMatch(/^statusCode: /);
     expect(resultFrameIssue({ ...valid, headers: { 'bad name': 'x' } })).toMatch(/^headers: /);
   });
+
+  it('checks every field of the schema', () => {
+    // No field accepts a symbol: each one set to it must be refused under its own name.
+    for (const field of Object.keys(ResultFrame.shape)) expect(resultFrameIssue({ ...valid, [field]: Symbol('bad') }), field).toMatch(new RegExp(`^${field}: `));
+  });
 });
