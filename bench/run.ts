@@ -286,11 +286,9 @@ async function main(): Promise<void> {
   }
 
   log('sequential latency, alternating the same three');
-  // In eight rounds of 500 sequential requests, for the same reason and in the same alternating
-  // order: a round takes a quarter of a second, and one round's p50 here moves by 0.1-0.2 ms.
-  // The load's requests and these differ in their headers, so the first of these deoptimise what
-  // the load made hot (perf: the handler and node's http code back in baseline code); each server
-  // first gets 2,000 unreported ones.
+  // Eight rounds of 500, alternating as above (one round's p50 moves by 0.1-0.2 ms here), after
+  // 2,000 unreported ones per server: the load's requests have other headers, and the first of
+  // these sent the handler and node's http code back to baseline code (perf).
   const [warm, baselineWarm, floorWarm] = [[], [], []] as number[][];
   const servers = [[warm, rt.port, '/invoke/ping'], [baselineWarm, base.port, '/'], [floorWarm, floor.port, '/']] as const;
   for (const [, port, path] of servers) await sequential(port, path, 0, 2000);
