@@ -117,9 +117,9 @@ const RESULT_CHECKS: FieldChecks<z.infer<typeof ResultFrame>> = {
  * Why a result frame is invalid (`field: message`), or null when {@link ResultFrame} would
  * accept it; the frame is then used as it is (fields it does not know are ignored, as zod
  * ignores them). One named read and one direct call per field, not a loop over the table: a
- * loop reads nine names at one site, which V8 serves through its megamorphic lookup and which
- * cost a sequential request a few microseconds. schemas/protocol.test.ts checks that every
- * field of the schema is checked here.
+ * loop reads nine names at one site, which V8 serves through its megamorphic lookup, a path
+ * among those the runtime's profile spends more in than the hop floor's (docs/design.md).
+ * schemas/protocol.test.ts checks that every field of the schema is checked here.
  */
 export function resultFrameIssue(frame: unknown): string | null {
   if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) return 'frame: expected object';
