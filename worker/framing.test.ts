@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
+import type { InvokeHeader, ResultHeader } from './protocol.js';
 
 describe('framing', () => {
   it('decodes what it encodes, header and body', () => {
@@ -135,5 +136,81 @@ describe('FrameWriter', () => {
     expect(writer.add({ id: 2 }, Buffer.alloc(50), 100)).toBe(true);
     await nextTurn();
     expect(new FrameDecoder().push(Buffer.concat(writes)).map((f) => f.header)).toEqual([{ id: 2 }]);
+  });
+});
+
+describe('FrameWriter and FrameDecoder in the binary form', () => {
+  const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  const invoke: InvokeHeader = { t: 'invoke', id: 3, method: 'GET', path: '/é', query: { a: ['1', '2'] }, headers: { host: 'h' }, requestId: 'r-3', timeoutMs: 1000 };
+  const result: ResultHeader = { t: 'result', id: 3, statusCode: 200, headers: { 'x-a': 'b' }, stdout: 'out', stderr: '', error: null, errorCode: null, durationMs: 0.5 };
+
+  it('sends invoke and result headers in it, and other frames as JSON, in one stream the decoder reads back', async () => {
+    const writes: Buffer[] = [];
+    const writer = new FrameWriter((chunk) => writes.push(chunk));
+    writer.binary = true;
+    writer.add(invoke, Buffer.from('in'));
+    writer.add({ t: 'credit', id: 3, bytes: 10 });
+    writer.add(result, Buffer.from('out'));
+    await nextTurn();
+    const wire = Buffer.concat(writes);
+    // Each frame's header starts right after the two lengths: a kind byte, `{`, a kind byte.
+    const starts: number[] = [];
+    for (let at = 0; at < wire.length; at += 4 + wire.readUInt32BE(at)) starts.push(wire[at + 8]!);
+    expect(starts).toEqual([1, 0x7b, 2]);
+    const decoder = new FrameDecoder();
+    expect(decoder.binary).toBe(false);
+    const frames = decoder.push(wire);
+    expect(decoder.binary).toBe(true);
+    expect(frames.map((f) => f.header)).toEqual([invoke, { t: 'credit', id: 3, bytes: 10 }, result]);
+    expect(frames.map((f) => f.body.toString())).toEqual(['in', '', 'out']);
+  });
+
+  it('sends JSON until told otherwise, and a decoder that read only JSON says so', async () => {
+    const writes: Buffer[] = [];
+    const writer = new FrameWriter((chunk) => writes.push(chunk));
+    writer.add(invoke);
+    await nextTurn();
+    expect(writes[0]!.equals(encodeFrame(invoke))).toBe(true);
+    const decoder = new FrameDecoder();
+    expect(decoder.push(writes[0]!)[0]!.header).toEqual(invoke);
+    expect(decoder.binary).toBe(false);
+  });
+
+  it('writes a binary-headed frame larger than its buffer on its own, in order', async () => {
+    const writes: Buffer[] = [];
+    const writer = new FrameWriter((chunk) => writes.push(chunk), 256);
+    writer.binary = true;
+    writer.add({ ...result, id: 1 });
+    writer.add({ ...result, id: 2, stdout: 'é'.repeat(500) }, Buffer.alloc(1000, 7));
+    writer.add({ ...result, id: 3 });
+    await nextTurn();
+    const frames = new FrameDecoder().push(Buffer.concat(writes));
+    expect(frames.map((f) => (f.header as ResultHeader).id)).toEqual([1, 2, 3]);
+    expect((frames[1]!.header as ResultHeader).stdout).toBe('é'.repeat(500));
+    expect(frames[1]!.body.equals(Buffer.alloc(1000, 7))).toBe(true);
+  });
+
+  it('counts a binary header by its exact bytes against the limit it is given', async () => {
+    const header = { ...result, stdout: 'é'.repeat(100) };
+    const writes: Buffer[] = [];
+    const probe = new FrameWriter((chunk) => writes.push(chunk));
+    probe.binary = true;
+    probe.add(header, Buffer.alloc(10));
+    await nextTurn();
+    // The frame's length field: everything after its first four bytes.
+    const exact = writes[0]!.length - 4;
+    const writer = new FrameWriter(() => undefined);
+    writer.binary = true;
+    expect(writer.add(header, Buffer.alloc(10), exact - 1)).toBe(false);
+    expect(writer.add(header, Buffer.alloc(10), exact)).toBe(true);
+  });
+
+  it('drops nothing silently: a malformed binary header throws, as malformed JSON does', () => {
+    const frame = encodeFrame({ t: 'x' });
+    frame[8] = 2; // a result's kind byte where `{` was: the rest is too short to be one
+    expect(() => new FrameDecoder().push(frame)).toThrow(/ends early/);
+    const empty = Buffer.alloc(8);
+    empty.writeUInt32BE(4, 0);
+    expect(() => new FrameDecoder().push(empty)).toThrow(/empty/);
   });
 });

@@ -12,14 +12,21 @@
  * (request or response payload) travels as raw bytes so nothing re-parses it on the way.
  * Frames carry an `id`, so many invocations share one connection at once.
  *
- * This file has no imports outside node: the worker folder is mounted alone into containers,
+ * The two headers of every invocation (`invoke`, `result`) may travel in a binary form instead
+ * (./binary-header.ts); a decoder tells the forms apart by the header's first byte.
+ *
+ * This file has no imports outside the worker folder: it is mounted alone into containers,
  * and the runtime imports this same codec so both ends can never disagree.
  */
+import { BINARY_PREFIX_BYTES, binaryHeaderText, hasBinaryForm, readBinaryHeader, writeBinaryHeader, type BinaryHeader } from './binary-header.js';
+
+/** First byte of a JSON header; any other starts a binary one. */
+const JSON_START = 0x7b;
 
 /** Largest frame either side accepts: a 6 MiB body plus headers and captured logs. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
-/** One decoded frame: its JSON header and raw body. */
+/** One decoded frame: its header (from JSON or the binary form) and raw body. */
 export interface Frame<H = unknown> {
   header: H;
   body: Buffer;
@@ -45,6 +52,21 @@ function worstCase(chars: number): number {
   return 8 + chars * 3;
 }
 
+/** The exact bytes of a header: its JSON `text`, or `binary`'s form with its `text`. */
+function headerBytes(binary: BinaryHeader | null, text: string): number {
+  return (binary ? BINARY_PREFIX_BYTES : 0) + Buffer.byteLength(text, 'utf8');
+}
+
+/** Encodes a frame at `at` of `buffer` (room for its worst case); returns its bytes. */
+function encodeAt(buffer: Buffer, at: number, binary: BinaryHeader | null, text: string, body: Buffer | Uint8Array | undefined): number {
+  const bodyLength = body ? body.byteLength : 0;
+  const headerLength = binary ? writeBinaryHeader(buffer, at + 8, binary, text) : buffer.write(text, at + 8, 'utf8');
+  buffer.writeUInt32BE(4 + headerLength + bodyLength, at);
+  buffer.writeUInt32BE(headerLength, at + 4);
+  if (body && bodyLength > 0) buffer.set(body, at + 8 + headerLength);
+  return 8 + headerLength + bodyLength;
+}
+
 /**
  * Coalesces the frames of one turn of the event loop into one socket write: `add` encodes a
  * frame into a buffer kept from turn to turn, and the first `add` of a turn schedules the
@@ -66,33 +88,35 @@ export class FrameWriter {
   }
 
   /**
+   * Sends `invoke` and `result` headers in their binary form (./binary-header.ts): set by the
+   * runtime for a worker of its own protocol version, and by a worker once the runtime spoke it.
+   */
+  binary = false;
+
+  /**
    * Queues one frame for this turn's write. A frame whose length (everything after its first
    * four bytes) would pass `maxFrameLength` is not queued, and `add` returns false.
    */
   add(header: unknown, body?: Buffer | Uint8Array, maxFrameLength = Infinity): boolean {
-    const json = JSON.stringify(header);
+    const binary = this.binary && hasBinaryForm(header) ? header : null;
+    const text = binary ? binaryHeaderText(binary) : JSON.stringify(header);
     const bodyLength = body ? body.byteLength : 0;
-    if (worstCase(json.length) - 4 + bodyLength > maxFrameLength && 4 + Buffer.byteLength(json, 'utf8') + bodyLength > maxFrameLength) return false;
+    const worst = (binary ? BINARY_PREFIX_BYTES : 0) + worstCase(text.length) + bodyLength;
+    if (worst - 4 > maxFrameLength && 4 + headerBytes(binary, text) + bodyLength > maxFrameLength) return false;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#flush);
     }
-    const room = this.#buffer.length - this.#length;
-    if (worstCase(json.length) + bodyLength > room) {
+    if (worst > this.#buffer.length - this.#length) {
       // Keep the order: what is queued leaves first, then this frame if it still does not fit.
       this.flush();
-      if (worstCase(json.length) + bodyLength > this.#buffer.length) {
-        this.#write(encodeFrame(header, body));
+      if (worst > this.#buffer.length) {
+        const own = Buffer.allocUnsafe(worst);
+        this.#write(own.subarray(0, encodeAt(own, 0, binary, text, body)));
         return true;
       }
     }
-    const buffer = this.#buffer;
-    const at = this.#length;
-    const headerLength = buffer.write(json, at + 8, 'utf8');
-    buffer.writeUInt32BE(4 + headerLength + bodyLength, at);
-    buffer.writeUInt32BE(headerLength, at + 4);
-    if (body && bodyLength > 0) buffer.set(body, at + 8 + headerLength);
-    this.#length = at + 8 + headerLength + bodyLength;
+    this.#length += encodeAt(this.#buffer, this.#length, binary, text, body);
     return true;
   }
 
@@ -122,6 +146,9 @@ export class FrameDecoder {
   /** Bytes the partial frame needs before it can be read: its whole length once known, else 4. */
   #need = 0;
 
+  /** True once a frame with a binary header came: its peer speaks the binary form. */
+  binary = false;
+
   /** Bytes received and not yet returned as a frame: a partial frame. */
   get buffered(): number {
     return this.#buffered;
@@ -150,7 +177,12 @@ export class FrameDecoder {
       const headerLength = buffer.readUInt32BE(at + 4);
       if (headerLength > frameLength - 4) throw new Error('frame header longer than its frame');
       const headerEnd = at + 8 + headerLength;
-      const header: unknown = JSON.parse(buffer.toString('utf8', at + 8, headerEnd));
+      let header: unknown;
+      if (buffer[at + 8] === JSON_START && headerEnd > at + 8) header = JSON.parse(buffer.toString('utf8', at + 8, headerEnd));
+      else {
+        header = readBinaryHeader(buffer, at + 8, headerEnd);
+        this.binary = true;
+      }
       frames.push({ header, body: headerEnd === frameEnd ? EMPTY : buffer.subarray(headerEnd, frameEnd) });
       at = frameEnd;
     }

@@ -12,9 +12,10 @@
 /**
  * Version of this protocol, sent in `hello`; a runtime refuses a worker of another version.
  * 2: the handler interface in `load`/`hello`; 3: streamed responses; 4: `result.errorCode` and
- * the `output` frame.
+ * the `output` frame; 5: `invoke` and `result` headers in a binary form (binary-header.ts) when
+ * the runtime sends its invokes so.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** The longest text of one `output` frame, in characters; the worker splits longer writes. */
 export const MAX_OUTPUT_FRAME_CHARS = 16_384;

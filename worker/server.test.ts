@@ -82,6 +82,21 @@ describe('worker server', () => {
     expect((await second.next(2))[1]?.header).toMatchObject({ t: 'result', id: 1, statusCode: 201 });
   });
 
+  it('answers in the form it was asked in: JSON to JSON invokes, the binary form once the runtime used it', async () => {
+    const { runtime } = await setup({ 'index.js': HANDLER });
+    const client = await runtime.accept();
+    client.invoke(1, '/ok', { n: 1 });
+    await client.next(2);
+    expect(client.decoder.binary).toBe(false);
+    client.invoke(2, '/ok', { n: 2 }, 'PUT', 'binary');
+    const [, first, second] = await client.next(3);
+    expect(client.decoder.binary).toBe(true);
+    for (const [frame, n, method] of [[first, 1, 'POST'], [second, 2, 'PUT']] as const) {
+      expect(frame?.header).toMatchObject({ t: 'result', id: n, statusCode: 201, headers: { 'x-n': String(n) }, stdout: `start ${n}\nend ${n}\n`, stderr: `middle ${n}\n`, error: null });
+      expect(JSON.parse(frame!.body.toString())).toEqual({ n, method, q: { id: String(n) } });
+    }
+  });
+
   it('runs many invocations at once over one connection, each with its own result and output', async () => {
     const { runtime } = await setup({ 'index.js': HANDLER });
     const client = await runtime.accept();

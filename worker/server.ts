@@ -129,6 +129,8 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
         dropConnection(conn, (err as Error).message);
         return;
       }
+      // Results answer in the form the runtime asked in (the bench's hop floor speaks JSON).
+      connWriter.binary = decoder.binary;
       for (const { header, body } of frames) {
         const t = (header as { t?: unknown } | null)?.t;
         if (t === 'credit' || t === 'cancel') {

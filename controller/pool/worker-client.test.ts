@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { encodeFrame, FrameDecoder, type Frame } from '../../worker/framing.js';
+import { encodeFrame, FrameDecoder, FrameWriter, type Frame } from '../../worker/framing.js';
 import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader } from '../../worker/protocol.js';
 import { startWorker, type Worker } from '../../worker/server.js';
 import { FakeClock, systemClock, type Clock } from '../support/clock.js';
@@ -61,7 +61,7 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** A hostile "worker": a raw connection that says hello, then writes whatever a test wants. */
-async function fakeWorker(path: string): Promise<{ socket: Socket; frames: Frame[]; write(header: unknown, body?: Buffer): void }> {
+async function fakeWorker(path: string): Promise<{ socket: Socket; frames: Frame[]; decoder: FrameDecoder; write(header: unknown, body?: Buffer, form?: 'json' | 'binary'): void }> {
   const socket = connect(path);
   raw.push(socket);
   socket.on('error', () => undefined);
@@ -71,7 +71,14 @@ async function fakeWorker(path: string): Promise<{ socket: Socket; frames: Frame
   socket.on('data', (chunk: Buffer) => frames.push(...decoder.push(chunk)));
   const hello: HelloHeader = { t: 'hello', v: PROTOCOL_VERSION, pid: 1, loadError: null, stem: false, interface: 'glambdar' };
   socket.write(encodeFrame(hello));
-  return { socket, frames, write: (header, body) => socket.write(encodeFrame(header, body)) };
+  const binary = new FrameWriter((chunk) => socket.write(chunk));
+  binary.binary = true;
+  const write = (header: unknown, body?: Buffer, form: 'json' | 'binary' = 'json') => {
+    if (form === 'json') return void socket.write(encodeFrame(header, body));
+    binary.add(header, body);
+    binary.flush();
+  };
+  return { socket, frames, decoder, write };
 }
 
 const request = { method: 'GET', path: '/', query: {}, headers: {} };
@@ -164,18 +171,44 @@ describe('WorkerClient takes nothing on trust from the worker', () => {
     expect((await answer).headers).toEqual({ 'set-cookie': ['a=1', 'b=2'], 'x-kept': 'yes' });
   });
 
-  it.each([
-    ['an interim status (101)', { statusCode: 101 }],
-    ['a status past 599', { statusCode: 600 }],
-    ['a header name that is not a token', { headers: { 'bad name': 'x' } }],
-    ['a header value with a newline', { headers: { 'x-split': 'a\r\nx-injected: 1' } }],
-  ])('ends the connection on %s, failing the request with why', async (_what, extra) => {
+  it.each(
+    (['json', 'binary'] as const).flatMap((form) => [
+      [`an interim status (101), ${form}`, form, { statusCode: 101 }],
+      [`a status past 599, ${form}`, form, { statusCode: 600 }],
+      [`a fractional status, ${form}`, form, { statusCode: 200.5 }],
+      [`a header name that is not a token, ${form}`, form, { headers: { 'bad name': 'x' } }],
+      [`a header value with a newline, ${form}`, form, { headers: { 'x-split': 'a\r\nx-injected: 1' } }],
+      [`an unknown error code, ${form}`, form, { error: 'x', errorCode: 'SOMETHING_ELSE' }],
+    ]),
+  )('ends the connection on %s, failing the request with why', async (_what, form, extra) => {
     const fake = await connected();
     const answer = client!.invoke(request, Buffer.alloc(0));
     const id = await invokeId(fake.frames);
-    fake.write(result(id, extra));
+    fake.write(result(id, extra), undefined, form);
     await expect(answer).rejects.toBeInstanceOf(ContainerDied);
     await expect(answer).rejects.toThrow(/broke the protocol: it sent an invalid frame/);
+    expect(client!.closed).toBe(true);
+  });
+
+  it('sends its invokes in the binary form, and takes a binary result as a JSON one', async () => {
+    const fake = await connected();
+    const answer = client!.invoke({ method: 'PUT', path: '/p', query: { q: ['1', '2'] }, headers: { 'x-a': 'é' } }, Buffer.from('in'));
+    const id = await invokeId(fake.frames);
+    expect(fake.decoder.binary).toBe(true);
+    expect(fake.frames[0]!.header).toMatchObject({ t: 'invoke', id, method: 'PUT', path: '/p', query: { q: ['1', '2'] }, headers: { 'x-a': 'é' } });
+    fake.write(result(id, { statusCode: 202, headers: { 'x-b': ['1', '2'] }, stdout: 'said' }), Buffer.from('out'), 'binary');
+    expect(await answer).toMatchObject({ statusCode: 202, headers: { 'x-b': ['1', '2'] }, stdout: 'said' });
+    expect((await answer).body.toString()).toBe('out');
+  });
+
+  it('ends the connection on a malformed binary header, failing the request with why', async () => {
+    const fake = await connected();
+    const answer = client!.invoke(request, Buffer.alloc(0));
+    await invokeId(fake.frames);
+    const frame = encodeFrame({ t: 'result' });
+    frame[8] = 2;
+    fake.socket.write(frame);
+    await expect(answer).rejects.toThrow(/sent a malformed frame: binary frame header ends early/);
     expect(client!.closed).toBe(true);
   });
 

@@ -79,6 +79,8 @@ export class WorkerClient {
     this.#writer = new FrameWriter((chunk) => {
       if (!this.#closed) socket.write(chunk);
     });
+    // The hello said this protocol version, which has the binary invoke and result headers.
+    this.#writer.binary = true;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('close', () => this.#fail());
     socket.on('error', () => socket.destroy());

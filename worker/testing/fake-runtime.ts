@@ -4,7 +4,7 @@
  */
 import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { encodeFrame, FrameDecoder, type Frame } from '../framing.js';
+import { encodeFrame, FrameDecoder, FrameWriter, type Frame } from '../framing.js';
 import { type InvokeHeader } from '../protocol.js';
 
 /** One accepted worker connection; a test awaits its n-th frame. */
@@ -12,14 +12,15 @@ export class RuntimeConnection {
   readonly frames: Frame[] = [];
   readonly socket: Socket;
   readonly closed: Promise<void>;
+  /** Reads the worker's frames; its `binary` says whether one came in the binary form. */
+  readonly decoder = new FrameDecoder();
   #waiters: Array<() => void> = [];
   #ended = false;
 
   constructor(socket: Socket) {
     this.socket = socket;
-    const decoder = new FrameDecoder();
     socket.on('data', (chunk: Buffer) => {
-      this.frames.push(...decoder.push(chunk));
+      this.frames.push(...this.decoder.push(chunk));
       for (const wake of this.#waiters.splice(0)) wake();
     });
     socket.on('error', () => {}); // a reset after the worker drops us is expected here
@@ -41,10 +42,15 @@ export class RuntimeConnection {
     return this.frames.slice(0, count);
   }
 
-  /** Sends an invoke frame with a JSON body (or none). */
-  invoke(id: number, path: string, body?: unknown, method = 'POST'): void {
+  /** Sends an invoke frame with a JSON body (or none), its header as JSON (as the bench's hop floor does) or in the binary form (as the runtime does). */
+  invoke(id: number, path: string, body?: unknown, method = 'POST', form: 'json' | 'binary' = 'json'): void {
     const header: InvokeHeader = { t: 'invoke', id, method, path, query: { id: String(id) }, headers: {}, requestId: `req-${id}`, timeoutMs: 30_000 };
-    this.socket.write(encodeFrame(header, body === undefined ? undefined : Buffer.from(JSON.stringify(body))));
+    const bytes = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    if (form === 'json') return void this.socket.write(encodeFrame(header, bytes));
+    const writer = new FrameWriter((chunk) => this.socket.write(chunk));
+    writer.binary = true;
+    writer.add(header, bytes);
+    writer.flush();
   }
 }
 
