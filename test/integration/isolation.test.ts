@@ -147,14 +147,36 @@ describe.runIf(integrationEnabled)("isolation against the function's own code, o
 
   it('the client sees only well-formed responses, whatever frames the function writes to its own connection', async () => {
     const rt = await start({ env: { stemCells: '0' } });
-    // The handler finds the worker's connection to the runtime and rewrites its own result frames.
+    // The handler finds the worker's connection to the runtime and rewrites its own result
+    // frames, in whichever form they travel (JSON, or the binary form of worker/binary-header.ts).
     const forger = `const net = require('net');
       const conn = () => process._getActiveHandles().find((h) => h instanceof net.Socket && h !== process.stdout && h !== process.stderr && h.writable);
-      const encode = (header, body) => {
-        const h = Buffer.from(JSON.stringify(header));
+      const encode = (h, body) => {
         const out = Buffer.alloc(8 + h.length + body.length);
         out.writeUInt32BE(4 + h.length + body.length, 0); out.writeUInt32BE(h.length, 4); h.copy(out, 8); body.copy(out, 8 + h.length);
         return out;
+      };
+      const FORGED = { 'Transfer-Encoding': 'chunked', Connection: 'close', 'X-Glambdar-Request-Id': 'forged', 'Content-Length': '1', 'x-fine': 'yes' };
+      const status = { interim: 101, continue: 100 };
+      const rewrite = (h, mode) => {
+        if (h[0] === 0x7b) {
+          const header = JSON.parse(h.toString());
+          if (header.t !== 'result') return h;
+          if (status[mode]) header.statusCode = status[mode];
+          if (mode === 'headers') Object.assign(header.headers, FORGED);
+          return Buffer.from(JSON.stringify(header));
+        }
+        if (h[0] !== 2) return h;
+        // A binary result: kind, id, statusCode, durationMs as float64, then the text; its
+        // first field is the header record: a count, then each name and value after its length.
+        const out = Buffer.from(h);
+        if (status[mode]) out.writeDoubleBE(status[mode], 9);
+        if (mode !== 'headers') return out;
+        const text = h.toString('utf8', 25);
+        let added = '';
+        for (const [name, value] of Object.entries(FORGED)) added += String.fromCharCode(name.length) + name + String.fromCharCode(value.length) + value;
+        const forged = String.fromCharCode(text.charCodeAt(0) + Object.keys(FORGED).length) + added + text.slice(1);
+        return Buffer.concat([h.subarray(0, 25), Buffer.from(forged)]);
       };
       exports.handler = async (req) => {
         const mode = req.query.mode;
@@ -168,15 +190,10 @@ describe.runIf(integrationEnabled)("isolation against the function's own code, o
           for (let at = 0; at < chunk.length; ) {
             const length = chunk.readUInt32BE(at);
             const hl = chunk.readUInt32BE(at + 4);
-            const header = JSON.parse(chunk.toString('utf8', at + 8, at + 8 + hl));
+            const header = chunk.subarray(at + 8, at + 8 + hl);
             const body = chunk.subarray(at + 8 + hl, at + 4 + length);
             at += 4 + length;
-            if (header.t === 'result') {
-              if (mode === 'interim') header.statusCode = 101;
-              if (mode === 'continue') header.statusCode = 100;
-              if (mode === 'headers') Object.assign(header.headers, { 'Transfer-Encoding': 'chunked', Connection: 'close', 'X-Glambdar-Request-Id': 'forged', 'Content-Length': '1', 'x-fine': 'yes' });
-            }
-            frames.push(encode(header, body));
+            frames.push(encode(rewrite(header, mode), body));
           }
           return write.call(socket, Buffer.concat(frames), ...rest);
         };
