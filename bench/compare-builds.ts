@@ -4,8 +4,10 @@
  * `ping` (as `npm run bench` deploys it) on a temp data folder; then rounds of BENCH_SECONDS
  * (default 5) at 32 connections alternate the floor and every build, BENCH_ROUNDS times
  * (default 4). Each load prints its req/s and CPU per request: the runtime's main thread, its
- * other threads (the record writer, V8's helpers) and its worker. At the end, each build's
- * median ratio to the floor. A change to the invoke path is measured this way: this machine's
+ * other threads (the record writer, V8's helpers) and its worker. Then BENCH_SEQ_ROUNDS
+ * (default 6) rounds of 500 sequential requests on each server in turn, after 2,000 unreported
+ * ones each (as `npm run bench` measures its sequential p50). At the end, each build's median
+ * ratio to the floor and median sequential p50 above the floor's of the same round. A change to the invoke path is measured this way: this machine's
  * speed drifts by 2x within minutes, so only builds measured side by side compare.
  *
  * A build is a copy of `dist/` made from another commit (`git worktree add`, `npm run build`,
@@ -17,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, waitForInstance, zipOf } from './fixtures.js';
+import { freePort, percentile, sequential, waitForInstance, zipOf } from './fixtures.js';
 import { load } from './load.js';
 import { childPids } from './proc-cpu.js';
 
@@ -25,6 +27,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const PING = `exports.handler = async () => ({ statusCode: 200, body: { message: 'pong' } });\n`;
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 4);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
+const SEQ_ROUNDS = Number(process.env['BENCH_SEQ_ROUNDS'] ?? 6);
 const docker = new Docker();
 
 interface Server {
@@ -116,9 +119,23 @@ async function main(): Promise<void> {
         );
       }
     }
-    for (const [dist, xs] of ratios) {
-      const sorted = [...xs].sort((a, b) => a - b);
-      process.stdout.write(`${dist}: ratio to the hop floor, median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(3)} (rounds ${xs.map((x) => x.toFixed(3)).join(', ')})\n`);
+    const gaps = new Map<string, number[]>(dists.map((d) => [d, []]));
+    for (const server of servers) await sequential(server.port, server.path, 1, 2_000);
+    for (let round = 0; round < SEQ_ROUNDS; round++) {
+      let floorP50 = NaN;
+      for (const server of servers) {
+        const p50 = percentile(await sequential(server.port, server.path, 500, 100), 50);
+        if (server.instance === undefined) floorP50 = p50;
+        else gaps.get(server.name)!.push(p50 - floorP50);
+        process.stdout.write(`sequential round ${round + 1} ${server.name}: p50 ${p50.toFixed(3)} ms\n`);
+      }
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+    for (const dist of dists) {
+      const xs = ratios.get(dist)!;
+      const ds = gaps.get(dist)!;
+      process.stdout.write(`${dist}: ratio to the hop floor, median ${median(xs).toFixed(3)} (rounds ${xs.map((x) => x.toFixed(3)).join(', ')})\n`);
+      process.stdout.write(`${dist}: sequential p50 above the floor's, median ${median(ds).toFixed(3)} ms (rounds ${ds.map((x) => x.toFixed(3)).join(', ')})\n`);
     }
   } finally {
     for (const server of servers) await stop(server);

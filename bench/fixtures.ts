@@ -1,5 +1,22 @@
+import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import yazl from 'yazl';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+/** `n` sequential requests after `warmup` more, timed by a client process of their own (ms each). */
+export function sequential(port: number, path: string, n: number, warmup = 500): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(HERE, 'sequential-client.js'), String(port), path, String(warmup), String(n)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as number[]) : reject(new Error(`sequential client exited ${code}`))));
+  });
+}
 
 /** A free TCP port on 127.0.0.1, for a runtime or a floor server a bench starts. */
 export async function freePort(): Promise<number> {

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { bareDockerStarts } from './engine-floor.js';
 import { load } from './load.js';
 import { childPids } from './proc-cpu.js';
-import { freePort, percentile, round, waitFor, zipOf } from './fixtures.js';
+import { freePort, percentile, round, sequential, waitFor, zipOf } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'api', 'cli.js');
@@ -113,18 +113,6 @@ async function coldStarts(rt: Runtime, prefix: string, samples: number, hooks: C
     await hooks.after?.(name);
   }
   return times;
-}
-
-/** `n` sequential requests after `warmup` more, timed by a client process of their own. */
-function sequential(port: number, path: string, n: number, warmup = 500): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(HERE, 'sequential-client.js'), String(port), path, String(warmup), String(n)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as number[]) : reject(new Error(`sequential client exited ${code}`))));
-  });
 }
 
 /** Host pids of a function's containers (their node processes: the worker is the container's first process). */
