@@ -36,8 +36,12 @@ function tooLarge(): PayloadTooLarge {
   return new PayloadTooLarge(`invocation body is larger than ${MAX_INVOKE_BODY_BYTES / 1024 / 1024} MiB`);
 }
 
+/**
+ * The query as a record; without a prototype, so a parameter named `__proto__` is one like any
+ * other (on `{}` it would read as Object.prototype and, repeated, set the record's prototype).
+ */
 function parseQuery(search: string): Record<string, string | string[]> {
-  const query: Record<string, string | string[]> = {};
+  const query = Object.create(null) as Record<string, string | string[]>;
   if (!search) return query;
   for (const [key, value] of new URLSearchParams(search)) {
     const existing = query[key];

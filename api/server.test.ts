@@ -18,6 +18,7 @@ const ECHO = `exports.handler = async (req) => {
   if (req.path === '/slow') await new Promise((r) => setTimeout(r, 2000));
   if (req.path === '/throw') throw new Error('thrown on purpose');
   if (req.path === '/text') return { statusCode: 202, headers: { 'x-kind': 'text' }, body: 'plain words' };
+  if (req.path === '/query-keys') return { keys: Object.keys(req.query), plain: Object.getPrototypeOf(req.query) === Object.prototype, proto: Object.getOwnPropertyDescriptor(req.query, '__proto__')?.value ?? null };
   console.log('echo', req.method, req.path);
   return { method: req.method, path: req.path, query: req.query, received: req.body, ua: req.headers['user-agent'] };
 };`;
@@ -81,6 +82,14 @@ describe('the HTTP API', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('x-glambdar-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect(await res.json()).toEqual({ method: 'PUT', path: '/some/path', query: { a: ['1', '2'], b: 'x' }, received: 'raw body', ua: 'glambdar-test' });
+  });
+
+  it('passes a query parameter named __proto__ as a parameter like any other, not as the query object\'s prototype', async () => {
+    expect((await deploy('echo', { 'index.js': ECHO })).status).toBe(201);
+    for (const [search, proto] of [['__proto__=a&__proto__=b&x=1', ['a', 'b']], ['__proto__=a&x=1', 'a']] as const) {
+      const res = await fetch(`${server.url}/invoke/echo/query-keys?${search}`);
+      expect(await res.json(), search).toEqual({ keys: ['__proto__', 'x'], plain: true, proto });
+    }
   });
 
   it("returns the handler's status, headers and a text body as text", async () => {
