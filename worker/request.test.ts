@@ -57,6 +57,14 @@ describe('normalizeResponse', () => {
     expect(normalizeResponse(false).body.toString()).toBe('false');
   });
 
+  it('keeps a header named __proto__ as a header, and gives no inherited names to whoever lists the headers', () => {
+    const res = normalizeResponse({ headers: JSON.parse('{"__proto__": ["a", "b"], "X-Y": "z"}') as Record<string, string[]> });
+    const names: string[] = [];
+    for (const name in res.headers) names.push(name);
+    expect(names.sort()).toEqual(['__proto__', 'x-y']);
+    expect(Object.getOwnPropertyDescriptor(res.headers, '__proto__')?.value).toEqual(['a', 'b']);
+  });
+
   it('does not take inherited keys as the response shape', () => {
     const value = Object.create({ statusCode: 500 }) as object;
     expect(normalizeResponse(value).statusCode).toBe(200);

@@ -135,7 +135,8 @@ export function lowerHeaders(raw: unknown): Record<string, string | string[]> {
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new TypeError(`handler returned invalid headers ${describe(raw)}: expected an object`);
   }
-  const out: Record<string, string | string[]> = {};
+  // No prototype: a header named __proto__ is a header, not the record's prototype.
+  const out = Object.create(null) as Record<string, string | string[]>;
   for (const [name, value] of Object.entries(raw as object)) {
     if (value === undefined || value === null) continue;
     if (!HEADER_NAME.test(name)) throw new TypeError(`handler returned an invalid header name ${describe(name)}`);
