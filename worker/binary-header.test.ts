@@ -115,6 +115,12 @@ describe('binary frame headers', () => {
     expect(inherited).toEqual([]);
   });
 
+  it('carry only own names of a record, as JSON does, whatever its prototype holds', () => {
+    const headers = Object.create({ inherited: 'x' }) as Record<string, string>;
+    headers['own'] = 'y';
+    expect((roundTrip(result({ headers })) as ResultHeader).headers).toEqual({ own: 'y' });
+  });
+
   it('turn a lone surrogate (a broken string a function printed) into U+FFFD, keeping every other character', () => {
     const back = roundTrip(result({ stdout: 'a\ud83db', stderr: '\ude00' })) as ResultHeader;
     expect(back.stdout).toBe('a\ufffdb');
