@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { PayloadTooLarge, splitTaggedName, type InvokeRequest, type Logger, type Runtime } from '../controller/index.js';
+import { PayloadTooLarge, splitTaggedName, type InvocationReply, type InvokeOutcome, type InvokeRequest, type Logger, type Runtime } from '../controller/index.js';
 import { sendStream, withInvocationHeaders } from './stream-response.js';
 import { sendError } from './http-errors.js';
 
@@ -9,27 +9,42 @@ export const MAX_INVOKE_BODY_BYTES = 6 * 1024 * 1024;
 export const INVOKE_PREFIX = '/invoke/';
 /** Response bodies up to this size are written together with the head (see the end of `handle`). */
 const SMALL_BODY_BYTES = 16 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 
-function readBody(req: IncomingMessage, headers: IncomingHttpHeaders): Promise<Buffer> {
+/**
+ * Reads a request's body, at most {@link MAX_INVOKE_BODY_BYTES}; `done` runs once, with the
+ * body or why not (PayloadTooLarge, or the request's error). A callback, not a promise: the
+ * invoke path makes none on a warm replica's way.
+ */
+function collectBody(req: IncomingMessage, headers: Record<string, string | string[] | undefined>, done: (err: Error | null, body: Buffer) => void): void {
   const declared = Number(headers['content-length'] ?? 0);
-  if (declared > MAX_INVOKE_BODY_BYTES) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_INVOKE_BODY_BYTES) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.on('error', reject);
+  if (declared > MAX_INVOKE_BODY_BYTES) return done(tooLarge(), EMPTY);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let ended = false;
+  const finish = (err: Error | null, body: Buffer) => {
+    if (ended) return;
+    ended = true;
+    done(err, body);
+  };
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_INVOKE_BODY_BYTES) {
+      req.removeAllListeners('data');
+      req.resume();
+      finish(tooLarge(), EMPTY);
+      return;
+    }
+    chunks.push(chunk);
   });
+  req.on('end', () => finish(null, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+  req.on('error', (err) => finish(err, EMPTY));
+}
+
+/** An invocation's body as a promise, for the paths that await it (`/async/`). */
+export function readBody(req: IncomingMessage, request: InvokeRequest): Promise<Buffer> {
+  return new Promise((resolve, reject) => collectBody(req, request.headers, (err, body) => (err ? reject(err) : resolve(body))));
 }
 
 function tooLarge(): PayloadTooLarge {
@@ -71,25 +86,40 @@ function requestHeaders(received: IncomingHttpHeaders, withholdAuthorization: bo
  */
 export function createInvokeHandler(runtime: Runtime, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    void handle(runtime, req, res).catch((err: unknown) => sendError(res, err, log));
+    let invocation;
+    try {
+      invocation = readInvocation(req, INVOKE_PREFIX, runtime);
+    } catch (err) {
+      return sendError(res, err, log);
+    }
+    const { name, tag, request } = invocation;
+    const reply = new HttpReply(res, log);
+    collectBody(req, request.headers, (err, body) => {
+      if (err) return reply.failed(err);
+      try {
+        runtime.startInvoke(name, request, body, tag, reply);
+      } catch (thrown) {
+        // Not expected (the invoke path tells `reply` of its errors); a thrown bug still gets its 500.
+        reply.failed(thrown);
+      }
+    });
   };
 }
 
 /**
  * An invocation as a request under `prefix` asks for it: the function's name, the traffic tag
  * of `<name>@<tag>` (undefined: split by weight), what its handler receives (method, the path
- * after the name, query, headers) and the body. `/invoke/` and `/async/` both read requests
- * here, so a job's handler gets what a synchronous one would, and both check who may call the
- * function (`Runtime.authorizeInvoke`) before the body is read; a Glambdar credential is not
- * among the headers the handler gets (nor a job stores). What the URL and headers say comes
- * at once (a bad name or a refused key throws); the body as it arrives (not an async
- * function: one promise less per invocation).
+ * after the name, query, headers). `/invoke/` and `/async/` both read requests here, so a
+ * job's handler gets what a synchronous one would, and both check who may call the function
+ * (`Runtime.authorizeInvoke`) before the body is read (the caller reads it next); a Glambdar
+ * credential is not among the headers the handler gets (nor a job stores). A bad name or a
+ * refused key throws at once.
  */
 export function readInvocation(
   req: IncomingMessage,
   prefix: string,
   runtime: Pick<Runtime, 'authorizeInvoke'>,
-): { name: string; tag: string | undefined; request: InvokeRequest; body: Promise<Buffer> } {
+): { name: string; tag: string | undefined; request: InvokeRequest } {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const pathname = q < 0 ? url : url.slice(0, q);
@@ -114,27 +144,44 @@ export function readInvocation(
     req.resume();
     throw err;
   }
-  const body = readBody(req, headers);
   const request: InvokeRequest = {
     method: req.method ?? 'GET',
     path: slash < 0 ? '/' : rest.slice(slash),
     query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
     headers: requestHeaders(headers, withhold),
   };
-  return { name, tag, request, body };
+  return { name, tag, request };
 }
 
-async function handle(runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { name, tag, request, body } = readInvocation(req, INVOKE_PREFIX, runtime);
-  const outcome = await runtime.invoke(name, request, await body, tag);
-  if (outcome.stream !== undefined) return sendStream(res, outcome, outcome.stream);
-  const headers = withInvocationHeaders(outcome);
-  // 204 and 304 carry no body, so no length either (node sends no body for them).
-  if (outcome.statusCode !== 204 && outcome.statusCode !== 304) headers['content-length'] = outcome.body.length;
-  res.writeHead(outcome.statusCode, headers);
-  // A small body leaves as a latin1 string (each byte one character, so the bytes are
-  // unchanged): node then sends head and body as one string in one write, where a Buffer
-  // body makes a writev of two chunks through its generic path.
-  if (outcome.body.length <= SMALL_BODY_BYTES) res.end(outcome.body.toString('latin1'), 'latin1');
-  else res.end(outcome.body);
+/** The HTTP end of an invocation: its outcome as the response, or its error mapped to one. */
+class HttpReply implements InvocationReply {
+  readonly #res: ServerResponse;
+  readonly #log: Logger;
+
+  constructor(res: ServerResponse, log: Logger) {
+    this.#res = res;
+    this.#log = log;
+  }
+
+  done(outcome: InvokeOutcome): void {
+    const res = this.#res;
+    try {
+      if (outcome.stream !== undefined) return sendStream(res, outcome, outcome.stream);
+      const headers = withInvocationHeaders(outcome);
+      // 204 and 304 carry no body, so no length either (node sends no body for them).
+      if (outcome.statusCode !== 204 && outcome.statusCode !== 304) headers['content-length'] = outcome.body.length;
+      res.writeHead(outcome.statusCode, headers);
+      // A small body leaves as a latin1 string (each byte one character, so the bytes are
+      // unchanged): node then sends head and body as one string in one write, where a Buffer
+      // body makes a writev of two chunks through its generic path.
+      if (outcome.body.length <= SMALL_BODY_BYTES) res.end(outcome.body.toString('latin1'), 'latin1');
+      else res.end(outcome.body);
+    } catch (err) {
+      sendError(res, err, this.#log);
+    }
+  }
+
+  failed(err: unknown): void {
+    sendError(this.#res, err, this.#log);
+  }
 }

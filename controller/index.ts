@@ -17,7 +17,7 @@ export type { InfoPage, ListOptions } from './reconcile/info-listing.js';
 export type { RevisionInfo, TrafficShare } from './revisions/revision-info.js';
 export type { DeployRequest, RollbackTarget, WriteResult } from './state/desired-state.js';
 export type { FunctionRecord, FunctionSource, FunctionStatus, LogRecord, Revision, WriteOutcome } from './state/records.js';
-export type { InvokeOutcome } from './invocation/invoker.js';
+export type { InvocationReply, InvokeOutcome } from './invocation/invoker.js';
 export type { ContainerOutputEntry } from './invocation/container-output.js';
 export type { InvokeRequest } from './pool/worker-client.js';
 export type { ResponseStream, StreamSink } from './pool/response-stream.js';

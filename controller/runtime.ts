@@ -1,6 +1,6 @@
 import type { KeyInfo, NewKey } from './access/access-control.js';
 import type { ContainerOutputEntry } from './invocation/container-output.js';
-import type { InvokeOutcome } from './invocation/invoker.js';
+import type { InvocationReply, InvokeOutcome } from './invocation/invoker.js';
 import { revisionInfos, type RevisionInfo } from './revisions/revision-info.js';
 import type { InvokeRequest } from './pool/worker-client.js';
 import { functionInfo, type FunctionInfo } from './reconcile/status.js';
@@ -83,9 +83,8 @@ export class Runtime {
   }
 
   /**
-   * Waits until the function's current generation has a container that loaded its code
-   * (`POST /deploy?wait=ready`), or rejects with NotReady and the load or start error; see
-   * reconcile/rollout.ts. The default deadline is the start timeout and 5 s.
+   * Waits until the function's current generation has a container that loaded its code (`POST /deploy?wait=ready`),
+   * or rejects with NotReady and the load or start error; see reconcile/rollout.ts. Default deadline: the start timeout and 5 s.
    */
   async awaitReady(name: string, timeoutMs = this.#p.config.startTimeoutMs + 5_000): Promise<void> {
     const { pool, store, clock } = this.#p;
@@ -108,9 +107,8 @@ export class Runtime {
   }
 
   /**
-   * Rolls back to a kept revision (by number or tag; by default the one before the latest):
-   * a new generation with its code and spec, rolled out as any deploy is. `from` is the
-   * revision rolled back to.
+   * Rolls back to a kept revision (by number or tag; by default the one before the latest): a new generation with its
+   * code and spec, rolled out as any deploy is. `from` is the revision rolled back to.
    */
   rollback(name: string, to: RollbackTarget = {}, source: FunctionSource = 'api'): WriteResult & { from: Revision } {
     return this.#written(this.#p.desired.rollback(name, to, source));
@@ -154,10 +152,7 @@ export class Runtime {
     return outcome;
   }
 
-  /**
-   * The GitOps source's word on a function it manages: its manifest file applies (`problem`
-   * null) or not (the file's first error). Shown as the SourceValid condition.
-   */
+  /** The GitOps source's word on a function it manages: its manifest file applies (`problem` null) or not (the file's first error). Shown as the SourceValid condition. */
   reportSource(name: string, problem: string | null): void {
     const fn = this.#p.store.get(name);
     if (!fn || fn.deleting) return;
@@ -223,6 +218,11 @@ export class Runtime {
    */
   invoke(name: string, request: InvokeRequest, body: Buffer, tag?: string): Promise<InvokeOutcome> {
     return this.#p.invoker.invoke(name, request, body, tag === undefined ? undefined : { tag });
+  }
+
+  /** {@link invoke} for the HTTP path: `reply` hears how it ended, and no promise is made on a warm replica's way. */
+  startInvoke(name: string, request: InvokeRequest, body: Buffer, tag: string | undefined, reply: InvocationReply): void {
+    this.#p.invoker.start(name, request, body, tag === undefined ? undefined : { tag }, reply);
   }
 
   /**

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CallbackUrl, parseWith } from '../../schemas/index.js';
 import { InvalidInput, RouteNotFound, type Logger, type Runtime } from '../../controller/index.js';
 import { sendError } from '../http-errors.js';
-import { readInvocation } from '../invoke-handler.js';
+import { readBody, readInvocation } from '../invoke-handler.js';
 
 /** The URL prefix of async invocations. */
 export const ASYNC_PREFIX = '/async/';
@@ -37,8 +37,8 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
     }
     callbackUrl = parsed.value;
   }
-  const { name, tag, request, body } = readInvocation(req, ASYNC_PREFIX, runtime);
-  const job = runtime.enqueue(name, request, await body, callbackUrl, tag);
+  const { name, tag, request } = readInvocation(req, ASYNC_PREFIX, runtime);
+  const job = runtime.enqueue(name, request, await readBody(req, request), callbackUrl, tag);
   const text = JSON.stringify({ requestId: job.requestId, status: job.status });
   res.writeHead(202, {
     'content-type': 'application/json; charset=utf-8',

@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createHook } from 'node:async_hooks';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RuntimeConfigSchema } from '../../schemas/index.js';
 import { systemClock, type Clock } from '../support/clock.js';
 import type { GlambdarError } from '../support/errors.js';
@@ -105,5 +106,64 @@ describe('Invoker metrics', () => {
     await invoke('other');
     await runtime.remove('echo');
     expect(runtime.metricsSnapshot().invocations.map((s) => s.name)).toEqual(['other']);
+  });
+});
+
+describe('Invoker.start, the HTTP path', () => {
+  const request = { method: 'GET', path: '/', query: {}, headers: {} };
+
+  /** A reply that records its one end, and a promise of it. */
+  function recording(done?: () => void) {
+    const ends: Array<['done', number] | ['failed', unknown]> = [];
+    let settle!: () => void;
+    const ended = new Promise<void>((resolve) => (settle = resolve));
+    const reply = {
+      done(outcome: { statusCode: number }) {
+        ends.push(['done', outcome.statusCode]);
+        settle();
+        done?.();
+      },
+      failed(err: unknown) {
+        ends.push(['failed', err]);
+        settle();
+      },
+    };
+    return { ends, ended, reply };
+  }
+
+  it('makes no promise on its way to a warm replica', async () => {
+    await deploy('echo');
+    await invoke('echo');
+    let promises = 0;
+    const hook = createHook({ init: (_id, type) => void (type === 'PROMISE' && promises++) });
+    const { ends, ended, reply } = recording();
+    hook.enable();
+    try {
+      runtime.startInvoke('echo', request, Buffer.alloc(0), undefined, reply);
+    } finally {
+      hook.disable();
+    }
+    // invoke() as an async function made its own promise and one for the worker's answer here.
+    expect(promises).toBe(0);
+    await ended;
+    expect(ends).toEqual([['done', 200]]);
+  });
+
+  it("tells a reply of a refusal at once, and a reply whose own done throws gets failed, the worker's connection unharmed", async () => {
+    const refused = recording();
+    runtime.startInvoke('ghost', request, Buffer.alloc(0), undefined, refused.reply);
+    expect(refused.ends).toEqual([['failed', expect.objectContaining({ code: 'FUNCTION_NOT_FOUND' })]]);
+    await deploy('echo');
+    await invoke('echo');
+    const throwing = recording(() => {
+      throw new Error('the response could not be written');
+    });
+    runtime.startInvoke('echo', request, Buffer.alloc(0), undefined, throwing.reply);
+    await throwing.ended;
+    await vi.waitFor(() => expect(throwing.ends).toHaveLength(2));
+    expect(throwing.ends[1]).toEqual(['failed', expect.objectContaining({ message: 'the response could not be written' })]);
+    // The same warm container answers the next one: the throw did not break its connection.
+    expect((await invoke('echo')).coldStart).toBe(false);
+    expect(metricsOf('echo')).toMatchObject({ count: 3, responses: [{ code: 200, count: 3 }] });
   });
 });

@@ -1,27 +1,26 @@
 import type { Clock } from '../support/clock.js';
 import { newRequestId } from '../support/request-id.js';
 import {
-  ContainerDied,
   FunctionLoadFailed,
   FunctionNotFound,
   GlambdarError,
   HandlerError,
   InvalidJsonBody,
-  InvocationTimeout,
   RateLimited,
   TagNotFound,
 } from '../support/errors.js';
 import type { FunctionRecord, InvocationRecord } from '../state/records.js';
 import type { InvocationObserver, InvocationOutcome } from './observer.js';
 import type { Pool } from '../pool/router.js';
-import type { ExitReason } from '../sandbox/sandbox.js';
 import { TokenBucket, type TakeResult } from './rate-limiter.js';
 import type { Store } from '../state/store.js';
 import type { TrafficPlans } from '../revisions/plans.js';
 import type { RevisionTarget } from '../revisions/traffic-plan.js';
-import type { InvokeMeta, InvokeRequest, InvokeResult, WorkerClient } from '../pool/worker-client.js';
-import type { Replica } from '../pool/replica.js';
-import { TimeoutEntry, Timeouts } from '../support/timeouts.js';
+import type { InvokeRequest, InvokeResult } from '../pool/worker-client.js';
+import { Timeouts } from '../support/timeouts.js';
+import { Call, type CallContext, type InvocationReply } from './call.js';
+
+export type { InvocationReply } from './call.js';
 import type { ResponseStream } from '../pool/response-stream.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -66,7 +65,7 @@ export class Invoker {
   #observer: InvocationObserver;
   #limiters = new Map<string, TokenBucket>();
   #statusOf: (err: GlambdarError) => number;
-  /** Every invocation's timeout on one timer, and the pool that replaces a timed-out replica. */
+  /** What every invocation in flight shares: one timer for all timeouts, the pool, the invoker's ends. */
   #calls: CallContext;
   /** Handed to the observer at each finish; observers read it synchronously and keep nothing of it. */
   #outcome: InvocationOutcome = {
@@ -96,7 +95,13 @@ export class Invoker {
     this.#plans = options.plans;
     this.#clock = options.clock;
     this.#observer = options.observer;
-    this.#calls = { timeouts: new Timeouts(options.clock), pool: options.pool };
+    this.#calls = {
+      timeouts: new Timeouts(options.clock),
+      pool: options.pool,
+      statusOf: options.statusOf,
+      settle: (call, result, failure) => this.#settle(call, result, failure),
+      unsent: (call, statusCode) => this.#finish(call.name, call.target, call.revision, true, statusCode, call.startedAt, undefined, false, null),
+    };
   }
 
   /** Forgets a function's limiter and what observers keep of it (after deletion). */
@@ -106,100 +111,103 @@ export class Invoker {
   }
 
   /** Runs one invocation of `name`: of the revision `options.tag` names, or of one chosen by the traffic weights. */
-  async invoke(name: string, request: InvokeRequest, body: Buffer, options?: InvokeOptions): Promise<InvokeOutcome> {
-    const startedAt = this.#clock.monotonic();
-    let fn = this.#store.get(name);
+  invoke(name: string, request: InvokeRequest, body: Buffer, options?: InvokeOptions): Promise<InvokeOutcome> {
+    return new Promise((resolve, reject) => this.start(name, request, body, options, { done: resolve, failed: reject }));
+  }
+
+  /**
+   * {@link invoke} for the HTTP path: `reply` hears how it ended, once, and no promise is made
+   * on the way when a warm replica has room (a promise and its await cost the main thread
+   * microtask turns on every request). Errors reach `reply.failed` as GlambdarErrors.
+   */
+  start(name: string, request: InvokeRequest, body: Buffer, options: InvokeOptions | undefined, reply: InvocationReply): void {
+    this.#begin(name, request, body, options, reply, this.#clock.monotonic());
+  }
+
+  #begin(name: string, request: InvokeRequest, body: Buffer, options: InvokeOptions | undefined, reply: InvocationReply, startedAt: number): void {
+    let call: Call;
+    try {
+      const admitted = this.#admit(name, request, body, options, reply, startedAt);
+      if (admitted === null) return;
+      call = admitted;
+    } catch (err) {
+      return reply.failed(err);
+    }
+    try {
+      // A warm replica with room is taken without a promise; otherwise wait for one.
+      const replica = this.#pool.tryAcquire(call.target);
+      if (replica) return call.send(replica);
+      this.#pool
+        .acquire(call.target)
+        .then((lease) => {
+          call.coldStart = lease.coldStart;
+          call.send(lease.replica);
+        })
+        .catch((err: unknown) => call.notSent(err));
+    } catch (err) {
+      call.notSent(err);
+    }
+  }
+
+  /**
+   * The checks before a container is asked: the function, its revision, its rate limit. Null
+   * when `reply` has its answer already (or a job waits for its token and starts again later).
+   */
+  #admit(name: string, request: InvokeRequest, body: Buffer, options: InvokeOptions | undefined, reply: InvocationReply, startedAt: number): Call | null {
+    const fn = this.#store.get(name);
     // Unknown names are never observed: anyone can invoke any name.
     if (!fn || fn.deleting) throw new FunctionNotFound(name);
-    const tag = options?.tag;
-    let target = this.#target(fn, tag);
-    let rate = this.#limiter(name, fn.spec.rateLimit).take();
+    const target = this.#target(fn, options?.tag);
+    const rate = this.#limiter(name, fn.spec.rateLimit).take();
     if (!rate.ok && options?.waitForRate) {
       // A job waits for its token; the function may be deleted or its traffic changed meanwhile.
-      while (!rate.ok) {
-        await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, Math.max(1, rate.retryAfterMs)));
-        fn = this.#store.get(name);
-        if (!fn || fn.deleting) throw new FunctionNotFound(name);
-        rate = this.#limiter(name, fn.spec.rateLimit).take();
-      }
-      target = this.#target(fn, tag);
+      this.#clock.setTimeout(() => this.#begin(name, request, body, options, reply, startedAt), Math.max(1, rate.retryAfterMs));
+      return null;
     }
-    let revision = target.revision;
     if (!rate.ok) {
       const limited = new RateLimited(name, rate.limit, rate.retryAfterMs);
-      this.#finish(name, target, revision, false, this.#statusOf(limited), startedAt, undefined, false, null);
+      this.#finish(name, target, target.revision, false, this.#statusOf(limited), startedAt, undefined, false, null);
       throw limited;
     }
-
     // Counted from here, waiting included: queued requests are what panic mode reacts to.
     this.#observer.start(name, target.scalingKey);
-    let result: InvokeResult | undefined;
-    let statusCode = 0;
-    let coldStart = false;
-    let record: InvocationRecord | null = null;
-    /** A streamed response finishes (slot, record, observers) when its stream ends, not here. */
-    let streaming = false;
-    try {
-      const requestId = options?.requestId ?? newRequestId();
-      const invokedAt = this.#clock.now();
-      // A warm replica with room is taken without a promise; otherwise wait for one.
-      let replica = this.#pool.tryAcquire(target);
-      if (!replica) {
-        const lease = await this.#pool.acquire(target);
-        replica = lease.replica;
-        coldStart = lease.coldStart;
-      }
-      // An older container answering during a rolling update runs the code of its own revision.
-      if (replica.template !== target.template) revision = replica.generation;
-      const timeoutMs = target.record.spec.timeoutMs;
-      let failure: GlambdarError | undefined;
-      try {
-        result = await this.#call(replica, request, body, { requestId, timeoutMs });
-      } catch (err) {
-        failure = err instanceof GlambdarError ? err : new ContainerDied('the function container failed', { cause: err });
-        // The pool asks the engine why a container went away; the caller deserves the answer.
-        const exit = failure instanceof ContainerDied ? await replica.exit : null;
-        if (exit) failure = new ContainerDied(describeExit(exit, target.record.spec.memoryMb), { cause: failure });
-      } finally {
-        if (result?.stream === undefined) this.#pool.release(replica);
-      }
-      if (result?.stream !== undefined) {
-        streaming = true;
-        return this.#streamed(name, target, revision, startedAt, requestId, invokedAt, coldStart, rate, replica, result.stream);
-      }
-      if (result?.error) {
-        if (replica.loadError) failure = new FunctionLoadFailed(result.error);
-        else if (result.errorCode === 'INVALID_JSON_BODY') failure = new InvalidJsonBody(result.error);
-        else failure = new HandlerError(result.error);
-      }
-      statusCode = failure ? this.#statusOf(failure) : result!.statusCode;
-      record = {
-        requestId,
-        funcName: name,
-        revision,
-        invokedAt,
-        durationMs: result?.durationMs ?? this.#clock.now() - invokedAt,
-        statusCode,
-        coldStart,
-        stdout: result?.stdout ?? '',
-        stderr: result?.stderr ?? '',
-        error: failure?.message ?? null,
-        bytesSent: result ? result.body.length : null,
-        ttfbMs: null,
-      };
-      if (failure) {
-        failure.invocation = { requestId, revision };
-        throw failure;
-      }
-      return { requestId, statusCode: result!.statusCode, headers: result!.headers, body: result!.body, coldStart, rate, revision };
-    } catch (err) {
-      // No container took the request (no capacity, engine unreachable): the log has no
-      // record of it, but its caller got a status all the same, 500 for an unexpected error.
-      if (statusCode === 0) statusCode = err instanceof GlambdarError ? this.#statusOf(err) : 500;
-      throw err;
-    } finally {
-      if (!streaming) this.#finish(name, target, revision, true, statusCode, startedAt, result?.durationMs, coldStart, record);
+    return new Call(this.#calls, name, target, startedAt, rate, options?.requestId ?? newRequestId(), this.#clock.now(), request, body, reply);
+  }
+
+  /**
+   * How a sent invocation ended: the worker's `result` or the `failure` in its way. Releases
+   * the replica (not for a stream: its end does), records it, and tells its reply.
+   */
+  #settle(call: Call, result: InvokeResult | undefined, failure: GlambdarError | undefined): void {
+    const { name, target, requestId, invokedAt, replica } = call;
+    if (result?.stream !== undefined) return call.reply.done(this.#streamed(call, result.stream));
+    this.#pool.release(replica!);
+    if (result?.error) {
+      if (replica!.loadError) failure = new FunctionLoadFailed(result.error);
+      else if (result.errorCode === 'INVALID_JSON_BODY') failure = new InvalidJsonBody(result.error);
+      else failure = new HandlerError(result.error);
     }
+    const statusCode = failure ? this.#statusOf(failure) : result!.statusCode;
+    const record: InvocationRecord = {
+      requestId,
+      funcName: name,
+      revision: call.revision,
+      invokedAt,
+      durationMs: result?.durationMs ?? this.#clock.now() - invokedAt,
+      statusCode,
+      coldStart: call.coldStart,
+      stdout: result?.stdout ?? '',
+      stderr: result?.stderr ?? '',
+      error: failure?.message ?? null,
+      bytesSent: result ? result.body.length : null,
+      ttfbMs: null,
+    };
+    this.#finish(name, target, call.revision, true, statusCode, call.startedAt, result?.durationMs, call.coldStart, record);
+    if (failure) {
+      failure.invocation = { requestId, revision: call.revision };
+      return call.reply.failed(failure);
+    }
+    call.reply.done({ requestId, statusCode, headers: result!.headers, body: result!.body, coldStart: call.coldStart, rate: call.rate, revision: call.revision });
   }
 
   /**
@@ -208,18 +216,9 @@ export class Invoker {
    * the bytes sent and the time to the head. A stream that broke off is recorded with its error
    * and the status its client already got.
    */
-  #streamed(
-    name: string,
-    target: RevisionTarget,
-    revision: number,
-    startedAt: number,
-    requestId: string,
-    invokedAt: number,
-    coldStart: boolean,
-    rate: TakeResult,
-    replica: Replica,
-    stream: ResponseStream,
-  ): InvokeOutcome {
+  #streamed(call: Call, stream: ResponseStream): InvokeOutcome {
+    const { name, target, revision, startedAt, requestId, invokedAt, coldStart, rate } = call;
+    const replica = call.replica!;
     const ttfbMs = this.#clock.now() - invokedAt;
     stream.onEnd((end) => {
       this.#pool.release(replica);
@@ -286,83 +285,4 @@ export class Invoker {
     return limiter;
   }
 
-  /** Sends the request to the replica's worker; rejects with InvocationTimeout past `meta.timeoutMs`. */
-  #call(replica: Replica, request: InvokeRequest, body: Buffer, meta: InvokeMeta): Promise<InvokeResult> {
-    return new Promise<InvokeResult>((resolve, reject) => {
-      const call = new Call(this.#calls, replica, meta.timeoutMs, resolve, reject);
-      this.#calls.timeouts.add(call, meta.timeoutMs);
-      (replica.client as WorkerClient).send(request, body, meta, call);
-    });
-  }
-}
-
-interface CallContext {
-  timeouts: Timeouts;
-  pool: Pool;
-}
-
-/**
- * One invocation in flight on a worker: what the worker client settles (it is the client's
- * pending entry) and what the invoker's {@link Timeouts} expires, in one object.
- */
-class Call extends TimeoutEntry {
-  readonly #context: CallContext;
-  readonly #replica: Replica;
-  readonly #timeoutMs: number;
-  readonly #resolve: (result: InvokeResult) => void;
-  readonly #reject: (err: Error) => void;
-
-  constructor(context: CallContext, replica: Replica, timeoutMs: number, resolve: (result: InvokeResult) => void, reject: (err: Error) => void) {
-    super();
-    this.#context = context;
-    this.#replica = replica;
-    this.#timeoutMs = timeoutMs;
-    this.#resolve = resolve;
-    this.#reject = reject;
-  }
-
-  /** The stream of a streamed answer: the timeout bounds it to its end. */
-  #stream: ResponseStream | undefined;
-
-  /** The worker answered: its timeout is moot, unless the answer is a stream still to come. */
-  resolve(result: InvokeResult): void {
-    const stream = result.stream;
-    if (stream === undefined) this.#context.timeouts.cancel(this);
-    else {
-      this.#stream = stream;
-      stream.onEnd(() => this.#context.timeouts.cancel(this));
-    }
-    this.#resolve(result);
-  }
-
-  /** The connection failed under it. */
-  reject(err: Error): void {
-    this.#context.timeouts.cancel(this);
-    this.#reject(err);
-  }
-
-  /**
-   * Past its timeout the handler may be blocking the event loop: the container is replaced. A
-   * stream past it is cancelled instead (other streams may share the container, and a worker
-   * that sent a head was not blocked then): the client sees it broken off, the slot is freed.
-   * A worker that really is stuck fails the next invocation's timeout and is replaced then.
-   */
-  expire(): void {
-    if (this.#stream !== undefined) {
-      this.#stream.cancel(new InvocationTimeout(this.#replica.functionName, this.#timeoutMs).message);
-      return;
-    }
-    void this.#context.pool.replace(this.#replica);
-    this.#reject(new InvocationTimeout(this.#replica.functionName, this.#timeoutMs));
-  }
-}
-
-/** What a caller is told about a container that stopped under its invocation. */
-function describeExit(exit: ExitReason, memoryMb: number): string {
-  if (exit.oomKilled) return `the function ran out of memory: its container was killed at the ${memoryMb} MiB limit (raise memoryMb)`;
-  // A full JavaScript heap ends node with SIGABRT (134), or SIGSEGV (139) as seen in containers here.
-  if (exit.exitCode === 134 || exit.exitCode === 139) {
-    return `the function container crashed (exit code ${exit.exitCode}), as node does when its JavaScript heap (75 % of the ${memoryMb} MiB limit) is full`;
-  }
-  return `the function container exited with code ${exit.exitCode} during the invocation`;
 }
