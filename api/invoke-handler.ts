@@ -7,10 +7,9 @@ import { sendError } from './http-errors.js';
 export const MAX_INVOKE_BODY_BYTES = 6 * 1024 * 1024;
 /** The URL prefix this handler serves. */
 export const INVOKE_PREFIX = '/invoke/';
-/** Response bodies up to this size are written together with the head (see the end of `handle`). */
+/** Response bodies up to this size are written together with the head (see `HttpReply.done`). */
 const SMALL_BODY_BYTES = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
-
 
 /**
  * Reads a request's body, at most {@link MAX_INVOKE_BODY_BYTES}; `done` runs once, with the
