@@ -2,15 +2,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { RECORD_HANDOVER_MS } from '../../controller/invocation/invocation-log.js';
 import { SqliteStore } from '../../controller/state/sqlite-store.js';
 import { deploy, freePort, integrationEnabled, makeZip, removeInstanceContainers, serveChild } from './harness.js';
 
 /**
  * The window of invocation records a kill -9 may lose (README "Data"): records are handed to
- * the writer thread every 10 ms and committed by it at once, so every response sent more than
- * RECORD_WINDOW_MS before the kill has its record.
+ * the writer thread every RECORD_HANDOVER_MS and committed by it at once, so every response sent
+ * more than RECORD_WINDOW_MS before the kill has its record.
  */
-const RECORD_WINDOW_MS = 10;
+const RECORD_WINDOW_MS = RECORD_HANDOVER_MS;
 /** What this test allows on top: the commit itself, and a 2-vCPU machine other work shares. */
 const SCHEDULING_SLACK_MS = 90;
 
