@@ -86,6 +86,18 @@ export async function runInvocation(
   return { statusCode, headers, body: responseBody, stdout: out.stdout, stderr: out.stderr, error: null, errorCode: null, durationMs: elapsed(started), loadFailed: false };
 }
 
+/** A result frame before encoding. */
+export interface ResultFrame {
+  header: ResultHeader;
+  body: Buffer;
+}
+
+/** The result frame that answers invocation `id` with `outcome`. */
+export function resultFrame(id: number, outcome: InvocationOutcome): ResultFrame {
+  const { statusCode, headers, stdout, stderr, error, errorCode, durationMs } = outcome;
+  return { header: { t: 'result', id, statusCode, headers, stdout, stderr, error, errorCode, durationMs }, body: outcome.body };
+}
+
 /** An outcome that carries an error instead of the function's answer. */
 export function failed(statusCode: number, error: string, stdout: string, stderr: string, started: number, loadFailed = false): InvocationOutcome {
   return { statusCode, headers: {}, body: EMPTY, stdout, stderr, error, errorCode: null, durationMs: elapsed(started), loadFailed };

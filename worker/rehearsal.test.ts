@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { rehearseLoad } from './rehearsal.js';
+import { rehearseInvoke, rehearseLoad } from './rehearsal.js';
+import { onStrayOutput } from './capture.js';
 
 const savedTmp = process.env['TMPDIR'];
 const made: string[] = [];
@@ -30,5 +31,20 @@ describe('rehearseLoad', () => {
   it('never throws: without a temporary folder to write in, the real load is only slower', async () => {
     process.env['TMPDIR'] = '/nonexistent/glambdar';
     await expect(rehearseLoad()).resolves.toBeUndefined();
+  });
+});
+
+describe('rehearseInvoke', () => {
+  it('runs the invoke path through to an encoded result, for each interface, and prints nothing', async () => {
+    const printed: string[] = [];
+    onStrayOutput((_stream, text) => printed.push(text));
+    try {
+      for (const wanted of [null, 'glambdar', 'lambda', 'openfaas', 'knative', 'fetch'] as const) {
+        await expect(rehearseInvoke(wanted)).resolves.toBe(true);
+      }
+    } finally {
+      onStrayOutput(null);
+    }
+    expect(printed).toEqual([]);
   });
 });

@@ -6,11 +6,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { WorkerConfig } from './config.js';
+import { rehearseInvoke } from './rehearsal.js';
 import { encodeFrame, type Frame } from './framing.js';
 import { PROTOCOL_VERSION, type HelloHeader, type InvokeHeader, type OutputHeader, type ResultHeader } from './protocol.js';
 import { startWorker, type Worker } from './server.js';
 import { ACCEPTED_SHAPES } from './interfaces/detect.js';
 import { FakeRuntime, type RuntimeConnection } from './testing/fake-runtime.js';
+
+// Passed through, and watched: a stem cell rehearses an invocation before its hello.
+vi.mock('./rehearsal.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('./rehearsal.js')>();
+  return { ...original, rehearseInvoke: vi.fn(original.rehearseInvoke) };
+});
 
 const HANDLER = `
 exports.handler = async (req) => {
@@ -257,6 +264,7 @@ describe('worker server', () => {
 
 describe('worker server as a stem cell', () => {
   it('starts empty, loads the function on a load frame with its env, then serves it', async () => {
+    vi.mocked(rehearseInvoke).mockClear();
     const { worker, runtime, fnDir } = await setup({}, { drainTimeoutMs: 100, stem: true });
     const client: RuntimeConnection = await runtime.accept();
     const [hello] = await client.next(1);
@@ -266,6 +274,9 @@ describe('worker server as a stem cell', () => {
     const rehearsed = Object.keys(createRequire(import.meta.url).cache).filter((file) => file.includes('glambdar-rehearsal-'));
     expect(rehearsed).toHaveLength(1);
     expect(existsSync(rehearsed[0]!)).toBe(false);
+    // And an invocation through its own invoke path (the interface is not known yet), in full.
+    expect(vi.mocked(rehearseInvoke).mock.calls).toEqual([[null]]);
+    await expect(vi.mocked(rehearseInvoke).mock.results[0]!.value).resolves.toBe(true);
 
     client.invoke(1, '/', {});
     const [, early] = await client.next(2);

@@ -12,14 +12,14 @@ import { onStrayOutput, runCaptured, writeRealStderr } from './capture.js';
 import type { WorkerConfig } from './config.js';
 import { encodeFrame, FrameDecoder, FrameWriter, MAX_FRAME_BYTES } from './framing.js';
 import { IdTable } from './id-table.js';
-import { PROTOCOL_VERSION, type EndHeader, type HeadHeader, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader, type ResultHeader } from './protocol.js';
+import { PROTOCOL_VERSION, type EndHeader, type HeadHeader, type HelloHeader, type InvokeHeader, type LoadHeader, type LoadedHeader } from './protocol.js';
 import { isCancelHeader, isCreditHeader, isInvokeHeader, isLoadHeader } from './protocol.js';
 import { Cancellation } from './body-source.js';
 import { cancelStream, StreamOut, type ActiveStream, type StreamIO } from './stream-out.js';
 import { loadFunction, type LoadOptions, type LoadResult } from './loader.js';
-import { failed, lingeringWork, nowMs, runInvocation, settleWithin, stackOf, within, type InitOutput, type InvocationOutcome } from './invocation.js';
+import { failed, lingeringWork, nowMs, resultFrame, runInvocation, settleWithin, stackOf, within, type InitOutput, type ResultFrame } from './invocation.js';
 import { StrayOutput } from './stray-output.js';
-import { rehearseLoad } from './rehearsal.js';
+import { rehearseInvoke, rehearseLoad } from './rehearsal.js';
 
 /** A running worker. */
 export interface Worker {
@@ -66,8 +66,11 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
     return output;
   };
   // A stem cell starts empty and loads when the runtime has placed a function's code; it
-  // rehearses a load first, off the cold start's path.
-  if (config.stem) await rehearseLoad();
+  // rehearses a load and an invocation first, off the cold start's path.
+  if (config.stem) {
+    await rehearseLoad();
+    await rehearseInvoke(null);
+  }
   let loaded: LoadResult | null = config.stem ? null : await loadCaptured({ interface: config.interface ?? null, handler: config.handler ?? null, scope });
   if (loaded && !loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);
   const hello = () =>
@@ -286,12 +289,6 @@ class FolderWatch {
   }
 }
 
-/** A result frame before encoding. */
-interface ResultFrame {
-  header: ResultHeader;
-  body: Buffer;
-}
-
 /**
  * Runs one invocation to its result frame; never rejects. A streamed response sends its head,
  * chunks and end through `io` instead (inside the invocation's capture, so what the handler
@@ -334,11 +331,6 @@ function tooLarge(frame: ResultFrame): ResultFrame {
   const { header, body } = frame;
   const error = `response of ${body.length} bytes does not fit the ${MAX_FRAME_BYTES}-byte frame limit`;
   return { header: { ...header, statusCode: 500, headers: {}, error, errorCode: null }, body: EMPTY };
-}
-
-function resultFrame(id: number, outcome: InvocationOutcome): ResultFrame {
-  const { statusCode, headers, stdout, stderr, error, errorCode, durationMs } = outcome;
-  return { header: { t: 'result', id, statusCode, headers, stdout, stderr, error, errorCode, durationMs }, body: outcome.body };
 }
 
 function dropConnection(socket: Socket, why: string): void {
