@@ -25,6 +25,7 @@ const PING_JSON = JSON.stringify({ message: 'pong' });
 const COLD_SAMPLES = Number(process.env['BENCH_COLD_SAMPLES'] ?? 10);
 const LOAD_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 6);
 const LOAD_ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
+const SEQ_ROUNDS = Number(process.env['BENCH_SEQ_ROUNDS'] ?? 12);
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -274,14 +275,25 @@ async function main(): Promise<void> {
   }
 
   log('sequential latency, alternating the same three');
-  // Eight rounds of 500, alternating as above (one round's p50 moves by 0.1-0.2 ms here), after
-  // 2,000 unreported ones per server: the load's requests have other headers, and the first of
-  // these sent the handler and node's http code back to baseline code (perf).
+  // SEQ_ROUNDS rounds of 500, alternating as above (one round's p50 moves by 0.1-0.2 ms here),
+  // after 2,000 unreported ones per server: the load's requests have other headers, and the
+  // first of these sent the handler and node's http code back to baseline code (perf). Besides
+  // the p50 of all rounds' requests, the gap to the hop floor is read as the throughput ratio
+  // is: per round (Glambdar's p50 less the floor's, measured back to back), then the median of
+  // the rounds, which a drift of the machine between rounds does not move.
   const [warm, baselineWarm, floorWarm] = [[], [], []] as number[][];
   const servers = [[warm, rt.port, '/invoke/ping'], [baselineWarm, base.port, '/'], [floorWarm, floor.port, '/']] as const;
   for (const [, port, path] of servers) await sequential(port, path, 0, 2000);
-  for (let round = 0; round < 8; round++) {
-    for (const [into, port, path] of round % 2 === 0 ? servers : [...servers].reverse()) into.push(...(await sequential(port, path, 500, 100)));
+  const seqGaps: number[] = [];
+  for (let round = 0; round < SEQ_ROUNDS; round++) {
+    const p50s = new Map<number[], number>();
+    for (const [into, port, path] of round % 2 === 0 ? servers : [...servers].reverse()) {
+      const latencies = await sequential(port, path, 500, 100);
+      p50s.set(into, percentile(latencies, 50));
+      into.push(...latencies);
+    }
+    seqGaps.push(p50s.get(warm)! - p50s.get(floorWarm)!);
+    log(`sequential round ${round + 1}: p50 glambdar ${p50s.get(warm)!.toFixed(3)}, hop floor ${p50s.get(floorWarm)!.toFixed(3)}, bare ${p50s.get(baselineWarm)!.toFixed(3)} ms`);
   }
 
   base.child.kill();
@@ -337,6 +349,8 @@ async function main(): Promise<void> {
     throughputRatio: round(ratioToBaseline, 3),
     hopFloorRps: Math.round(floorLoad.rps),
     hopFloorWarmP50Ms: round(percentile(floorWarm, 50), 3),
+    sequentialGapToHopFloorMs: round(percentile(seqGaps, 50), 3),
+    sequentialGapRoundsMs: seqGaps.map((g) => round(g, 3)),
     throughputRatioToHopFloor: round(ratioToFloor, 3),
     cpuPerRequestUs: cpu,
     privateThroughputRps: Math.round(privateLoad.rps),
@@ -373,6 +387,7 @@ async function main(): Promise<void> {
     ['bare node:http baseline, alternating with it', `${results.baselineRps} req/s`, '-'],
     ['Glambdar / baseline (median of the rounds\' ratios)', `${results.throughputRatio}`, '-'],
     ['hop floor: bare proxy to the same worker over one socket, no container (sequential p50; req/s)', `${results.hopFloorWarmP50Ms} ms; ${results.hopFloorRps} req/s`, '-'],
+    ['sequential p50 above the hop floor\'s (median of the rounds\' differences)', `${results.sequentialGapToHopFloorMs} ms`, '-'],
     ['Glambdar / hop floor (median of the rounds\' ratios)', `${results.throughputRatioToHopFloor}`, '-'],
     ['CPU per request at 32 connections, from /proc: Glambdar runtime / hop floor proxy / bare node:http (median of the rounds)', `${cpu.glambdarUs} / ${cpu.hopFloorUs} / ${cpu.bareUs} us`, '-'],
     ['CPU per request of the worker behind it: Glambdar (in its container) / hop floor', `${cpu.glambdarWorkerUs} / ${cpu.hopFloorWorkerUs} us`, '-'],
