@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { bareDockerStarts } from './engine-floor.js';
 import { load } from './load.js';
 import { childPids } from './proc-cpu.js';
+import { baselineServer, hopFloorServer } from './reference-servers.js';
 import { freePort, percentile, round, sequential, waitFor, zipOf } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -145,27 +146,6 @@ function processRssMb(pid: number): number {
   return kb / 1024;
 }
 
-async function baselineServer(): Promise<{ port: number; child: ChildProcess }> {
-  const port = await freePort();
-  const code = `require('http').createServer((req, res) => { const chunks = []; req.on('data', (c) => chunks.push(c)); req.on('end', () => { const body = ${JSON.stringify(PING_JSON)}; res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }); res.end(body); }); }).listen(${port}, '127.0.0.1');`;
-  const child = spawn(process.execPath, ['-e', code], { stdio: 'inherit' });
-  await waitFor(async () => (await call(port, 'POST', '/', '{}').catch(() => ({ status: 0 }))).status === 200, 10_000);
-  return { port, child };
-}
-
-/** The hop floor (bench/hop-floor.ts): a bare proxy to the same worker over one socket. */
-async function hopFloorServer(): Promise<{ port: number; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [join(HERE, 'hop-floor.js'), String(port), join(HERE, '..', 'worker-bundle', 'main.cjs')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
-    child.once('exit', (code) => reject(new Error(`hop floor exited ${code}`)));
-  });
-  return { port, child };
-}
-
 async function main(): Promise<void> {
   const docker = new Docker();
   const table: Array<[string, string, string]> = [];
@@ -239,7 +219,7 @@ async function main(): Promise<void> {
     return Number(/glambdar_stem_cells_ready (\d+)/.exec(text)?.[1] ?? 0) >= 2;
   }, 60_000);
   await new Promise((r) => setTimeout(r, 1000));
-  const base = await baselineServer();
+  const base = await baselineServer(PING_JSON);
   const floor = await hopFloorServer();
   // V8 compiles a server's hot path to optimized code only after thousands of requests: measured
   // before that, Glambdar's sequential p50 here was 1.1-1.4 ms against 0.7-0.9 ms after. Every
