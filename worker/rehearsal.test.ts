@@ -35,13 +35,11 @@ describe('rehearseLoad', () => {
 });
 
 describe('rehearseInvoke', () => {
-  it('runs the invoke path through to an encoded result, for each interface, and prints nothing', async () => {
+  it('runs the invoke path through to an encoded result, and prints nothing', async () => {
     const printed: string[] = [];
     onStrayOutput((_stream, text) => printed.push(text));
     try {
-      for (const wanted of [null, 'glambdar', 'lambda', 'openfaas', 'knative', 'fetch'] as const) {
-        await expect(rehearseInvoke(wanted)).resolves.toBe(true);
-      }
+      await expect(rehearseInvoke()).resolves.toBe(true);
     } finally {
       onStrayOutput(null);
     }

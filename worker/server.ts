@@ -69,7 +69,7 @@ export async function startWorker(config: WorkerConfig): Promise<Worker> {
   // rehearses a load and an invocation first, off the cold start's path.
   if (config.stem) {
     await rehearseLoad();
-    await rehearseInvoke(null);
+    await rehearseInvoke();
   }
   let loaded: LoadResult | null = config.stem ? null : await loadCaptured({ interface: config.interface ?? null, handler: config.handler ?? null, scope });
   if (loaded && !loaded.ok) writeRealStderr(`glambdar worker: function failed to load: ${loaded.error}\n`);

@@ -11,7 +11,7 @@ import type { RecordDrops } from './record-drops.js';
  * once: what a `kill -9` can lose is the records of about this long (README "Data"). Not 10:
  * with sequential traffic a batch then holds ~20 records and its commit, every 10 ms, competes
  * with the processes each request wakes on a small machine; at 25 the sequential p50 was
- * 0.010-0.021 ms lower in five side-by-side runs (docs/design.md, "The invoke path's cost").
+ * 0.010-0.021 ms lower in side-by-side runs (docs/design.md, "The invoke path's cost").
  */
 export const RECORD_HANDOVER_MS = 25;
 
