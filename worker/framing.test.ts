@@ -129,6 +129,24 @@ describe('FrameWriter', () => {
     expect(frames[1]!.body.equals(Buffer.alloc(1000, 7))).toBe(true);
   });
 
+  it('writes a frame at once with what the turn had queued before it, in order, and leaves nothing for the turn\'s end', async () => {
+    const writes: Buffer[] = [];
+    const writer = new FrameWriter((chunk) => writes.push(chunk));
+    writer.add({ id: 1 });
+    writer.write({ id: 2 }, Buffer.from('now'));
+    expect(writes).toHaveLength(1);
+    const frames = new FrameDecoder().push(writes[0]!);
+    expect(frames.map((f) => f.header)).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(frames[1]!.body.toString()).toBe('now');
+    await nextTurn();
+    expect(writes).toHaveLength(1);
+    // A frame too large for the buffer leaves on its own, still at once.
+    const small = new FrameWriter((chunk) => writes.push(chunk), 64);
+    small.write({ id: 3 }, Buffer.alloc(500, 1));
+    expect(writes).toHaveLength(2);
+    expect(new FrameDecoder().push(writes[1]!)[0]!.body.length).toBe(500);
+  });
+
   it('refuses a frame longer than the limit it is given, and queues nothing of it', async () => {
     const writes: Buffer[] = [];
     const writer = new FrameWriter((chunk) => writes.push(chunk));

@@ -149,6 +149,20 @@ describe('Invoker.start, the HTTP path', () => {
     expect(ends).toEqual([['done', 200]]);
   });
 
+  it('tells the reply before its own bookkeeping: the caller does not wait for the release, the record or the metrics', async () => {
+    await deploy('echo');
+    await invoke('echo');
+    const seenInDone: Array<number | undefined> = [];
+    const { ends, ended, reply } = recording(() => seenInDone.push(metricsOf('echo')?.count));
+    runtime.startInvoke('echo', request, Buffer.alloc(0), undefined, reply);
+    await ended;
+    expect(ends).toEqual([['done', 200]]);
+    // While the reply wrote its answer, the invocation was not yet counted; right after, it was.
+    expect(seenInDone).toEqual([1]);
+    expect(metricsOf('echo')).toMatchObject({ count: 2 });
+    expect((await invoke('echo')).coldStart).toBe(false);
+  });
+
   it("tells a reply of a refusal at once, and a reply whose own done throws gets failed, the worker's connection unharmed", async () => {
     const refused = recording();
     runtime.startInvoke('ghost', request, Buffer.alloc(0), undefined, refused.reply);

@@ -175,39 +175,45 @@ export class Invoker {
   }
 
   /**
-   * How a sent invocation ended: the worker's `result` or the `failure` in its way. Releases
-   * the replica (not for a stream: its end does), records it, and tells its reply.
+   * How a sent invocation ended: the worker's `result` or the `failure` in its way. Tells its
+   * reply first, then releases the replica (not for a stream: its end does) and records it: the
+   * reply writes the response at once, and what follows is the runtime's own bookkeeping, which
+   * a caller waiting for its answer need not wait for (docs/design.md, "The invoke path's cost").
    */
   #settle(call: Call, result: InvokeResult | undefined, failure: GlambdarError | undefined): void {
     const { name, target, requestId, invokedAt, replica } = call;
     if (result?.stream !== undefined) return call.reply.done(this.#streamed(call, result.stream));
-    this.#pool.release(replica!);
     if (result?.error) {
       if (replica!.loadError) failure = new FunctionLoadFailed(result.error);
       else if (result.errorCode === 'INVALID_JSON_BODY') failure = new InvalidJsonBody(result.error);
       else failure = new HandlerError(result.error);
     }
     const statusCode = failure ? this.#statusOf(failure) : result!.statusCode;
-    const record: InvocationRecord = {
-      requestId,
-      funcName: name,
-      revision: call.revision,
-      invokedAt,
-      durationMs: result?.durationMs ?? this.#clock.now() - invokedAt,
-      statusCode,
-      coldStart: call.coldStart,
-      stdout: result?.stdout ?? '',
-      stderr: result?.stderr ?? '',
-      error: failure?.message ?? null,
-      bytesSent: result ? result.body.length : null,
-      ttfbMs: null,
-    };
-    this.#finish(name, target, call.revision, true, statusCode, call.startedAt, result?.durationMs, call.coldStart, record);
-    if (failure) {
-      failure.invocation = { requestId, revision: call.revision };
-      return call.reply.failed(failure);
+    try {
+      if (failure) {
+        failure.invocation = { requestId, revision: call.revision };
+        call.reply.failed(failure);
+      } else {
+        call.reply.done({ requestId, statusCode, headers: result!.headers, body: result!.body, coldStart: call.coldStart, rate: call.rate, revision: call.revision });
+      }
+    } finally {
+      this.#pool.release(replica!);
+      const record: InvocationRecord = {
+        requestId,
+        funcName: name,
+        revision: call.revision,
+        invokedAt,
+        durationMs: result?.durationMs ?? this.#clock.now() - invokedAt,
+        statusCode,
+        coldStart: call.coldStart,
+        stdout: result?.stdout ?? '',
+        stderr: result?.stderr ?? '',
+        error: failure?.message ?? null,
+        bytesSent: result ? result.body.length : null,
+        ttfbMs: null,
+      };
+      this.#finish(name, target, call.revision, true, statusCode, call.startedAt, result?.durationMs, call.coldStart, record);
     }
-    call.reply.done({ requestId, statusCode, headers: result!.headers, body: result!.body, coldStart: call.coldStart, rate: call.rate, revision: call.revision });
   }
 
   /**

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -138,6 +138,44 @@ describe('WorkerListener', () => {
     socket.on('error', () => undefined);
     socket.write(encodeFrame({ t: 'hello', v: PROTOCOL_VERSION + 1, pid: 1, loadError: null, stem: false }));
     await expect(accepting).rejects.toThrow(`speaks protocol ${PROTOCOL_VERSION + 1}`);
+  });
+});
+
+describe('WorkerClient writes', () => {
+  it("sends an invoke at once on a quiet connection, and joins the turn's one write otherwise", async () => {
+    listener = await WorkerListener.listen(socketPath, context());
+    const accepting = listener.accept(5_000, systemClock);
+    const fake = await fakeWorker(socketPath);
+    client = await accepting;
+    const writes = vi.spyOn(Socket.prototype, 'write');
+    const ours = () => writes.mock.contexts.filter((socket) => socket !== fake.socket).length;
+    try {
+      const first = client.invoke(request, Buffer.from('1'));
+      // Written before send returned: the worker can start while this turn goes on.
+      expect(ours()).toBe(1);
+      const second = client.invoke(request, Buffer.from('2'));
+      const third = client.invoke(request, Buffer.from('3'));
+      expect(ours()).toBe(1);
+      await vi.waitFor(() => expect(fake.frames).toHaveLength(3), { timeout: 2_000, interval: 2 });
+      // The two sent while the first was in flight left in one write at the turn's end.
+      expect(ours()).toBe(2);
+      expect(fake.frames.map((f) => f.body.toString())).toEqual(['1', '2', '3']);
+      for (const frame of fake.frames) fake.write(result((frame.header as InvokeHeader).id));
+      await Promise.all([first, second, third]);
+      // Alone again, but just after a write of two: the first request of a burst waits for the
+      // turn's end as the rest would; once a write carried one frame, the next leaves at once.
+      const fourth = client.invoke(request, Buffer.from('4'));
+      expect(ours()).toBe(2);
+      fake.write(result(await invokeId(fake.frames, 3)));
+      await fourth;
+      expect(ours()).toBe(3);
+      const fifth = client.invoke(request, Buffer.from('5'));
+      expect(ours()).toBe(4);
+      fake.write(result(await invokeId(fake.frames, 4)));
+      await fifth;
+    } finally {
+      writes.mockRestore();
+    }
   });
 });
 

@@ -212,7 +212,11 @@ export class WorkerClient {
     return new Promise<InvokeResult>((resolve, reject) => this.send(request, body, meta, { resolve, reject }));
   }
 
-  /** Sends one invocation and tells `pending` how it ended (the invoke path's form: no promise of its own). */
+  /**
+   * Sends one invocation and tells `pending` how it ended (the invoke path's form: no promise of
+   * its own). On a quiet connection it is written at once; otherwise a turn's invocations
+   * leave together at its end (`FrameWriter`).
+   */
   send(request: InvokeRequest, body: Buffer, meta: InvokeMeta, pending: Pending): void {
     if (this.#closed) return pending.reject(new ContainerDied('the function container is gone'));
     const id = this.#nextId++;
@@ -227,7 +231,12 @@ export class WorkerClient {
       requestId: meta.requestId,
       timeoutMs: meta.timeoutMs,
     };
-    this.#writer.add(header, body);
+    // Alone on a quiet connection (nothing else in flight, and the last write carried one frame),
+    // the frame leaves now: its worker starts while this turn's work goes on. Under load it
+    // joins the turn's one write, even when it finds nothing in flight: the first request of a
+    // burst would otherwise leave alone, and its worker wake once for it and again for the rest.
+    if (this.#pending.size === 1 && this.#writer.lastWriteFrames <= 1) this.#writer.write(header, body);
+    else this.#writer.add(header, body);
   }
 
   /** Closes the connection; in-flight requests fail. */
