@@ -72,7 +72,8 @@ function encodeAt(buffer: Buffer, at: number, binary: BinaryHeader | null, text:
  * frame into a buffer kept from turn to turn, and the first `add` of a turn schedules the
  * write (setImmediate). This costs less per frame than `socket.cork()` and a write each
  * (node's writable stream keeps a record and a callback per write, and libuv a vector entry).
- * A frame too large for the buffer (a big body) is written on its own, in order.
+ * A frame too large for the buffer (a big body) is written on its own, in order. `write` sends
+ * a frame now instead, for one that has no turn to share.
  */
 export class FrameWriter {
   #buffer: Buffer;
@@ -111,7 +112,7 @@ export class FrameWriter {
 
   /**
    * Writes one frame now, after what this turn has queued (in order). For a frame with no turn
-   * to share: the runtime's invoke to a worker with nothing else in flight. Queued, it would
+   * to share: the runtime's invoke on a quiet connection (`WorkerClient.send`). Queued, it would
    * wait for the rest of the turn (in a sequential request, ~14 us of the runtime's own work
    * on this machine) before its worker could start on it.
    */
