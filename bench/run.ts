@@ -319,6 +319,9 @@ async function main(): Promise<void> {
     afterDeployColdStartP50Ms: round(percentile(fresh, 50)),
     afterDeployColdStartP95Ms: round(percentile(fresh, 95)),
     bareDockerBootP50Ms: round(percentile(bareDocker, 50)),
+    // Each cold start less the floor sample taken just before it, then the median: read as the
+    // sequential gap is, so a drift of the machine between samples does not move it.
+    coldStartGapToEngineFloorMs: round(percentile(cold.map((ms, i) => ms - bareDocker[i]!), 50)),
     stemColdStartP50Ms: round(percentile(stem, 50)),
     stemColdStartP95Ms: round(percentile(stem, 95)),
     warmP50Ms: round(percentile(warm, 50), 3),
@@ -360,6 +363,7 @@ async function main(): Promise<void> {
     ['cold start p50 / p95 (no stem cell; a function at rest: its standby container created)', `${results.coldStartP50Ms} / ${results.coldStartP95Ms} ms`, '~230 ms'],
     ['cold start p50 / p95 (no stem cell; invoked right after its deploy)', `${results.afterDeployColdStartP50Ms} / ${results.afterDeployColdStartP95Ms} ms`, '-'],
     ['bare `docker create + start` of the same image until node has booted, p50', `${results.bareDockerBootP50Ms} ms`, '-'],
+    ['cold start at rest above the engine floor (median of the paired samples\' differences)', `${results.coldStartGapToEngineFloorMs} ms`, '-'],
     ['cold start p50 / p95 (stem cell)', `${results.stemColdStartP50Ms} / ${results.stemColdStartP95Ms} ms`, '-'],
     ['warm latency p50 / p99 (sequential)', `${results.warmP50Ms} / ${results.warmP99Ms} ms`, '~1.06 ms'],
     ['bare node:http sequential p50, same run', `${results.baselineWarmP50Ms} ms`, '-'],
