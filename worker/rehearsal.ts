@@ -69,8 +69,7 @@ export async function rehearseInvoke(): Promise<boolean> {
     const sent: Buffer[] = [];
     const writer = new FrameWriter((chunk) => sent.push(chunk));
     writer.binary = true;
-    writer.add(REHEARSED_INVOKE, REHEARSED_BODY);
-    writer.flush();
+    writer.write(REHEARSED_INVOKE, REHEARSED_BODY);
     const [frame] = new FrameDecoder().push(sent[0]!);
     if (frame === undefined || !isInvokeHeader(frame.header)) return false;
     const handler = async () => ({ statusCode: 200, body: { rehearsal: true } });
@@ -80,8 +79,7 @@ export async function rehearseInvoke(): Promise<boolean> {
     const streaming = { cancellation: new Cancellation(), stream: () => Promise.resolve() };
     const outcome = await runInvocation(loaded, frame.header, frame.body, 1024, '/', streaming);
     const result = resultFrame(frame.header.id, outcome);
-    writer.add(result.header, result.body);
-    writer.flush();
+    writer.write(result.header, result.body);
     return outcome.error === null && sent.length === 2;
   } catch {
     return false;

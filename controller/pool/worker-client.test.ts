@@ -75,8 +75,7 @@ async function fakeWorker(path: string): Promise<{ socket: Socket; frames: Frame
   binary.binary = true;
   const write = (header: unknown, body?: Buffer, form: 'json' | 'binary' = 'json') => {
     if (form === 'json') return void socket.write(encodeFrame(header, body));
-    binary.add(header, body);
-    binary.flush();
+    binary.write(header, body);
   };
   return { socket, frames, decoder, write };
 }

@@ -49,8 +49,7 @@ export class RuntimeConnection {
     if (form === 'json') return void this.socket.write(encodeFrame(header, bytes));
     const writer = new FrameWriter((chunk) => this.socket.write(chunk));
     writer.binary = true;
-    writer.add(header, bytes);
-    writer.flush();
+    writer.write(header, bytes);
   }
 }
 
